@@ -1,0 +1,320 @@
+"""The only place in plsim that starts or connects a Dask cluster.
+
+>>> import plsim
+>>> client = plsim.start_cluster()          # a LocalCluster sized to this machine
+>>> client = plsim.start_cluster()          # running the cell again reuses it
+>>> plsim.close_cluster()                   # no worker processes survive
+
+or, so that nothing is left running even when a cell fails::
+
+    with plsim.start_cluster(n_workers=2) as client:
+        ...
+
+The same code runs on a real multi-host deployment (``dask scheduler`` plus
+``dask worker`` on many machines, dask-jobqueue, Kubernetes): pass
+``address="tcp://scheduler:8786"`` or set ``DASK_SCHEDULER_ADDRESS``.
+
+What is returned is a plain :class:`dask.distributed.Client`. Taught in
+``notebooks/00_start_here.ipynb`` and ``notebooks/05_scaling_out.ipynb``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import logging
+import numbers
+import os
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from plsim.resources import Resources, detect_resources
+
+if TYPE_CHECKING:  # importing distributed takes ~1 s; do it only when a cluster is needed
+    from dask.distributed import Client
+
+__all__ = [
+    "start_cluster",
+    "close_cluster",
+    "current_client",
+    "dashboard_link",
+    "parse_memory_limit",
+    "ClusterConnectionError",
+]
+
+# Fraction of the memory allowance handed to workers; the rest is for the
+# notebook kernel, the scheduler and the browser-facing Jupyter server.
+WORKER_MEMORY_FRACTION = 0.8
+DEFAULT_CONNECT_TIMEOUT = 5.0
+
+_ADDRESS_RE = re.compile(r"^(?:(tcp|tls|inproc|ucx|ws|wss)://)?[\w.\-\[\]:]+:\d+$")
+
+
+class ClusterConnectionError(ConnectionError):
+    """No Dask scheduler answered at the given address."""
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What a start_cluster call asked for; equal requests reuse the running cluster."""
+
+    address: str | None
+    n_workers: int | None
+    threads_per_worker: int | None
+    memory_limit: Any
+    processes: bool
+
+
+_current: Client | None = None
+_current_request: _Request | None = None
+
+
+def parse_memory_limit(memory_limit: str | int | float | None) -> int | None:
+    """Bytes from ``"2GB"``, ``"512 MiB"``, ``2e9`` or ``None`` (automatic).
+
+    Raises
+    ------
+    ValueError
+        If the value is not a positive size.
+    """
+    if memory_limit is None:
+        return None
+    if isinstance(memory_limit, bool):
+        raise TypeError(f"memory_limit={memory_limit!r} is a bool; give bytes or a string like '2GB'")
+    if isinstance(memory_limit, numbers.Real):
+        value = float(memory_limit)
+    elif isinstance(memory_limit, str):
+        from dask.utils import parse_bytes
+
+        try:
+            value = float(parse_bytes(memory_limit))
+        except (ValueError, TypeError, KeyError):
+            raise ValueError(
+                f"memory_limit={memory_limit!r} is not a memory size; "
+                "use bytes or a string such as '2GB' or '512MiB'"
+            ) from None
+    else:
+        raise TypeError(
+            f"memory_limit must be bytes (int) or a string such as '2GB', got {type(memory_limit).__name__}"
+        )
+    if not value > 0 or value != value:
+        raise ValueError(f"memory_limit={memory_limit!r} must be a positive size such as '2GB'")
+    if value < 64 * 2**20:
+        raise ValueError(
+            f"memory_limit={memory_limit!r} is below 64 MiB per worker; a Python worker cannot run in that"
+        )
+    return int(value)
+
+
+def _check_count(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name}={value!r} must be a positive integer (>= 1)")
+    return int(value)
+
+
+def _check_address(address: Any) -> str:
+    if not isinstance(address, str) or not _ADDRESS_RE.match(address.strip()):
+        raise ValueError(
+            f"address={address!r} is not a Dask scheduler address; "
+            "expected something like 'tcp://10.0.0.5:8786' or '127.0.0.1:8786'"
+        )
+    return address.strip()
+
+
+def dashboard_link(client: Client, environ: Mapping[str, str] | None = None) -> str | None:
+    """A dashboard URL that opens from the user's browser.
+
+    Locally this is ``http://127.0.0.1:<port>/status``. Behind JupyterHub or
+    Binder the browser cannot reach the worker node's ports, only the
+    notebook server, which forwards ``<prefix>proxy/<port>/`` (jupyter-server-proxy).
+    So when ``JUPYTERHUB_SERVICE_PREFIX`` is set, the link goes through it, unless
+    the user configured ``distributed.dashboard.link`` themselves.
+    """
+    import dask.config
+
+    environ = os.environ if environ is None else environ
+    try:
+        link = client.dashboard_link
+    except Exception:  # no dashboard (bokeh missing) or scheduler without HTTP
+        return None
+    if not link:
+        return None
+    prefix = environ.get("JUPYTERHUB_SERVICE_PREFIX")
+    default_template = "{scheme}://{host}:{port}/status"
+    user_template = dask.config.get("distributed.dashboard.link", default_template)
+    if prefix and user_template == default_template:
+        match = re.search(r":(\d+)(/|$)", link.split("//", 1)[-1])
+        if match:
+            return f"{prefix.rstrip('/')}/proxy/{match.group(1)}/status"
+    return link
+
+
+def current_client() -> Client | None:
+    """The client of the cluster plsim started or connected to, if it is still open."""
+    if _current is not None and _current.status in ("running", "connecting", "newly-created"):
+        return _current
+    return None
+
+
+def _dashboard_address() -> str | None:
+    # The dashboard needs bokeh (the `notebooks` extra). Without it, ask for none
+    # instead of letting distributed print a warning on every start.
+    if importlib.util.find_spec("bokeh") is None:
+        return None
+    return "127.0.0.1:0"  # a free port: never fails because 8787 is taken
+
+
+def start_cluster(
+    n_workers: int | None = None,
+    *,
+    threads_per_worker: int | None = None,
+    memory_limit: str | int | None = None,
+    address: str | None = None,
+    processes: bool = True,
+    timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    quiet: bool = False,
+    resources: Resources | None = None,
+) -> Client:
+    """Start a LocalCluster sized to this machine, or connect to a running scheduler.
+
+    Parameters
+    ----------
+    n_workers : int, optional
+        Worker processes. Default: the usable CPUs (cgroup quota, affinity,
+        ``CPU_LIMIT``), not ``os.cpu_count()``. More than that works but warns.
+    threads_per_worker : int, optional
+        Threads per worker (default 1: one busy Python thread per process, so
+        the GIL does not serialise the work).
+    memory_limit : str or int, optional
+        Per-worker limit such as ``"1GB"``. Default: 80 % of the memory
+        allowance (``MEM_LIMIT``, cgroup, RAM) split evenly over the workers.
+    address : str, optional
+        Connect to this scheduler instead of starting one. Default: Dask's
+        ``scheduler-address`` setting (``DASK_SCHEDULER_ADDRESS``), if any.
+    processes : bool
+        Workers as processes (default) or as threads in this process.
+    timeout : float
+        Seconds to wait for a remote scheduler before giving up.
+    quiet : bool
+        Do not print the one-line summary.
+    resources : Resources, optional
+        Override the detected allowance (used by tests and ``plsim info``).
+
+    Returns
+    -------
+    dask.distributed.Client
+        Use it as a context manager or close it with :func:`close_cluster`.
+        Calling ``start_cluster`` again with the same arguments returns the
+        same client rather than stacking a second cluster on the first.
+    """
+    global _current, _current_request
+    import dask.config
+
+    n_workers = _check_count("n_workers", n_workers)
+    threads_per_worker = _check_count("threads_per_worker", threads_per_worker)
+    if not isinstance(processes, bool):
+        raise TypeError(f"processes must be True or False, got {processes!r}")
+    if not (isinstance(timeout, numbers.Real) and timeout > 0):
+        raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
+    per_worker_memory = parse_memory_limit(memory_limit)
+    if address is None:
+        address = dask.config.get("scheduler-address", None) or None
+    if address is not None:
+        address = _check_address(address)
+        if n_workers is not None or memory_limit is not None or threads_per_worker is not None:
+            warnings.warn(
+                "n_workers, threads_per_worker and memory_limit size a LocalCluster; they are "
+                f"ignored when connecting to the existing scheduler at {address}",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    request = _Request(address, n_workers, threads_per_worker, memory_limit, processes)
+    running = current_client()
+    if running is not None:
+        if request == _current_request:
+            if not quiet:
+                print(f"plsim: reusing the running cluster ({_summary(running)})")
+            return running
+        close_cluster()
+
+    if address is not None:
+        client = _connect(address, timeout)
+    else:
+        res = resources or detect_resources()
+        workers = n_workers or res.cpus
+        if workers > res.cpus:
+            warnings.warn(
+                f"n_workers={workers} exceeds the {res.cpus} usable CPU(s) ({res.cpu_source}); "
+                "the workers will share CPUs and parallel speedups will not show",
+                UserWarning,
+                stacklevel=2,
+            )
+        if per_worker_memory is None:
+            per_worker_memory = max(int(res.memory_bytes * WORKER_MEMORY_FRACTION / workers), 64 * 2**20)
+        client = _start_local(workers, threads_per_worker or 1, per_worker_memory, processes)
+
+    _current, _current_request = client, request
+    if not quiet:
+        print(f"plsim: {_summary(client)}")
+    return client
+
+
+def _start_local(n_workers: int, threads: int, memory: int, processes: bool) -> Client:
+    from dask.distributed import Client
+
+    # Given cluster keywords instead of an address, the Client creates its own
+    # LocalCluster and owns it: closing the client (or leaving a ``with``
+    # block) closes the workers too.
+    return Client(
+        n_workers=n_workers,
+        threads_per_worker=threads,
+        memory_limit=memory,
+        processes=processes,
+        host="127.0.0.1",  # nothing outside this machine needs to reach a local cluster
+        scheduler_port=0,
+        dashboard_address=_dashboard_address(),
+        silence_logs=logging.ERROR,
+        set_as_default=True,
+    )
+
+
+def _connect(address: str, timeout: float) -> Client:
+    from dask.distributed import Client
+
+    try:
+        return Client(address, timeout=timeout, set_as_default=True)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterConnectionError(
+            f"no Dask scheduler answered at address={address!r} within {timeout:g} s. "
+            "Start one with `dask scheduler` (and `dask worker <address>` on each host), "
+            "or check the address and firewall."
+        ) from exc
+
+
+def _summary(client: Client) -> str:
+    info = client.scheduler_info()
+    workers = info.get("workers", {})
+    threads = sum(w.get("nthreads", 0) for w in workers.values())
+    where = "local" if client.cluster is not None else "remote"
+    link = dashboard_link(client)
+    dash = f", dashboard {link}" if link else ""
+    return f"{where} cluster at {client.scheduler.address} with {len(workers)} workers / {threads} threads{dash}"
+
+
+def close_cluster() -> None:
+    """Close the cluster plsim started (its worker processes end) or disconnect from a remote one."""
+    global _current, _current_request
+    client, _current, _current_request = _current, None, None
+    if client is not None and client.status != "closed":
+        client.close()
+
+
+atexit.register(close_cluster)
