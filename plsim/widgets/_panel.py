@@ -116,6 +116,14 @@ class RunPanel:
         )
         right = w.VBox([self.image, self.details], layout=w.Layout(width="66%"))
         self.widget = w.HBox([left, right], layout=w.Layout(width="100%"))
+        # Stable CSS classes: the browser test finds the parts of every panel by these.
+        for part, css in ((self.widget, "plsim-panel"), (self.run_button, "plsim-run"),
+                          (self.stop_button, "plsim-stop"), (self.progress, "plsim-progress"),
+                          (self.status, "plsim-status"), (self.message, "plsim-message"),
+                          (self.image, "plsim-figure"), (self.details, "plsim-details")):
+            part.add_class(css)
+        for control in self.controls.values():
+            control.add_class("plsim-control")
         self.widget.panel = self  # reachable from the returned widget (tests, notebooks)
 
     # -- state -------------------------------------------------------------
