@@ -12,9 +12,16 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 @pytest.fixture(scope="session")
 def client():
-    """A 2-worker plsim LocalCluster shared by the whole session, closed at the end."""
-    import plsim
+    """A 2-worker LocalCluster shared by the whole session, closed at the end.
 
-    with plsim.start_cluster(n_workers=2, quiet=True) as c:
+    Built by the cluster layer's private starter rather than ``start_cluster``
+    so that tests of ``start_cluster`` itself (which replaces *its* current
+    cluster when asked for a different one) cannot close it under other tests.
+    """
+    from plsim.cluster import _start_local
+
+    c = _start_local(n_workers=2, threads=1, memory=2 * 2**30, processes=True)
+    try:
         yield c
-    plsim.close_cluster()
+    finally:
+        c.close()
