@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
