@@ -1,0 +1,345 @@
+"""Drive one notebook and its plsim widgets in JupyterLab through Playwright.
+
+Used by tests/test_browser.py. Every plsim widget is a ``RunPanel``
+(plsim/widgets/_panel.py) whose parts carry stable CSS classes
+(``plsim-panel``, ``plsim-control``, ``plsim-run``, ``plsim-stop``,
+``plsim-progress``, ``plsim-status``, ``plsim-message``, ``plsim-figure``,
+``plsim-details``); this module finds them by those classes only, so it works for
+every topic widget without knowing what it computes.
+
+What a student does, the helper does: open the notebook, wait for the kernel,
+run the cells down to the teardown cell (the one calling ``plsim.close_cluster()``),
+operate every widget (move a control, Run, Run again and Stop), run the rest,
+shut the kernel down. Every step is timed; everything seen is returned in a
+:class:`NotebookRun` so a failing assertion can say exactly what happened.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+# ---------------------------------------------------------------------------
+# Browser console messages that are not errors of the course, each with why.
+# Matched with re.search against "<type>: <text>". Keep this list short and
+# explained; anything else logged as an error fails the test.
+HARMLESS_CONSOLE_ERRORS: list[tuple[str, str]] = []
+
+TERMINAL_STATUS = re.compile(r"^\s*(Done|Stopped|Failed|Not started)")
+
+# JavaScript page functions. Each gets `findPanel(path)`: the NotebookPanel showing
+# `path` (relative to the server root) in window.jupyterapp, or null.
+_FIND_PANEL = """
+  const findPanel = (path) => {
+    const app = window.jupyterapp;
+    if (!app) return null;
+    for (const w of app.shell.widgets('main')) {
+      if (w.context && w.context.path === path && w.content && w.sessionContext) return w;
+    }
+    return null;
+  };
+"""
+
+
+def _page_function(params: str, body: str, *, is_async: bool = False) -> str:
+    return f"{'async ' if is_async else ''}({params}) => {{ {_FIND_PANEL} {body} }}"
+
+
+_KERNEL_IDLE = _page_function("path", """
+  const p = findPanel(path);
+  if (!p || !p.context.isReady || p.content.widgets.length === 0) return false;
+  const k = p.sessionContext.session && p.sessionContext.session.kernel;
+  return !!k && k.status === 'idle';
+""")
+
+_CELL_SOURCES = _page_function("path", """
+  return findPanel(path).content.widgets.map(
+    c => ({type: c.model.type, source: c.model.sharedModel.getSource()}));
+""")
+
+# Start running cells [first, stop) in the background; the outcome lands in window.__plsimRun.
+_START_RUN = _page_function("{path, first, stop}", """
+  const app = window.jupyterapp;
+  const p = findPanel(path);
+  app.shell.activateById(p.id);
+  const nb = p.content;
+  let command;
+  if (first === 0 && stop >= nb.widgets.length) { command = 'notebook:run-all-cells'; }
+  else if (first === 0) { nb.activeCellIndex = stop; command = 'notebook:run-all-above'; }
+  else { nb.activeCellIndex = first; command = 'notebook:run-all-below'; }
+  window.__plsimRun = {done: false, command};
+  app.commands.execute(command).then(
+    ok => { window.__plsimRun = {done: true, ok, command}; },
+    err => { window.__plsimRun = {done: true, ok: false, command, error: String(err)}; });
+  return command;
+""")
+
+_CELL_STATE = _page_function("path", """
+  return findPanel(path).content.widgets.map((c, i) => {
+    if (c.model.type !== 'code') return {index: i, type: c.model.type};
+    const outputs = c.model.outputs.toJSON();
+    return {
+      index: i, type: 'code',
+      executionCount: c.model.executionCount,
+      errors: outputs.filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue),
+      stderr: outputs.filter(o => o.output_type === 'stream' && o.name === 'stderr').map(o => o.text),
+      widgetViews: outputs.filter(
+        o => o.data && o.data['application/vnd.jupyter.widget-view+json']).length,
+    };
+  });
+""")
+
+_SHUTDOWN_KERNEL = _page_function("path", """
+  const p = findPanel(path);
+  if (p) { await p.sessionContext.shutdown(); }
+  return true;
+""", is_async=True)
+
+# What one panel shows right now.
+_PANEL_STATE = """
+(panel) => {
+  const q = (css) => panel.querySelector(css);
+  const img = q('.plsim-figure');
+  const bar = q('.plsim-progress .progress-bar');
+  const controls = [...panel.querySelectorAll('.plsim-control')].map(el => {
+    const readout = el.querySelector('.widget-readout');
+    const select = el.querySelector('select');
+    const input = el.querySelector('input');
+    let value = null;
+    if (readout) value = readout.textContent.trim();
+    else if (select) value = select.value;
+    else if (input) value = input.type === 'checkbox' ? String(input.checked) : input.value;
+    const label = el.querySelector('.widget-label');
+    return {label: label ? label.textContent.trim() : '', value,
+            slider: !!el.querySelector('.noUi-handle'), dropdown: !!select};
+  });
+  return {
+    status: (q('.plsim-status') || {}).innerText || '',
+    message: (q('.plsim-message') || {}).innerText || '',
+    details: (q('.plsim-details') || {}).innerText || '',
+    progress: bar ? bar.style.width : null,
+    figureSrc: img ? img.getAttribute('src') || '' : null,
+    figureWidth: img ? img.naturalWidth : 0,
+    figureLoaded: img ? img.complete : false,
+    runDisabled: q('.plsim-run') ? q('.plsim-run').disabled : null,
+    stopDisabled: q('.plsim-stop') ? q('.plsim-stop').disabled : null,
+    controls,
+  };
+}
+"""
+
+
+@dataclass
+class RunObservation:
+    """What one click of Run did, as seen in the browser."""
+
+    seconds: float
+    final: dict
+    statuses: list[str] = field(default_factory=list)  # distinct status texts, in order
+    progress: list[str] = field(default_factory=list)  # distinct progress bar widths
+    figures_seen: int = 0  # distinct figure images shown during the run
+    stop_seconds: float | None = None  # Stop click -> terminal status
+
+
+@dataclass
+class PanelRun:
+    index: int
+    title: str
+    control_moved: str | None = None
+    control_before: str | None = None
+    control_after: str | None = None
+    initial: dict | None = None
+    full_run: RunObservation | None = None
+    stopped_run: RunObservation | None = None
+    screenshot: str | None = None
+
+
+@dataclass
+class NotebookRun:
+    notebook: str
+    seconds_open: float = 0.0
+    seconds_cells: float = 0.0
+    seconds_total: float = 0.0
+    teardown_cell: int | None = None
+    cell_errors: list[str] = field(default_factory=list)
+    unexecuted_cells: list[int] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    widget_views: int = 0
+    panels: list[PanelRun] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    console_ignored: list[str] = field(default_factory=list)
+    screenshot: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str)
+
+
+def find_teardown_cell(cells: list[dict]) -> int | None:
+    """Index of the first code cell that closes the plsim cluster, if any."""
+    for index, cell in enumerate(cells):
+        if cell["type"] == "code" and re.search(r"\bclose_cluster\s*\(", cell["source"]):
+            return index
+    return None
+
+
+def _classify_console(messages: list[str]) -> tuple[list[str], list[str]]:
+    errors, ignored = [], []
+    for text in messages:
+        reason = next((why for pattern, why in HARMLESS_CONSOLE_ERRORS if re.search(pattern, text)), None)
+        (ignored if reason else errors).append(text if not reason else f"{text}  [ignored: {reason}]")
+    return errors, ignored
+
+
+class NotebookDriver:
+    """Open one notebook in a fresh page of ``context`` served by ``server``."""
+
+    def __init__(self, server: Any, context: Any, notebook: str, artifacts: Path,
+                 *, cell_timeout: float = 300.0, run_timeout: float = 180.0) -> None:
+        self.server = server
+        self.context = context
+        self.notebook = notebook  # path relative to the server root
+        self.artifacts = Path(artifacts)
+        self.cell_timeout = cell_timeout
+        self.run_timeout = run_timeout
+        self.name = Path(notebook).stem
+        self.result = NotebookRun(notebook=notebook)
+        self._console: list[str] = []
+        self.page = None
+
+    # -- page ----------------------------------------------------------------
+    def open(self) -> None:
+        start = time.monotonic()
+        page = self.context.new_page()
+        self.page = page
+        page.on("console", lambda msg: self._console.append(f"{msg.type}: {msg.text}")
+                if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: self._console.append(f"pageerror: {exc}"))
+        workspace = re.sub(r"[^A-Za-z0-9_-]", "-", self.name)
+        page.goto(self.server.lab_url(self.notebook, workspace), wait_until="domcontentloaded")
+        page.wait_for_function(_KERNEL_IDLE, arg=self.notebook, timeout=120_000, polling=250)
+        # Room for the output: hide the file browser.
+        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+        self.result.seconds_open = time.monotonic() - start
+
+    def cells(self) -> list[dict]:
+        return self.page.evaluate(_CELL_SOURCES, self.notebook)
+
+    def run_cells(self, first: int, stop: int) -> None:
+        """Run cells [first, stop) as JupyterLab's Run All Above/Below would; wait for them."""
+        self.page.evaluate(_START_RUN, {"path": self.notebook, "first": first, "stop": stop})
+        self.page.wait_for_function("() => window.__plsimRun && window.__plsimRun.done",
+                                    timeout=self.cell_timeout * 1000, polling=500)
+        self.page.wait_for_function(_KERNEL_IDLE, arg=self.notebook, timeout=60_000, polling=250)
+
+    def check_cells(self, first: int, stop: int) -> None:
+        for cell in self.page.evaluate(_CELL_STATE, self.notebook)[first:stop]:
+            if cell["type"] != "code":
+                continue
+            if cell["errors"]:
+                self.result.cell_errors.extend(f"cell {cell['index']}: {e}" for e in cell["errors"])
+            if cell["executionCount"] is None:
+                self.result.unexecuted_cells.append(cell["index"])
+            self.result.stderr.extend(f"cell {cell['index']}: {t.strip()[:300]}" for t in cell["stderr"])
+            self.result.widget_views += cell["widgetViews"]
+
+    def shutdown(self) -> None:
+        if self.page is None:
+            return
+        try:
+            self.page.evaluate(_SHUTDOWN_KERNEL, self.notebook)
+        finally:
+            self.result.console_errors, self.result.console_ignored = _classify_console(self._console)
+            self.page.close()
+            self.page = None
+
+    # -- widgets ---------------------------------------------------------------
+    def panels(self):
+        return self.page.locator(".plsim-panel")
+
+    def panel_state(self, panel) -> dict:
+        return panel.evaluate(_PANEL_STATE)
+
+    def move_a_control(self, panel, record: PanelRun) -> None:
+        """Move the first slider one step (left, or right if it sits at its minimum);
+        with no slider, pick another option of the first dropdown."""
+        state = self.panel_state(panel)
+        controls = state["controls"]
+        slider_at = next((i for i, c in enumerate(controls) if c["slider"]), None)
+        dropdown_at = next((i for i, c in enumerate(controls) if c["dropdown"]), None)
+        if slider_at is not None:
+            control = panel.locator(".plsim-control").nth(slider_at)
+            handle = control.locator(".noUi-handle").first
+            record.control_moved = controls[slider_at]["label"] or f"slider {slider_at}"
+            record.control_before = controls[slider_at]["value"]
+            handle.focus()
+            handle.press("ArrowLeft")
+            after = self.panel_state(panel)["controls"][slider_at]["value"]
+            if after == record.control_before:  # already at its minimum
+                handle.press("ArrowRight")
+                after = self.panel_state(panel)["controls"][slider_at]["value"]
+            record.control_after = after
+        elif dropdown_at is not None:
+            select = panel.locator(".plsim-control").nth(dropdown_at).locator("select")
+            options = select.locator("option").all_inner_texts()
+            values = [o.get_attribute("value") for o in select.locator("option").all()]
+            record.control_moved = controls[dropdown_at]["label"] or f"dropdown {dropdown_at}"
+            record.control_before = controls[dropdown_at]["value"]
+            other = next((v for v in values if v != record.control_before), None)
+            if other is not None:
+                select.select_option(value=other)
+            record.control_after = self.panel_state(panel)["controls"][dropdown_at]["value"]
+            del options
+
+    def click_run(self, panel, *, stop_after: float | None = None) -> RunObservation:
+        """Click Run (and, if asked, Stop after ``stop_after`` s); sample the panel until it ends."""
+        before = self.panel_state(panel)
+        start = time.monotonic()
+        panel.locator(".plsim-run").click()
+        statuses: list[str] = []
+        progress: list[str] = []
+        figures = {before["figureSrc"]}
+        stop_clicked_at = None
+        deadline = start + self.run_timeout
+        state = before
+        saw_running = False
+        while time.monotonic() < deadline:
+            state = self.panel_state(panel)
+            if not statuses or statuses[-1] != state["status"]:
+                statuses.append(state["status"])
+            if not progress or progress[-1] != state["progress"]:
+                progress.append(state["progress"])
+            figures.add(state["figureSrc"])
+            saw_running = saw_running or state["runDisabled"] or not TERMINAL_STATUS.match(state["status"])
+            if stop_after is not None and stop_clicked_at is None and time.monotonic() - start >= stop_after:
+                # Playwright waits until Stop is enabled (the kernel enables it when work starts).
+                panel.locator(".plsim-stop").click(timeout=30_000)
+                stop_clicked_at = time.monotonic()
+            if saw_running and TERMINAL_STATUS.match(state["status"]) and not state["runDisabled"]:
+                if stop_after is None or stop_clicked_at is not None:
+                    break
+            self.page.wait_for_timeout(100)
+        end = time.monotonic()
+        return RunObservation(
+            seconds=end - start, final=state, statuses=statuses, progress=progress,
+            figures_seen=len(figures - {before["figureSrc"], "", None}),
+            stop_seconds=None if stop_clicked_at is None else end - stop_clicked_at,
+        )
+
+    def screenshot_page(self, panel=None) -> str:
+        path = self.artifacts / f"{self.name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if panel is not None:
+            panel.evaluate("el => el.scrollIntoView({block: 'start'})")
+            self.page.wait_for_timeout(300)
+        self.page.screenshot(path=str(path))
+        self.result.screenshot = str(path)
+        return str(path)
+
+    def screenshot_panel(self, panel, index: int) -> str:
+        path = self.artifacts / f"{self.name}-panel{index}.png"
+        panel.screenshot(path=str(path))
+        return str(path)

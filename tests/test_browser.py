@@ -1,0 +1,337 @@
+"""End to end in a real browser: JupyterLab + headless Debian chromium (Playwright).
+
+For every notebook in ``notebooks/`` that builds a plsim widget, the test opens it in
+JupyterLab, runs its cells, operates every widget panel (moves a control, clicks
+Run and waits for the end, clicks Run then Stop), runs the remaining cells, and
+checks what a student would see: no cell error, each run redraws the figure, the
+progress bar reaches the end, the status says Done / Stopped, no validation or
+error message, no error in the browser console. A screenshot of each notebook
+(and of each panel after its run) goes to ``test-artifacts/screenshots/``, and a
+timing report to ``test-artifacts/browser-report.json``.
+
+A small generated notebook (``_selftest/harness_selftest.ipynb``) proves the
+harness itself: its panel's output is known exactly, so the test checks the
+slider value reached the kernel, the figure and table changed, Stop ends the run
+early, and a rejected value shows its message instead of running.
+
+Needs Debian's chromium (``apt-get install -y chromium``) and the ``playwright``
+Python package (no browser download). Without them the test skips with a loud
+reason, except when ``CI`` or ``PLSIM_REQUIRE_BROWSER`` is set: then it fails.
+
+Environment:
+``PLSIM_BROWSER_NOTEBOOKS``  folder of notebooks to test (default: the repo's ``notebooks/``);
+``PLSIM_CHROMIUM``           chromium executable (default: ``/usr/bin/chromium`` or ``chromium`` on PATH).
+Kernels run with ``PLSIM_SMALL=1`` unless the variable is already set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _browser_helpers import TERMINAL_STATUS, NotebookDriver, PanelRun, find_teardown_cell  # noqa: E402
+from _jupyterlab import JupyterLabServer  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = Path(os.environ.get("PLSIM_BROWSER_NOTEBOOKS", REPO / "notebooks"))
+ARTIFACTS = REPO / "test-artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+SELFTEST = "_selftest/harness_selftest.ipynb"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def _widget_names() -> list[str]:
+    import plsim.widgets
+
+    return sorted(plsim.widgets.__all__)
+
+
+def widget_notebooks(folder: Path) -> list[str]:
+    """Notebooks in ``folder`` (by name) whose code builds a plsim widget."""
+    pattern = re.compile(r"plsim\.widgets\.|\b(" + "|".join(map(re.escape, _widget_names())) + r")\s*\(")
+    found = []
+    for path in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
+        notebook = nbformat.read(path, as_version=4)
+        if any(cell.cell_type == "code" and pattern.search(cell.source) for cell in notebook.cells):
+            found.append(path.name)
+    return found
+
+
+# -- the self-test notebook ----------------------------------------------------------
+SELFTEST_STEPS = 8
+SELFTEST_STEP_SECONDS = 0.25
+SELFTEST_MAX_LEVEL = 8  # the slider goes to 10; above 8 the panel refuses to run
+
+
+def selftest_notebook() -> str:
+    """A notebook with one RunPanel whose outputs are known exactly."""
+    setup = f"""\
+import time
+import matplotlib.pyplot as plt
+from plsim.widgets import RunPanel
+import ipywidgets as w
+
+def work(params, report):
+    # A line of slope `level`, redrawn after each of {SELFTEST_STEPS} steps.
+    xs = []
+    for step in range(1, {SELFTEST_STEPS} + 1):
+        if report.stopped:
+            return step - 1
+        time.sleep({SELFTEST_STEP_SECONDS})
+        xs.append(step)
+        fig, ax = plt.subplots(figsize=(4, 3))
+        ax.plot(xs, [params["level"] * x for x in xs], marker="o", label=params["kind"])
+        ax.set_title(f"slope {{params['level']}} after {{step}} steps")
+        ax.set_xlabel("step"); ax.set_ylabel("value (units)"); ax.legend()
+        report.figure(fig)
+        report.progress(step, {SELFTEST_STEPS}, f"step {{step}} of {SELFTEST_STEPS}")
+        report.html(f"<table><tr><td>level</td><td>{{params['level']}}</td></tr>"
+                    f"<tr><td>steps</td><td>{{step}}</td></tr></table>")
+    return {SELFTEST_STEPS}
+
+def validate(params):
+    if params["level"] > {SELFTEST_MAX_LEVEL}:
+        return f"level must be at most {SELFTEST_MAX_LEVEL}, got {{params['level']}}"
+    return None
+"""
+    show = """\
+panel = RunPanel(
+    "Harness self-test",
+    {"level": w.IntSlider(value=3, min=1, max=10, description="level"),
+     "kind": w.Dropdown(options=["measured", "simulated"], value="measured", description="kind")},
+    work, validate=validate, description="a known output for the browser test")
+panel.widget
+"""
+    cells = [
+        nbformat.v4.new_markdown_cell("# Harness self-test\nGenerated by tests/test_browser.py."),
+        nbformat.v4.new_code_cell(setup),
+        nbformat.v4.new_code_cell(show),
+        nbformat.v4.new_code_cell("import plsim\nplsim.close_cluster()\nprint('closed')"),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nbformat.writes(notebook)
+
+
+# -- fixtures ------------------------------------------------------------------------
+def _missing_browser(reason: str):
+    message = (
+        f"BROWSER TEST NOT RUN: {reason}. Install with `apt-get install -y chromium` (as root) "
+        "and `pip install playwright` (no `playwright install`: Debian's chromium is used)."
+    )
+    if os.environ.get("CI") or os.environ.get("PLSIM_REQUIRE_BROWSER"):
+        pytest.fail(message + " (CI / PLSIM_REQUIRE_BROWSER is set, so this is a failure)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory):
+    """A headless Debian chromium with a fresh profile, driven by Playwright."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        _missing_browser(f"the playwright package is not importable ({exc})")
+    executable = os.environ.get("PLSIM_CHROMIUM") or (
+        "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
+    )
+    if not executable or not os.path.exists(executable):
+        _missing_browser("no chromium executable (looked at $PLSIM_CHROMIUM, /usr/bin/chromium, PATH)")
+    playwright = sync_playwright().start()
+    try:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+    except Exception:
+        playwright.stop()
+        raise
+    context.set_default_timeout(30_000)
+    yield context
+    context.close()
+    playwright.stop()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, browser_context):
+    """JupyterLab on 127.0.0.1 serving a temporary copy of the notebooks + the self-test."""
+    source = NOTEBOOKS if NOTEBOOKS.is_dir() else tmp_path_factory.mktemp("no-notebooks")
+    server = JupyterLabServer(
+        source, tmp_path_factory.mktemp("jupyterlab"),
+        extra_files={SELFTEST: selftest_notebook()},
+        env={"PLSIM_SMALL": os.environ.get("PLSIM_SMALL", "1")},
+    )
+    server.start()
+    yield server
+    killed = server.stop()
+    assert not killed, f"processes survived the JupyterLab shutdown and had to be killed: {killed}"
+
+
+@pytest.fixture(scope="module")
+def report():
+    """Collects every notebook's NotebookRun; written to test-artifacts/browser-report.json."""
+    runs: dict[str, dict] = {}
+    yield runs
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "browser-report.json").write_text(json.dumps(runs, indent=2, default=str))
+
+
+# -- the shared procedure ------------------------------------------------------------
+def exercise_notebook(lab, context, notebook: str, report: dict) -> NotebookDriver:
+    """Open, run, operate every panel, finish, shut down. Returns the driver (its .result)."""
+    from dataclasses import asdict
+
+    start = time.monotonic()
+    driver = NotebookDriver(lab, context, notebook, SCREENSHOTS)
+    result = driver.result
+    try:
+        driver.open()
+        cells = driver.cells()
+        teardown = find_teardown_cell(cells)
+        result.teardown_cell = teardown
+        split = len(cells) if teardown is None else teardown
+
+        t = time.monotonic()
+        driver.run_cells(0, split)
+        result.seconds_cells = time.monotonic() - t
+        driver.check_cells(0, split)
+        assert not result.cell_errors, f"{notebook}: cells raised: {result.cell_errors}"
+        assert not result.unexecuted_cells, f"{notebook}: cells never ran: {result.unexecuted_cells}"
+
+        panels = driver.panels()
+        count = panels.count()
+        page_text = driver.page.locator(".jp-Notebook").inner_text()
+        assert "Error displaying widget" not in page_text, f"{notebook}: a widget failed to render"
+        assert count >= 1, f"{notebook}: no .plsim-panel rendered (widget views in outputs: {result.widget_views})"
+
+        for index in range(count):
+            panel = panels.nth(index)
+            panel.scroll_into_view_if_needed()
+            record = PanelRun(index=index, title=panel.locator("b").first.inner_text())
+            result.panels.append(record)
+            record.initial = driver.panel_state(panel)
+            assert record.initial["status"].startswith("Ready"), record.initial
+
+            driver.move_a_control(panel, record)
+            if record.control_moved:
+                assert record.control_after != record.control_before, (
+                    f"{notebook} panel {index}: moving {record.control_moved!r} changed nothing")
+
+            # Run to the end.
+            full = driver.click_run(panel)
+            record.full_run = full
+            final = full.final
+            where = f"{notebook} panel {index} ({record.title})"
+            assert final["status"].startswith("Done"), f"{where}: run ended with {final['status']!r} / {final['message']!r}"
+            assert final["message"] == "", f"{where}: message after run: {final['message']!r}"
+            assert final["progress"] == "100%", f"{where}: progress bar at {final['progress']} after Done"
+            assert final["figureSrc"] and final["figureSrc"] != record.initial["figureSrc"], f"{where}: figure not redrawn"
+            assert final["figureLoaded"] and final["figureWidth"] > 0, f"{where}: figure image did not load"
+            assert full.figures_seen >= 1
+            assert final["stopDisabled"] and not final["runDisabled"], f"{where}: buttons not reset: {final}"
+            record.screenshot = driver.screenshot_panel(panel, index)
+            if index == 0:
+                driver.screenshot_page(panel)
+
+            # Run again and Stop early.
+            stopped = driver.click_run(panel, stop_after=0.5)
+            record.stopped_run = stopped
+            assert TERMINAL_STATUS.match(stopped.final["status"]), stopped
+            assert stopped.final["status"].startswith(("Stopped", "Done")), (
+                f"{where}: after Stop the status is {stopped.final['status']!r}")
+            assert stopped.final["message"] == "", f"{where}: message after Stop: {stopped.final['message']!r}"
+            assert not stopped.final["runDisabled"], f"{where}: Run still disabled after Stop"
+
+        # The rest of the notebook (the teardown) still runs.
+        if teardown is not None:
+            driver.run_cells(teardown, len(cells))
+            driver.check_cells(teardown, len(cells))
+            assert not result.cell_errors, f"{notebook}: cells raised: {result.cell_errors}"
+            assert not result.unexecuted_cells, f"{notebook}: cells never ran: {result.unexecuted_cells}"
+    finally:
+        if driver.page is not None and result.screenshot is None:
+            try:
+                driver.screenshot_page()
+            except Exception:  # the screenshot must not hide the real failure
+                pass
+        driver.shutdown()
+        lab.remember_processes()
+        result.seconds_total = time.monotonic() - start
+        report[notebook] = asdict(result)
+        print(f"\n{notebook}: {json.dumps(asdict(result), indent=1, default=str)[:4000]}")
+    assert not result.console_errors, f"{notebook}: browser console errors: {result.console_errors}"
+    _wait_for_no_kernels(lab)
+    return driver
+
+
+def _wait_for_no_kernels(lab, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while lab.kernels() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not lab.kernels(), f"kernels still running after shutdown: {lab.kernels()}"
+
+
+# -- tests ---------------------------------------------------------------------------
+def test_harness_selftest(lab, browser_context, report):
+    """The harness sees exactly what a known panel shows (and a rejected value)."""
+    driver = exercise_notebook(lab, browser_context, SELFTEST, report)
+    (record,) = driver.result.panels
+    assert record.title == "Harness self-test"
+    assert (record.control_before, record.control_after) == ("3", "2")  # ArrowLeft: one step down
+    full = record.full_run
+    # The kernel used the value the browser set: the table echoes it.
+    assert full.final["details"].split() == ["level", "2", "steps", str(SELFTEST_STEPS)]
+    assert full.final["status"] == "Done."
+    assert f"step {SELFTEST_STEPS} of {SELFTEST_STEPS}" in full.statuses or len(full.statuses) >= 3
+    # Live updates: several intermediate figures and progress widths were shown.
+    assert full.figures_seen >= 2, full
+    assert len([p for p in full.progress if p not in ("0%", "100%")]) >= 1, full.progress
+    assert full.seconds >= SELFTEST_STEPS * SELFTEST_STEP_SECONDS
+    # Stop after 0.5 s of a 2 s job ends it early.
+    assert record.stopped_run.final["status"] == "Stopped.", record.stopped_run
+    assert record.stopped_run.final["progress"] != "100%"
+
+
+def test_harness_shows_validation_message(lab, browser_context):
+    """A value the panel rejects shows its message in the panel; nothing runs."""
+    driver = NotebookDriver(lab, browser_context, SELFTEST, SCREENSHOTS)
+    try:
+        driver.open()
+        cells = driver.cells()
+        driver.run_cells(0, find_teardown_cell(cells))
+        panel = driver.panels().first
+        handle = panel.locator(".plsim-control .noUi-handle").first
+        handle.focus()
+        handle.press("End")  # slider to its maximum, 10 > SELFTEST_MAX_LEVEL
+        assert driver.panel_state(panel)["controls"][0]["value"] == "10"
+        panel.locator(".plsim-run").click()
+        message = panel.locator(".plsim-message")
+        message.get_by_text(f"level must be at most {SELFTEST_MAX_LEVEL}, got 10").wait_for()
+        state = driver.panel_state(panel)
+        assert state["status"].startswith("Not started"), state
+        assert state["figureSrc"] in ("", None) or state["figureWidth"] == 0, "a rejected value must not draw"
+        assert "Traceback" not in driver.page.locator(".jp-Notebook").inner_text()
+    finally:
+        driver.shutdown()
+    assert not driver.result.console_errors, driver.result.console_errors
+    _wait_for_no_kernels(lab)
+
+
+@pytest.mark.parametrize("notebook", widget_notebooks(NOTEBOOKS))
+def test_notebook_widgets_in_browser(lab, browser_context, report, notebook):
+    """Each course notebook with a widget runs in JupyterLab and its widgets work."""
+    exercise_notebook(lab, browser_context, notebook, report)
