@@ -1,0 +1,48 @@
+"""Ensembles whose members train in parallel on a Dask cluster (scikit-learn compatible).
+
+* :class:`ParallelBaggingClassifier` / :class:`ParallelBaggingRegressor`: bagging,
+  pasting and random patches (``max_samples``, ``max_features``, ``bootstrap``...);
+* :class:`RandomSubspaceClassifier` / :class:`RandomSubspaceRegressor`: random subspaces;
+* :class:`ParallelVotingClassifier` / :class:`ParallelVotingRegressor`: different algorithms vote;
+* :class:`ParallelStackingClassifier`: a final model learns from out-of-fold predictions;
+* :class:`SweepEnsembleClassifier`: a hyperparameter sweep whose best configurations vote.
+
+Give ``client=`` (a ``dask.distributed.Client``, e.g. from ``plsim.start_cluster()``)
+to train members on the workers; leave it ``None`` to train them one after the
+other in this process. Same ``random_state``, same members and predictions.
+
+Taught in ``notebooks/02_ensembles.ipynb``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "ParallelBaggingClassifier": "plsim.ensembles.bagging",
+    "ParallelBaggingRegressor": "plsim.ensembles.bagging",
+    "RandomSubspaceClassifier": "plsim.ensembles.bagging",
+    "RandomSubspaceRegressor": "plsim.ensembles.bagging",
+    "ParallelVotingClassifier": "plsim.ensembles.voting",
+    "ParallelVotingRegressor": "plsim.ensembles.voting",
+    "ParallelStackingClassifier": "plsim.ensembles.stacking",
+    "SweepEnsembleClassifier": "plsim.ensembles.sweep",
+    "AccuracyCurve": "plsim.ensembles.diversity",
+    "accuracy_curve": "plsim.ensembles.diversity",
+    "pairwise_disagreement": "plsim.ensembles.diversity",
+    "EnsembleDemo": "plsim.ensembles.demo",
+    "demo_data": "plsim.ensembles.demo",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'plsim.ensembles' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | {"bagging", "voting", "stacking", "sweep", "diversity", "demo"})

@@ -1,0 +1,210 @@
+"""Who runs what where: the one place the ensembles talk to Dask.
+
+Every ensemble in :mod:`plsim.ensembles` turns its fit into a list of small,
+independent *tasks* (fit member 3 on bootstrap sample 3, fit configuration 7 on
+fold 2, ...). This module runs such a list either in this process, one after
+the other, or on a ``dask.distributed.Client``:
+
+* the training data is scattered to the workers **once** (:func:`shared_data`),
+  and every task refers to it by future, so a task's own payload is a few
+  hundred bytes (an unfitted estimator and a seed);
+* each task is timed where it runs and reports the worker that ran it;
+* results come back in task order whatever order they finish in, so the
+  outcome never depends on scheduling;
+* a task's exception reaches the caller with its original (remote) traceback,
+  the other tasks are cancelled, and the cluster stays usable.
+
+Taught in ``notebooks/02_ensembles.ipynb``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["TaskResult", "resolve_client", "shared_data", "run_tasks", "spawn_seeds", "LOCAL"]
+
+LOCAL = "local"
+"""Worker name recorded for tasks that ran in this process (no client)."""
+
+ProgressCallback = Callable[[int, int], Any]
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What one task returned, how long it took (seconds, measured where it ran) and where."""
+
+    value: Any
+    seconds: float
+    worker: str
+
+
+def resolve_client(client: Any) -> Any:
+    """The Dask client to use, or ``None`` for sequential in-process training.
+
+    ``client`` may be ``None`` (sequential), ``"auto"`` (the cluster plsim
+    started, if any, else sequential) or a ``dask.distributed.Client``.
+    """
+    if client is None:
+        return None
+    if isinstance(client, str):
+        if client != "auto":
+            raise ValueError(f"client={client!r} is not allowed; use None, 'auto' or a dask.distributed.Client")
+        from plsim.cluster import current_client
+
+        return current_client()
+    if not (callable(getattr(client, "submit", None)) and callable(getattr(client, "scatter", None))):
+        raise TypeError(
+            f"client={client!r} ({type(client).__name__}) is not a dask.distributed.Client; "
+            "use None (sequential), 'auto' or the client from plsim.start_cluster()"
+        )
+    status = getattr(client, "status", "running")
+    if status not in ("running", "connecting", "newly-created"):
+        raise ValueError(f"client={client!r} is {status}; start a cluster with plsim.start_cluster()")
+    return client
+
+
+def spawn_seeds(random_state: Any, n: int) -> list[np.random.SeedSequence]:
+    """``n`` independent seed sequences, child ``i`` depending only on ``random_state`` and ``i``.
+
+    ``random_state`` may be ``None`` (fresh entropy), an int, a
+    ``numpy.random.RandomState`` or a ``numpy.random.Generator`` (one integer
+    is drawn from it). Child ``i`` is the same whatever ``n`` is, so the first
+    10 members of a 20-member ensemble equal a 10-member ensemble.
+    """
+    if random_state is None:
+        root = np.random.SeedSequence()
+    elif isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"random_state={random_state!r} must be a non-negative integer, None or a RNG")
+        root = np.random.SeedSequence(int(random_state))
+    elif isinstance(random_state, np.random.RandomState):
+        root = np.random.SeedSequence(int(random_state.randint(np.iinfo(np.int32).max)))
+    elif isinstance(random_state, np.random.Generator):
+        root = np.random.SeedSequence(int(random_state.integers(np.iinfo(np.int32).max)))
+    else:
+        raise ValueError(
+            f"random_state={random_state!r} is not allowed; use None, a non-negative int, "
+            "a numpy RandomState or a numpy Generator"
+        )
+    return root.spawn(n)
+
+
+def seed_int(seq: np.random.SeedSequence, word: int = 0) -> int:
+    """A 31-bit integer seed (valid for every scikit-learn ``random_state``) from a seed sequence."""
+    return int(seq.generate_state(word + 1)[word] % np.iinfo(np.int32).max)
+
+
+@contextlib.contextmanager
+def shared_data(client: Any, **arrays: Any) -> Iterator[dict[str, Any]]:
+    """Ship ``arrays`` to every worker once; yield what tasks should receive.
+
+    With ``client=None`` the arrays themselves are yielded. With a client,
+    one ``client.scatter`` call broadcasts them and futures are yielded; they
+    are released when the block ends. Broadcasting (rather than sending the data
+    to one worker) keeps the scheduler free to spread the tasks over all workers.
+    """
+    if client is None:
+        yield dict(arrays)
+        return
+    names = list(arrays)
+    futures = client.scatter([arrays[n] for n in names], broadcast=True, hash=False)
+    try:
+        yield dict(zip(names, futures))
+    finally:
+        client.cancel(futures)
+
+
+def _run_one(func: Callable[..., Any], data: Mapping[str, Any], task: Mapping[str, Any]) -> TaskResult:
+    """Run ``func(**data, **task)``, timing it on the machine that runs it."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):
+        worker = LOCAL
+    start = time.perf_counter()
+    value = func(**data, **task)
+    return TaskResult(value, time.perf_counter() - start, worker)
+
+
+def run_tasks(
+    client: Any,
+    func: Callable[..., Any],
+    data: Mapping[str, Any],
+    tasks: Sequence[Mapping[str, Any]],
+    *,
+    name: str = "plsim-task",
+    progress: ProgressCallback | None = None,
+    describe: Callable[[int], str] | None = None,
+) -> list[TaskResult]:
+    """Run ``func(**data, **task)`` for every task; results in task order.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client or None
+        Where to run; ``None`` runs the tasks one after the other here.
+    func : callable
+        A module-level function (it is pickled to the workers).
+    data : mapping
+        From :func:`shared_data`: arrays (sequential) or their futures.
+    tasks : sequence of mappings
+        Small per-task keyword arguments (an unfitted estimator, a seed, indices).
+    name : str
+        Task-name prefix shown in the Dask dashboard and task stream.
+    progress : callable, optional
+        ``progress(done, total)`` called here as each task finishes.
+    describe : callable, optional
+        ``describe(i)`` names task ``i`` in the note added to its exception.
+
+    Returns
+    -------
+    list of TaskResult
+    """
+    total = len(tasks)
+    results: list[TaskResult | None] = [None] * total
+    label = describe or (lambda i: f"task {i}")
+    if client is None:
+        for i, task in enumerate(tasks):
+            try:
+                results[i] = _run_one(func, data, task)
+            except Exception as exc:
+                exc.add_note(f"plsim: raised while running {label(i)} (sequentially, in this process)")
+                raise
+            if progress is not None:
+                progress(i + 1, total)
+        return results  # type: ignore[return-value]
+
+    from distributed import as_completed
+
+    run_id = uuid.uuid4().hex[:12]
+    futures = [
+        client.submit(_run_one, func, data, task, key=f"{name}-{run_id}-{i}", pure=False)
+        for i, task in enumerate(tasks)
+    ]
+    index = {f.key: i for i, f in enumerate(futures)}
+    done = 0
+    try:
+        for future in as_completed(futures):
+            i = index[future.key]
+            try:
+                results[i] = future.result()  # re-raises the task's exception with its remote traceback
+            except Exception as exc:
+                exc.add_note(f"plsim: raised while running {label(i)} on the Dask cluster")
+                raise
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    finally:
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            client.cancel(pending)
+        for f in futures:
+            f.release()
+    return results  # type: ignore[return-value]

@@ -1,0 +1,358 @@
+"""Bagging, random subspaces and random patches, members trained in parallel on Dask.
+
+Each member is the base estimator fitted on its own random draw of the rows
+(``max_samples``, ``bootstrap``) and/or the columns (``max_features``,
+``bootstrap_features``) of the training data:
+
+==========================  ===========================================================
+bagging                     ``ParallelBaggingClassifier(bootstrap=True)`` (rows, with replacement)
+random subspaces            ``RandomSubspaceClassifier(max_features=0.5)`` (columns only)
+random patches              ``ParallelBaggingClassifier(max_samples=0.5, max_features=0.5)``
+==========================  ===========================================================
+
+The members never look at each other, so they are trained as independent tasks:
+one after the other in this process (``client=None``) or at the same time on
+the workers of a ``dask.distributed.Client``. Member ``i`` draws its rows and
+columns from a seed derived from ``random_state`` and ``i`` only, so the fitted
+members and the predictions are identical either way.
+
+Taught in ``notebooks/02_ensembles.ipynb``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from plsim.ensembles._base import (
+    ParallelEnsembleMixin,
+    allow_nan,
+    check_estimator_like,
+    check_n_estimators,
+    member_proba,
+    set_member_seed,
+)
+from plsim.ensembles._engine import run_tasks, seed_int, shared_data, spawn_seeds
+
+__all__ = [
+    "ParallelBaggingClassifier",
+    "ParallelBaggingRegressor",
+    "RandomSubspaceClassifier",
+    "RandomSubspaceRegressor",
+    "draw_indices",
+]
+
+
+def _draw_count(value: Any, total: int, name: str, bootstrap: bool) -> int:
+    """How many rows/columns ``max_samples``/``max_features`` asks for out of ``total``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be an int (a count) or a float in (0, 1] (a fraction), got {value!r}")
+    if isinstance(value, numbers.Integral):
+        if not 1 <= value <= total and not (bootstrap and value >= 1):
+            raise ValueError(f"{name}={value!r} must be between 1 and {total} (the number available)")
+        return int(value)
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{name}={value!r} must be a fraction in (0, 1] or an integer count")
+    return max(1, int(value * total))
+
+
+def draw_indices(
+    seed: int, n_samples: int, n_features: int, n_rows: int, bootstrap: bool, n_cols: int,
+    bootstrap_features: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows and columns one member trains on, from its seed alone.
+
+    Rows are drawn with replacement when ``bootstrap`` (a bootstrap sample),
+    otherwise without. Columns likewise with ``bootstrap_features``; without it
+    they are a sorted random subset (a random subspace).
+    """
+    rng = np.random.default_rng(seed)
+    if n_cols == n_features and not bootstrap_features:
+        features = np.arange(n_features)
+    elif bootstrap_features:
+        features = rng.integers(0, n_features, n_cols)
+    else:
+        features = np.sort(rng.choice(n_features, n_cols, replace=False))
+    if n_rows == n_samples and not bootstrap:
+        samples = np.arange(n_samples)
+    elif bootstrap:
+        samples = rng.integers(0, n_samples, n_rows)
+    else:
+        samples = np.sort(rng.choice(n_samples, n_rows, replace=False))
+    return samples, features
+
+
+def _fit_member(X: np.ndarray, y: np.ndarray, *, estimator: Any, draw: tuple) -> tuple[Any, np.ndarray]:
+    """Task: fit one member on its rows/columns (runs on a worker or here)."""
+    samples, features = draw_indices(*draw)
+    estimator.fit(X[np.ix_(samples, features)], y[samples])
+    return estimator, features
+
+
+class _BaseBagging(ParallelEnsembleMixin):
+    """Shared fit / staged prediction; subclasses say how rows and columns are drawn."""
+
+    _default_estimator: type
+    _task_name = "plsim-bagging-member"
+
+    def _sampling(self) -> tuple[Any, bool, Any, bool]:
+        return self.max_samples, self.bootstrap, self.max_features, self.bootstrap_features
+
+    def _base_estimator(self) -> Any:
+        return self._default_estimator() if self.estimator is None else self.estimator
+
+    def __sklearn_tags__(self):  # noqa: ANN204 - scikit-learn's Tags object
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = allow_nan([self._base_estimator()])
+        return tags
+
+    def _validate_fit(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, Any, int]:
+        n_estimators = check_n_estimators(self.n_estimators)
+        base = self._base_estimator()
+        check_estimator_like(base, "estimator")
+        nan_ok = allow_nan([base])
+        X, y = validate_data(self, X, y, ensure_all_finite="allow-nan" if nan_ok else True,
+                             y_numeric=not self._is_classifier())
+        return X, y, base, n_estimators
+
+    def _is_classifier(self) -> bool:
+        return isinstance(self, ClassifierMixin)
+
+    def _fit(self, X: np.ndarray, y_fit: np.ndarray, base: Any, n_estimators: int,
+             progress: Callable[[int, int], Any] | None) -> None:
+        max_samples, bootstrap, max_features, bootstrap_features = self._sampling()
+        n_samples, n_features = X.shape
+        n_rows = _draw_count(max_samples, n_samples, "max_samples", bool(bootstrap))
+        n_cols = _draw_count(max_features, n_features, "max_features", bool(bootstrap_features))
+        client = self._resolved_client()
+        seeds = spawn_seeds(self.random_state, n_estimators)
+        draws, tasks = [], []
+        for seq in seeds:
+            draw = (seed_int(seq, 1), n_samples, n_features, n_rows, bool(bootstrap), n_cols,
+                    bool(bootstrap_features))
+            draws.append(draw)
+            tasks.append({"estimator": set_member_seed(clone(base), seq), "draw": draw})
+        with shared_data(client, X=X, y=y_fit) as data:
+            results = run_tasks(client, _fit_member, data, tasks, name=self._task_name, progress=progress,
+                                describe=lambda i: f"member {i} of {type(self).__name__}")
+        self.estimators_ = [r.value[0] for r in results]
+        self.estimators_features_ = [r.value[1] for r in results]
+        self._draws = draws
+        self._record_tasks(results)
+
+    @property
+    def estimators_samples_(self) -> list[np.ndarray]:
+        """Row indices each member was trained on (recomputed from its seed)."""
+        check_is_fitted(self)
+        return [draw_indices(*d)[0] for d in self._draws]
+
+    def _member_outputs(self, X: np.ndarray) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+    def _check_X(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        nan_ok = allow_nan([self._base_estimator()])
+        return validate_data(self, X, reset=False, ensure_all_finite="allow-nan" if nan_ok else True)
+
+
+_BAGGING_PARAMS_DOC = """
+    Parameters
+    ----------
+    estimator : estimator, optional
+        The base estimator every member is a copy of (default: a decision tree).
+    n_estimators : int
+        Number of members (>= 1).
+    max_samples : int or float
+        Rows per member: a count, or a fraction of the training rows.
+    max_features : int or float
+        Columns per member: a count, or a fraction (< 1 gives random subspaces).
+    bootstrap : bool
+        Draw rows with replacement (bagging) or without (pasting).
+    bootstrap_features : bool
+        Draw columns with replacement.
+    client : dask.distributed.Client, "auto" or None
+        Train members on this cluster; ``None`` trains them one after the other
+        here; ``"auto"`` uses the cluster from ``plsim.start_cluster`` if running.
+    random_state : int, RandomState, Generator or None
+        Seeds every member (rows, columns and the member's own ``random_state``)
+        from ``random_state`` and the member's index: same value, same members,
+        wherever they are trained.
+"""
+
+
+class ParallelBaggingClassifier(ClassifierMixin, _BaseBagging, BaseEstimator):
+    __doc__ = (
+        "Bagging classifier whose members are trained in parallel on a Dask cluster.\n"
+        + _BAGGING_PARAMS_DOC
+        + """
+    Attributes
+    ----------
+    estimators_ : list of estimators
+        The fitted members (trained on labels encoded as 0..n_classes-1).
+    estimators_features_ : list of ndarray
+        Column indices each member uses.
+    estimators_samples_ : list of ndarray
+        Row indices each member was trained on.
+    member_fit_times_ : ndarray
+        Seconds each member's task took, measured where it ran.
+    member_workers_ : list of str
+        Address of the worker that trained each member (``"local"`` when sequential).
+    classes_ : ndarray
+        Class labels.
+
+    Examples
+    --------
+    >>> import plsim
+    >>> from plsim.ensembles import ParallelBaggingClassifier
+    >>> client = plsim.start_cluster(n_workers=2, quiet=True)      # doctest: +SKIP
+    >>> model = ParallelBaggingClassifier(n_estimators=16, client=client, random_state=0)
+    """
+    )
+
+    _default_estimator = DecisionTreeClassifier
+
+    def __init__(self, estimator: Any = None, n_estimators: int = 10, *, max_samples: float | int = 1.0,
+                 max_features: float | int = 1.0, bootstrap: bool = True, bootstrap_features: bool = False,
+                 client: Any = None, random_state: Any = None) -> None:
+        self.estimator = estimator
+        self.n_estimators = n_estimators
+        self.max_samples = max_samples
+        self.max_features = max_features
+        self.bootstrap = bootstrap
+        self.bootstrap_features = bootstrap_features
+        self.client = client
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any, *, progress: Callable[[int, int], Any] | None = None) -> ParallelBaggingClassifier:
+        """Train the members (in parallel when a client is set).
+
+        ``progress(done, total)``, if given, is called here as members finish.
+        """
+        X, y, base, n_estimators = self._validate_fit(X, y)
+        check_classification_targets(y)
+        self.classes_, y_encoded = np.unique(y, return_inverse=True)
+        self._fit(X, y_encoded, base, n_estimators, progress)
+        return self
+
+    def _member_probas(self, X: np.ndarray) -> Iterator[np.ndarray]:
+        for member, features in zip(self.estimators_, self.estimators_features_):
+            yield member_proba(member, X[:, features], len(self.classes_))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Mean of the members' class probabilities (one-hot votes for members without them)."""
+        X = self._check_X(X)
+        return sum(self._member_probas(X)) / len(self.estimators_)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The class with the highest mean probability."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def staged_predict(self, X: Any) -> Iterator[np.ndarray]:
+        """Predictions of the ensemble of the first 1, 2, ..., n_estimators members."""
+        X = self._check_X(X)
+        total = np.zeros((X.shape[0], len(self.classes_)))
+        for proba in self._member_probas(X):
+            total += proba
+            yield self.classes_[np.argmax(total, axis=1)]
+
+    def predict_members(self, X: Any) -> np.ndarray:
+        """Each member's own predictions, shape (n_members, n_samples), as class labels."""
+        X = self._check_X(X)
+        return np.stack([self.classes_[np.argmax(p, axis=1)] for p in self._member_probas(X)])
+
+
+class ParallelBaggingRegressor(RegressorMixin, _BaseBagging, BaseEstimator):
+    __doc__ = (
+        "Bagging regressor whose members are trained in parallel on a Dask cluster.\n"
+        + _BAGGING_PARAMS_DOC
+        + """
+    Attributes
+    ----------
+    estimators_, estimators_features_, estimators_samples_, member_fit_times_, member_workers_
+        As for :class:`ParallelBaggingClassifier`.
+    """
+    )
+
+    _default_estimator = DecisionTreeRegressor
+
+    def __init__(self, estimator: Any = None, n_estimators: int = 10, *, max_samples: float | int = 1.0,
+                 max_features: float | int = 1.0, bootstrap: bool = True, bootstrap_features: bool = False,
+                 client: Any = None, random_state: Any = None) -> None:
+        self.estimator = estimator
+        self.n_estimators = n_estimators
+        self.max_samples = max_samples
+        self.max_features = max_features
+        self.bootstrap = bootstrap
+        self.bootstrap_features = bootstrap_features
+        self.client = client
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any, *, progress: Callable[[int, int], Any] | None = None) -> ParallelBaggingRegressor:
+        """Train the members (in parallel when a client is set)."""
+        X, y, base, n_estimators = self._validate_fit(X, y)
+        self._fit(X, y, base, n_estimators, progress)
+        return self
+
+    def predict_members(self, X: Any) -> np.ndarray:
+        """Each member's own predictions, shape (n_members, n_samples)."""
+        X = self._check_X(X)
+        return np.stack([m.predict(X[:, f]) for m, f in zip(self.estimators_, self.estimators_features_)])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Mean of the members' predictions."""
+        return self.predict_members(X).mean(axis=0)
+
+    def staged_predict(self, X: Any) -> Iterator[np.ndarray]:
+        """Predictions of the ensemble of the first 1, 2, ..., n_estimators members."""
+        total = None
+        for m, pred in enumerate(self.predict_members(X), start=1):
+            total = pred.astype(float) if total is None else total + pred
+            yield total / m
+
+
+class RandomSubspaceClassifier(ParallelBaggingClassifier):
+    """Random subspace method: every member sees all rows but only a random subset of the columns.
+
+    Same as ``ParallelBaggingClassifier(max_samples=1.0, bootstrap=False,
+    max_features=max_features, bootstrap_features=bootstrap_features)``.
+    Parameters as there; ``max_features`` defaults to half the columns.
+    """
+
+    def __init__(self, estimator: Any = None, n_estimators: int = 10, *, max_features: float | int = 0.5,
+                 bootstrap_features: bool = False, client: Any = None, random_state: Any = None) -> None:
+        self.estimator = estimator
+        self.n_estimators = n_estimators
+        self.max_features = max_features
+        self.bootstrap_features = bootstrap_features
+        self.client = client
+        self.random_state = random_state
+
+    def _sampling(self) -> tuple[Any, bool, Any, bool]:
+        return 1.0, False, self.max_features, self.bootstrap_features
+
+
+class RandomSubspaceRegressor(ParallelBaggingRegressor):
+    """Random subspace regressor: all rows, a random subset of the columns per member.
+
+    Same as ``ParallelBaggingRegressor(max_samples=1.0, bootstrap=False, max_features=...)``.
+    """
+
+    def __init__(self, estimator: Any = None, n_estimators: int = 10, *, max_features: float | int = 0.5,
+                 bootstrap_features: bool = False, client: Any = None, random_state: Any = None) -> None:
+        self.estimator = estimator
+        self.n_estimators = n_estimators
+        self.max_features = max_features
+        self.bootstrap_features = bootstrap_features
+        self.client = client
+        self.random_state = random_state
+
+    def _sampling(self) -> tuple[Any, bool, Any, bool]:
+        return 1.0, False, self.max_features, self.bootstrap_features

@@ -1,0 +1,35 @@
+"""scikit-learn's own estimator checks on the sequential (client=None) plsim ensembles."""
+
+from __future__ import annotations
+
+from sklearn.linear_model import Ridge
+from sklearn.naive_bayes import GaussianNB
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from plsim.ensembles import (
+    ParallelBaggingClassifier,
+    ParallelBaggingRegressor,
+    RandomSubspaceClassifier,
+    RandomSubspaceRegressor,
+)
+
+ESTIMATORS = [
+    ParallelBaggingClassifier(n_estimators=5),
+    ParallelBaggingRegressor(n_estimators=5),
+    ParallelBaggingClassifier(GaussianNB(), n_estimators=3, max_samples=0.8, max_features=0.8),
+    ParallelBaggingRegressor(Ridge(), n_estimators=3, bootstrap_features=True),
+    RandomSubspaceClassifier(n_estimators=5),
+    RandomSubspaceRegressor(DecisionTreeRegressor(max_depth=4), n_estimators=5),
+]
+
+EXPECTED_FAILED: dict[str, dict[str, str]] = {}
+
+
+def expected_failed_checks(estimator):
+    return EXPECTED_FAILED.get(type(estimator).__name__, {})
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
