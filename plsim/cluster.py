@@ -43,6 +43,7 @@ __all__ = [
     "dashboard_link",
     "parse_memory_limit",
     "ClusterConnectionError",
+    "LocalDeployment",
 ]
 
 # Fraction of the memory allowance handed to workers; the rest is for the
@@ -318,3 +319,86 @@ def close_cluster() -> None:
 
 
 atexit.register(close_cluster)
+
+
+class LocalDeployment:
+    """A multi-process Dask deployment on this machine, started the way real clusters are.
+
+    ``dask scheduler`` and ``n_workers`` separate ``dask worker`` processes on
+    127.0.0.1 — the same commands an administrator runs on many hosts. Used by
+    ``notebooks/05_scaling_out.ipynb`` to show that only the scheduler address
+    changes; close it (or use ``with``) to end every process.
+
+    Parameters
+    ----------
+    n_workers : int
+        Worker processes to start.
+    nthreads : int
+        Threads per worker.
+    timeout : float
+        Seconds to wait for the scheduler and all workers to come up.
+    """
+
+    def __init__(self, n_workers: int = 2, *, nthreads: int = 1, timeout: float = 60.0) -> None:
+        import shutil
+        import socket
+        import subprocess
+        import sys
+
+        self.n_workers = _check_count("n_workers", n_workers)
+        nthreads = _check_count("nthreads", nthreads)
+        dask_cli = shutil.which("dask", path=os.path.dirname(sys.executable)) or shutil.which("dask")
+        if dask_cli is None:
+            raise RuntimeError("the `dask` command (installed with distributed) was not found on PATH")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.address = f"tcp://127.0.0.1:{port}"
+        env = {**os.environ, "DASK_DISTRIBUTED__LOGGING__DISTRIBUTED": "error"}
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
+        self._processes: list[subprocess.Popen] = []
+        try:
+            self._processes.append(subprocess.Popen(
+                [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet))
+            for _ in range(self.n_workers):
+                self._processes.append(subprocess.Popen(
+                    [dask_cli, "worker", self.address, "--nthreads", str(nthreads), "--no-dashboard",
+                     "--host", "127.0.0.1"], **quiet))
+            self._wait_until_ready(timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        from dask.distributed import Client
+
+        with Client(self.address, timeout=timeout, set_as_default=False) as probe:
+            probe.wait_for_workers(self.n_workers, timeout=timeout)
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the scheduler and the workers."""
+        return [p.pid for p in self._processes]
+
+    def close(self) -> None:
+        """Terminate the workers, then the scheduler; kill what does not stop in time."""
+        import subprocess
+
+        for process in reversed(self._processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in self._processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def __enter__(self) -> LocalDeployment:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LocalDeployment(address={self.address!r}, n_workers={self.n_workers})"

@@ -335,3 +335,17 @@ def test_warns_when_local_sizing_is_given_with_an_address():
         warnings.simplefilter("always")
         start_cluster(n_workers=2, address=f"tcp://127.0.0.1:{_free_port()}", timeout=1)
     assert any("ignored when connecting" in str(w.message) for w in caught)
+
+
+@pytest.mark.slow
+def test_local_deployment_is_real_processes_and_closes_them():
+    from plsim.cluster import LocalDeployment
+
+    with LocalDeployment(n_workers=2) as deployment:
+        procs = [psutil.Process(pid) for pid in deployment.pids]
+        assert len(procs) == 3 and all(p.is_running() for p in procs)
+        client = start_cluster(address=deployment.address, quiet=True)
+        assert len(client.scheduler_info()["workers"]) == 2
+        assert client.submit(sum, [20, 22]).result() == 42
+        close_cluster()
+    assert _wait_gone(procs, timeout=5) == []
