@@ -1,0 +1,403 @@
+"""``plsim bench``: measure sequential versus parallel ensemble training on this machine.
+
+The main job. It trains a bagged ensemble (default: 16 decision trees, each
+about half a second here) three ways on the same generated data:
+
+1. **sequential**: ``ParallelBaggingClassifier(client=None)``, one member after
+   the other in this process, limited to one thread (the one-CPU baseline);
+2. **plsim on Dask**: the same estimator with ``client=`` a cluster from
+   :func:`plsim.start_cluster` (one thread per worker, data scattered once per fit);
+3. **joblib**: the same members (same rows, columns and seeds) fitted through
+   joblib's default process backend (loky) with ``n_jobs`` = the workers.
+
+Each is warmed up first (worker imports, process pools), then timed end to end
+``--repeats`` times, interleaved so a busy machine hurts all three alike; the
+median is reported. Beside the measured speedup it prints the speedup the cost
+model of :mod:`plsim.speedup` *predicts* from the measured member times and the
+cluster's measured per-task overhead and bandwidth. ``--small-tasks`` runs the
+case where members take ~10 ms and the overhead wins.
+
+Progress goes to stderr, so ``plsim bench --json`` writes clean JSON to stdout.
+Taught in ``notebooks/01_speedup.ipynb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import pickle
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["add_arguments", "run", "BenchConfig", "run_bench", "ESTIMATORS", "format_table"]
+
+# Defaults: 16 members of about 0.5 s each on this 2-CPU machine.
+DEFAULT_MEMBERS = 16
+DEFAULT_SAMPLES = 30_000
+DEFAULT_FEATURES = 20
+# --small-tasks: many members of about 10 ms each, where per-task overhead wins.
+SMALL_MEMBERS = 200
+SMALL_SAMPLES = 500
+
+
+def _make_estimator(name: str) -> Any:
+    from sklearn.linear_model import LogisticRegression, RidgeClassifier
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
+
+    return {
+        "decision_tree": DecisionTreeClassifier,
+        "extra_tree": ExtraTreeClassifier,
+        "logistic_regression": lambda: LogisticRegression(max_iter=500),
+        "gaussian_nb": GaussianNB,
+        "ridge": RidgeClassifier,
+    }[name]()
+
+
+ESTIMATORS = ("decision_tree", "extra_tree", "logistic_regression", "gaussian_nb", "ridge")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to benchmark; ``None`` workers means the usable CPUs (or the remote cluster's workers)."""
+
+    workers: int | None = None
+    members: int = DEFAULT_MEMBERS
+    samples: int = DEFAULT_SAMPLES
+    features: int = DEFAULT_FEATURES
+    estimator: str = "decision_tree"
+    repeats: int = 3
+    address: str | None = None
+    small_tasks: bool = False
+    seed: int = 0
+    joblib: bool = True
+
+    def __post_init__(self) -> None:
+        for name, low in (("members", 1), ("samples", 20), ("features", 2), ("repeats", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
+            if value < low:
+                raise ValueError(f"{name}={value!r} must be at least {low}")
+        if self.workers is not None:
+            if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+                raise ValueError(f"workers={self.workers!r} must be a positive integer")
+            if self.address is not None:
+                raise ValueError(
+                    f"workers={self.workers} sizes a local cluster; with address={self.address!r} the "
+                    "remote cluster's own workers are used (leave --workers out)"
+                )
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"estimator={self.estimator!r} is not one of: {', '.join(ESTIMATORS)}")
+
+
+def _say(text: str) -> None:
+    print(f"plsim bench: {text}", file=sys.stderr, flush=True)
+
+
+def _member_counter(label: str) -> Callable[[int, int], None] | None:
+    """A live 'label: done/total members' line on stderr, when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done == total else ""
+        print(f"\r  {label}: {done}/{total} members", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def _joblib_member(X: Any, y: Any, estimator: Any, samples: Any, features: Any) -> Any:
+    """One member fitted on its rows and columns (the same task the Dask workers run)."""
+    import numpy as np
+
+    return estimator.fit(X[np.ix_(samples, features)], y[samples])
+
+
+def _data(cfg: BenchConfig) -> tuple[Any, Any, Any, Any]:
+    from sklearn.datasets import make_classification
+
+    n_test = max(200, cfg.samples // 4)
+    informative = max(2, cfg.features // 2)
+    X, y = make_classification(n_samples=cfg.samples + n_test, n_features=cfg.features,
+                               n_informative=informative, n_redundant=min(cfg.features - informative, 2),
+                               random_state=cfg.seed)
+    return X[: cfg.samples], y[: cfg.samples], X[cfg.samples:], y[cfg.samples:]
+
+
+def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> dict[str, Any]:
+    """Run the benchmark described by ``cfg``; returns the figures (see ``--json`` keys).
+
+    Starts a cluster with :func:`plsim.start_cluster` (or connects to
+    ``cfg.address``) and closes it before returning.
+    """
+    import numpy as np
+    from sklearn.base import clone
+    from threadpoolctl import threadpool_limits
+
+    import plsim
+    from plsim.ensembles import ParallelBaggingClassifier
+    from plsim.speedup import CostModel, SpeedupResult, Timing, calibrate, karp_flatt, record_timeline
+
+    X, y, X_test, y_test = _data(cfg)
+    base = _make_estimator(cfg.estimator)
+    progress(f"{cfg.members} x {cfg.estimator} on {X.shape[0]} x {X.shape[1]} samples; starting the cluster")
+    client = plsim.start_cluster(n_workers=cfg.workers, address=cfg.address, quiet=True)
+    try:
+        from plsim.speedup import worker_addresses
+
+        n_workers = len(worker_addresses(client))
+        where = "remote" if client.cluster is None else "local"
+        threads = sum(w.get("nthreads", 0) for w in client.scheduler_info()["workers"].values())
+
+        def model(c: Any) -> Any:
+            return ParallelBaggingClassifier(clone(base), n_estimators=cfg.members, client=c, random_state=cfg.seed)
+
+        def fit_sequential() -> Any:
+            with threadpool_limits(1):  # the one-CPU baseline: no hidden BLAS threads
+                return model(None).fit(X, y, progress=_member_counter("sequential"))
+
+        def fit_dask() -> Any:
+            return model(client).fit(X, y, progress=_member_counter("plsim on Dask"))
+
+        # joblib gets exactly the members the sequential fit trained: same rows, columns, seeds.
+        from joblib import Parallel, delayed
+
+        _, y_enc = np.unique(y, return_inverse=True)  # members learn encoded labels, as in the ensemble
+        jobs: list = []
+
+        def fit_joblib() -> list:
+            return Parallel(n_jobs=n_workers)(delayed(_joblib_member)(X, y_enc, clone(m), s, f) for m, s, f in jobs)
+
+        progress(f"warming up ({n_workers} {where} worker(s), {threads} thread(s); joblib loky n_jobs={n_workers})")
+        small = min(cfg.samples, 200)
+        ParallelBaggingClassifier(clone(base), n_estimators=2 * n_workers, client=client,
+                                  random_state=cfg.seed).fit(X[:small], y[:small])
+        if cfg.joblib:
+            rows, cols = np.arange(small), np.arange(X.shape[1])
+            Parallel(n_jobs=n_workers)(delayed(_joblib_member)(X, y_enc, clone(base), rows, cols)
+                                       for _ in range(2 * n_workers))
+        cal = calibrate(client, n_tasks=100, megabytes=4, repeats=2)
+
+        runs: dict[str, list[float]] = {"sequential": [], "dask": [], "joblib": []}
+        seq_model = dask_model = joblib_members = None
+        timeline: list = []
+        for r in range(1, cfg.repeats + 1):
+            t = time.perf_counter()
+            seq_model = fit_sequential()
+            runs["sequential"].append(time.perf_counter() - t)
+            if r == cfg.repeats:  # record the task stream of the last run (outside the timed span)
+                with record_timeline(client) as timeline:
+                    t = time.perf_counter()
+                    dask_model = fit_dask()
+                    runs["dask"].append(time.perf_counter() - t)
+            else:
+                t = time.perf_counter()
+                dask_model = fit_dask()
+                runs["dask"].append(time.perf_counter() - t)
+            if cfg.joblib:
+                if not jobs:  # exactly the members the sequential fit trained: same rows, columns, seeds
+                    jobs = [(clone(m), s, f) for m, s, f in zip(seq_model.estimators_, seq_model.estimators_samples_,
+                                                                seq_model.estimators_features_, strict=True)]
+                t = time.perf_counter()
+                joblib_members = fit_joblib()
+                runs["joblib"].append(time.perf_counter() - t)
+            done = ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items() if v)
+            progress(f"run {r}/{cfg.repeats}: {done}")
+
+        seq = statistics.median(runs["sequential"])
+        par = statistics.median(runs["dask"])
+        member_times = np.asarray(seq_model.member_fit_times_, dtype=float)
+        result_bytes = statistics.mean(len(pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL))
+                                       for m in seq_model.estimators_)
+        cost = CostModel(
+            task_seconds=float(member_times.mean()),
+            n_tasks=cfg.members,
+            serial=max(0.0, seq - float(member_times.sum())),
+            overhead_per_task=cal.overhead_per_task,
+            bytes_per_task=result_bytes,
+            bytes_once=X.nbytes + y.nbytes,
+            bandwidth=cal.bandwidth,
+        )
+        title = f"{cfg.members} x {cfg.estimator} bagging, {cfg.samples} x {cfg.features} samples"
+        result = SpeedupResult(Timing(tuple(runs["sequential"])), {n_workers: Timing(tuple(runs["dask"]))},
+                               model=cost, title=title)
+
+        seq_pred = seq_model.predict(X_test)
+        par_pred = dask_model.predict(X_test)
+        out: dict[str, Any] = {
+            "case": "small_tasks" if cfg.small_tasks else "default",
+            "estimator": cfg.estimator,
+            "members": cfg.members,
+            "samples": cfg.samples,
+            "features": cfg.features,
+            "test_samples": int(X_test.shape[0]),
+            "repeats": cfg.repeats,
+            "seed": cfg.seed,
+            "workers": n_workers,
+            "threads": threads,
+            "cluster": where if cfg.address is None else cfg.address,
+            "usable_cpus": plsim.detect_resources().cpus,
+            "sequential_seconds": seq,
+            "parallel_seconds": par,
+            "sequential_runs_seconds": runs["sequential"],
+            "parallel_runs_seconds": runs["dask"],
+            "measured_speedup": seq / par,
+            "measured_efficiency": seq / par / n_workers,
+            "predicted_speedup": cost.speedup(n_workers),
+            "predicted_parallel_seconds": cost.parallel_time(n_workers),
+            "karp_flatt": karp_flatt(seq / par, n_workers) if n_workers > 1 else None,
+            "member_seconds_mean": float(member_times.mean()),
+            "member_seconds_median": float(np.median(member_times)),
+            "overhead_per_task_seconds": cal.overhead_per_task,
+            "bandwidth_bytes_per_second": cal.bandwidth,
+            "data_bytes_scattered": int(X.nbytes + y.nbytes),
+            "sequential_accuracy": float(np.mean(seq_pred == y_test)),
+            "parallel_accuracy": float(np.mean(par_pred == y_test)),
+            "identical_predictions": bool(np.array_equal(seq_pred, par_pred)),
+            "parallel_member_workers": sorted(set(dask_model.member_workers_)),
+            "explanation": result.explanation(),
+            "joblib_backend": None,
+            "joblib_seconds": None,
+            "joblib_runs_seconds": [],
+            "joblib_speedup": None,
+            "joblib_efficiency": None,
+            "joblib_accuracy": None,
+            "speedup_vs_joblib": None,
+        }
+        if cfg.joblib:
+            from joblib.parallel import get_active_backend
+
+            jl = statistics.median(runs["joblib"])
+            joblib_model = copy.copy(seq_model)
+            joblib_model.estimators_ = joblib_members
+            out.update({
+                "joblib_backend": type(get_active_backend()[0]).__name__.replace("Backend", "").lower(),
+                "joblib_seconds": jl,
+                "joblib_runs_seconds": runs["joblib"],
+                "joblib_speedup": seq / jl,
+                "joblib_efficiency": seq / jl / n_workers,
+                "joblib_accuracy": float(np.mean(joblib_model.predict(X_test) == y_test)),
+                "speedup_vs_joblib": jl / par,
+            })
+        out["_result"] = result
+        out["_timeline"] = timeline
+        return out
+    finally:
+        plsim.close_cluster()
+
+
+def format_table(out: dict[str, Any]) -> str:
+    """The human-readable table printed by ``plsim bench``."""
+    p = out["workers"]
+    head = (f"plsim bench: {out['members']} x {out['estimator']} (bagging) on {out['samples']} x {out['features']} "
+            f"samples, {p} {out['cluster']} worker(s), median of {out['repeats']} run(s)")
+    rows = [("", "time (s)", "speedup", "efficiency", "accuracy"),
+            ("sequential (1 process, 1 thread)", f"{out['sequential_seconds']:.2f}", "1.00x", "100%",
+             f"{out['sequential_accuracy']:.4f}"),
+            (f"plsim on Dask ({p} workers)", f"{out['parallel_seconds']:.2f}", f"{out['measured_speedup']:.2f}x",
+             f"{out['measured_efficiency']:.0%}", f"{out['parallel_accuracy']:.4f}")]
+    if out["joblib_seconds"] is not None:
+        rows.append((f"joblib {out['joblib_backend']} (n_jobs={p})", f"{out['joblib_seconds']:.2f}",
+                     f"{out['joblib_speedup']:.2f}x", f"{out['joblib_efficiency']:.0%}",
+                     f"{out['joblib_accuracy']:.4f}"))
+    rows.append((f"cost model ({p} workers, predicted)", f"{out['predicted_parallel_seconds']:.2f}",
+                 f"{out['predicted_speedup']:.2f}x", f"{out['predicted_speedup'] / p:.0%}", "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = [head, ""]
+    for i, r in enumerate(rows):
+        lines.append("  ".join([r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)]))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append("")
+    lines.append("All times and speedups are measured wall clock except the cost-model row (predicted from the "
+                 f"measured {out['member_seconds_mean'] * 1e3:.0f} ms per member, "
+                 f"{out['overhead_per_task_seconds'] * 1e3:.2f} ms overhead per task and "
+                 f"{out['bandwidth_bytes_per_second'] / 1e6:.0f} MB/s).")
+    if out["speedup_vs_joblib"] is not None:
+        ratio = out["speedup_vs_joblib"]
+        lines.append(f"plsim versus joblib on the same members: {ratio:.2f}x "
+                     f"({'plsim faster' if ratio >= 1 else 'joblib faster'}).")
+    same = "identical" if out["identical_predictions"] else "DIFFERENT"
+    lines.append(f"Sequential and parallel ensembles: {same} predictions on {out['test_samples']} test samples.")
+    if out["explanation"]:
+        lines.append(out["explanation"])
+    if out["workers"] > out["usable_cpus"] and out["cluster"] == "local":
+        lines.append(f"Note: {out['workers']} workers share {out['usable_cpus']} usable CPU(s): oversubscribed.")
+    return "\n".join(lines)
+
+
+def _figure(out: dict[str, Any]) -> Any:
+    from matplotlib.figure import Figure
+
+    from plsim.plots.speedup import plot_speedup, plot_timeline
+
+    fig = Figure(figsize=(12, 4.4), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1, 1.3])
+    joblib = {out["workers"]: out["joblib_speedup"]} if out["joblib_speedup"] is not None else None
+    plot_speedup(out["_result"], left, joblib_speedup=joblib)
+    if out["_timeline"]:
+        plot_timeline(out["_timeline"], right)
+        right.set_title(f"Last parallel fit: {right.get_title()}")
+    fig.suptitle(out["_result"].title)
+    return fig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``plsim bench``."""
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes of the local cluster (default: the usable CPUs)")
+    parser.add_argument("--members", type=int, default=None,
+                        help=f"ensemble members (default {DEFAULT_MEMBERS}; {SMALL_MEMBERS} with --small-tasks)")
+    parser.add_argument("--samples", type=int, default=None,
+                        help=f"training rows (default {DEFAULT_SAMPLES}; {SMALL_SAMPLES} with --small-tasks)")
+    parser.add_argument("--features", type=int, default=DEFAULT_FEATURES, help="columns (default %(default)s)")
+    parser.add_argument("--estimator", choices=ESTIMATORS, default="decision_tree",
+                        help="base estimator of every member (default %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each kind; the median is reported "
+                        "(default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="random_state of the data and the ensemble")
+    parser.add_argument("--address", default=None,
+                        help="connect to this Dask scheduler (tcp://host:8786) instead of a local cluster")
+    parser.add_argument("--small-tasks", action="store_true",
+                        help=f"many tiny members ({SMALL_MEMBERS} of ~10 ms): where per-task overhead wins")
+    parser.add_argument("--no-joblib", dest="joblib", action="store_false",
+                        help="skip the joblib comparison")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
+    parser.add_argument("--plot", metavar="FILE.png", default=None,
+                        help="write the speedup figure and task timeline to this file")
+
+
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    """A validated :class:`BenchConfig` from parsed arguments (applies the --small-tasks defaults)."""
+    members = args.members if args.members is not None else (SMALL_MEMBERS if args.small_tasks else DEFAULT_MEMBERS)
+    samples = args.samples if args.samples is not None else (SMALL_SAMPLES if args.small_tasks else DEFAULT_SAMPLES)
+    return BenchConfig(workers=args.workers, members=members, samples=samples, features=args.features,
+                       estimator=args.estimator, repeats=args.repeats, address=args.address,
+                       small_tasks=args.small_tasks, seed=args.seed, joblib=args.joblib)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``plsim bench``; returns the exit status."""
+    cfg = config_from_args(args)
+    if args.plot is not None:
+        folder = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(folder):
+            raise ValueError(f"--plot {args.plot!r}: the folder {folder!r} does not exist")
+    out = run_bench(cfg)
+    if args.plot is not None:
+        _figure(out).savefig(args.plot, dpi=110)
+        _say(f"wrote {args.plot}")
+    public = {k: v for k, v in out.items() if not k.startswith("_")}
+    if args.json:
+        print(json.dumps(public, indent=2, default=lambda x: None if isinstance(x, float) and math.isnan(x) else x))
+    else:
+        print(format_table(out))
+    return 0
