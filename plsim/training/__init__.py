@@ -1,0 +1,48 @@
+"""Distributed training on a real Dask cluster: data parallelism, parameter servers, local SGD, pipelines.
+
+* :mod:`plsim.training.sync` -- synchronous data-parallel SGD (== large-batch SGD);
+* :mod:`plsim.training.async_ps` -- asynchronous / stale-synchronous parameter server;
+* :mod:`plsim.training.local_sgd` -- ``H`` local steps between averages;
+* :mod:`plsim.training.pipeline` -- layers split into stages on different workers, GPipe micro-batches;
+* :mod:`plsim.training.scaling` -- strong versus weak scaling, measured and predicted;
+* :mod:`plsim.training.config` -- the demo sizes of notebook 04 (small mode aware).
+
+Communication (bytes, cost models, all-reduce, compression) lives in :mod:`plsim.comm`.
+Taught in ``notebooks/04_distributed_training.ipynb``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "TrainingHistory": "plsim.training._common",
+    "sync_sgd": "plsim.training.sync",
+    "large_batch_sgd": "plsim.training.sync",
+    "async_sgd": "plsim.training.async_ps",
+    "async_sgd_simulated": "plsim.training.async_ps",
+    "local_sgd": "plsim.training.local_sgd",
+    "split_stages": "plsim.training.pipeline",
+    "gpipe_schedule": "plsim.training.pipeline",
+    "bubble_fraction": "plsim.training.pipeline",
+    "pipeline_gradient": "plsim.training.pipeline",
+    "amdahl_speedup": "plsim.training.scaling",
+    "gustafson_speedup": "plsim.training.scaling",
+    "predict_scaling": "plsim.training.scaling",
+    "measure_scaling": "plsim.training.scaling",
+    "TrainingDemoConfig": "plsim.training.config",
+    "demo_config": "plsim.training.config",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'plsim.training' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

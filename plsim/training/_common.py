@@ -1,0 +1,142 @@
+"""Pieces every distributed-training loop shares: input checks, shards, batch sampling, results.
+
+Taught in ``notebooks/04_distributed_training.ipynb``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["TrainingHistory", "shard_indices", "local_batch", "worker_addresses"]
+
+
+@dataclass
+class TrainingHistory:
+    """What a training run recorded, one entry per applied update (or averaging round).
+
+    Attributes
+    ----------
+    method : str
+        ``"sync"``, ``"large_batch"``, ``"async"``, ``"ssp"``, ``"local_sgd"``.
+    steps : list of int
+        Number of updates applied to the model so far.
+    loss : list of float
+        Training loss after / at that update (see ``info["loss_kind"]``).
+    time : list of float
+        Seconds since the start; ``time_kind`` says whether they are
+        ``"measured"`` (wall clock) or ``"simulated"`` (virtual clock).
+    staleness : list of int
+        For asynchronous runs: updates applied between a worker's pull and its push.
+    bytes_sent : list of int
+        Bytes exchanged for that update, counted from the payloads.
+    params : ndarray
+        Final parameters.
+    info : dict
+        Anything else worth knowing (workers, batch sizes, clock gaps...).
+    """
+
+    method: str
+    time_kind: str
+    steps: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    staleness: list[int] = field(default_factory=list)
+    bytes_sent: list[int] = field(default_factory=list)
+    params: np.ndarray | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_bytes(self) -> int:
+        return int(sum(self.bytes_sent))
+
+    def steps_to_loss(self, target: float) -> int | None:
+        """First update count whose loss is at or below ``target`` (None if never)."""
+        for s, value in zip(self.steps, self.loss):
+            if value <= target:
+                return s
+        return None
+
+    def time_to_loss(self, target: float) -> float | None:
+        """Seconds (of ``time_kind``) until the loss first reaches ``target`` (None if never)."""
+        for t, value in zip(self.time, self.loss):
+            if value <= target:
+                return t
+        return None
+
+
+def check_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name}={value!r} must be at least {minimum}")
+    return int(value)
+
+
+def check_lr(lr: Any) -> float:
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (lr > 0 and np.isfinite(lr)):
+        raise ValueError(f"lr={lr!r} must be a positive finite learning rate")
+    return float(lr)
+
+
+def check_seed(random_state: Any) -> int:
+    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral) or random_state < 0:
+        raise ValueError(f"random_state={random_state!r} must be a non-negative integer")
+    return int(random_state)
+
+
+def check_data(model: Any, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validated float64 X and integer y (copies are never modified in place)."""
+    if not hasattr(model, "loss_and_gradient") or not hasattr(model, "n_params"):
+        raise TypeError(f"model must be a plsim.models model (SoftmaxRegression or MLP), got {type(model).__name__}")
+    X = model._check_X(X)
+    y = model._check_y(y, X.shape[0])
+    return X, y
+
+
+def check_w0(model: Any, w0: Any, random_state: int) -> np.ndarray:
+    if w0 is None:
+        return model.init_params(np.random.SeedSequence([random_state, 0]))
+    return np.array(model._check_w(w0), dtype=np.float64)  # a copy: the caller's vector is never changed
+
+
+def shard_indices(n_samples: int, n_shards: int, random_state: int = 0) -> list[np.ndarray]:
+    """A random permutation of ``0..n_samples-1`` cut into ``n_shards`` near-equal shards."""
+    n_shards = check_int("n_workers", n_shards)
+    if n_shards > n_samples:
+        raise ValueError(f"n_workers={n_shards} exceeds the {n_samples} training samples; each worker needs one")
+    perm = np.random.default_rng(np.random.SeedSequence([random_state, 1])).permutation(n_samples)
+    return [np.sort(part) for part in np.array_split(perm, n_shards)]
+
+
+def local_batch(shard_size: int, batch_size: int | None, random_state: int, step: int, worker: int) -> np.ndarray:
+    """Row positions (into a worker's shard) of its mini-batch at ``step``.
+
+    Seeded by ``(random_state, step, worker)`` only, so the batch is the same
+    whichever process computes it. ``batch_size=None`` (or >= the shard) means the whole shard.
+    """
+    if batch_size is None or batch_size >= shard_size:
+        return np.arange(shard_size)
+    rng = np.random.default_rng(np.random.SeedSequence([random_state, 2, step, worker]))
+    return np.sort(rng.choice(shard_size, size=batch_size, replace=False))
+
+
+def split_batch(batch_size: int | None, n_workers: int) -> list[int | None]:
+    """Per-worker batch sizes for a global ``batch_size`` (``None``: whole shards)."""
+    if batch_size is None:
+        return [None] * n_workers
+    batch_size = check_int("batch_size", batch_size)
+    if batch_size < n_workers:
+        raise ValueError(f"batch_size={batch_size} is smaller than n_workers={n_workers}; every worker needs >= 1 row")
+    return [len(part) for part in np.array_split(np.arange(batch_size), n_workers)]
+
+
+def worker_addresses(client: Any) -> list[str]:
+    """The cluster's worker addresses in a fixed (sorted) order; replica ``i`` runs on ``addresses[i % n]``."""
+    addresses = sorted(client.scheduler_info()["workers"])
+    if not addresses:
+        raise ValueError("the Dask cluster has no workers")
+    return addresses

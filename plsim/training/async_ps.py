@@ -1,0 +1,291 @@
+"""Asynchronous parameter server: workers pull, compute and push without waiting for each other.
+
+Two ways to run it:
+
+* :func:`async_sgd` -- real asynchrony on the Dask cluster. The server is this
+  process; each worker's gradient is a task; whichever finishes first is applied
+  first (``as_completed``). Staleness then depends on real timing (measured).
+* :func:`async_sgd_simulated` -- the same algorithm driven by a virtual clock
+  with configurable worker speeds, so staleness (and the whole trajectory) is
+  reproducible and stragglers can be dialled in (simulated).
+
+``staleness_bound`` is the stale-synchronous-parallel (SSP) knob: a worker may
+start its ``c``-th gradient only while ``c - min_j clock_j <= staleness_bound``
+(``clock_j`` = gradients worker ``j`` has pushed). ``None`` = fully asynchronous;
+``0`` = lock-step: every round all workers pull the same parameters, which makes
+it equal to synchronous SGD with ``n_workers`` times the learning rate.
+The staleness of every applied gradient (updates applied between its pull and
+its push) is recorded.
+
+Taught in ``notebooks/04_distributed_training.ipynb``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import numbers
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from plsim.comm import payload_nbytes
+from plsim.training._common import (
+    TrainingHistory,
+    check_data,
+    check_int,
+    check_lr,
+    check_seed,
+    check_w0,
+    local_batch,
+    shard_indices,
+    worker_addresses,
+)
+
+__all__ = ["async_sgd", "async_sgd_simulated"]
+
+
+def _check_bound(staleness_bound: Any) -> int | None:
+    if staleness_bound is None:
+        return None
+    return check_int("staleness_bound", staleness_bound, minimum=0)
+
+
+def _check_speeds(worker_speeds: Any, n_workers: int) -> np.ndarray:
+    if worker_speeds is None:
+        return np.ones(n_workers)
+    speeds = np.asarray(worker_speeds, dtype=np.float64)
+    if speeds.shape != (n_workers,):
+        raise ValueError(f"worker_speeds has {speeds.size} entries; need one per worker ({n_workers})")
+    if not np.all(np.isfinite(speeds) & (speeds > 0)):
+        raise ValueError(f"worker_speeds={worker_speeds!r} must all be positive finite numbers")
+    return speeds
+
+
+def _grad_task(model: Any, w: np.ndarray, X: np.ndarray, y: np.ndarray, batch_size: int | None,
+               random_state: int, clock: int, worker: int, delay: float) -> tuple[np.ndarray, float]:
+    rows = local_batch(len(y), batch_size, random_state, clock, worker)
+    grad = model.gradient(w, X[rows], y[rows])
+    if delay > 0:  # an injected straggler (e.g. a slower or busier machine)
+        time.sleep(delay)
+    return grad, time.time()
+
+
+class _Clocks:
+    """SSP bookkeeping: pushed gradients per worker and who may start next."""
+
+    def __init__(self, n: int, bound: int | None) -> None:
+        self.clock = [0] * n
+        self.bound = bound
+        self.max_gap = 0
+
+    def may_start(self, i: int) -> bool:
+        return self.bound is None or self.clock[i] - min(self.clock) <= self.bound
+
+    def started(self, i: int) -> None:
+        self.max_gap = max(self.max_gap, self.clock[i] - min(self.clock))
+
+
+def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: int = 4,
+                        worker_speeds: Sequence[float] | None = None, staleness_bound: int | None = None,
+                        lr: float = 0.05, n_updates: int = 200, batch_size: int | None = 32,
+                        random_state: int = 0, w0: np.ndarray | None = None, compute_time: float = 1.0,
+                        comm_time: float = 0.0, jitter: float = 0.0, eval_every: int = 1,
+                        callback: Callable[[int, float], Any] | None = None) -> TrainingHistory:
+    """Asynchronous (or SSP) parameter-server SGD on a virtual clock -- reproducible.
+
+    Worker ``i`` needs ``compute_time / worker_speeds[i]`` (times a seeded
+    ``1 + jitter * U(-1, 1)`` factor) plus ``comm_time`` per gradient. The server
+    applies each gradient the moment it arrives (``w -= lr * g``), ties broken by
+    worker index.
+
+    Parameters
+    ----------
+    worker_speeds : sequence of float, optional
+        Relative speeds (default all 1). ``[1, 1, 1, 0.25]`` makes worker 3 a straggler.
+    staleness_bound : int, optional
+        SSP bound (see the module docstring). ``None`` = fully asynchronous.
+    batch_size : int, optional
+        Each worker's mini-batch per gradient (``None``: its whole shard).
+    eval_every : int
+        Record the full training loss every this many updates.
+
+    Returns
+    -------
+    TrainingHistory
+        ``time`` is simulated seconds; ``staleness`` has one entry per applied
+        gradient; ``info["max_clock_gap"]`` is the largest ``clock_i - min clock``
+        at which any worker started (never above ``staleness_bound``).
+    """
+    X, y = check_data(model, X, y)
+    n_workers = check_int("n_workers", n_workers)
+    speeds = _check_speeds(worker_speeds, n_workers)
+    bound = _check_bound(staleness_bound)
+    lr = check_lr(lr)
+    n_updates = check_int("n_updates", n_updates)
+    random_state = check_seed(random_state)
+    eval_every = check_int("eval_every", eval_every)
+    if batch_size is not None:
+        batch_size = check_int("batch_size", batch_size)
+    for name, value in (("compute_time", compute_time), ("comm_time", comm_time), ("jitter", jitter)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
+            raise ValueError(f"{name}={value!r} must be a number >= 0")
+    if compute_time <= 0:
+        raise ValueError(f"compute_time={compute_time!r} must be > 0")
+    if jitter >= 1:
+        raise ValueError(f"jitter={jitter!r} must be in [0, 1)")
+    shards = shard_indices(len(y), n_workers, random_state)
+    w = check_w0(model, w0, random_state)
+    method = "async" if bound is None else f"ssp(s={bound})"
+    hist = TrainingHistory(method, "simulated", info={
+        "n_workers": n_workers, "worker_speeds": speeds.tolist(), "staleness_bound": bound,
+        "loss_kind": "full training loss", "bytes_kind": "gradient push + parameter pull, counted from payloads"})
+    clocks = _Clocks(n_workers, bound)
+    version = 0
+    events: list[tuple[float, int, int, int, np.ndarray]] = []  # (finish time, worker, pulled version, clock, w)
+    waiting: list[int] = []
+
+    def duration(i: int, clock: int) -> float:
+        factor = 1.0
+        if jitter:
+            u = np.random.default_rng(np.random.SeedSequence([random_state, 3, clock, i])).uniform(-1, 1)
+            factor += jitter * u
+        return compute_time * factor / speeds[i] + comm_time
+
+    def start(i: int, now: float) -> None:
+        clocks.started(i)
+        heapq.heappush(events, (now + duration(i, clocks.clock[i]), i, version, clocks.clock[i], w.copy()))
+
+    for i in range(n_workers):
+        start(i, 0.0)
+    hist.steps.append(0)
+    hist.loss.append(model.loss(w, X, y))
+    hist.time.append(0.0)
+    while version < n_updates:
+        now, i, pulled, clock, w_pulled = heapq.heappop(events)
+        rows = shards[i][local_batch(len(shards[i]), batch_size, random_state, clock, i)]
+        grad = model.gradient(w_pulled, X[rows], y[rows])
+        w = w - lr * grad
+        hist.staleness.append(version - pulled)
+        hist.bytes_sent.append(payload_nbytes(grad) + payload_nbytes(w_pulled))
+        version += 1
+        clocks.clock[i] += 1
+        if version % eval_every == 0 or version == n_updates:
+            hist.steps.append(version)
+            hist.loss.append(model.loss(w, X, y))
+            hist.time.append(now)
+            if callback is not None and callback(version, hist.loss[-1]):
+                break
+        waiting.append(i)
+        for j in sorted(waiting):  # the finished worker, and any blocked by the SSP bound
+            if clocks.may_start(j):
+                waiting.remove(j)
+                start(j, now)
+    hist.params = w
+    hist.info["max_clock_gap"] = clocks.max_gap
+    return hist
+
+
+def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any, n_workers: int | None = None,
+              staleness_bound: int | None = None, lr: float = 0.05, n_updates: int = 100,
+              batch_size: int | None = 32, random_state: int = 0, w0: np.ndarray | None = None,
+              delays: Sequence[float] | None = None, eval_every: int = 1,
+              callback: Callable[[int, float], Any] | None = None) -> TrainingHistory:
+    """Asynchronous (or SSP) parameter-server SGD with real asynchrony on the Dask cluster.
+
+    The server (this process) keeps the parameters; each worker's shard is
+    scattered once; a worker's task receives the current parameters (the pull),
+    computes a gradient on its own mini-batch and returns it (the push). As each
+    task completes (``distributed.as_completed``) the gradient is applied and the
+    worker, if the SSP bound allows, is sent the new parameters at once.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+    n_workers : int, optional
+        Asynchronous workers (default: the cluster's workers), placed round-robin.
+    delays : sequence of float, optional
+        Extra seconds each worker sleeps per gradient -- an injected straggler,
+        so staleness shows on a 2-CPU machine.
+
+    Returns
+    -------
+    TrainingHistory
+        ``time`` is measured wall-clock seconds; staleness depends on real timing
+        (not reproducible -- use :func:`async_sgd_simulated` for that).
+    """
+    from dask.distributed import as_completed
+
+    if client is None:
+        raise ValueError("client is None; async_sgd needs a Dask client (or use async_sgd_simulated)")
+    addresses = worker_addresses(client)
+    n_workers = len(addresses) if n_workers is None else n_workers
+    X, y = check_data(model, X, y)
+    n_workers = check_int("n_workers", n_workers)
+    bound = _check_bound(staleness_bound)
+    lr = check_lr(lr)
+    n_updates = check_int("n_updates", n_updates)
+    random_state = check_seed(random_state)
+    eval_every = check_int("eval_every", eval_every)
+    if batch_size is not None:
+        batch_size = check_int("batch_size", batch_size)
+    delays_arr = np.zeros(n_workers) if delays is None else np.asarray(delays, dtype=np.float64)
+    if delays_arr.shape != (n_workers,) or np.any(delays_arr < 0):
+        raise ValueError(f"delays={delays!r} must hold one non-negative number of seconds per worker ({n_workers})")
+    shards = shard_indices(len(y), n_workers, random_state)
+    where = [addresses[i % len(addresses)] for i in range(n_workers)]
+    Xf = [client.scatter(X[s], workers=[a], hash=False) for s, a in zip(shards, where)]
+    yf = [client.scatter(y[s], workers=[a], hash=False) for s, a in zip(shards, where)]
+    w = check_w0(model, w0, random_state)
+    method = "async" if bound is None else f"ssp(s={bound})"
+    hist = TrainingHistory(method, "measured", info={
+        "n_workers": n_workers, "staleness_bound": bound, "delays": delays_arr.tolist(),
+        "loss_kind": "full training loss", "bytes_kind": "gradient push + parameter pull, counted from payloads"})
+    clocks = _Clocks(n_workers, bound)
+    version = 0
+    owner: dict[str, tuple[int, int]] = {}  # future key -> (worker, pulled version)
+    ac = as_completed()
+    waiting: list[int] = []
+
+    def start(i: int) -> None:
+        clocks.started(i)
+        fut = client.submit(_grad_task, model, w, Xf[i], yf[i], batch_size, random_state, clocks.clock[i], i,
+                            float(delays_arr[i]), workers=[where[i]], pure=False)
+        owner[fut.key] = (i, version)
+        ac.add(fut)
+
+    t0 = time.perf_counter()
+    for i in range(n_workers):
+        start(i)
+    hist.steps.append(0)
+    hist.loss.append(model.loss(w, X, y))
+    hist.time.append(0.0)
+    for fut in ac:
+        i, pulled = owner.pop(fut.key)
+        grad, _ = fut.result()
+        if version >= n_updates:
+            continue
+        w = w - lr * grad
+        hist.staleness.append(version - pulled)
+        hist.bytes_sent.append(payload_nbytes(grad) + payload_nbytes(w))
+        version += 1
+        clocks.clock[i] += 1
+        stop = False
+        if version % eval_every == 0 or version == n_updates:
+            hist.steps.append(version)
+            hist.loss.append(model.loss(w, X, y))
+            hist.time.append(time.perf_counter() - t0)
+            stop = bool(callback is not None and callback(version, hist.loss[-1]))
+        if version >= n_updates or stop:
+            for other in list(ac.futures):
+                other.cancel()
+            break
+        waiting.append(i)
+        for j in sorted(waiting):
+            if clocks.may_start(j):
+                waiting.remove(j)
+                start(j)
+    hist.params = w
+    hist.info["max_clock_gap"] = clocks.max_gap
+    return hist
