@@ -141,6 +141,8 @@ def dashboard_link(client: Client, environ: Mapping[str, str] | None = None) -> 
     import dask.config
 
     environ = os.environ if environ is None else environ
+    if getattr(client, "cluster", None) is not None and not _dashboard_available():
+        return None  # a local cluster without bokeh serves no dashboard
     try:
         link = client.dashboard_link
     except Exception:  # no dashboard (bokeh missing) or scheduler without HTTP
@@ -164,12 +166,9 @@ def current_client() -> Client | None:
     return None
 
 
-def _dashboard_address() -> str | None:
-    # The dashboard needs bokeh (the `notebooks` extra). Without it, ask for none
-    # instead of letting distributed print a warning on every start.
-    if importlib.util.find_spec("bokeh") is None:
-        return None
-    return "127.0.0.1:0"  # a free port: never fails because 8787 is taken
+def _dashboard_available() -> bool:
+    # The dashboard needs bokeh (the `notebooks` extra); without it there is no page to link to.
+    return importlib.util.find_spec("bokeh") is not None
 
 
 def start_cluster(
@@ -281,7 +280,7 @@ def _start_local(n_workers: int, threads: int, memory: int, processes: bool) -> 
         processes=processes,
         host="127.0.0.1",  # nothing outside this machine needs to reach a local cluster
         scheduler_port=0,
-        dashboard_address=_dashboard_address(),
+        dashboard_address="127.0.0.1:0",  # a free port: never fails because 8787 is taken
         silence_logs=logging.ERROR,
         set_as_default=True,
     )
