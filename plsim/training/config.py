@@ -1,0 +1,56 @@
+"""Demo sizes and hyperparameters of ``notebooks/04_distributed_training.ipynb`` in one place.
+
+``PLSIM_SMALL=1`` (see :func:`plsim.config.small_mode`) shrinks them for CI and Binder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from plsim.config import small_mode
+
+__all__ = ["TrainingDemoConfig", "demo_config"]
+
+
+@dataclass(frozen=True)
+class TrainingDemoConfig:
+    """Every size the distributed-training notebook, widgets and benchmark use."""
+
+    # synchronous data parallelism on digits
+    hidden: tuple[int, ...] = (32,)
+    lr: float = 0.2
+    sync_steps: int = 40
+    batch_size: int = 128
+    # parameter server
+    async_workers: int = 4
+    worker_speeds: tuple[float, ...] = (1.0, 1.0, 1.0, 0.25)
+    async_lr: float = 0.05
+    async_updates: int = 200
+    async_batch: int = 32
+    staleness_bounds: tuple[int | None, ...] = (0, 3, None)
+    # local SGD
+    local_H: tuple[int, ...] = (1, 4, 16)
+    local_steps: int = 64
+    # compression
+    topk_ratios: tuple[float, ...] = (1.0, 0.1, 0.01)
+    # pipeline
+    pipeline_hidden: tuple[int, ...] = (128, 128, 128)
+    pipeline_stages: int = 4
+    pipeline_micro: tuple[int, ...] = (1, 2, 4, 8, 16)
+    # scaling / benchmark (a compute-heavy wide MLP on generated data)
+    bench_samples: int = 8192
+    bench_features: int = 256
+    bench_hidden: tuple[int, ...] = (1024, 1024)
+    bench_steps: int = 3
+    predicted_workers: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+def demo_config(small: bool | None = None) -> TrainingDemoConfig:
+    """The demo sizes; the small variant when ``small`` (default: :func:`plsim.config.small_mode`)."""
+    if small is None:
+        small = small_mode()
+    if not small:
+        return TrainingDemoConfig()
+    return TrainingDemoConfig(sync_steps=20, async_updates=100, local_steps=32, pipeline_hidden=(64, 64, 64),
+                              pipeline_micro=(1, 2, 4, 8), bench_samples=2048, bench_hidden=(512, 512),
+                              bench_steps=2)
