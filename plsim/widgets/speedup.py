@@ -1,0 +1,238 @@
+"""The speedup explorer: workers, task size and data size -> measured and predicted speedup, timeline.
+
+Each Run times ``n_tasks`` pure-Python tasks of ``task_ms`` milliseconds (fixed
+work, never a sleep) in this process, then on 1..``workers`` workers of the
+running cluster, optionally carrying ``data_mb`` of data (scattered once or
+shipped with every task). It draws the measured speedup next to the cost
+model's prediction and the task timeline of the largest run.
+
+Taught in ``notebooks/01_speedup.ipynb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from plsim.widgets._panel import RunPanel
+
+if TYPE_CHECKING:
+    from dask.distributed import Client
+
+    from plsim.speedup import SpeedupResult, TaskRecord
+
+__all__ = ["speedup_explorer", "explore_speedup", "SHIP_CHOICES"]
+
+SHIP_CHOICES = {"scatter once": "scatter", "with every task": "per-task"}
+MAX_WORKERS = 4
+MAX_SECONDS = 60.0  # refuse combinations whose sequential run alone would take longer
+
+
+def explore_speedup(
+    client: Client,
+    *,
+    workers: int,
+    task_ms: float,
+    n_tasks: int,
+    data_mb: float = 0.0,
+    ship: str = "scatter",
+    calibration: Any = None,
+    on_progress: Callable[[int, int, str], None] | None = None,
+    on_partial: Callable[[SpeedupResult, list[TaskRecord]], None] | None = None,
+    stopped: Callable[[], bool] = lambda: False,
+) -> tuple[SpeedupResult, list[TaskRecord]]:
+    """Measure the tasks sequentially and on 1..``workers`` workers; the logic behind the widget.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+    workers : int
+        Largest worker count measured (the cluster must have that many).
+    task_ms : float
+        Milliseconds of pure-Python work per task (calibrated in this process).
+    n_tasks : int
+        Independent tasks.
+    data_mb : float
+        Megabytes of data every task receives (0: none).
+    ship : {"scatter", "per-task"}
+        Scatter the data once per run, or embed it in every task.
+    calibration : plsim.speedup.Calibration, optional
+        Cluster overhead and bandwidth for the prediction (measured if not given).
+    on_progress : callable, optional
+        ``on_progress(done, total, text)`` as tasks finish.
+    on_partial : callable, optional
+        ``on_partial(result, timeline)`` after each worker count (live figure).
+    stopped : callable
+        Returns True to end after the current worker count.
+
+    Returns
+    -------
+    (SpeedupResult, list of TaskRecord)
+        Measured times with the cost-model prediction, and the timeline of the largest run.
+    """
+    import numpy as np
+
+    from plsim import speedup as sp
+
+    if ship not in SHIP_CHOICES.values():
+        raise ValueError(f"ship={ship!r} must be one of {sorted(SHIP_CHOICES.values())}")
+    data_mb = sp._nonneg_real("data_mb", data_mb)
+    workers = sp._positive_int("workers", workers)
+    n_tasks = sp._positive_int("n_tasks", n_tasks)
+    available = len(sp.worker_addresses(client))
+    if workers > available:
+        raise ValueError(f"workers={workers} but the cluster has {available}; "
+                         f"start it with plsim.start_cluster(n_workers={workers})")
+    iterations = sp.python_work_iterations(task_ms)
+    data = np.ones(int(data_mb * 2**20) // 8) if data_mb > 0 else None
+    tasks = [iterations] * n_tasks
+    total = n_tasks * (1 + workers)
+    done = 0
+
+    def tick(text: str) -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(done, total, text)
+
+    # warm up: imports and the function on every worker, untimed
+    sp.run_parallel(client, sp.python_work, [1] * available)
+    cal = calibration or sp.calibrate(client, n_tasks=100, megabytes=4, repeats=1)
+
+    def sequential() -> list:
+        out = []
+        for t in tasks:
+            out.append(sp.python_work(t, data))
+            tick(f"sequential: {len(out)}/{n_tasks} tasks")
+        return out
+
+    seq_timing, _ = sp.time_call(sequential, repeats=1, warmup=0)
+    parallel: dict[int, Any] = {}
+    timeline: list = []
+    model = sp.CostModel(
+        task_seconds=seq_timing.seconds / n_tasks, n_tasks=n_tasks, overhead_per_task=cal.overhead_per_task,
+        bytes_per_task=data.nbytes if data is not None and ship == "per-task" else 0,
+        bytes_once=data.nbytes if data is not None and ship == "scatter" else 0, bandwidth=cal.bandwidth)
+    how = "scattered once" if ship == "scatter" else "shipped with every task"
+    title = f"{n_tasks} tasks x {task_ms:g} ms, {data_mb:g} MB data ({how})"
+    result = None
+    for p in range(1, workers + 1):
+        if stopped():
+            break
+
+        def run(p: int = p) -> Any:
+            return sp.run_parallel(client, sp.python_work, tasks, data, workers=p, ship=ship,
+                                   on_done=lambda d, n, p=p: tick(f"{p} worker(s): {d}/{n} tasks"))
+
+        if p == workers:
+            with sp.record_timeline(client) as timeline:
+                parallel[p], _ = sp.time_call(run, repeats=1, warmup=0)
+        else:
+            parallel[p], _ = sp.time_call(run, repeats=1, warmup=0)
+        result = sp.SpeedupResult(seq_timing, dict(parallel), model=model, title=title)
+        if on_partial is not None:
+            on_partial(result, timeline)
+    if result is None:
+        raise ValueError("stopped before any parallel run finished")
+    return result, timeline
+
+
+def _figure(result: SpeedupResult, timeline: list) -> Any:
+    from matplotlib.figure import Figure
+
+    from plsim.plots.speedup import plot_speedup, plot_timeline
+
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1, 1.3])
+    plot_speedup(result, left)
+    if timeline:
+        plot_timeline(timeline, right)
+    else:
+        right.text(0.5, 0.5, "timeline: shown after the largest worker count runs", ha="center", va="center")
+        right.set_axis_off()
+    fig.suptitle(result.title)
+    return fig
+
+
+def speedup_explorer(client: Client | None = None) -> Any:
+    """A panel: choose workers, task size, tasks and data size; Run measures and predicts the speedup.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client, optional
+        Default: the cluster from :func:`plsim.start_cluster` (started if none is running).
+
+    Returns
+    -------
+    ipywidgets.Widget
+        The panel's widget (``.panel`` is the :class:`RunPanel`, for tests).
+    """
+    import ipywidgets as w
+
+    from plsim.resources import detect_resources
+
+    cpus = detect_resources().cpus
+    cache: dict[str, Any] = {}
+
+    def get_client() -> Client:
+        from plsim.cluster import current_client, start_cluster
+
+        c = client or current_client() or start_cluster(quiet=True)
+        if cache.get("client") is not c:
+            cache.clear()
+            cache["client"] = c
+        return c
+
+    def n_available() -> int:
+        from plsim.speedup import worker_addresses
+
+        return len(worker_addresses(get_client()))
+
+    controls = {
+        "workers": w.IntSlider(value=min(2, max(cpus, 1)), min=1, max=max(MAX_WORKERS, cpus),
+                               description="workers (at most)"),
+        "task_ms": w.IntSlider(value=100, min=1, max=1000, step=1, description="task size (ms)"),
+        "n_tasks": w.IntSlider(value=8, min=1, max=200, description="number of tasks"),
+        "data_mb": w.FloatSlider(value=0.0, min=0.0, max=64.0, step=0.5, description="data per task (MB)"),
+        "ship": w.Dropdown(options=list(SHIP_CHOICES), value="scatter once", description="send data"),
+    }
+
+    def validate(params: dict) -> str | None:
+        have = n_available()
+        if params["workers"] > have:
+            return (f"The cluster has {have} worker(s). To try {params['workers']}, restart it with "
+                    f"plsim.start_cluster(n_workers={params['workers']}); with more workers than the "
+                    f"{cpus} usable CPU(s) they share CPUs (oversubscription) and the speedup stops growing.")
+        seconds = params["task_ms"] * params["n_tasks"] / 1e3
+        if seconds * (1 + params["workers"]) > MAX_SECONDS * 2 or seconds > MAX_SECONDS:
+            return (f"{params['n_tasks']} tasks x {params['task_ms']} ms = {seconds:.0f} s of work per run: "
+                    f"too long for a demo; keep it under {MAX_SECONDS:.0f} s.")
+        if params["ship"] == "with every task" and params["data_mb"] * params["n_tasks"] > 2048:
+            return "Shipping that much data with every task would move over 2 GB; use fewer tasks or less data."
+        return None
+
+    def work(params: dict, report: Any) -> Any:
+        from plsim.speedup import calibrate
+
+        c = get_client()
+        if "calibration" not in cache:
+            report.progress(0, 1, "measuring the cluster's per-task overhead and bandwidth...")
+            cache["calibration"] = calibrate(c, n_tasks=100, megabytes=4, repeats=1)
+
+        def partial(result: Any, timeline: list) -> None:
+            report.figure(_figure(result, timeline))
+            report.html(result._repr_html_())
+
+        result, timeline = explore_speedup(
+            c, workers=params["workers"], task_ms=params["task_ms"], n_tasks=params["n_tasks"],
+            data_mb=params["data_mb"], ship=SHIP_CHOICES[params["ship"]], calibration=cache["calibration"],
+            on_progress=report.progress, on_partial=partial, stopped=lambda: report.stopped)
+        return result
+
+    panel = RunPanel(
+        "Speedup explorer", controls, work, validate=validate,
+        description=(f"Measured on the real cluster ({cpus} usable CPU(s)); the dashed line is the cost model's "
+                     "prediction. Up to 4 workers if you start the cluster with that many: beyond the CPUs "
+                     "they share them."),
+    )
+    return panel.widget

@@ -1,0 +1,66 @@
+"""The speedup explorer, driven without a browser on the shared 2-worker cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+from plsim import speedup as sp
+from plsim.widgets.speedup import explore_speedup, speedup_explorer
+
+pytestmark = pytest.mark.slow
+
+
+def test_explore_speedup_measures_each_worker_count(client):
+    seen, partial = [], []
+    result, timeline = explore_speedup(client, workers=2, task_ms=5, n_tasks=4, data_mb=0.5, ship="scatter",
+                                       on_progress=lambda d, n, t: seen.append((d, n)),
+                                       on_partial=lambda r, tl: partial.append(r.workers))
+    assert result.workers == [1, 2]
+    assert partial == [[1], [1, 2]]
+    assert seen[-1] == (12, 12) and [d for d, _ in seen] == list(range(1, 13))
+    assert result.model.n_tasks == 4 and result.model.bytes_once == 0.5 * 2**20
+    assert result.model.bytes_per_task == 0
+    assert len([r for r in timeline if r.action == "compute"]) == 4
+    with pytest.raises(ValueError, match="has 2"):
+        explore_speedup(client, workers=3, task_ms=1, n_tasks=1)
+    with pytest.raises(ValueError, match="ship='x'"):
+        explore_speedup(client, workers=1, task_ms=1, n_tasks=1, ship="x")
+
+
+def test_explore_speedup_per_task_data_counts_bytes_per_task(client):
+    cal = sp.Calibration(overhead_per_task=0.001, bandwidth=1e9)
+    result, _ = explore_speedup(client, workers=1, task_ms=2, n_tasks=3, data_mb=1, ship="per-task",
+                                calibration=cal)
+    assert result.model.bytes_per_task == 2**20 and result.model.bytes_once == 0
+    assert result.model.overhead_per_task == 0.001
+
+
+def test_widget_run_updates_figure_progress_and_table(client):
+    widget = speedup_explorer(client=client)
+    panel = widget.panel
+    panel.controls["workers"].value = 2
+    panel.controls["task_ms"].value = 5
+    panel.controls["n_tasks"].value = 4
+    panel.controls["data_mb"].value = 0.0
+    assert bytes(panel.image.value) == b"" and panel.details.value == ""
+    panel.run(block=True)
+    assert panel.error is None, panel.message.value
+    assert panel.status.value == "Done."
+    assert panel.progress.value == panel.progress.max == 12
+    assert panel.figures_drawn == 2  # once per worker count
+    assert bytes(panel.image.value).startswith(b"\x89PNG")
+    assert "measured" in panel.details.value and "predicted" in panel.details.value
+    assert isinstance(panel.result, sp.SpeedupResult) and panel.result.workers == [1, 2]
+
+
+def test_widget_validation_messages_instead_of_exceptions(client):
+    panel = speedup_explorer(client=client).panel
+    panel.controls["workers"].value = 4
+    panel.run(block=True)
+    assert "has 2 worker" in panel.message.value and "oversubscription" in panel.message.value
+    assert panel.result is None and panel.figures_drawn == 0
+    panel.controls["workers"].value = 1
+    panel.controls["task_ms"].value = 1000
+    panel.controls["n_tasks"].value = 200
+    panel.run(block=True)
+    assert "too long" in panel.message.value and panel.figures_drawn == 0
