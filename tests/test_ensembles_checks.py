@@ -11,7 +11,11 @@ from plsim.ensembles import (
     ParallelBaggingClassifier,
     ParallelBaggingRegressor,
     RandomSubspaceClassifier,
+    ParallelStackingClassifier,
+    ParallelVotingClassifier,
+    ParallelVotingRegressor,
     RandomSubspaceRegressor,
+    SweepEnsembleClassifier,
 )
 
 ESTIMATORS = [
@@ -21,6 +25,14 @@ ESTIMATORS = [
     ParallelBaggingRegressor(Ridge(), n_estimators=3, bootstrap_features=True),
     RandomSubspaceClassifier(n_estimators=5),
     RandomSubspaceRegressor(DecisionTreeRegressor(max_depth=4), n_estimators=5),
+    ParallelVotingClassifier([("tree", DecisionTreeClassifier(max_depth=3)), ("nb", GaussianNB())]),
+    ParallelVotingClassifier([("tree", DecisionTreeClassifier(max_depth=3)), ("nb", GaussianNB())],
+                             voting="soft", weights=[2, 1]),
+    ParallelVotingRegressor([("tree", DecisionTreeRegressor(max_depth=3)), ("ridge", Ridge())]),
+    ParallelStackingClassifier([("tree", DecisionTreeClassifier(max_depth=3)), ("nb", GaussianNB())], cv=3),
+    SweepEnsembleClassifier(DecisionTreeClassifier(), {"max_depth": [1, 3, None]}, top_k=2, cv=3),
+    SweepEnsembleClassifier(DecisionTreeClassifier(), [{"max_depth": 2}, {"max_depth": 4}], top_k=2,
+                            voting="soft"),
 ]
 
 EXPECTED_FAILED: dict[str, dict[str, str]] = {}
