@@ -1,0 +1,140 @@
+"""plsim.comm: closed-form cost models, ring all-reduce (local and on the cluster), compression."""
+
+import math
+
+import numpy as np
+import pytest
+
+from plsim.comm import (
+    ErrorFeedback,
+    LinkModel,
+    QuantizedPayload,
+    comm_bytes,
+    comm_time,
+    cost_table,
+    decompress,
+    payload_nbytes,
+    quantize_8bit,
+    ring_allreduce,
+    ring_allreduce_local,
+    topk_compress,
+)
+
+LINK = LinkModel(alpha=1e-3, beta=1e-6)  # 1 ms latency, 1 MB/s: easy hand arithmetic
+
+
+@pytest.mark.parametrize("algorithm, p, expected", [
+    ("ring", 4, 2 * 3 * 1e-3 + 2 * 3 / 4 * 1000 * 1e-6),          # 6 ms + 1.5 ms
+    ("ring", 2, 2 * 1e-3 + 1 * 1000 * 1e-6),
+    ("parameter_server", 4, 2 * 4 * (1e-3 + 1000 * 1e-6)),        # 16 ms
+    ("naive", 4, 3 * (1e-3 + 1e-3)),
+    ("tree", 8, 2 * 3 * (1e-3 + 1e-3)),
+    ("tree", 5, 2 * 3 * (1e-3 + 1e-3)),                           # ceil(log2 5) = 3
+    ("ring", 1, 0.0),
+])
+def test_comm_time_hand_computed(algorithm, p, expected):
+    assert comm_time(algorithm, p, 1000, LINK) == pytest.approx(expected)
+
+
+def test_ring_per_worker_bytes_bounded_and_parameter_server_grows():
+    n = 1e6
+    ring = [comm_bytes("ring", p, n)["per_worker"] for p in (2, 16, 1024)]
+    assert ring[0] == n and all(v < 2 * n for v in ring) and ring[-1] == pytest.approx(2 * n, rel=1e-3)
+    server = [comm_bytes("parameter_server", p, n)["busiest"] for p in (2, 16, 1024)]
+    assert server == [2 * n, 16 * n, 1024 * n]
+    # bandwidth term of the ring approaches 2 n beta, whatever p
+    big = LinkModel(alpha=0.0, beta=1e-9)
+    assert comm_time("ring", 1024, n, big) == pytest.approx(2 * n * 1e-9, rel=1e-3)
+    assert comm_time("parameter_server", 1024, n, big) > 500 * comm_time("ring", 1024, n, big)
+
+
+def test_cost_table_rows_labelled_predicted():
+    rows = cost_table([2, 4], 1000, LINK)
+    assert len(rows) == 8 and {r["kind"] for r in rows} == {"predicted"}
+
+
+def test_cost_model_bad_inputs():
+    with pytest.raises(ValueError, match="algorithm='butterfly'"):
+        comm_time("butterfly", 2, 10)
+    with pytest.raises(ValueError, match="n_workers=0"):
+        comm_time("ring", 0, 10)
+    with pytest.raises(ValueError, match="n_bytes=-1"):
+        comm_bytes("ring", 2, -1)
+    with pytest.raises(ValueError, match="alpha=-1"):
+        LinkModel(alpha=-1)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3, 5])
+def test_ring_allreduce_local_equals_mean(p):
+    rng = np.random.default_rng(p)
+    arrays = [rng.normal(size=13) for _ in range(p)]
+    before = [a.copy() for a in arrays]
+    result = ring_allreduce_local(arrays)
+    for v in result.values:
+        np.testing.assert_allclose(v, np.mean(arrays, axis=0), atol=1e-14)
+    for a, b in zip(arrays, before):
+        np.testing.assert_array_equal(a, b)
+    assert result.messages == 2 * p * (p - 1) and result.steps == 2 * (p - 1)
+    # each rank sends 2 (p - 1) chunks of about n / p entries
+    assert result.bytes_sent == 2 * (p - 1) * 13 * 8
+
+
+def test_ring_allreduce_bad_inputs():
+    with pytest.raises(ValueError, match="shape"):
+        ring_allreduce_local([np.zeros(3), np.zeros(4)])
+    with pytest.raises(ValueError, match="non-empty"):
+        ring_allreduce_local([])
+
+
+@pytest.mark.slow
+def test_ring_allreduce_on_cluster_equals_mean(client):
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=1001) for _ in range(3)]  # 3 ranks on 2 workers, uneven chunks
+    result = ring_allreduce(client, arrays)
+    for v in result.values:
+        np.testing.assert_allclose(v, np.mean(arrays, axis=0), atol=1e-14)
+    assert result.bytes_sent == ring_allreduce_local(arrays).bytes_sent
+    summed = ring_allreduce(client, arrays, average=False)
+    np.testing.assert_allclose(summed.values[1], np.sum(arrays, axis=0), atol=1e-12)
+
+
+def test_topk_keeps_largest_and_counts_bytes():
+    g = np.array([0.1, -5.0, 0.2, 3.0, -0.05])
+    payload = topk_compress(g, 2)
+    np.testing.assert_array_equal(payload.indices, [1, 3])
+    np.testing.assert_array_equal(decompress(payload), [0, -5.0, 0, 3.0, 0])
+    assert payload.nbytes == 2 * 4 + 2 * 8 + 8 == payload_nbytes(payload)
+    np.testing.assert_array_equal(decompress(topk_compress(g, 5)), g)  # k = all: no compression
+    with pytest.raises(ValueError, match="k=6"):
+        topk_compress(g, 6)
+
+
+def test_error_feedback_conserves_the_residual():
+    rng = np.random.default_rng(1)
+    grads = [rng.normal(size=50) for _ in range(20)]
+    ef = ErrorFeedback("topk", k=5)
+    sent = sum(decompress(ef.compress(g)) for g in grads)
+    np.testing.assert_allclose(sent + ef.residual, np.sum(grads, axis=0), atol=1e-12)
+    ef8 = ErrorFeedback("8bit")
+    sent8 = sum(decompress(ef8.compress(g)) for g in grads)
+    np.testing.assert_allclose(sent8 + ef8.residual, np.sum(grads, axis=0), atol=1e-12)
+
+
+def test_quantize_8bit_error_bound_and_bytes():
+    rng = np.random.default_rng(2)
+    g = rng.normal(size=1000) * 3
+    q = quantize_8bit(g)
+    assert isinstance(q, QuantizedPayload)
+    scale = g.max() - g.min()
+    assert np.max(np.abs(q.decode() - g)) <= scale / 255
+    assert q.nbytes == 1000 + 16 and g.nbytes / q.nbytes > 7.8
+    const = quantize_8bit(np.full(4, 2.5))
+    np.testing.assert_array_equal(const.decode(), np.full(4, 2.5))
+
+
+def test_payload_nbytes():
+    assert payload_nbytes(np.zeros(10)) == 80
+    assert payload_nbytes((np.zeros(2), 1.0, None, {"a": np.zeros(3, np.float32)})) == 16 + 8 + 0 + 12
+    with pytest.raises(TypeError, match="str"):
+        payload_nbytes("text")
+    assert math.isinf(LinkModel(beta=0).bandwidth)

@@ -1,0 +1,189 @@
+"""plsim.training: sync data parallelism == large-batch SGD, parameter server, local SGD, scaling."""
+
+import numpy as np
+import pytest
+
+from plsim.comm import LinkModel
+from plsim.data import load_dataset
+from plsim.models import MLP, SoftmaxRegression
+from plsim.training.async_ps import async_sgd, async_sgd_simulated
+from plsim.training.config import demo_config
+from plsim.training.local_sgd import local_sgd
+from plsim.training.scaling import amdahl_speedup, gustafson_speedup, measure_scaling, predict_scaling
+from plsim.training.sync import large_batch_sgd, sync_sgd
+
+
+@pytest.fixture(scope="module")
+def digits():
+    ds = load_dataset("digits")
+    return ds.X_train, ds.y_train
+
+
+MLP_SMALL = MLP(64, hidden=(16,), n_classes=10, l2=1e-3)
+SOFTMAX = SoftmaxRegression(64, 10)
+
+
+def test_sync_sequential_equals_large_batch(digits):
+    X, y = digits
+    for batch in (None, 101):  # 101 is not divisible by 3: local batches 34/34/33, weighted
+        ref = large_batch_sgd(MLP_SMALL, X, y, n_workers=3, lr=0.2, n_steps=15, batch_size=batch)
+        dp = sync_sgd(MLP_SMALL, X, y, n_workers=3, lr=0.2, n_steps=15, batch_size=batch)
+        np.testing.assert_allclose(dp.params, ref.params, atol=1e-10)
+        np.testing.assert_allclose(dp.loss, ref.loss, atol=1e-10)
+    # the reference really is plain SGD: step 1 from w0 with the full batch
+    w0 = MLP_SMALL.init_params(np.random.SeedSequence([0, 0]))
+    one = large_batch_sgd(MLP_SMALL, X, y, n_workers=2, lr=0.2, n_steps=1)
+    np.testing.assert_allclose(one.params, w0 - 0.2 * MLP_SMALL.gradient(w0, X, y), atol=1e-14)
+
+
+@pytest.mark.slow
+def test_sync_on_two_real_workers_equals_full_batch_sgd(client, digits):
+    X, y = digits
+    X_before = X.copy()
+    ref = large_batch_sgd(MLP_SMALL, X, y, n_workers=2, lr=0.2, n_steps=20, batch_size=128)
+    dp = sync_sgd(MLP_SMALL, X, y, client=client, lr=0.2, n_steps=20, batch_size=128)
+    assert dp.info["n_workers"] == 2 and dp.info["replicas_identical"]
+    np.testing.assert_allclose(dp.params, ref.params, atol=1e-10)
+    one = sync_sgd(MLP_SMALL, X, y, client=client, n_workers=1, lr=0.2, n_steps=20, batch_size=128)
+    seq1 = sync_sgd(MLP_SMALL, X, y, n_workers=1, lr=0.2, n_steps=20, batch_size=128)
+    np.testing.assert_array_equal(one.params, seq1.params)
+    assert dp.bytes_sent[0] == MLP_SMALL.n_params * 8 * 2  # two gradients, each to the one other replica
+    np.testing.assert_array_equal(X, X_before)
+
+
+def test_sync_compression_topk_all_equals_none_and_saves_bytes(digits):
+    X, y = digits
+    plain = sync_sgd(SOFTMAX, X, y, n_workers=2, lr=0.3, n_steps=10, batch_size=64)
+    full_k = sync_sgd(SOFTMAX, X, y, n_workers=2, lr=0.3, n_steps=10, batch_size=64, compression="topk",
+                      topk_ratio=1.0)
+    np.testing.assert_allclose(full_k.params, plain.params, atol=1e-12)
+    small = sync_sgd(SOFTMAX, X, y, n_workers=2, lr=0.3, n_steps=10, batch_size=64, compression="topk",
+                     topk_ratio=0.05)
+    q8 = sync_sgd(SOFTMAX, X, y, n_workers=2, lr=0.3, n_steps=10, batch_size=64, compression="8bit")
+    assert small.total_bytes < 0.2 * plain.total_bytes and q8.total_bytes < 0.2 * plain.total_bytes
+    assert q8.loss[-1] < q8.loss[0]
+
+
+def test_sync_callback_stops(digits):
+    X, y = digits
+    h = sync_sgd(SOFTMAX, X, y, n_workers=2, n_steps=50, callback=lambda step, loss: step >= 3)
+    assert h.steps == [1, 2, 3]
+
+
+def test_ssp_zero_equals_sync_with_scaled_lr(digits):
+    X, y = digits
+    k, b = 4, 16
+    sync = sync_sgd(SOFTMAX, X, y, n_workers=k, lr=0.4, n_steps=10, batch_size=k * b)
+    ssp0 = async_sgd_simulated(SOFTMAX, X, y, n_workers=k, staleness_bound=0, lr=0.4 / k, n_updates=10 * k,
+                               batch_size=b, worker_speeds=[1, 2, 0.5, 1])
+    np.testing.assert_allclose(ssp0.params, sync.params, atol=1e-10)
+    assert ssp0.info["max_clock_gap"] == 0
+    # lock-step rounds: in each round the k gradients arrive with staleness 0..k-1
+    assert sorted(ssp0.staleness) == sorted(list(range(k)) * 10)
+
+
+def test_async_one_worker_is_sequential_sgd(digits):
+    X, y = digits
+    h = async_sgd_simulated(SOFTMAX, X, y, n_workers=1, lr=0.1, n_updates=5, batch_size=None)
+    w = SOFTMAX.init_params(np.random.SeedSequence([0, 0]))
+    for _ in range(5):
+        w = w - 0.1 * SOFTMAX.gradient(w, X, y)
+    np.testing.assert_allclose(h.params, w, atol=1e-13)
+    assert h.staleness == [0] * 5
+
+
+def test_virtual_clock_staleness_reproducible_and_ssp_bound_respected(digits):
+    X, y = digits
+    kw = dict(n_workers=4, worker_speeds=[1, 1, 1, 0.25], lr=0.05, n_updates=60, batch_size=16, jitter=0.3)
+    a = async_sgd_simulated(SOFTMAX, X, y, **kw)
+    b = async_sgd_simulated(SOFTMAX, X, y, **kw)
+    assert a.staleness == b.staleness and a.time == b.time
+    np.testing.assert_array_equal(a.params, b.params)
+    assert max(a.staleness) >= 8  # the straggler's gradients are very stale
+    for bound in (1, 3):
+        s = async_sgd_simulated(SOFTMAX, X, y, staleness_bound=bound, **kw)
+        assert s.info["max_clock_gap"] <= bound
+        assert max(s.staleness) < max(a.staleness)
+    # hand-checked: 2 equal workers, no jitter: arrivals alternate, every gradient after the first two has staleness 1
+    two = async_sgd_simulated(SOFTMAX, X, y, n_workers=2, lr=0.05, n_updates=6, batch_size=8)
+    assert two.staleness == [0, 1, 1, 1, 1, 1] and two.time[-1] == 3.0
+
+
+@pytest.mark.slow
+def test_async_real_cluster(client, digits):
+    X, y = digits
+    h = async_sgd(SOFTMAX, X, y, client=client, n_updates=30, lr=0.1, batch_size=32, delays=[0.0, 0.01])
+    assert len(h.staleness) == 30 and h.time_kind == "measured"
+    assert h.loss[-1] < h.loss[0]
+    s = async_sgd(SOFTMAX, X, y, client=client, n_updates=30, lr=0.1, staleness_bound=1, delays=[0.0, 0.01])
+    assert s.info["max_clock_gap"] <= 1
+
+
+def test_local_sgd_H1_equals_sync(digits):
+    X, y = digits
+    sync = sync_sgd(SOFTMAX, X, y, n_workers=3, lr=0.3, n_steps=8, batch_size=48)
+    loc = local_sgd(SOFTMAX, X, y, n_workers=3, H=1, n_rounds=8, lr=0.3, batch_size=16)
+    np.testing.assert_allclose(loc.params, sync.params, atol=1e-12)
+    h4 = local_sgd(SOFTMAX, X, y, n_workers=3, H=4, n_rounds=2, lr=0.3, batch_size=16)
+    assert h4.steps == [0, 4, 8] and h4.total_bytes == 2 * 2 * 3 * SOFTMAX.n_params * 8
+
+
+@pytest.mark.slow
+def test_local_sgd_same_on_cluster_as_sequential(client, digits):
+    X, y = digits
+    seq = local_sgd(SOFTMAX, X, y, n_workers=3, H=3, n_rounds=3, lr=0.3, batch_size=16)
+    dist = local_sgd(SOFTMAX, X, y, client=client, n_workers=3, H=3, n_rounds=3, lr=0.3, batch_size=16)
+    np.testing.assert_array_equal(seq.params, dist.params)
+
+
+def test_scaling_laws():
+    assert amdahl_speedup(4, 1.0) == pytest.approx(4)
+    assert amdahl_speedup(1e9, 0.9) == pytest.approx(10, rel=1e-6)
+    assert gustafson_speedup(10, 0.9) == pytest.approx(9.1)
+    free = LinkModel(alpha=0.0, beta=0.0)
+    rows = predict_scaling([1, 2, 4], compute_seconds=1.0, n_bytes=1e6, mode="strong", link=free)
+    assert [r["speedup"] for r in rows] == pytest.approx([1, 2, 4])  # free network: ideal
+    slow = predict_scaling([1, 2, 4], compute_seconds=1.0, n_bytes=1e6, mode="strong",
+                           link=LinkModel(alpha=0.0, beta=1e-6))
+    # hand-computed: T(2) = 0.5 + 2*(1/2)*1e6*1e-6 = 1.5 s, T(4) = 0.25 + 1.5 = 1.75 s
+    assert [r["time_per_step_s"] for r in slow] == pytest.approx([1.0, 1.5, 1.75])
+    weak = predict_scaling([1, 4], compute_seconds=1.0, n_bytes=1e9, mode="weak")
+    assert weak[1]["speedup"] < 4 and {r["kind"] for r in weak} == {"predicted"}
+    with pytest.raises(ValueError, match="mode='medium'"):
+        predict_scaling([1], compute_seconds=1.0, n_bytes=1.0, mode="medium")
+
+
+@pytest.mark.slow
+def test_measure_scaling_rows(client, digits):
+    X, y = digits
+    rows = measure_scaling(client, SOFTMAX, X, y, workers=(1, 2), batch_size=256, n_steps=2)
+    assert [r["workers"] for r in rows] == [1, 2] and rows[0]["speedup"] == 1.0
+    assert {r["kind"] for r in rows} == {"measured"}
+    with pytest.raises(ValueError, match="only 2 workers"):
+        measure_scaling(client, SOFTMAX, X, y, workers=(4,))
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda X, y: sync_sgd(SOFTMAX, X, y, n_workers=0), ValueError, "n_workers=0"),
+    (lambda X, y: sync_sgd(SOFTMAX, X, y, lr=0), ValueError, "lr=0"),
+    (lambda X, y: sync_sgd(SOFTMAX, X, y, lr=-1.0), ValueError, "lr=-1.0"),
+    (lambda X, y: sync_sgd(SOFTMAX, X, y, n_workers=4, batch_size=3), ValueError, "batch_size=3"),
+    (lambda X, y: sync_sgd(SOFTMAX, X, y, compression="zip"), ValueError, "compression='zip'"),
+    (lambda X, y: sync_sgd(SOFTMAX, X[:, :5], y), ValueError, "expected"),
+    (lambda X, y: sync_sgd(object(), X, y), TypeError, "plsim.models"),
+    (lambda X, y: async_sgd_simulated(SOFTMAX, X, y, n_workers=2, worker_speeds=[1]), ValueError, "worker_speeds"),
+    (lambda X, y: async_sgd_simulated(SOFTMAX, X, y, staleness_bound=-1), ValueError, "staleness_bound=-1"),
+    (lambda X, y: async_sgd(SOFTMAX, X, y, client=None), ValueError, "client is None"),
+    (lambda X, y: local_sgd(SOFTMAX, X, y, H=0), ValueError, "H=0"),
+])
+def test_bad_inputs(digits, call, exc, match):
+    X, y = digits
+    with pytest.raises(exc, match=match):
+        call(X, y)
+
+
+def test_demo_config_small_mode(monkeypatch):
+    monkeypatch.setenv("PLSIM_SMALL", "1")
+    small = demo_config()
+    monkeypatch.delenv("PLSIM_SMALL")
+    assert small.sync_steps < demo_config().sync_steps
