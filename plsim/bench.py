@@ -149,6 +149,7 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
     X, y, X_test, y_test = _data(cfg)
     base = _make_estimator(cfg.estimator)
     progress(f"{cfg.members} x {cfg.estimator} on {X.shape[0]} x {X.shape[1]} samples; starting the cluster")
+    already = plsim.current_client()
     client = plsim.start_cluster(n_workers=cfg.workers, address=cfg.address, quiet=True)
     try:
         from plsim.speedup import worker_addresses
@@ -291,7 +292,8 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
         out["_timeline"] = timeline
         return out
     finally:
-        plsim.close_cluster()
+        if client is not already:  # leave a cluster the caller had running (and we reused) alone
+            plsim.close_cluster()
 
 
 def format_table(out: dict[str, Any]) -> str:
