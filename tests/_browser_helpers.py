@@ -142,7 +142,8 @@ class RunObservation:
     statuses: list[str] = field(default_factory=list)  # distinct status texts, in order
     progress: list[str] = field(default_factory=list)  # distinct progress bar widths
     figures_seen: int = 0  # distinct figure images shown during the run
-    stop_seconds: float | None = None  # Stop click -> terminal status
+    stop_seconds: float | None = None  # Stop click -> terminal status (None: not clicked)
+    details_changed: bool = False  # the text/table under the figure changed
 
 
 @dataclass
@@ -176,6 +177,25 @@ class NotebookRun:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
+
+    def summary(self) -> str:
+        """A few lines for the test log: what was operated and how long it took."""
+        lines = [f"{self.notebook}: open {self.seconds_open:.1f} s, cells {self.seconds_cells:.1f} s, "
+                 f"total {self.seconds_total:.1f} s, {len(self.panels)} panel(s), "
+                 f"console errors {len(self.console_errors)}, cell errors {len(self.cell_errors)}"]
+        for p in self.panels:
+            line = f"  [{p.index}] {p.title!r}: moved {p.control_moved!r} {p.control_before} -> {p.control_after}"
+            if p.full_run:
+                r = p.full_run
+                line += (f"; Run {r.seconds:.1f} s -> {r.final['status']!r}, {len(r.statuses)} status texts, "
+                         f"{r.figures_seen} figures, progress {r.final['progress']}, "
+                         f"details {'changed' if r.details_changed else 'unchanged'}")
+            if p.stopped_run:
+                r = p.stopped_run
+                stop = "not clicked (ended first)" if r.stop_seconds is None else f"after Stop {r.stop_seconds:.1f} s"
+                line += f"; Run+Stop -> {r.final['status']!r} {stop}"
+            lines.append(line)
+        return "\n".join(lines)
 
 
 def find_teardown_cell(cells: list[dict]) -> int | None:
@@ -294,8 +314,14 @@ class NotebookDriver:
             record.control_after = self.panel_state(panel)["controls"][dropdown_at]["value"]
             del options
 
-    def click_run(self, panel, *, stop_after: float | None = None) -> RunObservation:
-        """Click Run (and, if asked, Stop after ``stop_after`` s); sample the panel until it ends."""
+    def click_run(self, panel, *, stop: bool = False, stop_after: float = 0.3) -> RunObservation:
+        """Click Run and sample the panel until the run ends.
+
+        With ``stop``, click Stop as soon as it is enabled and ``stop_after`` seconds
+        have passed; a run that ends before that is recorded with ``stop_seconds=None``.
+        """
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         before = self.panel_state(panel)
         start = time.monotonic()
         panel.locator(".plsim-run").click()
@@ -313,27 +339,34 @@ class NotebookDriver:
             if not progress or progress[-1] != state["progress"]:
                 progress.append(state["progress"])
             figures.add(state["figureSrc"])
-            saw_running = saw_running or state["runDisabled"] or not TERMINAL_STATUS.match(state["status"])
-            if stop_after is not None and stop_clicked_at is None and time.monotonic() - start >= stop_after:
-                # Playwright waits until Stop is enabled (the kernel enables it when work starts).
-                panel.locator(".plsim-stop").click(timeout=30_000)
-                stop_clicked_at = time.monotonic()
-            if saw_running and TERMINAL_STATUS.match(state["status"]) and not state["runDisabled"]:
-                if stop_after is None or stop_clicked_at is not None:
-                    break
+            running = bool(state["runDisabled"]) or not TERMINAL_STATUS.match(state["status"])
+            saw_running = saw_running or running
+            if saw_running and not running:
+                break
+            if (stop and stop_clicked_at is None and not state["stopDisabled"]
+                    and time.monotonic() - start >= stop_after):
+                try:
+                    panel.locator(".plsim-stop").click(timeout=2_000)
+                    stop_clicked_at = time.monotonic()
+                except PlaywrightTimeout:  # the run ended (Stop disabled) in between
+                    pass
             self.page.wait_for_timeout(100)
         end = time.monotonic()
         return RunObservation(
-            seconds=end - start, final=state, statuses=statuses, progress=progress,
-            figures_seen=len(figures - {before["figureSrc"], "", None}),
+            seconds=end - start, final=state, statuses=statuses[1:] if statuses[:1] == [before["status"]] else statuses,
+            progress=progress, figures_seen=len(figures - {before["figureSrc"], "", None}),
             stop_seconds=None if stop_clicked_at is None else end - stop_clicked_at,
+            details_changed=state["details"] != before["details"],
         )
 
     def screenshot_page(self, panel=None) -> str:
         path = self.artifacts / f"{self.name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        if panel is not None:
-            panel.evaluate("el => el.scrollIntoView({block: 'start'})")
+        if panel is not None:  # the widget's cell from its top; the whole panel if it is tall
+            panel.evaluate("""el => {
+                (el.closest('.jp-Cell') || el).scrollIntoView({block: 'start'});
+                if (el.getBoundingClientRect().bottom > window.innerHeight) el.scrollIntoView({block: 'end'});
+            }""")
             self.page.wait_for_timeout(300)
         self.page.screenshot(path=str(path))
         self.result.screenshot = str(path)

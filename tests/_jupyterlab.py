@@ -32,7 +32,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["JupyterLabServer", "free_port", "USER_SETTINGS"]
+__all__ = ["JupyterLabServer", "free_port", "wait_gone", "USER_SETTINGS"]
 
 # User settings written into the temporary settings folder (plugin id -> settings).
 USER_SETTINGS: dict[str, dict] = {
@@ -191,32 +191,24 @@ class JupyterLabServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
-        survivors = [p for p in self._seen.values() if _alive(p)]
-        _, survivors = psutil.wait_procs(survivors, timeout=10)
-        killed = []
-        for proc in survivors:
-            try:
-                killed.append(f"pid {proc.pid}: {' '.join(proc.cmdline())[:200]}")
-                proc.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(survivors, timeout=5)
+        killed = wait_gone(list(self._seen.values()), timeout=10)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
         self.process = None
         return killed
 
-    def remember_processes(self) -> None:
-        """Note every process the server started so far (kernels, Dask workers...)."""
+    def remember_processes(self) -> list[psutil.Process]:
+        """Note and return every process the server runs now (kernels, Dask workers...)."""
         if self.process is None:
-            return
+            return []
         try:
-            server = psutil.Process(self.process.pid)
-            for proc in server.children(recursive=True):
-                self._seen.setdefault(proc.pid, proc)
+            children = psutil.Process(self.process.pid).children(recursive=True)
         except psutil.NoSuchProcess:
-            pass
+            return []
+        for proc in children:
+            self._seen.setdefault(proc.pid, proc)
+        return children
 
     # -- helpers -------------------------------------------------------------
     def api(self, method: str, path: str, body: dict | None = None, timeout: float = 10) -> dict:
@@ -248,6 +240,26 @@ class JupyterLabServer:
         except FileNotFoundError:
             return "(no log)"
         return "\n".join(lines[-n:])
+
+
+def wait_gone(processes: list[psutil.Process], timeout: float) -> list[str]:
+    """Wait for ``processes`` to exit; kill the ones still alive after ``timeout`` s.
+
+    Returns a description of each process that had to be killed (empty: all ended).
+    """
+    survivors = [p for p in processes if _alive(p)]
+    _, survivors = psutil.wait_procs(survivors, timeout=timeout)
+    killed = []
+    for proc in survivors:
+        if not _alive(proc):
+            continue
+        try:
+            killed.append(f"pid {proc.pid}: {' '.join(proc.cmdline())[:200]}")
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(survivors, timeout=5)
+    return killed
 
 
 def _alive(proc: psutil.Process) -> bool:

@@ -39,7 +39,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _browser_helpers import TERMINAL_STATUS, NotebookDriver, PanelRun, find_teardown_cell  # noqa: E402
-from _jupyterlab import JupyterLabServer  # noqa: E402
+from _jupyterlab import JupyterLabServer, wait_gone  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -198,6 +198,7 @@ def exercise_notebook(lab, context, notebook: str, report: dict) -> NotebookDriv
     start = time.monotonic()
     driver = NotebookDriver(lab, context, notebook, SCREENSHOTS)
     result = driver.result
+    processes: dict[int, object] = {}  # the kernel and whatever it started (Dask workers...)
     try:
         driver.open()
         cells = driver.cells()
@@ -208,6 +209,7 @@ def exercise_notebook(lab, context, notebook: str, report: dict) -> NotebookDriv
         t = time.monotonic()
         driver.run_cells(0, split)
         result.seconds_cells = time.monotonic() - t
+        processes.update((p.pid, p) for p in lab.remember_processes())
         driver.check_cells(0, split)
         assert not result.cell_errors, f"{notebook}: cells raised: {result.cell_errors}"
         assert not result.unexecuted_cells, f"{notebook}: cells never ran: {result.unexecuted_cells}"
@@ -248,7 +250,7 @@ def exercise_notebook(lab, context, notebook: str, report: dict) -> NotebookDriv
                 driver.screenshot_page(panel)
 
             # Run again and Stop early.
-            stopped = driver.click_run(panel, stop_after=0.5)
+            stopped = driver.click_run(panel, stop=True)
             record.stopped_run = stopped
             assert TERMINAL_STATUS.match(stopped.final["status"]), stopped
             assert stopped.final["status"].startswith(("Stopped", "Done")), (
@@ -256,6 +258,7 @@ def exercise_notebook(lab, context, notebook: str, report: dict) -> NotebookDriv
             assert stopped.final["message"] == "", f"{where}: message after Stop: {stopped.final['message']!r}"
             assert not stopped.final["runDisabled"], f"{where}: Run still disabled after Stop"
 
+        processes.update((p.pid, p) for p in lab.remember_processes())
         # The rest of the notebook (the teardown) still runs.
         if teardown is not None:
             driver.run_cells(teardown, len(cells))
@@ -269,12 +272,13 @@ def exercise_notebook(lab, context, notebook: str, report: dict) -> NotebookDriv
             except Exception:  # the screenshot must not hide the real failure
                 pass
         driver.shutdown()
-        lab.remember_processes()
         result.seconds_total = time.monotonic() - start
         report[notebook] = asdict(result)
-        print(f"\n{notebook}: {json.dumps(asdict(result), indent=1, default=str)[:4000]}")
+        print("\n" + result.summary())
     assert not result.console_errors, f"{notebook}: browser console errors: {result.console_errors}"
     _wait_for_no_kernels(lab)
+    killed = wait_gone(list(processes.values()), timeout=30)
+    assert not killed, f"{notebook}: processes outlived the kernel shutdown and were killed: {killed}"
     return driver
 
 
@@ -301,7 +305,7 @@ def test_harness_selftest(lab, browser_context, report):
     assert full.figures_seen >= 2, full
     assert len([p for p in full.progress if p not in ("0%", "100%")]) >= 1, full.progress
     assert full.seconds >= SELFTEST_STEPS * SELFTEST_STEP_SECONDS
-    # Stop after 0.5 s of a 2 s job ends it early.
+    # Stop clicked 0.3 s into a 2 s job ends it early.
     assert record.stopped_run.final["status"] == "Stopped.", record.stopped_run
     assert record.stopped_run.final["progress"] != "100%"
 
