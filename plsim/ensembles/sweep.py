@@ -140,7 +140,8 @@ class SweepEnsembleClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEstima
         client = self._resolved_client()
         with shared_data(client, X=X, y=y_enc) as data:
             tasks = [{"estimator": clone(m), "train": tr, "test": te} for m in models for tr, te in splits]
-            scored = run_tasks(client, fit_score_fold, data, tasks, name="plsim-sweep-cv", progress=progress,
+            scored = run_tasks(client, fit_score_fold, data, tasks, name="plsim-sweep-cv",
+                               progress=None if progress is None else (lambda d, _t: progress(d, total)),
                                describe=lambda i: f"fold {i % len(splits)} of configuration {configs[i // len(splits)]}")
             scores = np.array([r.value for r in scored]).reshape(len(configs), len(splits))
             times = np.array([r.seconds for r in scored]).reshape(len(configs), len(splits))
