@@ -349,6 +349,13 @@ class CostModel:
         shown = predicted if measured_speedup is None else measured_speedup
         kind = "predicted" if measured_speedup is None else "measured"
         cost = parts[key]
+        if measured_speedup is not None and measured_speedup < 1 <= predicted and p > 1:
+            return (
+                f"Slower than sequential (measured speedup {measured_speedup:.2f}x on {p} workers) although the "
+                f"cost model predicts {predicted:.2f}x: the modelled costs (largest: {_TERM_NAMES[key]}, "
+                f"{cost:.3g} s) do not explain it. Most likely the CPUs were shared with other programs while "
+                "the parallel run was measured (check the load), or the workers have fewer CPUs than assumed."
+            )
         if shown < 1:
             text = (
                 f"Slower than sequential ({kind} speedup {shown:.2f}x on {p} worker(s)): "

@@ -227,3 +227,9 @@ def test_record_timeline_sees_every_task_on_its_worker(client):
     assert {r.worker for r in compute} <= set(sp.worker_addresses(client))
     assert all(r.stop >= r.start for r in compute)
     assert all(r.key.startswith("python_work") for r in compute)
+
+
+def test_explanation_when_measurement_is_worse_than_the_model_says():
+    model = sp.CostModel(task_seconds=0.5, n_tasks=16)
+    text = model.explain(2, measured_speedup=0.8)
+    assert "predicts 2.00x" in text and "do not explain" in text and "shared" in text

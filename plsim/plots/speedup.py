@@ -100,7 +100,8 @@ def plot_speedup(
         ax.set_ylabel("speedup T1 / Tp (x)")
         ax.set_ylim(0, max(curve[-1], max(measured)) * 1.15)
         pred = f", {PREDICTED} {result.model.speedup(top):.2f}x" if result.model is not None else ""
-        ax.set_title(f"{s:.2f}x faster on {top} worker(s) ({MEASURED}{pred})")
+        verdict = f"{s:.2f}x faster" if s >= 1 else f"{1 / s:.2f}x slower"
+        ax.set_title(f"{verdict} on {top} worker(s) ({MEASURED}{pred})")
     ax.set_xlabel("workers (processes)")
     ax.set_xticks(curve)
     ax.grid(alpha=0.3)
@@ -172,12 +173,13 @@ def plot_timeline(records: Sequence[TaskRecord], ax: Any = None, *, title: str |
                Patch(color=COLORS["idle"], label="idle / overhead")]
     if any(getattr(r, "action", "compute") == "transfer" for r in records):
         handles.insert(1, Patch(color=COLORS["communication"], label="data transfer"))
-    ax.legend(handles=handles, fontsize="small", loc="upper right", bbox_to_anchor=(1, -0.25), ncols=len(handles))
+    # the band above worker 0 (y < -0.5) is kept free for the legend
+    ax.legend(handles=handles, fontsize="small", loc="upper right", ncols=len(handles), frameon=False)
     ax.set_yticks(range(len(workers)))
     ax.set_yticklabels([f"worker {i}\n(:{w.rsplit(':', 1)[-1]})" if ":" in w else f"worker {i}" for i, w in enumerate(workers)],
                        fontsize="small")
     ax.set_xlim(0, span)
-    ax.set_ylim(-0.6, len(workers) - 0.4)
+    ax.set_ylim(-0.6 - 0.25 * max(2, len(workers)), len(workers) - 0.4)
     ax.invert_yaxis()
     ax.set_xlabel("time since the first task started (s)")
     busy = busy_total / (span * len(workers))
