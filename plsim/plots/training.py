@@ -1,0 +1,155 @@
+"""Figures of distributed training: loss curves (sync / async / SSP / local SGD), staleness,
+the pipeline timeline, strong versus weak scaling.
+
+Measured wall-clock curves are solid; virtual-clock (simulated) and cost-model
+(predicted) curves are dashed, and the legends say which. Taught in
+``notebooks/04_distributed_training.ipynb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from plsim.plots.style import COLORS, MEASURED, PREDICTED, measured_style, model_style, new_axes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from plsim.training._common import TrainingHistory
+    from plsim.training.pipeline import Timeline
+
+__all__ = ["plot_loss_curves", "plot_staleness", "plot_pipeline_timeline", "plot_scaling"]
+
+_EXTRA = ["#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+
+
+def _color(method: str, i: int) -> str:
+    key = "local_sgd" if method.startswith("local") else method.split("(")[0]
+    if key in ("sync", "large_batch"):
+        return COLORS["sync"]
+    if key == "async":
+        return COLORS["async"]
+    if key == "local_sgd":
+        return COLORS["local_sgd"]
+    return _EXTRA[i % len(_EXTRA)]
+
+
+def _check_histories(histories: Any) -> list[TrainingHistory]:
+    from plsim.training._common import TrainingHistory
+
+    if isinstance(histories, TrainingHistory):
+        histories = [histories]
+    histories = list(histories)
+    if not histories or not all(isinstance(h, TrainingHistory) for h in histories):
+        raise TypeError("histories must be TrainingHistory objects (from plsim.training)")
+    return histories
+
+
+def plot_loss_curves(histories: Sequence[TrainingHistory] | TrainingHistory, *, x: str = "steps",
+                     labels: Sequence[str] | None = None, ax: Any = None, title: str | None = None) -> Figure:
+    """Training loss versus updates (``x="steps"``) or versus time (``x="time"``, measured or simulated)."""
+    if x not in ("steps", "time"):
+        raise ValueError(f"x={x!r} must be 'steps' or 'time'")
+    histories = _check_histories(histories)
+    if labels is not None and len(labels) != len(histories):
+        raise ValueError(f"labels has {len(labels)} entries for {len(histories)} histories")
+    fig, ax = new_axes(ax)
+    kinds = set()
+    for i, h in enumerate(histories):
+        xs = h.steps if x == "steps" else h.time
+        style = measured_style(_color(h.method, i)) if h.time_kind == MEASURED else model_style(_color(h.method, i))
+        style = {**style, "marker": None}
+        name = labels[i] if labels is not None else h.method
+        ax.plot(xs, h.loss, label=f"{name} ({h.time_kind})", **style)
+        kinds.add(h.time_kind)
+    ax.set_xlabel("updates applied" if x == "steps" else f"time (s, {' / '.join(sorted(kinds))})")
+    ax.set_ylabel("training loss (cross-entropy)")
+    ax.set_yscale("log")
+    ax.legend(fontsize="small")
+    if title is None:
+        finals = {h.method: h.loss[-1] for h in histories}
+        best = min(finals, key=finals.get)
+        title = f"Lowest final loss: {best}"
+    ax.set_title(title)
+    return fig
+
+
+def plot_staleness(histories: Sequence[TrainingHistory] | TrainingHistory, *, ax: Any = None) -> Figure:
+    """Histogram of the staleness of every applied gradient, one bar group per run."""
+    histories = [h for h in _check_histories(histories) if h.staleness]
+    if not histories:
+        raise ValueError("none of the histories recorded staleness (use async runs)")
+    fig, ax = new_axes(ax)
+    top = max(max(h.staleness) for h in histories)
+    bins = np.arange(top + 2) - 0.5
+    for i, h in enumerate(histories):
+        ax.hist(h.staleness, bins=bins, histtype="step", linewidth=2, color=_color(h.method, i),
+                linestyle="-" if h.time_kind == MEASURED else "--",
+                label=f"{h.method} ({h.time_kind}), mean {np.mean(h.staleness):.1f}")
+    ax.set_xlabel("staleness (updates applied between pull and push)")
+    ax.set_ylabel("applied gradients")
+    ax.legend(fontsize="small")
+    worst = max(histories, key=lambda h: max(h.staleness))
+    ax.set_title(f"Bounding staleness cuts the tail: max {max(worst.staleness)} for {worst.method}")
+    return fig
+
+
+def plot_pipeline_timeline(timeline: Timeline, *, ax: Any = None) -> Figure:
+    """Gantt chart of each stage's forward / backward work; gaps are the bubble."""
+    from plsim.training.pipeline import Timeline, bubble_fraction
+
+    if not isinstance(timeline, Timeline):
+        raise TypeError(f"timeline must be a plsim.training.pipeline.Timeline, got {type(timeline).__name__}")
+    fig, ax = new_axes(ax, figsize=(7.5, 0.6 * timeline.n_stages + 1.8))
+    origin = min(e[3] for e in timeline.events)
+    ax.barh(range(timeline.n_stages), timeline.makespan, left=0, color=COLORS["idle"], height=0.8,
+            label="idle (bubble)")
+    for kind, color, label in (("F", COLORS["compute"], "forward"), ("B", COLORS["async"], "backward")):
+        ev = [e for e in timeline.events if e[1] == kind]
+        ax.barh([e[0] for e in ev], [e[4] - e[3] for e in ev], left=[e[3] - origin for e in ev], color=color,
+                edgecolor="white", height=0.8, label=label)
+    if timeline.n_micro <= 16:
+        for s, kind, j, start, end in timeline.events:
+            ax.text((start + end) / 2 - origin, s, str(j), ha="center", va="center", fontsize=7, color="white")
+    ax.set_yticks(range(timeline.n_stages), [f"stage {s}" for s in range(timeline.n_stages)])
+    ax.invert_yaxis()
+    ax.set_xlabel(f"time ({'simulated units' if timeline.kind != MEASURED else 's, measured'})")
+    formula = bubble_fraction(timeline.n_stages, timeline.n_micro)
+    ax.set_title(f"{timeline.kind}: bubble {timeline.bubble_fraction:.0%} "
+                 f"(formula (p-1)/(m+p-1) = {formula:.0%}), p={timeline.n_stages}, m={timeline.n_micro}")
+    ax.legend(fontsize="small", loc="lower right", ncols=3)
+    return fig
+
+
+def plot_scaling(measured: Sequence[dict], predicted: Sequence[dict], *, ax: Any = None) -> Figure:
+    """Speedup versus workers: measured rows solid, cost-model rows dashed, ideal dotted; log-log."""
+    fig, ax = new_axes(ax)
+    allrows = list(measured) + list(predicted)
+    if not allrows:
+        raise ValueError("give at least one measured or predicted row")
+    workers = sorted({r["workers"] for r in allrows})
+    ax.plot(workers, workers, color=COLORS["ideal"], linestyle=":", label="ideal (linear)")
+    for mode, marker_color in (("strong", COLORS["amdahl"]), ("weak", COLORS["predicted"])):
+        pr = [r for r in predicted if r["mode"] == mode]
+        if pr:
+            ax.plot([r["workers"] for r in pr], [r["speedup"] for r in pr], **model_style(marker_color),
+                    label=f"{mode} scaling ({PREDICTED})")
+        me = [r for r in measured if r["mode"] == mode]
+        if me:
+            ax.plot([r["workers"] for r in me], [r["speedup"] for r in me], **measured_style(marker_color),
+                    label=f"{mode} scaling ({MEASURED})")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    ax.set_xlabel("workers")
+    ax.set_ylabel("speedup (weak: scaled speedup)")
+    ax.legend(fontsize="small")
+    strong = [r for r in predicted if r["mode"] == "strong"]
+    if strong:
+        top = max(strong, key=lambda r: r["speedup"])
+        ax.set_title(f"Strong scaling stalls near {top['speedup']:.0f}x; weak scaling keeps growing")
+    else:
+        ax.set_title("Speedup versus workers")
+    return fig
