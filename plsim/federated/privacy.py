@@ -71,6 +71,20 @@ def gaussian_noise(shape: int | tuple[int, ...], std: float, seed: np.random.See
     return np.random.default_rng(seed).normal(0.0, std, size=shape)
 
 
+class _QuietAbsl:
+    """dp_accounting logs (via absl) every RDP order it skips at low noise; the result is still correct."""
+
+    def __enter__(self) -> None:
+        import logging
+
+        self._logger = logging.getLogger("absl")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.setLevel(self._level)
+
+
 def _dp_event(noise_multiplier: float, sampling_probability: float):
     import dp_accounting
 
@@ -107,9 +121,10 @@ def compute_epsilon(noise_multiplier: float, sampling_probability: float, rounds
         return 0.0
     if noise_multiplier == 0:
         return math.inf
-    accountant = RdpAccountant()
-    accountant.compose(_dp_event(noise_multiplier, sampling_probability), int(rounds))
-    return float(accountant.get_epsilon(delta))
+    with _QuietAbsl():
+        accountant = RdpAccountant()
+        accountant.compose(_dp_event(noise_multiplier, sampling_probability), int(rounds))
+        return float(accountant.get_epsilon(delta))
 
 
 class PrivacyAccountant:
@@ -128,5 +143,6 @@ class PrivacyAccountant:
         self.rounds += 1
         if self.config.noise_multiplier == 0:
             return math.inf
-        self._accountant.compose(_dp_event(self.config.noise_multiplier, self.sampling_probability))
-        return float(self._accountant.get_epsilon(self.config.delta))
+        with _QuietAbsl():
+            self._accountant.compose(_dp_event(self.config.noise_multiplier, self.sampling_probability))
+            return float(self._accountant.get_epsilon(self.config.delta))

@@ -1,0 +1,147 @@
+"""Figures of federated runs: accuracy versus rounds and versus bytes, client drift, simulated time.
+
+Colours follow :data:`plsim.plots.style.COLORS` (fedavg / fedsgd / fedprox /
+server_opt / dp). Accuracy and bytes are **measured**; time on the virtual
+clock is **simulated** and drawn dashed, and the legends say so.
+
+Taught in ``notebooks/03_federated_learning.ipynb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from plsim.plots.style import COLORS, MEASURED, SIMULATED, measured_style, model_style, new_axes
+
+__all__ = ["run_color", "plot_accuracy", "plot_runs", "plot_drift", "plot_simulated_time"]
+
+
+def run_color(history: Any) -> str:
+    """The course colour of a run: DP, server optimizer, or the algorithm."""
+    s = history.settings
+    if s.get("dp") is not None:
+        return COLORS["dp"]
+    if s.get("server_optimizer") not in (None, "server_sgd"):
+        return COLORS["server_opt"]
+    return COLORS.get(s.get("algorithm", "fedavg"), COLORS["fedavg"])
+
+
+def _runs(runs: Any) -> dict[str, Any]:
+    if isinstance(runs, Mapping):
+        out = dict(runs)
+    else:
+        out = {h.settings.get("algorithm", f"run {i}"): h for i, h in enumerate(runs)}
+    if not out:
+        raise ValueError("runs is empty: give {label: FederatedHistory}")
+    return out
+
+
+def _styles(n: int, colors: list[str]) -> list[dict]:
+    # runs that share a colour get different line styles so they stay distinguishable
+    dashes = ["-", "-.", ":", (0, (5, 1)), (0, (1, 1))]
+    used: dict[str, int] = {}
+    out = []
+    for c in colors:
+        i = used.get(c, 0)
+        used[c] = i + 1
+        style = measured_style(c)
+        style.update(linestyle=dashes[i % len(dashes)], marker="o", markersize=3)
+        out.append(style)
+    return out
+
+
+def plot_accuracy(runs: Any, *, x: str = "rounds", ax: Any = None, target: float | None = None,
+                  title: str | None = None) -> Any:
+    """Test accuracy of several runs against rounds, megabytes moved, or simulated seconds.
+
+    Parameters
+    ----------
+    runs : dict of label -> FederatedHistory (or a list)
+    x : {"rounds", "bytes", "simulated"}
+    target : float, optional
+        Draw a horizontal target-accuracy line.
+    """
+    runs = _runs(runs)
+    if x not in ("rounds", "bytes", "simulated"):
+        raise ValueError(f"x={x!r} must be 'rounds', 'bytes' or 'simulated'")
+    fig, ax = new_axes(ax)
+    colors = [run_color(h) for h in runs.values()]
+    for (label, h), style in zip(runs.items(), _styles(len(runs), colors)):
+        acc = np.concatenate([[h.initial_accuracy], h.accuracy])
+        if x == "rounds":
+            xs = np.arange(len(acc))
+        elif x == "bytes":
+            xs = np.concatenate([[0.0], h.cumulative_bytes]) / 1e6
+        else:
+            xs = np.concatenate([[0.0], h.simulated_time])
+            style = {**model_style(style["color"]), "markersize": 3}  # simulated: always dashed
+        suffix = SIMULATED + " time" if x == "simulated" else MEASURED
+        ax.plot(xs, acc, label=f"{label} ({suffix})", **style)
+    if target is not None:
+        ax.axhline(target, color=COLORS["ideal"], linewidth=1, linestyle=":", label=f"target {target:.0%}")
+    ax.set_xlabel({"rounds": "communication round", "bytes": "megabytes moved, up + down (measured)",
+                   "simulated": "simulated seconds (virtual clock)"}[x])
+    ax.set_ylabel("global test accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8, loc="lower right")
+    if title is None:
+        best = max(runs, key=lambda k: runs[k].final_accuracy)
+        title = f"{best} ends highest ({runs[best].final_accuracy:.0%})"
+    ax.set_title(title)
+    return fig
+
+
+def plot_runs(runs: Any, *, target: float | None = None, title: str | None = None) -> Any:
+    """Side by side: accuracy versus rounds and versus megabytes moved."""
+    from matplotlib.figure import Figure
+
+    runs = _runs(runs)
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    a1, a2 = fig.subplots(1, 2)
+    plot_accuracy(runs, x="rounds", ax=a1, target=target, title="per round")
+    plot_accuracy(runs, x="bytes", ax=a2, target=target, title="per megabyte moved")
+    if title is None:
+        best = max(runs, key=lambda k: runs[k].final_accuracy)
+        title = f"{best} reaches {runs[best].final_accuracy:.0%} test accuracy"
+    fig.suptitle(title)
+    return fig
+
+
+def plot_drift(runs: Any, *, ax: Any = None, title: str | None = None) -> Any:
+    """Client drift per round: mean distance of the clients' local models from their average."""
+    runs = _runs(runs)
+    fig, ax = new_axes(ax)
+    colors = [run_color(h) for h in runs.values()]
+    for (label, h), style in zip(runs.items(), _styles(len(runs), colors)):
+        ax.plot(h.rounds, h.drift, label=f"{label} ({MEASURED})", **style)
+    ax.set_xlabel("communication round")
+    ax.set_ylabel("client drift: mean ||w_k - mean w|| (parameter units)")
+    ax.legend(fontsize=8)
+    if title is None:
+        worst = max(runs, key=lambda k: np.nanmean(runs[k].drift))
+        title = f"Clients drift apart most in {worst}"
+    ax.set_title(title)
+    return fig
+
+
+def plot_simulated_time(history: Any, *, ax: Any = None, title: str | None = None) -> Any:
+    """Simulated seconds per round (virtual clock) next to measured wall seconds, with stragglers marked."""
+    fig, ax = new_axes(ax)
+    r = history.rounds
+    sim = np.array([rec.simulated_seconds for rec in history.records])
+    wall = np.array([rec.wall_seconds_measured for rec in history.records])
+    ax.plot(r, sim, label=f"round time ({SIMULATED}, virtual clock)", **model_style(COLORS["communication"]))
+    ax.plot(r, wall, label=f"round time ({MEASURED} on this machine)", **measured_style(COLORS["compute"]))
+    late = [rec.round for rec in history.records if rec.stragglers or rec.dropped]
+    if late:
+        ax.scatter(late, sim[np.isin(r, late)], s=80, facecolors="none", edgecolors="red",
+                   label="round with stragglers / drop-outs", zorder=5)
+    ax.set_xlabel("communication round")
+    ax.set_ylabel("seconds per round")
+    ax.legend(fontsize=8)
+    ax.set_title(title or f"{history.simulated_time[-1]:.0f} s simulated vs "
+                          f"{history.wall_time[-1]:.1f} s measured in total")
+    return fig
