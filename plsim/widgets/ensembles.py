@@ -1,0 +1,240 @@
+"""The ensemble builder: base model, members, sampling -> accuracy curve and measured training time.
+
+Press Run: a :class:`plsim.ensembles.ParallelBaggingClassifier` trains its
+members on the cluster (progress moves as members finish), then the panel shows
+the test accuracy of the first 1..M members next to single members, each
+member's fit time coloured by the worker that ran it, and a table of measured
+times. The logic is :func:`run_ensemble`, a plain function tests call directly.
+
+Taught in ``notebooks/02_ensembles.ipynb``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from plsim.widgets._panel import RunPanel
+
+if TYPE_CHECKING:
+    from dask.distributed import Client
+
+    from plsim.ensembles import AccuracyCurve, ParallelBaggingClassifier
+
+__all__ = ["ensemble_builder", "run_ensemble", "EnsembleRun", "BASE_MODELS", "SAMPLING"]
+
+
+def _tree() -> Any:
+    from sklearn.tree import DecisionTreeClassifier
+
+    return DecisionTreeClassifier()
+
+
+def _logistic() -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=1000)
+
+
+def _knn() -> Any:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return KNeighborsClassifier(n_neighbors=5)
+
+
+def _naive_bayes() -> Any:
+    from sklearn.naive_bayes import GaussianNB
+
+    return GaussianNB()
+
+
+BASE_MODELS: dict[str, Callable[[], Any]] = {
+    "decision tree": _tree,
+    "logistic regression": _logistic,
+    "k-nearest neighbours": _knn,
+    "naive Bayes": _naive_bayes,
+}
+"""Base estimators offered by the widget (name -> factory of an unfitted estimator)."""
+
+SAMPLING: dict[str, dict[str, Any]] = {
+    "bootstrap (bagging)": {"bootstrap": True, "max_samples": 1.0, "max_features": 1.0},
+    "random subspaces": {"bootstrap": False, "max_samples": 1.0, "max_features": 0.5},
+    "random patches": {"bootstrap": False, "max_samples": 0.5, "max_features": 0.5},
+}
+"""How each member's rows/columns are drawn (ParallelBaggingClassifier parameters)."""
+
+
+@dataclass(frozen=True)
+class EnsembleRun:
+    """One Run of the builder: the fitted model, its measured accuracy curve and times."""
+
+    model: ParallelBaggingClassifier
+    curve: AccuracyCurve
+    wall_seconds: float  # measured duration of fit, including shipping data and collecting members
+
+    @property
+    def member_seconds(self) -> float:
+        """Sum of the members' measured fit times: what one worker alone would need."""
+        return float(np.sum(self.model.member_fit_times_))
+
+    def summary_html(self) -> str:
+        workers = sorted(set(self.model.member_workers_))
+        rows = [
+            ("members", f"{len(self.model.estimators_)}"),
+            ("workers used", f"{len(workers)}"),
+            ("training time, wall clock (measured)", f"{self.wall_seconds:.2f} s"),
+            ("sum of member fit times (measured)", f"{self.member_seconds:.2f} s"),
+            ("ensemble test accuracy (measured)", f"{self.curve.ensemble[-1]:.1%}"),
+            ("single member test accuracy, mean / best (measured)",
+             f"{self.curve.member_mean:.1%} / {self.curve.member_best:.1%}"),
+        ]
+        body = "".join(f"<tr><td>{k}</td><td style='text-align:right'>{v}</td></tr>" for k, v in rows)
+        return f"<table class='plsim-table'>{body}</table>"
+
+
+class _Stopped(Exception):
+    """Raised from the progress callback when the user presses Stop (pending members are cancelled)."""
+
+
+def run_ensemble(
+    client: Client | None,
+    X_train: Any, y_train: Any, X_test: Any, y_test: Any,
+    *,
+    base: str = "decision tree",
+    members: int = 16,
+    sampling: str = "bootstrap (bagging)",
+    random_state: int = 0,
+    progress: Callable[[int, int], Any] | None = None,
+) -> EnsembleRun:
+    """Train a bagging-style ensemble on ``client`` and measure it; the logic behind the widget.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client or None
+        Where members train (``None``: sequentially here).
+    X_train, y_train, X_test, y_test : array-like
+        Training data and held-out test data.
+    base : str
+        A key of :data:`BASE_MODELS`.
+    members : int
+        Number of members (>= 1).
+    sampling : str
+        A key of :data:`SAMPLING`.
+    random_state : int
+        Seed of every member's draw.
+    progress : callable, optional
+        ``progress(done, total)`` as members finish.
+
+    Returns
+    -------
+    EnsembleRun
+    """
+    from plsim.ensembles import ParallelBaggingClassifier, accuracy_curve
+
+    if base not in BASE_MODELS:
+        raise ValueError(f"base={base!r} is not offered; choose one of {list(BASE_MODELS)}")
+    if sampling not in SAMPLING:
+        raise ValueError(f"sampling={sampling!r} is not offered; choose one of {list(SAMPLING)}")
+    model = ParallelBaggingClassifier(BASE_MODELS[base](), n_estimators=members, client=client,
+                                      random_state=random_state, **SAMPLING[sampling])
+    start = time.perf_counter()
+    model.fit(X_train, y_train, progress=progress)
+    wall = time.perf_counter() - start
+    return EnsembleRun(model, accuracy_curve(model, X_test, y_test), wall)
+
+
+def _figure(run: EnsembleRun) -> Any:
+    from matplotlib.figure import Figure
+
+    from plsim.plots.ensembles import plot_accuracy_vs_members, plot_member_times
+
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[3, 2])
+    plot_accuracy_vs_members(run.curve, ax=left)
+    plot_member_times(run.model.member_fit_times_, run.model.member_workers_, ax=right,
+                      wall_seconds=run.wall_seconds)
+    right.set_title(f"Fit: {run.wall_seconds:.2f} s wall clock vs {run.member_seconds:.2f} s of member work",
+                    fontsize=10)
+    return fig
+
+
+def ensemble_builder(client: Client | None = None, X: Any = None, y: Any = None) -> Any:
+    """Build the ensemble builder widget (returned, not displayed).
+
+    Parameters
+    ----------
+    client : dask.distributed.Client, optional
+        Default: the cluster from :func:`plsim.start_cluster` (started once if none
+        is running; never a new cluster per click).
+    X, y : array-like, optional
+        A classification dataset (30 % is held out for testing). Default: the
+        generated demo problem of :class:`plsim.ensembles.EnsembleDemo`.
+
+    Returns
+    -------
+    ipywidgets.Widget
+        With a ``.panel`` (:class:`RunPanel`) attribute; ``panel.result`` is the last :class:`EnsembleRun`.
+    """
+    import ipywidgets as w
+
+    from plsim.ensembles.demo import EnsembleDemo, demo_data
+
+    settings = EnsembleDemo.current()
+    if (X is None) != (y is None):
+        raise ValueError("give both X and y, or neither (to use the demo dataset)")
+    if X is None:
+        X_train, X_test, y_train, y_test = demo_data(settings)
+    else:
+        from sklearn.model_selection import train_test_split
+
+        X, y = np.asarray(X), np.asarray(y)
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=settings.test_fraction, random_state=settings.random_state, stratify=y)
+
+    controls = {
+        "base": w.Dropdown(options=list(BASE_MODELS), value="decision tree", description="base model"),
+        "members": w.IntSlider(value=min(16, settings.max_members), min=1, max=settings.max_members,
+                               description="members"),
+        "sampling": w.Dropdown(options=list(SAMPLING), value="bootstrap (bagging)", description="sampling"),
+    }
+
+    def get_client() -> Client:
+        from plsim.cluster import current_client, start_cluster
+
+        return client or current_client() or start_cluster(quiet=True)
+
+    def work(params: dict, report: Any) -> EnsembleRun | None:
+        c = get_client()
+        total = params["members"]
+        report.progress(0, total, "Shipping the data to the workers...")
+
+        def on_member(done: int, n: int) -> None:
+            if report.stopped:
+                raise _Stopped
+            report.progress(done, n, f"{done}/{n} members trained")
+
+        try:
+            run = run_ensemble(c, X_train, y_train, X_test, y_test, base=params["base"], members=total,
+                               sampling=params["sampling"], random_state=settings.random_state,
+                               progress=on_member)
+        except _Stopped:
+            return None
+        report.figure(_figure(run))
+        report.html(run.summary_html())
+        report.progress(total, total, f"Trained {total} members in {run.wall_seconds:.2f} s (measured)")
+        return run
+
+    panel = RunPanel(
+        "Ensemble builder",
+        controls,
+        work,
+        description="Choose a base model, how many members and how each one samples the data; "
+                    "Run trains the members in parallel on the cluster.",
+    )
+    return panel.widget
