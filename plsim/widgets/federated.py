@@ -1,0 +1,217 @@
+"""The federation playground: clients, partition, C, E, B, mu, noise, drop-outs -> a live federated run.
+
+Press Run: the digits training set is split over the clients (IID, Dirichlet
+alpha or 2-label shards), a small MLP is trained by FedSGD / FedAvg / FedProx
+with the clients' updates running as Dask tasks, and the accuracy curve redraws
+as rounds finish, next to the clients' label heatmap and the bytes moved.
+Stop ends the run after the current round.
+
+Taught in ``notebooks/03_federated_learning.ipynb``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from plsim.widgets._panel import RunPanel
+
+__all__ = ["federation_playground", "play_federation", "validate_playground", "B_CHOICES"]
+
+B_CHOICES = {"5": 5, "10": 10, "20": 20, "50": 50, "∞ (full)": None}
+PARTITIONS = {"IID": "iid", "Dirichlet α": "dirichlet", "2-label shards": "shards"}
+MAX_WORK = 1.5e6  # sample-gradients per run: about half a minute for MLP(32) on digits on one CPU
+
+
+@lru_cache(maxsize=1)
+def _digits() -> Any:
+    from plsim.data import load_dataset
+
+    return load_dataset("digits")
+
+
+def _work(params: dict) -> float:
+    n_train = 1347
+    epochs = 1 if params["algorithm"] == "fedsgd" else params["local_epochs"]
+    return params["rounds"] * params["client_fraction"] * n_train * epochs
+
+
+def validate_playground(params: dict) -> str | None:
+    """A message when the controls cannot run together, else None."""
+    if params["algorithm"] == "fedsgd" and (params["local_epochs"] != 1 or B_CHOICES[params["batch_size"]] is not None):
+        return "FedSGD takes one full-batch gradient step per client: set E = 1 and B = ∞, or pick FedAvg."
+    if params["mu"] > 0 and params["algorithm"] != "fedprox":
+        return "μ is FedProx's proximal term: pick FedProx or set μ = 0."
+    if params["partition"] == "2-label shards" and 2 * params["n_clients"] > 1347:
+        return "Too many clients for 2 shards each."
+    if _work(params) > MAX_WORK:
+        return (f"That is {_work(params):.2g} sample-gradients, more than the playground's "
+                f"{MAX_WORK:.0g}: lower the rounds, C or E.")
+    return None
+
+
+def _parts(params: dict) -> list[np.ndarray]:
+    from plsim import data
+
+    scheme = PARTITIONS[params["partition"]]
+    kw = {"alpha": params["alpha"]} if scheme == "dirichlet" else {}
+    return data.partition(_digits().y_train, params["n_clients"], scheme, random_state=0, **kw)
+
+
+def _counts(params: dict) -> np.ndarray:
+    from plsim import data
+
+    return data.label_distribution(_digits().y_train, _parts(params), 10)
+
+
+def _figure(history: Any, counts: np.ndarray, rounds: int, target: float = 0.9) -> Any:
+    from matplotlib.figure import Figure
+
+    from plsim.plots.data import plot_label_distribution
+    from plsim.plots.federated import plot_accuracy
+
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    a1, a2 = fig.subplots(1, 2, width_ratios=[1.4, 1])
+    label = history.settings["algorithm"]
+    plot_accuracy({label: history}, ax=a1, target=target,
+                  title=f"round {len(history)}/{rounds}: test accuracy {history.final_accuracy:.1%}")
+    a1.set_xlim(0, rounds)
+    plot_label_distribution(counts, ax=a2, max_clients=40)
+    return fig
+
+
+def play_federation(
+    params: dict,
+    *,
+    client: Any = None,
+    on_round: Callable[[Any, Any], Any] | None = None,
+    stopped: Callable[[], bool] = lambda: False,
+) -> tuple[Any, np.ndarray]:
+    """Run one playground configuration; the logic behind the widget.
+
+    Parameters
+    ----------
+    params : dict
+        The control values (``n_clients, partition, alpha, algorithm, rounds,
+        client_fraction, local_epochs, batch_size, lr, mu, noise_multiplier, dropout_rate``).
+    client : dask.distributed.Client, optional
+        Run the clients there (None: sequentially in this process).
+    on_round : callable, optional
+        ``on_round(history_so_far, record)`` after each round.
+    stopped : callable
+        Returns True to stop after the current round.
+
+    Returns
+    -------
+    (FederatedHistory, label counts per client)
+    """
+    from plsim import data, federated
+    from plsim.models import MLP
+
+    ds = _digits()
+    parts = _parts(params)
+    counts = data.label_distribution(ds.y_train, parts, ds.n_classes)
+    model = MLP(ds.n_features, (32,), ds.n_classes)
+    dp = (federated.DPConfig(clip=1.0, noise_multiplier=params["noise_multiplier"], delta=1e-3)
+          if params["noise_multiplier"] > 0 else None)
+    w0 = model.init_params(0)
+    # a live view of the run for the callback's plots (the records so far)
+    live = federated.FederatedHistory(settings={"algorithm": params["algorithm"], "dp": dp})
+    live.initial_accuracy = float(model.accuracy(w0, ds.X_test, ds.y_test))
+
+    def callback(record: Any) -> bool:
+        live.records.append(record)
+        if on_round is not None:
+            on_round(live, record)
+        return not stopped()
+
+    history = federated.run_federated(
+        model, ds, parts, algorithm=params["algorithm"], rounds=params["rounds"],
+        client_fraction=params["client_fraction"],
+        local_epochs=params["local_epochs"], batch_size=B_CHOICES[params["batch_size"]],
+        lr=params["lr"], mu=params["mu"], dp=dp, dropout_rate=params["dropout_rate"],
+        client=client, random_state=0, callback=callback, initial_weights=w0,
+    )
+    return history, counts
+
+
+def federation_playground(client: Any = None) -> Any:
+    """Build (and return, not display) the federation playground widget.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client, optional
+        Cluster to run the clients on; default the running plsim cluster
+        (:func:`plsim.cluster.current_client`), started if there is none.
+
+    Returns
+    -------
+    ipywidgets.Widget
+        With ``.panel`` (the :class:`RunPanel`) for driving it from code.
+    """
+    import ipywidgets as w
+
+    controls = {
+        "n_clients": w.IntSlider(value=30, min=2, max=100, description="clients K"),
+        "partition": w.Dropdown(options=list(PARTITIONS), value="Dirichlet α", description="partition"),
+        "alpha": w.FloatLogSlider(value=0.3, base=10, min=-2, max=2, step=0.1, description="Dirichlet α"),
+        "algorithm": w.Dropdown(options=["fedavg", "fedprox", "fedsgd"], value="fedavg", description="algorithm"),
+        "rounds": w.IntSlider(value=20, min=1, max=60, description="rounds"),
+        "client_fraction": w.FloatSlider(value=0.2, min=0.05, max=1.0, step=0.05, description="fraction C"),
+        "local_epochs": w.IntSlider(value=5, min=1, max=20, description="local epochs E"),
+        "batch_size": w.Dropdown(options=list(B_CHOICES), value="10", description="batch size B"),
+        "lr": w.FloatLogSlider(value=0.05, base=10, min=-3, max=0, step=0.1, description="client lr"),
+        "mu": w.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="FedProx μ"),
+        "noise_multiplier": w.FloatSlider(value=0.0, min=0.0, max=3.0, step=0.1,
+                                          description="DP noise (0 = off)"),
+        "dropout_rate": w.FloatSlider(value=0.0, min=0.0, max=0.8, step=0.05, description="drop-out rate"),
+    }
+
+    def work(params: dict, report: Any) -> Any:
+        from plsim.cluster import current_client, start_cluster
+
+        dask_client = client or current_client() or start_cluster(quiet=True)
+        rounds = params["rounds"]
+        every = max(1, rounds // 15)
+        counts = _counts(params)
+
+        def on_round(history: Any, record: Any) -> None:
+            report.progress(record.round, rounds,
+                            f"round {record.round}/{rounds}: accuracy {record.test_accuracy:.1%}")
+            if record.round % every == 0 or record.round == rounds:
+                report.figure(_figure(history, counts, rounds))
+                report.html(_details(history))
+
+        history, counts = play_federation(params, client=dask_client, on_round=on_round,
+                                          stopped=lambda: report.stopped)
+        report.figure(_figure(history, counts, rounds))
+        report.html(_details(history))
+        return history
+
+    panel = RunPanel(
+        "Federation playground", controls, work, validate=validate_playground,
+        description="Digits split over clients; a small MLP trained federatedly on the Dask workers.",
+    )
+    return panel.widget
+
+
+def _details(history: Any) -> str:
+    if not history.records:
+        return ""
+    last = history.records[-1]
+    eps = "" if last.epsilon is None else (
+        f"<br>privacy budget ε = {last.epsilon:.2f} (δ = 1e-3)" if math.isfinite(last.epsilon) else "")
+    dropped = sum(len(r.dropped) for r in history.records)
+    down = sum(r.bytes_down for r in history.records) / 1e6
+    up = sum(r.bytes_up for r in history.records) / 1e6
+    return (f"<b>{len(history)} rounds</b>: test accuracy {last.test_accuracy:.1%} (measured)<br>"
+            f"bytes moved: {last.cumulative_bytes / 1e6:.2f} MB "
+            f"({down:.2f} down, {up:.2f} up; measured "
+            f"from the payloads)<br>"
+            f"drop-outs: {dropped} client updates lost<br>"
+            f"time: {last.cumulative_simulated_seconds:.1f} s simulated (virtual clock), "
+            f"{history.wall_time[-1]:.1f} s measured here{eps}")
