@@ -93,6 +93,19 @@ _CELL_STATE = _page_function("path", """
   });
 """)
 
+# Run `code` in the notebook's kernel outside any cell; return what it printed.
+_KERNEL_PRINT = _page_function("{path, code}", """
+  const kernel = findPanel(path).sessionContext.session.kernel;
+  const future = kernel.requestExecute({code, silent: false, store_history: false});
+  let out = '';
+  future.onIOPub = (msg) => {
+    if (msg.header.msg_type === 'stream') out += msg.content.text;
+    if (msg.header.msg_type === 'error') out += msg.content.ename + ': ' + msg.content.evalue;
+  };
+  await future.done;
+  return out;
+""", is_async=True)
+
 _SHUTDOWN_KERNEL = _page_function("path", """
   const p = findPanel(path);
   if (p) { await p.sessionContext.shutdown(); }
@@ -171,6 +184,7 @@ class NotebookRun:
     stderr: list[str] = field(default_factory=list)
     widget_views: int = 0
     panels: list[PanelRun] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what the widgets did wrong
     console_errors: list[str] = field(default_factory=list)
     console_ignored: list[str] = field(default_factory=list)
     screenshot: str | None = None
@@ -304,7 +318,6 @@ class NotebookDriver:
             record.control_after = after
         elif dropdown_at is not None:
             select = panel.locator(".plsim-control").nth(dropdown_at).locator("select")
-            options = select.locator("option").all_inner_texts()
             values = [o.get_attribute("value") for o in select.locator("option").all()]
             record.control_moved = controls[dropdown_at]["label"] or f"dropdown {dropdown_at}"
             record.control_before = controls[dropdown_at]["value"]
@@ -312,13 +325,13 @@ class NotebookDriver:
             if other is not None:
                 select.select_option(value=other)
             record.control_after = self.panel_state(panel)["controls"][dropdown_at]["value"]
-            del options
 
-    def click_run(self, panel, *, stop: bool = False, stop_after: float = 0.3) -> RunObservation:
+    def click_run(self, panel, *, stop: bool = False, stop_by: float = 2.0) -> RunObservation:
         """Click Run and sample the panel until the run ends.
 
-        With ``stop``, click Stop as soon as it is enabled and ``stop_after`` seconds
-        have passed; a run that ends before that is recorded with ``stop_seconds=None``.
+        With ``stop``, click Stop as soon as the run visibly progressed (a new figure
+        or a progress bar above 0) or ``stop_by`` seconds passed, whichever is first; a
+        run that ends before that is recorded with ``stop_seconds=None``.
         """
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -343,8 +356,10 @@ class NotebookDriver:
             saw_running = saw_running or running
             if saw_running and not running:
                 break
+            progressed = (state["figureSrc"] != before["figureSrc"]
+                          or state["progress"] not in (None, "0%", before["progress"]))
             if (stop and stop_clicked_at is None and not state["stopDisabled"]
-                    and time.monotonic() - start >= stop_after):
+                    and (progressed or time.monotonic() - start >= stop_by)):
                 try:
                     panel.locator(".plsim-stop").click(timeout=2_000)
                     stop_clicked_at = time.monotonic()
@@ -358,6 +373,21 @@ class NotebookDriver:
             stop_seconds=None if stop_clicked_at is None else end - stop_clicked_at,
             details_changed=state["details"] != before["details"],
         )
+
+    def kernel_panel_values(self, title: str) -> list[dict]:
+        """Control values (by description) of the kernel's RunPanels titled ``title``.
+
+        Runs a print in the notebook's kernel (no cell, no variables left behind), so
+        the test sees what the kernel received from the browser's controls.
+        """
+        code = (
+            "(lambda gc, json, RunPanel: print(json.dumps(["
+            "{(getattr(c, 'description', '') or n): c.value for n, c in p.controls.items()}"
+            f" for p in gc.get_objects() if isinstance(p, RunPanel) and p.title == {title!r}], default=str)))"
+            "(__import__('gc'), __import__('json'), __import__('plsim.widgets._panel', fromlist=['RunPanel']).RunPanel)"
+        )
+        out = self.page.evaluate(_KERNEL_PRINT, {"path": self.notebook, "code": code})
+        return json.loads(out.strip().splitlines()[-1]) if out.strip() else []
 
     def screenshot_page(self, panel=None) -> str:
         path = self.artifacts / f"{self.name}.png"
