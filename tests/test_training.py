@@ -187,3 +187,14 @@ def test_demo_config_small_mode(monkeypatch):
     small = demo_config()
     monkeypatch.delenv("PLSIM_SMALL")
     assert small.sync_steps < demo_config().sync_steps
+
+
+def test_notebook_exercise_answers_are_marked_correct():
+    from plsim.comm import comm_bytes
+    from plsim.exercises import check
+    from plsim.training.pipeline import bubble_fraction
+
+    assert check("bubble", bubble_fraction(4, 12), 3 / 15, quiet=True).correct
+    assert check("ring bytes", comm_bytes("ring", 4, 1_000_000)["per_worker"], 1_500_000, quiet=True).correct
+    assert check("ssp lr", 0.05 * 4, 0.2, quiet=True).correct
+    assert check("bubble", 0.5, 3 / 15, quiet=True).correct is False

@@ -41,7 +41,7 @@ class TrainingDemoConfig:
     bench_samples: int = 8192
     bench_features: int = 256
     bench_hidden: tuple[int, ...] = (1024, 1024)
-    bench_steps: int = 3
+    bench_steps: int = 4
     predicted_workers: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
