@@ -58,7 +58,7 @@ def plot_accuracy_vs_members(curve: AccuracyCurve, ax: Any = None, *, label: str
     verb = "beat" if curve.gain > 0 else "did not beat"
     ax.set_title(f"{len(m)} members: {final:.1%} test accuracy; they {verb} one member ({curve.member_mean:.1%})",
                  fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     return fig
 
