@@ -561,7 +561,7 @@ def run_parallel(
 # ---------------------------------------------------------------------------
 # results
 # ---------------------------------------------------------------------------
-@dataclass
+@dataclass(repr=False)
 class SpeedupResult:
     """Measured times on 1..k workers next to the sequential baseline, and the prediction.
 
@@ -692,6 +692,9 @@ class SpeedupResult:
         runs = len(self.sequential.runs)
         lines.append(f"Median of {runs} run(s); largest spread between runs {spread:.3f} s.")
         return lines + list(self.notes)
+
+    def __repr__(self) -> str:
+        return str(self)
 
     def __str__(self) -> str:
         cells = self._cells()
