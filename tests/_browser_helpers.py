@@ -86,6 +86,8 @@ _CELL_STATE = _page_function("path", """
       index: i, type: 'code',
       executionCount: c.model.executionCount,
       errors: outputs.filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue),
+      tracebacks: outputs.filter(o => o.output_type === 'error').map(
+        o => (o.traceback || []).join('\\n').replace(/\\u001b\\[[0-9;]*m/g, '')),
       stderr: outputs.filter(o => o.output_type === 'stream' && o.name === 'stderr').map(o => o.text),
       widgetViews: outputs.filter(
         o => o.data && o.data['application/vnd.jupyter.widget-view+json']).length,
@@ -180,6 +182,7 @@ class NotebookRun:
     seconds_total: float = 0.0
     teardown_cell: int | None = None
     cell_errors: list[str] = field(default_factory=list)
+    tracebacks: list[str] = field(default_factory=list)
     unexecuted_cells: list[int] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
     widget_views: int = 0
@@ -275,6 +278,7 @@ class NotebookDriver:
                 continue
             if cell["errors"]:
                 self.result.cell_errors.extend(f"cell {cell['index']}: {e}" for e in cell["errors"])
+                self.result.tracebacks.extend(cell["tracebacks"])
             if cell["executionCount"] is None:
                 self.result.unexecuted_cells.append(cell["index"])
             self.result.stderr.extend(f"cell {cell['index']}: {t.strip()[:300]}" for t in cell["stderr"])

@@ -210,7 +210,8 @@ def exercise_notebook(lab, context, notebook: str, report: dict) -> NotebookDriv
         result.seconds_cells = time.monotonic() - t
         processes.update((p.pid, p) for p in lab.remember_processes())
         driver.check_cells(0, split)
-        assert not result.cell_errors, f"{notebook}: cells raised: {result.cell_errors}"
+        assert not result.cell_errors, (
+            f"{notebook}: cells raised: {result.cell_errors}\n" + "\n".join(t[-3000:] for t in result.tracebacks))
         assert not result.unexecuted_cells, f"{notebook}: cells never ran: {result.unexecuted_cells}"
 
         panels = driver.panels()
