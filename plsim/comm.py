@@ -252,6 +252,10 @@ def ring_allreduce_local(arrays: list[np.ndarray], *, average: bool = True) -> R
     return RingResult(values, sum(per_rank), per_rank, messages, 2 * (p - 1))
 
 
+def _shape_of(v: np.ndarray) -> tuple[tuple[int, ...], int]:
+    return np.shape(v), np.asarray(v).dtype.itemsize
+
+
 def _split_chunk(vector: np.ndarray, index: int, p: int) -> np.ndarray:
     return np.array_split(vector, p)[index].copy()
 
@@ -310,8 +314,8 @@ def ring_allreduce(client: Any, arrays: list[Any], *, average: bool = True, gath
             futures.append(a)
         else:
             (vec,) = _check_vectors([a])
-            futures.append(client.scatter(vec, workers=[where[r]]))
-    length_and_dtype = client.gather([client.submit(lambda v: (v.shape, v.dtype.itemsize), f, pure=False)
+            futures.append(client.scatter(vec, workers=[where[r]], hash=False))
+    length_and_dtype = client.gather([client.submit(_shape_of, f, pure=False)
                                       for f in futures])
     shapes = {s for s, _ in length_and_dtype}
     if len(shapes) != 1 or len(next(iter(shapes))) != 1:
