@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import os
 import pickle
 import statistics
@@ -399,7 +398,7 @@ def run(args: argparse.Namespace) -> int:
         _say(f"wrote {args.plot}")
     public = {k: v for k, v in out.items() if not k.startswith("_")}
     if args.json:
-        print(json.dumps(public, indent=2, default=lambda x: None if isinstance(x, float) and math.isnan(x) else x))
+        print(json.dumps(public, indent=2))
     else:
         print(format_table(out))
     return 0
