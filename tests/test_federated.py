@@ -185,3 +185,14 @@ def test_clock_times_hand_computed():
     slow = clock.time_client(0, [100, 100, 100], bytes_down=500, bytes_up=500)  # 3 s compute: late
     # 2 s of messages leave 1 s = 100 samples of compute before the deadline: one step of 100
     assert slow.straggler and slow.steps_done == 1
+
+
+def test_notebook_exercise_worked_answers_are_accepted():
+    from plsim.exercises import check
+
+    model = models.SoftmaxRegression(64, 10)
+    assert check("bytes down", model.n_params * 8 * 6, 650 * 8 * 6, quiet=True).correct
+    assert check("dirichlet alpha", 0.05, 0.05, quiet=True).correct
+    eps = F.compute_epsilon(2.0, 0.5, 30, 1e-3)
+    assert check("epsilon", round(eps, 3), eps, quiet=True).correct
+    assert check("epsilon", None, eps, quiet=True).correct is None

@@ -20,14 +20,14 @@ class FederatedDemo:
     dataset: str = "digits"
     n_clients: int = 30           # 1347 digits training images -> ~45 per client
     hidden: tuple[int, ...] = (32,)
-    rounds: int = 30
+    rounds: int = 20
     client_fraction: float = 0.2
     local_epochs: int = 5
     batch_size: int = 10
     lr: float = 0.05              # FedAvg client learning rate
     fedsgd_lr: float = 0.5        # FedSGD needs a larger step: one step per round
     alpha: float = 0.1            # Dirichlet concentration for the non-IID demos
-    mu: float = 0.1               # FedProx
+    mu: float = 1.0               # FedProx
     clip: float = 1.0             # DP-FedAvg
     delta: float = 1e-3
     random_state: int = 0
@@ -37,5 +37,5 @@ def demo_config() -> FederatedDemo:
     """The demo settings, shrunk in small mode (fewer rounds)."""
     cfg = FederatedDemo()
     if small_mode():
-        cfg = replace(cfg, rounds=12)
+        cfg = replace(cfg, rounds=10)
     return cfg

@@ -128,21 +128,32 @@ def compute_epsilon(noise_multiplier: float, sampling_probability: float, rounds
 
 
 class PrivacyAccountant:
-    """Tracks epsilon round by round during a DP-FedAvg run (wraps dp_accounting's RdpAccountant)."""
+    """Tracks epsilon round by round during a DP-FedAvg run (dp_accounting's RDP accountant).
+
+    Rényi-DP composes additively, so the accountant's RDP curve of ONE round is
+    computed once and epsilon after ``t`` rounds is dp_accounting's
+    ``compute_epsilon(orders, t * rdp_one_round, delta)`` -- the same number as
+    composing the round ``t`` times, without recomputing the curve every round.
+    """
 
     def __init__(self, config: DPConfig, sampling_probability: float) -> None:
-        from dp_accounting.rdp import RdpAccountant
-
         self.config = config
         self.sampling_probability = float(sampling_probability)
         self.rounds = 0
-        self._accountant = RdpAccountant()
+        self._orders: np.ndarray | None = None
+        self._rdp_one: np.ndarray | None = None
 
     def step(self) -> float:
         """Compose one more round and return epsilon so far (inf without noise)."""
+        from dp_accounting.rdp import RdpAccountant
+        from dp_accounting.rdp.rdp_privacy_accountant import compute_epsilon as rdp_to_epsilon
+
         self.rounds += 1
         if self.config.noise_multiplier == 0:
             return math.inf
         with _QuietAbsl():
-            self._accountant.compose(_dp_event(self.config.noise_multiplier, self.sampling_probability))
-            return float(self._accountant.get_epsilon(self.config.delta))
+            if self._rdp_one is None:
+                one = RdpAccountant()
+                one.compose(_dp_event(self.config.noise_multiplier, self.sampling_probability))
+                self._orders, self._rdp_one = one.orders, one.rdp
+            return float(rdp_to_epsilon(self._orders, self.rounds * self._rdp_one, self.config.delta)[0])
