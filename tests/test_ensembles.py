@@ -170,14 +170,17 @@ def test_data_scattered_once_and_tasks_carry_no_data(name, client, monkeypatch):
 
 @pytest.mark.slow
 def test_fit_times_and_workers_recorded_and_members_overlap(client):
-    model = ParallelBaggingClassifier(SleepyClassifier(delay=0.3), n_estimators=4, client=client, random_state=0)
+    # warm-up: ship this module's helper class to the workers before timing
+    ParallelBaggingClassifier(SleepyClassifier(delay=0.0), n_estimators=4, client=client).fit(X_CLF, Y_CLF)
+    model = ParallelBaggingClassifier(SleepyClassifier(delay=0.5), n_estimators=4, client=client, random_state=0)
     start = time.perf_counter()
     model.fit(X_CLF, Y_CLF)
     wall = time.perf_counter() - start
     assert model.member_fit_times_.shape == (4,)
-    assert np.all(model.member_fit_times_ >= 0.3)
+    assert np.all(model.member_fit_times_ >= 0.5)
     assert set(model.member_workers_) == set(client.scheduler_info()["workers"])  # both workers used
-    assert wall < 0.9 * model.member_fit_times_.sum()  # members overlapped in time
+    # Sleeping members overlap even on a busy machine: 2 s of member time, ideally 1 s of wall time.
+    assert wall < 0.9 * model.member_fit_times_.sum()
 
     seq = ParallelBaggingClassifier(SleepyClassifier(delay=0.05), n_estimators=3, random_state=0).fit(X_CLF, Y_CLF)
     assert seq.member_workers_ == ["local"] * 3
