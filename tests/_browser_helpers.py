@@ -126,7 +126,7 @@ _PANEL_STATE = """
     const input = el.querySelector('input');
     let value = null;
     if (readout) value = readout.textContent.trim();
-    else if (select) value = select.value;
+    else if (select) value = select.selectedIndex >= 0 ? select.options[select.selectedIndex].text.trim() : '';
     else if (input) value = input.type === 'checkbox' ? String(input.checked) : input.value;
     const label = el.querySelector('.widget-label');
     return {label: label ? label.textContent.trim() : '', value,
@@ -301,34 +301,37 @@ class NotebookDriver:
     def panel_state(self, panel) -> dict:
         return panel.evaluate(_PANEL_STATE)
 
-    def move_a_control(self, panel, record: PanelRun) -> None:
-        """Move the first slider one step (left, or right if it sits at its minimum);
-        with no slider, pick another option of the first dropdown."""
-        state = self.panel_state(panel)
-        controls = state["controls"]
-        slider_at = next((i for i, c in enumerate(controls) if c["slider"]), None)
-        dropdown_at = next((i for i, c in enumerate(controls) if c["dropdown"]), None)
-        if slider_at is not None:
-            control = panel.locator(".plsim-control").nth(slider_at)
-            handle = control.locator(".noUi-handle").first
-            record.control_moved = controls[slider_at]["label"] or f"slider {slider_at}"
-            record.control_before = controls[slider_at]["value"]
-            handle.focus()
-            handle.press("ArrowLeft")
-            after = self.panel_state(panel)["controls"][slider_at]["value"]
-            if after == record.control_before:  # already at its minimum
-                handle.press("ArrowRight")
-                after = self.panel_state(panel)["controls"][slider_at]["value"]
-            record.control_after = after
-        elif dropdown_at is not None:
-            select = panel.locator(".plsim-control").nth(dropdown_at).locator("select")
-            values = [o.get_attribute("value") for o in select.locator("option").all()]
-            record.control_moved = controls[dropdown_at]["label"] or f"dropdown {dropdown_at}"
-            record.control_before = controls[dropdown_at]["value"]
-            other = next((v for v in values if v != record.control_before), None)
-            if other is not None:
-                select.select_option(value=other)
-            record.control_after = self.panel_state(panel)["controls"][dropdown_at]["value"]
+    def move_a_control(self, panel, record: PanelRun, prefer: str = "slider") -> None:
+        """Move a control the way a student would, by keyboard or mouse.
+
+        A slider moves one step left (right if it sits at its minimum) by the arrow
+        keys on its handle; a dropdown gets its next option (wrapping around).
+        ``prefer`` ("slider" or "dropdown") says which kind to try first.
+        """
+        if prefer not in ("slider", "dropdown"):
+            raise ValueError(f"prefer={prefer!r}: use 'slider' or 'dropdown'")
+        controls = self.panel_state(panel)["controls"]
+        kinds = ["slider", "dropdown"] if prefer == "slider" else ["dropdown", "slider"]
+        for kind in kinds:
+            at = next((i for i, c in enumerate(controls) if c[kind]), None)
+            if at is None:
+                continue
+            control = panel.locator(".plsim-control").nth(at)
+            record.control_moved = controls[at]["label"] or f"{kind} {at}"
+            record.control_before = controls[at]["value"]
+            if kind == "slider":
+                handle = control.locator(".noUi-handle").first
+                handle.focus()
+                handle.press("ArrowLeft")
+                if self.panel_state(panel)["controls"][at]["value"] == record.control_before:
+                    handle.press("ArrowRight")  # it sat at its minimum
+            else:
+                select = control.locator("select")
+                n_options = select.locator("option").count()
+                current = select.evaluate("el => el.selectedIndex")
+                select.select_option(index=(max(current, -1) + 1) % n_options)
+            record.control_after = self.panel_state(panel)["controls"][at]["value"]
+            return
 
     def click_run(self, panel, *, stop: bool = False, stop_by: float = 2.0) -> RunObservation:
         """Click Run and sample the panel until the run ends.
@@ -386,7 +389,8 @@ class NotebookDriver:
         """
         code = (
             "(lambda gc, json, RunPanel: print(json.dumps(["
-            "{(getattr(c, 'description', '') or n): c.value for n, c in p.controls.items()}"
+            "{(getattr(c, 'description', '') or n): (c.label if hasattr(c, 'options') else c.value)"
+            " for n, c in p.controls.items()}"
             f" for p in gc.get_objects() if isinstance(p, RunPanel) and p.title == {title!r}], default=str)))"
             "(__import__('gc'), __import__('json'), __import__('plsim.widgets._panel', fromlist=['RunPanel']).RunPanel)"
         )

@@ -348,14 +348,20 @@ def test_harness_selftest(lab, browser_context, report):
     assert stopped.final["progress"] != "100%"
 
 
-def test_harness_shows_validation_message(lab, browser_context):
-    """A value the panel rejects shows its message in the panel; nothing runs."""
+def test_harness_dropdown_and_validation_message(lab, browser_context):
+    """A dropdown choice reaches the kernel; a value the panel rejects shows its
+    message in the panel and nothing runs."""
     driver = NotebookDriver(lab, browser_context, SELFTEST, SCREENSHOTS)
     try:
         driver.open()
         cells = driver.cells()
         driver.run_cells(0, find_teardown_cell(cells))
         panel = driver.panels().first
+        # A dropdown chosen in the browser reaches the kernel as its label's value.
+        record = PanelRun(index=0, title="Harness self-test")
+        driver.move_a_control(panel, record, prefer="dropdown")
+        assert (record.control_moved, record.control_before, record.control_after) == ("kind", "measured", "simulated")
+        assert driver.kernel_panel_values("Harness self-test") == [{"level": 3, "kind": "simulated"}]
         handle = panel.locator(".plsim-control .noUi-handle").first
         handle.focus()
         handle.press("End")  # slider to its maximum, 10 > SELFTEST_MAX_LEVEL
