@@ -358,7 +358,8 @@ class LocalDeployment:
         self._processes: list[subprocess.Popen] = []
         try:
             self._processes.append(subprocess.Popen(
-                [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet))
+                [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                 "--dashboard-address", "127.0.0.1:0"], **quiet))
             for _ in range(self.n_workers):
                 self._processes.append(subprocess.Popen(
                     [dask_cli, "worker", self.address, "--nthreads", str(nthreads), "--no-dashboard",
