@@ -23,7 +23,7 @@ _LAZY = {
 }
 
 _SUBMODULES = {
-    "cluster", "resources", "config", "cli", "info", "bench", "speedup", "ensembles",
+    "cluster", "resources", "config", "cli", "info", "bench", "exercises", "speedup", "ensembles",
     "models", "data", "federated", "privacy", "training", "comm", "pipeline", "plots",
     "widgets",
 }
