@@ -25,6 +25,10 @@ class Feedback(str):
         obj.correct = correct
         return obj
 
+    def _ipython_display_(self) -> None:
+        # check() already printed the message; showing the return value too would repeat it.
+        pass
+
 
 def check(
     name: str,
