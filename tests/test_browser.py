@@ -268,6 +268,10 @@ def operate_panel(driver: NotebookDriver, panel, index: int) -> list[str]:
 
     record.initial = driver.panel_state(panel)
     check(record.initial["status"].startswith("Ready"), f"status before any run is {record.initial['status']!r}")
+    for control in record.initial["controls"]:
+        # ipywidgets shows an empty box when the value is None, even if an option's value is None.
+        check(not control["dropdown"] or control["value"] != "",
+              f"dropdown {control['label']!r} shows no selected option in the browser")
 
     # 1. Run to the end with the defaults.
     full = driver.click_run(panel)
