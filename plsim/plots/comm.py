@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from plsim.plots.style import COLORS, PREDICTED, measured_style, model_style, new_axes
+from plsim.plots.style import COLORS, MEASURED, PREDICTED, measured_style, model_style, new_axes, plain_log_ticks
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -18,8 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["plot_cost_vs_workers", "plot_cost_vs_model_size", "plot_compression"]
 
-ALG_COLORS = {"parameter_server": COLORS["async"], "naive": COLORS["joblib"], "tree": COLORS["amdahl"],
-              "ring": COLORS["sync"]}
+ALG_COLORS = {alg: COLORS[alg] for alg in ("parameter_server", "naive", "tree", "ring")}
 ALG_NAMES = {"parameter_server": "parameter server", "naive": "naive all-to-all", "tree": "tree all-reduce",
              "ring": "ring all-reduce"}
 
@@ -35,10 +34,13 @@ def plot_cost_vs_workers(n_bytes: float, workers: Sequence[int] = (2, 4, 8, 16, 
                 label=f"{ALG_NAMES[alg]} ({PREDICTED})")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("workers")
-    ax.set_ylabel("time per exchange (s)")
+    plain_log_ticks(ax, "x", base=2)
+    plain_log_ticks(ax, "y")
+    ax.set_xlabel("workers (log scale)")
+    ax.set_ylabel("time per exchange (s, log scale)")
+    ax.grid(alpha=0.3, which="major")
     ax.legend(fontsize="small")
-    ax.set_title(f"{n_bytes / 1e6:.1f} MB gradient: the ring stays flat, a single server grows linearly")
+    ax.set_title(f"{n_bytes / 1e6:g} MB gradient: ring stays flat,\na single server grows linearly", fontsize=10)
     return fig
 
 
@@ -53,10 +55,11 @@ def plot_cost_vs_model_size(n_workers: int, sizes: Sequence[float] = (1e3, 1e4, 
                 label=f"{ALG_NAMES[alg]} ({PREDICTED})")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("gradient size (bytes)")
-    ax.set_ylabel("time per exchange (s)")
+    ax.set_xlabel("gradient size (bytes, log scale)")
+    ax.set_ylabel("time per exchange (s, log scale)")
+    ax.grid(alpha=0.3, which="major")
     ax.legend(fontsize="small")
-    ax.set_title(f"{n_workers} workers: latency dominates small models, bandwidth large ones")
+    ax.set_title(f"{n_workers} workers: latency rules small gradients,\nbandwidth large ones", fontsize=10)
     return fig
 
 
@@ -74,12 +77,24 @@ def plot_compression(results: Sequence[dict], *, ax: Any = None) -> Figure:
     fig, ax = new_axes(ax)
     xs = [r["bytes"] / 1e6 for r in results]
     ys = [r["accuracy"] for r in results]
-    ax.plot(xs, ys, **{**measured_style(COLORS["communication"]), "linestyle": "none"}, label="run (bytes counted)")
-    for r, x, y in zip(results, xs, ys):
-        ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.plot(xs, ys, **{**measured_style(COLORS["communication"]), "linestyle": "none", "markersize": 7},
+            label=f"one training run (bytes counted, accuracy {MEASURED})")
+    # label each point; points close together get their labels on alternating sides
+    order = sorted(range(len(results)), key=lambda i: xs[i])
+    for rank, i in enumerate(order):
+        above = rank % 2 == 0
+        ax.annotate(results[i]["label"], (xs[i], ys[i]), textcoords="offset points",
+                    xytext=(0, 9 if above else -14), ha="center", fontsize=9)
+    lo, hi = min(ys), max(ys)
+    pad = max(0.15 * (hi - lo), 0.01)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.margins(x=0.15)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="lower right")
     ax.set_xscale("log")
+    plain_log_ticks(ax, "x")
     ax.set_xlabel("bytes sent in training (MB, counted from payloads)")
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel("test accuracy (fraction correct)")
     best = max(results, key=lambda r: r["accuracy"])
     cheapest = min(results, key=lambda r: r["bytes"])
     ax.set_title(f"{cheapest['label']} sends {max(r['bytes'] for r in results) / max(cheapest['bytes'], 1):.0f}x "

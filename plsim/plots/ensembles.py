@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from plsim.plots.style import COLORS, MEASURED, measured_style, new_axes
+from plsim.plots.style import COLORS, MEASURED, integer_ticks, measured_style, new_axes, shade
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -44,21 +44,23 @@ def plot_accuracy_vs_members(curve: AccuracyCurve, ax: Any = None, *, label: str
         raise TypeError(f"curve must be a plsim.ensembles.AccuracyCurve, got {type(curve).__name__}")
     fig, ax = new_axes(ax)
     m = curve.n_members
-    ax.fill_between([m[0], m[-1]], curve.members.min(), curve.members.max(), color=COLORS["idle"], alpha=0.6,
-                    label=f"range of single members ({MEASURED})")
-    ax.axhline(curve.member_mean, color=COLORS["sequential"], linewidth=1.2,
-               label=f"single member, mean ({MEASURED})")
-    ax.axhline(curve.member_best, color=COLORS["joblib"], linewidth=1.2,
+    ax.fill_between([m[0], m[-1]], curve.members.min(), curve.members.max(), color=COLORS["idle"], alpha=0.7,
+                    linewidth=0, label=f"range of single members ({MEASURED})")
+    ax.axhline(curve.member_best, color=shade(COLORS["member"], 0.5), linewidth=1.2,
                label=f"single member, best ({MEASURED})")
-    ax.plot(m, curve.ensemble, **{**measured_style(COLORS["parallel"]), "markersize": 3},
+    ax.axhline(curve.member_mean, color=COLORS["member"], linewidth=1.5,
+               label=f"single member, mean ({MEASURED})")
+    ax.plot(m, curve.ensemble, **{**measured_style(COLORS["ensemble"]), "markersize": 3 if len(m) > 30 else 4},
             label=f"{label} of the first m members ({MEASURED})")
     ax.set_xlabel("members in the ensemble, m")
     ax.set_ylabel("test accuracy (fraction correct)")
+    integer_ticks(ax)
     final = curve.ensemble[-1]
     verb = "beat" if curve.gain > 0 else "did not beat"
     ax.set_title(f"{len(m)} members: {final:.1%} test accuracy; they {verb} one member ({curve.member_mean:.1%})",
                  fontsize=10)
-    ax.legend(fontsize=8, loc="best")
+    # legend under the axes: the band and the curves use the whole plot area
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, frameon=False)
     ax.grid(alpha=0.3)
     return fig
 
@@ -79,17 +81,21 @@ def plot_disagreement(disagreement: Any, ax: Any = None, *, names: Sequence[str]
     n = d.shape[0]
     if names is not None and len(names) != n:
         raise ValueError(f"names has {len(names)} entries but there are {n} members")
-    fig, ax = new_axes(ax, figsize=(5.2, 4.4))
-    image = ax.imshow(d, cmap="viridis", vmin=0.0, vmax=max(float(d.max()), 1e-9))
-    fig.colorbar(image, ax=ax, label=f"disagreement ({MEASURED}, fraction of test samples)")
-    ticks = np.arange(n)
-    ax.set_xticks(ticks, labels=list(names) if names is not None else [str(t) for t in ticks],
-                  rotation=90 if n > 8 else 0, fontsize=7 if n > 12 else 9)
-    ax.set_yticks(ticks, labels=list(names) if names is not None else [str(t) for t in ticks],
-                  fontsize=7 if n > 12 else 9)
+    fig, ax = new_axes(ax, figsize=(5.6, 4.6))
+    off = d[~np.eye(n, dtype=bool)]
+    # the diagonal (a member against itself, always 0) is left blank so the colours spread over the pairs
+    shown = np.ma.masked_array(d, mask=np.eye(n, dtype=bool)) if n > 1 else d
+    lo = float(off.min()) if off.size else 0.0
+    hi = max(float(off.max()) if off.size else float(d.max()), lo + 1e-9)
+    image = ax.imshow(shown, cmap="viridis", vmin=lo, vmax=hi)
+    fig.colorbar(image, ax=ax, label=f"disagreement, fraction of test samples ({MEASURED})")
+    step = int(np.ceil(n / 12))  # at most ~12 tick labels so they stay readable
+    ticks = np.arange(0, n, step)
+    labels = [list(names)[t] for t in ticks] if names is not None else [str(t) for t in ticks]
+    ax.set_xticks(ticks, labels=labels, rotation=90 if names is not None and n > 4 else 0, fontsize=9)
+    ax.set_yticks(ticks, labels=labels, fontsize=9)
     ax.set_xlabel("member")
     ax.set_ylabel("member")
-    off = d[~np.eye(n, dtype=bool)]
     mean = float(off.mean()) if off.size else 0.0
     ax.set_title(f"Two members disagree on {mean:.0%} of test samples on average", fontsize=10)
     return fig
@@ -104,10 +110,15 @@ def plot_diversity_vs_accuracy(member_accuracy: Any, disagreement: Any, ax: Any 
         raise ValueError(f"member_accuracy has shape {acc.shape}; expected ({d.shape[0]},), one per member")
     spread = d.sum(axis=1) / max(d.shape[0] - 1, 1)
     fig, ax = new_axes(ax)
-    ax.scatter(spread, acc, color=COLORS["parallel"], s=30, label=f"single member ({MEASURED})", zorder=3)
+    ax.scatter(spread, acc, color=COLORS["member"], s=30, label=f"single member ({MEASURED})", zorder=3)
+    ys = list(acc)
     if ensemble_accuracy is not None:
-        ax.axhline(ensemble_accuracy, color=COLORS["predicted"], linewidth=1.5,
+        ax.axhline(ensemble_accuracy, color=COLORS["ensemble"], linewidth=2,
                    label=f"whole ensemble ({MEASURED})")
+        ys.append(float(ensemble_accuracy))
+    lo, hi = min(ys), max(ys)
+    pad = max(0.08 * (hi - lo), 0.01)
+    ax.set_ylim(lo - pad, hi + pad)
     ax.set_xlabel("mean disagreement with the other members (fraction of test samples)")
     ax.set_ylabel("test accuracy (fraction correct)")
     if ensemble_accuracy is not None:
@@ -116,9 +127,16 @@ def plot_diversity_vs_accuracy(member_accuracy: Any, disagreement: Any, ax: Any 
     else:
         title = f"Members disagree on {spread.mean():.0%} of test samples on average"
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center right")
     ax.grid(alpha=0.3)
     return fig
+
+
+def _worker_name(address: str, k: int) -> str:
+    """``"tcp://127.0.0.1:44331"`` -> ``"worker 0 (:44331)"``; other names unchanged."""
+    if "://" in address and ":" in address.rsplit("/", 1)[-1]:
+        return f"worker {k} (:{address.rsplit(':', 1)[-1]})"
+    return address
 
 
 def plot_member_times(fit_times: Any, workers: Sequence[str], ax: Any = None, *,
@@ -132,13 +150,15 @@ def plot_member_times(fit_times: Any, workers: Sequence[str], ax: Any = None, *,
     if times.ndim != 1 or len(times) != len(workers) or len(times) == 0:
         raise ValueError(f"fit_times ({times.shape}) and workers ({len(workers)}) must be equal, non-empty lists")
     fig, ax = new_axes(ax)
-    palette = [COLORS["parallel"], COLORS["joblib"], COLORS["predicted"], COLORS["amdahl"], COLORS["async"],
+    # one colour per worker; green is left out (it means "predicted" in this course)
+    palette = [COLORS["parallel"], COLORS["joblib"], COLORS["amdahl"], COLORS["local_sgd"], COLORS["async"],
                COLORS["sequential"]]
     names = sorted(set(workers), key=list(workers).index)
     for k, name in enumerate(names):
         idx = [i for i, w in enumerate(workers) if w == name]
-        ax.bar(idx, times[idx], color=palette[k % len(palette)], label=f"{name} ({MEASURED})")
+        ax.bar(idx, times[idx], color=palette[k % len(palette)], label=f"{_worker_name(name, k)} ({MEASURED})")
     ax.set_xlabel("member")
+    integer_ticks(ax)
     ax.set_ylabel("fit time (s)")
     total = times.sum()
     if wall_seconds is not None:
@@ -146,5 +166,6 @@ def plot_member_times(fit_times: Any, workers: Sequence[str], ax: Any = None, *,
                      f"on {len(names)} worker(s)", fontsize=10)
     else:
         ax.set_title(f"Members took {total:.2f} s in total on {len(names)} worker(s)", fontsize=10)
-    ax.legend(fontsize=8, title="worker")
+    ax.set_ylim(0, times.max() * 1.25)  # headroom for the legend above the bars
+    ax.legend(fontsize=8, title="trained on", title_fontsize=8, loc="upper right", ncols=min(len(names), 3))
     return fig

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from plsim.plots.style import COLORS, MEASURED, SIMULATED, measured_style, model_style, new_axes
+from plsim.plots.style import (COLORS, MEASURED, SIMULATED, integer_ticks, measured_style, model_style, new_axes,
+                               variant_styles)
 
 __all__ = ["run_color", "plot_accuracy", "plot_runs", "plot_drift", "plot_simulated_time"]
 
@@ -39,20 +40,6 @@ def _runs(runs: Any) -> dict[str, Any]:
     return out
 
 
-def _styles(n: int, colors: list[str]) -> list[dict]:
-    # runs that share a colour get different line styles so they stay distinguishable
-    dashes = ["-", "-.", ":", (0, (5, 1)), (0, (1, 1))]
-    used: dict[str, int] = {}
-    out = []
-    for c in colors:
-        i = used.get(c, 0)
-        used[c] = i + 1
-        style = measured_style(c)
-        style.update(linestyle=dashes[i % len(dashes)], marker="o", markersize=3)
-        out.append(style)
-    return out
-
-
 def plot_accuracy(runs: Any, *, x: str = "rounds", ax: Any = None, target: float | None = None,
                   title: str | None = None) -> Any:
     """Test accuracy of several runs against rounds, megabytes moved, or simulated seconds.
@@ -69,7 +56,9 @@ def plot_accuracy(runs: Any, *, x: str = "rounds", ax: Any = None, target: float
         raise ValueError(f"x={x!r} must be 'rounds', 'bytes' or 'simulated'")
     fig, ax = new_axes(ax)
     colors = [run_color(h) for h in runs.values()]
-    for (label, h), style in zip(runs.items(), _styles(len(runs), colors)):
+    # accuracy and bytes are measured (solid); time on the virtual clock is simulated (dashed)
+    styles = variant_styles(colors, SIMULATED if x == "simulated" else MEASURED)
+    for (label, h), style in zip(runs.items(), styles):
         acc = np.concatenate([[h.initial_accuracy], h.accuracy])
         if x == "rounds":
             xs = np.arange(len(acc))
@@ -77,15 +66,17 @@ def plot_accuracy(runs: Any, *, x: str = "rounds", ax: Any = None, target: float
             xs = np.concatenate([[0.0], h.cumulative_bytes]) / 1e6
         else:
             xs = np.concatenate([[0.0], h.simulated_time])
-            style = {**model_style(style["color"]), "markersize": 3}  # simulated: always dashed
         suffix = SIMULATED + " time" if x == "simulated" else MEASURED
         ax.plot(xs, acc, label=f"{label} ({suffix})", **style)
     if target is not None:
         ax.axhline(target, color=COLORS["ideal"], linewidth=1, linestyle=":", label=f"target {target:.0%}")
     ax.set_xlabel({"rounds": "communication round", "bytes": "megabytes moved, up + down (measured)",
                    "simulated": "simulated seconds (virtual clock)"}[x])
-    ax.set_ylabel("global test accuracy")
+    ax.set_ylabel("global test accuracy (fraction correct)")
     ax.set_ylim(0, 1.02)
+    if x == "rounds":
+        integer_ticks(ax)
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     if title is None:
         best = max(runs, key=lambda k: runs[k].final_accuracy)
@@ -115,10 +106,12 @@ def plot_drift(runs: Any, *, ax: Any = None, title: str | None = None) -> Any:
     runs = _runs(runs)
     fig, ax = new_axes(ax)
     colors = [run_color(h) for h in runs.values()]
-    for (label, h), style in zip(runs.items(), _styles(len(runs), colors)):
+    for (label, h), style in zip(runs.items(), variant_styles(colors, MEASURED)):
         ax.plot(h.rounds, h.drift, label=f"{label} ({MEASURED})", **style)
     ax.set_xlabel("communication round")
-    ax.set_ylabel("client drift: mean ||w_k - mean w|| (parameter units)")
+    ax.set_ylabel("client drift ||w_k - mean w|| (L2 norm)")
+    integer_ticks(ax)
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title is None:
         worst = max(runs, key=lambda k: np.nanmean(runs[k].drift))
@@ -137,11 +130,16 @@ def plot_simulated_time(history: Any, *, ax: Any = None, title: str | None = Non
     ax.plot(r, wall, label=f"round time ({MEASURED} on this machine)", **measured_style(COLORS["compute"]))
     late = [rec.round for rec in history.records if rec.stragglers or rec.dropped]
     if late:
-        ax.scatter(late, sim[np.isin(r, late)], s=80, facecolors="none", edgecolors="red",
-                   label="round with stragglers / drop-outs", zorder=5)
+        ax.scatter(late, sim[np.isin(r, late)], s=90, facecolors="none", edgecolors=COLORS["straggler"],
+                   linewidths=1.5, label=f"round with stragglers / drop-outs ({SIMULATED})", zorder=5)
     ax.set_xlabel("communication round")
     ax.set_ylabel("seconds per round")
-    ax.legend(fontsize=8)
-    ax.set_title(title or f"{history.simulated_time[-1]:.0f} s simulated vs "
-                          f"{history.wall_time[-1]:.1f} s measured in total")
+    ax.set_ylim(0, max(float(sim.max()), float(wall.max())) * 1.45)  # headroom for the legend
+    integer_ticks(ax)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper center", ncols=2)
+    if title is None:
+        title = (f"{len(late)} of {len(r)} rounds hit stragglers or drop-outs; "
+                 f"{history.simulated_time[-1]:.3g} s {SIMULATED} vs {history.wall_time[-1]:.2g} s {MEASURED}")
+    ax.set_title(title, fontsize=10)
     return fig
