@@ -90,3 +90,26 @@ def test_member_times_bars_by_worker():
     assert "0.60 s" in ax.get_title() and "0.35 s" in ax.get_title()
     with pytest.raises(ValueError, match="equal"):
         plot_member_times([0.1], ["a", "b"])
+
+
+def test_colours_follow_the_course_palette_and_worker_names_are_short():
+    from plsim.plots.style import COLORS
+
+    d = pairwise_disagreement(PREDS)
+    ax = plot_diversity_vs_accuracy([0.6, 0.7, 0.5], d, ensemble_accuracy=0.8).axes[0]
+    dots = [c for c in ax.collections if isinstance(c, PathCollection)][0]
+    assert matplotlib.colors.to_hex(dots.get_facecolor()[0]) == COLORS["member"]
+    assert ax.get_lines()[0].get_color() == COLORS["ensemble"]
+    low, high = ax.get_ylim()
+    assert low < 0.5 and high > 0.8  # the ensemble line is inside the axes, not on its edge
+    line = [ln for ln in plot_accuracy_vs_members(CURVE).axes[0].get_lines() if len(ln.get_xdata()) == 4][0]
+    assert line.get_color() == COLORS["ensemble"]
+    fig = plot_member_times([0.1, 0.2], ["tcp://127.0.0.1:40001", "tcp://127.0.0.1:40002"])
+    assert legend_texts(fig.axes[0]) == ["worker 0 (:40001) (measured)", "worker 1 (:40002) (measured)"]
+
+
+def test_disagreement_diagonal_is_blank_and_colours_span_the_pairs():
+    d = pairwise_disagreement(PREDS)
+    image = plot_disagreement(d).axes[0].images[0]
+    assert image.get_array().mask.tolist() == np.eye(3, dtype=bool).tolist()
+    assert image.get_clim() == (0.25, 1.0)  # off-diagonal min and max, not the diagonal's 0

@@ -78,3 +78,26 @@ def test_label_heatmap():
     np.testing.assert_array_equal(ax.images[0].get_array(), counts)
     with pytest.raises(ValueError):
         plot_label_distribution(np.zeros(3))
+
+
+def test_runs_of_one_algorithm_differ_by_shade_and_marker_not_by_dashes(runs):
+    pair = {"FedAvg a": runs["FedAvg E=2"], "FedAvg b": runs["FedAvg E=2"]}
+    lines = plot_accuracy(pair).axes[0].get_lines()[:2]
+    assert [ln.get_linestyle() for ln in lines] == ["-", "-"]  # measured stays solid
+    assert lines[0].get_color() != lines[1].get_color()
+    assert lines[0].get_marker() != lines[1].get_marker()
+    sim = plot_accuracy(pair, x="simulated").axes[0].get_lines()[:2]
+    assert [ln.get_linestyle() for ln in sim] == ["--", "--"]  # simulated stays dashed
+    assert sim[0].get_color() != sim[1].get_color()
+    drift = plot_drift(pair).axes[0].get_lines()
+    assert [ln.get_linestyle() for ln in drift] == ["-", "-"]
+
+
+def test_simulated_time_title_counts_straggler_rounds(runs):
+    h = runs["FedAvg E=2"]
+    late = sum(1 for rec in h.records if rec.stragglers or rec.dropped)
+    ax = plot_simulated_time(h).axes[0]
+    assert ax.get_title().startswith(f"{late} of {len(h.records)} rounds")
+    styles = {ln.get_label(): ln.get_linestyle() for ln in ax.get_lines()}
+    assert styles["round time (simulated, virtual clock)"] == "--"
+    assert styles["round time (measured on this machine)"] == "-"

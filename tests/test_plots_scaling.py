@@ -37,3 +37,41 @@ def test_draws_on_a_given_axes():
 def test_bad_input(bad):
     with pytest.raises(ValueError):
         plot_scaling_out(bad)
+
+
+def test_concept_labels_get_course_colours():
+    from plsim.plots.style import COLORS
+
+    ax = plot_scaling_out({"ring": ([1, 2], [1, 2]), "parameter server": ([1, 2], [1, 1.5]),
+                           "something else": ([1, 2], [1, 1.2])}).axes[0]
+    colours = {line.get_label(): line.get_color() for line in ax.get_lines()}
+    assert colours["ring (predicted)"] == COLORS["ring"]
+    assert colours["parameter server (predicted)"] == COLORS["parameter_server"]
+    assert colours["something else (predicted)"] != COLORS["predicted"]
+
+
+def test_style_helpers_closed_forms():
+    from matplotlib.figure import Figure
+
+    from plsim.plots.style import COLORS, plain_log_ticks, shade, variant_styles
+
+    assert shade("#000000", 0.5) == "#808080" and shade("#ffffff", -1.0) == "#000000"
+    assert shade("#0072b2", 0.0) == "#0072b2"
+    with pytest.raises(ValueError, match="amount"):
+        shade("#000000", 2)
+    styles = variant_styles([COLORS["fedavg"], COLORS["fedsgd"], COLORS["fedavg"]], ["measured", "measured",
+                                                                                      "simulated"])
+    assert [s["linestyle"] for s in styles] == ["-", "-", "--"]
+    assert styles[1]["color"] == COLORS["fedsgd"]  # a colour used once is kept as is
+    assert styles[0]["color"] == shade(COLORS["fedavg"], -0.35) and styles[2]["color"] == shade(COLORS["fedavg"], 0.45)
+    assert styles[0]["marker"] != styles[2]["marker"]
+    with pytest.raises(ValueError, match="kind"):
+        variant_styles(["#000000"], "guessed")
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.plot([1, 3], [0.3, 2.5])
+    ax.set_yscale("log")
+    plain_log_ticks(ax, "y")
+    shown = [ax.yaxis.get_major_formatter()(v, 0) for v in ax.yaxis.get_majorticklocs()
+             if 0.3 <= v <= 2.5]
+    assert shown == ["0.5", "1", "2"]  # less than 1.5 decades: 1-2-5 ticks, plain numbers

@@ -76,3 +76,73 @@ def test_plots_accept_ax():
     ax = fig.add_subplot()
     assert plot_pipeline_timeline(gpipe_schedule(2, 2), ax=ax) is fig
     assert np.isfinite(len(ax.patches))
+
+
+def test_local_sgd_variants_share_colour_family_but_stay_solid():
+    from plsim.models import SoftmaxRegression
+    from plsim.training.local_sgd import local_sgd
+
+    ds = load_dataset("digits", n_samples=300)
+    m = SoftmaxRegression(64, 10)
+    hs = [local_sgd(m, ds.X_train, ds.y_train, n_workers=2, H=H, n_rounds=8 // H, lr=0.3, batch_size=16)
+          for H in (1, 4)]
+    fig = plot_loss_curves(hs, labels=["H=1", "H=4"])
+    lines = fig.axes[0].get_lines()
+    assert [ln.get_linestyle() for ln in lines] == ["-", "-"]
+    assert lines[0].get_color() != lines[1].get_color() and lines[0].get_marker() != lines[1].get_marker()
+    assert fig.axes[0].get_title() in ("Lowest final loss: H=1", "Lowest final loss: H=4")  # names the runs' labels
+
+
+def test_staleness_bars_measured_filled_simulated_outlined(runs):
+    from plsim.training.async_ps import async_sgd_simulated
+
+    ds = load_dataset("digits")
+    m = SoftmaxRegression(64, 10)
+    bounded = async_sgd_simulated(m, ds.X_train, ds.y_train, n_workers=3, n_updates=15, worker_speeds=[1, 1, 0.3],
+                                  staleness_bound=0)
+    fig = plot_staleness([bounded, runs[1]])
+    ax = fig.axes[0]
+    assert sum(p.get_height() for p in ax.patches) == len(bounded.staleness) + len(runs[1].staleness)
+    assert all(p.get_height() > 0 for p in ax.patches)  # no zero-height stray bars
+    assert all(p.get_fill() is False or p.get_facecolor()[3] == 0 for p in ax.patches)  # simulated: outlines
+    mean = np.mean(runs[1].staleness)
+    assert f"{mean:.1f}" in ax.get_title()
+
+
+def test_pipeline_legend_does_not_cover_the_bars():
+    import io
+
+    fig = plot_pipeline_timeline(gpipe_schedule(4, 8))
+    fig.savefig(io.BytesIO(), format="png")  # lays the figure out
+    ax = fig.axes[0]
+    assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1
+
+
+def test_scaling_colours_and_plain_ticks():
+    import io
+
+    from plsim.plots.style import COLORS
+
+    predicted = predict_scaling([1, 2, 4, 8], compute_seconds=1.0, n_bytes=1e6, mode="strong") + \
+        predict_scaling([1, 2, 4, 8], compute_seconds=1.0, n_bytes=1e6, mode="weak")
+    fig = plot_scaling([], predicted)
+    fig.savefig(io.BytesIO(), format="png")
+    ax = fig.axes[0]
+    colours = {ln.get_label(): ln.get_color() for ln in ax.get_lines()}
+    assert colours["strong scaling (predicted)"] == COLORS["strong_scaling"]
+    assert colours["weak scaling (predicted)"] == COLORS["weak_scaling"]
+    assert "predicted" in ax.get_title()
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert ticks and all("^" not in t for t in ticks) and "8" in ticks
+
+
+def test_comm_colours_and_compression_legend():
+    from plsim.plots.comm import ALG_COLORS
+    from plsim.plots.style import COLORS
+
+    assert ALG_COLORS == {a: COLORS[a] for a in ("parameter_server", "naive", "tree", "ring")}
+    fig = plot_compression([{"label": "none", "bytes": 1e6, "accuracy": 0.9},
+                            {"label": "8-bit", "bytes": 1.3e5, "accuracy": 0.9}])
+    assert any("measured" in t for t in _legend(fig))
+    low, high = fig.axes[0].get_ylim()
+    assert low < 0.9 < high
