@@ -139,6 +139,7 @@ _PANEL_STATE = """
     progress: bar ? bar.style.width : null,
     figureSrc: img ? img.getAttribute('src') || '' : null,
     figureWidth: img ? img.naturalWidth : 0,
+    figureShownWidth: img ? img.clientWidth : 0,
     figureLoaded: img ? img.complete : false,
     runDisabled: q('.plsim-run') ? q('.plsim-run').disabled : null,
     stopDisabled: q('.plsim-stop') ? q('.plsim-stop').disabled : null,
@@ -205,7 +206,8 @@ class NotebookRun:
             if p.full_run:
                 r = p.full_run
                 line += (f"; Run {r.seconds:.1f} s -> {r.final['status']!r}, {len(r.statuses)} status texts, "
-                         f"{r.figures_seen} figures, progress {r.final['progress']}, "
+                         f"{r.figures_seen} figures ({r.final['figureWidth']} px shown at "
+                         f"{r.final['figureShownWidth']} px), progress {r.final['progress']}, "
                          f"details {'changed' if r.details_changed else 'unchanged'}")
             if p.stopped_run:
                 r = p.stopped_run
@@ -361,8 +363,12 @@ class NotebookDriver:
             figures.add(state["figureSrc"])
             running = bool(state["runDisabled"]) or not TERMINAL_STATUS.match(state["status"])
             saw_running = saw_running or running
-            if saw_running and not running:
+            # A run may start and end between two samples: then only its output changed.
+            changed = state["figureSrc"] != before["figureSrc"] or state["status"] != before["status"]
+            if not running and (saw_running or changed):
                 break
+            if not running and time.monotonic() - start > 5:
+                break  # the click visibly did nothing for 5 s: the checks will say so
             progressed = (state["figureSrc"] != before["figureSrc"]
                           or state["progress"] not in (None, "0%", before["progress"]))
             if (stop and stop_clicked_at is None and not state["stopDisabled"]

@@ -307,6 +307,7 @@ def operate_panel(driver: NotebookDriver, panel, index: int) -> list[str]:
           f"(statuses seen {stopped.statuses})")
     check(stopped.final["message"] == "", f"message after Stop: {stopped.final['message']!r}")
     check(not stopped.final["runDisabled"], "Run still disabled after Stop")
+    check(status.startswith("Stopped") or stopped.figures_seen >= 1, "the second run drew no figure")
     return problems
 
 
