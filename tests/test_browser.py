@@ -231,6 +231,7 @@ def exercise_notebook(lab, context, notebook: str, report: dict) -> NotebookDriv
             assert not result.cell_errors, f"{notebook}: cells raised: {result.cell_errors}"
             assert not result.unexecuted_cells, f"{notebook}: cells never ran: {result.unexecuted_cells}"
     finally:
+        lab.remember_processes()  # even after a failure, the server's stop() ends them
         if driver.page is not None and result.screenshot is None:
             try:
                 driver.screenshot_page()
