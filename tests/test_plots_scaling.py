@@ -63,7 +63,7 @@ def test_style_helpers_closed_forms():
                                                                                       "simulated"])
     assert [s["linestyle"] for s in styles] == ["-", "-", "--"]
     assert styles[1]["color"] == COLORS["fedsgd"]  # a colour used once is kept as is
-    assert styles[0]["color"] == shade(COLORS["fedavg"], -0.35) and styles[2]["color"] == shade(COLORS["fedavg"], 0.45)
+    assert styles[0]["color"] == shade(COLORS["fedavg"], -0.4) and styles[2]["color"] == shade(COLORS["fedavg"], 0.35)
     assert styles[0]["marker"] != styles[2]["marker"]
     with pytest.raises(ValueError, match="kind"):
         variant_styles(["#000000"], "guessed")

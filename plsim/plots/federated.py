@@ -134,10 +134,11 @@ def plot_simulated_time(history: Any, *, ax: Any = None, title: str | None = Non
                    linewidths=1.5, label=f"round with stragglers / drop-outs ({SIMULATED})", zorder=5)
     ax.set_xlabel("communication round")
     ax.set_ylabel("seconds per round")
-    ax.set_ylim(0, max(float(sim.max()), float(wall.max())) * 1.45)  # headroom for the legend
+    ax.set_ylim(0, max(float(sim.max()), float(wall.max())) * 1.1)
     integer_ticks(ax)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper center", ncols=2)
+    # legend under the axes so it never hides a round
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, frameon=False)
     if title is None:
         title = (f"{len(late)} of {len(r)} rounds hit stragglers or drop-outs; "
                  f"{history.simulated_time[-1]:.3g} s {SIMULATED} vs {history.wall_time[-1]:.2g} s {MEASURED}")

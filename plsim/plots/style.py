@@ -110,8 +110,8 @@ def variant_styles(colors: list[str], kinds: list[str] | str = MEASURED) -> list
         i = seen.get(color, 0)
         seen[color] = i + 1
         n = totals[color]
-        # spread the shades from darker (-0.35) to lighter (+0.45); one run keeps the colour itself
-        amount = 0.0 if n == 1 else -0.35 + 0.8 * i / (n - 1)
+        # spread the shades from darker (-0.4) to lighter (+0.35); one run keeps the colour itself
+        amount = 0.0 if n == 1 else -0.4 + 0.75 * i / (n - 1)
         c = shade(color, amount)
         style = measured_style(c) if kind == MEASURED else model_style(c)
         style.update(marker=MARKERS[i % len(MARKERS)], markersize=5)

@@ -83,8 +83,13 @@ def plot_loss_curves(histories: Sequence[TrainingHistory] | TrainingHistory, *, 
     return fig
 
 
-def plot_staleness(histories: Sequence[TrainingHistory] | TrainingHistory, *, ax: Any = None) -> Figure:
-    """Histogram of the staleness of every applied gradient, one bar group per run."""
+def plot_staleness(histories: Sequence[TrainingHistory] | TrainingHistory, *, ax: Any = None,
+                   title: str | None = None) -> Figure:
+    """Histogram of the staleness of every applied gradient, one bar group per run.
+
+    Measured runs are filled bars, simulated ones dashed outlines; the legend gives each run's mean.
+    ``title`` defaults to the runs with the largest and smallest mean staleness.
+    """
     histories = [h for h in _check_histories(histories) if h.staleness]
     if not histories:
         raise ValueError("none of the histories recorded staleness (use async runs)")
@@ -109,7 +114,9 @@ def plot_staleness(histories: Sequence[TrainingHistory] | TrainingHistory, *, ax
     integer_ticks(ax)
     ax.legend(fontsize="small")
     means = {name: float(np.mean(h.staleness)) for name, h in zip(names, histories)}
-    if len(means) > 1:
+    if title is not None:
+        ax.set_title(title)
+    elif len(means) > 1:
         lo, hi = min(means, key=means.get), max(means, key=means.get)
         ax.set_title(f"Gradients are {means[hi]:.1f} updates stale on average with {hi},\n"
                      f"{means[lo]:.1f} with {lo}", fontsize=10)
@@ -131,8 +138,11 @@ def plot_pipeline_timeline(timeline: Timeline, *, ax: Any = None) -> Figure:
             label="idle (bubble)")
     for kind, color, label in (("F", COLORS["compute"], "forward"), ("B", COLORS["async"], "backward")):
         ev = [e for e in timeline.events if e[1] == kind]
-        ax.barh([e[0] for e in ev], [e[4] - e[3] for e in ev], left=[e[3] - origin for e in ev], color=color,
-                edgecolor="white", height=0.8, label=label)
+        widths = [e[4] - e[3] for e in ev]
+        # white separators between wide bars; a bar too thin to see keeps its own colour as outline
+        edges = ["white" if w > timeline.makespan / 100 else color for w in widths]
+        ax.barh([e[0] for e in ev], widths, left=[e[3] - origin for e in ev], color=color,
+                edgecolor=edges, linewidth=0.8, height=0.8, label=label)
     if timeline.n_micro <= 16:
         for s, kind, j, start, end in timeline.events:
             if end - start > timeline.makespan / 60:  # only where the bar is wide enough to hold the number
