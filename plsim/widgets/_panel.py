@@ -54,7 +54,10 @@ class Report:
         bar = self._panel.progress
         bar.max = max(int(total), 1)
         bar.value = min(int(done), bar.max)
-        self._panel.status.value = text or f"{done}/{total}"
+        text = text or f"{done}/{total}"
+        if self.stopped:  # keep the user's Stop visible until the work actually ends
+            text = f"Stopping after the current step... ({text})"
+        self._panel.status.value = text
 
     def figure(self, fig: Any) -> None:
         """Show this matplotlib figure in the panel (replacing the previous one)."""
@@ -103,7 +106,8 @@ class RunPanel:
         self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="95%"))
         self.status = w.HTML(value="Ready: set the controls and press Run.")
         self.message = w.HTML(value="")  # validation problems, shown in red
-        self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        # Natural size, never wider than the column: a small PNG is not blown up and blurred.
+        self.image = w.Image(format="png", layout=w.Layout(width="auto", max_width="100%"))
         self.details = w.HTML(value="")
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
@@ -114,7 +118,7 @@ class RunPanel:
              self.progress, self.status, self.message],
             layout=w.Layout(width="34%", min_width="260px"),
         )
-        right = w.VBox([self.image, self.details], layout=w.Layout(width="66%"))
+        right = w.VBox([self.image, self.details], layout=w.Layout(width="66%", align_items="flex-start"))
         self.widget = w.HBox([left, right], layout=w.Layout(width="100%"))
         # Stable CSS classes: the browser test finds the parts of every panel by these.
         for part, css in ((self.widget, "plsim-panel"), (self.run_button, "plsim-run"),

@@ -13,7 +13,10 @@ from plsim.widgets._panel import Report, RunPanel
 
 __all__ = ["training_race", "pipeline_explorer", "race_work", "pipeline_work", "validate_race"]
 
-STALENESS_CHOICES = [("unbounded (async)", None)] + [(str(s), s) for s in range(0, 9)]
+# ipywidgets shows an empty box for a Dropdown whose value is None, so "no bound"
+# is the option value UNBOUNDED and is turned into ``None`` when the run starts.
+UNBOUNDED = -1
+STALENESS_CHOICES = [("unbounded (async)", UNBOUNDED)] + [(str(s), s) for s in range(0, 9)]
 
 
 def _resolve_client(client: Any) -> Any:
@@ -98,7 +101,7 @@ def race_work(params: dict, report: Report | None = None, *, client: Any = None,
         ("sync", lambda cb: sync_sgd(model, ds.X_train, ds.y_train, client=client, n_workers=k, lr=lr,
                                      n_steps=steps, batch_size=32 * k, callback=cb)),
         ("async", lambda cb: async_sgd(model, ds.X_train, ds.y_train, client=client, n_workers=k,
-                                       staleness_bound=params["staleness"], lr=lr / k, n_updates=steps * k,
+                                       staleness_bound=None if params["staleness"] == UNBOUNDED else params["staleness"], lr=lr / k, n_updates=steps * k,
                                        batch_size=32, callback=lambda s, l: cb(max(1, s // k), l))),
         ("local_sgd", lambda cb: local_sgd(model, ds.X_train, ds.y_train, client=client, n_workers=k, H=H,
                                            n_rounds=max(1, steps // H), lr=lr, batch_size=32, callback=cb)),
@@ -143,7 +146,7 @@ def training_race(client: Any = None) -> Any:
 
     controls = {
         "workers": w.IntSlider(value=2, min=1, max=8, description="workers"),
-        "staleness": w.Dropdown(options=STALENESS_CHOICES, value=None, description="staleness bound"),
+        "staleness": w.Dropdown(options=STALENESS_CHOICES, value=UNBOUNDED, description="staleness bound"),
         "H": w.IntSlider(value=4, min=1, max=32, description="local steps H"),
         "steps": w.IntSlider(value=40, min=4, max=200, step=4, description="steps"),
         "lr": w.FloatLogSlider(value=0.3, base=10, min=-2, max=0.5, description="learning rate"),
