@@ -21,15 +21,18 @@ KEYS = {
 def test_bench_json_and_plot(tmp_path, capsys):
     png = tmp_path / "speedup.png"
     code = main(["bench", "--json", "--workers", "2", "--members", "4", "--samples", "300", "--features", "6",
-                 "--repeats", "2", "--plot", str(png)])
+                 "--repeats", "3", "--plot", str(png)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     out = json.loads(captured.out)  # stdout is pure JSON; progress went to stderr
     assert KEYS <= set(out)
-    assert "plsim bench:" in captured.err and "run 2/2" in captured.err
+    assert "plsim bench:" in captured.err and "run 3/3" in captured.err
     assert out["workers"] == 2 and out["members"] == 4 and out["samples"] == 300 and out["features"] == 6
-    assert len(out["sequential_runs_seconds"]) == len(out["parallel_runs_seconds"]) == 2
-    assert len(out["joblib_runs_seconds"]) == 2
+    assert len(out["sequential_runs_seconds"]) == len(out["parallel_runs_seconds"]) == 3
+    assert len(out["joblib_runs_seconds"]) == 3
+    assert out["sequential_seconds"] == sorted(out["sequential_runs_seconds"])[1]  # the median
+    # The cost model starts from the median sequential run: predicted speedup x predicted time = measured T1.
+    assert out["predicted_speedup"] * out["predicted_parallel_seconds"] == pytest.approx(out["sequential_seconds"])
     assert out["measured_speedup"] == pytest.approx(out["sequential_seconds"] / out["parallel_seconds"])
     assert out["joblib_speedup"] == pytest.approx(out["sequential_seconds"] / out["joblib_seconds"])
     assert out["measured_efficiency"] == pytest.approx(out["measured_speedup"] / 2)
