@@ -73,9 +73,10 @@ class Inputs:
         from plsim import speedup as sp
 
         calibration = sp.calibrate(self.client, n_tasks=50, megabytes=2, repeats=1)
-        iterations = sp.python_work_iterations(40)
-        return sp.measure_speedup(sp.python_work, [iterations] * 8, client=self.client, workers=[1, 2], repeats=2,
-                                  warmup=1, calibration=calibration, title="8 tasks of 40 ms (gallery example)")
+        iterations = sp.python_work_iterations(80)
+        return sp.measure_speedup(sp.python_work, [iterations] * 8, client=self.client, workers=[1, 2], repeats=3,
+                                  warmup=1, calibration=calibration,
+                                  title="8 tasks of 80 ms (gallery example, measured on this machine)")
 
     @functools.cached_property
     def timeline(self):
@@ -232,7 +233,6 @@ def entries(inp: Inputs) -> list[Entry]:
     from plsim.comm import LinkModel
     from plsim.data import label_distribution
     from plsim.plots import comm, data, ensembles, federated, scaling, speedup, training
-    from plsim.speedup import CostModel
     from plsim.training.pipeline import gpipe_schedule
     from plsim.training.scaling import predict_scaling
 
@@ -252,8 +252,6 @@ def entries(inp: Inputs) -> list[Entry]:
             rows = predict_scaling(workers, compute_seconds=t1 * 50, n_bytes=20e6, mode="strong", algorithm=alg,
                                    link=link)
             curves[alg.replace("_", " ")] = ([r["workers"] for r in rows], [r["speedup"] for r in rows])
-        ensemble = CostModel(task_seconds=0.5, n_tasks=256, serial=0.2, overhead_per_task=2e-3)
-        curves["256-member bagging"] = (workers, [ensemble.speedup(p) for p in workers])
         return scaling.plot_scaling_out(
             curves, {"data-parallel step on this machine": ([r["workers"] for r in strong],
                                                             [r["speedup"] for r in strong])},
@@ -262,8 +260,9 @@ def entries(inp: Inputs) -> list[Entry]:
     model = lambda: inp.ensemble[0]  # noqa: E731
     M, S, P = "measured", "simulated", "predicted"
     return [
-        Entry("speedup", "plot_speedup", f"{M} (wall clock, 1-2 workers) + Amdahl fit + cost model ({P})",
-              "speedup of 8 Python tasks on 1-2 workers, with ideal, Amdahl fit and the cost-model prediction to 4",
+        Entry("speedup", "plot_speedup", f"{M} (wall clock, 1-2 workers) + Amdahl fit to them + cost model ({P})",
+              "speedup of 8 Python tasks of 80 ms on 1-2 workers, with ideal, Amdahl fit and the cost-model "
+              "prediction to 4",
               lambda: speedup.plot_speedup(inp.speedup, extend_to=4)),
         Entry("speedup", "plot_efficiency", f"{M} + {P}",
               "efficiency (speedup / workers) of the same run",
@@ -289,7 +288,7 @@ def entries(inp: Inputs) -> list[Entry]:
               lambda: ensembles.plot_member_times(model().member_fit_times_, model().member_workers_,
                                                   wall_seconds=inp.ensemble[1])),
         Entry("data", "plot_label_distribution", "counted from the real split",
-              "labels held by each of 20 clients under the 2-shards-per-client non-IID split of digits",
+              "labels held by each of 30 clients under the 2-shards-per-client non-IID split of digits",
               label_heatmaps),
         Entry("federated", "plot_accuracy", f"accuracy {M}, time {S} (virtual clock)",
               "accuracy against simulated seconds: a deadline drops stragglers and shortens every round",
@@ -327,7 +326,8 @@ def entries(inp: Inputs) -> list[Entry]:
               "bytes sent versus accuracy for no compression, 8-bit and top-k sparsification",
               lambda: comm.plot_compression(inp.compression)),
         Entry("scaling", "plot_scaling_out", f"{P} (cost model to 1024 workers) + {M} (1-2 workers)",
-              "predicted speedup of data-parallel training (ring / tree / parameter server) and bagging",
+              "predicted speedup of data-parallel training with ring / tree / parameter-server exchange, "
+              "next to the step measured here",
               scaling_out),
     ]
 
