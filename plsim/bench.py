@@ -190,27 +190,40 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
         seq_member_times: list = []  # per sequential run: the measured seconds of each member
         seq_model = dask_model = joblib_members = None
         timeline: list = []
+        def timed_dask(record: bool) -> Any:
+            if not record:
+                t = time.perf_counter()
+                fitted = fit_dask()
+                runs["dask"].append(time.perf_counter() - t)
+                return fitted
+            with record_timeline(client) as stream:  # recording happens outside the timed span
+                t = time.perf_counter()
+                fitted = fit_dask()
+                runs["dask"].append(time.perf_counter() - t)
+            timeline.extend(stream)
+            return fitted
+
+        def timed_joblib() -> list:
+            nonlocal jobs
+            if not jobs:  # exactly the members the sequential fit trained: same rows, columns, seeds
+                jobs = [(clone(m), s, f) for m, s, f in zip(seq_model.estimators_, seq_model.estimators_samples_,
+                                                            seq_model.estimators_features_, strict=True)]
+            t = time.perf_counter()
+            members = fit_joblib()
+            runs["joblib"].append(time.perf_counter() - t)
+            return members
+
         for r in range(1, cfg.repeats + 1):
             t = time.perf_counter()
             seq_model = fit_sequential()
             runs["sequential"].append(time.perf_counter() - t)
             seq_member_times.append(np.asarray(seq_model.member_fit_times_, dtype=float))
-            if r == cfg.repeats:  # record the task stream of the last run (outside the timed span)
-                with record_timeline(client) as timeline:
-                    t = time.perf_counter()
-                    dask_model = fit_dask()
-                    runs["dask"].append(time.perf_counter() - t)
-            else:
-                t = time.perf_counter()
-                dask_model = fit_dask()
-                runs["dask"].append(time.perf_counter() - t)
-            if cfg.joblib:
-                if not jobs:  # exactly the members the sequential fit trained: same rows, columns, seeds
-                    jobs = [(clone(m), s, f) for m, s, f in zip(seq_model.estimators_, seq_model.estimators_samples_,
-                                                                seq_model.estimators_features_, strict=True)]
-                t = time.perf_counter()
-                joblib_members = fit_joblib()
-                runs["joblib"].append(time.perf_counter() - t)
+            # Alternate which parallel run goes first, so neither always follows the other.
+            if cfg.joblib and r % 2 == 0:
+                joblib_members = timed_joblib()
+            dask_model = timed_dask(record=r == cfg.repeats)  # the timeline of the last run is drawn
+            if cfg.joblib and r % 2 == 1:
+                joblib_members = timed_joblib()
             done = ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items() if v)
             progress(f"run {r}/{cfg.repeats}: {done}")
 
