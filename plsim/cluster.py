@@ -278,7 +278,10 @@ def _start_local(n_workers: int, threads: int, memory: int, processes: bool) -> 
         threads_per_worker=threads,
         memory_limit=memory,
         processes=processes,
-        host="127.0.0.1",  # nothing outside this machine needs to reach a local cluster
+        # Nothing outside this machine needs to reach a local cluster. TCP also for
+        # thread workers: the in-process transport cannot bind to a host.
+        host="127.0.0.1",
+        protocol="tcp",
         scheduler_port=0,
         dashboard_address="127.0.0.1:0",  # a free port: never fails because 8787 is taken
         silence_logs=logging.ERROR,

@@ -349,3 +349,11 @@ def test_local_deployment_is_real_processes_and_closes_them():
         assert client.submit(sum, [20, 22]).result() == 42
         close_cluster()
     assert _wait_gone(procs, timeout=5) == []
+
+
+def test_thread_workers_in_this_process():
+    before = {p.pid for p in _worker_processes()}
+    client = start_cluster(n_workers=2, processes=False, quiet=True)
+    assert client.submit(pow, 3, 3).result() == 27
+    assert len(client.scheduler_info()["workers"]) == 2
+    assert {p.pid for p in _worker_processes()} == before  # threads: no new processes

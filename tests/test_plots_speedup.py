@@ -36,7 +36,7 @@ def test_speedup_plot_lines_labels_and_styles(result):
     np.testing.assert_allclose(predicted.get_xdata(), [1, 2, 3, 4])
     np.testing.assert_allclose(predicted.get_ydata(), [result.model.speedup(p) for p in (1, 2, 3, 4)])
     np.testing.assert_allclose(lines["ideal (linear)"].get_ydata(), [1, 2, 3, 4])
-    amdahl = next(line for label, line in lines.items() if label.startswith("Amdahl fit to measured"))
+    amdahl = next(line for label, line in lines.items() if label.startswith("Amdahl law fitted to measured"))
     f = result.serial_fraction
     np.testing.assert_allclose(amdahl.get_ydata()[1], 1 / (f + (1 - f) / 2))
     np.testing.assert_allclose(lines["joblib processes (measured)"].get_ydata(), [1.7])

@@ -64,3 +64,34 @@ def test_widget_validation_messages_instead_of_exceptions(client):
     panel.controls["n_tasks"].value = 200
     panel.run(block=True)
     assert "too long" in panel.message.value and panel.figures_drawn == 0
+
+
+def test_stop_during_the_sequential_phase_ends_cleanly(client):
+    calls = {"n": 0}
+
+    def stop_after_two_checks() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 2
+
+    seen = []
+    result, timeline = explore_speedup(client, workers=2, task_ms=5, n_tasks=8, calibration=sp.Calibration(1e-3, 1e9),
+                                       on_progress=lambda d, n, t: seen.append(t), stopped=stop_after_two_checks)
+    assert result is None and timeline == []
+    assert len(seen) == 2 and all(t.startswith("sequential") for t in seen)  # no parallel run started
+
+
+def test_widget_stop_shows_stopped_not_failed(client):
+    widget = speedup_explorer(client=client)
+    panel = widget.panel
+    panel.controls["task_ms"].value = 50
+    panel.controls["n_tasks"].value = 16
+    panel.run()
+    import time
+
+    deadline = time.monotonic() + 30
+    while panel.progress.value < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    panel.stop()
+    panel.wait(60)
+    assert panel.error is None, panel.message.value
+    assert panel.status.value == "Stopped."

@@ -82,7 +82,7 @@ def plot_speedup(
     if f is not None:
         amdahl = [1.0 / (f + (1.0 - f) / p) for p in curve]
         ax.plot(curve, scale(amdahl, curve), color=COLORS["amdahl"], linestyle="-.", linewidth=1.5,
-                label=f"Amdahl fit to {MEASURED} (serial fraction {f:.2f})")
+                label=f"Amdahl law fitted to {MEASURED} (serial fraction {f:.2f})")
     if result.model is not None:
         predicted = [result.model.speedup(p) for p in curve]
         ax.plot(curve, scale(predicted, curve), label=f"cost model ({PREDICTED})", **model_style(COLORS["predicted"]))
@@ -103,7 +103,12 @@ def plot_speedup(
         verdict = f"{s:.2f}x faster" if s >= 1 else f"{1 / s:.2f}x slower"
         ax.set_title(f"{verdict} on {top} worker(s) ({MEASURED}{pred})")
     ax.set_xlabel("workers (processes)")
-    ax.set_xticks(curve)
+    if len(curve) <= 12:
+        ax.set_xticks(curve)
+    else:  # a label on every worker count would overlap
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="lower left" if eff else "upper left")
     return fig

@@ -69,6 +69,7 @@ def explore_speedup(
     -------
     (SpeedupResult, list of TaskRecord)
         Measured times with the cost-model prediction, and the timeline of the largest run.
+        ``(None, [])`` when stopped before the first parallel run finished.
     """
     import numpy as np
 
@@ -102,11 +103,15 @@ def explore_speedup(
     def sequential() -> list:
         out = []
         for t in tasks:
+            if stopped():
+                break
             out.append(sp.python_work(t, data))
             tick(f"sequential: {len(out)}/{n_tasks} tasks")
         return out
 
     seq_timing, _ = sp.time_call(sequential, repeats=1, warmup=0)
+    if stopped():  # a partial sequential time is not a baseline
+        return None, []
     parallel: dict[int, Any] = {}
     timeline: list = []
     model = sp.CostModel(
@@ -132,8 +137,6 @@ def explore_speedup(
         result = sp.SpeedupResult(seq_timing, dict(parallel), model=model, title=title)
         if on_partial is not None:
             on_partial(result, timeline)
-    if result is None:
-        raise ValueError("stopped before any parallel run finished")
     return result, timeline
 
 
