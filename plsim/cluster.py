@@ -268,25 +268,31 @@ def start_cluster(
 
 
 def _start_local(n_workers: int, threads: int, memory: int, processes: bool) -> Client:
+    import dask.config
     from dask.distributed import Client
 
-    # Given cluster keywords instead of an address, the Client creates its own
-    # LocalCluster and owns it: closing the client (or leaving a ``with``
-    # block) closes the workers too.
-    return Client(
-        n_workers=n_workers,
-        threads_per_worker=threads,
-        memory_limit=memory,
-        processes=processes,
-        # Nothing outside this machine needs to reach a local cluster. TCP also for
-        # thread workers: the in-process transport cannot bind to a host.
-        host="127.0.0.1",
-        protocol="tcp",
-        scheduler_port=0,
-        dashboard_address="127.0.0.1:0",  # a free port: never fails because 8787 is taken
-        silence_logs=logging.ERROR,
-        set_as_default=True,
-    )
+    # Worker profiling is off: its sampler interrupts the task thread every
+    # 10 ms and cost ~2-3 % of compute in `plsim bench`, skewing the very
+    # speedups the course measures (the dashboard's Profile page stays empty).
+    # Nannies hand this configuration to the worker processes they spawn.
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        # Given cluster keywords instead of an address, the Client creates its
+        # own LocalCluster and owns it: closing the client (or leaving a
+        # ``with`` block) closes the workers too.
+        return Client(
+            n_workers=n_workers,
+            threads_per_worker=threads,
+            memory_limit=memory,
+            processes=processes,
+            # Nothing outside this machine needs to reach a local cluster. TCP also
+            # for thread workers: the in-process transport cannot bind to a host.
+            host="127.0.0.1",
+            protocol="tcp",
+            scheduler_port=0,
+            dashboard_address="127.0.0.1:0",  # a free port: never fails because 8787 is taken
+            silence_logs=logging.ERROR,
+            set_as_default=True,
+        )
 
 
 def _connect(address: str, timeout: float) -> Client:

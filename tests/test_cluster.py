@@ -357,3 +357,13 @@ def test_thread_workers_in_this_process():
     assert client.submit(pow, 3, 3).result() == 27
     assert len(client.scheduler_info()["workers"]) == 2
     assert {p.pid for p in _worker_processes()} == before  # threads: no new processes
+
+
+@pytest.mark.slow
+def test_local_workers_run_without_the_statistical_profiler():
+    import dask.config
+
+    client = start_cluster(n_workers=1, quiet=True)
+    flags = client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
+    assert list(flags.values()) == [False]
+    assert dask.config.get("distributed.worker.profile.enabled") is True  # the caller's config is untouched
