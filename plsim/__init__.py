@@ -24,7 +24,7 @@ _LAZY = {
 
 _SUBMODULES = {
     "cluster", "resources", "config", "cli", "info", "bench", "exercises", "speedup", "ensembles",
-    "models", "data", "federated", "privacy", "training", "comm", "pipeline", "plots",
+    "models", "data", "federated", "training", "comm", "plots",
     "widgets",
 }
 

@@ -68,3 +68,8 @@ def test_bad_cli_input_is_one_clear_line():
     assert result.returncode == 1  # reported inside the cluster section, not a traceback
     assert "Traceback" not in result.stderr + result.stdout
     assert "n_workers=0 must be a positive integer" in result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(plsim._SUBMODULES))
+def test_every_advertised_submodule_imports(name):
+    assert getattr(plsim, name).__name__ == f"plsim.{name}"
