@@ -271,11 +271,19 @@ def _start_local(n_workers: int, threads: int, memory: int, processes: bool) -> 
     import dask.config
     from dask.distributed import Client
 
-    # Worker profiling is off: its sampler interrupts the task thread every
-    # 10 ms and cost ~2-3 % of compute in `plsim bench`, skewing the very
-    # speedups the course measures (the dashboard's Profile page stays empty).
+    # Two of Dask's worker defaults skew the very speedups the course measures:
+    # * the statistical profiler interrupts the task thread every 10 ms (~2-3 %
+    #   of compute in `plsim bench`; the dashboard's Profile page stays empty);
+    # * MALLOC_TRIM_THRESHOLD_ (set to hand memory back to the OS sooner) also
+    #   switches off glibc's adaptive mmap threshold, so every numpy temporary
+    #   over 128 KiB is mmap'ed and page-faulted afresh: a federated client's
+    #   local training ran 55 % slower in a worker than in the notebook.
+    # One BLAS/OpenMP thread per worker stays: workers must not oversubscribe.
+    environ = {key: value for key, value in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+               if key != "MALLOC_TRIM_THRESHOLD_"}
+    overrides = {"distributed.worker.profile.enabled": False, "distributed.nanny.pre-spawn-environ": environ}
     # Nannies hand this configuration to the worker processes they spawn.
-    with dask.config.set({"distributed.worker.profile.enabled": False}):
+    with dask.config.set(overrides):
         # Given cluster keywords instead of an address, the Client creates its
         # own LocalCluster and owns it: closing the client (or leaving a
         # ``with`` block) closes the workers too.

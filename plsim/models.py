@@ -127,8 +127,19 @@ class _FlatModel:
 
     # subclasses implement _logits(w, X) and _backward(w, X, y) -> (data_loss, grad)
     def loss(self, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
-        """Mean cross-entropy plus ``l2 / 2 * ||w||^2``."""
-        return self.loss_and_gradient(w, X, y)[0]
+        """Mean cross-entropy plus ``l2 / 2 * ||w||^2`` (a forward pass only)."""
+        return self.evaluate(w, X, y)[0]
+
+    def evaluate(self, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """``(loss, accuracy)`` from one forward pass (what a training loop reports each round)."""
+        w = self._check_w(w)
+        X = self._check_X(X)
+        y = self._check_y(y, X.shape[0])
+        logits = self._logits(w, X)
+        loss, _ = softmax_cross_entropy(logits, y)
+        if self.l2:
+            loss += 0.5 * self.l2 * float(w @ w)
+        return float(loss), float(np.mean(np.argmax(logits, axis=1) == y))
 
     def gradient(self, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Analytic gradient of :meth:`loss` with respect to the flat ``w``."""

@@ -158,3 +158,16 @@ def test_bad_call_inputs():
         model.loss(w, X, y + 0.5)
     with pytest.raises(ValueError, match="layer index"):
         MLP(5, hidden=(4,), n_classes=3).layer_forward(2, None, None, X)
+
+
+@pytest.mark.parametrize("make", [lambda: SoftmaxRegression(5, 3, l2=0.1),
+                                  lambda: MLP(5, hidden=(4,), n_classes=3, l2=0.1)])
+def test_evaluate_matches_loss_and_gradient_and_accuracy(make):
+    model = make()
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 5)), rng.integers(0, 3, 20)
+    w = model.init_params(1)
+    loss, acc = model.evaluate(w, X, y)
+    assert loss == pytest.approx(model.loss_and_gradient(w, X, y)[0], rel=1e-12)
+    assert loss == pytest.approx(model.loss(w, X, y), rel=1e-12)
+    assert acc == np.mean(model.predict(w, X) == y)
