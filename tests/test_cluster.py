@@ -367,3 +367,11 @@ def test_local_workers_run_without_the_statistical_profiler():
     flags = client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
     assert list(flags.values()) == [False]
     assert dask.config.get("distributed.worker.profile.enabled") is True  # the caller's config is untouched
+
+
+@pytest.mark.slow
+def test_local_workers_pin_blas_threads_but_keep_glibcs_adaptive_malloc():
+    client = start_cluster(n_workers=1, quiet=True)
+    env = next(iter(client.run(lambda: dict(os.environ)).values()))
+    assert env.get("OMP_NUM_THREADS") == "1" and env.get("OPENBLAS_NUM_THREADS") == "1"
+    assert "MALLOC_TRIM_THRESHOLD_" not in env
