@@ -61,3 +61,11 @@ def test_training_race_stop(client):
     assert not panel.running
     assert panel.status.value == "Stopped."
     assert len(panel.result) < 3 or len(panel.result["sync"].steps) < 200
+
+
+def test_race_titles_name_the_staleness_bound_not_the_sentinel():
+    from plsim.widgets.training import UNBOUNDED, _race_figure
+
+    titles = lambda s: [ax.get_title() for ax in _race_figure({}, {"workers": 2, "staleness": s, "H": 4}).axes]
+    assert "async PS, unbounded staleness (waiting)" in titles(UNBOUNDED)
+    assert "async PS, staleness <= 3 (waiting)" in titles(3)

@@ -48,7 +48,8 @@ def _race_figure(histories: dict[str, Any], params: dict) -> Any:
     fig = Figure(figsize=(11, 3.4), layout="constrained")
     axes = fig.subplots(1, 3, sharey=True)
     titles = {"sync": f"sync DP, {params['workers']} workers",
-              "async": f"async PS, staleness bound {params['staleness']}",
+              "async": ("async PS, unbounded staleness" if params["staleness"] == UNBOUNDED
+                        else f"async PS, staleness <= {params['staleness']}"),
               "local_sgd": f"local SGD, H={params['H']}"}
     for ax, key in zip(axes, ("sync", "async", "local_sgd")):
         h = histories.get(key)
@@ -101,7 +102,8 @@ def race_work(params: dict, report: Report | None = None, *, client: Any = None,
         ("sync", lambda cb: sync_sgd(model, ds.X_train, ds.y_train, client=client, n_workers=k, lr=lr,
                                      n_steps=steps, batch_size=32 * k, callback=cb)),
         ("async", lambda cb: async_sgd(model, ds.X_train, ds.y_train, client=client, n_workers=k,
-                                       staleness_bound=None if params["staleness"] == UNBOUNDED else params["staleness"], lr=lr / k, n_updates=steps * k,
+                                       staleness_bound=None if params["staleness"] == UNBOUNDED else params["staleness"],
+                                       lr=lr / k, n_updates=steps * k,
                                        batch_size=32, callback=lambda s, l: cb(max(1, s // k), l))),
         ("local_sgd", lambda cb: local_sgd(model, ds.X_train, ds.y_train, client=client, n_workers=k, H=H,
                                            n_rounds=max(1, steps // H), lr=lr, batch_size=32, callback=cb)),
