@@ -271,17 +271,22 @@ def _start_local(n_workers: int, threads: int, memory: int, processes: bool) -> 
     import dask.config
     from dask.distributed import Client
 
-    # Two of Dask's worker defaults skew the very speedups the course measures:
+    # Three of Dask's defaults skew the very speedups the course measures:
     # * the statistical profiler interrupts the task thread every 10 ms (~2-3 %
     #   of compute in `plsim bench`; the dashboard's Profile page stays empty);
     # * MALLOC_TRIM_THRESHOLD_ (set to hand memory back to the OS sooner) also
     #   switches off glibc's adaptive mmap threshold, so every numpy temporary
     #   over 128 KiB is mmap'ed and page-faulted afresh: a federated client's
     #   local training ran 55 % slower in a worker than in the notebook.
+    # * with worker-saturation 1.1 a busy worker already holds its next task, so
+    #   the last wave can sit queued behind a slow member while the other worker
+    #   idles; 1.0 hands out a task only when a thread is free (bench: joblib
+    #   ratio 0.98 -> 1.00; the 200 x 10 ms case unchanged, 1.23x vs 1.20x).
     # One BLAS/OpenMP thread per worker stays: workers must not oversubscribe.
     environ = {key: value for key, value in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
                if key != "MALLOC_TRIM_THRESHOLD_"}
-    overrides = {"distributed.worker.profile.enabled": False, "distributed.nanny.pre-spawn-environ": environ}
+    overrides = {"distributed.worker.profile.enabled": False, "distributed.nanny.pre-spawn-environ": environ,
+                 "distributed.scheduler.worker-saturation": 1.0}
     # Nannies hand this configuration to the worker processes they spawn.
     with dask.config.set(overrides):
         # Given cluster keywords instead of an address, the Client creates its

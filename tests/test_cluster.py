@@ -375,3 +375,9 @@ def test_local_workers_pin_blas_threads_but_keep_glibcs_adaptive_malloc():
     env = next(iter(client.run(lambda: dict(os.environ)).values()))
     assert env.get("OMP_NUM_THREADS") == "1" and env.get("OPENBLAS_NUM_THREADS") == "1"
     assert "MALLOC_TRIM_THRESHOLD_" not in env
+
+
+@pytest.mark.slow
+def test_local_scheduler_hands_out_tasks_only_to_free_threads():
+    client = start_cluster(n_workers=1, quiet=True)
+    assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION) == 1.0
