@@ -1,0 +1,65 @@
+"""Measure and predict the speedup of independent tasks: sequential versus k workers.
+
+* **Measure**: :func:`measure_speedup` runs the same tasks in this process one
+  after another (the baseline) and on 1..k workers of a Dask client (data
+  scattered once, or deliberately shipped with every task), with a warm-up
+  run, several repeats and the median. :func:`time_call` times any callable
+  the same way (``plsim bench`` uses it for whole ensemble fits).
+* **Summarise**: speedup ``S = T1 / Tp``, efficiency ``S / p``, the serial
+  fraction of Amdahl's law fitted by least squares (:func:`fit_amdahl`) and the
+  Karp-Flatt metric (:func:`karp_flatt`); :func:`gustafson_speedup` for scaled
+  problems.
+* **Predict**: :class:`CostModel` = serial part + per-task scheduling overhead
+  + bytes moved / bandwidth + the work spread over ``p`` workers in
+  ``ceil(n_tasks / p)`` waves. With no overhead and no data it is exactly
+  Amdahl's law. :meth:`CostModel.explain` names the term that eats the gain
+  when the predicted or measured speedup is below 1.
+* **See**: :func:`record_timeline` turns Dask's task stream into
+  ``(worker, start, stop, key)`` records for the Gantt chart in
+  :mod:`plsim.plots.speedup`.
+
+Every number is labelled *measured* (wall clock on the real cluster) or
+*predicted* (cost model). Taught in ``notebooks/01_speedup.ipynb``.
+"""
+
+from __future__ import annotations
+
+# Input checks other plsim modules reuse (plsim.widgets.speedup).
+from plsim.speedup._checks import _nonneg_int, _nonneg_real, _positive_int  # noqa: F401
+from plsim.speedup.cost_model import CostModel
+from plsim.speedup.laws import amdahl_speedup, fit_amdahl, gustafson_speedup, karp_flatt
+from plsim.speedup.measure import (
+    Calibration,
+    Timing,
+    calibrate,
+    python_work,
+    python_work_iterations,
+    run_parallel,
+    run_sequential,
+    time_call,
+    worker_addresses,
+)
+from plsim.speedup.result import SpeedupResult, measure_speedup
+from plsim.speedup.timeline import TaskRecord, record_timeline, timeline_from_task_stream
+
+__all__ = [
+    "Timing",
+    "time_call",
+    "amdahl_speedup",
+    "gustafson_speedup",
+    "fit_amdahl",
+    "karp_flatt",
+    "CostModel",
+    "Calibration",
+    "calibrate",
+    "python_work",
+    "python_work_iterations",
+    "worker_addresses",
+    "run_sequential",
+    "run_parallel",
+    "SpeedupResult",
+    "measure_speedup",
+    "TaskRecord",
+    "record_timeline",
+    "timeline_from_task_stream",
+]

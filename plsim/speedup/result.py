@@ -1,0 +1,270 @@
+"""The measured speedups next to the prediction: :class:`SpeedupResult` and :func:`measure_speedup`.
+
+Taught in ``notebooks/01_speedup.ipynb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dask.distributed import Client
+
+from plsim.speedup._checks import _nonneg_real, _positive_int, _workers_list
+from plsim.speedup.cost_model import CostModel
+from plsim.speedup.laws import fit_amdahl, karp_flatt
+from plsim.speedup.measure import (
+    Calibration,
+    Timing,
+    _nbytes,
+    calibrate,
+    run_parallel,
+    run_sequential,
+    time_call,
+    worker_addresses,
+)
+
+# ---------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------
+@dataclass(repr=False)
+class SpeedupResult:
+    """Measured times on 1..k workers next to the sequential baseline, and the prediction.
+
+    ``sequential`` is the in-process baseline ``T1``; ``parallel[p]`` the time on
+    ``p`` workers. All times are measured wall clock; ``model`` (if any) adds
+    predicted speedups, clearly labelled.
+    """
+
+    sequential: Timing
+    parallel: dict[int, Timing]
+    model: CostModel | None = None
+    title: str = "Speedup"
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sequential, Timing):
+            raise TypeError(f"sequential must be a Timing, got {type(self.sequential).__name__}")
+        if not self.parallel:
+            raise ValueError("parallel is empty; give the time on at least one worker count")
+        self.parallel = {_positive_int("workers", p): t for p, t in sorted(self.parallel.items())}
+
+    @classmethod
+    def from_seconds(cls, sequential: float, parallel: Mapping[int, float], **kwargs: Any) -> SpeedupResult:
+        """Build from plain seconds (one run each), e.g. synthetic timings in a lesson."""
+        seq = _nonneg_real("sequential", sequential)
+        par = {p: Timing((_nonneg_real(f"parallel[{p}]", t),)) for p, t in parallel.items()}
+        if seq <= 0 or any(t.seconds <= 0 for t in par.values()):
+            raise ValueError("times must be > 0 seconds")
+        return cls(Timing((seq,)), par, **kwargs)
+
+    @property
+    def workers(self) -> list[int]:
+        return list(self.parallel)
+
+    def speedup(self, workers: int) -> float:
+        """Measured speedup ``T1 / Tp``."""
+        if workers not in self.parallel:
+            raise ValueError(f"workers={workers!r} was not measured; measured: {self.workers}")
+        return self.sequential.seconds / self.parallel[workers].seconds
+
+    def efficiency(self, workers: int) -> float:
+        """Measured efficiency ``speedup / p``."""
+        return self.speedup(workers) / workers
+
+    def predicted_speedup(self, workers: int) -> float | None:
+        return None if self.model is None else self.model.speedup(workers)
+
+    @property
+    def serial_fraction(self) -> float | None:
+        """Amdahl serial fraction fitted to the measured speedups (None if only p = 1 was measured)."""
+        ps = [p for p in self.workers if p > 1]
+        if not ps:
+            return None
+        return fit_amdahl(self.workers, [self.speedup(p) for p in self.workers])
+
+    def karp_flatt(self, workers: int) -> float | None:
+        return None if workers < 2 else karp_flatt(self.speedup(workers), workers)
+
+    def explanation(self) -> str | None:
+        """Why the measured speedup on the most workers is what it is; names the dominant cost below 1."""
+        p = self.workers[-1]
+        text = None
+        if self.model is not None:
+            text = self.model.explain(p, measured_speedup=self.speedup(p))
+        elif self.speedup(p) < 1:
+            text = (f"Slower than sequential on {p} worker(s) (measured {self.speedup(p):.2f}x): "
+                    "overheads (scheduling, data transfer, serial part) exceed the compute saved.")
+        if p > 1 and 1 in self.parallel and self.speedup(1) < 1 <= self.speedup(p):
+            extra = (f"On 1 worker the cluster is slower than the plain loop (measured {self.speedup(1):.2f}x): "
+                     "it only adds overhead.")
+            text = extra if text is None else f"{text} {extra}"
+        return text
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per line of the table; keys say what is measured and what is predicted."""
+        rows: list[dict[str, Any]] = [{
+            "run": "sequential", "workers": 1, "measured_seconds": self.sequential.seconds,
+            "measured_speedup": 1.0, "measured_efficiency": 1.0,
+            "predicted_speedup": None if self.model is None else 1.0, "karp_flatt": None,
+        }]
+        for p in self.workers:
+            rows.append({
+                "run": "parallel", "workers": p, "measured_seconds": self.parallel[p].seconds,
+                "measured_speedup": self.speedup(p), "measured_efficiency": self.efficiency(p),
+                "predicted_speedup": self.predicted_speedup(p), "karp_flatt": self.karp_flatt(p),
+            })
+        return rows
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "rows": self.rows(),
+            "amdahl_serial_fraction": self.serial_fraction,
+            "explanation": self.explanation(),
+            "notes": list(self.notes),
+            "model": None if self.model is None else dict(self.model.__dict__),
+        }
+
+    _HEAD = ("run", "workers", "time (s) measured", "speedup measured", "efficiency measured",
+             "speedup predicted", "Karp-Flatt")
+
+    def _cells(self) -> list[list[str]]:
+        def fmt(x: Any, spec: str) -> str:
+            if x is None:
+                return "-"
+            if spec == ".2f" and abs(x) < 0.1:
+                return format(x, ".2g")
+            return format(x, spec)
+
+        return [[r["run"], str(r["workers"]), fmt(r["measured_seconds"], ".3f"), fmt(r["measured_speedup"], ".2f"),
+                 fmt(r["measured_efficiency"], ".0%"), fmt(r["predicted_speedup"], ".2f"),
+                 fmt(r["karp_flatt"], ".3f")] for r in self.rows()]
+
+    def _footer(self) -> list[str]:
+        lines = []
+        f = self.serial_fraction
+        if f is not None:
+            lines.append(f"Amdahl fit (measured): serial fraction {f:.3f} -> at most {1 / f:.1f}x"
+                         if f > 0 else "Amdahl fit (measured): serial fraction 0.000")
+        if self.model is not None:
+            lines.append(f"Cost model (predicted): serial {self.model.serial:.3g} s, "
+                         f"{self.model.overhead_per_task * 1e3:.3g} ms overhead/task, "
+                         f"{self.model.n_tasks} tasks of {self.model.task_seconds * 1e3:.3g} ms")
+        why = self.explanation()
+        if why:
+            lines.append(why)
+        spread = max([self.sequential.spread, *(t.spread for t in self.parallel.values())])
+        runs = len(self.sequential.runs)
+        lines.append(f"Median of {runs} run(s); largest spread between runs {spread:.3f} s.")
+        return lines + list(self.notes)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def __str__(self) -> str:
+        cells = self._cells()
+        widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(self._HEAD)]
+        line = lambda items: "  ".join(s.rjust(w) for s, w in zip(items, widths, strict=True))  # noqa: E731
+        out = [self.title, line(self._HEAD), line(["-" * w for w in widths])]
+        out += [line(c) for c in cells]
+        return "\n".join(out + self._footer())
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        head = "".join(f"<th>{escape(h)}</th>" for h in self._HEAD)
+        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in self._cells())
+        foot = "".join(f"<p style='margin:2px 0'>{escape(t)}</p>" for t in self._footer())
+        return (f"<div><b>{escape(self.title)}</b><table><thead><tr>{head}</tr></thead>"
+                f"<tbody>{body}</tbody></table>{foot}</div>")
+
+
+def measure_speedup(
+    func: Callable[..., Any],
+    tasks: Sequence[Any],
+    *,
+    client: Client,
+    data: Any = None,
+    workers: int | Sequence[int] | None = None,
+    ship: str = "scatter",
+    repeats: int = 3,
+    warmup: int = 1,
+    calibration: Calibration | None = None,
+    predict: bool = True,
+    title: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SpeedupResult:
+    """Time ``tasks`` sequentially in this process and on each worker count of ``client``.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(task)`` or ``func(task, data)``; must be importable by the workers
+        (defined in a module, or a function cloudpickle can ship).
+    tasks : sequence
+        One argument per independent task.
+    client : dask.distributed.Client
+        The running cluster (:func:`plsim.start_cluster`).
+    data : object, optional
+        Shared input; scattered once per run (``ship="scatter"``) or embedded in
+        every task (``ship="per-task"``).
+    workers : int or sequence of int, optional
+        Worker counts to measure (default 1..all workers of the client).
+    repeats, warmup : int
+        Timed runs per configuration (median reported) and untimed runs first.
+    calibration : Calibration, optional
+        Cluster costs for the prediction; measured with :func:`calibrate` if not given.
+    predict : bool
+        Build the :class:`CostModel` prediction (needs a calibration).
+    title : str, optional
+        Table title.
+    progress : callable, optional
+        Called with a short text as each configuration finishes.
+
+    Returns
+    -------
+    SpeedupResult
+        Measured times and speedups, the Amdahl fit, and the predicted speedups.
+    """
+    tasks = list(tasks)
+    if not tasks:
+        raise ValueError("tasks is empty; give at least one task")
+    available = len(worker_addresses(client))
+    counts = list(range(1, available + 1)) if workers is None else _workers_list(workers)
+    if counts[-1] > available:
+        raise ValueError(
+            f"workers={counts} but the cluster has {available} worker(s); "
+            f"start it with plsim.start_cluster(n_workers={counts[-1]})"
+        )
+    if ship not in ("scatter", "per-task"):
+        raise ValueError(f"ship={ship!r} must be 'scatter' or 'per-task'")
+    say = progress or (lambda text: None)
+
+    seq, _ = time_call(lambda: run_sequential(func, tasks, data), repeats=repeats, warmup=warmup)
+    say(f"sequential: {seq.seconds:.3f} s")
+    parallel = {}
+    for p in counts:
+        parallel[p], _ = time_call(lambda p=p: run_parallel(client, func, tasks, data, workers=p, ship=ship),
+                                   repeats=repeats, warmup=warmup)
+        say(f"{p} worker(s): {parallel[p].seconds:.3f} s")
+
+    model = None
+    if predict:
+        cal = calibration or calibrate(client)
+        size = 0 if data is None else _nbytes(data)
+        model = CostModel(
+            task_seconds=seq.seconds / len(tasks),
+            n_tasks=len(tasks),
+            overhead_per_task=cal.overhead_per_task,
+            bytes_per_task=size if ship == "per-task" else 0,
+            bytes_once=size if ship == "scatter" else 0,
+            bandwidth=cal.bandwidth,
+        )
+    name = getattr(func, "__name__", "task")
+    return SpeedupResult(seq, parallel, model=model,
+                         title=title or f"{len(tasks)} x {name} (data: {ship})")
+
+
