@@ -31,7 +31,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
 
 MODULES = ("speedup", "ensembles", "data", "federated", "training", "comm", "scaling")
 NOTEBOOK = {"speedup": "01_speedup", "ensembles": "02_ensembles", "data": "03_federated_learning",

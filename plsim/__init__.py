@@ -7,8 +7,7 @@ needs them is used, so ``import plsim`` stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from plsim._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -31,13 +30,4 @@ _SUBMODULES = {
 __all__ = sorted(_LAZY) + ["__version__"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in _SUBMODULES:
-        return importlib.import_module(f"plsim.{name}")
-    raise AttributeError(f"module 'plsim' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(__all__) | _SUBMODULES)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, _SUBMODULES)

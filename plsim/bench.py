@@ -113,13 +113,6 @@ def _member_counter(label: str) -> Callable[[int, int], None] | None:
     return show
 
 
-def _joblib_member(X: Any, y: Any, estimator: Any, samples: Any, features: Any) -> Any:
-    """One member fitted on its rows and columns (the same task the Dask workers run)."""
-    import numpy as np
-
-    return estimator.fit(X[np.ix_(samples, features)], y[samples])
-
-
 def _data(cfg: BenchConfig) -> tuple[Any, Any, Any, Any]:
     from sklearn.datasets import make_classification
 
@@ -170,11 +163,13 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
         # joblib gets exactly the members the sequential fit trained: same rows, columns, seeds.
         from joblib import Parallel, delayed
 
+        from plsim.ensembles.bagging import fit_on  # the very function the Dask tasks run
+
         _, y_enc = np.unique(y, return_inverse=True)  # members learn encoded labels, as in the ensemble
         jobs: list = []
 
         def fit_joblib() -> list:
-            return Parallel(n_jobs=n_workers)(delayed(_joblib_member)(X, y_enc, clone(m), s, f) for m, s, f in jobs)
+            return Parallel(n_jobs=n_workers)(delayed(fit_on)(X, y_enc, clone(m), s, f) for m, s, f in jobs)
 
         progress(f"warming up ({n_workers} {where} worker(s), {threads} thread(s); joblib loky n_jobs={n_workers})")
         small = min(cfg.samples, 200)
@@ -182,7 +177,7 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
                                   random_state=cfg.seed).fit(X[:small], y[:small])
         if cfg.joblib:
             rows, cols = np.arange(small), np.arange(X.shape[1])
-            Parallel(n_jobs=n_workers)(delayed(_joblib_member)(X, y_enc, clone(base), rows, cols)
+            Parallel(n_jobs=n_workers)(delayed(fit_on)(X, y_enc, clone(base), rows, cols)
                                        for _ in range(2 * n_workers))
         cal = calibrate(client, n_tasks=100, megabytes=4, repeats=2)
 

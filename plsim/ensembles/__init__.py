@@ -16,8 +16,7 @@ Taught in ``notebooks/02_ensembles.ipynb``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from plsim._lazy import lazy_exports
 
 _LAZY = {
     "ParallelBaggingClassifier": "plsim.ensembles.bagging",
@@ -38,11 +37,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'plsim.ensembles' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(__all__) | {"bagging", "voting", "stacking", "sweep", "diversity", "demo"})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, {"bagging", "voting", "stacking", "sweep", "diversity", "demo"})

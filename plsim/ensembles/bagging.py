@@ -89,11 +89,15 @@ def draw_indices(
     return samples, features
 
 
+def fit_on(X: np.ndarray, y: np.ndarray, estimator: Any, samples: np.ndarray, features: np.ndarray) -> Any:
+    """Fit ``estimator`` on the given rows and columns of ``X`` (one member's training set)."""
+    return estimator.fit(X[np.ix_(samples, features)], y[samples])
+
+
 def _fit_member(X: np.ndarray, y: np.ndarray, *, estimator: Any, draw: tuple) -> tuple[Any, np.ndarray]:
     """Task: fit one member on its rows/columns (runs on a worker or here)."""
     samples, features = draw_indices(*draw)
-    estimator.fit(X[np.ix_(samples, features)], y[samples])
-    return estimator, features
+    return fit_on(X, y, estimator, samples, features), features
 
 
 class _BaseBagging(ParallelEnsembleMixin):

@@ -13,8 +13,7 @@ Taught in ``notebooks/04_distributed_training.ipynb``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from plsim._lazy import lazy_exports
 
 _LAZY = {
     "TrainingHistory": "plsim.training._common",
@@ -38,11 +37,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'plsim.training' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -17,7 +17,6 @@ Taught in ``notebooks/04_distributed_training.ipynb``.
 
 from __future__ import annotations
 
-import numbers
 import operator
 import time
 from collections.abc import Sequence

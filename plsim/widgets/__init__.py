@@ -7,8 +7,7 @@ widget has a ``.panel`` attribute so tests can drive it without a browser.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from plsim._lazy import lazy_exports
 
 # widget function -> module that builds it
 _LAZY = {
@@ -23,7 +22,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'plsim.widgets' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
