@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from plsim._validation import check_positive_int
 from plsim.resources import Resources, detect_resources
 
 if TYPE_CHECKING:  # importing distributed takes ~1 s; do it only when a cluster is needed
@@ -107,16 +108,6 @@ def parse_memory_limit(memory_limit: str | int | float | None) -> int | None:
         raise ValueError(
             f"memory_limit={memory_limit!r} is below 64 MiB per worker; a Python worker cannot run in that"
         )
-    return int(value)
-
-
-def _check_count(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive integer (>= 1)")
     return int(value)
 
 
@@ -217,8 +208,8 @@ def start_cluster(
     global _current, _current_request
     import dask.config
 
-    n_workers = _check_count("n_workers", n_workers)
-    threads_per_worker = _check_count("threads_per_worker", threads_per_worker)
+    n_workers = check_positive_int("n_workers", n_workers, allow_none=True)
+    threads_per_worker = check_positive_int("threads_per_worker", threads_per_worker, allow_none=True)
     if not isinstance(processes, bool):
         raise TypeError(f"processes must be True or False, got {processes!r}")
     if not (isinstance(timeout, numbers.Real) and timeout > 0):
@@ -366,8 +357,8 @@ class LocalDeployment:
         import subprocess
         import sys
 
-        self.n_workers = _check_count("n_workers", n_workers)
-        nthreads = _check_count("nthreads", nthreads)
+        self.n_workers = check_positive_int("n_workers", n_workers, allow_none=True)
+        nthreads = check_positive_int("nthreads", nthreads)
         dask_cli = shutil.which("dask", path=os.path.dirname(sys.executable)) or shutil.which("dask")
         if dask_cli is None:
             raise RuntimeError("the `dask` command (installed with distributed) was not found on PATH")

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from plsim._validation import check_int
+
 __all__ = [
     "Dataset",
     "load_dataset",
@@ -83,16 +85,6 @@ class Dataset:
 
 
 # -- input checks --------------------------------------------------------------
-def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
 def _check_positive(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a positive number, got {value!r} ({type(value).__name__})")
@@ -119,7 +111,7 @@ def _check_labels(y: Any) -> np.ndarray:
 
 
 def _check_clients(n_clients: Any, n_samples: int) -> int:
-    n_clients = _check_int("n_clients", n_clients, 1)
+    n_clients = check_int("n_clients", n_clients, 1)
     if n_clients > n_samples:
         raise ValueError(
             f"n_clients={n_clients} is more than the {n_samples} samples; every client needs at least one"
@@ -174,9 +166,9 @@ def load_dataset(
     """
     if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"name={name!r} is not a known dataset; choose one of {DATASETS}")
-    n_samples = _check_int("n_samples", n_samples, 2, allow_none=True)
-    n_features = _check_int("n_features", n_features, 1, allow_none=True)
-    n_classes = _check_int("n_classes", n_classes, 2, allow_none=True)
+    n_samples = check_int("n_samples", n_samples, 2, allow_none=True)
+    n_features = check_int("n_features", n_features, 1, allow_none=True)
+    n_classes = check_int("n_classes", n_classes, 2, allow_none=True)
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
         raise ValueError(f"test_size={test_size!r} must be a fraction strictly between 0 and 1")
     rng = _rng(random_state)
@@ -289,7 +281,7 @@ def partition_dirichlet(
     y = _check_labels(y)
     n_clients = _check_clients(n_clients, len(y))
     alpha = _check_positive("alpha", alpha)
-    min_size = _check_int("min_size", min_size, 0)
+    min_size = check_int("min_size", min_size, 0)
     if min_size * n_clients > len(y):
         raise ValueError(
             f"min_size={min_size} x n_clients={n_clients} exceeds the {len(y)} samples; lower one of them"
@@ -330,7 +322,7 @@ def partition_shards(
     """
     y = _check_labels(y)
     n_clients = _check_clients(n_clients, len(y))
-    shards_per_client = _check_int("shards_per_client", shards_per_client, 1)
+    shards_per_client = check_int("shards_per_client", shards_per_client, 1)
     n_shards = n_clients * shards_per_client
     if n_shards > len(y):
         raise ValueError(
@@ -419,7 +411,7 @@ def label_distribution(y: Any, parts: Any, n_classes: int) -> np.ndarray:
         ``out[k, c]`` = number of samples of class ``c`` held by client ``k``.
     """
     y = _check_labels(y)
-    n_classes = _check_int("n_classes", n_classes, 1)
+    n_classes = check_int("n_classes", n_classes, 1)
     if y.max() >= n_classes:
         raise ValueError(f"n_classes={n_classes} but y holds label {y.max()}")
     parts = list(parts)

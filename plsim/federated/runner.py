@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from plsim._validation import check_int
+
 from plsim.federated import secagg
 from plsim.federated.algorithms import (
     ALGORITHMS,
@@ -97,14 +99,6 @@ def _client_task(model: Any, data: ClientData, w_global: np.ndarray, spec: dict)
 
 
 # -- input checks -----------------------------------------------------------------
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
 def _real(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise TypeError(f"{name} must be a finite number, got {value!r}")
@@ -131,13 +125,13 @@ def _check_args(algorithm, rounds, client_fraction, local_epochs, batch_size, lr
                 dropout_rate, clock, random_state, callback) -> tuple:
     if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm={algorithm!r} is unknown; choose one of {ALGORITHMS}")
-    rounds = _int("rounds", rounds, 1)
+    rounds = check_int("rounds", rounds, 1)
     client_fraction = _real("client_fraction", client_fraction)
     if not 0 < client_fraction <= 1:
         raise ValueError(f"client_fraction={client_fraction!r} must be in (0, 1]: the share of clients per round")
-    local_epochs = _int("local_epochs", local_epochs, 1)
+    local_epochs = check_int("local_epochs", local_epochs, 1)
     if batch_size is not None and not (isinstance(batch_size, float) and math.isinf(batch_size) and batch_size > 0):
-        batch_size = _int("batch_size", batch_size, 1)
+        batch_size = check_int("batch_size", batch_size, 1)
     else:
         batch_size = None  # B = infinity: the whole local data set
     lr = _real("lr", lr)
@@ -162,7 +156,7 @@ def _check_args(algorithm, rounds, client_fraction, local_epochs, batch_size, lr
         raise ValueError(f"dropout_rate={dropout_rate!r} must be in [0, 1)")
     if clock is not None and not isinstance(clock, VirtualClock):
         raise TypeError(f"clock must be None or a VirtualClock, got {type(clock).__name__}")
-    random_state = _int("random_state", random_state, 0)
+    random_state = check_int("random_state", random_state, 0)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable (it receives each RoundRecord) or None")
     return rounds, client_fraction, local_epochs, batch_size, lr, mu, dropout_rate, random_state

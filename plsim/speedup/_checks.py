@@ -7,17 +7,12 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
+from plsim._validation import check_positive_int as _positive_int  # noqa: F401 (re-exported)
+
+
 # ---------------------------------------------------------------------------
 # input checks
 # ---------------------------------------------------------------------------
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive integer (>= 1)")
-    return int(value)
-
-
 def _nonneg_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a non-negative integer, got {value!r} ({type(value).__name__})")
