@@ -136,7 +136,8 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
 
     import plsim
     from plsim.ensembles import ParallelBaggingClassifier
-    from plsim.speedup import CostModel, SpeedupResult, Timing, calibrate, karp_flatt, record_timeline
+    from plsim.speedup import (CostModel, SpeedupResult, Timing, calibrate, compare_paired, karp_flatt,
+                               record_timeline)
 
     X, y, X_test, y_test = _data(cfg)
     base = _make_estimator(cfg.estimator)
@@ -284,6 +285,9 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
             "joblib_efficiency": None,
             "joblib_accuracy": None,
             "speedup_vs_joblib": None,
+            "joblib_paired_ratios": [],
+            "joblib_comparison": None,
+            "joblib_comparison_summary": None,
         }
         if cfg.joblib:
             from joblib.parallel import get_active_backend
@@ -299,6 +303,14 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
                 "joblib_efficiency": seq / jl / n_workers,
                 "joblib_accuracy": float(np.mean(joblib_model.predict(X_test) == y_test)),
                 "speedup_vs_joblib": jl / par,
+            })
+            # Run i of plsim and of joblib were back to back: compare them pair by pair.
+            paired = compare_paired(runs["dask"], runs["joblib"], name_a="plsim", name_b="joblib")
+            out.update({
+                "joblib_paired_ratios": list(paired.ratios),
+                "joblib_comparison": {"a_faster": "plsim_faster", "b_faster": "joblib_faster"}.get(
+                    paired.verdict, paired.verdict),
+                "joblib_comparison_summary": paired.summary(),
             })
         out["_result"] = result
         out["_timeline"] = timeline
@@ -335,10 +347,8 @@ def format_table(out: dict[str, Any]) -> str:
                  f"measured {out['member_seconds_mean'] * 1e3:.0f} ms per member, "
                  f"{out['overhead_per_task_seconds'] * 1e3:.2f} ms overhead per task and "
                  f"{out['bandwidth_bytes_per_second'] / 1e6:.0f} MB/s).")
-    if out["speedup_vs_joblib"] is not None:
-        ratio = out["speedup_vs_joblib"]
-        lines.append(f"plsim versus joblib on the same members: {ratio:.2f}x "
-                     f"({'plsim faster' if ratio >= 1 else 'joblib faster'}).")
+    if out["joblib_comparison_summary"] is not None:
+        lines.append(f"On the same members, {out['joblib_comparison_summary']}")
     if (out["joblib_speedup"] is not None and out["joblib_speedup"] > out["measured_speedup"]
             and out["member_seconds_mean"] < 0.05):
         lines.append("joblib groups tiny tasks into batches by itself (batch_size='auto'), so it pays the per-task "

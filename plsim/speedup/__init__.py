@@ -14,6 +14,9 @@
   ``ceil(n_tasks / p)`` waves. With no overhead and no data it is exactly
   Amdahl's law. :meth:`CostModel.explain` names the term that eats the gain
   when the predicted or measured speedup is below 1.
+* **Compare**: :func:`compare_paired` says whether one way of doing the work
+  (plsim, say) is measurably faster than another (joblib) from interleaved,
+  paired runs, with a sign test instead of two medians that flip with noise.
 * **See**: :func:`record_timeline` turns Dask's task stream into
   ``(worker, start, stop, key)`` records for the Gantt chart in
   :mod:`plsim.plots.speedup`.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 # Input checks other plsim modules reuse (plsim.widgets.speedup).
 from plsim.speedup._checks import _nonneg_int, _nonneg_real, _positive_int  # noqa: F401
+from plsim.speedup.compare import PairedComparison, compare_paired
 from plsim.speedup.cost_model import CostModel
 from plsim.speedup.laws import amdahl_speedup, fit_amdahl, gustafson_speedup, karp_flatt
 from plsim.speedup.measure import (
@@ -59,6 +63,8 @@ __all__ = [
     "run_parallel",
     "SpeedupResult",
     "measure_speedup",
+    "PairedComparison",
+    "compare_paired",
     "TaskRecord",
     "record_timeline",
     "timeline_from_task_stream",

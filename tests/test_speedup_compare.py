@@ -1,0 +1,67 @@
+"""plsim.speedup.compare: paired timings, the sign test and the distribution-free range."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from plsim.speedup import PairedComparison, compare_paired
+
+
+def test_ratios_and_wins_by_hand():
+    c = compare_paired([2.0, 4.0, 5.0], [3.0, 3.0, 5.0], name_a="plsim", name_b="joblib")
+    assert isinstance(c, PairedComparison)
+    assert c.ratios == (1.5, 0.75, 1.0)
+    assert c.median_ratio == 1.0
+    assert (c.wins_a, c.wins_b) == (1, 1)  # an exact tie counts for neither
+    assert c.p_value == 1.0
+    assert c.verdict == "no_consistent_difference"
+    assert "no consistent difference" in c.summary() and "plsim faster in 1, joblib faster in 1" in c.summary()
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 7])
+def test_a_winning_every_pair_is_a_sign_test_at_half_to_the_n(n):
+    c = compare_paired([1.0] * n, [1.1] * n)
+    assert c.verdict == "a_faster" and c.wins_a == n
+    assert c.p_value == pytest.approx(0.5**n)
+    # [min, max] of n ratios covers the median with probability 1 - 2 * 0.5**n.
+    assert c.confidence == pytest.approx(1 - 2 * 0.5**n)
+
+
+def test_b_faster_and_the_one_sided_p_value_of_a_majority():
+    # B wins 6 of 7: P(at least 6 heads of 7) = (7 + 1) / 128.
+    c = compare_paired([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], [0.9, 0.95, 0.97, 0.99, 0.9, 0.8, 1.01])
+    assert (c.wins_a, c.wins_b) == (1, 6)
+    assert c.p_value == pytest.approx(8 / 128)
+    assert c.verdict == "no_consistent_difference"  # not every pair: not called
+    c = compare_paired([1.0, 1.0, 1.0], [0.9, 0.95, 0.97], name_a="plsim", name_b="joblib")
+    assert c.verdict == "b_faster"
+    assert "joblib measurably faster (sign test p = 0.125)" in c.summary()
+    assert c.median_ratio == pytest.approx(0.95)
+
+
+def test_range_in_summary_and_html():
+    c = compare_paired([4.0, 4.0, 4.0, 4.0, 4.0], [3.96, 4.04, 4.08, 3.92, 4.0], name_a="plsim", name_b="joblib")
+    s = c.summary()
+    assert "median" in s and "0.980 to 1.020" in s and "94% range" in s
+    html = c._repr_html_()
+    assert html.count("<tr>") == 6 and "measured" in html and str(c) == s
+    single = compare_paired([1.0], [2.0])
+    assert "one pair" in single.summary()
+
+
+def test_inputs_are_not_mutated_and_bad_inputs_are_named():
+    a, b = [1.0, 2.0], [2.0, 2.0]
+    compare_paired(a, b)
+    assert a == [1.0, 2.0] and b == [2.0, 2.0]
+    with pytest.raises(ValueError, match="same number"):
+        compare_paired([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="seconds_a is empty"):
+        compare_paired([], [])
+    with pytest.raises(ValueError, match=r"seconds_b contains 0\.0"):
+        compare_paired([1.0], [0.0])
+    with pytest.raises(ValueError, match="seconds_a contains nan"):
+        compare_paired([math.nan], [1.0])
+    with pytest.raises(TypeError, match="seconds_b must be a sequence of seconds"):
+        compare_paired([1.0], 3.0)
