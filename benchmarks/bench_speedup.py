@@ -20,7 +20,8 @@ otherwise idle machine.
 i back to back, the order alternating), not on two medians: when the two are
 equally fast, which median is smaller flips from one invocation to the next.
 The target is missed only if joblib was faster in *every* pair (a sign test,
-p = 0.5**repeats if they were equally fast: 0.008 for the default 7 repeats).
+p = 0.5**repeats if they were equally fast: 0.008 for the default 7 repeats;
+at least 5 are required).
 The median paired ratio and its distribution-free range are printed beside
 the verdict, so a tie is reported as a tie and not as a win.
 """
@@ -49,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="paired timed runs of each kind (default %(default)s)")
     parser.add_argument("--json", metavar="FILE", default=None, help="also write both results as JSON here")
     args = parser.parse_args(argv)
+    if args.repeats < 5:
+        parser.error(f"--repeats {args.repeats}: the joblib comparison needs at least 5 pairs "
+                     "(a sweep of fewer happens by chance more than 1 time in 20)")
 
     main_case = run_bench(BenchConfig(workers=args.workers, members=DEFAULT_MEMBERS, samples=DEFAULT_SAMPLES,
                                       repeats=args.repeats))

@@ -349,6 +349,8 @@ def format_table(out: dict[str, Any]) -> str:
                  f"{out['bandwidth_bytes_per_second'] / 1e6:.0f} MB/s).")
     if out["joblib_comparison_summary"] is not None:
         lines.append(f"On the same members, {out['joblib_comparison_summary']}")
+        if out["joblib_comparison"] == "too_few_pairs":
+            lines.append("(plsim bench --repeats 5 or more can tell the two apart.)")
     if (out["joblib_speedup"] is not None and out["joblib_speedup"] > out["measured_speedup"]
             and out["member_seconds_mean"] < 0.05):
         lines.append("joblib groups tiny tasks into batches by itself (batch_size='auto'), so it pays the per-task "

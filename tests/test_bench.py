@@ -33,8 +33,9 @@ def test_bench_json_and_plot(tmp_path, capsys):
     # Paired comparison: ratio i is joblib run i / plsim run i; the verdict follows who won every pair.
     ratios = [j / d for d, j in zip(out["parallel_runs_seconds"], out["joblib_runs_seconds"], strict=True)]
     assert out["joblib_paired_ratios"] == pytest.approx(ratios)
-    expected = ("plsim_faster" if all(r > 1 for r in ratios) else
-                "joblib_faster" if all(r < 1 for r in ratios) else "no_consistent_difference")
+    # Three pairs are too few for a sweep to mean anything (equally fast methods sweep 1 time in 4).
+    sweep = all(r > 1 for r in ratios) or all(r < 1 for r in ratios)
+    expected = "too_few_pairs" if sweep else "no_consistent_difference"
     assert out["joblib_comparison"] == expected
     assert out["joblib_comparison_summary"].startswith("plsim versus joblib, 3 paired run(s)")
     assert out["sequential_seconds"] == sorted(out["sequential_runs_seconds"])[1]  # the median

@@ -20,11 +20,13 @@ def test_ratios_and_wins_by_hand():
     assert "no consistent difference" in c.summary() and "plsim faster in 1, joblib faster in 1" in c.summary()
 
 
-@pytest.mark.parametrize("n", [1, 3, 5, 7])
-def test_a_winning_every_pair_is_a_sign_test_at_half_to_the_n(n):
+@pytest.mark.parametrize(("n", "verdict"), [(1, "too_few_pairs"), (3, "too_few_pairs"), (4, "too_few_pairs"),
+                                            (5, "a_faster"), (7, "a_faster")])
+def test_a_winning_every_pair_is_a_sign_test_at_half_to_the_n(n, verdict):
     c = compare_paired([1.0] * n, [1.1] * n)
-    assert c.verdict == "a_faster" and c.wins_a == n
+    assert c.wins_a == n
     assert c.p_value == pytest.approx(0.5**n)
+    assert c.verdict == verdict  # a sweep counts only where it has p <= 0.05: 5 pairs or more
     # [min, max] of n ratios covers the median with probability 1 - 2 * 0.5**n.
     assert c.confidence == pytest.approx(1 - 2 * 0.5**n)
 
@@ -35,10 +37,13 @@ def test_b_faster_and_the_one_sided_p_value_of_a_majority():
     assert (c.wins_a, c.wins_b) == (1, 6)
     assert c.p_value == pytest.approx(8 / 128)
     assert c.verdict == "no_consistent_difference"  # not every pair: not called
-    c = compare_paired([1.0, 1.0, 1.0], [0.9, 0.95, 0.97], name_a="plsim", name_b="joblib")
+    c = compare_paired([1.0] * 5, [0.9, 0.95, 0.97, 0.93, 0.99], name_a="plsim", name_b="joblib")
     assert c.verdict == "b_faster"
-    assert "joblib measurably faster (sign test p = 0.125)" in c.summary()
+    assert "joblib measurably faster (sign test p = 0.031)" in c.summary()
     assert c.median_ratio == pytest.approx(0.95)
+    three = compare_paired([1.0] * 3, [0.9, 0.95, 0.97], name_a="plsim", name_b="joblib")
+    assert three.verdict == "too_few_pairs"
+    assert "too few pairs" in three.summary() and "1 time in 4" in three.summary()
 
 
 def test_range_in_summary_and_html():

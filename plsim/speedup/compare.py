@@ -11,8 +11,10 @@ the two are equally fast; the pairs say whether the difference is real:
   true median ratio with probability ``1 - 2 * 0.5**n`` whatever the noise's
   distribution (94 % for 5 pairs, 98 % for 7);
 * the verdict of a **sign test**: A is called faster only if it won *every*
-  pair (one-sided p = ``0.5**n`` if the two were equally fast), B likewise;
-  otherwise neither is measurably faster.
+  pair and that is unlikely by chance (one-sided p = ``0.5**n`` <= 0.05 if the
+  two were equally fast, so at least 5 pairs), B likewise. If each side won
+  some pair, neither is consistently faster; a clean sweep of fewer than 5
+  pairs is reported as too few to tell.
 
 Taught in ``notebooks/01_speedup.ipynb`` (why one timing is not a result).
 """
@@ -30,6 +32,9 @@ __all__ = ["PairedComparison", "compare_paired"]
 A_FASTER = "a_faster"
 B_FASTER = "b_faster"
 NO_CONSISTENT_DIFFERENCE = "no_consistent_difference"
+TOO_FEW_PAIRS = "too_few_pairs"
+SIGNIFICANCE = 0.05
+"""A clean sweep is called a difference only if equally fast methods sweep this rarely (n >= 5 pairs)."""
 
 
 @dataclass(frozen=True)
@@ -75,13 +80,18 @@ class PairedComparison:
 
     @property
     def verdict(self) -> str:
-        """``"a_faster"`` / ``"b_faster"`` if that side won every pair, else ``"no_consistent_difference"``."""
+        """Who is measurably faster.
+
+        ``"a_faster"`` / ``"b_faster"``: that side won every pair and a sweep
+        is unlikely by chance (p <= 0.05); ``"too_few_pairs"``: one side won
+        every pair, but there were too few pairs for that to mean anything;
+        ``"no_consistent_difference"``: each side won some pair (or all tied).
+        """
         n = len(self.ratios)
-        if self.wins_a == n:
-            return A_FASTER
-        if self.wins_b == n:
-            return B_FASTER
-        return NO_CONSISTENT_DIFFERENCE
+        sweep = A_FASTER if self.wins_a == n else B_FASTER if self.wins_b == n else None
+        if sweep is None:
+            return NO_CONSISTENT_DIFFERENCE
+        return sweep if 0.5**n <= SIGNIFICANCE else TOO_FEW_PAIRS
 
     def summary(self) -> str:
         """One sentence: median ratio, range, who won how many pairs, verdict."""
@@ -93,6 +103,9 @@ class PairedComparison:
             return head + " (one pair: run more repeats to tell a difference from noise)."
         head += f", {min(ratios):.3f} to {max(ratios):.3f} ({self.confidence:.0%} range for the median)"
         wins = f"{self.name_a} faster in {self.wins_a}, {self.name_b} faster in {self.wins_b}"
+        if self.verdict == TOO_FEW_PAIRS:
+            return (f"{head}; {wins}: too few pairs to tell a difference from noise (equally fast methods sweep "
+                    f"{n} pairs 1 time in {2 ** (n - 1)}); time at least 5 pairs.")
         if self.verdict == A_FASTER:
             return f"{head}; {wins}: {self.name_a} measurably faster (sign test p = {self.p_value:.3f})."
         if self.verdict == B_FASTER:
@@ -140,9 +153,9 @@ def compare_paired(seconds_a: Sequence[float], seconds_b: Sequence[float], *, na
 
     Examples
     --------
-    >>> c = compare_paired([4.0, 4.1, 4.2], [4.4, 4.3, 4.5], name_a="plsim", name_b="joblib")
+    >>> c = compare_paired([4.0, 4.1, 4.2, 4.0, 4.1], [4.4, 4.3, 4.5, 4.2, 4.4], name_a="plsim", name_b="joblib")
     >>> c.verdict, c.wins_a, round(c.p_value, 3)
-    ('a_faster', 3, 0.125)
+    ('a_faster', 5, 0.031)
     """
     a = _seconds("seconds_a", seconds_a)
     b = _seconds("seconds_b", seconds_b)
