@@ -12,7 +12,8 @@ about half a second here) three ways on the same generated data:
 
 Each is warmed up first (worker imports, process pools), then timed end to end
 ``--repeats`` times, interleaved so a busy machine hurts all three alike; the
-median is reported. Beside the measured speedup it prints the speedup the cost
+median is reported, and plsim and joblib are compared pair by pair with a
+sign test (:func:`plsim.speedup.compare_paired`), so a tie reads as a tie. Beside the measured speedup it prints the speedup the cost
 model of :mod:`plsim.speedup` *predicts* from the measured member times and the
 cluster's measured per-task overhead and bandwidth. ``--small-tasks`` runs the
 case where members take ~10 ms and the overhead wins.
@@ -72,7 +73,7 @@ class BenchConfig:
     samples: int = DEFAULT_SAMPLES
     features: int = DEFAULT_FEATURES
     estimator: str = "decision_tree"
-    repeats: int = 3
+    repeats: int = 5
     address: str | None = None
     small_tasks: bool = False
     seed: int = 0
@@ -391,8 +392,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", type=int, default=DEFAULT_FEATURES, help="columns (default %(default)s)")
     parser.add_argument("--estimator", choices=ESTIMATORS, default="decision_tree",
                         help="base estimator of every member (default %(default)s)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each kind; the median is reported "
-                        "(default %(default)s)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each kind; the median is reported, "
+                        "and plsim and joblib are compared pair by pair (5 or more; default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random_state of the data and the ensemble")
     parser.add_argument("--address", default=None,
                         help="connect to this Dask scheduler (tcp://host:8786) instead of a local cluster")

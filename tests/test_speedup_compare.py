@@ -16,34 +16,55 @@ def test_ratios_and_wins_by_hand():
     assert c.median_ratio == 1.0
     assert (c.wins_a, c.wins_b) == (1, 1)  # an exact tie counts for neither
     assert c.p_value == 1.0
-    assert c.verdict == "no_consistent_difference"
-    assert "no consistent difference" in c.summary() and "plsim faster in 1, joblib faster in 1" in c.summary()
+    assert c.verdict == "too_few_pairs"
+    assert "plsim faster in 1, joblib faster in 1" in c.summary()
 
 
 @pytest.mark.parametrize(("n", "verdict"), [(1, "too_few_pairs"), (3, "too_few_pairs"), (4, "too_few_pairs"),
                                             (5, "a_faster"), (7, "a_faster")])
-def test_a_winning_every_pair_is_a_sign_test_at_half_to_the_n(n, verdict):
+def test_a_clean_sweep_is_a_sign_test_at_half_to_the_n(n, verdict):
     c = compare_paired([1.0] * n, [1.1] * n)
     assert c.wins_a == n
     assert c.p_value == pytest.approx(0.5**n)
-    assert c.verdict == verdict  # a sweep counts only where it has p <= 0.05: 5 pairs or more
+    assert c.verdict == verdict  # fewer than 5 pairs can never reach p <= 0.05
     # [min, max] of n ratios covers the median with probability 1 - 2 * 0.5**n.
     assert c.confidence == pytest.approx(1 - 2 * 0.5**n)
 
 
-def test_b_faster_and_the_one_sided_p_value_of_a_majority():
-    # B wins 6 of 7: P(at least 6 heads of 7) = (7 + 1) / 128.
-    c = compare_paired([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], [0.9, 0.95, 0.97, 0.99, 0.9, 0.8, 1.01])
-    assert (c.wins_a, c.wins_b) == (1, 6)
-    assert c.p_value == pytest.approx(8 / 128)
-    assert c.verdict == "no_consistent_difference"  # not every pair: not called
+def _split(wins_a: int, wins_b: int, ties: int = 0) -> tuple[list[float], list[float]]:
+    """Paired times in which A wins ``wins_a`` pairs, B ``wins_b`` and ``ties`` are exact ties."""
+    b = [1.1] * wins_a + [0.9] * wins_b + [1.0] * ties
+    return [1.0] * len(b), b
+
+
+@pytest.mark.parametrize(("wins_a", "wins_b", "ties", "p", "verdict"), [
+    # 6 of 7: P(X >= 6 | Binomial(7, 1/2)) = (7 + 1) / 128 = 0.0625 > 0.05, not called.
+    (1, 6, 0, 8 / 128, "no_consistent_difference"),
+    # 21 pairs: 15 wins is the least that is called, P(X >= 15) = 82160 / 2**21 = 0.0392; 14 is 0.0946.
+    (15, 6, 0, 82160 / 2**21, "a_faster"),
+    (14, 7, 0, 198440 / 2**21, "no_consistent_difference"),
+    (6, 15, 0, 82160 / 2**21, "b_faster"),
+    # Exact ties count for neither side: 5 wins of 5 untied pairs, p = 1/32.
+    (5, 0, 2, 1 / 32, "a_faster"),
+    (3, 3, 1, 1.0, "no_consistent_difference"),
+])
+def test_sign_test_by_hand(wins_a, wins_b, ties, p, verdict):
+    c = compare_paired(*_split(wins_a, wins_b, ties))
+    assert (c.wins_a, c.wins_b) == (wins_a, wins_b)
+    assert c.p_value == pytest.approx(p)
+    assert c.verdict == verdict
+
+
+def test_summary_names_the_winner_and_the_p_value():
     c = compare_paired([1.0] * 5, [0.9, 0.95, 0.97, 0.93, 0.99], name_a="plsim", name_b="joblib")
     assert c.verdict == "b_faster"
     assert "joblib measurably faster (sign test p = 0.031)" in c.summary()
     assert c.median_ratio == pytest.approx(0.95)
+    tie = compare_paired(*_split(4, 3))
+    assert "no consistent difference (sign test p = 0.500)" in tie.summary()
     three = compare_paired([1.0] * 3, [0.9, 0.95, 0.97], name_a="plsim", name_b="joblib")
     assert three.verdict == "too_few_pairs"
-    assert "too few pairs" in three.summary() and "1 time in 4" in three.summary()
+    assert "too few pairs" in three.summary() and "at least 5 pairs" in three.summary()
 
 
 def test_range_in_summary_and_html():

@@ -10,11 +10,11 @@ the two are equally fast; the pairs say whether the difference is real:
 * the median ratio, and the range ``[min r_i, max r_i]``, which contains the
   true median ratio with probability ``1 - 2 * 0.5**n`` whatever the noise's
   distribution (94 % for 5 pairs, 98 % for 7);
-* the verdict of a **sign test**: A is called faster only if it won *every*
-  pair and that is unlikely by chance (one-sided p = ``0.5**n`` <= 0.05 if the
-  two were equally fast, so at least 5 pairs), B likewise. If each side won
-  some pair, neither is consistently faster; a clean sweep of fewer than 5
-  pairs is reported as too few to tell.
+* the verdict of a **sign test**: the side that won more pairs is called
+  faster only if equally fast methods would give such a lopsided count less
+  than 1 time in 20 (one-sided p <= 0.05; with 5 pairs that takes all 5, with
+  7 pairs all 7, with 21 pairs 15). Exact ties count for neither side. Fewer
+  than 5 pairs can never reach that, and are reported as too few to tell.
 
 Taught in ``notebooks/01_speedup.ipynb`` (why one timing is not a result).
 """
@@ -34,7 +34,9 @@ B_FASTER = "b_faster"
 NO_CONSISTENT_DIFFERENCE = "no_consistent_difference"
 TOO_FEW_PAIRS = "too_few_pairs"
 SIGNIFICANCE = 0.05
-"""A clean sweep is called a difference only if equally fast methods sweep this rarely (n >= 5 pairs)."""
+"""One-sided sign-test level: a side is called faster only if p <= this."""
+MIN_PAIRS = 5
+"""Fewest pairs that can reach SIGNIFICANCE (0.5**5 = 0.031)."""
 
 
 @dataclass(frozen=True)
@@ -72,26 +74,30 @@ class PairedComparison:
 
     @property
     def p_value(self) -> float:
-        """One-sided sign-test p-value of the side that won more pairs (1.0 for a tie)."""
-        n, k = len(self.ratios), max(self.wins_a, self.wins_b)
+        """One-sided sign-test p-value for the side that won more pairs (1.0 when they won equally many).
+
+        The chance that equally fast methods split the untied pairs at least
+        this unevenly in that direction: ``P(X >= k)`` for ``X ~ Binomial(m, 1/2)``,
+        ``k`` the leader's wins and ``m`` the pairs that were not exact ties.
+        """
+        k, m = max(self.wins_a, self.wins_b), self.wins_a + self.wins_b
         if self.wins_a == self.wins_b:
             return 1.0
-        return sum(math.comb(n, i) for i in range(k, n + 1)) / 2.0**n
+        return sum(math.comb(m, i) for i in range(k, m + 1)) / 2.0**m
 
     @property
     def verdict(self) -> str:
         """Who is measurably faster.
 
-        ``"a_faster"`` / ``"b_faster"``: that side won every pair and a sweep
-        is unlikely by chance (p <= 0.05); ``"too_few_pairs"``: one side won
-        every pair, but there were too few pairs for that to mean anything;
-        ``"no_consistent_difference"``: each side won some pair (or all tied).
+        ``"a_faster"`` / ``"b_faster"``: that side won more pairs and the sign
+        test's p <= 0.05; ``"no_consistent_difference"``: p > 0.05;
+        ``"too_few_pairs"``: fewer than 5 pairs, which can never reach p <= 0.05.
         """
-        n = len(self.ratios)
-        sweep = A_FASTER if self.wins_a == n else B_FASTER if self.wins_b == n else None
-        if sweep is None:
+        if len(self.ratios) < MIN_PAIRS:
+            return TOO_FEW_PAIRS
+        if self.p_value > SIGNIFICANCE:
             return NO_CONSISTENT_DIFFERENCE
-        return sweep if 0.5**n <= SIGNIFICANCE else TOO_FEW_PAIRS
+        return A_FASTER if self.wins_a > self.wins_b else B_FASTER
 
     def summary(self) -> str:
         """One sentence: median ratio, range, who won how many pairs, verdict."""
@@ -103,14 +109,16 @@ class PairedComparison:
             return head + " (one pair: run more repeats to tell a difference from noise)."
         head += f", {min(ratios):.3f} to {max(ratios):.3f} ({self.confidence:.0%} range for the median)"
         wins = f"{self.name_a} faster in {self.wins_a}, {self.name_b} faster in {self.wins_b}"
-        if self.verdict == TOO_FEW_PAIRS:
-            return (f"{head}; {wins}: too few pairs to tell a difference from noise (equally fast methods sweep "
-                    f"{n} pairs 1 time in {2 ** (n - 1)}); time at least 5 pairs.")
-        if self.verdict == A_FASTER:
-            return f"{head}; {wins}: {self.name_a} measurably faster (sign test p = {self.p_value:.3f})."
-        if self.verdict == B_FASTER:
-            return f"{head}; {wins}: {self.name_b} measurably faster (sign test p = {self.p_value:.3f})."
-        return f"{head}; {wins}: no consistent difference, a tie within this machine's noise."
+        verdict = self.verdict
+        if verdict == TOO_FEW_PAIRS:
+            return (f"{head}; {wins}: too few pairs to tell a difference from noise "
+                    f"(time at least {MIN_PAIRS} pairs).")
+        test = f"sign test p = {self.p_value:.3f}"
+        if verdict == A_FASTER:
+            return f"{head}; {wins}: {self.name_a} measurably faster ({test})."
+        if verdict == B_FASTER:
+            return f"{head}; {wins}: {self.name_b} measurably faster ({test})."
+        return f"{head}; {wins}: no consistent difference ({test}), a tie within this machine's noise."
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td>{i + 1}</td><td>{a:.3f}</td><td>{b:.3f}</td><td>{b / a:.3f}</td></tr>"
