@@ -144,26 +144,77 @@ def test_regressors_identical_sequential_and_two_workers(client):
 @pytest.mark.parametrize("name", ["bagging", "stacking", "sweep"])
 def test_data_scattered_once_and_tasks_carry_no_data(name, client, monkeypatch):
     scatters, payloads = [], []
-    real_scatter, real_submit = client.scatter, client.submit
+    real_scatter, real_map = client.scatter, client.map
 
     def spy_scatter(data, *args, **kwargs):
         scatters.append(data)
         return real_scatter(data, *args, **kwargs)
 
-    def spy_submit(func, *args, **kwargs):
-        payloads.append(len(cloudpickle.dumps((args, {k: v for k, v in kwargs.items() if k != "key"}))))
-        return real_submit(func, *args, **kwargs)
+    def spy_map(func, *iterables, **kwargs):
+        for args in zip(*iterables, strict=True):  # one task's own arguments
+            payloads.append(len(cloudpickle.dumps(args)))
+        return real_map(func, *iterables, **kwargs)
 
     monkeypatch.setattr(client, "scatter", spy_scatter)
-    monkeypatch.setattr(client, "submit", spy_submit)
+    monkeypatch.setattr(client, "map", spy_map)
     model = make_models(client)[name].fit(X_CLF, Y_STR)
     assert len(scatters) == 1, "X and y must be scattered once per fit"
-    np.testing.assert_array_equal(scatters[0][0], X_CLF)
+    np.testing.assert_array_equal(next(iter(scatters[0].values())), X_CLF)
     n_tasks = {"bagging": 6, "stacking": 3 * (3 + 1), "sweep": 6 * 3 + 3}[name]
     assert len(payloads) == n_tasks
     # Each task refers to X by future: its own payload is far smaller than X itself.
     assert max(payloads) < X_CLF.nbytes / 2, (max(payloads), X_CLF.nbytes)
     assert model.score(X_CLF, Y_STR) > 0.7
+
+
+def _wait_at_gate(gate: str) -> str:
+    from distributed import Event
+
+    if not Event(gate).wait(timeout=60):
+        raise TimeoutError(f"gate {gate} never opened")
+    return gate
+
+
+def _scheduler_view(dask_scheduler, prefix: str) -> tuple[list[int], int]:
+    """Tasks whose key starts with ``prefix``: how many each worker holds, and how many wait queued."""
+    held = sorted(sum(str(ts.key).startswith(prefix) for ts in ws.processing)
+                  for ws in dask_scheduler.workers.values())
+    queued = sum(str(ts.key).startswith(prefix) for ts in dask_scheduler.queued)
+    return held, queued
+
+
+@pytest.mark.slow
+def test_tasks_wait_queued_until_a_worker_is_free(client):
+    # Greedy list scheduling: a worker holds only the task it is running, the rest wait
+    # on the scheduler and go, in task order, to whichever worker frees up first. Had the
+    # first tasks been bound to workers on arrival, member 2 would wait behind member 0
+    # even while the other worker sat idle (the bench's 16 trees lost ~1 % to that).
+    import threading
+    import uuid
+
+    from distributed import Event
+
+    from plsim.ensembles._engine import run_tasks
+
+    gate = Event(f"plsim-test-gate-{uuid.uuid4().hex}", client=client)
+    name = f"gated{uuid.uuid4().hex[:6]}"
+    results: list = []
+    runner = threading.Thread(target=lambda: results.append(
+        run_tasks(client, _wait_at_gate, {}, [{"gate": gate.name}] * 6, name=name)))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            held, queued = client.run_on_scheduler(_scheduler_view, prefix=name)
+            if sum(held) + queued == 6 and sum(held) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert (held, queued) == ([1, 1], 4)  # one running task per 1-thread worker, 4 waiting
+    finally:
+        gate.set()
+        runner.join(timeout=60)
+    assert [r.value for r in results[0]] == [gate.name] * 6
+    assert len({r.worker for r in results[0]}) == 2
 
 
 # -- measured fit times and the workers that ran them -----------------------------------------

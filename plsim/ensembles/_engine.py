@@ -113,12 +113,16 @@ def shared_data(client: Any, **arrays: Any) -> Iterator[dict[str, Any]]:
     if client is None:
         yield dict(arrays)
         return
-    names = list(arrays)
-    futures = client.scatter([arrays[n] for n in names], broadcast=True, hash=False)
+    # Named keys put plsim's data in its own task group ("plsim-data-X"), so arrays
+    # scattered by other code cannot stop the scheduler from queuing the tasks
+    # that read it (see run_tasks).
+    run_id = uuid.uuid4().hex[:12]
+    keyed = {f"plsim-data-{name}-{run_id}": value for name, value in arrays.items()}
+    futures = client.scatter(keyed, broadcast=True, hash=False)
     try:
-        yield dict(zip(names, futures))
+        yield {name: futures[key] for name, key in zip(arrays, keyed, strict=True)}
     finally:
-        client.cancel(futures)
+        client.cancel(list(futures.values()))
 
 
 def _run_one(func: Callable[..., Any], data: Mapping[str, Any], task: Mapping[str, Any]) -> TaskResult:
@@ -183,11 +187,15 @@ def run_tasks(
 
     from distributed import as_completed
 
+    # One client.map call sends all tasks in one graph update. Submitted one by
+    # one, the first few would be bound to workers on arrival (the scheduler
+    # queues a group's tasks only once it holds more than 2 per thread), so
+    # member 2 would wait behind member 0 even when another worker frees up
+    # first. Queued, each task goes to whichever worker is free: greedy, in
+    # task order (measured on the bench's 16 trees: see benchmarks/bench_speedup.py).
     run_id = uuid.uuid4().hex[:12]
-    futures = [
-        client.submit(_run_one, func, data, task, key=f"{name}-{run_id}-{i}", pure=False)
-        for i, task in enumerate(tasks)
-    ]
+    futures = client.map(_run_one, [func] * total, [data] * total, list(tasks),
+                         key=[f"{name}-{run_id}-{i}" for i in range(total)], pure=False)
     index = {f.key: i for i, f in enumerate(futures)}
     done = 0
     try:
