@@ -27,8 +27,20 @@ def test_a_clean_sweep_is_a_sign_test_at_half_to_the_n(n, verdict):
     assert c.wins_a == n
     assert c.p_value == pytest.approx(0.5**n)
     assert c.verdict == verdict  # fewer than 5 pairs can never reach p <= 0.05
-    # [min, max] of n ratios covers the median with probability 1 - 2 * 0.5**n.
-    assert c.confidence == pytest.approx(1 - 2 * 0.5**n)
+    # Up to 7 pairs the interval is [min, max], covering the median with probability 1 - 2 * 0.5**n.
+    assert c.median_interval == pytest.approx((1.1, 1.1, 1 - 2 * 0.5**n))
+
+
+def test_median_interval_uses_order_statistics_for_many_pairs():
+    # 21 pairs: P(Binomial(21, 1/2) <= 5) = 27896 / 2**21, so the 6th smallest to the 6th largest
+    # ratio cover the median with 1 - 2 * 0.0133 = 97.3 %; the 7th would give only 92.2 %.
+    b = [1.0 + i / 100 for i in range(21)]  # ratios 1.00, 1.01, ..., 1.20
+    low, high, cover = compare_paired([1.0] * 21, b).median_interval
+    assert (low, high) == pytest.approx((1.05, 1.15))
+    assert cover == pytest.approx(1 - 2 * 27896 / 2**21)
+    # 8 pairs: k = 2 covers 1 - 2 * 9/256 = 93 % < 95 %, so the whole range (99.2 %).
+    low, high, cover = compare_paired([1.0] * 8, [1.0 + i / 100 for i in range(8)]).median_interval
+    assert (low, high, cover) == pytest.approx((1.0, 1.07, 1 - 2 / 256))
 
 
 def _split(wins_a: int, wins_b: int, ties: int = 0) -> tuple[list[float], list[float]]:
@@ -70,7 +82,7 @@ def test_summary_names_the_winner_and_the_p_value():
 def test_range_in_summary_and_html():
     c = compare_paired([4.0, 4.0, 4.0, 4.0, 4.0], [3.96, 4.04, 4.08, 3.92, 4.0], name_a="plsim", name_b="joblib")
     s = c.summary()
-    assert "median" in s and "0.980 to 1.020" in s and "94% range" in s
+    assert "median" in s and "0.980 to 1.020" in s and "93.8% interval" in s
     html = c._repr_html_()
     assert html.count("<tr>") == 6 and "measured" in html and str(c) == s
     single = compare_paired([1.0], [2.0])

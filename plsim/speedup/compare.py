@@ -7,9 +7,11 @@ moment of a shared machine hits both. Each pair gives one ratio
 their own flip between "A faster" and "B faster" from one run to the next when
 the two are equally fast; the pairs say whether the difference is real:
 
-* the median ratio, and the range ``[min r_i, max r_i]``, which contains the
-  true median ratio with probability ``1 - 2 * 0.5**n`` whatever the noise's
-  distribution (94 % for 5 pairs, 98 % for 7);
+* the median ratio, and an interval for it from the sorted ratios (the
+  ``k``-th smallest to the ``k``-th largest) that holds the true median ratio
+  with probability ``1 - 2 * P(Binomial(n, 1/2) < k)`` whatever the noise's
+  distribution: ``k`` is the largest that keeps this at 95 % or more, or 1
+  (the whole range) when ``n`` is too small for 95 % (94 % for 5 pairs);
 * the verdict of a **sign test**: the side that won more pairs is called
   faster only if equally fast methods would give such a lopsided count less
   than 1 time in 20 (one-sided p <= 0.05; with 5 pairs that takes all 5, with
@@ -68,9 +70,23 @@ class PairedComparison:
         return sum(r < 1.0 for r in self.ratios)
 
     @property
-    def confidence(self) -> float:
-        """Probability that ``[min(ratios), max(ratios)]`` contains the true median ratio."""
-        return 1.0 - 2.0 * 0.5 ** len(self.ratios)
+    def median_interval(self) -> tuple[float, float, float]:
+        """``(low, high, coverage)``: a distribution-free interval for the median ratio.
+
+        The ``k``-th smallest and ``k``-th largest ratio hold the true median
+        with probability ``coverage = 1 - 2 * P(Binomial(n, 1/2) <= k - 1)``;
+        ``k`` is the largest with coverage >= 95 %, or 1 if none reaches it.
+        """
+        ratios = sorted(self.ratios)
+        n = len(ratios)
+
+        def coverage(k: int) -> float:
+            return 1.0 - 2.0 * sum(math.comb(n, i) for i in range(k)) / 2.0**n
+
+        k = 1
+        while k + 1 <= (n + 1) // 2 and coverage(k + 1) >= 0.95:
+            k += 1
+        return ratios[k - 1], ratios[n - k], coverage(k)
 
     @property
     def p_value(self) -> float:
@@ -102,12 +118,12 @@ class PairedComparison:
     def summary(self) -> str:
         """One sentence: median ratio, range, who won how many pairs, verdict."""
         n = len(self.ratios)
-        ratios = self.ratios
         head = (f"{self.name_a} versus {self.name_b}, {n} paired run(s): {self.name_b} time / {self.name_a} time "
                 f"= {self.median_ratio:.3f} median")
         if n == 1:
             return head + " (one pair: run more repeats to tell a difference from noise)."
-        head += f", {min(ratios):.3f} to {max(ratios):.3f} ({self.confidence:.0%} range for the median)"
+        low, high, cover = self.median_interval
+        head += f", {low:.3f} to {high:.3f} ({cover:.1%} interval for the median)"
         wins = f"{self.name_a} faster in {self.wins_a}, {self.name_b} faster in {self.wins_b}"
         verdict = self.verdict
         if verdict == TOO_FEW_PAIRS:
