@@ -146,11 +146,12 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
     already = plsim.current_client()
     client = plsim.start_cluster(n_workers=cfg.workers, address=cfg.address, quiet=True)
     try:
+        from plsim.cluster import worker_threads
         from plsim.speedup import worker_addresses
 
         n_workers = len(worker_addresses(client))
         where = "remote" if client.cluster is None else "local"
-        threads = sum(w.get("nthreads", 0) for w in client.scheduler_info()["workers"].values())
+        threads = sum(worker_threads(client).values())
 
         def model(c: Any) -> Any:
             return ParallelBaggingClassifier(clone(base), n_estimators=cfg.members, client=c, random_state=cfg.seed)

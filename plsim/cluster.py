@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # importing distributed takes ~1 s; do it only when a cluster
     from dask.distributed import Client
 
 __all__ = [
+    "worker_threads",
     "start_cluster",
     "close_cluster",
     "current_client",
@@ -312,10 +313,20 @@ def _connect(address: str, timeout: float) -> Client:
         ) from exc
 
 
+def worker_threads(client: Client) -> dict[str, int]:
+    """``{worker address: threads}`` of the client's workers, asked of the scheduler now.
+
+    Not ``client.scheduler_info()["workers"]``: that returns a cache which the
+    client's own periodic refresh (every 2 s, totals only) can overwrite with an
+    empty ``"workers"`` between the fresh fetch and the return, so a busy
+    cluster would now and then look as if it had no workers (seen in the test suite).
+    """
+    return dict(client.nthreads())
+
+
 def _summary(client: Client) -> str:
-    info = client.scheduler_info()
-    workers = info.get("workers", {})
-    threads = sum(w.get("nthreads", 0) for w in workers.values())
+    workers = worker_threads(client)
+    threads = sum(workers.values())
     where = "local" if client.cluster is not None else "remote"
     link = dashboard_link(client)
     dash = f", dashboard {link}" if link else ""

@@ -303,7 +303,9 @@ def ring_allreduce(client: Any, arrays: list[Any], *, average: bool = True, gath
         raise ValueError("client is None; pass a dask.distributed.Client or use ring_allreduce_local")
     if not isinstance(arrays, (list, tuple)) or len(arrays) == 0:
         raise ValueError("arrays must be a non-empty list (one vector or Future per rank)")
-    addresses = sorted(client.scheduler_info()["workers"])
+    from plsim.cluster import worker_threads
+
+    addresses = sorted(worker_threads(client))
     if not addresses:
         raise ValueError("the cluster has no workers")
     p = len(arrays)

@@ -52,7 +52,7 @@ def collect_info(*, start: bool = True, address: str | None = None, n_workers: i
 
 
 def _probe_cluster(address: str | None, n_workers: int | None) -> dict[str, Any]:
-    from plsim.cluster import close_cluster, dashboard_link, start_cluster
+    from plsim.cluster import close_cluster, dashboard_link, start_cluster, worker_threads
 
     t0 = time.perf_counter()
     try:
@@ -61,7 +61,7 @@ def _probe_cluster(address: str | None, n_workers: int | None) -> dict[str, Any]
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     started = time.perf_counter() - t0
     try:
-        workers = list(client.scheduler_info()["workers"])
+        workers = sorted(worker_threads(client))
         t1 = time.perf_counter()
         # One trivial task pinned to each worker proves every worker answers.
         futures = [client.submit(sum, [i, 1], workers=[w], pure=False) for i, w in enumerate(workers)]

@@ -124,8 +124,8 @@ def test_identical_sequential_one_and_two_workers(name, sequential_fits, client1
     two = make_models(client)[name].fit(X_CLF, Y_STR)
     assert_same(sequential_fits[name], fingerprint(one))
     assert_same(sequential_fits[name], fingerprint(two))
-    assert set(one.member_workers_) == {next(iter(client1.scheduler_info()["workers"]))}
-    assert set(two.member_workers_) <= set(client.scheduler_info()["workers"])
+    assert set(one.member_workers_) == {next(iter(client1.nthreads()))}
+    assert set(two.member_workers_) <= set(client.nthreads())
 
 
 @pytest.mark.slow
@@ -229,7 +229,7 @@ def test_fit_times_and_workers_recorded_and_members_overlap(client):
     wall = time.perf_counter() - start
     assert model.member_fit_times_.shape == (4,)
     assert np.all(model.member_fit_times_ >= 0.5)
-    assert set(model.member_workers_) == set(client.scheduler_info()["workers"])  # both workers used
+    assert set(model.member_workers_) == set(client.nthreads())  # both workers used
     # Sleeping members overlap even on a busy machine: 2 s of member time, ideally 1 s of wall time.
     assert wall < 0.9 * model.member_fit_times_.sum()
 
@@ -435,7 +435,7 @@ def test_auto_client_is_sequential_without_a_cluster(monkeypatch):
 def test_auto_client_uses_the_plsim_cluster(monkeypatch, client):
     monkeypatch.setattr("plsim.cluster.current_client", lambda: client)
     model = ParallelBaggingClassifier(n_estimators=2, client="auto", random_state=0).fit(X_CLF, Y_CLF)
-    assert set(model.member_workers_) <= set(client.scheduler_info()["workers"])
+    assert set(model.member_workers_) <= set(client.nthreads())
 
 
 # -- diversity ----------------------------------------------------------------------------------

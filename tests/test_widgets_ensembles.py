@@ -22,7 +22,7 @@ def test_run_trains_on_the_cluster_and_updates_the_panel(client):
     assert panel.error is None, panel.message.value
     run = panel.result
     assert len(run.model.estimators_) == 6
-    assert set(run.model.member_workers_) <= set(client.scheduler_info()["workers"])
+    assert set(run.model.member_workers_) <= set(client.nthreads())
     assert run.model.max_samples == 0.5 and run.model.max_features == 0.5
     assert panel.figures_drawn == 1 and panel.image.value[:4] == b"\x89PNG"
     assert panel.progress.value == panel.progress.max == 6

@@ -188,7 +188,9 @@ class _OnDask:
 
     def __init__(self, client: Any, model: Any, datas: list[ClientData]) -> None:
         self.client = client
-        if not client.scheduler_info().get("workers"):
+        from plsim.cluster import worker_threads
+
+        if not worker_threads(client):
             raise RuntimeError("the Dask cluster has no workers; start some or pass client=None")
         self.model_f = client.scatter(model, broadcast=True, hash=False)
         self.data_f: list[Any] = client.scatter(list(datas), broadcast=True, hash=False)

@@ -158,7 +158,9 @@ def python_work_iterations(milliseconds: float, *, probe: int = 200_000) -> int:
 # ---------------------------------------------------------------------------
 def worker_addresses(client: Client) -> list[str]:
     """Addresses of the client's workers, sorted (a stable order for choosing ``p`` of them)."""
-    return sorted(client.scheduler_info()["workers"])
+    from plsim.cluster import worker_threads
+
+    return sorted(worker_threads(client))
 
 
 def run_sequential(func: Callable[..., Any], tasks: Sequence[Any], data: Any = None) -> list[Any]:

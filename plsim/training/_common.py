@@ -136,7 +136,9 @@ def split_batch(batch_size: int | None, n_workers: int) -> list[int | None]:
 
 def worker_addresses(client: Any) -> list[str]:
     """The cluster's worker addresses in a fixed (sorted) order; replica ``i`` runs on ``addresses[i % n]``."""
-    addresses = sorted(client.scheduler_info()["workers"])
+    from plsim.cluster import worker_threads
+
+    addresses = sorted(worker_threads(client))
     if not addresses:
         raise ValueError("the Dask cluster has no workers")
     return addresses
