@@ -23,16 +23,26 @@ from plsim import data, federated as F, models
 
 
 def rounds_to_target(model, ds, parts, target, max_rounds, lrs, **kw):
-    """Tune the client lr over ``lrs``: the run that reaches ``target`` in the fewest rounds (stops there)."""
-    best = None
+    """Tune the client lr over ``lrs``: the run that reaches ``target`` in the fewest rounds (stops there).
+
+    Returns ``(best lr, its history, the lrs whose training diverged)``; a
+    diverged run (non-finite loss) is never the best.
+    """
+    best, diverged = None, []
     for lr in lrs:
-        h = F.run_federated(model, ds, parts, rounds=max_rounds, lr=lr, client_fraction=0.1, random_state=0,
-                            callback=lambda r: r.test_accuracy < target, **kw)
+        with np.errstate(over="ignore", invalid="ignore"):  # a too-large lr overflows: reported, not warned
+            h = F.run_federated(model, ds, parts, rounds=max_rounds, lr=lr, client_fraction=0.1, random_state=0,
+                                callback=lambda r: r.test_accuracy < target, **kw)
+        if h.weights is None or not np.all(np.isfinite(h.weights)):
+            diverged.append(lr)
+            continue
         reached = h.rounds_to(target)
         key = (reached is None, reached or 0, -h.final_accuracy)
         if best is None or key < best[0]:
             best = (key, lr, h)
-    return best[1], best[2]
+    if best is None:
+        raise RuntimeError(f"every learning rate in {lrs} diverged")
+    return best[1], best[2], diverged
 
 
 def main() -> None:
@@ -50,10 +60,10 @@ def main() -> None:
     configs = [
         # Each grid brackets the best learning rate found (a best value at a grid's edge means widen it).
         ("FedSGD", dict(algorithm="fedsgd"), [1.0, 3.0, 10.0] if not quick else [3.0], 300 if not quick else 150),
-        ("FedAvg B=10 E=5", dict(local_epochs=5, batch_size=10), [0.03, 0.1, 0.3] if not quick else [0.1], 60),
-        ("FedAvg B=10 E=20", dict(local_epochs=20, batch_size=10), [0.03, 0.1, 0.3] if not quick else [0.1], 60),
+        ("FedAvg B=10 E=5", dict(local_epochs=5, batch_size=10), [0.03, 0.1, 0.3, 1.0] if not quick else [0.1], 60),
+        ("FedAvg B=10 E=20", dict(local_epochs=20, batch_size=10), [0.03, 0.1, 0.3, 1.0] if not quick else [0.1], 60),
         ("FedProx B=10 E=20 mu=0.1", dict(algorithm="fedprox", mu=0.1, local_epochs=20, batch_size=10),
-         [0.03, 0.1, 0.3] if not quick else [0.1], 60),
+         [0.1, 0.3, 1.0, 3.0] if not quick else [0.1], 60),
     ]
     print(f"Target test accuracy {args.target:.0%}; {K} clients x {ds.n_train // K} samples; C = 0.1; "
           f"MLP {model.layer_sizes} ({model.n_params} parameters)")
@@ -67,7 +77,7 @@ def main() -> None:
         base = None
         for name, kw, lrs, max_rounds in configs:
             t0 = time.perf_counter()
-            lr, h = rounds_to_target(model, ds, parts, args.target, max_rounds, lrs, **kw)
+            lr, h, diverged = rounds_to_target(model, ds, parts, args.target, max_rounds, lrs, **kw)
             r = h.rounds_to(args.target)
             if name == "FedSGD":
                 base = r
@@ -76,7 +86,8 @@ def main() -> None:
             sim = h.simulated_time[r - 1] if r else float("nan")
             print(f"{pname:<20} {name:<26} {lr:>7g} {r if r else f'>{max_rounds}':>7} {speed:>8} "
                   f"{(mb or h.cumulative_bytes[-1]) / 1e6:>9.1f} {sim:>8.1f} {h.final_accuracy:>9.3f}"
-                  f"   ({time.perf_counter() - t0:.0f} s tuning)")
+                  f"   ({time.perf_counter() - t0:.0f} s tuning over lr {', '.join(f'{v:g}' for v in lrs)}"
+                  + (f"; diverged at {', '.join(f'{v:g}' for v in diverged)})" if diverged else ")"))
             results[(pname, name)] = h
     print("(FedSGD 'rounds' are its rounds to target; speed-up = FedSGD rounds / algorithm rounds, "
           "'>N' = not reached in N rounds)")
