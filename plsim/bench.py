@@ -147,11 +147,10 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
     client = plsim.start_cluster(n_workers=cfg.workers, address=cfg.address, quiet=True)
     try:
         from plsim.cluster import worker_threads
-        from plsim.speedup import worker_addresses
 
-        n_workers = len(worker_addresses(client))
+        threads_by_worker = worker_threads(client)
+        n_workers, threads = len(threads_by_worker), sum(threads_by_worker.values())
         where = "remote" if client.cluster is None else "local"
-        threads = sum(worker_threads(client).values())
 
         def model(c: Any) -> Any:
             return ParallelBaggingClassifier(clone(base), n_estimators=cfg.members, client=c, random_state=cfg.seed)

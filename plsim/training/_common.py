@@ -136,9 +136,9 @@ def split_batch(batch_size: int | None, n_workers: int) -> list[int | None]:
 
 def worker_addresses(client: Any) -> list[str]:
     """The cluster's worker addresses in a fixed (sorted) order; replica ``i`` runs on ``addresses[i % n]``."""
-    from plsim.cluster import worker_threads
+    from plsim.speedup import worker_addresses as sorted_workers
 
-    addresses = sorted(worker_threads(client))
+    addresses = sorted_workers(client)
     if not addresses:
         raise ValueError("the Dask cluster has no workers")
     return addresses
