@@ -7,8 +7,9 @@ about half a second here) three ways on the same generated data:
    the other in this process, limited to one thread (the one-CPU baseline);
 2. **plsim on Dask**: the same estimator with ``client=`` a cluster from
    :func:`plsim.start_cluster` (one thread per worker, data scattered once per fit);
-3. **joblib**: the same members (same rows, columns and seeds) fitted through
-   joblib's default process backend (loky) with ``n_jobs`` = the workers.
+3. **joblib**: the very same fit with ``client=joblib.Parallel(n_jobs=workers)``:
+   the same validation, seeds and members (so the same rows and columns), only
+   the members run on joblib's default process backend (loky), not on Dask.
 
 Each is warmed up first (worker imports, process pools), then timed end to end
 ``--repeats`` times, interleaved so a busy machine hurts all three alike; the
@@ -25,7 +26,6 @@ Taught in ``notebooks/01_speedup.ipynb``.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import pickle
@@ -162,30 +162,26 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
         def fit_dask() -> Any:
             return model(client).fit(X, y, progress=_member_counter("plsim on Dask"))
 
-        # joblib gets exactly the members the sequential fit trained: same rows, columns, seeds.
-        from joblib import Parallel, delayed
+        # joblib runs the very same fit (validation, seeds, members, assembly); only the
+        # executor differs: a joblib.Parallel with the default process backend (loky).
+        from joblib import Parallel
 
-        from plsim.ensembles.bagging import fit_on  # the very function the Dask tasks run
-
-        _, y_enc = np.unique(y, return_inverse=True)  # members learn encoded labels, as in the ensemble
-        jobs: list = []
-
-        def fit_joblib() -> list:
-            return Parallel(n_jobs=n_workers)(delayed(fit_on)(X, y_enc, clone(m), s, f) for m, s, f in jobs)
+        def fit_joblib() -> Any:
+            return model(Parallel(n_jobs=n_workers, return_as="generator")).fit(
+                X, y, progress=_member_counter("joblib"))
 
         progress(f"warming up ({n_workers} {where} worker(s), {threads} thread(s); joblib loky n_jobs={n_workers})")
         small = min(cfg.samples, 200)
         ParallelBaggingClassifier(clone(base), n_estimators=2 * n_workers, client=client,
                                   random_state=cfg.seed).fit(X[:small], y[:small])
         if cfg.joblib:
-            rows, cols = np.arange(small), np.arange(X.shape[1])
-            Parallel(n_jobs=n_workers)(delayed(fit_on)(X, y_enc, clone(base), rows, cols)
-                                       for _ in range(2 * n_workers))
+            ParallelBaggingClassifier(clone(base), n_estimators=2 * n_workers, client=Parallel(n_jobs=n_workers),
+                                      random_state=cfg.seed).fit(X[:small], y[:small])
         cal = calibrate(client, n_tasks=100, megabytes=4, repeats=2)
 
         runs: dict[str, list[float]] = {"sequential": [], "dask": [], "joblib": []}
         seq_member_times: list = []  # per sequential run: the measured seconds of each member
-        seq_model = dask_model = joblib_members = None
+        seq_model = dask_model = joblib_model = None
         timeline: list = []
         def timed_dask(record: bool) -> Any:
             if not record:
@@ -200,15 +196,11 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
             timeline.extend(stream)
             return fitted
 
-        def timed_joblib() -> list:
-            nonlocal jobs
-            if not jobs:  # exactly the members the sequential fit trained: same rows, columns, seeds
-                jobs = [(clone(m), s, f) for m, s, f in zip(seq_model.estimators_, seq_model.estimators_samples_,
-                                                            seq_model.estimators_features_, strict=True)]
+        def timed_joblib() -> Any:
             t = time.perf_counter()
-            members = fit_joblib()
+            fitted = fit_joblib()
             runs["joblib"].append(time.perf_counter() - t)
-            return members
+            return fitted
 
         for r in range(1, cfg.repeats + 1):
             t = time.perf_counter()
@@ -217,10 +209,10 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
             seq_member_times.append(np.asarray(seq_model.member_fit_times_, dtype=float))
             # Alternate which parallel run goes first, so neither always follows the other.
             if cfg.joblib and r % 2 == 0:
-                joblib_members = timed_joblib()
+                joblib_model = timed_joblib()
             dask_model = timed_dask(record=r == cfg.repeats)  # the timeline of the last run is drawn
             if cfg.joblib and r % 2 == 1:
-                joblib_members = timed_joblib()
+                joblib_model = timed_joblib()
             done = ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items() if v)
             progress(f"run {r}/{cfg.repeats}: {done}")
 
@@ -285,6 +277,7 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
             "joblib_speedup": None,
             "joblib_efficiency": None,
             "joblib_accuracy": None,
+            "joblib_identical_predictions": None,
             "speedup_vs_joblib": None,
             "joblib_paired_ratios": [],
             "joblib_comparison": None,
@@ -294,15 +287,15 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
             from joblib.parallel import get_active_backend
 
             jl = statistics.median(runs["joblib"])
-            joblib_model = copy.copy(seq_model)
-            joblib_model.estimators_ = joblib_members
+            joblib_pred = joblib_model.predict(X_test)
             out.update({
                 "joblib_backend": type(get_active_backend()[0]).__name__.replace("Backend", "").lower(),
                 "joblib_seconds": jl,
                 "joblib_runs_seconds": runs["joblib"],
                 "joblib_speedup": seq / jl,
                 "joblib_efficiency": seq / jl / n_workers,
-                "joblib_accuracy": float(np.mean(joblib_model.predict(X_test) == y_test)),
+                "joblib_accuracy": float(np.mean(joblib_pred == y_test)),
+                "joblib_identical_predictions": bool(np.array_equal(seq_pred, joblib_pred)),
                 "speedup_vs_joblib": jl / par,
             })
             # Run i of plsim and of joblib were back to back: compare them pair by pair.

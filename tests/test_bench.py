@@ -45,6 +45,7 @@ def test_bench_json_and_plot(tmp_path, capsys):
     # Same seeds -> the same ensemble whoever trains it.
     assert out["identical_predictions"] is True
     assert out["parallel_accuracy"] == out["sequential_accuracy"] == out["joblib_accuracy"]
+    assert out["joblib_identical_predictions"] is True  # the same fit, only the executor differs
     assert 0.5 < out["sequential_accuracy"] <= 1
     assert png.read_bytes().startswith(b"\x89PNG")
 

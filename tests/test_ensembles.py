@@ -3,6 +3,7 @@ timings and workers recorded, errors that say what is wrong, and agreement with 
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
 import time
@@ -11,6 +12,7 @@ import traceback
 import cloudpickle
 import numpy as np
 import pytest
+from joblib import Parallel
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import StackingClassifier, VotingClassifier
@@ -246,6 +248,36 @@ def test_progress_called_as_members_finish():
     SweepEnsembleClassifier(DecisionTreeClassifier(), {"max_depth": [1, 2]}, top_k=1, cv=2).fit(
         X_CLF, Y_CLF, progress=lambda d, t: calls.append((d, t)))
     assert calls == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["bagging", "stacking", "sweep"])
+def test_joblib_executor_gives_the_same_fit_as_sequential(name, sequential_fits):
+    # client=joblib.Parallel changes only who runs the tasks: members and predictions stay identical.
+    model = make_models(Parallel(n_jobs=2, return_as="generator"))[name]
+    calls = []
+    model.fit(X_CLF, Y_STR, progress=lambda done, total: calls.append((done, total)))
+    assert_same(sequential_fits[name], fingerprint(model))
+    total = calls[-1][1]
+    assert calls == [(i, total) for i in range(1, total + 1)]
+    pids = set(model.member_workers_)
+    assert all(p.startswith("pid ") and p != f"pid {os.getpid()}" for p in pids)  # loky worker processes
+
+
+def test_joblib_executor_with_one_job_runs_here_and_rejects_unordered_results():
+    model = ParallelBaggingClassifier(n_estimators=3, client=Parallel(n_jobs=1), random_state=0).fit(X_CLF, Y_CLF)
+    assert model.member_workers_ == ["local"] * 3  # joblib runs n_jobs=1 in this process
+    unordered = ParallelBaggingClassifier(client=Parallel(n_jobs=2, return_as="generator_unordered"))
+    with pytest.raises(ValueError, match=r"client=Parallel\(return_as='generator_unordered'\) is not allowed"):
+        unordered.fit(X_CLF, Y_CLF)
+
+
+@pytest.mark.slow
+def test_joblib_member_exception_names_the_member():
+    bad = ParallelBaggingClassifier(DecisionTreeClassifier(max_depth=-3), n_estimators=4, client=Parallel(n_jobs=2))
+    with pytest.raises(ValueError, match="max_depth") as info:
+        bad.fit(X_CLF, Y_CLF)
+    assert "through joblib" in "".join(traceback.format_exception(info.value))
 
 
 # -- a member's failure ------------------------------------------------------------------------

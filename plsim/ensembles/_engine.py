@@ -1,9 +1,10 @@
-"""Who runs what where: the one place the ensembles talk to Dask.
+"""Who runs what where: the one place the ensembles talk to Dask (or joblib).
 
 Every ensemble in :mod:`plsim.ensembles` turns its fit into a list of small,
 independent *tasks* (fit member 3 on bootstrap sample 3, fit configuration 7 on
-fold 2, ...). This module runs such a list either in this process, one after
-the other, or on a ``dask.distributed.Client``:
+fold 2, ...). This module runs such a list in this process, one after the
+other, or on a ``dask.distributed.Client``, or, for comparison, through a
+``joblib.Parallel`` (the whole fit stays the same, only the executor changes):
 
 * the training data is scattered to the workers **once** (:func:`shared_data`),
   and every task refers to it by future, so a task's own payload is a few
@@ -20,6 +21,7 @@ Taught in ``notebooks/02_ensembles.ipynb``.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TaskResult", "resolve_client", "shared_data", "run_tasks", "spawn_seeds", "LOCAL"]
+__all__ = ["TaskResult", "is_joblib", "resolve_client", "shared_data", "run_tasks", "spawn_seeds", "LOCAL"]
 
 LOCAL = "local"
 """Worker name recorded for tasks that ran in this process (no client)."""
@@ -45,14 +47,27 @@ class TaskResult:
     worker: str
 
 
+def is_joblib(client: Any) -> bool:
+    """True for a ``joblib.Parallel`` (tasks then run through joblib, not Dask)."""
+    from joblib import Parallel
+
+    return isinstance(client, Parallel)
+
+
 def resolve_client(client: Any) -> Any:
-    """The Dask client to use, or ``None`` for sequential in-process training.
+    """The Dask client to use, a ``joblib.Parallel``, or ``None`` for sequential in-process training.
 
     ``client`` may be ``None`` (sequential), ``"auto"`` (the cluster plsim
-    started, if any, else sequential) or a ``dask.distributed.Client``.
+    started, if any, else sequential), a ``dask.distributed.Client`` or a
+    ``joblib.Parallel`` (for comparing Dask with joblib on the very same fit).
     """
     if client is None:
         return None
+    if is_joblib(client):
+        if client.return_as not in ("list", "generator"):
+            raise ValueError(f"client=Parallel(return_as={client.return_as!r}) is not allowed: results must come "
+                             "back in task order; use return_as='list' or 'generator'")
+        return client
     if isinstance(client, str):
         if client != "auto":
             raise ValueError(f"client={client!r} is not allowed; use None, 'auto' or a dask.distributed.Client")
@@ -105,12 +120,13 @@ def seed_int(seq: np.random.SeedSequence, word: int = 0) -> int:
 def shared_data(client: Any, **arrays: Any) -> Iterator[dict[str, Any]]:
     """Ship ``arrays`` to every worker once; yield what tasks should receive.
 
-    With ``client=None`` the arrays themselves are yielded. With a client,
-    one ``client.scatter`` call broadcasts them and futures are yielded; they
-    are released when the block ends. Broadcasting (rather than sending the data
+    With ``client=None`` the arrays themselves are yielded, and so with a
+    ``joblib.Parallel``, which ships (memory-maps) large arrays itself, once
+    per call. With a Dask client, one ``client.scatter`` call broadcasts them
+    and futures are yielded; they are released when the block ends. Broadcasting (rather than sending the data
     to one worker) keeps the scheduler free to spread the tasks over all workers.
     """
-    if client is None:
+    if client is None or is_joblib(client):
         yield dict(arrays)
         return
     # Named keys put plsim's data in its own task group ("plsim-data-X"), so arrays
@@ -138,6 +154,34 @@ def _run_one(func: Callable[..., Any], data: Mapping[str, Any], task: Mapping[st
     return TaskResult(value, time.perf_counter() - start, worker)
 
 
+def _run_in_process(func: Callable[..., Any], data: Mapping[str, Any], task: Mapping[str, Any],
+                    caller_pid: int, label: str) -> TaskResult:
+    """Task wrapper for joblib: names the process that ran it; notes which task raised."""
+    try:
+        result = _run_one(func, data, task)
+    except Exception as exc:
+        # Added where the task ran: joblib re-raises this very exception here.
+        exc.add_note(f"plsim: raised while running {label} through joblib (process {os.getpid()})")
+        raise
+    pid = os.getpid()
+    return TaskResult(result.value, result.seconds, LOCAL if pid == caller_pid else f"pid {pid}")
+
+
+def _run_joblib(parallel: Any, func: Callable[..., Any], data: Mapping[str, Any],
+                tasks: Sequence[Mapping[str, Any]], progress: ProgressCallback | None,
+                label: Callable[[int], str]) -> list[TaskResult]:
+    from joblib import delayed
+
+    calls = (delayed(_run_in_process)(func, data, task, os.getpid(), label(i)) for i, task in enumerate(tasks))
+    output = parallel(calls)  # a list, or a generator when the Parallel has return_as="generator"
+    results = []
+    for result in output:
+        results.append(result)
+        if progress is not None:
+            progress(len(results), len(tasks))
+    return results
+
+
 def run_tasks(
     client: Any,
     func: Callable[..., Any],
@@ -152,8 +196,10 @@ def run_tasks(
 
     Parameters
     ----------
-    client : dask.distributed.Client or None
-        Where to run; ``None`` runs the tasks one after the other here.
+    client : dask.distributed.Client, joblib.Parallel or None
+        Where to run; ``None`` runs the tasks one after the other here. A
+        ``joblib.Parallel`` reports progress as tasks finish only when made
+        with ``return_as="generator"`` (otherwise all at the end).
     func : callable
         A module-level function (it is pickled to the workers).
     data : mapping
@@ -184,6 +230,8 @@ def run_tasks(
             if progress is not None:
                 progress(i + 1, total)
         return results  # type: ignore[return-value]
+    if is_joblib(client):
+        return _run_joblib(client, func, data, tasks, progress, label)
 
     from distributed import as_completed
 

@@ -181,9 +181,10 @@ _BAGGING_PARAMS_DOC = """
         Draw rows with replacement (bagging) or without (pasting).
     bootstrap_features : bool
         Draw columns with replacement.
-    client : dask.distributed.Client, "auto" or None
+    client : dask.distributed.Client, "auto", joblib.Parallel or None
         Train members on this cluster; ``None`` trains them one after the other
-        here; ``"auto"`` uses the cluster from ``plsim.start_cluster`` if running.
+        here; ``"auto"`` uses the cluster from ``plsim.start_cluster`` if running;
+        a ``joblib.Parallel`` trains them with joblib instead (same members).
     random_state : int, RandomState, Generator or None
         Seeds every member (rows, columns and the member's own ``random_state``)
         from ``random_state`` and the member's index: same value, same members,

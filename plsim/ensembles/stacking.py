@@ -60,7 +60,7 @@ class ParallelStackingClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEst
         in that order. With two classes only the second probability column is kept.
     passthrough : bool
         Also give the final estimator the original features.
-    client : dask.distributed.Client, "auto" or None
+    client : dask.distributed.Client, "auto", joblib.Parallel or None
         Where to run the ``n_members * (cv + 1)`` fits; ``None``: one after the other here.
     random_state : int, RandomState, Generator or None
         When set, members (and the final estimator) whose own ``random_state`` is

@@ -77,7 +77,7 @@ class SweepEnsembleClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEstima
         Cross-validation used to score each configuration (int: ``StratifiedKFold``).
     voting : {"hard", "soft"}
         How the kept configurations combine (soft needs ``predict_proba``).
-    client : dask.distributed.Client, "auto" or None
+    client : dask.distributed.Client, "auto", joblib.Parallel or None
         Where to run the fits; ``None`` runs them one after the other here.
     random_state : int, RandomState, Generator or None
         Configuration ``i`` gets a seed derived from this and ``i`` (the same for

@@ -129,7 +129,7 @@ class ParallelVotingClassifier(ClassifierMixin, _BaseVoting, BaseEstimator):
         needs ``predict_proba``).
     weights : sequence of float, optional
         One non-negative weight per member (default: equal).
-    client : dask.distributed.Client, "auto" or None
+    client : dask.distributed.Client, "auto", joblib.Parallel or None
         Where to train the members; ``None`` trains them one after the other here.
     random_state : int, RandomState, Generator or None
         When set, members whose own ``random_state`` is ``None`` get a seed
@@ -205,7 +205,7 @@ class ParallelVotingRegressor(RegressorMixin, _BaseVoting, BaseEstimator):
         The members.
     weights : sequence of float, optional
         One non-negative weight per member (default: equal).
-    client : dask.distributed.Client, "auto" or None
+    client : dask.distributed.Client, "auto", joblib.Parallel or None
         Where to train the members; ``None`` trains them one after the other here.
     random_state : int, RandomState, Generator or None
         Seeds members whose own ``random_state`` is ``None`` (see the classifier).
