@@ -342,7 +342,7 @@ def format_table(out: dict[str, Any]) -> str:
                  f"{out['overhead_per_task_seconds'] * 1e3:.2f} ms overhead per task and "
                  f"{out['bandwidth_bytes_per_second'] / 1e6:.0f} MB/s).")
     if out["joblib_comparison_summary"] is not None:
-        lines.append(f"On the same members, {out['joblib_comparison_summary']}")
+        lines.append(f"On the same fit, {out['joblib_comparison_summary']}")
         if out["joblib_comparison"] == "too_few_pairs":
             lines.append("(plsim bench --repeats 5 or more can tell the two apart.)")
     if (out["joblib_speedup"] is not None and out["joblib_speedup"] > out["measured_speedup"]
