@@ -70,7 +70,8 @@ def resolve_client(client: Any) -> Any:
         return client
     if isinstance(client, str):
         if client != "auto":
-            raise ValueError(f"client={client!r} is not allowed; use None, 'auto' or a dask.distributed.Client")
+            raise ValueError(f"client={client!r} is not allowed; use None, 'auto', a dask.distributed.Client "
+                             "or a joblib.Parallel")
         from plsim.cluster import current_client
 
         return current_client()
@@ -123,8 +124,9 @@ def shared_data(client: Any, **arrays: Any) -> Iterator[dict[str, Any]]:
     With ``client=None`` the arrays themselves are yielded, and so with a
     ``joblib.Parallel``, which ships (memory-maps) large arrays itself, once
     per call. With a Dask client, one ``client.scatter`` call broadcasts them
-    and futures are yielded; they are released when the block ends. Broadcasting (rather than sending the data
-    to one worker) keeps the scheduler free to spread the tasks over all workers.
+    and futures are yielded; they are released when the block ends.
+    Broadcasting (rather than sending the data to one worker) keeps the
+    scheduler free to spread the tasks over all workers.
     """
     if client is None or is_joblib(client):
         yield dict(arrays)
