@@ -350,7 +350,10 @@ def format_table(out: dict[str, Any]) -> str:
         lines.append("joblib groups tiny tasks into batches by itself (batch_size='auto'), so it pays the per-task "
                      "overhead once per batch; plsim submits one Dask task per member.")
     same = "identical" if out["identical_predictions"] else "DIFFERENT"
-    lines.append(f"Sequential and parallel ensembles: {same} predictions on {out['test_samples']} test samples.")
+    lines.append(f"Sequential and plsim ensembles: {same} predictions on {out['test_samples']} test samples.")
+    if out["joblib_identical_predictions"] is not None:
+        same = "identical" if out["joblib_identical_predictions"] else "DIFFERENT"
+        lines.append(f"Sequential and joblib ensembles: {same} predictions.")
     if out["explanation"]:
         lines.append(out["explanation"])
     if out["workers"] > out["usable_cpus"] and out["cluster"] == "local":

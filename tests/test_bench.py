@@ -59,7 +59,8 @@ def test_bench_table_small_tasks(capsys):
     table = captured.out
     assert "sequential (1 process, 1 thread)" in table and "plsim on Dask (1 workers)" in table
     assert "predicted" in table and "measured" in table and "joblib" not in table.split("\n\n")[1]
-    assert "6 x gaussian_nb" in table and "identical predictions" in table
+    assert "6 x gaussian_nb" in table and "Sequential and plsim ensembles: identical predictions" in table
+    assert "joblib ensembles" not in table
 
 
 def test_small_tasks_defaults_and_explicit_values():
