@@ -17,6 +17,7 @@ __all__ = ["main", "build_parser"]
 SUBCOMMANDS = {
     "info": ("plsim.info", "versions, CPUs and memory seen, and whether a cluster starts"),
     "bench": ("plsim.bench", "measure sequential versus parallel ensemble training (the main job)"),
+    "assign": ("plsim.assign", "release student copies of the assignments and grade submissions"),
 }
 
 
