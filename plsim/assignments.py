@@ -9,6 +9,9 @@ A small, dependency-light take on how nbgrader works (only ``nbformat`` and
   ``raise NotImplementedError("write your solution here")`` with the indentation
   of the ``BEGIN`` marker (always, so an unanswered question fails the same
   clear way). In a markdown cell the region becomes ``YOUR ANSWER HERE``.
+  Put solution regions inside function bodies: then an unanswered question's
+  tests fail with ``NotImplementedError``; a top-level stub leaves its names
+  undefined, so its tests fail with ``NameError`` instead.
 * **Graded cells** are code cells whose metadata holds
   ``{"plsim": {"grade_id": "a1-speedup", "points": 2}}``. Each is worth its
   points, all or nothing: it earns them when it runs without an error. Lines
