@@ -143,30 +143,39 @@ def shared_data(client: Any, **arrays: Any) -> Iterator[dict[str, Any]]:
         client.cancel(list(futures.values()))
 
 
+def _timed(func: Callable[..., Any], data: Mapping[str, Any], task: Mapping[str, Any]) -> tuple[Any, float]:
+    """``func(**data, **task)`` and the seconds it took, measured where it runs."""
+    start = time.perf_counter()
+    value = func(**data, **task)
+    return value, time.perf_counter() - start
+
+
 def _run_one(func: Callable[..., Any], data: Mapping[str, Any], task: Mapping[str, Any]) -> TaskResult:
-    """Run ``func(**data, **task)``, timing it on the machine that runs it."""
+    """Run ``func(**data, **task)`` here or on a Dask worker, timed, naming the worker."""
     try:
         from distributed import get_worker
 
         worker = get_worker().address
     except (ImportError, ValueError):
         worker = LOCAL
-    start = time.perf_counter()
-    value = func(**data, **task)
-    return TaskResult(value, time.perf_counter() - start, worker)
+    return TaskResult(*_timed(func, data, task), worker)
 
 
 def _run_in_process(func: Callable[..., Any], data: Mapping[str, Any], task: Mapping[str, Any],
                     caller_pid: int, label: str) -> TaskResult:
-    """Task wrapper for joblib: names the process that ran it; notes which task raised."""
+    """Task wrapper for joblib: names the process that ran it; notes which task raised.
+
+    Unlike :func:`_run_one` it never imports ``distributed``: a loky worker
+    would pay that import (~0.35 s here) for a worker name it cannot have.
+    """
     try:
-        result = _run_one(func, data, task)
+        value, seconds = _timed(func, data, task)
     except Exception as exc:
         # Added where the task ran: joblib re-raises this very exception here.
         exc.add_note(f"plsim: raised while running {label} through joblib (process {os.getpid()})")
         raise
     pid = os.getpid()
-    return TaskResult(result.value, result.seconds, LOCAL if pid == caller_pid else f"pid {pid}")
+    return TaskResult(value, seconds, LOCAL if pid == caller_pid else f"pid {pid}")
 
 
 def _run_joblib(parallel: Any, func: Callable[..., Any], data: Mapping[str, Any],
