@@ -17,6 +17,9 @@
 * **Compare**: :func:`compare_paired` says whether one way of doing the work
   (plsim, say) is measurably faster than another (joblib) from interleaved,
   paired runs, with a sign test instead of two medians that flip with noise.
+* **Judge**: :func:`read_speedup` reads a measured speedup against the CPUs
+  the workers really shared (:func:`cluster_cpus`) and the prediction, and says
+  when it cannot show a speedup (one CPU) or is implausible (above the ideal).
 * **See**: :func:`record_timeline` turns Dask's task stream into
   ``(worker, start, stop, key)`` records for the Gantt chart in
   :mod:`plsim.plots.speedup`.
@@ -31,6 +34,7 @@ from __future__ import annotations
 from plsim.speedup._checks import _nonneg_int, _nonneg_real, _positive_int  # noqa: F401
 from plsim.speedup.compare import PairedComparison, compare_paired
 from plsim.speedup.cost_model import CostModel
+from plsim.speedup.judge import SpeedupReading, cluster_cpus, read_speedup
 from plsim.speedup.laws import amdahl_speedup, fit_amdahl, gustafson_speedup, karp_flatt
 from plsim.speedup.measure import (
     Calibration,
@@ -62,6 +66,9 @@ __all__ = [
     "run_sequential",
     "run_parallel",
     "SpeedupResult",
+    "SpeedupReading",
+    "read_speedup",
+    "cluster_cpus",
     "measure_speedup",
     "PairedComparison",
     "compare_paired",

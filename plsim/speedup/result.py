@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 from plsim.speedup._checks import _nonneg_real, _positive_int, _workers_list
 from plsim.speedup.cost_model import CostModel
+from plsim.speedup.judge import SpeedupReading, cluster_cpus, read_speedup
 from plsim.speedup.laws import fit_amdahl, karp_flatt
 from plsim.speedup.measure import (
     Calibration,
@@ -43,6 +44,8 @@ class SpeedupResult:
     model: CostModel | None = None
     title: str = "Speedup"
     notes: list[str] = field(default_factory=list)
+    cpus: int | None = None
+    """CPUs the workers shared (:func:`plsim.speedup.cluster_cpus`); lets the table judge its own numbers."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.sequential, Timing):
@@ -88,6 +91,14 @@ class SpeedupResult:
     def karp_flatt(self, workers: int) -> float | None:
         return None if workers < 2 else karp_flatt(self.speedup(workers), workers)
 
+    def reading(self, workers: int | None = None) -> SpeedupReading | None:
+        """The measurement on ``workers`` (default: the most) judged against the CPUs; None if ``cpus`` is unknown."""
+        if self.cpus is None:
+            return None
+        p = self.workers[-1] if workers is None else workers
+        return read_speedup(self.speedup(p), p, cpus=self.cpus, predicted=self.predicted_speedup(p),
+                            runs=[self.sequential.seconds / t for t in self.parallel[p].runs])
+
     def explanation(self) -> str | None:
         """Why the measured speedup on the most workers is what it is; names the dominant cost below 1."""
         p = self.workers[-1]
@@ -125,6 +136,8 @@ class SpeedupResult:
             "amdahl_serial_fraction": self.serial_fraction,
             "explanation": self.explanation(),
             "notes": list(self.notes),
+            "cpus": self.cpus,
+            "caveats": [] if self.reading() is None else self.reading().notes(),
             "model": None if self.model is None else dict(self.model.__dict__),
         }
 
@@ -156,6 +169,9 @@ class SpeedupResult:
         why = self.explanation()
         if why:
             lines.append(why)
+        reading = self.reading()
+        if reading is not None:  # the cost model's explanation already covers a slowdown
+            lines += reading.notes(skip=("slower",) if why else ())
         spread = max([self.sequential.spread, *(t.spread for t in self.parallel.values())])
         runs = len(self.sequential.runs)
         lines.append(f"Median of {runs} run(s); largest spread between runs {spread:.3f} s.")
@@ -264,7 +280,7 @@ def measure_speedup(
             bandwidth=cal.bandwidth,
         )
     name = getattr(func, "__name__", "task")
-    return SpeedupResult(seq, parallel, model=model,
-                         title=title or f"{len(tasks)} x {name} (data: {ship})")
+    return SpeedupResult(seq, parallel, model=model, title=title or f"{len(tasks)} x {name} (data: {ship})",
+                         cpus=cluster_cpus(client))
 
 

@@ -16,6 +16,10 @@ __all__ = ["TrainingDemoConfig", "demo_config"]
 class TrainingDemoConfig:
     """Every size the distributed-training notebook, widgets and benchmark use."""
 
+    # Data-parallel replicas in the demos. Fixed, not the cluster's size, so that every
+    # equivalence (sync = large batch) and every byte count holds on one CPU too: on a
+    # 1-worker cluster the replicas take turns on that worker.
+    replicas: int = 2
     # synchronous data parallelism on digits
     hidden: tuple[int, ...] = (32,)
     lr: float = 0.2
