@@ -13,8 +13,11 @@ about half a second here) three ways on the same generated data:
 
 Each is warmed up first (worker imports, process pools), then timed end to end
 ``--repeats`` times, interleaved so a busy machine hurts all three alike; the
-median is reported, and plsim and joblib are compared pair by pair with a
-sign test (:func:`plsim.speedup.compare_paired`), so a tie reads as a tie. Beside the measured speedup it prints the speedup the cost
+median is reported. plsim and joblib run back to back in each repeat, which of
+the two goes first drawn by a coin seeded with ``--seed``, and are compared
+pair by pair with a two-sided sign test (:func:`plsim.speedup.compare_paired`),
+so a tie reads as a tie and neither profits from always running second. Beside
+the measured speedup it prints the speedup the cost
 model of :mod:`plsim.speedup` *predicts* from the measured member times and the
 cluster's measured per-task overhead and bandwidth. ``--small-tasks`` runs the
 case where members take ~10 ms and the overhead wins.
@@ -45,6 +48,9 @@ DEFAULT_FEATURES = 20
 # --small-tasks: many members of about 10 ms each, where per-task overhead wins.
 SMALL_MEMBERS = 200
 SMALL_SAMPLES = 1000
+# Timed runs of each kind: 6 is the fewest pairs in which a two-sided sign test can call plsim or
+# joblib faster (plsim.speedup.compare.MIN_PAIRS); with fewer the comparison reads "too few pairs".
+DEFAULT_REPEATS = 6
 
 
 def _make_estimator(name: str) -> Any:
@@ -73,7 +79,7 @@ class BenchConfig:
     samples: int = DEFAULT_SAMPLES
     features: int = DEFAULT_FEATURES
     estimator: str = "decision_tree"
-    repeats: int = 5
+    repeats: int = DEFAULT_REPEATS
     address: str | None = None
     small_tasks: bool = False
     seed: int = 0
@@ -180,6 +186,12 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
         cal = calibrate(client, n_tasks=100, megabytes=4, repeats=2)
 
         runs: dict[str, list[float]] = {"sequential": [], "dask": [], "joblib": []}
+        # Which of plsim ("a") and joblib ("b") ran first in each repeat. The warm-up above took the
+        # first-call costs; a coin seeded with cfg.seed orders each pair, so whatever favours the
+        # second run of a back-to-back pair (warm caches) falls on both alike (as time_paired does;
+        # this loop keeps its own timing to interleave the sequential run and record the timeline).
+        order_rng = np.random.default_rng(cfg.seed)
+        first: list[str] = []
         seq_member_times: list = []  # per sequential run: the measured seconds of each member
         seq_model = dask_model = joblib_model = None
         timeline: list = []
@@ -207,11 +219,12 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
             seq_model = fit_sequential()
             runs["sequential"].append(time.perf_counter() - t)
             seq_member_times.append(np.asarray(seq_model.member_fit_times_, dtype=float))
-            # Alternate which parallel run goes first, so neither always follows the other.
-            if cfg.joblib and r % 2 == 0:
+            joblib_first = cfg.joblib and order_rng.random() < 0.5
+            first.append("b" if joblib_first else "a")
+            if joblib_first:
                 joblib_model = timed_joblib()
             dask_model = timed_dask(record=r == cfg.repeats)  # the timeline of the last run is drawn
-            if cfg.joblib and r % 2 == 1:
+            if cfg.joblib and not joblib_first:
                 joblib_model = timed_joblib()
             done = ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items() if v)
             progress(f"run {r}/{cfg.repeats}: {done}")
@@ -298,8 +311,9 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] = _say) -> di
                 "joblib_identical_predictions": bool(np.array_equal(seq_pred, joblib_pred)),
                 "speedup_vs_joblib": jl / par,
             })
-            # Run i of plsim and of joblib were back to back: compare them pair by pair.
-            paired = compare_paired(runs["dask"], runs["joblib"], name_a="plsim", name_b="joblib")
+            # Run i of plsim and of joblib were back to back, in a random order: compare them pair by pair.
+            paired = compare_paired(runs["dask"], runs["joblib"], name_a="plsim", name_b="joblib", first=first,
+                                    randomized=True)
             out.update({
                 "joblib_paired_ratios": list(paired.ratios),
                 "joblib_comparison": {"a_faster": "plsim_faster", "b_faster": "joblib_faster"}.get(
@@ -344,7 +358,7 @@ def format_table(out: dict[str, Any]) -> str:
     if out["joblib_comparison_summary"] is not None:
         lines.append(f"On the same fit, {out['joblib_comparison_summary']}")
         if out["joblib_comparison"] == "too_few_pairs":
-            lines.append("(plsim bench --repeats 5 or more can tell the two apart.)")
+            lines.append(f"(plsim bench --repeats {DEFAULT_REPEATS} or more can tell the two apart.)")
     if (out["joblib_speedup"] is not None and out["joblib_speedup"] > out["measured_speedup"]
             and out["member_seconds_mean"] < 0.05):
         lines.append("joblib groups tiny tasks into batches by itself (batch_size='auto'), so it pays the per-task "
@@ -388,8 +402,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", type=int, default=DEFAULT_FEATURES, help="columns (default %(default)s)")
     parser.add_argument("--estimator", choices=ESTIMATORS, default="decision_tree",
                         help="base estimator of every member (default %(default)s)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each kind; the median is reported, "
-                        "and plsim and joblib are compared pair by pair (5 or more; default %(default)s)")
+    parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
+                        help="timed runs of each kind; the median is reported, and plsim and joblib are compared "
+                        f"pair by pair, in a random order ({DEFAULT_REPEATS} or more; default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random_state of the data and the ensemble")
     parser.add_argument("--address", default=None,
                         help="connect to this Dask scheduler (tcp://host:8786) instead of a local cluster")

@@ -16,7 +16,9 @@
   when the predicted or measured speedup is below 1.
 * **Compare**: :func:`compare_paired` says whether one way of doing the work
   (plsim, say) is measurably faster than another (joblib) from interleaved,
-  paired runs, with a sign test instead of two medians that flip with noise.
+  paired runs, with a two-sided sign test instead of two medians that flip
+  with noise; :func:`time_paired` times two callables that way, after a
+  warm-up and in a random order per pair, so order and warm-up do not bias it.
 * **Judge**: :func:`read_speedup` reads a measured speedup against the CPUs
   the workers really shared (:func:`cluster_cpus`) and the prediction, and says
   when it cannot show a speedup (one CPU) or is implausible (above the ideal).
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 # Input checks other plsim modules reuse (plsim.widgets.speedup).
 from plsim.speedup._checks import _nonneg_int, _nonneg_real, _positive_int  # noqa: F401
-from plsim.speedup.compare import PairedComparison, compare_paired
+from plsim.speedup.compare import PairedComparison, compare_paired, time_paired
 from plsim.speedup.cost_model import CostModel
 from plsim.speedup.judge import SpeedupReading, cluster_cpus, read_speedup
 from plsim.speedup.laws import amdahl_speedup, fit_amdahl, gustafson_speedup, karp_flatt
@@ -72,6 +74,7 @@ __all__ = [
     "measure_speedup",
     "PairedComparison",
     "compare_paired",
+    "time_paired",
     "TaskRecord",
     "record_timeline",
     "timeline_from_task_stream",

@@ -12,11 +12,22 @@ the two are equally fast; the pairs say whether the difference is real:
   with probability ``1 - 2 * P(Binomial(n, 1/2) < k)`` whatever the noise's
   distribution: ``k`` is the largest that keeps this at 95 % or more, or 1
   (the whole range) when ``n`` is too small for 95 % (94 % for 5 pairs);
-* the verdict of a **sign test**: the side that won more pairs is called
-  faster only if equally fast methods would give such a lopsided count less
-  than 1 time in 20 (one-sided p <= 0.05; with 5 pairs that takes all 5, with
-  7 pairs all 7, with 21 pairs 15). Exact ties count for neither side. Fewer
-  than 5 pairs can never reach that, and are reported as too few to tell.
+* the verdict of a **two-sided sign test**: the two are called measurably
+  different (the side that won more pairs faster) only if equally fast
+  methods would split the pairs at least this unevenly, *in either
+  direction*, less than 1 time in 20 (two-sided p <= 0.05; with 6 pairs that
+  takes all 6, with 7 pairs all 7, with 21 pairs 16). Exact ties count for
+  neither side. Fewer than 6 pairs can never reach that, and are reported as
+  too few to tell. (A test one-sided in whichever direction happened to win
+  would call a difference between two equally fast methods up to twice as
+  often as it claims.)
+
+The test assumes that, with equal speed, each pair is a fair coin. Running A
+first in every pair breaks that: the second run of a back-to-back pair often
+profits from warm caches and the very first run pays for imports and
+warm-up, so the *same* code timed against itself can be called "measurably
+faster". :func:`time_paired` removes both biases: it warms both up, then
+flips a seeded coin for which runs first in each pair.
 
 Taught in ``notebooks/01_speedup.ipynb`` (why one timing is not a result).
 """
@@ -24,31 +35,42 @@ Taught in ``notebooks/01_speedup.ipynb`` (why one timing is not a result).
 from __future__ import annotations
 
 import math
+import numbers
 import statistics
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PairedComparison", "compare_paired"]
+from plsim.speedup._checks import _nonneg_int, _positive_int
+
+__all__ = ["PairedComparison", "compare_paired", "time_paired"]
 
 A_FASTER = "a_faster"
 B_FASTER = "b_faster"
 NO_CONSISTENT_DIFFERENCE = "no_consistent_difference"
 TOO_FEW_PAIRS = "too_few_pairs"
 SIGNIFICANCE = 0.05
-"""One-sided sign-test level: a side is called faster only if p <= this."""
-MIN_PAIRS = 5
-"""Fewest pairs that can reach SIGNIFICANCE (0.5**5 = 0.031)."""
+"""Two-sided sign-test level: the two are called measurably different only if p <= this."""
+MIN_PAIRS = 6
+"""Fewest pairs that can reach SIGNIFICANCE two-sided (2 * 0.5**6 = 0.031; 5 pairs give at best 0.0625)."""
 
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """Measured wall-clock seconds of A and B in interleaved pairs, and what they show."""
+    """Measured wall-clock seconds of A and B in interleaved pairs, and what they show.
+
+    ``first`` records which ran first in each pair (``"a"`` or ``"b"``), when
+    known; ``randomized`` says whether that order was drawn at random per pair
+    (as :func:`time_paired` does).
+    """
 
     name_a: str
     name_b: str
     seconds_a: tuple[float, ...]
     seconds_b: tuple[float, ...]
+    first: tuple[str, ...] = ()
+    randomized: bool = False
 
     @property
     def ratios(self) -> tuple[float, ...]:
@@ -77,11 +99,13 @@ class PairedComparison:
         with probability ``coverage = 1 - 2 * P(Binomial(n, 1/2) <= k - 1)``;
         ``k`` is the largest with coverage >= 95 %, or 1 if none reaches it.
         """
+        from scipy.stats import binom
+
         ratios = sorted(self.ratios)
         n = len(ratios)
 
         def coverage(k: int) -> float:
-            return 1.0 - 2.0 * sum(math.comb(n, i) for i in range(k)) / 2.0**n
+            return float(1.0 - 2.0 * binom.cdf(k - 1, n, 0.5))
 
         k = 1
         while k + 1 <= (n + 1) // 2 and coverage(k + 1) >= 0.95:
@@ -90,24 +114,28 @@ class PairedComparison:
 
     @property
     def p_value(self) -> float:
-        """One-sided sign-test p-value for the side that won more pairs (1.0 when they won equally many).
+        """Two-sided exact sign-test p-value (1.0 when both sides won equally many pairs).
 
         The chance that equally fast methods split the untied pairs at least
-        this unevenly in that direction: ``P(X >= k)`` for ``X ~ Binomial(m, 1/2)``,
-        ``k`` the leader's wins and ``m`` the pairs that were not exact ties.
+        this unevenly in *either* direction: ``P(X >= k) + P(X <= m - k)`` for
+        ``X ~ Binomial(m, 1/2)``, ``k`` the leader's wins and ``m`` the pairs
+        that were not exact ties (``scipy.stats.binomtest``, two-sided).
         """
-        k, m = max(self.wins_a, self.wins_b), self.wins_a + self.wins_b
-        if self.wins_a == self.wins_b:
+        m = self.wins_a + self.wins_b
+        if self.wins_a == self.wins_b:  # also m == 0: every pair an exact tie
             return 1.0
-        return sum(math.comb(m, i) for i in range(k, m + 1)) / 2.0**m
+        from scipy.stats import binomtest
+
+        return float(binomtest(self.wins_a, m, 0.5, alternative="two-sided").pvalue)
 
     @property
     def verdict(self) -> str:
         """Who is measurably faster.
 
-        ``"a_faster"`` / ``"b_faster"``: that side won more pairs and the sign
-        test's p <= 0.05; ``"no_consistent_difference"``: p > 0.05;
-        ``"too_few_pairs"``: fewer than 5 pairs, which can never reach p <= 0.05.
+        ``"a_faster"`` / ``"b_faster"``: that side won more pairs and the
+        two-sided sign test's p <= 0.05; ``"no_consistent_difference"``:
+        p > 0.05; ``"too_few_pairs"``: fewer than 6 pairs, which can never
+        reach a two-sided p <= 0.05.
         """
         if len(self.ratios) < MIN_PAIRS:
             return TOO_FEW_PAIRS
@@ -115,11 +143,19 @@ class PairedComparison:
             return NO_CONSISTENT_DIFFERENCE
         return A_FASTER if self.wins_a > self.wins_b else B_FASTER
 
+    def _order(self) -> str:
+        """``", order randomized per pair (A first in 4)"``, the recorded order, or ``""``."""
+        if not self.first:
+            return ""
+        a_first = sum(f == "a" for f in self.first)
+        counts = f"{self.name_a} first in {a_first}, {self.name_b} first in {len(self.first) - a_first}"
+        return f", order randomized per pair ({counts})" if self.randomized else f" ({counts})"
+
     def summary(self) -> str:
-        """One sentence: median ratio, range, who won how many pairs, verdict."""
+        """One sentence: median ratio, range, run order, who won how many pairs, verdict."""
         n = len(self.ratios)
-        head = (f"{self.name_a} versus {self.name_b}, {n} paired run(s): {self.name_b} time / {self.name_a} time "
-                f"= {self.median_ratio:.3f} median")
+        head = (f"{self.name_a} versus {self.name_b}, {n} paired run(s){self._order()}: {self.name_b} time / "
+                f"{self.name_a} time = {self.median_ratio:.3f} median")
         if n == 1:
             return head + " (one pair: run more repeats to tell a difference from noise)."
         low, high, cover = self.median_interval
@@ -129,7 +165,7 @@ class PairedComparison:
         if verdict == TOO_FEW_PAIRS:
             return (f"{head}; {wins}: too few pairs to tell a difference from noise "
                     f"(time at least {MIN_PAIRS} pairs).")
-        test = f"sign test p = {self.p_value:.3f}"
+        test = f"two-sided sign test p = {self.p_value:.3f}"
         if verdict == A_FASTER:
             return f"{head}; {wins}: {self.name_a} measurably faster ({test})."
         if verdict == B_FASTER:
@@ -137,9 +173,14 @@ class PairedComparison:
         return f"{head}; {wins}: no consistent difference ({test}), a tie within this machine's noise."
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{i + 1}</td><td>{a:.3f}</td><td>{b:.3f}</td><td>{b / a:.3f}</td></tr>"
-                       for i, (a, b) in enumerate(zip(self.seconds_a, self.seconds_b, strict=True)))
-        return (f"<table><thead><tr><th>pair</th><th>{self.name_a} (s, measured)</th>"
+        names = {"a": self.name_a, "b": self.name_b}
+        first = [names[f] for f in self.first] if self.first else [""] * len(self.seconds_a)
+        order_head = "<th>ran first</th>" if self.first else ""
+        rows = "".join(
+            f"<tr><td>{i + 1}</td>" + (f"<td>{who}</td>" if self.first else "")
+            + f"<td>{a:.3f}</td><td>{b:.3f}</td><td>{b / a:.3f}</td></tr>"
+            for i, (who, a, b) in enumerate(zip(first, self.seconds_a, self.seconds_b, strict=True)))
+        return (f"<table><thead><tr><th>pair</th>{order_head}<th>{self.name_a} (s, measured)</th>"
                 f"<th>{self.name_b} (s, measured)</th><th>ratio</th></tr></thead><tbody>{rows}</tbody></table>"
                 f"<p>{self.summary()}</p>")
 
@@ -161,7 +202,8 @@ def _seconds(name: str, values: Any) -> tuple[float, ...]:
 
 
 def compare_paired(seconds_a: Sequence[float], seconds_b: Sequence[float], *, name_a: str = "A",
-                   name_b: str = "B") -> PairedComparison:
+                   name_b: str = "B", first: Sequence[str] | None = None,
+                   randomized: bool = False) -> PairedComparison:
     """Compare two methods timed in interleaved pairs (run ``i`` of each back to back).
 
     Parameters
@@ -170,6 +212,11 @@ def compare_paired(seconds_a: Sequence[float], seconds_b: Sequence[float], *, na
         Measured wall-clock seconds, pair ``i`` at index ``i``; same length.
     name_a, name_b : str
         Labels used in the summary.
+    first : sequence of {"a", "b"}, optional
+        Which of the two ran first in each pair, if recorded.
+    randomized : bool
+        Whether ``first`` was drawn at random per pair (the summary says so).
+        To time two callables that way, use :func:`time_paired`.
 
     Returns
     -------
@@ -177,12 +224,103 @@ def compare_paired(seconds_a: Sequence[float], seconds_b: Sequence[float], *, na
 
     Examples
     --------
-    >>> c = compare_paired([4.0, 4.1, 4.2, 4.0, 4.1], [4.4, 4.3, 4.5, 4.2, 4.4], name_a="plsim", name_b="joblib")
+    >>> c = compare_paired([4.0, 4.1, 4.2, 4.0, 4.1, 4.0], [4.4, 4.3, 4.5, 4.2, 4.4, 4.3],
+    ...                    name_a="plsim", name_b="joblib")
     >>> c.verdict, c.wins_a, round(c.p_value, 3)
-    ('a_faster', 5, 0.031)
+    ('a_faster', 6, 0.031)
     """
     a = _seconds("seconds_a", seconds_a)
     b = _seconds("seconds_b", seconds_b)
     if len(a) != len(b):
         raise ValueError(f"seconds_a has {len(a)} runs and seconds_b {len(b)}; paired runs need the same number")
-    return PairedComparison(str(name_a), str(name_b), a, b)
+    order: tuple[str, ...] = ()
+    if first is not None:
+        if isinstance(first, str):
+            raise TypeError(f"first must be a sequence of 'a' / 'b', one per pair, got the string {first!r}")
+        order = tuple(first)
+        if len(order) != len(a) or any(f not in ("a", "b") for f in order):
+            raise ValueError(f"first={list(order)!r} must give 'a' or 'b' for each of the {len(a)} pairs")
+    if randomized and not order:
+        raise ValueError("randomized=True needs first=, the order that was drawn for each pair")
+    return PairedComparison(str(name_a), str(name_b), a, b, first=order, randomized=bool(randomized))
+
+
+def time_paired(run_a: Callable[[], Any], run_b: Callable[[], Any], *, pairs: int = 7, warmup: int = 1,
+                random_state: int | Any | None = None, name_a: str = "A", name_b: str = "B") -> PairedComparison:
+    """Time two callables in pairs, in a random order per pair, after a warm-up, and compare them.
+
+    Each callable is first called ``warmup`` times untimed (A, B, A, B, ...):
+    imports, caches and process pools are set up before anything is timed.
+    Then, for each pair, a seeded coin decides which runs first and the two
+    run back to back, each timed with :func:`time.perf_counter`. With the
+    order random, whatever favours the first or the second run of a pair
+    (warm caches, a clock speeding up) falls on A and on B alike, so two
+    equally fast callables are called "measurably different" at most 5 % of
+    the time (:attr:`PairedComparison.verdict`, a two-sided sign test).
+    Taught in ``notebooks/01_speedup.ipynb`` (comparing two ways in pairs).
+
+    Parameters
+    ----------
+    run_a, run_b : callable
+        Called with no arguments; each call is timed end to end.
+    pairs : int
+        Timed pairs (>= 1); at least 6 are needed for a verdict, 7 by default.
+    warmup : int
+        Untimed calls of each callable before the first pair (>= 0).
+    random_state : None, int or numpy.random.Generator
+        Seed of the coin that orders each pair (``numpy.random.default_rng``);
+        the same seed gives the same order.
+    name_a, name_b : str
+        Labels used in the summary.
+
+    Returns
+    -------
+    PairedComparison
+        The measured seconds, the order (``first``, ``randomized=True``),
+        the verdict and the summary.
+
+    Examples
+    --------
+    >>> c = time_paired(lambda: sum(range(2000)), lambda: sum(range(2000)), pairs=6, random_state=0)
+    >>> len(c.seconds_a), c.first, c.randomized
+    (6, ('b', 'a', 'a', 'a', 'b', 'b'), True)
+    """
+    for name, fn in (("run_a", run_a), ("run_b", run_b)):
+        if not callable(fn):
+            raise TypeError(f"{name} must be a callable taking no arguments, got {fn!r} ({type(fn).__name__})")
+    pairs = _positive_int("pairs", pairs)
+    warmup = _nonneg_int("warmup", warmup)
+    for name, label in (("name_a", name_a), ("name_b", name_b)):
+        if not isinstance(label, str):
+            raise TypeError(f"{name} must be a string, got {label!r} ({type(label).__name__})")
+    rng = _rng(random_state)
+
+    for _ in range(warmup):
+        run_a()
+        run_b()
+    seconds: dict[str, list[float]] = {"a": [], "b": []}
+    runs = {"a": run_a, "b": run_b}
+    first = []
+    for _ in range(pairs):
+        order = ("a", "b") if rng.random() < 0.5 else ("b", "a")
+        first.append(order[0])
+        for side in order:
+            start = time.perf_counter()
+            runs[side]()
+            seconds[side].append(time.perf_counter() - start)
+    return compare_paired(seconds["a"], seconds["b"], name_a=name_a, name_b=name_b, first=first, randomized=True)
+
+
+def _rng(random_state: Any) -> Any:
+    """``numpy.random.default_rng(random_state)`` for None, an int >= 0 or a Generator; clear errors otherwise."""
+    import numpy as np
+
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is not None:
+        if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
+            raise TypeError(f"random_state must be None, a non-negative integer or a numpy Generator, "
+                            f"got {random_state!r} ({type(random_state).__name__})")
+        if random_state < 0:
+            raise ValueError(f"random_state={random_state!r} must be a non-negative integer seed (>= 0)")
+    return np.random.default_rng(random_state)
