@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    /work/venv/bin/python benchmarks/bench_speedup.py              # both cases, 21 pairs (~9 min)
-    /work/venv/bin/python benchmarks/bench_speedup.py --repeats 7  # quicker, less able to see 1 %
+    python benchmarks/bench_speedup.py              # both cases, 21 pairs (~9 min)
+    python benchmarks/bench_speedup.py --repeats 7  # quicker, less able to see 1 %
 
 Case 1 (the main job): 16 bagged decision trees of about 0.5 s each, trained
 sequentially, by plsim on the Dask cluster and by the very same fit with
@@ -18,11 +18,11 @@ target of the main case is missed. Timings are wall clock: run it on an
 otherwise idle machine.
 
 "No slower than joblib" is judged on paired runs (plsim run i and joblib run
-i back to back, the order alternating), not on two medians: when the two are
+i back to back, which goes first decided by a seeded coin), not on two medians: when the two are
 equally fast, which median is smaller flips from one invocation to the next.
 The target is missed if joblib is *measurably* faster: it won so many pairs
-that equally fast methods would do so less than 1 time in 20 (a one-sided sign
-test; with the default 21 pairs, 15 or more). The median paired ratio and a
+that equally fast methods would do so less than 1 time in 20 (a two-sided sign
+test; with the default 21 pairs, 16 or more). The median paired ratio and a
 distribution-free interval for it are printed beside the verdict, so a tie is
 reported as a tie and not as a win. 21 pairs because a pair's ratio varies by
 about 2 % here: 7 pairs cannot see a 1 % difference, 21 usually can. (When
@@ -54,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=21, help="paired timed runs of each kind (default %(default)s)")
     parser.add_argument("--json", metavar="FILE", default=None, help="also write both results as JSON here")
     args = parser.parse_args(argv)
-    if args.repeats < 5:
-        parser.error(f"--repeats {args.repeats}: the joblib comparison needs at least 5 pairs "
-                     "(fewer can never pass a sign test at p <= 0.05)")
+    if args.repeats < 6:
+        parser.error(f"--repeats {args.repeats}: the joblib comparison needs at least 6 pairs "
+                     "(fewer can never pass a two-sided sign test at p <= 0.05)")
 
     main_case = run_bench(BenchConfig(workers=args.workers, members=DEFAULT_MEMBERS, samples=DEFAULT_SAMPLES,
                                       repeats=args.repeats))

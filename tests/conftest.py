@@ -25,3 +25,18 @@ def client():
         yield c
     finally:
         c.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the Binder-profile figures (wall time, peak memory per notebook) when they were measured."""
+    try:
+        from test_binder_profile import RECORDS
+    except ImportError:
+        return
+    if not RECORDS:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("Binder profile: 1 CPU, MEM_LIMIT 2 GiB (measured)")
+    write(f"{'notebook':55s} {'wall s':>7s} {'peak MiB':>9s}  result")
+    for r in RECORDS:
+        write(f"{r['notebook']:55s} {r['seconds']:7.1f} {r['peak_mib']:9d}  {'ok' if r['returncode'] == 0 else 'FAILED'}")

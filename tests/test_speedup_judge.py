@@ -108,3 +108,9 @@ def test_cluster_cpus_of_a_local_cluster_is_capped_by_the_usable_cpus(client, mo
     assert cluster_cpus(client) == 1
     monkeypatch.delenv("CPU_LIMIT")
     assert cluster_cpus(client) == min(2, len(__import__("os").sched_getaffinity(0)))
+
+
+def test_a_slowdown_without_a_model_is_not_called_suspect():
+    r = read_speedup(0.8, 2, cpus=2)
+    assert kinds(r) == ["slower"] and r.plausible
+    assert "cost model" in r.notes()[0]

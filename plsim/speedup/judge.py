@@ -159,6 +159,10 @@ def read_speedup(speedup: float, workers: int, *, cpus: int, predicted: float | 
         elif ideal < 2:
             caveats.append(("slower", "Slower than sequential: with nothing to gain from a second CPU, the cluster only adds "
                            "its overhead (expected here)."))
+        elif predicted is None:
+            caveats.append(("slower", "Slower than sequential: the per-task overhead (scheduling, transfer) outweighed "
+                            "the work spread over the workers, or other programs used the CPUs; a cost model "
+                            "(01_speedup) tells which."))
         else:
             caveats.append(("suspect",
                 "Suspect: slower than sequential although the cost model expects a gain; most likely other "
