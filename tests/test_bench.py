@@ -8,6 +8,7 @@ import pytest
 
 from plsim import bench
 from plsim.cli import main
+from plsim.speedup import read_speedup
 
 KEYS = {
     "sequential_seconds", "parallel_seconds", "joblib_seconds", "measured_speedup", "measured_efficiency",
@@ -42,6 +43,10 @@ def test_bench_json_and_plot(tmp_path, capsys):
     assert out["joblib_speedup"] == pytest.approx(out["sequential_seconds"] / out["joblib_seconds"])
     assert out["measured_efficiency"] == pytest.approx(out["measured_speedup"] / 2)
     assert 0 < out["predicted_speedup"] <= 2
+    # The measurement is read against the CPUs it ran on before it is presented.
+    reading = read_speedup(out["measured_speedup"], 2, cpus=out["cluster_cpus"], predicted=out["predicted_speedup"],
+                           runs=[out["sequential_seconds"] / t for t in out["parallel_runs_seconds"]])
+    assert out["caveats"] == reading.notes(skip=("slower",) if out["explanation"] else ())
     # Same seeds -> the same ensemble whoever trains it.
     assert out["identical_predictions"] is True
     assert out["parallel_accuracy"] == out["sequential_accuracy"] == out["joblib_accuracy"]
@@ -57,7 +62,7 @@ def test_bench_table_small_tasks(capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     table = captured.out
-    assert "sequential (1 process, 1 thread)" in table and "plsim on Dask (1 workers)" in table
+    assert "sequential (1 process, 1 thread)" in table and "plsim on Dask (1 worker)" in table
     assert "predicted" in table and "measured" in table and "joblib" not in table.split("\n\n")[1]
     assert "6 x gaussian_nb" in table and "Sequential and plsim ensembles: identical predictions" in table
     assert "joblib ensembles" not in table

@@ -247,3 +247,13 @@ def test_notebook_01_exercise_checks_accept_the_worked_answers():
                  quiet=True).correct
     assert check("waves", 3, sp.CostModel(task_seconds=1.0, n_tasks=10).parallel_time(4), quiet=True).correct
     assert check("waves", 2.5, sp.CostModel(task_seconds=1.0, n_tasks=10).parallel_time(4), quiet=True).correct is False
+
+
+def test_one_worker_slowdown_is_not_blamed_on_task_size():
+    # 1 s tasks with 6 ms overhead on one worker: batching would not help; one worker saves nothing.
+    model = sp.CostModel(task_seconds=1.0, n_tasks=8, overhead_per_task=0.006)
+    text = model.explain(1, measured_speedup=0.94)
+    assert "one worker saves no compute" in text and "bigger" not in text
+    # On two workers, 1 ms of work under 10 ms of overhead is a task-size problem.
+    tiny = sp.CostModel(task_seconds=0.001, n_tasks=100, overhead_per_task=0.01)
+    assert "bigger" in tiny.explain(2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from plsim.speedup import CostModel, SpeedupResult, Timing, read_speedup
+from plsim.resources import detect_resources
 from plsim.speedup.judge import cluster_cpus
 
 
@@ -103,14 +104,20 @@ def test_speedup_result_prints_the_reading_under_its_table():
     assert text.count("Slower than sequential") == 1
 
 
-def test_cluster_cpus_of_a_local_cluster_is_capped_by_the_usable_cpus(client, monkeypatch):
+def test_cluster_cpus_of_a_local_cluster_are_the_usable_cpus(client, monkeypatch):
     monkeypatch.setenv("CPU_LIMIT", "1")
     assert cluster_cpus(client) == 1
     monkeypatch.delenv("CPU_LIMIT")
-    assert cluster_cpus(client) == min(2, len(__import__("os").sched_getaffinity(0)))
+    # Not capped by the 2 workers: fewer workers than CPUs lower the ideal, not the CPUs.
+    assert cluster_cpus(client) == detect_resources().cpus
 
 
 def test_a_slowdown_without_a_model_is_not_called_suspect():
     r = read_speedup(0.8, 2, cpus=2)
     assert kinds(r) == ["slower"] and r.plausible
     assert "cost model" in r.notes()[0]
+
+
+def test_one_worker_on_two_cpus_expects_no_gain_but_is_not_a_one_cpu_machine():
+    r = read_speedup(0.94, 1, cpus=2)
+    assert kinds(r) == ["slower"] and "with one worker there is nothing to gain" in r.notes()[0]

@@ -69,3 +69,11 @@ def test_race_titles_name_the_staleness_bound_not_the_sentinel():
     titles = lambda s: [ax.get_title() for ax in _race_figure({}, {"workers": 2, "staleness": s, "H": 4}).axes]
     assert "async PS, unbounded staleness (waiting)" in titles(UNBOUNDED)
     assert "async PS, staleness <= 3 (waiting)" in titles(3)
+
+
+def test_race_says_when_replicas_outnumber_the_cpus(client, monkeypatch):
+    from plsim.widgets.training import _sharing_note
+
+    monkeypatch.setenv("CPU_LIMIT", "1")
+    assert "2 replicas share 1 usable CPU" in _sharing_note(2, client)
+    assert _sharing_note(1, client) == ""

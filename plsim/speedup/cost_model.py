@@ -130,13 +130,16 @@ class CostModel:
                 f"{cost:.3g} s) do not explain it. Most likely the CPUs were shared with other programs while "
                 "the parallel run was measured (check the load), or the workers have fewer CPUs than assumed."
             )
+        if shown < 1 and p == 1:
+            return (f"Slower than sequential ({kind} speedup {shown:.2f}x on 1 worker): one worker saves no "
+                    f"compute, so the cluster can only add its costs (largest: {_TERM_NAMES[key]}, {cost:.3g} s).")
         if shown < 1:
             text = (
                 f"Slower than sequential ({kind} speedup {shown:.2f}x on {p} worker(s)): "
                 f"{_TERM_NAMES[key]} costs {cost:.3g} s, while spreading the work over {p} worker(s) "
                 f"saves only {saved:.3g} s of compute."
             )
-            if key == "overhead":
+            if key == "overhead" and self.overhead_per_task > 0.1 * self.task_seconds:
                 text += (
                     f" Each task does {self.task_seconds * 1e3:.3g} ms of work but costs "
                     f"{self.overhead_per_task * 1e3:.3g} ms to schedule: make tasks bigger (batch them)."

@@ -157,8 +157,9 @@ def read_speedup(speedup: float, workers: int, *, cpus: int, predicted: float | 
                 f"Slower than sequential, as the cost model predicted ({predicted:.2f}x): the cluster's "
                 "overhead outweighs the work it spreads."))
         elif ideal < 2:
-            caveats.append(("slower", "Slower than sequential: with nothing to gain from a second CPU, the cluster only adds "
-                           "its overhead (expected here)."))
+            alone = "one CPU" if cpus < 2 else "one worker"
+            caveats.append(("slower", f"Slower than sequential: with {alone} there is nothing to gain, so the cluster "
+                            "only adds its overhead (expected here)."))
         elif predicted is None:
             caveats.append(("slower", "Slower than sequential: the per-task overhead (scheduling, transfer) outweighed "
                             "the work spread over the workers, or other programs used the CPUs; a cost model "
@@ -182,13 +183,13 @@ def cluster_cpus(client: Any) -> int:
     """CPUs a client's workers really share.
 
     A local cluster's workers share this machine's usable CPUs (cgroup quota,
-    ``CPU_LIMIT``, affinity), however many workers were started. A remote
-    cluster's workers are assumed to have one CPU per thread.
+    ``CPU_LIMIT``, affinity), however many workers were started (fewer workers
+    than CPUs lower the ideal, not the CPUs). A remote cluster's workers are
+    assumed to have one CPU per thread.
     """
     from plsim.cluster import worker_threads
     from plsim.resources import detect_resources
 
-    threads = sum(worker_threads(client).values())
     if getattr(client, "cluster", None) is not None:
-        return max(1, min(threads, detect_resources().cpus))
-    return max(1, threads)
+        return detect_resources().cpus
+    return max(1, sum(worker_threads(client).values()))

@@ -99,6 +99,7 @@ def explore_speedup(
     # warm up: imports and the function on every worker, untimed
     sp.run_parallel(client, sp.python_work, [1] * available)
     cal = calibration or sp.calibrate(client, n_tasks=100, megabytes=4, repeats=1)
+    cpus = sp.cluster_cpus(client)  # the table then says what these CPUs can and cannot show
 
     def sequential() -> list:
         out = []
@@ -134,7 +135,7 @@ def explore_speedup(
                 parallel[p], _ = sp.time_call(run, repeats=1, warmup=0)
         else:
             parallel[p], _ = sp.time_call(run, repeats=1, warmup=0)
-        result = sp.SpeedupResult(seq_timing, dict(parallel), model=model, title=title)
+        result = sp.SpeedupResult(seq_timing, dict(parallel), model=model, title=title, cpus=cpus)
         if on_partial is not None:
             on_partial(result, timeline)
     return result, timeline

@@ -127,8 +127,20 @@ def race_work(params: dict, report: Report | None = None, *, client: Any = None,
             f"<td>{(np.mean(h.staleness) if h.staleness else 0):.2f}</td></tr>" for key, h in histories.items())
         report.html("<table><tr><th>method</th><th>final loss</th><th>MB sent (counted)</th>"
                     f"<th>mean staleness</th></tr>{rows}</table>"
-                    "<small>All curves measured on the Dask cluster; async updates shown per worker-round.</small>")
+                    "<small>All curves measured on the Dask cluster; async updates shown per worker-round."
+                    f"{_sharing_note(k, client)}</small>")
     return histories
+
+
+def _sharing_note(replicas: int, client: Any) -> str:
+    """Say so when the replicas outnumber the CPUs: the curves stay exact, the wall clock is no speedup."""
+    from plsim.speedup import cluster_cpus
+
+    cpus = cluster_cpus(client)
+    if replicas <= cpus:
+        return ""
+    return (f" The {replicas} replicas share {cpus} usable CPU(s) and take turns: loss per step is exact, "
+            "but how long the race took says nothing about parallel speed.")
 
 
 def training_race(client: Any = None) -> Any:
