@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import statistics
 import sys
@@ -394,6 +393,27 @@ def _figure(out: dict[str, Any]) -> Any:
     return fig
 
 
+# The file --plot writes inside a folder it is given.
+PLOT_NAME = "plsim-bench.png"
+
+BENCH_EXIT_STATUS = """exit status:
+  0    the benchmark ran; the table (or --json) is printed, and --plot written
+  1    the benchmark ran and its results are printed, but the --plot file could not be written
+  2    usage error: a bad option or value, an unreachable --address, or a --plot path that
+       cannot be written or has an extension matplotlib cannot write (checked before the
+       benchmark starts, so nothing is measured)
+  130  interrupted (Ctrl-C)
+
+There is no speedup target: a slow or "slower than sequential" measurement is a result, exit 0."""
+
+
+def plot_formats() -> frozenset[str]:
+    """File extensions ``--plot`` accepts: those matplotlib can write here (``png``, ``pdf``, ``svg``...)."""
+    from matplotlib.figure import Figure
+
+    return frozenset(Figure().canvas.get_supported_filetypes())
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``plsim bench``."""
     parser.add_argument("--workers", type=int, default=None,
@@ -417,7 +437,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the joblib comparison")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     parser.add_argument("--plot", metavar="FILE.png", default=None,
-                        help="write the speedup figure and task timeline to this file")
+                        help="write the speedup figure and task timeline to this file (its extension picks the "
+                        f"format: .png, .pdf, .svg...), or into FOLDER/{PLOT_NAME} when given an existing folder; "
+                        "checked before the benchmark starts")
+    parser.epilog = BENCH_EXIT_STATUS
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
@@ -430,19 +454,22 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Entry point of ``plsim bench``; returns the exit status."""
+    """Entry point of ``plsim bench``; returns the exit status (see ``BENCH_EXIT_STATUS``)."""
+    from plsim.cli import check_output_file
+
     cfg = config_from_args(args)
-    if args.plot is not None:
-        folder = os.path.dirname(os.path.abspath(args.plot))
-        if not os.path.isdir(folder):
-            raise ValueError(f"--plot {args.plot!r}: the folder {folder!r} does not exist")
+    plot = None
+    if args.plot is not None:  # before any work: a bad path must not cost a whole benchmark
+        plot = check_output_file("--plot", args.plot, default_name=PLOT_NAME, formats=plot_formats(),
+                                 format_owner="matplotlib")
     out = run_bench(cfg)
-    if args.plot is not None:
-        _figure(out).savefig(args.plot, dpi=110)
-        _say(f"wrote {args.plot}")
     public = {k: v for k, v in out.items() if not k.startswith("_")}
     if args.json:
         print(json.dumps(public, indent=2))
     else:
         print(format_table(out))
+    if plot is not None:  # after the results are printed, so a late failure (disk full) loses no numbers
+        sys.stdout.flush()
+        _figure(out).savefig(plot, dpi=110)
+        _say(f"wrote {plot}")
     return 0

@@ -10,8 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import tempfile
+from collections.abc import Collection
+from pathlib import Path
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "check_output_file", "check_output_location", "EXIT_STATUS"]
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
@@ -21,6 +24,16 @@ SUBCOMMANDS = {
 }
 
 
+# What main() returns; shown under "exit status" in `plsim --help`.
+EXIT_STATUS = """exit status:
+  0    success
+  1    the work ran but failed: `plsim info` could not start or reach a cluster, or a file
+       could not be written after the work was done (one line on stderr)
+  2    usage error: a bad option or value, an output path that cannot be written (checked
+       before any work starts), or a `plsim bench --address` no scheduler answers at
+  130  interrupted (Ctrl-C)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from plsim import __version__
 
@@ -28,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="plsim",
         description="Parallel learning on a real Dask cluster: ensembles, federated learning, "
         "distributed training.",
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"plsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -62,3 +77,83 @@ def main(argv: list[str] | None = None) -> int:
         # Bad input: one clear line, no traceback.
         print(f"plsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # The work ran, then the system refused (disk full, a file vanished): one line, no traceback.
+        print(f"plsim {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _probe_write(option: str, value: str, target: Path) -> None:
+    """Raise ValueError unless ``target`` (an existing file, or a folder to create a file in) can be written."""
+    try:
+        if target.is_dir():
+            with tempfile.TemporaryFile(dir=target):
+                pass
+        else:
+            with target.open("ab"):  # appends nothing: an existing file is left as it was
+                pass
+    except OSError as exc:
+        kind = "folder" if target.is_dir() else "file"
+        raise ValueError(f"{option} {value!r}: the {kind} {str(target)!r} cannot be written "
+                         f"({exc.strerror or exc}); give a path you may write to") from None
+
+
+def check_output_file(option: str, value: str, *, default_name: str,
+                      formats: Collection[str] | None = None, format_owner: str = "") -> Path:
+    """The file an output option such as ``--plot`` will write, checked before any work starts.
+
+    Parameters
+    ----------
+    option : str
+        The option's name (``"--plot"``), quoted in the error.
+    value : str
+        What the user gave: a file path, or an existing folder to write ``default_name`` into.
+    default_name : str
+        The file written inside ``value`` when ``value`` is an existing folder.
+    formats : collection of str, optional
+        The allowed extensions without the dot (``{"png", "pdf"}``); ``None`` allows any.
+    format_owner : str
+        Who can write those formats (``"matplotlib"``), for the error message.
+
+    Returns
+    -------
+    Path
+        The file that will be written (the real one, to report after writing).
+
+    Raises
+    ------
+    ValueError
+        The folder does not exist or cannot be written, the file cannot be written, or the
+        extension is not allowed; the message names the option, the value and what is allowed.
+        :func:`main` prints it as one line and returns exit status 2.
+    """
+    path = Path(value).expanduser()
+    if path.is_dir():
+        path = path / default_name
+    folder = path.parent
+    if not folder.exists():
+        raise ValueError(f"{option} {value!r}: the folder {str(folder)!r} does not exist; "
+                         "give a file in an existing folder, or an existing folder")
+    if not folder.is_dir():
+        raise ValueError(f"{option} {value!r}: {str(folder)!r} is a file, not a folder")
+    if formats is not None and path.suffix.lower().lstrip(".") not in formats:
+        got = f"the extension {path.suffix!r}" if path.suffix else "no extension"
+        owner = f" {format_owner}" if format_owner else ""
+        raise ValueError(f"{option} {value!r}: {got} is not a format{owner} can write; end the file name in one of "
+                         f"{', '.join('.' + f for f in sorted(formats))}, or give an existing folder")
+    _probe_write(option, value, path if path.exists() else folder)
+    return path
+
+
+def check_output_location(option: str, value: str) -> Path:
+    """A path that will be created (with any missing parent folders), checked before any work starts.
+
+    The nearest part of ``value`` that exists must be a folder (or the file itself) that can be
+    written; raises ValueError like :func:`check_output_file`.
+    """
+    path = Path(value).expanduser()
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if existing != path and not existing.is_dir():
+        raise ValueError(f"{option} {value!r}: {str(existing)!r} is a file, so no folder can be made inside it")
+    _probe_write(option, value, existing)
+    return path

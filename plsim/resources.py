@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,15 +87,19 @@ def _cgroup_memory_limit(root: Path) -> int | None:
     return None
 
 
-def _positive_float(environ: Mapping[str, str], name: str) -> float | None:
+def _positive_float(environ: Mapping[str, str], name: str, expected: str) -> float | None:
+    """The variable ``name`` as a finite number > 0; unset or empty is None, anything else warns and is None."""
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
         return None
     try:
         value = float(raw)
     except ValueError:
-        return None
-    return value if value > 0 else None
+        value = math.nan
+    if math.isfinite(value) and value > 0:
+        return value
+    warnings.warn(f"ignoring {name}={raw!r}: expected {expected}", UserWarning, stacklevel=3)
+    return None
 
 
 def cpu_allowance(
@@ -114,6 +119,11 @@ def cpu_allowance(
     (cpus, source) : (int, str)
         ``cpus`` is at least 1. A fractional quota is rounded down (1.5 CPUs
         sustain one busy worker, not two).
+
+    Warns
+    -----
+    UserWarning
+        ``CPU_LIMIT`` is set but not a finite number > 0 (it is then ignored).
     """
     environ = os.environ if environ is None else environ
     candidates: list[tuple[float, str]] = []
@@ -125,7 +135,7 @@ def cpu_allowance(
     quota = _cgroup_cpu_quota(Path(cgroup_root))
     if quota is not None:
         candidates.append((quota, f"cgroup quota={quota:g}"))
-    limit = _positive_float(environ, "CPU_LIMIT")
+    limit = _positive_float(environ, "CPU_LIMIT", "a number of CPUs > 0, such as 2 or 0.5")
     if limit is not None:
         candidates.append((limit, f"CPU_LIMIT={limit:g}"))
     value, source = min(candidates, key=lambda c: c[0])
@@ -135,7 +145,10 @@ def cpu_allowance(
 def memory_allowance(
     environ: Mapping[str, str] | None = None, cgroup_root: str | os.PathLike = DEFAULT_CGROUP_ROOT
 ) -> tuple[int, str]:
-    """Usable memory in bytes and how it was determined (``MEM_LIMIT``, cgroup, RAM)."""
+    """Usable memory in bytes and how it was determined (``MEM_LIMIT``, cgroup, RAM).
+
+    A ``MEM_LIMIT`` that is set but not a finite number of bytes > 0 is ignored with a ``UserWarning``.
+    """
     import psutil
 
     environ = os.environ if environ is None else environ
@@ -144,7 +157,7 @@ def memory_allowance(
     cgroup = _cgroup_memory_limit(Path(cgroup_root))
     if cgroup is not None:
         candidates.append((cgroup, "cgroup memory limit"))
-    limit = _positive_float(environ, "MEM_LIMIT")
+    limit = _positive_float(environ, "MEM_LIMIT", "a number of bytes > 0, such as 2147483648")
     if limit is not None:
         candidates.append((int(limit), "MEM_LIMIT"))
     return min(candidates, key=lambda c: c[0])

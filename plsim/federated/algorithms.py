@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from plsim._validation import check_int
+from plsim.federated._checks import check_real
 
 __all__ = [
     "ALGORITHMS",
@@ -155,16 +157,29 @@ def local_update(
     Returns
     -------
     LocalResult
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``lr``, ``mu``, ``local_epochs``, ``batch_size`` or ``max_steps`` is not a number or out of range
+        (NaN and infinity included), or ``algorithm`` is unknown.
     """
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm={algorithm!r} is unknown; choose one of {ALGORITHMS}")
+    lr = check_real("lr", lr, minimum=0, low_open=True)
+    mu = check_real("mu", mu, minimum=0)
+    local_epochs = check_int("local_epochs", local_epochs, 1)
+    batch_size = check_int("batch_size", batch_size, 1, allow_none=True)
+    max_steps = check_int("max_steps", max_steps, 0, allow_none=True)
     n = int(X.shape[0])
     if algorithm == "fedsgd":
         loss, grad = model.loss_and_gradient(w_global, X, y)
         return LocalResult(lr * grad, n, 1, n, float(loss))
     rng = np.random.default_rng(seed)
     w = np.array(w_global, dtype=np.float64, copy=True)
-    b = n if batch_size is None else min(int(batch_size), n)
+    b = n if batch_size is None else min(batch_size, n)
     steps = processed = 0
-    budget = math.inf if max_steps is None else int(max_steps)
+    budget = math.inf if max_steps is None else max_steps
     start_loss = float("nan")
     for _epoch in range(local_epochs):
         order = rng.permutation(n) if b < n else np.arange(n)
@@ -267,9 +282,8 @@ def make_server_optimizer(spec: Any) -> ServerOptimizer:
         return SERVER_OPTIMIZERS[spec]()
     if isinstance(spec, ServerOptimizer):
         for attr in ("lr", "momentum", "beta1", "beta2", "tau"):
-            value = getattr(spec, attr, None)
-            if value is not None and (not isinstance(value, numbers.Real) or not value >= 0):
-                raise ValueError(f"server_optimizer.{attr}={value!r} must be a number >= 0")
+            if hasattr(spec, attr):  # NaN, infinity and non-numbers rejected (ValueError / TypeError)
+                check_real(f"server_optimizer.{attr}", getattr(spec, attr), minimum=0)
         return copy.deepcopy(spec)
     raise TypeError(
         f"server_optimizer must be None, 'fedavgm', 'fedadam' or a ServerOptimizer, got {type(spec).__name__}"

@@ -20,10 +20,12 @@ Taught in ``notebooks/03_federated_learning.ipynb`` (section "Privacy").
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
+
+from plsim._validation import check_int
+from plsim.federated._checks import check_real
 
 __all__ = ["DPConfig", "clip_update", "gaussian_noise", "compute_epsilon", "PrivacyAccountant"]
 
@@ -47,27 +49,31 @@ class DPConfig:
     delta: float = 1e-3
 
     def __post_init__(self) -> None:
-        for name, value, lo_ok in (("clip", self.clip, False), ("noise_multiplier", self.noise_multiplier, True)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-                    or value < 0 or (value == 0 and not lo_ok):
-                raise ValueError(f"DPConfig {name}={value!r} must be a finite number "
-                                 + (">= 0" if lo_ok else "> 0"))
-        if isinstance(self.delta, bool) or not isinstance(self.delta, numbers.Real) or not 0 < self.delta < 1:
-            raise ValueError(f"DPConfig delta={self.delta!r} must be in (0, 1)")
+        check_real("DPConfig clip", self.clip, minimum=0, low_open=True)
+        check_real("DPConfig noise_multiplier", self.noise_multiplier, minimum=0)
+        check_real("DPConfig delta", self.delta, minimum=0, maximum=1, low_open=True, high_open=True)
 
 
 def clip_update(delta: np.ndarray, clip: float) -> tuple[np.ndarray, float]:
     """Scale ``delta`` down to L2 norm at most ``clip``; returns ``(clipped, original norm)``.
 
-    A new array; ``delta`` is not modified.
+    A new array; ``delta`` is not modified. ``clip`` must be a finite number > 0.
     """
+    clip = check_real("clip", clip, minimum=0, low_open=True)
     norm = float(np.linalg.norm(delta))
     factor = min(1.0, clip / norm) if norm > 0 else 1.0
     return delta * factor, norm
 
 
 def gaussian_noise(shape: int | tuple[int, ...], std: float, seed: np.random.SeedSequence) -> np.ndarray:
-    """Gaussian noise of the given standard deviation, reproducible from ``seed``."""
+    """Gaussian noise of the given standard deviation, reproducible from ``seed``.
+
+    ``shape`` is a length or a tuple of lengths (integers >= 0); ``std`` a finite number >= 0.
+    """
+    dims = shape if isinstance(shape, tuple) else (shape,)
+    for i, n in enumerate(dims):
+        check_int("shape" if dims is not shape else f"shape[{i}]", n, 0)
+    std = check_real("std", std, minimum=0)
     return np.random.default_rng(seed).normal(0.0, std, size=shape)
 
 
@@ -106,24 +112,28 @@ def compute_epsilon(noise_multiplier: float, sampling_probability: float, rounds
         Number of rounds composed (>= 0).
     delta : float
         Target delta in (0, 1).
+
+    Raises
+    ------
+    TypeError
+        An argument is not a number (``rounds``: not an integer).
+    ValueError
+        An argument is NaN, infinite or outside its range.
     """
     from dp_accounting.rdp import RdpAccountant
 
-    if not 0 < sampling_probability <= 1:
-        raise ValueError(f"sampling_probability={sampling_probability!r} must be in (0, 1]")
-    if not 0 < delta < 1:
-        raise ValueError(f"delta={delta!r} must be in (0, 1)")
-    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 0:
-        raise ValueError(f"rounds={rounds!r} must be an integer >= 0")
-    if noise_multiplier < 0:
-        raise ValueError(f"noise_multiplier={noise_multiplier!r} must be >= 0")
+    noise_multiplier = check_real("noise_multiplier", noise_multiplier, minimum=0)
+    sampling_probability = check_real("sampling_probability", sampling_probability, minimum=0, maximum=1,
+                                      low_open=True)
+    rounds = check_int("rounds", rounds, 0)
+    delta = check_real("delta", delta, minimum=0, maximum=1, low_open=True, high_open=True)
     if rounds == 0:
         return 0.0
     if noise_multiplier == 0:
         return math.inf
     with _QuietAbsl():
         accountant = RdpAccountant()
-        accountant.compose(_dp_event(noise_multiplier, sampling_probability), int(rounds))
+        accountant.compose(_dp_event(noise_multiplier, sampling_probability), rounds)
         return float(accountant.get_epsilon(delta))
 
 
@@ -137,8 +147,11 @@ class PrivacyAccountant:
     """
 
     def __init__(self, config: DPConfig, sampling_probability: float) -> None:
+        if not isinstance(config, DPConfig):
+            raise TypeError(f"config must be a DPConfig(clip, noise_multiplier, delta), got {config!r}")
         self.config = config
-        self.sampling_probability = float(sampling_probability)
+        self.sampling_probability = check_real("sampling_probability", sampling_probability, minimum=0, maximum=1,
+                                               low_open=True)
         self.rounds = 0
         self._orders: np.ndarray | None = None
         self._rdp_one: np.ndarray | None = None
