@@ -209,6 +209,12 @@ class Inputs:
         return measured, predicted
 
     @functools.cached_property
+    def exchanges(self):
+        from plsim.comm_measure import measure_exchange
+
+        return measure_exchange(self.client, repeats=2)
+
+    @functools.cached_property
     def compression(self):
         from plsim.models import SoftmaxRegression
         from plsim.training.sync import sync_sgd
@@ -324,6 +330,10 @@ def entries(inp: Inputs) -> list[Entry]:
         Entry("comm", "plot_cost_vs_model_size", P,
               "cost of one exchange on 64 workers versus gradient size, per algorithm",
               lambda: comm.plot_cost_vs_model_size(64)),
+        Entry("comm", "plot_exchange_times", f"{M} (wall clock, 2 ranks on 2 workers) + {P} (α–β fitted to them)",
+              "parameter-server, tree and ring exchanges of 10 kB to 16 MB timed on the cluster, next to the "
+              "alpha-beta model with alpha and beta fitted to them",
+              lambda: comm.plot_exchange_times(inp.exchanges)),
         Entry("comm", "plot_compression", f"{M} (bytes counted, test accuracy)",
               "bytes sent versus accuracy for no compression, 8-bit and top-k sparsification",
               lambda: comm.plot_compression(inp.compression)),

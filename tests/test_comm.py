@@ -26,7 +26,11 @@ LINK = LinkModel(alpha=1e-3, beta=1e-6)  # 1 ms latency, 1 MB/s: easy hand arith
 @pytest.mark.parametrize("algorithm, p, expected", [
     ("ring", 4, 2 * 3 * 1e-3 + 2 * 3 / 4 * 1000 * 1e-6),          # 6 ms + 1.5 ms
     ("ring", 2, 2 * 1e-3 + 1 * 1000 * 1e-6),
-    ("parameter_server", 4, 2 * 4 * (1e-3 + 1000 * 1e-6)),        # 16 ms
+    ("parameter_server", 4, 2 * 1e-3 + 2 * 4 * 1000 * 1e-6),      # 2 ms latency + 8 ms incast
+    ("parameter_server", 2, 2 * 1e-3 + 2 * 2 * 1000 * 1e-6),      # 6 ms
+    ("naive", 3, 2 * (1e-3 + 1e-3)),
+    ("tree", 2, 2 * 1 * (1e-3 + 1e-3)),
+    ("ring", 3, 2 * 2 * 1e-3 + 2 * 2 / 3 * 1000 * 1e-6),
     ("naive", 4, 3 * (1e-3 + 1e-3)),
     ("tree", 8, 2 * 3 * (1e-3 + 1e-3)),
     ("tree", 5, 2 * 3 * (1e-3 + 1e-3)),                           # ceil(log2 5) = 3
@@ -48,6 +52,54 @@ def test_ring_per_worker_bytes_bounded_and_parameter_server_grows():
     assert comm_time("parameter_server", 1024, n, big) > 500 * comm_time("ring", 1024, n, big)
 
 
+@pytest.mark.parametrize("servers, expected", [
+    (1, 2e-3 + 2 * 8 * 1000 * 1e-6),      # 8 workers, one server: 18 ms
+    (2, 2e-3 + 2 * 8 * 1000 * 1e-6 / 2),  # two shards of n/2: 10 ms
+    (4, 2e-3 + 2 * 8 * 1000 * 1e-6 / 4),  # 6 ms
+    (8, 2e-3 + 2 * 1000 * 1e-6),          # s = p: each link carries n per direction, 4 ms
+    (16, 2e-3 + 2 * 1000 * 1e-6),         # more servers than workers: a worker's own link is the bottleneck
+])
+def test_sharded_parameter_server_hand_computed(servers, expected):
+    assert comm_time("parameter_server", 8, 1000, LINK, servers=servers) == pytest.approx(expected)
+
+
+def test_parameter_server_latency_paid_once_per_direction():
+    latency_only = LinkModel(alpha=1e-3, beta=0.0)
+    assert {comm_time("parameter_server", p, 1e6, latency_only) for p in (2, 10, 1000, 10_000)} == {2e-3}
+    bandwidth_only = LinkModel(alpha=0.0, beta=1e-9)
+    for p in (2, 16, 1024):
+        one = comm_time("parameter_server", p, 1e6, bandwidth_only)
+        assert one == pytest.approx(2 * p * 1e6 * 1e-9)  # all p payloads through the server's link
+        for s in {2, 4, p} & set(range(1, p + 1)):  # up to one server per worker
+            assert comm_time("parameter_server", p, 1e6, bandwidth_only, servers=s) == pytest.approx(one / s)
+    assert comm_bytes("parameter_server", 8, 1e6, servers=4)["busiest"] == 2e6
+
+
+@pytest.mark.parametrize("p", [2, 3, 4, 5, 8, 17, 64, 1000])
+def test_ring_bandwidth_term_is_the_lowest(p):
+    # Patarasuk and Yuan (2009): 2 (p - 1) / p n beta is a lower bound for all-reduce
+    bandwidth_only = LinkModel(alpha=0.0, beta=1e-9)
+    ring = comm_time("ring", p, 1e6, bandwidth_only)
+    assert ring == pytest.approx(2 * (p - 1) / p * 1e6 * 1e-9)
+    for alg in ("parameter_server", "naive", "tree"):
+        assert ring <= comm_time(alg, p, 1e6, bandwidth_only) * (1 + 1e-12), alg
+    for s in range(1, p + 1):  # even a parameter server sharded over up to p servers
+        assert ring <= comm_time("parameter_server", p, 1e6, bandwidth_only, servers=s) * (1 + 1e-12)
+
+
+def test_link_presets():
+    from plsim.comm import LINK_PRESETS, link_preset
+
+    assert set(LINK_PRESETS) == {"datacenter", "home", "mobile"}
+    dc, home, mobile = (link_preset(k) for k in ("datacenter", "home", "mobile"))
+    assert 10e-6 <= dc.alpha <= 50e-6 and dc.bandwidth == pytest.approx(1.25e9)
+    assert home.alpha == pytest.approx(20e-3) and home.bandwidth == pytest.approx(12.5e6)
+    assert 50e-3 <= mobile.alpha <= 100e-3 and mobile.bandwidth == pytest.approx(1.25e6)
+    assert dc.describe() == "α = 20 µs, 1/β = 1.25 GB/s"
+    with pytest.raises(ValueError, match="'lan'"):
+        link_preset("lan")
+
+
 def test_cost_table_rows_labelled_predicted():
     rows = cost_table([2, 4], 1000, LINK)
     assert len(rows) == 8 and {r["kind"] for r in rows} == {"predicted"}
@@ -62,6 +114,10 @@ def test_cost_model_bad_inputs():
         comm_bytes("ring", 2, -1)
     with pytest.raises(ValueError, match="alpha=-1"):
         LinkModel(alpha=-1)
+    with pytest.raises(ValueError, match="servers=0"):
+        comm_time("parameter_server", 4, 10, servers=0)
+    with pytest.raises(ValueError, match="only applies to algorithm='parameter_server'"):
+        comm_time("ring", 4, 10, servers=2)
 
 
 @pytest.mark.parametrize("p", [1, 2, 3, 5])

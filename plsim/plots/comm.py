@@ -1,7 +1,8 @@
-"""Figures of communication cost: alpha-beta predictions per all-reduce algorithm, compression trade-off.
+"""Figures of communication cost: alpha-beta predictions per all-reduce algorithm, exchanges
+measured on the cluster next to them, compression trade-off.
 
-Cost-model curves are dashed and labelled "predicted". Taught in
-``notebooks/04_distributed_training.ipynb``.
+Cost-model curves are dashed and labelled "predicted"; times measured on the cluster are
+solid and labelled "measured". Taught in ``notebooks/04_distributed_training.ipynb``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from plsim.comm import LinkModel
+    from plsim.comm_measure import ExchangeTimes
 
-__all__ = ["plot_cost_vs_workers", "plot_cost_vs_model_size", "plot_compression"]
+__all__ = ["plot_cost_vs_workers", "plot_cost_vs_model_size", "plot_exchange_times", "plot_compression"]
 
 ALG_COLORS = {alg: COLORS[alg] for alg in ("parameter_server", "naive", "tree", "ring")}
 ALG_NAMES = {"parameter_server": "parameter server", "naive": "naive all-to-all", "tree": "tree all-reduce",
-             "ring": "ring all-reduce"}
+             "ring": "ring all-reduce", "send": "one message"}
 
 
 def plot_cost_vs_workers(n_bytes: float, workers: Sequence[int] = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), *,
@@ -60,6 +62,47 @@ def plot_cost_vs_model_size(n_workers: int, sizes: Sequence[float] = (1e3, 1e4, 
     ax.grid(alpha=0.3, which="major")
     ax.legend(fontsize="small")
     ax.set_title(f"{n_workers} workers: latency rules small gradients,\nbandwidth large ones", fontsize=10)
+    return fig
+
+
+def plot_exchange_times(times: ExchangeTimes, link: LinkModel | None = None, *, ax: Any = None) -> Figure:
+    """Exchange times measured on the cluster (solid) next to the alpha-beta prediction (dashed).
+
+    Parameters
+    ----------
+    times : ExchangeTimes
+        From :func:`plsim.comm_measure.measure_exchange`.
+    link : LinkModel or None
+        The link the predictions use; default ``times.fit()`` (alpha and beta fitted to these times).
+    """
+    import numpy as np
+
+    from plsim.comm import comm_time
+
+    if not times.rows:
+        raise ValueError("times has no rows; measure some exchanges with plsim.comm_measure.measure_exchange")
+    link = link or times.fit()
+    fig, ax = new_axes(ax)
+    for alg in times.algorithms:
+        sizes, seconds = times.of(alg)
+        color = ALG_COLORS.get(alg, COLORS["communication"])
+        name = ALG_NAMES.get(alg, alg)
+        ax.plot(sizes, seconds, **measured_style(color), label=f"{name} ({MEASURED})")
+        grid = np.geomspace(min(sizes), max(sizes), 40)
+        if alg == "send":
+            model = [link.alpha + n * link.beta for n in grid]
+        else:
+            model = [comm_time(alg, times.n_ranks, n, link) for n in grid]
+        ax.plot(grid, model, **{**model_style(color), "marker": None}, label=f"{name} ({PREDICTED}, α–β fit)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    plain_log_ticks(ax, "y")
+    ax.set_xlabel("bytes per rank's vector (log scale)")
+    ax.set_ylabel("seconds per exchange (log scale)")
+    ax.grid(alpha=0.3, which="major")
+    ax.legend(fontsize="small")
+    where = f"{times.n_ranks} ranks on {times.n_workers} worker{'s' if times.n_workers != 1 else ''}"
+    ax.set_title(f"{where}: fitted {link.describe()}", fontsize=10)
     return fig
 
 
