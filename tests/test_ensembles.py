@@ -510,3 +510,50 @@ def test_notebook_exercise_checks_accept_worked_answers():
     worked = int(np.argmax(d.sum(axis=1)))
     assert check("most_different", worked, int(np.argmax(d.sum(axis=1))), quiet=True).correct is True
     assert check("most_different", (worked + 1) % 3, worked, quiet=True).correct is False
+
+
+def test_error_correlation_by_hand():
+    from plsim.ensembles import error_correlation
+
+    y = np.array([0, 0, 0, 0])
+    # Errors (1 = wrong): a = 1100, b = 1100 (identical), c = 0011 (opposite of a).
+    preds = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1]])
+    # Pairs: r(a, b) = 1, r(a, c) = -1, r(b, c) = -1 -> mean -1/3.
+    assert error_correlation(preds, y) == pytest.approx(-1 / 3)
+    # A member that is never wrong has no variance and is left out: only the pair (a, b) remains.
+    assert error_correlation(np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]]), y) == pytest.approx(1.0)
+    assert np.isnan(error_correlation(np.array([[1, 1, 0, 0]]), y))
+    with pytest.raises(ValueError, match="predictions must have shape"):
+        error_correlation(preds[:, :3], y)
+
+
+class _FakeEnsemble:
+    """Members' and ensemble's predictions fixed by hand."""
+
+    def __init__(self, members, combined):
+        self.named_estimators_ = {f"m{i}": None for i in range(len(members))}
+        self._members, self._combined = np.array(members), np.array(combined)
+
+    def predict_members(self, X):
+        return self._members
+
+    def predict(self, X):
+        return self._combined
+
+
+def test_compare_with_members_names_the_best_member_and_the_reason():
+    from plsim.ensembles import compare_with_members
+
+    y = np.array([0, 1, 0, 1, 0, 1, 0, 1, 0, 1])
+    strong = [0, 1, 0, 1, 0, 1, 0, 1, 1, 0]          # 8 of 10
+    weak1 = [1, 0, 0, 1, 0, 1, 1, 0, 1, 0]           # 4 of 10
+    weak2 = [1, 0, 1, 0, 0, 1, 0, 1, 1, 0]           # 4 of 10
+    outvoted = _FakeEnsemble([strong, weak1, weak2], [1, 0, 0, 1, 0, 1, 0, 1, 1, 0])  # 6 of 10
+    c = compare_with_members(outvoted, None, y, name="vote")
+    assert (c.best_member, c.best_accuracy, c.ensemble_accuracy) == ("m0", 0.8, 0.6)
+    assert c.gain == pytest.approx(-0.2)
+    assert "no better (-20.0 points)" in c.explain() and "40+ points weaker than m0" in c.explain()
+    helped = _FakeEnsemble([strong, weak1, weak2], y)  # 10 of 10
+    assert "better by 20.0 points" in str(compare_with_members(helped, None, y, name="vote"))
+    with pytest.raises(TypeError, match=r"ensemble=object has no predict\(\)"):
+        compare_with_members(object(), None, y)

@@ -30,6 +30,9 @@ _LAZY = {
     "AccuracyCurve": "plsim.ensembles.diversity",
     "accuracy_curve": "plsim.ensembles.diversity",
     "pairwise_disagreement": "plsim.ensembles.diversity",
+    "error_correlation": "plsim.ensembles.diversity",
+    "MemberComparison": "plsim.ensembles.diversity",
+    "compare_with_members": "plsim.ensembles.diversity",
     "EnsembleDemo": "plsim.ensembles.demo",
     "demo_data": "plsim.ensembles.demo",
 }

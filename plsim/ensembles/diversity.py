@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AccuracyCurve", "accuracy_curve", "pairwise_disagreement", "mean_disagreement"]
+__all__ = ["AccuracyCurve", "accuracy_curve", "pairwise_disagreement", "mean_disagreement", "error_correlation",
+           "MemberComparison", "compare_with_members"]
+
+CORRELATED = 0.5
+"""Mean pairwise error correlation from which members are said to make the same mistakes."""
+OUTCLASSED = 0.08
+"""Accuracy gap (8 points) between the best member and the runner-up from which the others outvote it."""
 
 
 @dataclass(frozen=True)
@@ -96,3 +102,87 @@ def mean_disagreement(predictions: Any) -> np.ndarray:
     d = pairwise_disagreement(predictions)
     m = d.shape[0]
     return d.sum(axis=1) / max(m - 1, 1)
+
+
+def error_correlation(predictions: Any, y: Any) -> float:
+    """Mean pairwise Pearson correlation of the members' error indicators (1 = wrong on the same samples).
+
+    Members that are never or always wrong (no variance) are left out of the
+    pairs; ``nan`` when fewer than two members remain.
+    """
+    p = np.asarray(predictions)
+    y = np.asarray(y)
+    if p.ndim != 2 or p.shape[1] != y.shape[0]:
+        raise ValueError(f"predictions must have shape (n_members, {y.shape[0]}) for {y.shape[0]} labels, got {p.shape}")
+    errors = (p != y[None, :]).astype(float)
+    errors = errors[errors.std(axis=1) > 0]
+    if len(errors) < 2:
+        return float("nan")
+    r = np.corrcoef(errors)
+    return float(r[~np.eye(len(r), dtype=bool)].mean())
+
+
+@dataclass(frozen=True)
+class MemberComparison:
+    """A fitted ensemble's test accuracy next to each of its members' (all measured on the same data)."""
+
+    name: str
+    ensemble_accuracy: float
+    member_accuracy: dict[str, float]
+    error_correlation: float
+
+    @property
+    def best_member(self) -> str:
+        return max(self.member_accuracy, key=self.member_accuracy.get)
+
+    @property
+    def best_accuracy(self) -> float:
+        return self.member_accuracy[self.best_member]
+
+    @property
+    def gain(self) -> float:
+        """Ensemble accuracy minus the best member's: > 0 when the ensemble earns its place."""
+        return self.ensemble_accuracy - self.best_accuracy
+
+    def explain(self) -> str:
+        """Whether the ensemble beats its best member, and the likely reason when it does not."""
+        head = (f"{self.name}: {self.ensemble_accuracy:.3f} against its best member "
+                f"({self.best_member}, {self.best_accuracy:.3f})")
+        r = self.error_correlation
+        if self.gain > 0:
+            return (f"{head}: better by {self.gain * 100:.1f} points. Its members are wrong on partly different "
+                    f"samples (error correlation r = {r:.2f}), so combining them cancels some mistakes.")
+        ranked = sorted(self.member_accuracy.values(), reverse=True)
+        reasons = []
+        if r >= CORRELATED:
+            reasons.append(f"the members make largely the same mistakes (error correlation r = {r:.2f})")
+        if len(ranked) > 1 and ranked[0] - ranked[1] >= OUTCLASSED:
+            reasons.append(f"the others are {(ranked[0] - ranked[1]) * 100:.0f}+ points weaker than "
+                           f"{self.best_member} and outvote it where it is right")
+        if not reasons:
+            reasons.append(f"its members' errors (r = {r:.2f}) do not cancel on this data")
+        return f"{head}: no better ({self.gain * 100:+.1f} points), because " + " and ".join(reasons) + "."
+
+    def __str__(self) -> str:
+        return self.explain()
+
+
+def compare_with_members(ensemble: Any, X: Any, y: Any, *, name: str | None = None) -> MemberComparison:
+    """Test accuracy of a fitted voting or stacking ensemble next to each of its members'.
+
+    ``ensemble`` needs ``predict``, ``predict_members`` and ``named_estimators_``
+    (:class:`ParallelVotingClassifier`, :class:`ParallelStackingClassifier`).
+    Taught in ``notebooks/02_ensembles.ipynb`` (when does an ensemble help?).
+    """
+    for attr in ("predict", "predict_members"):
+        if not callable(getattr(ensemble, attr, None)):
+            raise TypeError(f"ensemble={type(ensemble).__name__} has no {attr}(); use a fitted plsim voting "
+                            "or stacking ensemble")
+    names = list(getattr(ensemble, "named_estimators_", {}) or [])
+    if not names:
+        raise ValueError(f"ensemble={type(ensemble).__name__} is not fitted (no named_estimators_); call fit first")
+    y = np.asarray(y)
+    members = ensemble.predict_members(X)
+    accuracy = {n: float(np.mean(pred == y)) for n, pred in zip(names, members, strict=True)}
+    return MemberComparison(name or type(ensemble).__name__, float(np.mean(ensemble.predict(X) == y)), accuracy,
+                            error_correlation(members, y))
