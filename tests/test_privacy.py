@@ -149,3 +149,74 @@ def test_run_with_secure_aggregation_matches_plain_and_handles_dropouts():
     for p, s in zip(plain.records, secure.records):
         extra = 2 * len(s.reporting) if s.dropped else 0
         assert s.messages == p.messages + extra
+
+
+# -- secure aggregation with a threshold (Bonawitz et al. 2017) ------------------------------------
+def test_shamir_any_t_shares_rebuild_fewer_do_not():
+    rng = np.random.default_rng(1)
+    shares = secagg.shamir_share(987654321, 3, range(6), rng)
+    for subset in [(0, 1, 2), (3, 4, 5), (0, 2, 5), (1, 3, 4, 5)]:
+        assert secagg.shamir_reconstruct({h: shares[h] for h in subset}, 3) == 987654321
+    with pytest.raises(ValueError, match="2 share"):
+        secagg.shamir_reconstruct({h: shares[h] for h in (0, 1)}, 3)
+
+
+def test_shamir_by_hand_with_threshold_2():
+    # f(x) = 5 + a x; with two shares the line through them meets x = 0 at 5.
+    shares = secagg.shamir_share(5, 2, [0, 1], np.random.default_rng(0))
+    a = (shares[1] - shares[0]) % secagg.PRIME  # f(2) - f(1)
+    assert (shares[0] - a) % secagg.PRIME == 5
+
+
+def test_threshold_protocol_sums_exactly_with_and_without_dropouts():
+    rng = np.random.default_rng(2)
+    xs = {k: rng.uniform(-5, 5, size=7) for k in range(6)}
+    agg = secagg.SecureAggregation(range(6), threshold=4, value_bound=5.0, random_state=3)
+    masked = {k: agg.mask(k, x) for k, x in xs.items()}
+    np.testing.assert_allclose(agg.unmask(masked), sum(xs.values()), atol=1e-8)
+    survivors = (0, 2, 3, 5)  # 2 dropped; the threshold of 4 is met
+    np.testing.assert_allclose(agg.unmask({k: masked[k] for k in survivors}), sum(xs[k] for k in survivors),
+                               atol=1e-8)
+    # What the server sees of one client is noise, self-mask included.
+    assert np.abs(secagg.decode(masked[0]) - xs[0]).min() > 1e3
+
+
+def test_threshold_refuses_to_unmask_a_lone_survivor():
+    agg = secagg.SecureAggregation([4, 7, 9], threshold=2, value_bound=1.0)
+    masked = {4: agg.mask(4, np.ones(3))}
+    with pytest.raises(ValueError, match="only 1 of 3 participants .* below the threshold 2"):
+        agg.unmask(masked)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(participants=range(4), threshold=2, value_bound=1.0), ValueError, "more than half"),
+    (dict(participants=range(4), threshold=5, value_bound=1.0), ValueError, "between 3"),
+    (dict(participants=[1], threshold=1, value_bound=1.0), ValueError, "at least 2"),
+    (dict(participants=range(4), threshold=3.0, value_bound=1.0), TypeError, "threshold"),
+    (dict(participants=range(4), threshold=3, value_bound=float("nan")), ValueError, "value_bound=nan"),
+    # 4 clients x 2**30 = 2**32 > 2**31: the 64-bit fixed-point sum would wrap.
+    (dict(participants=range(4), threshold=3, value_bound=2.0**30), ValueError, "wrap silently"),
+])
+def test_bad_threshold_settings(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        secagg.SecureAggregation(**kwargs)
+
+
+def test_values_outside_the_declared_range_are_refused():
+    agg = secagg.SecureAggregation(range(3), threshold=2, value_bound=1.0)
+    with pytest.raises(ValueError, match="declared range"):
+        agg.mask(0, np.array([0.5, 1.5]))
+    with pytest.raises(ValueError, match="not a participant"):
+        agg.mask(5, np.zeros(2))
+
+
+def test_unmask_sum_with_participants_refuses_missing_seeds():
+    xs = {k: np.full(3, float(k)) for k in range(3)}
+    seeds = {k: {j: secagg.pair_seed(0, 1, k, j) for j in xs if j != k} for k in xs}
+    masked = {k: secagg.mask_vector(secagg.encode(x), k, seeds[k]) for k, x in xs.items()}
+    survivors = {k: masked[k] for k in (0, 1)}
+    with pytest.raises(ValueError, match="survivor 0 has not revealed its seed with dropped client 2"):
+        secagg.unmask_sum(survivors, {1: {2: seeds[1][2]}}, participants=range(3))
+    revealed = {k: {2: seeds[k][2]} for k in (0, 1)}
+    np.testing.assert_allclose(secagg.unmask_sum(survivors, revealed, participants=range(3)), xs[0] + xs[1],
+                               atol=1e-8)
