@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from plsim.cluster import cancel_on_interrupt
+
 __all__ = ["TaskResult", "is_joblib", "resolve_client", "shared_data", "run_tasks", "spawn_seeds", "LOCAL"]
 
 LOCAL = "local"
@@ -136,7 +138,8 @@ def shared_data(client: Any, **arrays: Any) -> Iterator[dict[str, Any]]:
     # that read it (see run_tasks).
     run_id = uuid.uuid4().hex[:12]
     keyed = {f"plsim-data-{name}-{run_id}": value for name, value in arrays.items()}
-    futures = client.scatter(keyed, broadcast=True, hash=False)
+    with cancel_on_interrupt(client) as recording:  # interrupted, scatter itself would leak the data
+        futures = recording.scatter(keyed, broadcast=True, hash=False)
     try:
         yield {name: futures[key] for name, key in zip(arrays, keyed, strict=True)}
     finally:
@@ -253,8 +256,9 @@ def run_tasks(
     # first. Queued, each task goes to whichever worker is free: greedy, in
     # task order (measured on the bench's 16 trees: see benchmarks/bench_speedup.py).
     run_id = uuid.uuid4().hex[:12]
-    futures = client.map(_run_one, [func] * total, [data] * total, list(tasks),
-                         key=[f"{name}-{run_id}-{i}" for i in range(total)], pure=False)
+    with cancel_on_interrupt(client) as recording:  # interrupted, nothing here could cancel them
+        futures = recording.map(_run_one, [func] * total, [data] * total, list(tasks),
+                                key=[f"{name}-{run_id}-{i}" for i in range(total)], pure=False)
     index = {f.key: i for i, f in enumerate(futures)}
     done = 0
     try:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from plsim._validation import check_int
+from plsim.cluster import cancel_on_interrupt
 
 from plsim.federated import secagg
 from plsim.federated.algorithms import (
@@ -198,10 +199,11 @@ class _OnDask:
     def run(self, w: np.ndarray, specs: dict[int, dict]) -> dict[int, tuple[dict, dict]]:
         if not specs:
             return {}
-        w_f = self.client.scatter(w, broadcast=True, hash=False)
-        futures = {k: self.client.submit(_client_task, self.model_f, self.data_f[k], w_f, spec, pure=False)
-                   for k, spec in specs.items()}
-        results = self.client.gather(list(futures.values()))
+        with cancel_on_interrupt(self.client) as client:
+            w_f = client.scatter(w, broadcast=True, hash=False)
+            futures = {k: client.submit(_client_task, self.model_f, self.data_f[k], w_f, spec, pure=False)
+                       for k, spec in specs.items()}
+            results = client.gather(list(futures.values()))
         return dict(zip(futures, results))
 
     def close(self) -> None:

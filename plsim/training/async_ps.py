@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from plsim.cluster import cancel_on_interrupt
 from plsim.comm import payload_nbytes
 from plsim.training._common import (
     TrainingHistory,
@@ -235,8 +236,6 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any, n_worker
         raise ValueError(f"delays={delays!r} must hold one non-negative number of seconds per worker ({n_workers})")
     shards = shard_indices(len(y), n_workers, random_state)
     where = [addresses[i % len(addresses)] for i in range(n_workers)]
-    Xf = [client.scatter(X[s], workers=[a], hash=False) for s, a in zip(shards, where)]
-    yf = [client.scatter(y[s], workers=[a], hash=False) for s, a in zip(shards, where)]
     w = check_w0(model, w0, random_state)
     method = "async" if bound is None else f"ssp(s={bound})"
     hist = TrainingHistory(method, "measured", info={
@@ -245,47 +244,50 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any, n_worker
     clocks = _Clocks(n_workers, bound)
     version = 0
     owner: dict[str, tuple[int, int]] = {}  # future key -> (worker, pulled version)
-    ac = as_completed()
-    waiting: list[int] = []
+    with cancel_on_interrupt(client) as client:
+        Xf = [client.scatter(X[s], workers=[a], hash=False) for s, a in zip(shards, where)]
+        yf = [client.scatter(y[s], workers=[a], hash=False) for s, a in zip(shards, where)]
+        ac = as_completed()
+        waiting: list[int] = []
 
-    def start(i: int) -> None:
-        clocks.started(i)
-        fut = client.submit(_grad_task, model, w, Xf[i], yf[i], batch_size, random_state, clocks.clock[i], i,
-                            float(delays_arr[i]), workers=[where[i]], pure=False)
-        owner[fut.key] = (i, version)
-        ac.add(fut)
+        def start(i: int) -> None:
+            clocks.started(i)
+            fut = client.submit(_grad_task, model, w, Xf[i], yf[i], batch_size, random_state, clocks.clock[i], i,
+                                float(delays_arr[i]), workers=[where[i]], pure=False)
+            owner[fut.key] = (i, version)
+            ac.add(fut)
 
-    t0 = time.perf_counter()
-    for i in range(n_workers):
-        start(i)
-    hist.steps.append(0)
-    hist.loss.append(model.loss(w, X, y))
-    hist.time.append(0.0)
-    for fut in ac:
-        i, pulled = owner.pop(fut.key)
-        grad, _ = fut.result()
-        if version >= n_updates:
-            continue
-        w = w - lr * grad
-        hist.staleness.append(version - pulled)
-        hist.bytes_sent.append(payload_nbytes(grad) + payload_nbytes(w))
-        version += 1
-        clocks.clock[i] += 1
-        stop = False
-        if version % eval_every == 0 or version == n_updates:
-            hist.steps.append(version)
-            hist.loss.append(model.loss(w, X, y))
-            hist.time.append(time.perf_counter() - t0)
-            stop = bool(callback is not None and callback(version, hist.loss[-1]))
-        if version >= n_updates or stop:
-            for other in list(ac.futures):
-                other.cancel()
-            break
-        waiting.append(i)
-        for j in sorted(waiting):
-            if clocks.may_start(j):
-                waiting.remove(j)
-                start(j)
+        t0 = time.perf_counter()
+        for i in range(n_workers):
+            start(i)
+        hist.steps.append(0)
+        hist.loss.append(model.loss(w, X, y))
+        hist.time.append(0.0)
+        for fut in ac:
+            i, pulled = owner.pop(fut.key)
+            grad, _ = fut.result()
+            if version >= n_updates:
+                continue
+            w = w - lr * grad
+            hist.staleness.append(version - pulled)
+            hist.bytes_sent.append(payload_nbytes(grad) + payload_nbytes(w))
+            version += 1
+            clocks.clock[i] += 1
+            stop = False
+            if version % eval_every == 0 or version == n_updates:
+                hist.steps.append(version)
+                hist.loss.append(model.loss(w, X, y))
+                hist.time.append(time.perf_counter() - t0)
+                stop = bool(callback is not None and callback(version, hist.loss[-1]))
+            if version >= n_updates or stop:
+                for other in list(ac.futures):
+                    other.cancel()
+                break
+            waiting.append(i)
+            for j in sorted(waiting):
+                if clocks.may_start(j):
+                    waiting.remove(j)
+                    start(j)
     hist.params = w
     hist.info["max_clock_gap"] = clocks.max_gap
     return hist

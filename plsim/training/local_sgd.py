@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from plsim.cluster import cancel_on_interrupt
 from plsim.comm import payload_nbytes
 from plsim.training._common import (
     TrainingHistory,
@@ -96,26 +97,27 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n
     hist.time.append(0.0)
     hist.bytes_sent.append(0)
     t0 = time.perf_counter()
-    if client is not None:
-        addresses = worker_addresses(client)
-        where = [addresses[i % len(addresses)] for i in range(n_workers)]
-        Xf = [client.scatter(X[s], workers=[a], hash=False) for s, a in zip(shards, where)]
-        yf = [client.scatter(y[s], workers=[a], hash=False) for s, a in zip(shards, where)]
-    for r in range(n_rounds):
-        if client is None:
-            ws = [local_steps(model, w, X[s], y[s], lr, H, batch_size, random_state, r * H, i)
-                  for i, s in enumerate(shards)]
-            w = _average(weights, *ws)
-        else:
-            futs = [client.submit(local_steps, model, w, Xf[i], yf[i], lr, H, batch_size, random_state, r * H, i,
-                                  workers=[where[i]], pure=False) for i in range(n_workers)]
-            w = client.submit(_average, weights, *futs, workers=[where[0]], pure=False).result()
-            ws = [w] * n_workers  # same sizes as the real payloads (one vector per replica)
-        hist.steps.append((r + 1) * H)
-        hist.loss.append(model.loss(w, X, y))
-        hist.time.append(time.perf_counter() - t0)
-        hist.bytes_sent.append(sum(payload_nbytes(v) for v in ws) + n_workers * payload_nbytes(w))
-        if callback is not None and callback((r + 1) * H, hist.loss[-1]):
-            break
+    with cancel_on_interrupt(client) as client:
+        if client is not None:
+            addresses = worker_addresses(client)
+            where = [addresses[i % len(addresses)] for i in range(n_workers)]
+            Xf = [client.scatter(X[s], workers=[a], hash=False) for s, a in zip(shards, where)]
+            yf = [client.scatter(y[s], workers=[a], hash=False) for s, a in zip(shards, where)]
+        for r in range(n_rounds):
+            if client is None:
+                ws = [local_steps(model, w, X[s], y[s], lr, H, batch_size, random_state, r * H, i)
+                      for i, s in enumerate(shards)]
+                w = _average(weights, *ws)
+            else:
+                futs = [client.submit(local_steps, model, w, Xf[i], yf[i], lr, H, batch_size, random_state, r * H, i,
+                                      workers=[where[i]], pure=False) for i in range(n_workers)]
+                w = client.submit(_average, weights, *futs, workers=[where[0]], pure=False).result()
+                ws = [w] * n_workers  # same sizes as the real payloads (one vector per replica)
+            hist.steps.append((r + 1) * H)
+            hist.loss.append(model.loss(w, X, y))
+            hist.time.append(time.perf_counter() - t0)
+            hist.bytes_sent.append(sum(payload_nbytes(v) for v in ws) + n_workers * payload_nbytes(w))
+            if callback is not None and callback((r + 1) * H, hist.loss[-1]):
+                break
     hist.params = w
     return hist

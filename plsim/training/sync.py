@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from plsim.comm import decompress, make_compressor, payload_nbytes
+from plsim.cluster import cancel_on_interrupt
 from plsim.training._common import (
     TrainingHistory,
     check_data,
@@ -174,34 +175,37 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_
         hist.params = w
         return hist
 
-    addresses = worker_addresses(client)
-    where = [addresses[i % len(addresses)] for i in range(k_workers)]
-    Xf = [client.scatter(s["X"][sh], workers=[a], hash=False) for sh, a in zip(s["shards"], where)]
-    yf = [client.scatter(s["y"][sh], workers=[a], hash=False) for sh, a in zip(s["shards"], where)]
-    replicas = [client.scatter(w, workers=[a], hash=False) for a in where]
-    residual_f: list[Any] = [None] * k_workers
-    pending: list[tuple[int, list[Any]]] = []
-    stopped = False
-    for t in range(s["n_steps"]):
-        outs = [client.submit(worker_gradient, model, replicas[i], Xf[i], yf[i], s["sizes"][i], *args, t, i,
-                              compression, s["k"], residual_f[i], workers=[where[i]], pure=False)
-                for i in range(k_workers)]
-        payloads = [client.submit(operator.getitem, o, 1, workers=[a], pure=False) for o, a in zip(outs, where)]
-        if compression != "none":
-            residual_f = [client.submit(operator.getitem, o, 2, workers=[a], pure=False)
-                          for o, a in zip(outs, where)]
-        replicas = [client.submit(_apply, replicas[i], s["lr"], s["weights"], *payloads, workers=[where[i]],
-                                  pure=False) for i in range(k_workers)]
-        pending.append((t + 1, [client.submit(_stats, o, workers=[a], pure=False) for o, a in zip(outs, where)]))
-        while len(pending) > lag or (t == s["n_steps"] - 1 and pending):
-            step, stats = pending.pop(0)
-            values = client.gather(stats)
-            if record(step, [v[0] for v in values], [v[1] for v in values]):
-                stopped = True
+    with cancel_on_interrupt(client) as client:
+        addresses = worker_addresses(client)
+        where = [addresses[i % len(addresses)] for i in range(k_workers)]
+        Xf = [client.scatter(s["X"][sh], workers=[a], hash=False) for sh, a in zip(s["shards"], where)]
+        yf = [client.scatter(s["y"][sh], workers=[a], hash=False) for sh, a in zip(s["shards"], where)]
+        replicas = [client.scatter(w, workers=[a], hash=False) for a in where]
+        residual_f: list[Any] = [None] * k_workers
+        pending: list[tuple[int, list[Any]]] = []
+        stopped = False
+        for t in range(s["n_steps"]):
+            outs = [client.submit(worker_gradient, model, replicas[i], Xf[i], yf[i], s["sizes"][i], *args, t, i,
+                                  compression, s["k"], residual_f[i], workers=[where[i]], pure=False)
+                    for i in range(k_workers)]
+            payloads = [client.submit(operator.getitem, o, 1, workers=[a], pure=False)
+                        for o, a in zip(outs, where)]
+            if compression != "none":
+                residual_f = [client.submit(operator.getitem, o, 2, workers=[a], pure=False)
+                              for o, a in zip(outs, where)]
+            replicas = [client.submit(_apply, replicas[i], s["lr"], s["weights"], *payloads, workers=[where[i]],
+                                      pure=False) for i in range(k_workers)]
+            pending.append((t + 1, [client.submit(_stats, o, workers=[a], pure=False)
+                                    for o, a in zip(outs, where)]))
+            while len(pending) > lag or (t == s["n_steps"] - 1 and pending):
+                step, stats = pending.pop(0)
+                values = client.gather(stats)
+                if record(step, [v[0] for v in values], [v[1] for v in values]):
+                    stopped = True
+                    break
+            if stopped:
                 break
-        if stopped:
-            break
-    finals = client.gather(replicas)
+        finals = client.gather(replicas)
     hist.params = finals[0]
     hist.info["replicas_identical"] = all(np.array_equal(finals[0], f) for f in finals[1:])
     hist.info["steps_run"] = len(hist.steps)
