@@ -23,7 +23,7 @@ _LAZY = {
 
 _SUBMODULES = {
     "cluster", "resources", "config", "cli", "info", "bench", "exercises", "speedup", "ensembles",
-    "models", "data", "federated", "training", "comm", "plots", "assignments", "assign",
+    "models", "data", "federated", "training", "comm", "plots", "assign",
     "widgets",
 }
 

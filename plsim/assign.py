@@ -1,69 +1,115 @@
-"""``plsim assign``: release student copies of the assignments and grade submissions.
+"""``plsim assign``: a thin convenience over nbgrader's own commands for plsim's course folder.
 
 ::
 
-    plsim assign release notebooks/assignments/source notebooks/assignments/release
-    plsim assign grade alice/a1_speedup_ensembles.ipynb --source notebooks/assignments/source
-    plsim assign grade submissions/ --source notebooks/assignments/source --csv grades.csv
+    plsim assign release                 # nbgrader generate_assignment a1, a2, a3 --force
+    plsim assign grade a2 --jobs 2       # nbgrader autograde a2, one process per student, 2 at a time,
+                                         # then nbgrader generate_feedback a2, then print the scores
 
-The work is done by :mod:`plsim.assignments`; the assignments are in
-``notebooks/assignments/``.
+Everything is done by nbgrader (its command line and :class:`nbgrader.api.Gradebook`); this module only
+finds the course folder (``notebooks/assignments``, the folder holding ``nbgrader_config.py``) and runs one
+``nbgrader autograde --student`` per submission in parallel, which nbgrader does not do by itself. Install
+nbgrader with ``pip install -e '.[instructor]'``. The guide is ``docs/instructors.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-__all__ = ["add_arguments", "run", "CSV_NAME"]
+__all__ = ["add_arguments", "run", "course_dir", "nbgrader", "autograde", "scores"]
 
-# The file --csv writes inside a folder it is given.
-CSV_NAME = "plsim-grades.csv"
+# The course folder in a checkout of this repository.
+DEFAULT_COURSE = Path(__file__).resolve().parent.parent / "notebooks" / "assignments"
+
+
+def course_dir(path: str | Path | None = None) -> Path:
+    """The nbgrader course folder: ``path``, else the current folder or this checkout's ``notebooks/assignments``.
+
+    Raises ValueError unless the folder holds ``nbgrader_config.py``.
+    """
+    candidates = [Path(path)] if path is not None else [Path.cwd(), DEFAULT_COURSE]
+    for candidate in candidates:
+        if (candidate / "nbgrader_config.py").is_file():
+            return candidate.resolve()
+    raise ValueError(f"no nbgrader course folder (with nbgrader_config.py) at {', '.join(map(str, candidates))}; "
+                     "give one with --course")
+
+
+def nbgrader(course: Path, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` in the course folder (``python -m nbgrader`` of this interpreter)."""
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, check=check,
+                          capture_output=capture, text=True)
+
+
+def autograde(course: Path, assignment: str, students: list[str] | None = None, *, jobs: int = 1,
+              timeout: float | None = None) -> dict[str, int]:
+    """``nbgrader autograde ASSIGNMENT --student S --force`` for every submission, ``jobs`` at a time.
+
+    Each student is graded by its own nbgrader process (so each submission gets its own kernel, and one
+    that crashes nbgrader does not stop the others); returns ``{student: exit status}``.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs={jobs!r}: give at least 1")
+    if students is None:
+        students = sorted(p.parent.name for p in (course / "submitted").glob(f"*/{assignment}") if p.is_dir())
+    extra = [f"--Execute.timeout={int(timeout)}"] if timeout is not None else []
+
+    def one(student: str) -> int:
+        return nbgrader(course, "autograde", assignment, "--student", student, "--force", *extra,
+                        check=False, capture=True).returncode
+
+    # The student records are created first, one at a time, so parallel runs never race to add them.
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student in students:
+            gb.update_or_create_student(student)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return dict(zip(students, pool.map(one, students)))
+
+
+def scores(course: Path, assignment: str) -> dict[str, tuple[float, float, bool]]:
+    """``{student: (score, max_score, needs_manual_grade)}`` from nbgrader's gradebook."""
+    from nbgrader.api import Gradebook
+    out = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for sub in gb.assignment_submissions(assignment):
+            out[sub.student_id] = (sub.score, sub.max_score, sub.needs_manual_grade)
+    return out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--course", help="the nbgrader course folder (default: the current folder if it holds "
+                        "nbgrader_config.py, else notebooks/assignments)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    rel = actions.add_parser("release", help="write student copies (solutions, hidden tests and outputs removed)")
-    rel.add_argument("source", help="a solution notebook or a folder of them")
-    rel.add_argument("dest", help="the student copy (.ipynb) or a folder for the copies")
-    grd = actions.add_parser("grade", help="run a submission (or a folder of them) and score its graded cells")
-    grd.add_argument("submission", help="a student's notebook, or a folder searched for notebooks")
-    grd.add_argument("--source", required=True,
-                     help="the solution notebook, or a folder of them matched by file name")
-    grd.add_argument("--timeout", type=float, default=300.0, help="seconds each cell may run (default 300)")
-    grd.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    grd.add_argument("--csv", metavar="PATH",
-                     help=f"also write one row per submission to this CSV file (or to FOLDER/{CSV_NAME} when given an "
-                     "existing folder); checked before grading starts")
+    rel = actions.add_parser("release", help="nbgrader generate_assignment --force (student copies in release/)")
+    rel.add_argument("assignments", nargs="*", help="assignment names (default: every folder in source/)")
+    grd = actions.add_parser("grade", help="nbgrader autograde every submission in submitted/*/ASSIGNMENT, then "
+                             "generate_feedback, then print the scores")
+    grd.add_argument("assignment")
+    grd.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time (default 1)")
+    grd.add_argument("--timeout", type=float, help="seconds a cell may run (default: nbgrader_config.py's)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from plsim import assignments
-    from plsim.cli import check_output_file, check_output_location
-
-    # Output paths are checked before any work (grading runs every notebook, which takes minutes).
+    course = course_dir(args.course)
     if args.action == "release":
-        check_output_location("dest", args.dest)
-        for path in assignments.release(args.source, args.dest):
-            print(f"wrote {path}")
+        names = args.assignments or sorted(p.name for p in (course / "source").iterdir() if p.is_dir())
+        for name in names:
+            nbgrader(course, "generate_assignment", name, "--force")
         return 0
-    csv_path = check_output_file("--csv", args.csv, default_name=CSV_NAME) if args.csv else None
-    submission, source = Path(args.submission), Path(args.source)
-    if submission.is_dir():
-        results = assignments.grade_folder(submission, source, timeout=args.timeout)
-    else:
-        if source.is_dir():
-            source = source / submission.name
-        results = [assignments.grade(submission, source, timeout=args.timeout)]
-    if args.json:
-        payload = [r.to_dict() for r in results]
-        json.dump(payload if submission.is_dir() else payload[0], sys.stdout, indent=2)
-        print()
-    else:
-        print("\n\n".join(r.summary() for r in results))
-    if csv_path is not None:  # after the grades are printed, so a late failure (disk full) loses none
-        sys.stdout.flush()
-        print(f"wrote {assignments.write_csv(results, csv_path)}", file=sys.stderr)
-    return 0
+    start = time.perf_counter()
+    status = autograde(course, args.assignment, jobs=args.jobs, timeout=args.timeout)
+    if not status:
+        raise ValueError(f"no submissions in {course / 'submitted'}/*/{args.assignment}")
+    nbgrader(course, "generate_feedback", args.assignment, "--force", capture=True)
+    print(f"graded {len(status)} submission(s) of {args.assignment} in {time.perf_counter() - start:.0f} s")
+    for student, (score, max_score, manual) in sorted(scores(course, args.assignment).items()):
+        note = "" if status.get(student, 0) == 0 else "  (nbgrader failed: see its log)"
+        note += "  + written answers to grade by hand" if manual else ""
+        print(f"{student:<20} {score:5.1f} / {max_score:.0f}{note}")
+    return 0 if all(code == 0 for code in status.values()) else 1

@@ -20,7 +20,7 @@ __all__ = ["main", "build_parser", "check_output_file", "check_output_location",
 SUBCOMMANDS = {
     "info": ("plsim.info", "versions, CPUs and memory seen, and whether a cluster starts"),
     "bench": ("plsim.bench", "measure sequential versus parallel ensemble training (the main job)"),
-    "assign": ("plsim.assign", "release student copies of the assignments and grade submissions"),
+    "assign": ("plsim.assign", "release and grade the assignments with nbgrader (needs the instructor extra)"),
 }
 
 

@@ -1,7 +1,9 @@
-"""pytest/nbval: run the solution copies, never the student copies.
+"""pytest/nbval: run the solution copies (``source/<assignment>/*.ipynb``), never anything else.
 
-The student copies in ``release/`` raise ``NotImplementedError`` where the
-solutions were, by design; ``tests/test_assignments.py`` grades them instead.
+The student copies in ``release/`` raise ``NotImplementedError`` where the solutions were, by design,
+and ``submitted/``, ``autograded/`` and ``feedback/`` hold student work made at grading time (nbgrader's
+course layout, see ``nbgrader_config.py``). ``tests/test_nbgrader_grading.py`` grades submissions.
 """
 
-collect_ignore_glob = ["release/*"]
+collect_ignore = ["nbgrader_config.py"]
+collect_ignore_glob = ["release/*", "submitted/*", "autograded/*", "feedback/*"]
