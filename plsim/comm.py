@@ -141,7 +141,7 @@ LINK_PRESETS: dict[str, LinkModel] = {
 def link_preset(name: str) -> LinkModel:
     """The :class:`LinkModel` named ``name`` in :data:`LINK_PRESETS` (see there for the assumptions)."""
     if name not in LINK_PRESETS:
-        raise ValueError(f"link preset {name!r} is unknown; choose one of {tuple(LINK_PRESETS)}")
+        raise ValueError(f"name={name!r} is not a link preset; choose one of {tuple(LINK_PRESETS)}")
     return LINK_PRESETS[name]
 
 
@@ -497,6 +497,9 @@ def quantize_8bit(g: np.ndarray) -> QuantizedPayload:
     g = _check_vector(g)
     if g.size == 0:
         return QuantizedPayload(np.zeros(0, np.uint8), 0.0, 0.0)
+    if not np.all(np.isfinite(g)):
+        raise ValueError(f"g holds {g[~np.isfinite(g)][0]!r}: only finite gradients can be quantized "
+                         "(a diverged step? lower the learning rate)")
     lo, hi = float(g.min()), float(g.max())
     scale = hi - lo
     if scale == 0.0:

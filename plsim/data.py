@@ -164,7 +164,9 @@ def load_dataset(
     Dataset
         Features standardized with the training split's mean and standard deviation.
     """
-    if not isinstance(name, str) or name not in DATASETS:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a dataset name (str), got {name!r}; choose one of {DATASETS}")
+    if name not in DATASETS:
         raise ValueError(f"name={name!r} is not a known dataset; choose one of {DATASETS}")
     n_samples = check_int("n_samples", n_samples, 2, allow_none=True)
     n_features = check_int("n_features", n_features, 1, allow_none=True)

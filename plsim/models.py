@@ -108,6 +108,8 @@ class _FlatModel:
             )
         if X.shape[0] == 0:
             raise ValueError("X has no rows; need at least one sample")
+        if not np.isfinite(X).all():
+            raise ValueError(f"X holds {X[~np.isfinite(X)][0]!r}: every feature must be a finite number")
         return X
 
     def _check_y(self, y: Any, n: int) -> np.ndarray:

@@ -198,3 +198,14 @@ def test_notebook_exercise_answers_are_marked_correct():
     assert check("ring bytes", comm_bytes("ring", 4, 1_000_000)["per_worker"], 1_500_000, quiet=True).correct
     assert check("ssp lr", 0.05 * 4, 0.2, quiet=True).correct
     assert check("bubble", 0.5, 3 / 15, quiet=True).correct is False
+
+
+def test_local_sgd_stays_the_function_after_its_module_is_imported():
+    # The function and its module share a name; importing the module must not shadow the function.
+    import subprocess
+    import sys
+
+    code = ("import plsim.training.local_sgd, plsim.training as t; "
+            "print(callable(t.local_sgd), t.local_sgd.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "plsim.training.local_sgd"]

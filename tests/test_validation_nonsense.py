@@ -115,15 +115,7 @@ def test_server_optimizer_settings_refuse_nonsense(optimizer, name, value, exc_t
     _raises(exc_type, lambda: F.make_server_optimizer(optimizer()), name, value)
 
 
-# run_federated validates its arguments in plsim/federated/runner.py, whose `_real` raises TypeError for
-# NaN / inf; the fix is to use plsim.federated._checks.check_real there (runner.py is being edited for
-# cancellation by someone else). Remove this mark once it is: strict, so the fix is noticed.
-RUNNER_PENDING = pytest.mark.xfail(
-    strict=True, raises=TypeError,
-    reason="runner._real still raises TypeError for NaN/inf: replace it by plsim.federated._checks.check_real")
-
-
-@RUNNER_PENDING
+# run_federated's own argument checks: NaN and infinity are bad values, like their siblings'.
 @pytest.mark.parametrize(("name", "value"), [("client_fraction", NAN), ("client_fraction", INF), ("lr", INF),
                                              ("lr", NAN), ("mu", NAN), ("dropout_rate", NAN)])
 def test_run_federated_nan_and_inf_are_value_errors(name, value, tiny):

@@ -201,8 +201,11 @@ def weighted_average(vectors: list[np.ndarray], weights: list[float] | np.ndarra
     weights = np.asarray(weights, dtype=np.float64)
     if len(vectors) == 0 or len(vectors) != len(weights):
         raise ValueError(f"need one weight per vector, got {len(vectors)} vectors and {len(weights)} weights")
-    if np.any(weights < 0) or weights.sum() <= 0:
-        raise ValueError("weights must be non-negative with a positive sum")
+    bad = weights[~np.isfinite(weights) | (weights < 0)]
+    if bad.size or weights.sum() <= 0:
+        shown = bad[0] if bad.size else weights.sum()
+        raise ValueError(f"weights hold {float(shown)!r}: they must be finite, non-negative numbers with a "
+                         "positive sum (e.g. each client's sample count)")
     total = np.zeros_like(np.asarray(vectors[0], dtype=np.float64))
     for v, wk in zip(vectors, weights):
         total += wk * v

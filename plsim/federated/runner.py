@@ -19,7 +19,6 @@ Taught in ``notebooks/03_federated_learning.ipynb``.
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,6 +29,7 @@ from plsim._validation import check_int
 from plsim.cluster import cancel_on_interrupt
 
 from plsim.federated import secagg
+from plsim.federated._checks import check_real as _real
 from plsim.federated.algorithms import (
     ALGORITHMS,
     ClientData,
@@ -62,6 +62,9 @@ def select_clients(n_clients: int, client_fraction: float, round_index: int, ran
     client independently with probability C. Each selected client then drops
     out with probability ``dropout_rate``.
     """
+    n_clients = check_int("n_clients", n_clients, 1)
+    client_fraction = _real("client_fraction", client_fraction, minimum=0, maximum=1, low_open=True)
+    dropout_rate = _real("dropout_rate", dropout_rate, minimum=0, maximum=1, high_open=True)
     rng = np.random.default_rng(np.random.SeedSequence(int(random_state), spawn_key=(_SERVER, int(round_index))))
     if poisson:
         selected = [int(k) for k in np.flatnonzero(rng.random(n_clients) < client_fraction)]
@@ -100,12 +103,6 @@ def _client_task(model: Any, data: ClientData, w_global: np.ndarray, spec: dict)
 
 
 # -- input checks -----------------------------------------------------------------
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
 def _check_parts(parts: Any, n_train: int) -> list[np.ndarray]:
     if isinstance(parts, np.ndarray) or not isinstance(parts, Sequence) or len(parts) == 0:
         raise TypeError("parts must be a non-empty list of index arrays, one per client (see plsim.data.partition)")

@@ -38,3 +38,9 @@ __all__ = sorted(_LAZY)
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+
+# The function local_sgd shares its name with its module: once anything imports the
+# module plsim.training.local_sgd, the package attribute would be that module and
+# ``plsim.training.local_sgd(...)`` would fail with "'module' object is not callable".
+# Binding the function here (after the import system set the module) keeps it the function.
+from plsim.training.local_sgd import local_sgd  # noqa: E402

@@ -16,6 +16,7 @@ Taught in ``notebooks/04_distributed_training.ipynb``.
 
 from __future__ import annotations
 
+import math
 import numbers
 import time
 from collections.abc import Sequence
@@ -78,8 +79,10 @@ def predict_scaling(workers: Sequence[int], *, compute_seconds: float, n_bytes: 
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is unknown; choose 'strong' or 'weak'")
     for name, v in (("compute_seconds", compute_seconds), ("serial_seconds", serial_seconds)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or v < 0:
-            raise ValueError(f"{name}={v!r} must be a number >= 0")
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise TypeError(f"{name} must be a number of seconds >= 0, got {v!r}")
+        if not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"{name}={v!r} must be a finite number of seconds >= 0")
     rows = []
     t1 = serial_seconds + compute_seconds
     for p in workers:
