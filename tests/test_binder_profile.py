@@ -19,7 +19,7 @@ import pytest
 from _binder_profile import MEM_LIMIT, ROOT, run_notebook
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) + sorted(
-    (ROOT / "notebooks" / "assignments" / "source").glob("*.ipynb"))
+    (ROOT / "notebooks" / "assignments" / "source").glob("*/*.ipynb"))
 ARTIFACT = ROOT / "test-artifacts" / "binder_profile.json"
 
 pytestmark = [
