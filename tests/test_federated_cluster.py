@@ -100,9 +100,11 @@ def test_ledger_bytes_hand_computed(setup):
     for r in d.records:
         assert r.bytes_down == P * 8 * len(r.selected)
         assert r.bytes_up == (P * 8 + 8) * len(r.reporting)
-    # secure aggregation sends (P + 1) uint64 words: the same bytes
+    # secure aggregation sends (P + 1) uint64 words (the same bytes), then each survivor returns one
+    # 16-byte Shamir share per selected client, after the server sent it the m survivors' ids (int64)
     s = F.run_federated(model, ds, parts, rounds=1, client_fraction=0.5, secure_aggregation=True)
-    assert s.records[0].bytes_up == (P + 1) * 8 * m
+    assert s.records[0].bytes_up == (P + 1) * 8 * m + m * m * 16
+    assert s.records[0].bytes_down == P * 8 * m + m * m * 8
 
 
 def test_payload_nbytes():

@@ -140,15 +140,33 @@ def test_run_with_secure_aggregation_matches_plain_and_handles_dropouts():
     parts = data.partition_iid(ds.y_train, 8)
     model = models.SoftmaxRegression(ds.n_features, ds.n_classes)
     common = dict(rounds=4, client_fraction=0.75, local_epochs=1, batch_size=16, lr=0.1, dropout_rate=0.3,
-                  random_state=5)
+                  random_state=3)
     plain = F.run_federated(model, ds, parts, **common)
     secure = F.run_federated(model, ds, parts, secure_aggregation=True, **common)
     assert any(r.dropped for r in secure.records), "the seed should produce drop-outs to exercise recovery"
+    assert all(r.unmasked for r in secure.records), "the seed should keep every round above the threshold"
+    assert all(r.unmasked is None for r in plain.records)
     np.testing.assert_allclose(secure.weights, plain.weights, atol=1e-7)
-    # recovery costs extra messages: one request + one reply per survivor in rounds with drop-outs
+    # unmasking costs one request + one reply (the shares) per survivor, every round
     for p, s in zip(plain.records, secure.records):
-        extra = 2 * len(s.reporting) if s.dropped else 0
-        assert s.messages == p.messages + extra
+        assert s.messages == p.messages + 2 * len(s.reporting)
+
+
+def test_run_with_secure_aggregation_skips_rounds_below_the_threshold():
+    ds = data.load_dataset("digits", n_samples=400)
+    parts = data.partition_iid(ds.y_train, 8)
+    model = models.SoftmaxRegression(ds.n_features, ds.n_classes)
+    h = F.run_federated(model, ds, parts, rounds=6, client_fraction=0.5, lr=0.1, dropout_rate=0.6,
+                        secure_aggregation=True, random_state=2)
+    below = [r for r in h.records if len(r.reporting) < len(r.selected) // 2 + 1]
+    assert below, "the seed should produce a round with too few survivors"
+    for r in h.records:
+        assert r.unmasked == (r not in below)
+    # A refused round leaves the global model as it was: its test accuracy equals the round before's.
+    for r in below:
+        if r.round > 1:
+            assert r.test_accuracy == h.records[r.round - 2].test_accuracy
+    assert f"{len(below)} round(s) not aggregated" in h.summary()
 
 
 # -- secure aggregation with a threshold (Bonawitz et al. 2017) ------------------------------------

@@ -44,6 +44,7 @@ class RoundRecord:
     client_drift: float               # mean ||w_k - average of w_k|| over reporting clients (nan if < 1)
     mean_update_norm: float           # mean ||w_global - w_k|| before clipping
     epsilon: float | None = None      # DP budget so far (None without DP)
+    unmasked: bool | None = None      # secure aggregation: threshold met and sum unmasked (None without it)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,7 +141,10 @@ class FederatedHistory:
             return "no rounds run"
         last = self.records[-1]
         eps = f", epsilon={last.epsilon:.2f}" if last.epsilon is not None else ""
+        refused = sum(r.unmasked is False for r in self.records)
+        skipped = (f", {refused} round(s) not aggregated: too few survivors for secure aggregation's threshold"
+                   if refused else "")
         return (f"{len(self.records)} rounds: test accuracy {last.test_accuracy:.3f}, "
                 f"{last.cumulative_bytes / 1e6:.2f} MB moved (measured), "
                 f"{last.cumulative_simulated_seconds:.1f} s simulated, "
-                f"{self.wall_time[-1]:.2f} s wall (measured){eps}")
+                f"{self.wall_time[-1]:.2f} s wall (measured){eps}{skipped}")

@@ -93,9 +93,8 @@ def _client_task(model: Any, data: ClientData, w_global: np.ndarray, spec: dict)
     if spec["clip"] is not None:  # DP-FedAvg: clip, uniform weights
         delta, _ = clip_update(delta, spec["clip"])
         weight = 1.0
-    if spec["peer_seeds"] is not None:  # secure aggregation: send only a masked vector
-        encoded = secagg.encode(np.concatenate([weight * delta, [weight]]))
-        message = {"masked": secagg.mask_vector(encoded, data.client_id, spec["peer_seeds"])}
+    if spec["secagg"] is not None:  # secure aggregation: send only a masked vector
+        message = {"masked": spec["secagg"].mask(data.client_id, np.concatenate([weight * delta, [weight]]))}
     else:
         message = {"delta": delta, "weight": weight}
     observer = {"raw_delta": res.delta, "n_samples": res.n_samples, "steps": res.steps, "loss": res.loss}
@@ -323,6 +322,14 @@ def run_federated(
             selected, dropped = select_clients(K, client_fraction, t, random_state,
                                                poisson=dp is not None, dropout_rate=dropout_rate)
             dropped_set = set(dropped)
+            # Secure aggregation (Bonawitz et al. 2017): keys agreed and secrets shared among the selected
+            # clients before training; unmasking needs more than half of them to report. (The simulator
+            # hands every client the round's key material; a real client holds only its own.)
+            agg = None
+            if secure_aggregation and len(selected) >= 2:
+                agg = secagg.SecureAggregation(selected, threshold=len(selected) // 2 + 1,
+                                               value_bound=secagg.SUM_LIMIT / (len(selected) + 1),
+                                               random_state=random_state, round_index=t)
             # --- the virtual clock decides who can finish and how much local work fits
             timings, specs, stragglers = [], {}, []
             for k in selected:
@@ -341,8 +348,7 @@ def run_federated(
                     seed=client_seed(random_state, t, k),
                     max_steps=None if timing.steps_done == steps else timing.steps_done,
                     clip=None if dp is None else dp.clip,
-                    peer_seeds=({j: secagg.pair_seed(random_state, t, k, j) for j in selected if j != k}
-                                if secure_aggregation else None),
+                    secagg=agg,
                 )
             results = executor.run(w, specs)
             reporting = sorted(results)
@@ -353,17 +359,19 @@ def run_federated(
             # --- aggregation (what the server can compute)
             total = None  # [sum of weighted updates, sum of weights]
             recovery_seconds = 0.0
-            if reporting and secure_aggregation:
-                revealed = {}
-                if missing:
-                    for k in reporting:  # server asks each survivor for its seeds with the missing clients
-                        traffic.send_down({"missing": np.array(missing, dtype=np.int64)})
-                        revealed[k] = {j: secagg.pair_seed(random_state, t, k, j) for j in missing}
-                        traffic.send_up({"seeds": list(revealed[k].values())})
-                    recovery_seconds = 2 * clock.latency
-                summed = secagg.unmask_sum({k: results[k][0]["masked"] for k in reporting}, revealed)
+            unmasked = None
+            if secure_aggregation:
+                # Too few survivors (or a lone selected client): the sum would expose single updates,
+                # so the round is not aggregated and the global model stays as it was.
+                unmasked = agg is not None and len(reporting) >= agg.threshold
+            if unmasked:
+                for k in reporting:  # unmasking round: the survivors list, each survivor's shares back
+                    traffic.send_down({"survivors": np.array(reporting, dtype=np.int64)})
+                    traffic.send_up({"shares": np.zeros(len(selected), dtype="V16")})
+                recovery_seconds = 2 * clock.latency
+                summed = agg.unmask({k: results[k][0]["masked"] for k in reporting})
                 total = (summed[:-1], summed[-1])
-            elif reporting:
+            elif reporting and not secure_aggregation:
                 acc = np.zeros(n_params)
                 for k in reporting:
                     acc += results[k][0]["weight"] * results[k][0]["delta"]
@@ -400,7 +408,7 @@ def run_federated(
                 messages=traffic.messages_down + traffic.messages_up, cumulative_bytes=cum_bytes,
                 simulated_seconds=sim, cumulative_simulated_seconds=cum_sim,
                 wall_seconds_measured=time.perf_counter() - t0, client_drift=drift, mean_update_norm=norm,
-                epsilon=epsilon,
+                epsilon=epsilon, unmasked=unmasked,
             )
             history.records.append(record)
             history.weights = w

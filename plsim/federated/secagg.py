@@ -61,11 +61,14 @@ __all__ = [
     "shamir_share",
     "shamir_reconstruct",
     "SecureAggregation",
+    "SUM_LIMIT",
 ]
 
 FRACTION_BITS = 32  # resolution 2**-32 ~ 2.3e-10; sums must stay below 2**31 in absolute value
 _SCALE = float(2 ** FRACTION_BITS)
 _LIMIT = float(2 ** (63 - FRACTION_BITS))
+SUM_LIMIT = _LIMIT
+"""Largest absolute value a fixed-point sum can hold (2**31 with 32 fraction bits)."""
 
 
 def encode(x: np.ndarray) -> np.ndarray:
@@ -208,8 +211,8 @@ class SecureAggregation:
     value_bound : float
         Every entry a client sends satisfies ``|x| <= value_bound``; the modulus
         must hold the participants' whole sum, checked here.
-    random_state : int
-        Seeds the simulated keys, self-mask seeds and share polynomials.
+    random_state, round_index : int
+        Seed the simulated keys, self-mask seeds and share polynomials of this round.
 
     The object plays every client's and the server's part; the methods say
     whose part each is. Secrets a real server never holds (``_keys``,
@@ -220,6 +223,7 @@ class SecureAggregation:
     threshold: int
     value_bound: float
     random_state: int = 0
+    round_index: int = 0
     _keys: dict[int, int] = field(default_factory=dict, repr=False)
     _self_seeds: dict[int, int] = field(default_factory=dict, repr=False)
     public_keys: dict[int, int] = field(default_factory=dict, repr=False)
@@ -247,7 +251,8 @@ class SecureAggregation:
                 f"{n * self.value_bound:g}, beyond the {_LIMIT:g} the 64-bit modulus holds with "
                 f"{FRACTION_BITS} fraction bits; it would wrap silently. Clip the updates to a smaller bound "
                 "or aggregate fewer clients per round.")
-        rng = np.random.default_rng(np.random.SeedSequence(int(self.random_state), spawn_key=(3,)))
+        rng = np.random.default_rng(np.random.SeedSequence(int(self.random_state),
+                                                           spawn_key=(3, int(self.round_index))))
         for u in ids:
             self._keys[u] = int.from_bytes(rng.bytes(16), "little") % (PRIME - 2) + 1
             self._self_seeds[u] = int.from_bytes(rng.bytes(16), "little") % PRIME
