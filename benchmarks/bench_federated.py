@@ -1,96 +1,90 @@
 """Benchmark: the shape of McMahan et al. 2017 (arXiv:1602.05629) Table 2 on offline data, plus wall-clock speedup.
 
 * 100 clients x 300 samples of a generated 10-class task (make_classification, 20 features), an MLP(64).
-* Communication rounds to reach a target test accuracy for FedSGD and FedAvg (B=10, E=5 / E=20), and
-  FedProx, on IID and pathological non-IID data (2 label shards per client), C = 0.1 as in the paper,
-  each algorithm's client learning rate tuned over a small grid (the best = fewest rounds).
+* Communication rounds to reach a target test accuracy for FedSGD and FedAvg (B=10, E=5 / E=20) on IID
+  and pathological non-IID data (2 label shards per client), C = 0.1 as in the paper, each algorithm's
+  client learning rate tuned over a small grid (the best = fewest rounds): the protocol, grids and
+  settings are ``plsim.federated.config.bench_comparison`` / ``compare_algorithms``.
 * Bytes moved (measured from payloads) and simulated time (virtual clock) to the target.
 * Measured wall-clock speedup of running a compute-heavy round's clients on 2 Dask workers vs sequentially,
   and the measured time of a 100-client x 50-round FedAvg run on 2 workers.
 
-Run:  /work/venv/bin/python benchmarks/bench_federated.py [--quick] [--out federated_bench.png]
+Run:  python benchmarks/bench_federated.py [--quick] [--json] [--out federated_bench.png]
 Taught in ``notebooks/03_federated_learning.ipynb``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from typing import Any
 
 import numpy as np
 
-from plsim import data, federated as F, models
+from plsim import federated as F, models
+from plsim.federated.config import bench_comparison, compare_algorithms, comparison_task
 
 
-def rounds_to_target(model, ds, parts, target, max_rounds, lrs, **kw):
-    """Tune the client lr over ``lrs``: the run that reaches ``target`` in the fewest rounds (stops there).
-
-    Returns ``(best lr, its history, the lrs whose training diverged)``; a
-    diverged run (non-finite loss) is never the best.
-    """
-    best, diverged = None, []
-    for lr in lrs:
-        with np.errstate(over="ignore", invalid="ignore"):  # a too-large lr overflows: reported, not warned
-            h = F.run_federated(model, ds, parts, rounds=max_rounds, lr=lr, client_fraction=0.1, random_state=0,
-                                callback=lambda r: r.test_accuracy < target, **kw)
-        if h.weights is None or not np.all(np.isfinite(h.weights)):
-            diverged.append(lr)
-            continue
-        reached = h.rounds_to(target)
-        key = (reached is None, reached or 0, -h.final_accuracy)
-        if best is None or key < best[0]:
-            best = (key, lr, h)
-    if best is None:
-        raise RuntimeError(f"every learning rate in {lrs} diverged")
-    return best[1], best[2], diverged
+def comparison_json(tuned: dict, cfg: Any) -> dict:
+    """The comparison's numbers: per partition and algorithm the tuned lr, rounds and bytes to the target."""
+    out: dict[str, Any] = {"target": cfg.target, "n_clients": cfg.n_clients, "client_fraction": cfg.client_fraction,
+                           "samples_per_client": cfg.samples_per_client, "partitions": {}}
+    for pname, row in tuned.items():
+        out["partitions"][pname] = {
+            label: {"lr": t.best_lr, "rounds_to_target": t.best_rounds, "bytes_to_target": t.best_bytes,
+                    "grid": {f"{lr:g}": (None if r is None else r) for lr, r in zip(t.lrs, t.rounds)},
+                    "stopped_at": {f"{lr:g}": s for lr, s in zip(t.lrs, t.stopped_at)},
+                    "final_accuracy_at_best": round(float(t.best.final_accuracy), 4)}
+            for label, t in row.items()}
+    iid = tuned.get("IID", {})
+    sgd = iid.get("FedSGD")
+    out["iid_round_ratio_fedsgd_over_fedavg"] = {
+        f"E={e}": (None if sgd is None or sgd.best_rounds is None or iid[k].best_rounds is None
+                   else round(sgd.best_rounds / iid[k].best_rounds, 2))
+        for e in cfg.local_epochs for k in [f"FedAvg E={e} B={cfg.batch_size}"] if k in iid}
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer rounds and a smaller lr grid")
+    ap.add_argument("--quick", action="store_true", help="fewer rounds and a one-rate grid")
+    ap.add_argument("--json", action="store_true",
+                    help="print only the comparison's numbers as JSON (no wall-clock part, no figure)")
     ap.add_argument("--out", default="federated_bench.png", help="figure file (PNG)")
-    ap.add_argument("--target", type=float, default=0.85, help="target test accuracy")
     args = ap.parse_args()
 
-    ds = data.load_dataset("classification", n_samples=40000, n_features=20, n_classes=10, random_state=0)
-    model = models.MLP(ds.n_features, (64,), ds.n_classes)
-    K = 100
-    partitions = {"IID": data.partition_iid(ds.y_train, K), "non-IID (2 shards)": data.partition_shards(ds.y_train, K, 2)}
-    quick = args.quick
-    configs = [
-        # Each grid brackets the best learning rate found (a best value at a grid's edge means widen it).
-        ("FedSGD", dict(algorithm="fedsgd"), [1.0, 3.0, 10.0] if not quick else [3.0], 300 if not quick else 150),
-        ("FedAvg B=10 E=5", dict(local_epochs=5, batch_size=10), [0.03, 0.1, 0.3, 1.0] if not quick else [0.1], 60),
-        ("FedAvg B=10 E=20", dict(local_epochs=20, batch_size=10), [0.03, 0.1, 0.3, 1.0] if not quick else [0.1], 60),
-        ("FedProx B=10 E=20 mu=0.1", dict(algorithm="fedprox", mu=0.1, local_epochs=20, batch_size=10),
-         [0.1, 0.3, 1.0, 3.0] if not quick else [0.1], 60),
-    ]
-    print(f"Target test accuracy {args.target:.0%}; {K} clients x {ds.n_train // K} samples; C = 0.1; "
-          f"MLP {model.layer_sizes} ({model.n_params} parameters)")
-    print("rounds / bytes: MEASURED; time to target: SIMULATED (virtual clock, 5000 samples/s, 1 MB/s)\n")
-    header = f"{'partition':<20} {'algorithm':<26} {'best lr':>7} {'rounds':>7} {'speed-up':>8} {'MB moved':>9} " \
-             f"{'sim. s':>8} {'final acc':>9}"
-    print(header)
-    print("-" * len(header))
-    results = {}
-    for pname, parts in partitions.items():
-        base = None
-        for name, kw, lrs, max_rounds in configs:
-            t0 = time.perf_counter()
-            lr, h, diverged = rounds_to_target(model, ds, parts, args.target, max_rounds, lrs, **kw)
-            r = h.rounds_to(args.target)
-            if name == "FedSGD":
-                base = r
+    cfg = bench_comparison(quick=args.quick)   # grid and settings: plsim/federated/config.py
+    ds, model, partitions = comparison_task(cfg)
+    K = cfg.n_clients
+    say = (lambda *a, **k: None) if args.json else print
+    say(f"Target test accuracy {cfg.target:.0%}; {K} clients x {cfg.samples_per_client} samples; "
+        f"C = {cfg.client_fraction}; MLP {model.layer_sizes} ({model.n_params} parameters)")
+    say("rounds / bytes: MEASURED; time to target: SIMULATED (virtual clock, 5000 samples/s, 1 MB/s)\n")
+    header = f"{'partition':<20} {'algorithm':<18} {'best lr':>7} {'rounds':>7} {'speed-up':>8} {'MB to tgt':>9} " \
+             f"{'sim. s':>8}"
+    say(header)
+    say("-" * len(header))
+    tuned, results = {}, {}
+    for pname in partitions:
+        t0 = time.perf_counter()
+        tuned[pname] = compare_algorithms(cfg, partitions=(pname,), task=(ds, model, partitions))[pname]
+        base = tuned[pname]["FedSGD"].best_rounds
+        for name, t in tuned[pname].items():
+            r = t.best_rounds
             speed = f"{base / r:.1f}x" if (r and base) else ("-" if r else "n/a")
-            mb = h.bytes_to(args.target)
-            sim = h.simulated_time[r - 1] if r else float("nan")
-            print(f"{pname:<20} {name:<26} {lr:>7g} {r if r else f'>{max_rounds}':>7} {speed:>8} "
-                  f"{(mb or h.cumulative_bytes[-1]) / 1e6:>9.1f} {sim:>8.1f} {h.final_accuracy:>9.3f}"
-                  f"   ({time.perf_counter() - t0:.0f} s tuning over lr {', '.join(f'{v:g}' for v in lrs)}"
-                  + (f"; diverged at {', '.join(f'{v:g}' for v in diverged)})" if diverged else ")"))
-            results[(pname, name)] = h
-    print("(FedSGD 'rounds' are its rounds to target; speed-up = FedSGD rounds / algorithm rounds, "
-          "'>N' = not reached in N rounds)")
+            sim = t.best.simulated_time[r - 1] if r else float("nan")
+            grid = ", ".join(f"{lr:g}: {x if x else '>' + str(s)}" for lr, x, s in zip(t.lrs, t.rounds, t.stopped_at))
+            say(f"{pname:<20} {name:<18} {t.best_lr if t.best_lr else float('nan'):>7g} "
+                f"{r if r else '>' + str(max(t.stopped_at)):>7} {speed:>8} "
+                f"{(t.best_bytes or 0) / 1e6:>9.1f} {sim:>8.1f}   (rounds per lr: {grid})")
+            results[(pname, name)] = t.best
+        say(f"  ({time.perf_counter() - t0:.0f} s tuning {pname})")
+    say("(speed-up = FedSGD rounds / algorithm rounds, each at its own tuned lr; '>N' = not reached in N rounds)")
+    if args.json:
+        print(json.dumps(comparison_json(tuned, cfg), indent=1))
+        return
+    configs = list(tuned["IID"])
 
     # --- measured wall-clock: sequential vs 2 workers, compute-heavy clients
     import plsim
@@ -134,9 +128,9 @@ def main() -> None:
     fig = Figure(figsize=(12, 8), layout="constrained")
     axes = fig.subplots(2, 2)
     for row, pname in enumerate(partitions):
-        runs = {name: results[(pname, name)] for name, *_ in configs}
-        plot_accuracy(runs, x="rounds", ax=axes[row, 0], target=args.target, title=f"{pname}: accuracy per round")
-        plot_accuracy(runs, x="bytes", ax=axes[row, 1], target=args.target, title=f"{pname}: accuracy per MB moved")
+        runs = {name: results[(pname, name)] for name in configs if (pname, name) in results}
+        plot_accuracy(runs, x="rounds", ax=axes[row, 0], target=cfg.target, title=f"{pname}: accuracy per round")
+        plot_accuracy(runs, x="bytes", ax=axes[row, 1], target=cfg.target, title=f"{pname}: accuracy per MB moved")
     fig.suptitle("FedAvg reaches the target in far fewer rounds (and bytes) than FedSGD")
     fig.savefig(args.out, dpi=90)
     print(f"\nfigure written to {args.out}")

@@ -146,6 +146,20 @@ class Inputs:
         }
 
     @functools.cached_property
+    def fed_lr_tuning(self):
+        # notebook 03's protocol, small: every algorithm at each rate of its grid on IID digits
+        from plsim.federated.config import tune_lr
+
+        ds, model = self.fed
+        common = dict(target=0.85, patience=1.5, client=self.client, client_fraction=0.2, random_state=0)
+        return {
+            "FedSGD": tune_lr(model, ds, self.fed_parts["IID"], (0.3, 1.0, 3.0), max_rounds=40, label="FedSGD",
+                              algorithm="fedsgd", **common),
+            "FedAvg E=5 B=10": tune_lr(model, ds, self.fed_parts["IID"], (0.03, 0.1, 0.3), max_rounds=20,
+                                       label="FedAvg E=5 B=10", local_epochs=5, batch_size=10, **common),
+        }
+
+    @functools.cached_property
     def fed_clock_runs(self):
         from plsim import federated as F
 
@@ -309,6 +323,9 @@ def entries(inp: Inputs) -> list[Entry]:
         Entry("federated", "plot_drift", M,
               "client drift (distance of local models from their average): IID, non-IID shards, FedProx",
               lambda: federated.plot_drift(inp.fed_noniid_runs)),
+        Entry("federated", "plot_lr_tuning", f"{M} (rounds to target of real runs)",
+              "rounds to 85% against the client learning rate for FedSGD and FedAvg E=5 on IID digits, best circled",
+              lambda: federated.plot_lr_tuning(inp.fed_lr_tuning)),
         Entry("federated", "plot_simulated_time", f"{S} round time next to {M} wall time",
               "per-round time on the virtual clock (deadline 0.5 s) and on this machine, stragglers circled",
               lambda: federated.plot_simulated_time(inp.fed_clock_runs["deadline 0.5 s, drop stragglers"])),

@@ -196,3 +196,35 @@ def test_notebook_exercise_worked_answers_are_accepted():
     eps = F.compute_epsilon(2.0, 0.5, 30, 1e-3)
     assert check("epsilon", round(eps, 3), eps, quiet=True).correct
     assert check("epsilon", None, eps, quiet=True).correct is None
+
+
+def test_tune_lr_keeps_the_fewest_rounds_and_stops_losers_early():
+    from plsim.federated.config import tune_lr
+    from plsim.plots.federated import plot_lr_tuning
+
+    ds = data.load_dataset("digits", n_samples=400)
+    parts = data.partition_iid(ds.y_train, 10)
+    model = models.SoftmaxRegression(ds.n_features, ds.n_classes)
+    t = tune_lr(model, ds, parts, (1.0, 0.03, 0.001), target=0.8, max_rounds=30, patience=1.5, algorithm="fedsgd",
+                client_fraction=0.5)
+    reached = [(r, lr) for lr, r in zip(t.lrs, t.rounds) if r is not None]
+    assert reached and t.best_lr == min(reached)[1] and t.best_rounds == min(reached)[0]
+    assert t.best_bytes == t.best.bytes_to(0.8)
+    assert t.best_lr == 1.0 and t.rounds[-1] is None
+    # a slow rate is stopped once it can no longer be the best: at patience x the fewest rounds so far
+    assert t.stopped_at[-1] == int(np.ceil(1.5 * min(r for r in t.rounds[:2] if r)))
+    fig = plot_lr_tuning({"FedSGD": t})
+    assert fig.axes[0].get_xscale() == "log"
+    with pytest.raises(ValueError, match="empty"):
+        tune_lr(model, ds, parts, (), target=0.8, max_rounds=3)
+
+
+def test_demo_comparison_settings_small_mode(monkeypatch):
+    from plsim.federated.config import demo_config
+
+    full = demo_config()
+    monkeypatch.setenv("PLSIM_SMALL", "1")
+    small = demo_config()
+    assert set(small.compare.fedavg_lrs) <= set(full.compare.fedavg_lrs)
+    assert small.compare.local_epochs == full.compare.local_epochs == (5, 20)
+    assert list(full.compare.algorithms()) == ["FedSGD", "FedAvg E=5 B=10", "FedAvg E=20 B=10"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from plsim.widgets.federated import federation_playground, play_federation, validate_playground
+from plsim.widgets.federated import (effective_params, federation_playground, inapplicable_controls,
+                                     play_federation, validate_playground)
 
 
 def _set(panel, **values):
@@ -59,9 +60,30 @@ def test_stop_button_on_panel():
     assert len(panel.result) == 1 and panel.result.stopped_early and panel.status.value == "Stopped."
 
 
+def test_controls_that_do_not_apply_are_disabled_with_a_reason():
+    assert set(inapplicable_controls("fedsgd")) == {"local_epochs", "batch_size", "mu"}
+    assert set(inapplicable_controls("fedavg")) == {"mu"} and inapplicable_controls("fedprox") == {}
+    params = dict(federation_playground().panel.params(), algorithm="fedsgd", local_epochs=5, mu=0.5)
+    eff = effective_params(params)
+    assert eff["local_epochs"] == 1 and eff["batch_size"] == "∞ (full)" and eff["mu"] == 0.0
+    assert validate_playground(params) is None  # ignored, not refused
+    panel = federation_playground().panel
+    panel.controls["algorithm"].value = "fedsgd"
+    assert panel.controls["local_epochs"].disabled and "FedSGD" in panel.controls["local_epochs"].tooltip
+    assert panel.controls["mu"].disabled and "FedProx" in panel.controls["mu"].tooltip
+    assert panel.controls["lr"].value > 0.1  # FedSGD starts at its own, larger rate
+    panel.controls["algorithm"].value = "fedprox"
+    assert not panel.controls["mu"].disabled and not panel.controls["local_epochs"].disabled
+
+
+def test_fedsgd_with_default_controls_runs():
+    params = dict(n_clients=8, partition="IID", alpha=1.0, algorithm="fedsgd", rounds=2, client_fraction=0.5,
+                  local_epochs=5, batch_size="10", lr=0.5, mu=0.3, noise_multiplier=0.0, dropout_rate=0.0)
+    hist, _ = play_federation(params)
+    assert len(hist) == 2 and hist.settings["local_epochs"] == 1 and hist.settings["batch_size"] is None
+
+
 @pytest.mark.parametrize("change, word", [
-    (dict(algorithm="fedsgd", local_epochs=5), "FedSGD"),
-    (dict(mu=0.5), "FedProx"),
     (dict(rounds=60, client_fraction=1.0, local_epochs=20), "sample-gradients"),
 ])
 def test_validation_messages(change, word):

@@ -1,16 +1,85 @@
 """Demo sizes and hyperparameters of the federated-learning notebook and widget, in one place.
 
 ``PLSIM_SMALL=1`` (see :func:`plsim.config.small_mode`) shrinks them for CI and Binder.
+Also the protocol of the fair FedSGD-versus-FedAvg comparison (:class:`FairComparison`,
+:func:`tune_lr`, :func:`compare_algorithms`): every algorithm runs at its OWN best client
+learning rate from a small grid, so the comparison is about the algorithms, not the step
+sizes. ``benchmarks/bench_federated.py`` uses the same protocol on a larger federation.
 Taught in ``notebooks/03_federated_learning.ipynb``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
 
 from plsim.config import small_mode
 
-__all__ = ["FederatedDemo", "demo_config"]
+__all__ = ["FederatedDemo", "FairComparison", "ProxHeterogeneity", "LrTuning", "demo_config",
+           "bench_comparison", "comparison_task", "tune_lr", "compare_algorithms"]
+
+
+@dataclass(frozen=True)
+class FairComparison:
+    """FedSGD versus FedAvg, each at its own tuned learning rate (McMahan et al. 2017, Table 2's protocol).
+
+    A generated 10-class task (``make_classification``, 20 features) split over
+    ``n_clients`` clients of ``samples_per_client`` each, an MLP, ``C`` of the clients
+    per round. Rounds (and bytes) to ``target`` test accuracy are counted for every
+    learning rate of each algorithm's grid; the best of the grid is that algorithm's
+    tuned rate. A run stops at the target, at ``max_rounds``, or once it has taken
+    ``patience`` times the best round count found so far for that algorithm (it can
+    no longer be the best; it is reported as "not reached by" that many rounds).
+    """
+
+    n_clients: int = 20
+    samples_per_client: int = 300   # B=10 -> 30 local steps per epoch: FedAvg does much more per round
+    n_features: int = 20
+    hidden: tuple[int, ...] = (64,)
+    client_fraction: float = 0.25   # 5 clients per round
+    batch_size: int = 10
+    local_epochs: tuple[int, ...] = (5, 20)
+    shards_local_epochs: tuple[int, ...] = (5,)  # on non-IID shards FedAvg rarely stops early: E=20 there
+                                                 # would cost ~4x the compute; the benchmark runs (5, 20)
+    target: float = 0.85
+    fedsgd_lrs: tuple[float, ...] = (1.0, 3.0, 10.0)
+    fedavg_lrs: tuple[float, ...] = (0.1, 0.3, 1.0)
+    fedsgd_max_rounds: int = 150
+    fedavg_max_rounds: int = 20
+    patience: float = 1.5
+    random_state: int = 0
+
+    def algorithms(self, partition: str = "IID") -> dict[str, tuple[dict, tuple[float, ...], int]]:
+        """``{label: (run_federated keyword arguments, lr grid, max rounds)}`` on a partition, FedSGD first."""
+        out = {"FedSGD": (dict(algorithm="fedsgd"), self.fedsgd_lrs, self.fedsgd_max_rounds)}
+        for e in (self.local_epochs if partition == "IID" else self.shards_local_epochs):
+            out[f"FedAvg E={e} B={self.batch_size}"] = (
+                dict(algorithm="fedavg", local_epochs=e, batch_size=self.batch_size),
+                self.fedavg_lrs, self.fedavg_max_rounds)
+        return out
+
+
+@dataclass(frozen=True)
+class ProxHeterogeneity:
+    """FedProx's own setting (Li et al. 2020): non-IID clients doing different amounts of local work.
+
+    Client speeds vary log-normally (``speed_sigma``); with a round ``deadline`` the
+    slow clients send the *partial* work they managed instead of being dropped, so
+    some clients run all ``local_epochs`` and others a few steps. FedAvg with the
+    same partial work (μ = 0) against FedProx with each μ in ``mus``.
+    """
+
+    rounds: int = 20
+    local_epochs: int = 20          # on digits (~45 images per client): 100 local steps of B=10 when complete
+    lr: float = 0.05
+    mus: tuple[float, ...] = (0.1, 1.0)
+    compute_speed: float = 1000.0   # mean samples per second (simulated); full work is ~900 samples
+    speed_sigma: float = 1.0        # log-normal spread: some clients several times slower than others
+    deadline: float = 1.0           # simulated seconds per round
+    random_state: int = 1
 
 
 @dataclass(frozen=True)
@@ -24,18 +93,131 @@ class FederatedDemo:
     client_fraction: float = 0.2
     local_epochs: int = 5
     batch_size: int = 10
-    lr: float = 0.05              # FedAvg client learning rate
-    fedsgd_lr: float = 0.5        # FedSGD needs a larger step: one step per round
+    lr: float = 0.05              # FedAvg client learning rate on digits
     alpha: float = 0.1            # Dirichlet concentration for the non-IID demos
-    mu: float = 1.0               # FedProx
     clip: float = 1.0             # DP-FedAvg
     delta: float = 1e-3
     random_state: int = 0
+    compare: FairComparison = field(default_factory=FairComparison)
+    prox: ProxHeterogeneity = field(default_factory=ProxHeterogeneity)
 
 
 def demo_config() -> FederatedDemo:
-    """The demo settings, shrunk in small mode (fewer rounds)."""
+    """The demo settings, shrunk in small mode (fewer rounds, a smaller learning-rate grid)."""
     cfg = FederatedDemo()
     if small_mode():
-        cfg = replace(cfg, rounds=10)
+        cfg = replace(cfg, rounds=10,
+                      compare=replace(cfg.compare, fedsgd_lrs=(1.0, 3.0), fedavg_lrs=(0.1, 0.3)),
+                      prox=replace(cfg.prox, rounds=15))
     return cfg
+
+
+def bench_comparison(quick: bool = False) -> FairComparison:
+    """The benchmark's comparison: McMahan et al.'s shape, 100 clients x 300 samples, C = 0.1, E = 5 and 20 everywhere."""
+    cfg = FairComparison(n_clients=100, client_fraction=0.1, shards_local_epochs=(5, 20), fedsgd_max_rounds=300,
+                         fedavg_max_rounds=60, fedsgd_lrs=(1.0, 3.0, 10.0), fedavg_lrs=(0.1, 0.3, 1.0))
+    if quick:
+        cfg = replace(cfg, fedsgd_lrs=(3.0,), fedavg_lrs=(0.3,), fedsgd_max_rounds=150, fedavg_max_rounds=40)
+    return cfg
+
+
+def comparison_task(cfg: FairComparison) -> tuple[Any, Any, dict[str, list[np.ndarray]]]:
+    """``(dataset, model, {"IID": parts, "2 shards per client": parts})`` of a comparison."""
+    from plsim import data, models
+
+    n_train = cfg.n_clients * cfg.samples_per_client
+    n_samples = int(math.ceil(n_train / 0.75))  # 25 % held out for testing
+    ds = data.load_dataset("classification", n_samples=n_samples, n_features=cfg.n_features, n_classes=10,
+                           random_state=cfg.random_state)
+    model = models.MLP(ds.n_features, cfg.hidden, ds.n_classes)
+    parts = {"IID": data.partition_iid(ds.y_train, cfg.n_clients),
+             "2 shards per client": data.partition_shards(ds.y_train, cfg.n_clients, 2)}
+    return ds, model, parts
+
+
+@dataclass
+class LrTuning:
+    """Rounds to the target for each learning rate of one algorithm's grid; the best is the tuned rate."""
+
+    label: str
+    algorithm: str
+    target: float
+    lrs: list[float]
+    rounds: list[int | None]        # rounds to target (None: not reached)
+    stopped_at: list[int]           # rounds run (the cap when not reached)
+    diverged: list[bool]
+    histories: dict[float, Any]
+
+    @property
+    def best_lr(self) -> float | None:
+        reached = [(r, lr) for lr, r in zip(self.lrs, self.rounds) if r is not None]
+        return min(reached)[1] if reached else None
+
+    @property
+    def best(self) -> Any:
+        """The history of the tuned rate (or of the most accurate run when none reached the target)."""
+        lr = self.best_lr
+        if lr is None:
+            lr = max(self.histories, key=lambda v: self.histories[v].final_accuracy)
+        return self.histories[lr]
+
+    @property
+    def best_rounds(self) -> int | None:
+        return None if self.best_lr is None else self.best.rounds_to(self.target)
+
+    @property
+    def best_bytes(self) -> int | None:
+        return None if self.best_lr is None else self.best.bytes_to(self.target)
+
+
+def tune_lr(model: Any, dataset: Any, parts: Any, lrs: Any, *, target: float, max_rounds: int,
+            patience: float = 2.0, label: str = "", client: Any = None, random_state: int = 0,
+            **kwargs: Any) -> LrTuning:
+    """Run :func:`plsim.federated.run_federated` at each learning rate of ``lrs``, stopping at ``target``.
+
+    A run stops when it reaches ``target`` test accuracy, after ``max_rounds``, or
+    once it has taken ``patience`` x the fewest rounds found so far (it cannot be
+    the best any more). Diverged runs (non-finite weights) are marked and never best.
+    ``kwargs`` go to ``run_federated`` (algorithm, client_fraction, local_epochs, ...).
+    """
+    from plsim.federated.runner import run_federated
+
+    if not lrs:
+        raise ValueError("lrs is empty: give at least one learning rate")
+    if not 0 < target <= 1:
+        raise ValueError(f"target={target!r} must be a test accuracy in (0, 1]")
+    if patience < 1:
+        raise ValueError(f"patience={patience!r} must be >= 1")
+    out = LrTuning(label, kwargs.get("algorithm", "fedavg"), float(target), [], [], [], [], {})
+    best = None
+    for lr in lrs:
+        cap = max_rounds if best is None else min(max_rounds, max(1, int(math.ceil(patience * best))))
+        with np.errstate(over="ignore", invalid="ignore"):  # a too-large lr overflows: reported, not warned
+            h = run_federated(model, dataset, parts, rounds=cap, lr=float(lr), client=client,
+                              random_state=random_state,
+                              callback=lambda r: r.test_accuracy < target and np.isfinite(r.test_loss), **kwargs)
+        diverged = h.weights is None or not np.all(np.isfinite(h.weights))
+        reached = None if diverged else h.rounds_to(target)
+        out.lrs.append(float(lr))
+        out.rounds.append(reached)
+        out.stopped_at.append(len(h))
+        out.diverged.append(diverged)
+        out.histories[float(lr)] = h
+        if reached is not None and (best is None or reached < best):
+            best = reached
+    return out
+
+
+def compare_algorithms(cfg: FairComparison, *, client: Any = None,
+                       partitions: tuple[str, ...] = ("IID", "2 shards per client"),
+                       task: Any = None) -> dict[str, dict[str, LrTuning]]:
+    """``{partition: {algorithm label: LrTuning}}``: every algorithm tuned on every partition."""
+    ds, model, parts = comparison_task(cfg) if task is None else task
+    out: dict[str, dict[str, LrTuning]] = {}
+    for pname in partitions:
+        out[pname] = {}
+        for label, (kw, lrs, max_rounds) in cfg.algorithms(pname).items():
+            out[pname][label] = tune_lr(model, ds, parts[pname], lrs, target=cfg.target, max_rounds=max_rounds,
+                                        patience=cfg.patience, label=label, client=client,
+                                        client_fraction=cfg.client_fraction, random_state=cfg.random_state, **kw)
+    return out

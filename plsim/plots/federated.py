@@ -17,7 +17,7 @@ import numpy as np
 from plsim.plots.style import (COLORS, MEASURED, SIMULATED, integer_ticks, measured_style, model_style, new_axes,
                                variant_styles)
 
-__all__ = ["run_color", "plot_accuracy", "plot_runs", "plot_drift", "plot_simulated_time"]
+__all__ = ["run_color", "plot_accuracy", "plot_runs", "plot_drift", "plot_simulated_time", "plot_lr_tuning"]
 
 
 def run_color(history: Any) -> str:
@@ -142,5 +142,54 @@ def plot_simulated_time(history: Any, *, ax: Any = None, title: str | None = Non
     if title is None:
         title = (f"{len(late)} of {len(r)} rounds hit stragglers or drop-outs; "
                  f"{history.simulated_time[-1]:.3g} s {SIMULATED} vs {history.wall_time[-1]:.2g} s {MEASURED}")
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_lr_tuning(tunings: Any, *, ax: Any = None, title: str | None = None) -> Any:
+    """Rounds to the target accuracy against the client learning rate, one line per algorithm.
+
+    Parameters
+    ----------
+    tunings : dict of label -> LrTuning
+        From :func:`plsim.federated.config.tune_lr` / ``compare_algorithms`` (measured runs).
+        Filled markers reached the target; an open triangle at the top of a line means
+        "not reached in that many rounds" (the run was stopped there), a cross a diverged run.
+    """
+    if not isinstance(tunings, Mapping) or not tunings:
+        raise ValueError("tunings is empty: give {label: LrTuning}")
+    fig, ax = new_axes(ax)
+    colors = [COLORS.get(t.algorithm, COLORS["fedavg"]) for t in tunings.values()]
+    for (label, t), style in zip(tunings.items(), variant_styles(colors, MEASURED)):
+        lrs = np.asarray(t.lrs, dtype=float)
+        ys = np.array([r if r is not None else s for r, s in zip(t.rounds, t.stopped_at)], dtype=float)
+        ok = np.array([r is not None for r in t.rounds])
+        div = np.asarray(t.diverged, dtype=bool)
+        best = "" if t.best_lr is None else f": best lr {t.best_lr:g}, {t.best_rounds} rounds"
+        line = {k: v for k, v in style.items() if k not in ("marker",)}
+        ax.plot(lrs, ys, label=f"{label}{best} ({MEASURED})", **{**line, "marker": None})
+        ax.scatter(lrs[ok], ys[ok], color=style["color"], s=40, zorder=4)
+        late = ~ok & ~div
+        ax.scatter(lrs[late], ys[late], marker="^", facecolors="none", edgecolors=style["color"], s=70, zorder=4)
+        ax.scatter(lrs[div], ys[div], marker="x", color=style["color"], s=70, zorder=4)
+        if t.best_lr is not None:
+            ax.scatter([t.best_lr], [t.best_rounds], s=160, facecolors="none", edgecolors=style["color"],
+                       linewidths=2, zorder=5)
+    ax.scatter([], [], marker="^", facecolors="none", edgecolors="k", label="not reached by then (stopped)")
+    from matplotlib.ticker import ScalarFormatter
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):  # plain numbers (0.3, 45), not 3 x 10^-1
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(ScalarFormatter() if axis is ax.yaxis else axis.get_minor_formatter())
+    ax.set_xlabel("client learning rate (log scale)")
+    ax.set_ylabel(f"rounds to {next(iter(tunings.values())).target:.0%} test accuracy (log)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    if title is None:
+        best = {k: t.best_rounds for k, t in tunings.items() if t.best_rounds is not None}
+        title = (f"Tuned, {min(best, key=best.get)} needs the fewest rounds ({min(best.values())})" if best
+                 else "No learning rate reached the target")
     ax.set_title(title, fontsize=10)
     return fig

@@ -20,10 +20,14 @@ import numpy as np
 
 from plsim.widgets._panel import RunPanel
 
-__all__ = ["federation_playground", "play_federation", "validate_playground", "B_CHOICES"]
+__all__ = ["federation_playground", "play_federation", "validate_playground", "inapplicable_controls",
+           "effective_params", "B_CHOICES"]
 
 B_CHOICES = {"5": 5, "10": 10, "20": 20, "50": 50, "∞ (full)": None}
 PARTITIONS = {"IID": "iid", "Dirichlet α": "dirichlet", "2-label shards": "shards"}
+# starting client learning rates on digits: FedSGD's one step per round wants a far larger step than
+# FedAvg's many; choosing an algorithm moves the lr slider to its rate (students can still change it)
+START_LR = {"fedsgd": 0.5, "fedavg": 0.05, "fedprox": 0.05}
 MAX_WORK = 1.5e6  # sample-gradients per run: about half a minute for MLP(32) on digits on one CPU
 
 
@@ -34,6 +38,30 @@ def _digits() -> Any:
     return load_dataset("digits")
 
 
+def inapplicable_controls(algorithm: str) -> dict[str, str]:
+    """``{control name: why it does not apply}`` for ``algorithm``; the widget disables these with the reason as tooltip."""
+    out = {}
+    if algorithm == "fedsgd":
+        out["local_epochs"] = "FedSGD takes one gradient step per client per round: there are no local epochs."
+        out["batch_size"] = "FedSGD's one gradient uses the client's whole data set (B = ∞)."
+    if algorithm != "fedprox":
+        out["mu"] = "μ is FedProx's proximal term: pick the fedprox algorithm to use it."
+    return out
+
+
+def effective_params(params: dict) -> dict:
+    """``params`` with the controls that do not apply to the algorithm set to their neutral values."""
+    out = dict(params)
+    off = inapplicable_controls(params["algorithm"])
+    if "local_epochs" in off:
+        out["local_epochs"] = 1
+    if "batch_size" in off:
+        out["batch_size"] = "∞ (full)"
+    if "mu" in off:
+        out["mu"] = 0.0
+    return out
+
+
 def _work(params: dict) -> float:
     n_train = 1347
     epochs = 1 if params["algorithm"] == "fedsgd" else params["local_epochs"]
@@ -41,11 +69,12 @@ def _work(params: dict) -> float:
 
 
 def validate_playground(params: dict) -> str | None:
-    """A message when the controls cannot run together, else None."""
-    if params["algorithm"] == "fedsgd" and (params["local_epochs"] != 1 or B_CHOICES[params["batch_size"]] is not None):
-        return "FedSGD takes one full-batch gradient step per client: set E = 1 and B = ∞, or pick FedAvg."
-    if params["mu"] > 0 and params["algorithm"] != "fedprox":
-        return "μ is FedProx's proximal term: pick FedProx or set μ = 0."
+    """A message when the controls cannot run together, else None.
+
+    Controls that do not apply to the algorithm (E and B for FedSGD, μ unless FedProx)
+    are ignored, not refused: see :func:`inapplicable_controls`.
+    """
+    params = effective_params(params)
     if params["partition"] == "2-label shards" and 2 * params["n_clients"] > 1347:
         return "Too many clients for 2 shards each."
     if _work(params) > MAX_WORK:
@@ -112,6 +141,7 @@ def play_federation(
     from plsim import data, federated
     from plsim.models import MLP
 
+    params = effective_params(params)
     ds = _digits()
     parts = _parts(params)
     counts = data.label_distribution(ds.y_train, parts, ds.n_classes)
@@ -157,24 +187,36 @@ def federation_playground(client: Any = None) -> Any:
 
     controls = {
         "n_clients": w.IntSlider(value=30, min=2, max=100, description="clients K"),
-        "partition": w.Dropdown(options=list(PARTITIONS), value="Dirichlet α", description="partition"),
+        "partition": w.Dropdown(options=list(PARTITIONS), value="IID", description="partition"),
         "alpha": w.FloatLogSlider(value=0.3, base=10, min=-2, max=2, step=0.1, description="Dirichlet α"),
         "algorithm": w.Dropdown(options=["fedavg", "fedprox", "fedsgd"], value="fedavg", description="algorithm"),
         "rounds": w.IntSlider(value=20, min=1, max=60, description="rounds"),
         "client_fraction": w.FloatSlider(value=0.2, min=0.05, max=1.0, step=0.05, description="fraction C"),
         "local_epochs": w.IntSlider(value=5, min=1, max=20, description="local epochs E"),
         "batch_size": w.Dropdown(options=list(B_CHOICES), value="10", description="batch size B"),
-        "lr": w.FloatLogSlider(value=0.05, base=10, min=-3, max=0, step=0.1, description="client lr"),
+        "lr": w.FloatLogSlider(value=START_LR["fedavg"], base=10, min=-3, max=0, step=0.1, description="client lr"),
         "mu": w.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="FedProx μ"),
         "noise_multiplier": w.FloatSlider(value=0.0, min=0.0, max=3.0, step=0.1,
                                           description="DP noise (0 = off)"),
         "dropout_rate": w.FloatSlider(value=0.0, min=0.0, max=0.8, step=0.05, description="drop-out rate"),
     }
 
+    def sync(change: Any = None) -> None:
+        off = inapplicable_controls(controls["algorithm"].value)
+        for name, control in controls.items():
+            control.disabled = name in off
+            control.tooltip = off.get(name, None)
+        if change is not None:
+            controls["lr"].value = START_LR[change["new"]]
+
+    controls["algorithm"].observe(sync, names="value")
+    sync()
+
     def work(params: dict, report: Any) -> Any:
         from plsim.cluster import current_client, start_cluster
 
         dask_client = client or current_client() or start_cluster(quiet=True)
+        params = effective_params(params)
         rounds = params["rounds"]
         every = max(1, rounds // 15)
         counts = _counts(params)
