@@ -33,6 +33,7 @@ import numbers
 import os
 import re
 import signal
+import sys
 import threading
 import warnings
 import weakref
@@ -288,12 +289,15 @@ def _start_local(n_workers: int, threads: int, memory: int, processes: bool) -> 
     # Worker processes also preload this module, whose dask_setup makes them ignore
     # the kernel's interrupt (see there); thread workers run in the kernel and must not.
     extra = _ignore_interrupt_preload() if processes else {}
+    if not processes:  # thread workers log in this process
+        _quiet_task_failures()
+    _refuse_in_spawned_child()
     environ = {key: value for key, value in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
                if key != "MALLOC_TRIM_THRESHOLD_"}
     overrides = {"distributed.worker.profile.enabled": False, "distributed.nanny.pre-spawn-environ": environ,
                  "distributed.scheduler.worker-saturation": 1.0}
     # Nannies hand this configuration to the worker processes they spawn.
-    with dask.config.set(overrides):
+    with dask.config.set(overrides), _hint_missing_main_guard():
         # Given cluster keywords instead of an address, the Client creates its
         # own LocalCluster and owns it: closing the client (or leaving a
         # ``with`` block) closes the workers too.
@@ -354,6 +358,53 @@ def dask_setup(worker: Any) -> None:
     """
     if threading.current_thread() is threading.main_thread():  # a worker process runs its loop there
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _quiet_task_failures()
+
+
+class _DropComputeFailed(logging.Filter):
+    """Drops distributed's ~20-line "Compute Failed" report of a failing task.
+
+    The task's exception reaches the caller anyway (``future.result()`` raises
+    it, and plsim adds which task failed); the report only repeats it on stderr.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Compute Failed")
+
+
+def _quiet_task_failures() -> None:
+    logger = logging.getLogger("distributed.worker")
+    if not any(isinstance(f, _DropComputeFailed) for f in logger.filters):
+        logger.addFilter(_DropComputeFailed())
+
+
+_GUARD_HINT = (
+    "A script that starts a plsim cluster must do so under\n\n"
+    "    if __name__ == \"__main__\":\n        ...\n\n"
+    "Dask starts each worker as a new Python process that imports the script again; without the "
+    "guard that import starts another cluster instead of a worker. Notebooks need no guard."
+)
+
+
+def _refuse_in_spawned_child() -> None:
+    """Stop a worker process that, importing a script without the guard, tries to start a cluster."""
+    import multiprocessing
+
+    # The flag multiprocessing itself checks: this process is still importing its parent's main module.
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(_GUARD_HINT)
+
+
+@contextlib.contextmanager
+def _hint_missing_main_guard() -> Iterator[None]:
+    """If the workers fail to start from a script, say what most likely went wrong."""
+    try:
+        yield
+    except Exception as exc:
+        main = sys.modules.get("__main__")
+        if getattr(main, "__file__", None) and not hasattr(sys, "ps1"):  # a script, not a notebook or REPL
+            raise RuntimeError(f"the Dask workers failed to start ({exc!r}). {_GUARD_HINT}") from exc
+        raise
 
 
 def _connect(address: str, timeout: float) -> Client:
