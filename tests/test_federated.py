@@ -228,3 +228,22 @@ def test_demo_comparison_settings_small_mode(monkeypatch):
     assert set(small.compare.fedavg_lrs) <= set(full.compare.fedavg_lrs)
     assert small.compare.local_epochs == full.compare.local_epochs == (5, 20)
     assert list(full.compare.algorithms()) == ["FedSGD", "FedAvg E=5 B=10", "FedAvg E=20 B=10"]
+
+
+def test_a_diverging_run_stops_and_says_why():
+    import warnings
+
+    ds = data.load_dataset("digits", n_samples=400)
+    parts = data.partition_shards(ds.y_train, 8, 2)
+    model = models.SoftmaxRegression(ds.n_features, ds.n_classes)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # FedProx with lr * mu = 3 > 2: each local step multiplies the distance to the global model by -2.
+        h = F.run_federated(model, ds, parts, algorithm="fedprox", mu=10.0, lr=0.3, rounds=10, client_fraction=0.5,
+                            local_epochs=5, batch_size=10)
+    assert h.diverged_round == 1 and len(h.records) == 1
+    texts = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert any("diverged in round 1" in t and "lr * mu = 3 > 2" in t for t in texts), texts
+    # A sound run is not flagged.
+    ok = F.run_federated(model, ds, parts, algorithm="fedprox", mu=1.0, lr=0.05, rounds=3, client_fraction=0.5)
+    assert ok.diverged_round is None and len(ok.records) == 3

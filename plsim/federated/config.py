@@ -11,6 +11,7 @@ Taught in ``notebooks/03_federated_learning.ipynb``.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -192,11 +193,13 @@ def tune_lr(model: Any, dataset: Any, parts: Any, lrs: Any, *, target: float, ma
     best = None
     for lr in lrs:
         cap = max_rounds if best is None else min(max_rounds, max(1, int(math.ceil(patience * best))))
-        with np.errstate(over="ignore", invalid="ignore"):  # a too-large lr overflows: reported, not warned
+        # A too-large lr overflows or diverges: reported in the tuning, not warned about.
+        with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="the run diverged", category=RuntimeWarning)
             h = run_federated(model, dataset, parts, rounds=cap, lr=float(lr), client=client,
                               random_state=random_state,
                               callback=lambda r: r.test_accuracy < target and np.isfinite(r.test_loss), **kwargs)
-        diverged = h.weights is None or not np.all(np.isfinite(h.weights))
+        diverged = h.diverged_round is not None or h.weights is None or not np.all(np.isfinite(h.weights))
         reached = None if diverged else h.rounds_to(target)
         out.lrs.append(float(lr))
         out.rounds.append(reached)

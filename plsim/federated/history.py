@@ -66,6 +66,9 @@ class FederatedHistory:
         The arguments of the run (for labels and tables).
     stopped_early : bool
         True when the callback stopped the run.
+    diverged_round : int or None
+        The round after which the global model stopped being finite (the run
+        stopped there, with a RuntimeWarning), or None.
     """
 
     records: list[RoundRecord] = field(default_factory=list)
@@ -75,6 +78,7 @@ class FederatedHistory:
     ledger: CommunicationLedger = field(default_factory=CommunicationLedger)
     settings: dict[str, Any] = field(default_factory=dict)
     stopped_early: bool = False
+    diverged_round: int | None = None
 
     def __len__(self) -> int:
         return len(self.records)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -99,6 +100,20 @@ def _client_task(model: Any, data: ClientData, w_global: np.ndarray, spec: dict)
         message = {"delta": delta, "weight": weight}
     observer = {"raw_delta": res.delta, "n_samples": res.n_samples, "steps": res.steps, "loss": res.loss}
     return message, observer
+
+
+DIVERGED_LOSS_FACTOR = 100.0
+"""A run has diverged when its test loss exceeds this many times the untrained model's (or is not finite)."""
+
+
+def _divergence_message(round_index: int, loss: float, initial_loss: float, algorithm: str, lr: float,
+                        mu: float) -> str:
+    text = (f"the run diverged in round {round_index}: test loss {loss:.3g} against {initial_loss:.3g} before "
+            f"training. Lower the client learning rate lr={lr:g}")
+    if algorithm == "fedprox" and lr * mu > 2:
+        text += (f"; with FedProx, lr * mu = {lr * mu:g} > 2 makes every local step overshoot the proximal "
+                 "term's minimum, so keep lr * mu below 2")
+    return text + ". The history holds the rounds up to this one."
 
 
 # -- input checks -----------------------------------------------------------------
@@ -412,6 +427,13 @@ def run_federated(
             )
             history.records.append(record)
             history.weights = w
+            # Diverged: the model is no longer finite, or its test loss exploded far past the untrained
+            # model's (a cross-entropy 100x that of the initial guess means confidently wrong everywhere).
+            if not (np.all(np.isfinite(w)) and loss_t <= DIVERGED_LOSS_FACTOR * max(history.initial_loss, 1.0)):
+                history.diverged_round = t
+                warnings.warn(_divergence_message(t, loss_t, history.initial_loss, algorithm, lr, mu),
+                              RuntimeWarning, stacklevel=2)
+                break
             if callback is not None:
                 try:
                     keep_going = callback(record)
