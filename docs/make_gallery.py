@@ -194,6 +194,18 @@ class Inputs:
         return [sync, *local, asyn], ["sync data-parallel", "local SGD H=1", "local SGD H=8", "async PS"]
 
     @functools.cached_property
+    def local_sgd_runs(self):
+        from plsim.data import partition_shards
+        from plsim.models import SoftmaxRegression
+        from plsim.training.local_sgd import local_sgd
+
+        X, y = self.digits.X_train, self.digits.y_train
+        soft = SoftmaxRegression(64, 10)
+        parts = partition_shards(y, 4, 2, random_state=0)  # non-IID: a few digits per replica
+        return [local_sgd(soft, X, y, client=self.client, shards=parts, H=H, n_rounds=64 // H, lr=0.3,
+                          batch_size=32) for H in (1, 4, 16, 64)]
+
+    @functools.cached_property
     def staleness_runs(self):
         from plsim.models import SoftmaxRegression
         from plsim.training.async_ps import async_sgd, async_sgd_simulated
@@ -332,6 +344,11 @@ def entries(inp: Inputs) -> list[Entry]:
         Entry("training", "plot_loss_curves", f"{M} (sync, local SGD on the cluster) + {S} (async on the clock)",
               "training loss per update: synchronous, local SGD with H=1 and H=8, asynchronous parameter server",
               lambda: training.plot_loss_curves(inp.training_runs[0], labels=inp.training_runs[1])),
+        Entry("training", "plot_loss_costs", f"{M} (loss, bytes counted) + {S} (time: α–β home link)",
+              "local SGD with H=1, 4, 16, 64 on non-IID digits: loss per local step, per byte sent and per "
+              "simulated second",
+              lambda: training.plot_loss_costs(inp.local_sgd_runs, labels=["H=1", "H=4", "H=16", "H=64"],
+                                               step_seconds=1e-4, link="home", target=0.45)),
         Entry("training", "plot_staleness", f"{S} (ssp, async) + {M} (async on the cluster)",
               "how stale applied gradients are: bounded (SSP s=0) versus unbounded asynchronous",
               lambda: training.plot_staleness(inp.staleness_runs)),

@@ -8,7 +8,8 @@ from plsim.comm import LinkModel
 from plsim.data import load_dataset
 from plsim.models import SoftmaxRegression
 from plsim.plots.comm import plot_compression, plot_cost_vs_model_size, plot_cost_vs_workers
-from plsim.plots.training import plot_loss_curves, plot_pipeline_timeline, plot_scaling, plot_staleness
+from plsim.plots.training import (plot_loss_costs, plot_loss_curves, plot_pipeline_timeline, plot_scaling,
+                                  plot_staleness, simulated_history)
 from plsim.training.async_ps import async_sgd_simulated
 from plsim.training.pipeline import gpipe_schedule
 from plsim.training.scaling import predict_scaling
@@ -146,3 +147,78 @@ def test_comm_colours_and_compression_legend():
     assert any("measured" in t for t in _legend(fig))
     low, high = fig.axes[0].get_ylim()
     assert low < 0.9 < high
+
+
+@pytest.fixture(scope="module")
+def noniid():
+    from plsim.data import partition_shards
+    from plsim.training.local_sgd import local_sgd
+
+    ds = load_dataset("digits")
+    m = SoftmaxRegression(64, 10)
+    parts = partition_shards(ds.y_train, 4, 2, random_state=0)
+    runs = [local_sgd(m, ds.X_train, ds.y_train, shards=parts, H=H, n_rounds=16 // H, lr=0.3, batch_size=32)
+            for H in (1, 16)]
+    return ds, m, parts, runs
+
+
+def test_local_sgd_takes_the_shards_it_is_given(noniid):
+    from plsim.training._common import shard_indices
+    from plsim.training.local_sgd import local_sgd
+
+    ds, m, parts, (h1, h16) = noniid
+    X, y = ds.X_train, ds.y_train
+    assert h1.info["n_workers"] == 4 and h1.steps[-1] == h16.steps[-1] == 16
+    # the default (random, IID) split, given explicitly, is the same run
+    default = local_sgd(m, X, y, n_workers=3, H=2, n_rounds=2)
+    explicit = local_sgd(m, X, y, shards=shard_indices(len(y), 3, 0), H=2, n_rounds=2)
+    np.testing.assert_array_equal(default.params, explicit.params)
+    # on a few labels per replica, rare averaging costs convergence
+    assert h16.loss[-1] > h1.loss[-1]
+    with pytest.raises(ValueError, match="n_workers=3 but 4 shards"):
+        local_sgd(m, X, y, shards=parts, n_workers=3)
+    with pytest.raises(ValueError, match=r"shards\[1\] must hold distinct row indices"):
+        local_sgd(m, X, y, shards=[np.arange(5), np.array([0, len(y)])])
+    with pytest.raises(ValueError, match=r"shards\[0\] must be a non-empty"):
+        local_sgd(m, X, y, shards=[np.array([], dtype=int)])
+    with pytest.raises(TypeError, match="list of index arrays"):
+        local_sgd(m, X, y, shards=np.arange(10))
+
+
+def test_simulated_history_is_compute_plus_exchanges(noniid, runs):
+    from plsim.comm import LINK_PRESETS, comm_time
+
+    _, m, _, (h1, h16) = noniid
+    home = LINK_PRESETS["home"]
+    n = m.n_params * 8
+    sim = simulated_history(h16, step_seconds=1e-3, link="home")
+    assert sim.time_kind == "simulated" and sim.loss == h16.loss and sim.bytes_sent == h16.bytes_sent
+    assert sim.time == pytest.approx([0.0, 16e-3 + comm_time("parameter_server", 4, n, home)])
+    assert h16.time_kind == "measured"  # the run itself is not changed
+    sim1 = simulated_history(h1, step_seconds=1e-3, link=home)
+    assert sim1.time[-1] == pytest.approx(16 * (1e-3 + comm_time("parameter_server", 4, n, home)))
+    sync, asyn = runs  # sync records the loss before each step; async counts updates of 3 workers
+    assert simulated_history(sync, step_seconds=1.0, link="datacenter").time[0] == 0.0
+    t_async = simulated_history(asyn, step_seconds=1.0, link="datacenter").time
+    assert t_async[3] == t_async[1] > 1.0 and t_async[4] > t_async[3]  # 3 workers' updates land in one step time
+    with pytest.raises(ValueError, match="step_seconds=-1"):
+        simulated_history(h1, step_seconds=-1)
+    with pytest.raises(ValueError, match="not a link preset|unknown"):
+        simulated_history(h1, step_seconds=0.0, link="carrier pigeon")
+
+
+def test_loss_costs_three_views_with_bytes_and_simulated_time(noniid):
+    _, _, _, (h1, h16) = noniid
+    fig = plot_loss_costs([h1, h16], labels=["H=1", "H=16"], step_seconds=1e-3, link="home", target=0.8)
+    steps_ax, bytes_ax, time_ax = fig.axes
+    for ax in fig.axes:
+        data = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 2 or ln.get_label().startswith("H=")]
+        assert len(data) == 2  # one curve per run (the dotted target is a separate line)
+    assert "bytes sent so far (counted)" in bytes_ax.get_xlabel()
+    assert bytes_ax.get_lines()[0].get_xdata()[-1] == h1.total_bytes  # H=1: every round's bytes, counted
+    assert bytes_ax.get_lines()[1].get_xdata()[-1] == h16.total_bytes
+    assert "simulated" in time_ax.get_xlabel() and "home link" in time_ax.get_xlabel()
+    assert steps_ax.get_xlabel() == "local steps per replica"
+    assert time_ax.get_lines()[0].get_linestyle() == "--"  # simulated curves are dashed
+    with pytest.raises(ValueError, match="three matplotlib axes"):
+        plot_loss_costs([h1], step_seconds=0.0, axes=[steps_ax])

@@ -53,12 +53,22 @@ def test_widget_run_updates_figure_progress_and_table(client):
     assert isinstance(panel.result, sp.SpeedupResult) and panel.result.workers == [1, 2]
 
 
+def test_workers_slider_follows_the_cluster_and_says_how_to_get_more(client):
+    from plsim.widgets.speedup import fit_workers_slider
+
+    panel = speedup_explorer(client=client).panel
+    slider = panel.controls["workers"]
+    assert slider.max == len(client.nthreads()) == 2 and slider.min == 1 and not slider.disabled
+    slider.value = 4  # beyond the cluster: the slider cannot go there
+    assert slider.value == 2
+    assert "up to this cluster's 2 worker(s)" in slider.tooltip and "start_cluster(n_workers=N)" in slider.tooltip
+    assert "start_cluster(n_workers=N)" in panel.widget.children[0].children[0].value  # the panel says it too
+    fit_workers_slider(slider, 1, 1)  # the cluster shrank to one worker: nothing to choose
+    assert slider.max == slider.value == 1 and slider.disabled
+
+
 def test_widget_validation_messages_instead_of_exceptions(client):
     panel = speedup_explorer(client=client).panel
-    panel.controls["workers"].value = 4
-    panel.run(block=True)
-    assert "has 2 worker" in panel.message.value and "oversubscription" in panel.message.value
-    assert panel.result is None and panel.figures_drawn == 0
     panel.controls["workers"].value = 1
     panel.controls["task_ms"].value = 1000
     panel.controls["n_tasks"].value = 200

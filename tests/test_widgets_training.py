@@ -2,7 +2,15 @@
 
 import pytest
 
-from plsim.widgets.training import pipeline_explorer, pipeline_work, training_race, validate_race
+import threading
+
+import numpy as np
+
+from plsim.widgets.training import (pipeline_explorer, pipeline_work, race_control_states, race_work, training_race,
+                                    validate_race)
+
+RACE = {"sync": True, "async": True, "local_sgd": True, "workers": 2, "staleness": -1, "H": 2, "steps": 4,
+        "lr": 0.1, "link": "home"}
 
 
 def test_pipeline_explorer_draws_and_reports_formula():
@@ -27,12 +35,120 @@ def test_pipeline_work_plain_function():
 def test_race_validation_message():
     assert "steps=4 must be at least H=8" in validate_race({"workers": 2, "H": 8, "steps": 4, "lr": 0.1})
     assert validate_race({"workers": 2, "H": 2, "steps": 4, "lr": 0.1}) is None
+    assert validate_race({**RACE, "local_sgd": False, "H": 8}) is None  # H does not matter without local SGD
+    assert "at least one method" in validate_race({**RACE, "sync": False, "async": False, "local_sgd": False})
+
+
+def test_controls_that_do_not_apply_say_why():
+    assert race_control_states(RACE) == {"staleness": None, "H": None}
+    states = race_control_states({**RACE, "async": False, "local_sgd": False})
+    assert "only to the async parameter server" in states["staleness"] and "only to local SGD" in states["H"]
+    assert "One worker" in race_control_states({**RACE, "workers": 1})["staleness"]
+
+
+def _fake_runs(monkeypatch, barrier, fail=None):
+    """Stand-ins for the three library functions: each waits at ``barrier`` (so they must run at the same
+    time), then reports steps through its callback until the callback says stop."""
+    import importlib
+
+    from plsim.training._common import TrainingHistory
+
+    # the modules (plsim.training.local_sgd the attribute is the function of that name)
+    sync, async_ps, local_sgd = (importlib.import_module(f"plsim.training.{m}") for m in ("sync", "async_ps",
+                                                                                         "local_sgd"))
+
+    def fake(method, info):
+        def run(model, X, y, *, client, n_workers, callback, **kw):
+            barrier.wait(timeout=20)
+            if method == fail:
+                raise ValueError(f"{method} failed")
+            n = kw.get("n_steps") or kw.get("n_updates") or kw.get("n_rounds") * kw["H"]
+            h = TrainingHistory(method, "measured", info={"n_workers": n_workers, **info(kw)})
+            per = kw.get("H", 1)
+            first = 1 if method == "sync" else 0
+            h.steps, h.loss, h.bytes_sent = [first], [2.0], [100 if method == "sync" else 0]
+            for s in range(first + per, n + 1, per):
+                h.steps.append(s)
+                h.loss.append(2.0 / (1 + s))
+                h.bytes_sent.append(100)
+                if callback(s, h.loss[-1]):
+                    break
+            if method == "async":
+                h.bytes_sent = h.bytes_sent[1:]  # one count per update, none for the start
+                h.staleness = [1] * len(h.bytes_sent)
+            h.time = [0.0] * len(h.steps)
+            h.params = np.zeros(model.n_params)
+            return h
+        return run
+
+    before = {"loss_kind": "global mini-batch loss before the step"}
+    monkeypatch.setattr(sync, "sync_sgd", fake("sync", lambda kw: before))
+    monkeypatch.setattr(async_ps, "async_sgd", fake("async", lambda kw: {}))
+    monkeypatch.setattr(local_sgd, "local_sgd", fake("local_sgd", lambda kw: {"H": kw["H"]}))
+
+
+class _Report:
+    def __init__(self, stop_after=None):
+        self.calls, self.figures, self.text, self.stop_after = 0, 0, "", stop_after
+
+    @property
+    def stopped(self):
+        return self.stop_after is not None and self.calls >= self.stop_after
+
+    def progress(self, done, total, text=""):
+        self.calls += 1
+
+    def figure(self, fig):
+        self.figures += 1
+        self.last = fig
+
+    def html(self, text):
+        self.text = text
+
+
+def test_race_runs_the_three_methods_at_the_same_time(monkeypatch, client):
+    _fake_runs(monkeypatch, threading.Barrier(3))  # one after another, the barrier would time out
+    report = _Report()
+    histories = race_work({**RACE, "steps": 8}, report, client=client, redraw_every=0.05)
+    assert list(histories) == ["sync", "async", "local_sgd"]
+    assert all(len(h.steps) > 1 for h in histories.values())
+    steps_ax, bytes_ax, time_ax = report.last.axes
+    for ax in (steps_ax, bytes_ax, time_ax):
+        assert len(ax.get_lines()) == 3  # a curve per method against steps, bytes and simulated time
+    assert "simulated" in time_ax.get_xlabel() and "home" in time_ax.get_xlabel()
+    assert "bytes" in bytes_ax.get_xlabel()
+    assert "final loss" in report.text and "simulated s (home)" in report.text
+
+
+def test_race_stop_stops_all_three(monkeypatch, client):
+    _fake_runs(monkeypatch, threading.Barrier(3))
+    histories = race_work({**RACE, "steps": 200, "H": 1}, _Report(stop_after=0), client=client)
+    assert set(histories) == {"sync", "async", "local_sgd"}
+    assert all(len(h.steps) == 2 for h in histories.values())  # each stopped at its first callback
+
+
+def test_race_error_in_one_run_stops_the_others_and_is_raised(monkeypatch, client):
+    _fake_runs(monkeypatch, threading.Barrier(3), fail="async")
+    with pytest.raises(ValueError, match="async failed"):
+        race_work({**RACE, "steps": 200, "H": 1}, _Report(), client=client)
+
+
+def test_race_runs_only_the_ticked_methods(monkeypatch, client):
+    _fake_runs(monkeypatch, threading.Barrier(2))
+    histories = race_work({**RACE, "async": False}, _Report(), client=client)
+    assert list(histories) == ["sync", "local_sgd"]
 
 
 @pytest.mark.slow
 def test_training_race_runs_on_cluster(client):
     widget = training_race(client=client)
     panel = widget.panel
+    assert panel.controls["workers"].max == len(client.nthreads()) == 2  # the cluster's workers, no more
+    assert "start_cluster(n_workers=N)" in panel.controls["workers"].tooltip
+    panel.controls["async"].value = False
+    assert panel.controls["staleness"].disabled and "async" in panel.controls["staleness"].tooltip
+    panel.controls["async"].value = True
+    assert not panel.controls["staleness"].disabled
     panel.controls["workers"].value = 2
     panel.controls["steps"].value = 8
     panel.controls["H"].value = 4
@@ -40,6 +156,7 @@ def test_training_race_runs_on_cluster(client):
     panel.run(block=True)
     assert panel.error is None, panel.message.value
     assert set(panel.result) == {"sync", "async", "local_sgd"}
+    assert all(h.steps and h.bytes_sent for h in panel.result.values())
     assert panel.figures_drawn >= 1 and "final loss" in panel.details.value
     assert panel.result["async"].info["max_clock_gap"] <= 1
     # validation shows a message instead of running
@@ -63,12 +180,13 @@ def test_training_race_stop(client):
     assert len(panel.result) < 3 or len(panel.result["sync"].steps) < 200
 
 
-def test_race_titles_name_the_staleness_bound_not_the_sentinel():
-    from plsim.widgets.training import UNBOUNDED, _race_figure
+def test_race_labels_name_the_staleness_bound_not_the_sentinel():
+    from plsim.widgets.training import UNBOUNDED, _labels, _race_figure
 
-    titles = lambda s: [ax.get_title() for ax in _race_figure({}, {"workers": 2, "staleness": s, "H": 4}).axes]
-    assert "async PS, unbounded staleness (waiting)" in titles(UNBOUNDED)
-    assert "async PS, staleness <= 3 (waiting)" in titles(3)
+    assert _labels({**RACE, "staleness": UNBOUNDED})["async"] == "async PS, unbounded staleness"
+    assert _labels({**RACE, "staleness": 3})["async"] == "async PS, staleness <= 3"
+    fig = _race_figure({}, {**RACE, "staleness": 3})
+    assert "waiting: sync DP, async PS, staleness <= 3, local SGD, H=2" in fig._suptitle.get_text()
 
 
 def test_race_says_when_replicas_outnumber_the_cpus(client, monkeypatch):

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from plsim.training._common import TrainingHistory
     from plsim.training.pipeline import Timeline
 
-__all__ = ["plot_loss_curves", "plot_staleness", "plot_pipeline_timeline", "plot_scaling"]
+__all__ = ["plot_loss_curves", "plot_loss_costs", "simulated_history", "plot_staleness", "plot_pipeline_timeline",
+           "plot_scaling"]
 
 _EXTRA = ["#000000", "#E69F00", "#F0E442"]
 
@@ -37,6 +38,35 @@ def _color(method: str, i: int) -> str:
     return _EXTRA[i % len(_EXTRA)]
 
 
+def _updates_applied(h: TrainingHistory) -> np.ndarray:
+    """How many updates (averaging rounds for local SGD) the model had seen when each loss was taken.
+
+    Local SGD records one entry per round (``steps`` = local steps, ``H`` per round); synchronous
+    SGD records the mini-batch loss *before* step ``s`` (``info["loss_kind"]``), so ``s - 1``.
+    """
+    applied = np.asarray(h.steps, dtype=float)
+    if h.method == "local_sgd":
+        applied = applied / int(h.info.get("H", 1))
+    elif "before the step" in str(h.info.get("loss_kind", "")):
+        applied = applied - 1
+    return applied
+
+
+def _bytes_so_far(h: TrainingHistory) -> np.ndarray:
+    """Bytes sent before each recorded loss: the exchanges of the updates applied so far.
+
+    ``bytes_sent`` holds one entry per update (sync step, async update) or, for local SGD,
+    one per averaging round after a leading 0.
+    """
+    per_update = np.asarray(h.bytes_sent[1:] if h.method == "local_sgd" else h.bytes_sent, dtype=float)
+    so_far = np.concatenate([[0.0], np.cumsum(per_update)])
+    index = np.rint(_updates_applied(h)).astype(int)
+    if len(index) and (index.min() < 0 or index.max() >= len(so_far)):
+        raise ValueError(f"{h.method}: steps and bytes_sent do not match ({len(h.steps)} losses, "
+                         f"{len(h.bytes_sent)} byte counts)")
+    return so_far[index]
+
+
 def _check_histories(histories: Any) -> list[TrainingHistory]:
     from plsim.training._common import TrainingHistory
 
@@ -49,10 +79,12 @@ def _check_histories(histories: Any) -> list[TrainingHistory]:
 
 
 def plot_loss_curves(histories: Sequence[TrainingHistory] | TrainingHistory, *, x: str = "steps",
-                     labels: Sequence[str] | None = None, ax: Any = None, title: str | None = None) -> Figure:
-    """Training loss versus updates (``x="steps"``) or versus time (``x="time"``, measured or simulated)."""
-    if x not in ("steps", "time"):
-        raise ValueError(f"x={x!r} must be 'steps' or 'time'")
+                     labels: Sequence[str] | None = None, ax: Any = None, title: str | None = None,
+                     xlabel: str | None = None) -> Figure:
+    """Training loss versus updates (``x="steps"``), time (``x="time"``, measured or simulated) or bytes sent
+    so far (``x="bytes"``, counted from the payloads; log scale)."""
+    if x not in ("steps", "time", "bytes"):
+        raise ValueError(f"x={x!r} must be 'steps', 'time' or 'bytes'")
     histories = _check_histories(histories)
     if labels is not None and len(labels) != len(histories):
         raise ValueError(f"labels has {len(labels)} entries for {len(histories)} histories")
@@ -61,14 +93,20 @@ def plot_loss_curves(histories: Sequence[TrainingHistory] | TrainingHistory, *, 
     styles = variant_styles([_color(h.method, i) for i, h in enumerate(histories)],
                             [MEASURED if h.time_kind == MEASURED else h.time_kind for h in histories])
     for i, (h, style) in enumerate(zip(histories, styles)):
-        xs = h.steps if x == "steps" else h.time
+        xs = {"steps": h.steps, "time": h.time, "bytes": _bytes_so_far(h) if x == "bytes" else None}[x]
         name = labels[i] if labels is not None else h.method
         # a few markers per curve (staggered so identical curves still show every run)
         every = max(1, len(xs) // 8)
         ax.plot(xs, h.loss, label=f"{name} ({h.time_kind})", markevery=(i * every // max(len(histories), 1), every),
                 **style)
         kinds.add(h.time_kind)
-    ax.set_xlabel("updates applied" if x == "steps" else f"time (s, {' / '.join(sorted(kinds))})")
+    if x == "bytes":
+        from matplotlib.ticker import EngFormatter
+
+        ax.xaxis.set_major_formatter(EngFormatter(unit="B", sep=" "))
+    default = {"steps": "updates applied", "time": f"time (s, {' / '.join(sorted(kinds))})",
+               "bytes": "bytes sent so far (counted)"}[x]
+    ax.set_xlabel(xlabel or default)
     ax.set_ylabel("training loss (cross-entropy)")
     ax.set_yscale("log")
     plain_log_ticks(ax, "y")
@@ -81,6 +119,96 @@ def plot_loss_curves(histories: Sequence[TrainingHistory] | TrainingHistory, *, 
         title = f"Lowest final loss: {best}"
     ax.set_title(title)
     return fig
+
+
+def simulated_history(history: TrainingHistory, *, step_seconds: float, link: Any = None) -> TrainingHistory:
+    """A copy of ``history`` whose ``time`` is a virtual clock: compute per step plus the exchanges it made.
+
+    The alpha-beta model (:func:`plsim.comm.comm_time`) of the exchange pattern whose bytes the run
+    counted, with ``n`` = the parameter vector's bytes and ``p`` = the run's replicas:
+
+    * ``local_sgd``: every local step costs ``step_seconds``; every ``H`` steps the replicas push
+      their parameters to one averaging node and get the average back (parameter server, ``p``).
+    * ``sync``: every step costs ``step_seconds`` plus an all-to-all exchange of the gradients.
+    * ``async`` / ``ssp``: the ``p`` workers run side by side; each update is one worker's step
+      plus a push and a pull on its own link, ``2 (alpha + n beta)`` (server contention ignored).
+
+    Each loss is placed at the time of the updates applied before it was taken.
+
+    ``time_kind`` becomes ``"simulated"``; the loss, steps and bytes are those of the run.
+    Taught in ``notebooks/04_distributed_training.ipynb`` (section 3 and the race).
+    """
+    import dataclasses
+    import numbers
+
+    from plsim.comm import LinkModel, comm_time, link_preset
+
+    (history,) = _check_histories(history)
+    if isinstance(link, str):
+        link = link_preset(link)
+    link = link or LinkModel()
+    if not isinstance(link, LinkModel):
+        raise TypeError(f"link must be a plsim.comm.LinkModel or a preset name, got {type(link).__name__}")
+    if isinstance(step_seconds, bool) or not isinstance(step_seconds, numbers.Real) or not step_seconds >= 0:
+        raise ValueError(f"step_seconds={step_seconds!r} must be a non-negative number of seconds")
+    if history.params is None:
+        raise ValueError("the history has no final parameters (params), so the exchanged vector size is unknown")
+    n = history.params.size * history.params.itemsize
+    p = int(history.info.get("n_workers", 1))
+    applied = _updates_applied(history)
+    method = history.method.split("(")[0]  # "ssp(s=3)" -> "ssp"
+    if method == "local_sgd":
+        H = int(history.info["H"])
+        times = applied * (H * step_seconds + comm_time("parameter_server", p, n, link))
+    elif method == "sync":
+        times = applied * (step_seconds + comm_time("naive", p, n, link))
+    elif method in ("async", "ssp"):
+        times = np.ceil(applied / p) * (step_seconds + 2 * (link.alpha + n * link.beta))
+    else:
+        raise ValueError(f"no exchange model for method {method!r}; use local_sgd, sync, async or ssp runs")
+    return dataclasses.replace(history, time=[float(t) for t in times], time_kind="simulated",
+                               info={**history.info, "link": link.describe(), "step_seconds": float(step_seconds)})
+
+
+def plot_loss_costs(histories: Sequence[TrainingHistory] | TrainingHistory, *, step_seconds: float,
+                    link: Any = "datacenter", labels: Sequence[str] | None = None, target: float | None = None,
+                    steps_label: str = "local steps per replica", axes: Sequence[Any] | None = None,
+                    titles: Sequence[str] | None = None) -> Figure:
+    """Three views of the same runs: loss versus steps, versus bytes sent (counted), versus simulated time.
+
+    The time axis is a virtual clock (:func:`simulated_history`: ``step_seconds`` of compute per
+    step plus the alpha-beta cost of each exchange on ``link``, a :class:`plsim.comm.LinkModel` or
+    a :data:`plsim.comm.LINK_PRESETS` name). ``target`` draws a dotted loss level on all three.
+    ``axes``: three matplotlib axes to draw on (default: a new 1 x 3 figure).
+    """
+    from matplotlib.figure import Figure as _Figure
+
+    from plsim.comm import link_preset
+
+    histories = _check_histories(histories)
+    name = link if isinstance(link, str) else "given"
+    link_model = link_preset(link) if isinstance(link, str) else link
+    if axes is None:
+        fig = _Figure(figsize=(13, 4.0), layout="constrained")
+        axes = fig.subplots(1, 3, sharey=True)
+    if len(axes) != 3:
+        raise ValueError(f"axes must be three matplotlib axes, got {len(axes)}")
+    titles = list(titles) if titles is not None else ["Per step", "Per byte sent", "Per simulated second"]
+    simulated = [simulated_history(h, step_seconds=step_seconds, link=link_model) for h in histories]
+    plot_loss_curves(histories, x="steps", labels=labels, ax=axes[0], title=titles[0], xlabel=steps_label)
+    plot_loss_curves(histories, x="bytes", labels=labels, ax=axes[1], title=titles[1])
+    plot_loss_curves(simulated, x="time", labels=labels, ax=axes[2], title=titles[2],
+                     xlabel=f"time (s, simulated: {step_seconds * 1e3:.2g} ms/step + {name} link)")
+    if target is not None:
+        for ax in axes:
+            ax.axhline(target, color=COLORS["ideal"], linestyle=":", linewidth=1)
+        axes[0].text(0.98, target, f"target {target:g}", transform=axes[0].get_yaxis_transform(), ha="right",
+                     va="bottom", fontsize=8, color=COLORS["ideal"])
+    for ax in axes[1:]:
+        ax.set_ylabel("")
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    return axes[0].figure
 
 
 def plot_staleness(histories: Sequence[TrainingHistory] | TrainingHistory, *, ax: Any = None,

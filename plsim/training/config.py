@@ -32,9 +32,18 @@ class TrainingDemoConfig:
     async_updates: int = 200
     async_batch: int = 32
     staleness_bounds: tuple[int | None, ...] = (0, 3, None)
-    # local SGD
-    local_H: tuple[int, ...] = (1, 4, 16)
-    local_steps: int = 64
+    # local SGD: more replicas than the other demos, each holding few labels (non-IID), so
+    # that the averaging period H visibly trades bytes for convergence. (On IID shards of
+    # digits every H ends at about the same loss: nothing to see.) Replicas beyond the
+    # cluster's workers take turns; the results are the same on any cluster.
+    local_replicas: int = 8
+    local_labels: int = 2          # label-sorted shards per replica (plsim.data.partition_shards)
+    local_H: tuple[int, ...] = (1, 4, 16, 64)
+    local_steps: int = 64          # local steps of every run (a multiple of every H)
+    local_lr: float = 0.3
+    local_batch: int = 32
+    local_target: float = 0.45     # loss target: steps, bytes and simulated time to reach it
+    local_link: str = "home"       # plsim.comm.LINK_PRESETS entry of the plotted simulated clock
     # compression
     topk_ratios: tuple[float, ...] = (1.0, 0.1, 0.01)
     # pipeline
@@ -55,6 +64,6 @@ def demo_config(small: bool | None = None) -> TrainingDemoConfig:
         small = small_mode()
     if not small:
         return TrainingDemoConfig()
-    return TrainingDemoConfig(sync_steps=20, async_updates=100, local_steps=32, pipeline_hidden=(64, 64, 64),
-                              pipeline_micro=(1, 2, 4, 8), bench_samples=2048, bench_hidden=(512, 512),
-                              bench_steps=2)
+    return TrainingDemoConfig(sync_steps=20, async_updates=100, local_replicas=4,
+                              pipeline_hidden=(64, 64, 64), pipeline_micro=(1, 2, 4, 8), bench_samples=2048,
+                              bench_hidden=(512, 512), bench_steps=2)

@@ -10,7 +10,7 @@ Taught in ``notebooks/04_distributed_training.ipynb``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,22 @@ def local_steps(model: Any, w: np.ndarray, X: np.ndarray, y: np.ndarray, lr: flo
     return w
 
 
+def _check_shards(shards: Any, n_samples: int) -> list[np.ndarray]:
+    """One non-empty array of distinct row indices in ``[0, n_samples)`` per replica."""
+    if isinstance(shards, np.ndarray) or not isinstance(shards, Sequence) or not shards:
+        raise TypeError("shards must be a non-empty list of index arrays, one per replica "
+                        "(e.g. plsim.data.partition_shards(y, n_replicas))")
+    out = []
+    for i, s in enumerate(shards):
+        s = np.asarray(s)
+        if s.ndim != 1 or s.size == 0 or not np.issubdtype(s.dtype, np.integer):
+            raise ValueError(f"shards[{i}] must be a non-empty 1-d array of integer row indices")
+        if s.min() < 0 or s.max() >= n_samples or np.unique(s).size != s.size:
+            raise ValueError(f"shards[{i}] must hold distinct row indices in [0, {n_samples})")
+        out.append(s.astype(np.int64))
+    return out
+
+
 def _average(weights: list[float], *ws: np.ndarray) -> np.ndarray:
     out = np.zeros_like(ws[0])
     for weight, w in zip(weights, ws):
@@ -51,7 +67,7 @@ def _average(weights: list[float], *ws: np.ndarray) -> np.ndarray:
 
 def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_workers: int | None = None,
               H: int = 4, n_rounds: int = 20, lr: float = 0.1, batch_size: int | None = 32,
-              random_state: int = 0, w0: np.ndarray | None = None,
+              random_state: int = 0, w0: np.ndarray | None = None, shards: Sequence[Any] | None = None,
               callback: Callable[[int, float], Any] | None = None) -> TrainingHistory:
     """Local SGD / periodic model averaging.
 
@@ -60,13 +76,17 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n
     client : dask.distributed.Client, optional
         Run replica ``i`` on worker ``i mod n``; ``None`` runs the same computation here.
     n_workers : int, optional
-        Replicas (default: the cluster's workers, 2 without a client).
+        Replicas (default: ``len(shards)`` if given, else the cluster's workers, 2 without a client).
     H : int
         Local steps between averages (``H = 1`` is synchronous SGD).
     n_rounds : int
         Averaging rounds (``H * n_rounds`` local steps in total).
     batch_size : int, optional
         Each worker's local mini-batch (``None``: whole shard).
+    shards : sequence of index arrays, optional
+        The rows of ``X`` each replica holds, one array per replica, e.g. a non-IID split
+        from :func:`plsim.data.partition_shards`. Default: a random split of the rows into
+        ``n_workers`` near-equal shards (IID).
 
     Returns
     -------
@@ -75,9 +95,14 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n
         the full training loss of the averaged model, ``bytes_sent`` each replica's
         parameters up plus the average down.
     """
+    X, y = check_data(model, X, y)
+    if shards is not None:
+        shards = _check_shards(shards, len(y))
+        if n_workers is not None and n_workers != len(shards):
+            raise ValueError(f"n_workers={n_workers!r} but {len(shards)} shards were given; give one shard per replica")
+        n_workers = len(shards)
     if n_workers is None:
         n_workers = len(worker_addresses(client)) if client is not None else 2
-    X, y = check_data(model, X, y)
     n_workers = check_int("n_workers", n_workers)
     H = check_int("H", H)
     n_rounds = check_int("n_rounds", n_rounds)
@@ -85,7 +110,8 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n
     random_state = check_seed(random_state)
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size)
-    shards = shard_indices(len(y), n_workers, random_state)
+    if shards is None:
+        shards = shard_indices(len(y), n_workers, random_state)
     sizes = [len(s) if batch_size is None else min(batch_size, len(s)) for s in shards]
     weights = [s / sum(sizes) for s in sizes]
     w = check_w0(model, w0, random_state)

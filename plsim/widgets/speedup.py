@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["speedup_explorer", "explore_speedup", "SHIP_CHOICES"]
 
 SHIP_CHOICES = {"scatter once": "scatter", "with every task": "per-task"}
-MAX_WORKERS = 4
 MAX_SECONDS = 60.0  # refuse combinations whose sequential run alone would take longer
 
 
@@ -141,6 +140,21 @@ def explore_speedup(
     return result, timeline
 
 
+def workers_hint(have: int, cpus: int) -> str:
+    """What the workers slider offers on this cluster, and how to get more."""
+    return (f"The slider goes up to this cluster's {have} worker(s). For more, restart it with "
+            f"plsim.start_cluster(n_workers=N)" + (f"; beyond its {cpus} usable CPU(s) workers share them "
+                                                   "and the speedup stops growing." if cpus else "."))
+
+
+def fit_workers_slider(slider: Any, have: int, cpus: int) -> None:
+    """Make the workers slider go from 1 to ``have`` (the cluster's workers), keeping its value in range."""
+    slider.max = max(int(have), 1)
+    slider.value = min(slider.value, slider.max)
+    slider.disabled = slider.max == 1
+    slider.tooltip = workers_hint(have, cpus)
+
+
 def _figure(result: SpeedupResult, timeline: list) -> Any:
     from matplotlib.figure import Figure
 
@@ -160,6 +174,10 @@ def _figure(result: SpeedupResult, timeline: list) -> Any:
 
 def speedup_explorer(client: Client | None = None) -> Any:
     """A panel: choose workers, task size, tasks and data size; Run measures and predicts the speedup.
+
+    The workers slider goes from 1 to the cluster's real number of workers (read again
+    before every run, in case the cluster was restarted with more); the panel says how to
+    get more.
 
     Parameters
     ----------
@@ -192,17 +210,20 @@ def speedup_explorer(client: Client | None = None) -> Any:
 
         return len(worker_addresses(get_client()))
 
+    have = n_available()
     controls = {
-        "workers": w.IntSlider(value=min(2, max(cpus, 1)), min=1, max=max(MAX_WORKERS, cpus),
-                               description="workers (at most)"),
+        "workers": w.IntSlider(value=min(2, have), min=1, max=have, description="workers (at most)",
+                               disabled=have == 1),
         "task_ms": w.IntSlider(value=100, min=1, max=1000, step=1, description="task size (ms)"),
         "n_tasks": w.IntSlider(value=8, min=1, max=200, description="number of tasks"),
         "data_mb": w.FloatSlider(value=0.0, min=0.0, max=64.0, step=0.5, description="data per task (MB)"),
         "ship": w.Dropdown(options=list(SHIP_CHOICES), value="scatter once", description="send data"),
     }
+    controls["workers"].tooltip = workers_hint(have, cpus)
 
     def validate(params: dict) -> str | None:
         have = n_available()
+        fit_workers_slider(controls["workers"], have, cpus)
         if params["workers"] > have:
             return (f"The cluster has {have} worker(s). To try {params['workers']}, restart it with "
                     f"plsim.start_cluster(n_workers={params['workers']}); with more workers than the "
@@ -236,7 +257,6 @@ def speedup_explorer(client: Client | None = None) -> Any:
     panel = RunPanel(
         "Speedup explorer", controls, work, validate=validate,
         description=(f"Measured on the real cluster ({cpus} usable CPU(s)); the dashed line is the cost model's "
-                     "prediction. Up to 4 workers if you start the cluster with that many: beyond the CPUs "
-                     "they share them."),
+                     f"prediction. {workers_hint(have, cpus)}"),
     )
     return panel.widget

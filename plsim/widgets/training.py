@@ -1,17 +1,17 @@
 """Widgets of ``notebooks/04_distributed_training.ipynb``: a sync / async / local-SGD race and a pipeline-bubble explorer.
 
-Both return a :class:`~plsim.widgets._panel.RunPanel` widget; the logic is in
+The race trains its methods at the same time (one thread per library call, their tasks
+sharing the cluster) and plots loss against steps, bytes sent and simulated time. Both return a :class:`~plsim.widgets._panel.RunPanel` widget; the logic is in
 plain functions (:func:`race_work`, :func:`pipeline_work`) that tests call directly.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from plsim.widgets._panel import Report, RunPanel
 
-__all__ = ["training_race", "pipeline_explorer", "race_work", "pipeline_work", "validate_race"]
+__all__ = ["training_race", "pipeline_explorer", "race_work", "pipeline_work", "validate_race", "race_control_states"]
 
 # ipywidgets shows an empty box for a Dropdown whose value is None, so "no bound"
 # is the option value UNBOUNDED and is turned into ``None`` when the run starts.
@@ -27,47 +27,133 @@ def _resolve_client(client: Any) -> Any:
     return current_client() or start_cluster(quiet=True)
 
 
+METHODS = ("sync", "async", "local_sgd")
+
+
 def validate_race(params: dict) -> str | None:
     """A message when the race cannot run with these values (None when it can)."""
+    chosen = [key for key in METHODS if params.get(key, True)]
+    if not chosen:
+        return "tick at least one method to race"
     if params["workers"] < 1:
         return f"workers={params['workers']} must be at least 1"
     if params["H"] < 1:
         return f"H={params['H']} must be at least 1"
-    if params["steps"] < params["H"]:
+    if "local_sgd" in chosen and params["steps"] < params["H"]:
         return f"steps={params['steps']} must be at least H={params['H']} (one averaging round)"
     if params["lr"] <= 0:
         return f"learning rate {params['lr']} must be positive"
     return None
 
 
-def _race_figure(histories: dict[str, Any], params: dict) -> Any:
+def race_control_states(params: dict) -> dict[str, str | None]:
+    """Why a race control does not apply to the chosen methods (``None``: it applies).
+
+    The widget disables those controls and shows the reason as their tooltip.
+    """
+    states: dict[str, str | None] = {"staleness": None, "H": None}
+    if not params.get("async", True):
+        states["staleness"] = "The staleness bound applies only to the async parameter server: tick 'async' to use it."
+    elif params["workers"] == 1:
+        states["staleness"] = ("One worker: every gradient is computed on the newest parameters, so there is "
+                               "nothing to bound. Use 2 or more workers.")
+    if not params.get("local_sgd", True):
+        states["H"] = "H (local steps between averages) applies only to local SGD: tick 'local SGD' to use it."
+    return states
+
+
+def _labels(params: dict) -> dict[str, str]:
+    bound = ("unbounded staleness" if params["staleness"] == UNBOUNDED else f"staleness <= {params['staleness']}")
+    return {"sync": "sync DP", "async": f"async PS, {bound}", "local_sgd": f"local SGD, H={params['H']}"}
+
+
+def _per_worker_steps(h: Any) -> Any:
+    """The run with ``steps`` = steps per worker applied when each loss was taken.
+
+    Async updates are counted per worker (``k`` updates = one step of each of ``k`` workers);
+    sync records the loss *before* its step ``s``, so it is drawn at ``s - 1``.
+    """
+    import dataclasses
+
+    if h.method.split("(")[0] in ("async", "ssp"):
+        k = int(h.info.get("n_workers", 1))
+        return dataclasses.replace(h, steps=[s / k for s in h.steps])
+    if "before the step" in str(h.info.get("loss_kind", "")):
+        return dataclasses.replace(h, steps=[s - 1 for s in h.steps])
+    return h
+
+
+def _race_figure(histories: dict[str, Any], params: dict, live: dict[str, Any] | None = None,
+                 step_seconds: float | None = None) -> Any:
+    """Loss against steps (every run, live), bytes sent and simulated time (finished runs), three small axes."""
     from matplotlib.figure import Figure
 
-    from plsim.plots.training import plot_loss_curves
+    from plsim.plots.training import plot_loss_curves, simulated_history
 
-    fig = Figure(figsize=(11, 3.4), layout="constrained")
+    fig = Figure(figsize=(12, 3.6), layout="constrained")
     axes = fig.subplots(1, 3, sharey=True)
-    titles = {"sync": f"sync DP, {params['workers']} workers",
-              "async": ("async PS, unbounded staleness" if params["staleness"] == UNBOUNDED
-                        else f"async PS, staleness <= {params['staleness']}"),
-              "local_sgd": f"local SGD, H={params['H']}"}
-    for ax, key in zip(axes, ("sync", "async", "local_sgd")):
-        h = histories.get(key)
-        if h is not None and h.steps:
-            plot_loss_curves(h, ax=ax, title=titles[key])
-            ax.set_xlabel("updates / local steps" if key == "local_sgd" else "updates applied")
-        else:
-            ax.set_title(titles[key] + " (waiting)")
+    names = _labels(params)
+    chosen = [key for key in METHODS if params.get(key, True)]
+    done = [key for key in chosen if key in histories and histories[key].steps]
+    running = [key for key in chosen if key not in done and live and live.get(key) is not None and live[key].steps]
+    waiting = [names[key] for key in chosen if key not in done and key not in running]
+    per_step = [_per_worker_steps(histories[key]) for key in done] + [live[key] for key in running]
+    if per_step:
+        plot_loss_curves(per_step, x="steps", labels=[names[k] for k in done + running], ax=axes[0],
+                         title="Per step", xlabel="steps per worker (async: updates / workers)")
+    if done:
+        link = params.get("link", "datacenter")
+        plot_loss_curves([histories[k] for k in done], x="bytes", labels=[names[k] for k in done], ax=axes[1],
+                         title="Per byte sent (counted)")
+        simulated = [simulated_history(histories[k], step_seconds=step_seconds or 0.0, link=link) for k in done]
+        plot_loss_curves(simulated, x="time", labels=[names[k] for k in done], ax=axes[2],
+                         title=f"Per simulated second ({link} link)",
+                         xlabel=f"time (s, simulated: {(step_seconds or 0) * 1e3:.2g} ms/step + {link} link)")
+        for ax in axes[1:]:
+            ax.set_ylabel("")
+            ax.get_legend().remove()
+    for ax, what in ((axes[0], "steps"), (axes[1], "bytes"), (axes[2], "simulated time")):
+        if not ax.lines:
+            ax.text(0.5, 0.5, f"loss vs {what}:\n" + ("drawn when a run finishes" if ax is not axes[0] else "waiting"),
+                    ha="center", va="center", transform=ax.transAxes, color="#666666")
+    if waiting:
+        fig.suptitle("waiting: " + ", ".join(waiting), fontsize=9)
     return fig
+
+
+def _step_seconds(model: Any, X: Any, y: Any, batch_size: int) -> float:
+    """Measured seconds of one gradient on ``batch_size`` rows in this process (best of a few)."""
+    import time as _time
+
+    import numpy as np
+
+    w = model.init_params(0)
+    rows = np.arange(min(batch_size, len(y)))
+    best = float("inf")
+    for _ in range(5):
+        t0 = _time.perf_counter()
+        for _ in range(10):
+            model.gradient(w, X[rows], y[rows])
+        best = min(best, (_time.perf_counter() - t0) / 10)
+    return best
 
 
 def race_work(params: dict, report: Report | None = None, *, client: Any = None, redraw_every: float = 0.5
               ) -> dict[str, Any]:
-    """Run sync, async and local SGD on digits on the cluster with the panel's settings; redraw as steps finish."""
-    import numpy as np
+    """Run the chosen methods (sync, async, local SGD) on digits on the cluster AT THE SAME TIME.
+
+    Each method is one call of its library function (``sync_sgd``, ``async_sgd``, ``local_sgd``)
+    in its own thread; their tasks share the cluster. Every callback returns the panel's stop
+    flag, so Stop ends all of them after their current step. Returns the histories of the runs
+    (partial when stopped); the figure shows loss against steps (live), against the bytes sent
+    (counted) and against simulated time (an alpha-beta link from ``params["link"]``).
+    """
+    import threading
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     from plsim.data import load_dataset
     from plsim.models import SoftmaxRegression
+    from plsim.training._common import TrainingHistory
     from plsim.training.async_ps import async_sgd
     from plsim.training.local_sgd import local_sgd
     from plsim.training.sync import sync_sgd
@@ -79,57 +165,85 @@ def race_work(params: dict, report: Report | None = None, *, client: Any = None,
     ds = load_dataset("digits")
     model = SoftmaxRegression(ds.X_train.shape[1], ds.n_classes)
     k, steps, lr, H = int(params["workers"]), int(params["steps"]), float(params["lr"]), int(params["H"])
+    bound = None if params["staleness"] == UNBOUNDED else int(params["staleness"])
+    chosen = [key for key in METHODS if params.get(key, True)]
+    step_seconds = _step_seconds(model, ds.X_train, ds.y_train, 32)
+    lock = threading.Lock()
+    failed = threading.Event()  # one run raised: stop the others too
+    live = {key: TrainingHistory(key, "measured") for key in chosen}
+
+    def callback(key: str, per_worker: int = 1, before: int = 0) -> Any:
+        def cb(step: int, loss: float) -> bool:
+            with lock:  # steps per worker applied when the loss was taken (as _per_worker_steps draws them)
+                live[key].steps.append(step / per_worker - before)
+                live[key].loss.append(loss)
+            return failed.is_set() or (report is not None and report.stopped)
+        return cb
+
+    runs = {
+        "sync": lambda: sync_sgd(model, ds.X_train, ds.y_train, client=client, n_workers=k, lr=lr, n_steps=steps,
+                                 batch_size=32 * k, callback=callback("sync", before=1)),
+        "async": lambda: async_sgd(model, ds.X_train, ds.y_train, client=client, n_workers=k, staleness_bound=bound,
+                                   lr=lr / k, n_updates=steps * k, batch_size=32, callback=callback("async", k)),
+        "local_sgd": lambda: local_sgd(model, ds.X_train, ds.y_train, client=client, n_workers=k, H=H,
+                                       n_rounds=max(1, steps // H), lr=lr, batch_size=32,
+                                       callback=callback("local_sgd")),
+    }
     histories: dict[str, Any] = {}
-    total = 3 * steps
-    state = {"done": 0, "last": 0.0}
+    total = steps * len(chosen)
 
-    def make_callback(offset: int, key: str, live: dict) -> Any:
-        def callback(step: int, loss: float) -> bool:
-            if report is not None:
-                report.progress(offset + step, total, f"{key}: step {step}, loss {loss:.3f}")
-                now = time.perf_counter()
-                if now - state["last"] > redraw_every and key in live:
-                    state["last"] = now
-                    report.figure(_race_figure({**histories, key: live[key]}, params))
-                return report.stopped
-            return False
-        return callback
+    def show() -> None:
+        if report is None:
+            return
+        with lock:
+            snapshot = {key: TrainingHistory(key, "measured", steps=list(h.steps), loss=list(h.loss))
+                        for key, h in live.items()}
+        done = sum(min(h.steps[-1] if h.steps else 0, steps) for h in snapshot.values())
+        report.progress(int(done), total, ", ".join(
+            f"{key}: step {h.steps[-1]:.0f}, loss {h.loss[-1]:.3f}" for key, h in snapshot.items() if h.steps)
+            or "starting...")
+        report.figure(_race_figure(histories, params, snapshot, step_seconds))
 
-    # live curves: wrap each run so the partially filled history can be drawn
-    from plsim.training._common import TrainingHistory
-
-    runs = [
-        ("sync", lambda cb: sync_sgd(model, ds.X_train, ds.y_train, client=client, n_workers=k, lr=lr,
-                                     n_steps=steps, batch_size=32 * k, callback=cb)),
-        ("async", lambda cb: async_sgd(model, ds.X_train, ds.y_train, client=client, n_workers=k,
-                                       staleness_bound=None if params["staleness"] == UNBOUNDED else params["staleness"],
-                                       lr=lr / k, n_updates=steps * k,
-                                       batch_size=32, callback=lambda s, l: cb(max(1, s // k), l))),
-        ("local_sgd", lambda cb: local_sgd(model, ds.X_train, ds.y_train, client=client, n_workers=k, H=H,
-                                           n_rounds=max(1, steps // H), lr=lr, batch_size=32, callback=cb)),
-    ]
-    for index, (key, run) in enumerate(runs):
-        if report is not None and report.stopped:
-            break
-        live = {key: TrainingHistory(key, "measured")}
-
-        def cb(step: int, loss: float, _key: str = key, _live: dict = live, _off: int = index * steps) -> bool:
-            _live[_key].steps.append(step)
-            _live[_key].loss.append(loss)
-            _live[_key].time.append(0.0)
-            return make_callback(_off, _key, _live)(step, loss)
-
-        histories[key] = run(cb)
+    with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="plsim-race") as pool:
+        pending = {pool.submit(runs[key]): key for key in chosen}
+        error: BaseException | None = None
+        while pending:
+            finished, _ = wait(pending, timeout=redraw_every, return_when=FIRST_COMPLETED)
+            for future in finished:
+                key = pending.pop(future)
+                try:
+                    histories[key] = future.result()
+                except BaseException as exc:  # noqa: BLE001 - re-raised once the other runs stopped
+                    error = error or exc
+                    failed.set()
+            show()
+        if error is not None:
+            raise error
+    ordered = {key: histories[key] for key in METHODS if key in histories}
     if report is not None:
-        report.figure(_race_figure(histories, params))
-        rows = "".join(
-            f"<tr><td>{key}</td><td>{h.loss[-1]:.3f}</td><td>{h.total_bytes / 1e6:.2f}</td>"
-            f"<td>{(np.mean(h.staleness) if h.staleness else 0):.2f}</td></tr>" for key, h in histories.items())
-        report.html("<table><tr><th>method</th><th>final loss</th><th>MB sent (counted)</th>"
-                    f"<th>mean staleness</th></tr>{rows}</table>"
-                    "<small>All curves measured on the Dask cluster; async updates shown per worker-round."
-                    f"{_sharing_note(k, client)}</small>")
-    return histories
+        report.figure(_race_figure(ordered, params, step_seconds=step_seconds))
+        report.html(_race_table(ordered, params, step_seconds, k, client))
+    return ordered
+
+
+def _race_table(histories: dict[str, Any], params: dict, step_seconds: float, k: int, client: Any) -> str:
+    import numpy as np
+
+    from plsim.plots.training import simulated_history
+
+    names = _labels(params)
+    link = params.get("link", "datacenter")
+    rows = "".join(
+        f"<tr><td>{names[key]}</td><td>{h.loss[-1]:.3f}</td><td>{h.total_bytes / 1e6:.3f}</td>"
+        f"<td>{simulated_history(h, step_seconds=step_seconds, link=link).time[-1]:.3g}</td>"
+        f"<td>{(np.mean(h.staleness) if h.staleness else 0):.2f}</td></tr>" for key, h in histories.items())
+    return ("<table><tr><th>method</th><th>final loss</th><th>MB sent (counted)</th>"
+            f"<th>simulated s ({link})</th><th>mean staleness</th></tr>{rows}</table>"
+            "<small>The runs trained at the same time on the Dask cluster; losses and bytes are measured, the time "
+            f"axis is simulated: {step_seconds * 1e3:.2g} ms of compute per step (measured here) plus each exchange "
+            f"on the '{link}' link (alpha-beta model). Async updates are shown per worker (updates / {k}). "
+            "Sync's loss is that of its mini-batch before each step (noisy); the others', the full training loss."
+            f"{_sharing_note(k, client)}</small>")
 
 
 def _sharing_note(replicas: int, client: Any) -> str:
@@ -144,7 +258,10 @@ def _sharing_note(replicas: int, client: Any) -> str:
 
 
 def training_race(client: Any = None) -> Any:
-    """Sync vs async vs local SGD on the real cluster: workers, staleness bound, H -> live loss curves.
+    """Sync vs async vs local SGD, trained at the same time on the real cluster -> loss per step, byte, second.
+
+    The workers slider goes up to the cluster's workers; controls that do not apply to the
+    ticked methods are disabled, their tooltip says why.
 
     Parameters
     ----------
@@ -158,16 +275,41 @@ def training_race(client: Any = None) -> Any:
     """
     import ipywidgets as w
 
+    from plsim.comm import LINK_PRESETS
+    from plsim.speedup import cluster_cpus, worker_addresses
+    from plsim.widgets.speedup import workers_hint
+
+    client = _resolve_client(client)
+    have = len(worker_addresses(client))
     controls = {
-        "workers": w.IntSlider(value=2, min=1, max=8, description="workers"),
+        "sync": w.Checkbox(value=True, description="sync data-parallel", indent=False),
+        "async": w.Checkbox(value=True, description="async parameter server", indent=False),
+        "local_sgd": w.Checkbox(value=True, description="local SGD", indent=False),
+        "workers": w.IntSlider(value=min(2, have), min=1, max=have, description="workers", disabled=have == 1,
+                               tooltip=workers_hint(have, cluster_cpus(client))),
         "staleness": w.Dropdown(options=STALENESS_CHOICES, value=UNBOUNDED, description="staleness bound"),
-        "H": w.IntSlider(value=4, min=1, max=32, description="local steps H"),
+        "H": w.IntSlider(value=4, min=1, max=64, description="local steps H"),
         "steps": w.IntSlider(value=40, min=4, max=200, step=4, description="steps"),
         "lr": w.FloatLogSlider(value=0.3, base=10, min=-2, max=0.5, description="learning rate"),
+        "link": w.Dropdown(options=list(LINK_PRESETS), value="datacenter", description="simulated link"),
     }
+    controls["link"].tooltip = "The network of the simulated time axis (alpha-beta model; plsim.comm.LINK_PRESETS)."
+    tips = {"staleness": "Gradients older than this many updates wait (async parameter server only).",
+            "H": "Local steps between two averages (local SGD only)."}
+
+    def update_states(_: Any = None) -> None:
+        params = {name: control.value for name, control in controls.items()}
+        for name, reason in race_control_states(params).items():
+            controls[name].disabled = reason is not None
+            controls[name].tooltip = reason or tips[name]
+
+    for name in ("sync", "async", "local_sgd", "workers"):
+        controls[name].observe(update_states, names="value")
+    update_states()
     panel = RunPanel("Sync vs async vs local SGD", controls,
                      lambda params, report: race_work(params, report, client=client), validate=validate_race,
-                     description="Softmax regression on digits, trained three ways on the Dask cluster.")
+                     description=("Softmax regression on digits, trained three ways at the same time on the Dask "
+                                  f"cluster. {workers_hint(have, cluster_cpus(client))}"))
     return panel.widget
 
 
