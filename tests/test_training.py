@@ -209,3 +209,17 @@ def test_local_sgd_stays_the_function_after_its_module_is_imported():
             "print(callable(t.local_sgd), t.local_sgd.__module__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "plsim.training.local_sgd"]
+
+
+def test_ssp_zero_equals_sync_only_with_equal_rows_per_gradient(digits):
+    X, y = digits  # 1347 rows: 4 shards of 337, 337, 337 and 336
+    k = 4
+    shards = [len(s) for s in __import__("plsim.training._common", fromlist=["x"]).shard_indices(len(y), k, 0)]
+    assert len(set(shards)) == 2, "the shards must be uneven for this test"
+    # Full-shard gradients: sync weights them by shard size, the parameter server adds them equally.
+    sync = sync_sgd(SOFTMAX, X, y, n_workers=k, lr=0.4, n_steps=3, batch_size=None)
+    ssp0 = async_sgd_simulated(SOFTMAX, X, y, n_workers=k, staleness_bound=0, lr=0.4 / k, n_updates=3 * k,
+                               batch_size=None)
+    assert not np.allclose(ssp0.params, sync.params, atol=1e-10)
+    # The difference is exactly the weighting: 337/1347 versus 1/4 per shard, far below 1e-2.
+    assert np.abs(ssp0.params - sync.params).max() < 1e-2

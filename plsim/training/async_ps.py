@@ -12,8 +12,13 @@ Two ways to run it:
 ``staleness_bound`` is the stale-synchronous-parallel (SSP) knob: a worker may
 start its ``c``-th gradient only while ``c - min_j clock_j <= staleness_bound``
 (``clock_j`` = gradients worker ``j`` has pushed). ``None`` = fully asynchronous;
-``0`` = lock-step: every round all workers pull the same parameters, which makes
-it equal to synchronous SGD with ``n_workers`` times the learning rate.
+``0`` = lock-step: every round all workers pull the same parameters, and the
+server applies their ``n_workers`` gradients one after another, unweighted. That
+equals synchronous SGD with ``n_workers`` times the learning rate *when every
+gradient comes from the same number of rows* -- a fixed ``batch_size``, even with
+shards of different sizes. With full-shard gradients (``batch_size=None``) of
+unequal shards it does not: synchronous SGD weights each shard's gradient by its
+size (the gradient of the union), the parameter server adds them equally.
 The staleness of every applied gradient (updates applied between its pull and
 its push) is recorded.
 
