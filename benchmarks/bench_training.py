@@ -10,7 +10,7 @@ Prints (every number says whether it is measured, simulated or predicted):
 4. async vs sync convergence on the virtual clock (steps and simulated time to a target loss);
 5. gradient compression: bytes saved versus accuracy reached;
 6. pipeline bubble: measured on the cluster versus the (p-1)/(m+p-1) formula.
-Taught in notebooks/04_distributed_training.ipynb.
+Taught in notebooks/04_distributed_training.ipynb and 05_collectives_compression_pipelines.ipynb.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ matplotlib.use("Agg")
 MODULES = ("speedup", "ensembles", "data", "federated", "training", "comm", "scaling")
 NOTEBOOK = {"speedup": "01_speedup", "ensembles": "02_ensembles", "data": "03_federated_learning",
             "federated": "03_federated_learning", "training": "04_distributed_training",
-            "comm": "04_distributed_training", "scaling": "05_scaling_out"}
+            "comm": "05_collectives_compression_pipelines", "scaling": "06_scaling_out"}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ The same code runs on a real multi-host deployment (``dask scheduler`` plus
 ``address="tcp://scheduler:8786"`` or set ``DASK_SCHEDULER_ADDRESS``.
 
 What is returned is a plain :class:`dask.distributed.Client`. Taught in
-``notebooks/00_start_here.ipynb`` and ``notebooks/05_scaling_out.ipynb``.
+``notebooks/00_start_here.ipynb`` and ``notebooks/06_scaling_out.ipynb``.
 """
 
 from __future__ import annotations
@@ -549,7 +549,7 @@ class LocalDeployment:
 
     ``dask scheduler`` and ``n_workers`` separate ``dask worker`` processes on
     127.0.0.1 — the same commands an administrator runs on many hosts. Used by
-    ``notebooks/05_scaling_out.ipynb`` to show that only the scheduler address
+    ``notebooks/06_scaling_out.ipynb`` to show that only the scheduler address
     changes; close it (or use ``with``) to end every process.
 
     Parameters

@@ -14,7 +14,7 @@
 * :func:`topk_compress` (+ :class:`ErrorFeedback`) and :func:`quantize_8bit` shrink
   gradients; their payloads know their own byte size.
 
-Taught in ``notebooks/04_distributed_training.ipynb``.
+Taught in ``notebooks/05_collectives_compression_pipelines.ipynb``.
 """
 
 from __future__ import annotations
@@ -206,8 +206,8 @@ def comm_time(algorithm: str, n_workers: int, n_bytes: float, link: LinkModel | 
     P. Patarasuk and X. Yuan, "Bandwidth optimal all-reduce algorithms for clusters of
     workstations", J. Parallel and Distributed Computing 69(2), 117-124, 2009.
 
-    Taught in ``notebooks/04_distributed_training.ipynb`` (section 4) and used at scale in
-    ``notebooks/05_scaling_out.ipynb``.
+    Taught in ``notebooks/05_collectives_compression_pipelines.ipynb`` (section 1) and used at scale
+    in ``notebooks/06_scaling_out.ipynb``.
     """
     _check_algorithm(algorithm)
     p = _check_workers(n_workers)

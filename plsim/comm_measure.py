@@ -15,7 +15,7 @@ scheduling one task (about a millisecond), not a wire's latency, and ``beta`` is
 serialising plus the loopback copy. With one worker every rank shares one process:
 no byte leaves it, and ``beta`` measures memory copies only.
 
-Taught in ``notebooks/04_distributed_training.ipynb`` (section 4).
+Taught in ``notebooks/05_collectives_compression_pipelines.ipynb`` (section 1).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 measured on the cluster next to them, compression trade-off.
 
 Cost-model curves are dashed and labelled "predicted"; times measured on the cluster are
-solid and labelled "measured". Taught in ``notebooks/04_distributed_training.ipynb``.
+solid and labelled "measured". Taught in ``notebooks/05_collectives_compression_pipelines.ipynb``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Scaling-out figures: predicted speedup far beyond this machine, next to what was measured here.
 
-Taught in ``notebooks/05_scaling_out.ipynb``.
+Taught in ``notebooks/06_scaling_out.ipynb``.
 """
 
 from __future__ import annotations

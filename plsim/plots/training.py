@@ -3,7 +3,8 @@ the pipeline timeline, strong versus weak scaling.
 
 Measured wall-clock curves are solid; virtual-clock (simulated) and cost-model
 (predicted) curves are dashed, and the legends say which. Taught in
-``notebooks/04_distributed_training.ipynb``.
+``notebooks/04_distributed_training.ipynb`` (loss curves, staleness) and
+``notebooks/05_collectives_compression_pipelines.ipynb`` (pipeline, scaling).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@
 * :mod:`plsim.training.config` -- the demo sizes of notebook 04 (small mode aware).
 
 Communication (bytes, cost models, all-reduce, compression) lives in :mod:`plsim.comm`.
-Taught in ``notebooks/04_distributed_training.ipynb``.
+Taught in ``notebooks/04_distributed_training.ipynb`` and
+``notebooks/05_collectives_compression_pipelines.ipynb``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Demo sizes and hyperparameters of ``notebooks/04_distributed_training.ipynb`` in one place.
+"""Demo sizes and hyperparameters of ``notebooks/04_distributed_training.ipynb`` and
+``notebooks/05_collectives_compression_pipelines.ipynb`` in one place.
 
 ``PLSIM_SMALL=1`` (see :func:`plsim.config.small_mode`) shrinks them for CI and Binder.
 """

@@ -12,7 +12,7 @@ bubble fraction is ``(p - 1) / (m + p - 1)``. :func:`gpipe_schedule` computes th
 schedule on a virtual clock (exactly that fraction); :func:`pipeline_gradient`
 also returns the *measured* timeline of the real run.
 
-Taught in ``notebooks/04_distributed_training.ipynb``.
+Taught in ``notebooks/05_collectives_compression_pipelines.ipynb``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@
 cluster (rows labelled ``"measured"``); :func:`predict_scaling` extends them with
 the alpha-beta cost model of :mod:`plsim.comm` (rows labelled ``"predicted"``).
 
-Taught in ``notebooks/04_distributed_training.ipynb``.
+Taught in ``notebooks/05_collectives_compression_pipelines.ipynb``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Widgets of ``notebooks/04_distributed_training.ipynb``: a sync / async / local-SGD race and a pipeline-bubble explorer.
+"""Widgets of notebooks 04 and 05: a sync / async / local-SGD race and a pipeline-bubble explorer.
 
 The race trains its methods at the same time (one thread per library call, their tasks
 sharing the cluster) and plots loss against steps, bytes sent and simulated time. Both return a :class:`~plsim.widgets._panel.RunPanel` widget; the logic is in
