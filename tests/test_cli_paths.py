@@ -12,8 +12,7 @@ import sys
 
 import pytest
 
-from plsim import assign, assignments, bench
-from plsim.assignments import CellGrade, GradeResult
+from plsim import bench
 from plsim.cli import main
 
 FAST = ["--members", "2", "--samples", "100", "--repeats", "1", "--workers", "1", "--no-joblib"]
@@ -173,48 +172,3 @@ def test_help_documents_the_exit_status(capsys):
         for code in ("0 ", "1 ", "2 ", "130 "):
             assert f"\n  {code}" in out, out
     assert "There is no speedup target" in out  # bench: a slow measurement is a result, not a failure
-
-
-# -- plsim assign: --csv and the release destination ---------------------------------------------------
-@pytest.fixture
-def fake_grade(monkeypatch):
-    def grade(submission, source, *, timeout):
-        return GradeResult(str(submission), str(source), [CellGrade("q1", 2.0, 2.0, "passed")])
-
-    monkeypatch.setattr(assignments, "grade", grade)
-    monkeypatch.setattr(assignments, "grade_folder", _no_work)
-
-
-def test_csv_into_a_folder_writes_a_named_file(tmp_path, fake_grade, capsys):
-    folder = tmp_path / "grades"
-    folder.mkdir()
-    assert main(["assign", "grade", "alice.ipynb", "--source", "sol.ipynb", "--csv", str(folder)]) == 0
-    written = folder / assign.CSV_NAME
-    assert written.read_text().splitlines() == ["submission,source,q1,total,max_total",
-                                                "alice.ipynb,sol.ipynb,2,2,2"]
-    assert f"wrote {written}" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("where", ["missing folder", "unwritable folder"])
-def test_bad_csv_path_is_refused_before_grading(where, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(assignments, "grade", _no_work)
-    monkeypatch.setattr(assignments, "grade_folder", _no_work)
-    if where == "unwritable folder":
-        if not sys.platform.startswith("linux"):
-            pytest.skip("needs /proc")
-        path, message = "/proc/grades.csv", "cannot be written"
-    else:
-        path, message = str(tmp_path / "nope" / "grades.csv"), "does not exist"
-    assert main(["assign", "grade", "alice.ipynb", "--source", "sol.ipynb", "--csv", path]) == 2
-    _one_line_error(capsys, "plsim assign: error: --csv", repr(path), message)
-
-
-def test_release_destination_that_cannot_be_made_is_refused_before_reading(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(assignments, "release", _no_work)
-    a_file = tmp_path / "a_file"
-    a_file.write_text("x")
-    assert main(["assign", "release", "sol.ipynb", str(a_file / "out")]) == 2
-    _one_line_error(capsys, "plsim assign: error: dest", "is a file, so no folder can be made inside it")
-    if sys.platform.startswith("linux"):
-        assert main(["assign", "release", "sol.ipynb", "/proc/plsim/out"]) == 2
-        _one_line_error(capsys, "plsim assign: error: dest", "cannot be written")
