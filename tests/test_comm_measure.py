@@ -56,8 +56,9 @@ def test_measure_exchange_on_the_cluster(client):
         assert row["max_error"] < 1e-12, row  # every rank ends with the mean (send: rank 0's vector)
     for alg in times.algorithms:
         got, seconds = times.of(alg)
-        assert got == [1e3, 1e5, 8e6]
-        assert seconds[-1] > seconds[0], (alg, seconds)  # 8 MB takes longer than 1 kB
+        assert got == [1e3, 1e5, 8e6] and len(seconds) == 3
+        # No assertion on the times themselves: on a shared machine an 8 MB send can beat a 1 kB one
+        # (seen in CI: 6.6 ms against 7.7 ms). Timing claims live in the notebook and benchmarks.
     link = times.fit()
     assert link.alpha >= 0 and link.beta >= 0
     with pytest.raises(ValueError, match="algorithms="):
