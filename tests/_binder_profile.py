@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psutil
@@ -48,6 +48,8 @@ class ProfileRun:
     returncode: int
     cpu: int
     error: str
+    # The executed notebook (nbformat JSON as a dict), or None if it did not finish.
+    executed: dict | None = field(default=None, repr=False)
 
     @property
     def peak_mib(self) -> float:
@@ -117,8 +119,10 @@ def run_notebook(path: str | os.PathLike, *, timeout: float = 900.0, cpu: int | 
             stop.set()
             sampler.join()
         seconds = time.perf_counter() - start
+        done = Path(out) / path.name
+        executed = json.loads(done.read_text()) if proc.returncode == 0 and done.exists() else None
     error = "" if proc.returncode == 0 else stderr[-4000:]
-    return ProfileRun(str(path.relative_to(ROOT)), seconds, peak, proc.returncode, cpu, error)
+    return ProfileRun(str(path.relative_to(ROOT)), seconds, peak, proc.returncode, cpu, error, executed)
 
 
 def main(argv: list[str]) -> int:
@@ -131,7 +135,7 @@ def main(argv: list[str]) -> int:
         print(f"{r.notebook:55s} {r.seconds:7.1f} {r.peak_mib:9.0f}  {'ok' if r.returncode == 0 else 'FAILED'}")
         if r.returncode:
             print(r.error)
-    print(json.dumps([asdict(r) for r in runs]))
+    print(json.dumps([{k: v for k, v in asdict(r).items() if k != "executed"} for r in runs]))
     return 0 if all(r.returncode == 0 for r in runs) else 1
 
 
