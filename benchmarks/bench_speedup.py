@@ -36,7 +36,7 @@ import argparse
 import json
 import sys
 
-from plsim.bench import DEFAULT_MEMBERS, DEFAULT_SAMPLES, SMALL_MEMBERS, SMALL_SAMPLES, BenchConfig, run_bench
+from plsim.benchmark import DEFAULT_MEMBERS, DEFAULT_SAMPLES, SMALL_MEMBERS, SMALL_SAMPLES, BenchConfig, run_bench
 
 TARGET_SPEEDUP = 1.8
 
@@ -58,10 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--repeats {args.repeats}: the joblib comparison needs at least 6 pairs "
                      "(fewer can never pass a two-sided sign test at p <= 0.05)")
 
+    def say(text: str) -> None:
+        print(f"bench_speedup: {text}", file=sys.stderr, flush=True)
+
     main_case = run_bench(BenchConfig(workers=args.workers, members=DEFAULT_MEMBERS, samples=DEFAULT_SAMPLES,
-                                      repeats=args.repeats))
+                                      repeats=args.repeats), progress=say).as_dict()
     small_case = run_bench(BenchConfig(workers=args.workers, members=SMALL_MEMBERS, samples=SMALL_SAMPLES,
-                                       repeats=args.repeats, small_tasks=True))
+                                       repeats=args.repeats, small_tasks=True), progress=say).as_dict()
 
     print(f"\nplsim benchmark on {main_case['workers']} workers ({main_case['usable_cpus']} usable CPUs), "
           f"median of {args.repeats} runs; seconds are measured wall clock, 'predicted' is the cost model")
@@ -90,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'PASS' if ok else 'FAIL'}  {name}: {figure}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"main": {k: v for k, v in main_case.items() if not k.startswith("_")},
-                       "small_tasks": {k: v for k, v in small_case.items() if not k.startswith("_")}}, fh, indent=2)
+            json.dump({"main": main_case, "small_tasks": small_case}, fh, indent=2)
     return 0 if all(ok for _, ok, _ in checks) else 1
 
 

@@ -37,10 +37,10 @@ def snapshot(label: str, started: float) -> dict:
 
 
 def main_job(iteration: int) -> None:
-    from plsim.bench import BenchConfig, run_bench
+    from plsim.benchmark import BenchConfig, run_bench
 
-    out = run_bench(BenchConfig(members=8, samples=3000, repeats=1, seed=iteration), progress=lambda text: None)
-    assert out["identical_predictions"], "the parallel ensemble must equal the sequential one"
+    out = run_bench(BenchConfig(members=8, samples=3000, repeats=1, seed=iteration))
+    assert out.identical_predictions, "the parallel ensemble must equal the sequential one"
 
 
 def federated_run() -> None:

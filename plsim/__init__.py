@@ -22,8 +22,8 @@ _LAZY = {
 }
 
 _SUBMODULES = {
-    "cluster", "resources", "config", "cli", "info", "bench", "exercises", "speedup", "ensembles",
-    "models", "data", "federated", "training", "comm", "plots", "assign",
+    "cluster", "resources", "config", "cli", "benchmark", "exercises", "speedup", "ensembles",
+    "models", "data", "federated", "training", "comm", "plots",
     "widgets",
 }
 

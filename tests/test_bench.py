@@ -1,4 +1,4 @@
-"""``plsim bench``: the main job, run with tiny sizes through the real CLI."""
+"""``plsim bench``: the main job, run with tiny sizes through the real CLI, and its result type."""
 
 from __future__ import annotations
 
@@ -6,9 +6,23 @@ import json
 
 import pytest
 
-from plsim import bench
-from plsim.cli import main
+from plsim import benchmark
+from plsim.benchmark import BenchConfig, BenchResult
+from plsim.cli import bench, main
 from plsim.speedup import read_speedup
+
+# Every key of `plsim bench --json`, in order: what scripts reading the JSON rely on.
+JSON_KEYS = [
+    "case", "estimator", "members", "samples", "features", "test_samples", "repeats", "seed", "workers", "threads",
+    "cluster", "usable_cpus", "sequential_seconds", "parallel_seconds", "sequential_runs_seconds",
+    "parallel_runs_seconds", "measured_speedup", "measured_efficiency", "predicted_speedup",
+    "predicted_parallel_seconds", "karp_flatt", "member_seconds_mean", "member_seconds_median",
+    "overhead_per_task_seconds", "bandwidth_bytes_per_second", "data_bytes_scattered", "sequential_accuracy",
+    "parallel_accuracy", "identical_predictions", "parallel_member_workers", "explanation", "cluster_cpus", "caveats",
+    "joblib_backend", "joblib_seconds", "joblib_runs_seconds", "joblib_speedup", "joblib_efficiency",
+    "joblib_accuracy", "joblib_identical_predictions", "speedup_vs_joblib", "joblib_paired_ratios",
+    "joblib_comparison", "joblib_comparison_summary",
+]
 
 KEYS = {
     "sequential_seconds", "parallel_seconds", "joblib_seconds", "measured_speedup", "measured_efficiency",
@@ -27,6 +41,7 @@ def test_bench_json_and_plot(tmp_path, capsys):
     assert code == 0, captured.err
     out = json.loads(captured.out)  # stdout is pure JSON; progress went to stderr
     assert KEYS <= set(out)
+    assert list(out) == JSON_KEYS  # no private entries, none lost
     assert "plsim bench:" in captured.err and "run 3/3" in captured.err
     assert out["workers"] == 2 and out["members"] == 4 and out["samples"] == 300 and out["features"] == 6
     assert len(out["sequential_runs_seconds"]) == len(out["parallel_runs_seconds"]) == 3
@@ -72,11 +87,11 @@ def test_small_tasks_defaults_and_explicit_values():
     parser = __import__("argparse").ArgumentParser()
     bench.add_arguments(parser)
     cfg = bench.config_from_args(parser.parse_args(["--small-tasks"]))
-    assert (cfg.members, cfg.samples, cfg.small_tasks) == (bench.SMALL_MEMBERS, bench.SMALL_SAMPLES, True)
+    assert (cfg.members, cfg.samples, cfg.small_tasks) == (benchmark.SMALL_MEMBERS, benchmark.SMALL_SAMPLES, True)
     cfg = bench.config_from_args(parser.parse_args([]))
     assert (cfg.members, cfg.samples, cfg.workers) == (16, 30_000, None)
     cfg = bench.config_from_args(parser.parse_args(["--small-tasks", "--members", "7"]))
-    assert cfg.members == 7 and cfg.samples == bench.SMALL_SAMPLES
+    assert cfg.members == 7 and cfg.samples == benchmark.SMALL_SAMPLES
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -99,4 +114,49 @@ def test_unknown_estimator_is_rejected(capsys):
     assert exc.value.code == 2
     assert "invalid choice: 'svm_magic'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="estimator='svm_magic'"):
-        bench.BenchConfig(estimator="svm_magic")
+        BenchConfig(estimator="svm_magic")
+
+
+def _result(**changes) -> BenchResult:
+    """A BenchResult with hand-made figures (2 workers, sequential 2 s, parallel 1 s, joblib 1.25 s)."""
+    figures = {key: 0 for key in JSON_KEYS}
+    figures.update(case="default", estimator="decision_tree", members=4, samples=300, features=6, test_samples=200,
+                   repeats=1, workers=2, threads=2, cluster="local", usable_cpus=2, sequential_seconds=2.0,
+                   parallel_seconds=1.0, sequential_runs_seconds=[2.0], parallel_runs_seconds=[1.0],
+                   measured_speedup=2.0, measured_efficiency=1.0, predicted_speedup=1.6,
+                   predicted_parallel_seconds=1.25, karp_flatt=0.0, member_seconds_mean=0.5,
+                   member_seconds_median=0.5, overhead_per_task_seconds=1e-3, bandwidth_bytes_per_second=1e9,
+                   sequential_accuracy=0.9, parallel_accuracy=0.9, identical_predictions=True,
+                   parallel_member_workers=["tcp://a", "tcp://b"], explanation=None, cluster_cpus=2, caveats=[],
+                   joblib_backend="loky", joblib_seconds=1.25, joblib_runs_seconds=[1.25], joblib_speedup=1.6,
+                   joblib_efficiency=0.8, joblib_accuracy=0.9, joblib_identical_predictions=True,
+                   speedup_vs_joblib=1.25, joblib_paired_ratios=[1.25], joblib_comparison="too_few_pairs",
+                   joblib_comparison_summary="plsim versus joblib, 1 paired run(s): too few pairs")
+    figures.update(changes)
+    return BenchResult(**figures)
+
+
+def test_bench_result_as_dict_is_the_json_without_the_plotting_objects():
+    speedup, timeline = object(), ("task record",)
+    result = _result(speedup=speedup, timeline=timeline)
+    out = result.as_dict()
+    assert list(out) == JSON_KEYS
+    assert out["measured_speedup"] == 2.0 and out["parallel_member_workers"] == ["tcp://a", "tcp://b"]
+    assert json.loads(json.dumps(out)) == out  # JSON-ready as it is
+    assert result.speedup is speedup and result.timeline == timeline  # untouched by as_dict
+
+
+def test_bench_table_reads_the_result():
+    table = bench.format_table(_result())
+    assert "4 x decision_tree (bagging) on 300 x 6 samples, 2 local worker(s)" in table
+    assert "2.00x" in table and "1.60x" in table  # measured plsim, and joblib / predicted
+    assert "joblib loky (n_jobs=2)" in table
+    assert "Sequential and plsim ensembles: identical predictions on 200 test samples." in table
+    no_joblib = bench.format_table(_result(joblib_seconds=None, joblib_speedup=None, joblib_identical_predictions=None,
+                                           joblib_comparison_summary=None))
+    assert "joblib loky" not in no_joblib and "joblib ensembles" not in no_joblib
+
+
+def test_run_bench_refuses_a_config_that_is_not_one():
+    with pytest.raises(TypeError, match="cfg must be a BenchConfig, got dict"):
+        benchmark.run_bench({"members": 4})

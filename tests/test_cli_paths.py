@@ -12,8 +12,7 @@ import sys
 
 import pytest
 
-from plsim import bench
-from plsim.cli import main
+from plsim.cli import bench, main
 
 FAST = ["--members", "2", "--samples", "100", "--repeats", "1", "--workers", "1", "--no-joblib"]
 
@@ -46,7 +45,7 @@ def fake_bench(monkeypatch):
         fig.savefig = savefig
         return fig
 
-    monkeypatch.setattr(bench, "run_bench", lambda cfg: {"fake": True})
+    monkeypatch.setattr(bench, "run_bench", lambda cfg, **progress: {"fake": True})
     monkeypatch.setattr(bench, "format_table", lambda out: "THE TABLE")
     monkeypatch.setattr(bench, "_figure", figure)
     return saved
@@ -136,7 +135,7 @@ def test_exit_1_when_the_figure_cannot_be_written_after_the_run_and_results_are_
 
 
 def test_exit_130_on_interrupt(monkeypatch, capsys):
-    def interrupted(cfg):
+    def interrupted(cfg, **progress):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(bench, "run_bench", interrupted)

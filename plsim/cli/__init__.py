@@ -1,8 +1,10 @@
-"""The ``plsim`` command (also ``python -m plsim``).
+"""The ``plsim`` command (also ``python -m plsim``): the command-line layer.
 
-Each subcommand lives in its own module exposing ``add_arguments(parser)``
+Each subcommand lives in its own module of this package (:mod:`plsim.cli.info`,
+:mod:`plsim.cli.bench`, :mod:`plsim.cli.assign`) exposing ``add_arguments(parser)``
 and ``run(args) -> int``; it is imported only when chosen, so ``plsim --help``
-stays instant.
+stays instant. The work itself is done by the library below this layer
+(``plsim bench`` runs :func:`plsim.benchmark.run_bench`).
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ __all__ = ["main", "build_parser", "check_output_file", "check_output_location",
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "info": ("plsim.info", "versions, CPUs and memory seen, and whether a cluster starts"),
-    "bench": ("plsim.bench", "measure sequential versus parallel ensemble training (the main job)"),
-    "assign": ("plsim.assign", "release and grade the assignments with nbgrader (needs the instructor extra)"),
+    "info": ("plsim.cli.info", "versions, CPUs and memory seen, and whether a cluster starts"),
+    "bench": ("plsim.cli.bench", "measure sequential versus parallel ensemble training (the main job)"),
+    "assign": ("plsim.cli.assign", "release and grade the assignments with nbgrader (needs the instructor extra)"),
 }
 
 

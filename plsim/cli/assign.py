@@ -24,7 +24,7 @@ from pathlib import Path
 __all__ = ["add_arguments", "run", "course_dir", "nbgrader", "autograde", "scores"]
 
 # The course folder in a checkout of this repository.
-DEFAULT_COURSE = Path(__file__).resolve().parent.parent / "notebooks" / "assignments"
+DEFAULT_COURSE = Path(__file__).resolve().parents[2] / "notebooks" / "assignments"
 
 
 def course_dir(path: str | Path | None = None) -> Path:
