@@ -1,0 +1,184 @@
+"""Exercises of ``notebooks/00_start_here.ipynb`` and ``notebooks/01_speedup.ipynb``.
+
+The answers are computed here, by the library, from what the notebook ran (the
+cluster, the measured :class:`~plsim.speedup.SpeedupResult`, the calibration),
+so the notebook never shows them. Predictions are compared with the
+measurement and the feedback picks its reasons from the measured numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from plsim.exercises._core import Exercise, register
+from plsim.speedup import CostModel, amdahl_speedup, cluster_cpus, fit_amdahl
+
+__all__ = ["speedup_ceiling", "explain_first_speedup", "explain_tiny_tasks", "explain_threads",
+           "serial_fraction_of_run", "task_seconds_for_speedup"]
+
+
+# -- 00_start_here -------------------------------------------------------------------------------
+
+def speedup_ceiling(client: Any) -> int:
+    """The largest speedup independent CPU-bound tasks can reach on ``client``: ``min(threads, usable CPUs)``."""
+    threads = sum(client.nthreads().values())
+    return min(threads, cluster_cpus(client))
+
+
+def explain_first_speedup(guess: float | None, measured: float, *, workers: int, cpus: int,
+                          n_tasks: int = 8) -> str:
+    """Why the first measurement of 00 came out as it did, chosen from the measured numbers."""
+    ideal = min(workers, cpus)
+    reasons = []
+    if cpus < 2:
+        reasons.append(
+            f"This machine gives the cluster one usable CPU, so its {workers} worker(s) take turns on it: no "
+            f"parallel speedup is possible here. The measured {measured:.2f}x is the cost of the cluster "
+            "(sending each task to a worker and its result back) against the plain loop.")
+    else:
+        waves = math.ceil(n_tasks / ideal)
+        reasons.append(f"The ceiling on this machine is {ideal}x: {workers} worker(s) on {cpus} usable CPU(s).")
+        if measured > ideal * 1.05:
+            reasons.append("The measurement is above that ceiling, which real parallel work cannot do: the "
+                           "sequential baseline was slowed (another program, a first-run warm-up). Rerun it.")
+        elif measured >= 0.85 * n_tasks / waves:
+            reasons.append("The run came close to it: each task does about 0.25 s of work, far more than the "
+                           "few milliseconds Dask spends scheduling it and moving its result.")
+        elif measured < 0.7 * ideal:
+            reasons.append(f"The run stayed far below it: a few milliseconds of overhead per 0.25 s task cannot "
+                           "explain that much, so most likely other programs were using the CPUs while it ran "
+                           "(check the machine's load and rerun the cell).")
+        else:
+            why = ["scheduling each task and moving its result costs time",
+                   "other programs on this machine may have used the CPUs during the parallel run"]
+            if n_tasks % ideal:
+                why.insert(1, f"{n_tasks} tasks do not split evenly over {ideal} workers ({waves} waves, the "
+                              "last one partly idle)")
+            reasons.append("The run stayed below it: " + "; ".join(why) + ".")
+    if guess is not None:
+        if guess > ideal * 1.05:
+            reasons.append(f"A prediction above {ideal}x could not come true here: work cannot run faster than "
+                           "the CPUs it is allowed to use, however many CPUs the host has.")
+        elif guess < 1 and ideal >= 2 and measured > 1:
+            reasons.append("Expecting a slowdown is right for tiny tasks (01_speedup shows it), but 0.25 s "
+                           "tasks make Dask's overhead negligible.")
+    return " ".join(reasons)
+
+
+register(Exercise(
+    name="speedup_ceiling", kind="answer", notebook="00_start_here",
+    hint="Count what can really run at the same time: the workers' threads, and the CPUs this machine lets "
+         "you use (printed above).",
+    expected=lambda client: speedup_ceiling(client),
+    misconception="The host's core count (os.cpu_count()) is the speedup you can get; in a container or on "
+                  "Binder only the allowed CPUs count, and more workers than CPUs just take turns.",
+))
+
+register(Exercise(
+    name="first_speedup", kind="predict", notebook="00_start_here", rel_tol=0.15,
+    hint="Use the ceiling you just worked out, then ask what the cluster costs per 0.25 s task.",
+    explain=lambda guess, measured, **ctx: explain_first_speedup(guess, measured, **ctx),
+    misconception="Parallel means p times faster on any machine; or, the opposite, that Dask's overhead "
+                  "always eats the gain, even for tasks of a quarter of a second.",
+))
+
+register(Exercise(
+    name="waves", kind="answer", notebook="00_start_here",
+    hint="A task cannot be split between CPUs: how many rounds of at most 3 tasks running together are "
+         "needed, and how long is each round?",
+    expected=lambda: CostModel(task_seconds=1.0, n_tasks=10).parallel_time(3),
+    misconception="Time divides exactly by the number of workers (10 / 3 s); tasks are indivisible, so the "
+                  "last, partly empty wave costs a whole task time (granularity).",
+))
+
+
+# -- 01_speedup ----------------------------------------------------------------------------------
+
+def explain_tiny_tasks(guess: float | None, measured: float, *, result: Any) -> str:
+    """Why many 1 ms tasks do (not) speed up, from the run's cost model and measured overhead."""
+    model, p = result.model, result.workers[-1]
+    reasons = []
+    if model is not None:
+        o, t = model.overhead_per_task, model.task_seconds
+        reasons.append(
+            f"Each task does {t * 1e3:.2g} ms of work, and the cluster spends about {o * 1e3:.2g} ms on each "
+            f"(measured by calibrate): {model.n_tasks} tasks cost {model.n_tasks * o:.2g} s of scheduling that "
+            f"no number of workers removes, next to {model.n_tasks * t:.2g} s of work in total.")
+    if result.cpus is not None and result.cpus < 2:
+        reasons.append("On one usable CPU nothing can be gained anyway: the cluster only adds that overhead.")
+    if measured < 1:
+        reasons.append("Slower than the plain loop: the cure is batching, fewer and bigger tasks.")
+    elif measured < 0.7 * p:
+        reasons.append(f"Well below the ideal {p}x: the overhead ate most of the gain; batch the tasks.")
+    if guess is not None and guess >= 0.7 * p and measured < 0.7 * p:
+        reasons.append("If you expected the same speedup as for 50 ms tasks, remember the overhead does not "
+                       "shrink with the task.")
+    return " ".join(reasons)
+
+
+def explain_threads(guess: float | None, measured: float, *, cpus: int) -> str:
+    """Why two threads of one process do not speed up pure-Python work."""
+    text = ("Pure-Python code holds CPython's Global Interpreter Lock: the two threads of one worker process "
+            "take turns, so the speedup stays near 1x however many CPUs there are. Worker processes (plsim's "
+            "default) each have their own interpreter and lock.")
+    if cpus < 2:
+        text += " On this one-CPU machine two processes would take turns too, so neither could beat 1x."
+    elif measured > 1.3:
+        text += (f" Measured {measured:.2f}x is surprisingly high for pure Python; was the sequential baseline "
+                 "disturbed? Rerun the cell.")
+    if guess is not None and guess > 1.5:
+        text += " Threads only run in parallel while they are inside code that releases the GIL (NumPy, I/O)."
+    return text
+
+
+def serial_fraction_of_run(result: Any) -> float:
+    """The serial fraction section 2 of 01 fits: to the measured speedups, or on one worker to the cost model's."""
+    if result.serial_fraction is not None:
+        return result.serial_fraction
+    ps = [1, 2, 4, 8]
+    return fit_amdahl(ps, [result.model.speedup(p) for p in ps])
+
+
+def task_seconds_for_speedup(overhead_per_task: float, speedup: float = 1.5, workers: int = 2) -> float:
+    """Task length at which the cost model predicts ``speedup`` on ``workers`` (no data, no serial part).
+
+    With ``n`` tasks (a multiple of ``workers``): ``S = n t / (n o + n t / p)``, so ``t = S o / (1 - S / p)``.
+    """
+    if not 0 < speedup < workers:
+        raise ValueError(f"speedup={speedup!r} must be between 0 and workers={workers!r}")
+    return speedup * overhead_per_task / (1.0 - speedup / workers)
+
+
+register(Exercise(
+    name="tiny_task_speedup", kind="predict", notebook="01_speedup", rel_tol=0.25, abs_tol=0.1,
+    hint="The calibration above printed how many milliseconds the cluster spends on every task.",
+    explain=lambda guess, measured, **ctx: explain_tiny_tasks(guess, measured, **ctx),
+    misconception="If 50 ms tasks speed up, so do 1 ms tasks; in fact the per-task overhead does not shrink "
+                  "with the task and can make the cluster slower than a plain loop.",
+))
+
+register(Exercise(
+    name="threads_speedup", kind="predict", notebook="01_speedup", rel_tol=0.25,
+    hint="What does CPython's Global Interpreter Lock let two threads of one process do at the same time?",
+    explain=lambda guess, measured, **ctx: explain_threads(guess, measured, **ctx),
+    misconception="Two threads run Python code twice as fast; the GIL lets only one run Python at a time.",
+))
+
+register(Exercise(
+    name="amdahl_from_run", kind="answer", notebook="01_speedup", rel_tol=0.02,
+    hint="Amdahl's law of section 2 with the serial fraction the cell of section 2 printed for this run, on "
+         "8 workers.",
+    expected=lambda result: amdahl_speedup(serial_fraction_of_run(result), 8),
+    misconception="A speedup measured on 2 workers doubles on 4 and again on 8; the serial fraction (or "
+                  "overhead that behaves like one) caps it well below 8x.",
+))
+
+register(Exercise(
+    name="task_size_for_speedup", kind="answer", notebook="01_speedup", rel_tol=0.05,
+    hint="Write the cost model's speedup for n tasks of t seconds with overhead o on 2 workers and solve "
+         "for t; or try task lengths with sp.CostModel. Answer in milliseconds.",
+    expected=lambda calibration: task_seconds_for_speedup(calibration.overhead_per_task) * 1e3,
+    misconception="Any task is worth sending to the cluster; a task has to be several times longer than the "
+                  "per-task overhead before the workers pay off.",
+))

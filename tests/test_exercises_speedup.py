@@ -1,0 +1,187 @@
+"""The exercises of notebooks 00 and 01: worked solutions pass, wrong answers fail, feedback fits the numbers.
+
+Expected values are worked out by hand in the comments (closed forms), not
+taken from the registry the checks use.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import plsim
+from plsim import speedup as sp
+from plsim.exercises import _core, check, predict, registered, reveal
+from plsim.exercises import speedup as ex
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+NAMES = ("speedup_ceiling", "first_speedup", "waves", "tiny_task_speedup", "threads_speedup",
+         "amdahl_from_run", "task_size_for_speedup")
+
+
+@pytest.fixture(autouse=True)
+def _no_predictions_left():
+    _core._PREDICTIONS.clear()
+    yield
+    _core._PREDICTIONS.clear()
+
+
+def run_solution(name: str, **namespace):
+    """Execute ``notebooks/solutions/<name>.py`` as the notebook would; return its namespace and its feedback."""
+    feedback = []
+    ns = {"check": lambda *a, **k: feedback.append(check(*a, quiet=True, **k)),
+          "predict": lambda *a, **k: feedback.append(predict(*a, quiet=True, **k)),
+          "sp": sp, **namespace}
+    exec(compile((SOLUTIONS / f"{name}.py").read_text(), f"{name}.py", "exec"), ns)
+    assert len(feedback) == 1, f"{name}.py should end with exactly one check/predict call"
+    return ns, feedback[0]
+
+
+class FakeClient:
+    """What the exercises read from a client: its worker threads (a remote cluster: no ``cluster``)."""
+
+    cluster = None
+
+    def __init__(self, threads):
+        self._threads = {f"tcp://10.0.0.{i}:1": t for i, t in enumerate(threads)}
+
+    def nthreads(self):
+        return dict(self._threads)
+
+
+def test_every_exercise_is_registered_with_a_misconception_and_a_notebook():
+    reg = registered()
+    for name in NAMES:
+        assert name in reg, name
+        assert reg[name].misconception and reg[name].notebook in ("00_start_here", "01_speedup"), name
+        assert (SOLUTIONS / f"{name}.py").is_file(), name
+
+
+# -- 00_start_here --------------------------------------------------------------------------------
+
+def test_speedup_ceiling_is_the_smaller_of_threads_and_cpus(monkeypatch):
+    # A remote cluster of 3 single-thread workers: 3 tasks at once, 3x at most.
+    three = FakeClient([1, 1, 1])
+    assert check("speedup_ceiling", 3, client=three, quiet=True).correct is True
+    # The same 3 workers squeezed onto one usable CPU: they take turns, 1x at most.
+    monkeypatch.setattr(ex, "cluster_cpus", lambda client: 1)
+    assert check("speedup_ceiling", 1, client=three, quiet=True).correct is True
+    assert check("speedup_ceiling", 3, client=three, quiet=True).correct is False
+
+
+def test_speedup_ceiling_solution_on_a_real_cluster(client):
+    resources = plsim.detect_resources()
+    _, fb = run_solution("speedup_ceiling", client=client, resources=resources)
+    assert fb.correct is True
+    # The host's core count is the classic wrong answer when it differs from the allowance.
+    wrong = sum(client.nthreads().values()) + 1
+    assert check("speedup_ceiling", wrong, client=client, quiet=True).correct is False
+
+
+def test_first_speedup_solution_predicts_from_waves():
+    # 2 workers on 2 CPUs: 8 tasks in 4 waves -> ideal 2x, minus a few percent -> 0.95 * 2 = 1.9.
+    _, fb = run_solution("first_speedup", client=FakeClient([1, 1]), resources=SimpleNamespace(cpus=2))
+    assert fb.correct is True and _core._PREDICTIONS["first_speedup"] == pytest.approx(1.9)
+    assert reveal("first_speedup", 1.85, workers=2, cpus=2, quiet=True).correct is True
+    # 3 workers on 3 CPUs: ceil(8 / 3) = 3 waves -> 8 / 3 = 2.67x ideal, 0.95 of it = 2.53.
+    run_solution("first_speedup", client=FakeClient([1, 1, 1]), resources=SimpleNamespace(cpus=3))
+    assert _core._PREDICTIONS["first_speedup"] == pytest.approx(0.95 * 8 / 3)
+    # One usable CPU: no speedup is possible, the prediction is just under 1.
+    run_solution("first_speedup", client=FakeClient([1]), resources=SimpleNamespace(cpus=1))
+    assert _core._PREDICTIONS["first_speedup"] == pytest.approx(0.95)
+
+
+def test_first_speedup_feedback_follows_the_machine():
+    predict("first_speedup", 8, quiet=True)
+    fb = reveal("first_speedup", 1.9, workers=2, cpus=2, n_tasks=8, quiet=True)
+    assert fb.correct is False and "too high" in fb and "could not come true" in fb and "ceiling" in fb
+    assert "came close" in fb
+    one_cpu = reveal("first_speedup", 0.93, workers=1, cpus=1, n_tasks=8, quiet=True)
+    assert "one usable CPU" in one_cpu and "0.93x" in one_cpu
+    # 8 tasks on 3 workers do not split evenly: a low measurement names the partly idle last wave.
+    low = reveal("first_speedup", 2.2, workers=3, cpus=3, n_tasks=8, quiet=True)
+    assert "3 waves" in low and "stayed below" in low
+    # Far below the ceiling with 0.25 s tasks: overhead cannot explain it, a busy machine can.
+    busy = reveal("first_speedup", 1.04, workers=2, cpus=2, n_tasks=8, quiet=True)
+    assert "far below" in busy and "other programs" in busy and "waves" not in busy
+    above = reveal("first_speedup", 2.6, workers=2, cpus=2, n_tasks=8, quiet=True)
+    assert "above that ceiling" in above
+
+
+def test_waves():
+    # 10 tasks of 1 s on 3 CPUs: waves of 3, 3, 3, 1 -> 4 s (not 10 / 3 s).
+    assert check("waves", 4, quiet=True).correct is True
+    assert check("waves", 10 / 3, quiet=True).correct is False
+    ns, fb = run_solution("waves")
+    assert fb.correct is True and ns["answer"] == 4.0
+
+
+# -- 01_speedup -----------------------------------------------------------------------------------
+
+def test_tiny_task_solution_predicts_with_the_measured_overhead():
+    # 200 tasks of 1 ms, 1 ms overhead each, 2 workers: T1 = 0.2 s, Tp = 0.2 + 100 x 1 ms = 0.3 s -> 0.667x.
+    _, fb = run_solution("tiny_task_speedup", SIZES={"tiny_ms": 1, "tiny_tasks": 200}, CPUS=2,
+                         calibration=SimpleNamespace(overhead_per_task=0.001))
+    assert fb.correct is True and _core._PREDICTIONS["tiny_task_speedup"] == pytest.approx(0.2 / 0.3)
+
+
+def test_tiny_task_feedback_names_the_overhead():
+    model = sp.CostModel(task_seconds=0.001, n_tasks=200, overhead_per_task=0.002)
+    result = sp.SpeedupResult.from_seconds(0.2, {2: 0.5}, model=model, cpus=2)
+    predict("tiny_task_speedup", 1.9, quiet=True)
+    fb = reveal("tiny_task_speedup", result.speedup(2), result=result, quiet=True)
+    # 200 tasks x 2 ms = 0.4 s of scheduling next to 0.2 s of work; measured 0.4x: slower than the loop.
+    assert fb.correct is False and "too high" in fb
+    assert "0.4 s of scheduling" in fb and "0.2 s of work" in fb and "batching" in fb
+    one_cpu = sp.SpeedupResult.from_seconds(0.2, {1: 0.3}, model=model, cpus=1)
+    assert "one usable CPU" in ex.explain_tiny_tasks(None, 0.67, result=one_cpu)
+
+
+def test_threads_solution_and_feedback():
+    _, fb = run_solution("threads_speedup")
+    assert fb.correct is True
+    assert reveal("threads_speedup", 0.97, cpus=2, quiet=True).correct is True
+    predict("threads_speedup", 2.0, quiet=True)
+    fb = reveal("threads_speedup", 0.97, cpus=2, quiet=True)
+    assert fb.correct is False and "Global Interpreter Lock" in fb and "releases the GIL" in fb
+    assert "one-CPU machine" in ex.explain_threads(None, 0.9, cpus=1)
+
+
+def test_amdahl_from_run_uses_the_runs_serial_fraction():
+    # T1 = 1 s, T2 = 0.55 s: 1/S = 0.55 = 1/2 + f (1 - 1/2) -> f = 0.1; Amdahl on 8: 1 / (0.1 + 0.9 / 8) = 80 / 17.
+    result = sp.SpeedupResult.from_seconds(1.0, {1: 1.0, 2: 0.55})
+    assert result.serial_fraction == pytest.approx(0.1)
+    assert check("amdahl_from_run", 80 / 17, result=result, quiet=True).correct is True
+    assert check("amdahl_from_run", 8, result=result, quiet=True).correct is False  # linear scaling
+    assert check("amdahl_from_run", 4 * (1 / 0.55), result=result, quiet=True).correct is False  # 4 x S(2)
+    _, fb = run_solution("amdahl_from_run", result=result, f_fit=result.serial_fraction)
+    assert fb.correct is True
+
+
+def test_amdahl_from_run_on_one_worker_uses_the_cost_model():
+    # One worker (Binder): the notebook fits f to the cost model's speedups on 1, 2, 4, 8 workers.
+    # No overhead, serial 0.1 s of 1 s: the model is exactly Amdahl with f = 0.1 -> 80 / 17 again.
+    model = sp.CostModel(task_seconds=0.1125, n_tasks=8, serial=0.1)
+    result = sp.SpeedupResult.from_seconds(1.0, {1: 1.05}, model=model, cpus=1)
+    assert result.serial_fraction is None
+    assert check("amdahl_from_run", 80 / 17, result=result, quiet=True).correct is True
+    f_model = sp.fit_amdahl([1, 2, 4, 8], [model.speedup(p) for p in (1, 2, 4, 8)])
+    _, fb = run_solution("amdahl_from_run", result=result, f_fit=None, f_model=f_model)
+    assert fb.correct is True
+
+
+def test_task_size_for_speedup():
+    # S = t / (o + t / 2) = 1.5 -> t = 6 o; with o = 2 ms, t = 12 ms.
+    calibration = SimpleNamespace(overhead_per_task=0.002)
+    assert sp.CostModel(task_seconds=0.012, n_tasks=200, overhead_per_task=0.002).speedup(2) == pytest.approx(1.5)
+    assert check("task_size_for_speedup", 12.0, calibration=calibration, quiet=True).correct is True
+    assert check("task_size_for_speedup", 0.012, calibration=calibration, quiet=True).correct is False  # seconds
+    assert check("task_size_for_speedup", 3.0, calibration=calibration, quiet=True).correct is False  # 1.5 o
+    _, fb = run_solution("task_size_for_speedup", calibration=calibration)
+    assert fb.correct is True
+    with pytest.raises(ValueError, match="speedup=2"):
+        ex.task_seconds_for_speedup(0.001, speedup=2, workers=2)
+    assert math.isclose(ex.task_seconds_for_speedup(0.001, speedup=3, workers=4), 0.012)  # 3 o / (1 - 3/4)
