@@ -236,7 +236,7 @@ class Inputs:
 
     @functools.cached_property
     def exchanges(self):
-        from plsim.comm_measure import measure_exchange
+        from plsim.comm.measure import measure_exchange
 
         return measure_exchange(self.client, repeats=2)
 

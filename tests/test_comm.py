@@ -1,6 +1,9 @@
-"""plsim.comm: closed-form cost models, ring all-reduce (local and on the cluster), compression."""
+"""plsim.comm: closed-form cost models, ring all-reduce (local and on the cluster), compression, payload sizes."""
 
+import importlib
 import math
+import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -193,4 +196,103 @@ def test_payload_nbytes():
     assert payload_nbytes((np.zeros(2), 1.0, None, {"a": np.zeros(3, np.float32)})) == 16 + 8 + 0 + 12
     with pytest.raises(TypeError, match="str"):
         payload_nbytes("text")
+    with pytest.raises(TypeError, match="object"):
+        payload_nbytes([np.zeros(2), object()])
     assert math.isinf(LinkModel(beta=0).bandwidth)
+
+
+# Bytes per element of every numeric numpy dtype, written out by hand (not read from numpy).
+ITEMSIZE = {
+    "bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "int64": 8, "uint64": 8,
+    "float16": 2, "float32": 4, "float64": 8, "complex64": 8, "complex128": 16,
+}
+
+
+@pytest.mark.parametrize("dtype", sorted(ITEMSIZE))
+def test_payload_nbytes_numpy_scalars_and_arrays_report_their_real_size(dtype):
+    size = ITEMSIZE[dtype]
+    assert payload_nbytes(np.dtype(dtype).type(1)) == size  # a numpy scalar: np.float32(1) is 4 bytes, not 8
+    assert payload_nbytes(np.ones(7, dtype=dtype)) == 7 * size
+    assert payload_nbytes(np.ones((3, 5), dtype=dtype)) == 15 * size
+    assert payload_nbytes(np.ones((4, 6), dtype=dtype)[:, ::2]) == 12 * size  # a strided view: its own elements
+    assert payload_nbytes(np.zeros(0, dtype=dtype)) == 0
+
+
+@pytest.mark.parametrize("dtype", ["longdouble", "clongdouble"])
+def test_payload_nbytes_platform_sized_dtypes(dtype):
+    size = np.dtype(dtype).itemsize  # 8, 12 or 16 bytes (16, 24 or 32 complex) depending on the platform
+    assert payload_nbytes(np.dtype(dtype).type(1)) == size
+    assert payload_nbytes(np.ones(3, dtype=dtype)) == 3 * size
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (True, 8), (3, 8), (2**70, 8), (2.5, 8), (Fraction(1, 3), 8), (1 + 2j, 16),  # one 64-bit value (two: complex)
+    (b"abc", 3), (bytearray(5), 5), (memoryview(np.zeros(4)), 32), (None, 0), ([], 0), ({}, 0),
+])
+def test_payload_nbytes_python_values(value, expected):
+    assert payload_nbytes(value) == expected
+
+
+def test_payload_nbytes_containers_sum_their_items():
+    message = [np.zeros(3, np.float32), {"w": np.float32(1), "n": 7, "seeds": (np.zeros(2, np.uint32), None)}]
+    assert payload_nbytes(message) == 12 + (4 + 8 + (8 + 0))
+    assert payload_nbytes({"key names are not sent": np.zeros(1)}) == 8
+    compressed = topk_compress(np.arange(10.0), 3)
+    assert payload_nbytes([compressed, quantize_8bit(np.arange(10.0))]) == (3 * 4 + 3 * 8 + 8) + (10 + 16)
+
+
+def test_one_payload_nbytes_for_training_and_federated():
+    import plsim.federated as F
+    from plsim.federated.ledger import RoundTraffic
+
+    assert F.payload_nbytes is payload_nbytes
+    traffic = RoundTraffic(0)
+    traffic.send_up({"update": np.zeros(5, np.float32), "weight": np.float32(3)})
+    traffic.send_down(np.zeros(5))
+    assert (traffic.bytes_up, traffic.bytes_down) == (20 + 4, 40)
+
+
+def test_every_public_name_is_importable_from_plsim_comm_and_from_its_home():
+    import plsim.comm as comm
+
+    homes = ("sizes", "cost_models", "collectives", "compression", "measure")
+    for name in comm.__all__:
+        obj = getattr(comm, name)
+        owners = [h for h in homes if name in importlib.import_module(f"plsim.comm.{h}").__all__]
+        assert len(owners) == 1, (name, owners)  # one home per name
+        assert getattr(importlib.import_module(f"plsim.comm.{owners[0]}"), name) is obj
+    # The old module name stays importable for notebooks and older code: it is the new module.
+    assert importlib.import_module("plsim.comm_measure") is importlib.import_module("plsim.comm.measure")
+
+
+class _InterruptedGather:
+    """The client, except that waiting for results raises KeyboardInterrupt, as the kernel's interrupt button does."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def gather(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def _scheduler_keys(dask_scheduler):
+    return sorted(map(str, dask_scheduler.tasks))
+
+
+@pytest.mark.slow
+def test_interrupted_ring_allreduce_leaves_no_task_on_the_cluster(client):
+    before = set(client.run_on_scheduler(_scheduler_keys))  # the session's cluster may hold other tests' data
+    arrays = [np.full(1000, float(r)) for r in range(3)]
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        ring_allreduce(_InterruptedGather(client), arrays, length=1000)
+    # `interrupted` holds the traceback, and so the function's futures, as IPython holds an interrupted
+    # cell's: only cancelling them frees the workers. A cancel is a message: give it a moment.
+    deadline = time.monotonic() + 5
+    while (left := set(client.run_on_scheduler(_scheduler_keys)) - before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left == set(), f"{len(left)} task(s) of the interrupted ring all-reduce left on the cluster"
+    assert interrupted.traceback is not None
+    np.testing.assert_allclose(ring_allreduce(client, arrays).values[0], np.full(1000, 1.0))  # the cluster works

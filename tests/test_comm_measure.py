@@ -1,10 +1,10 @@
-"""plsim.comm_measure: fitting alpha and beta, exchanges timed on the real cluster."""
+"""plsim.comm.measure: fitting alpha and beta, exchanges timed on the real cluster."""
 
 import numpy as np
 import pytest
 
 from plsim.comm import LinkModel, comm_time
-from plsim.comm_measure import ExchangeTimes, exchange_coefficients, fit_alpha_beta, measure_exchange
+from plsim.comm.measure import ExchangeTimes, exchange_coefficients, fit_alpha_beta, measure_exchange
 
 
 def test_fit_alpha_beta_recovers_exact_times():

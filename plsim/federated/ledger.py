@@ -1,7 +1,8 @@
 """The communication ledger: bytes and messages moved in each federated round.
 
-Bytes are counted from the **real payloads** the simulation sends (the numpy
-arrays' ``nbytes``, 8 bytes per Python number), not from a formula: the global
+Bytes are counted from the **real payloads** the simulation sends by
+:func:`plsim.comm.payload_nbytes` (numpy arrays' and scalars' ``nbytes``, 8 bytes per
+Python number -- the same count the training loops use), not from a formula: the global
 model going down to each selected client, the update (plus its weight) coming
 back, and under secure aggregation the extra seed-revealing messages.
 The *time* those bytes would take on a real network is **simulated** by
@@ -12,30 +13,13 @@ Taught in ``notebooks/03_federated_learning.ipynb`` (section "Communication").
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+from plsim.comm.sizes import payload_nbytes
 
+# payload_nbytes is re-exported: plsim.federated.payload_nbytes is plsim.comm.payload_nbytes.
 __all__ = ["payload_nbytes", "RoundTraffic", "CommunicationLedger"]
-
-
-def payload_nbytes(obj: Any) -> int:
-    """Bytes of a message: arrays count their ``nbytes``; numbers 8; containers the sum of their items."""
-    if isinstance(obj, np.ndarray):
-        return int(obj.nbytes)
-    if isinstance(obj, (np.generic,)):
-        return int(obj.nbytes)
-    if isinstance(obj, (bool, numbers.Number)):
-        return 8
-    if isinstance(obj, dict):
-        return sum(payload_nbytes(v) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return sum(payload_nbytes(v) for v in obj)
-    if obj is None:
-        return 0
-    raise TypeError(f"cannot size a payload of type {type(obj).__name__}; send arrays or numbers")
 
 
 @dataclass
