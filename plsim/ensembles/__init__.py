@@ -11,6 +11,13 @@ Give ``client=`` (a ``dask.distributed.Client``, e.g. from ``plsim.start_cluster
 to train members on the workers; leave it ``None`` to train them one after the
 other in this process. Same ``random_state``, same members and predictions.
 
+``fit(X, y, sample_weight=...)`` takes scikit-learn's sample weights. Stopped
+(:class:`StopFit` raised from ``progress``, the widgets' Stop) or interrupted
+(the kernel's interrupt button), bagging, random subspaces and voting keep the
+members that finished, flagged ``partial_`` (a :class:`PartialResultWarning`
+says how many); stacking and sweeps cannot use a part of their folds, so they
+only cancel their pending tasks.
+
 Taught in ``notebooks/02_ensembles.ipynb``.
 """
 
@@ -34,6 +41,8 @@ _LAZY = {
     "MemberComparison": "plsim.ensembles.diversity",
     "compare_with_members": "plsim.ensembles.diversity",
     "EnsembleDemo": "plsim.ensembles.demo",
+    "StopFit": "plsim.ensembles._base",
+    "PartialResultWarning": "plsim.ensembles._base",
     "demo_data": "plsim.ensembles.demo",
 }
 

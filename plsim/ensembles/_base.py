@@ -6,17 +6,39 @@ Taught in ``notebooks/02_ensembles.ipynb``.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils import get_tags
+from sklearn.utils.validation import has_fit_parameter
 
-from plsim.ensembles._engine import resolve_client, seed_int
+from plsim.ensembles._engine import TaskResult, resolve_client, run_tasks, seed_int, shared_data
 
 __all__ = ["ParallelEnsembleMixin", "check_estimator_like", "check_n_estimators", "allow_nan",
-           "set_member_seed", "soft_vote", "hard_vote", "member_proba"]
+           "set_member_seed", "soft_vote", "hard_vote", "member_proba", "check_sample_weight",
+           "check_accepts_sample_weight", "StopFit", "PartialResultWarning", "run_members"]
+
+
+class StopFit(Exception):
+    """Raise from a fit's ``progress`` callback to stop it and keep the members fitted so far.
+
+    Bagging, random subspaces and voting then cancel the members still
+    pending, keep the finished ones (``partial_`` is True, ``member_indices_``
+    says which) and return normally; no warning, since the caller asked.
+    Stacking and sweeps cancel their pending fits and let it propagate. The
+    ensemble widget's Stop button uses it.
+    """
+
+
+class PartialResultWarning(UserWarning):
+    """A fit was interrupted (the kernel's interrupt button): the ensemble holds only the members that finished.
+
+    Issued just before the KeyboardInterrupt is re-raised, so the cell still
+    stops; the estimator object keeps the finished members (``partial_``).
+    """
 
 
 class ParallelEnsembleMixin:
@@ -47,6 +69,84 @@ class ParallelEnsembleMixin:
     def _record_tasks(self, results: Sequence[Any]) -> None:
         self.member_fit_times_ = np.array([r.seconds for r in results], dtype=float)
         self.member_workers_ = [r.worker for r in results]
+
+    def _flag_partial(self, stopped: BaseException | None, indices: np.ndarray, total: int) -> None:
+        """Record whether the fit kept every member; warn, and re-raise an interrupt, when it did not.
+
+        Called after the finished members are stored, so that a fit stopped by
+        :class:`StopFit` or interrupted (KeyboardInterrupt) leaves a usable,
+        clearly flagged ensemble of those members on the estimator.
+        """
+        self.member_indices_ = np.asarray(indices, dtype=int)
+        self.partial_ = stopped is not None
+        if not isinstance(stopped, KeyboardInterrupt):  # complete, or stopped on request (partial_ says so)
+            return
+        message = (f"{type(self).__name__}: kept the {len(indices)} of {total} members fitted before the "
+                   "interrupt (partial_=True; member_indices_ says which); predictions use those members only")
+        warnings.warn(message, PartialResultWarning, stacklevel=4)
+        stopped.add_note("plsim: " + message)
+        raise stopped
+
+
+def run_members(
+    client: Any, func: Callable[..., Any], arrays: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], *,
+    name: str, progress: Callable[[int, int], Any] | None, describe: Callable[[int], str],
+) -> tuple[list[TaskResult], np.ndarray, BaseException | None]:
+    """Ship ``arrays`` once and run one task per member, keeping what finished if stopped.
+
+    Returns the results of the finished tasks in task order, their indices and
+    the :class:`StopFit` or ``KeyboardInterrupt`` that ended the run early
+    (``None`` when every task finished). The tasks still pending were
+    cancelled by :func:`run_tasks`. An interrupt before any task finished is
+    re-raised at once (there is nothing to keep).
+    """
+    finished: dict[int, TaskResult] = {}
+    stopped = None
+    try:
+        with shared_data(client, **arrays) as data:
+            run_tasks(client, func, data, tasks, name=name, progress=progress, describe=describe,
+                      finished=finished)
+    except (KeyboardInterrupt, StopFit) as exc:
+        if not finished:
+            raise
+        stopped = exc
+    indices = np.array(sorted(finished), dtype=int)
+    return [finished[i] for i in indices], indices, stopped
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+    """``sample_weight`` as a new float array of ``n_samples`` finite, non-negative numbers (or None).
+
+    A single number is used for every row. The result is a copy: the caller's
+    array is never changed.
+    """
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
+        sample_weight = np.full(n_samples, float(sample_weight))
+    try:
+        w = np.array(sample_weight, dtype=float, copy=True)
+    except (TypeError, ValueError):
+        raise TypeError(f"sample_weight must be numbers (one per training row), got {sample_weight!r}") from None
+    if w.ndim != 1 or w.shape[0] != n_samples:
+        raise ValueError(f"sample_weight has shape {w.shape}; it needs one number per training row, "
+                         f"shape ({n_samples},)")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"sample_weight contains NaN or inf (at rows {np.flatnonzero(~np.isfinite(w))[:5].tolist()}"
+                         "...); weights must be finite numbers >= 0")
+    if np.any(w < 0):
+        raise ValueError(f"sample_weight has negative values (at rows {np.flatnonzero(w < 0)[:5].tolist()}...); "
+                         "weights must be >= 0")
+    if w.sum() <= 0:
+        raise ValueError("sample_weight is all zeros: at least one training row needs a positive weight")
+    return w
+
+
+def check_accepts_sample_weight(estimator: Any, name: str) -> None:
+    """TypeError unless ``estimator.fit`` takes ``sample_weight`` (as scikit-learn's ensembles require)."""
+    if not has_fit_parameter(estimator, "sample_weight"):
+        raise TypeError(f"{name}={estimator!r} does not support sample_weight (its fit has no sample_weight "
+                        "parameter); use an estimator whose fit accepts it, or fit without sample_weight")
 
 
 def check_estimator_like(value: Any, name: str, *, need_proba: bool = False) -> None:

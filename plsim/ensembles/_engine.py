@@ -183,16 +183,21 @@ def _run_in_process(func: Callable[..., Any], data: Mapping[str, Any], task: Map
 
 def _run_joblib(parallel: Any, func: Callable[..., Any], data: Mapping[str, Any],
                 tasks: Sequence[Mapping[str, Any]], progress: ProgressCallback | None,
-                label: Callable[[int], str]) -> list[TaskResult]:
+                label: Callable[[int], str], finished: dict[int, TaskResult]) -> list[TaskResult]:
     from joblib import delayed
 
     calls = (delayed(_run_in_process)(func, data, task, os.getpid(), label(i)) for i, task in enumerate(tasks))
     output = parallel(calls)  # a list, or a generator when the Parallel has return_as="generator"
     results = []
-    for result in output:
-        results.append(result)
-        if progress is not None:
-            progress(len(results), len(tasks))
+    try:
+        for result in output:
+            finished[len(results)] = result
+            results.append(result)
+            if progress is not None:
+                progress(len(results), len(tasks))
+    finally:
+        if hasattr(output, "close"):  # a generator: stop joblib dispatching the tasks left
+            output.close()
     return results
 
 
@@ -205,6 +210,7 @@ def run_tasks(
     name: str = "plsim-task",
     progress: ProgressCallback | None = None,
     describe: Callable[[int], str] | None = None,
+    finished: dict[int, TaskResult] | None = None,
 ) -> list[TaskResult]:
     """Run ``func(**data, **task)`` for every task; results in task order.
 
@@ -226,6 +232,11 @@ def run_tasks(
         ``progress(done, total)`` called here as each task finishes.
     describe : callable, optional
         ``describe(i)`` names task ``i`` in the note added to its exception.
+    finished : dict, optional
+        Filled with ``{i: TaskResult}`` as tasks finish, so that a caller whose
+        run was interrupted (KeyboardInterrupt) or stopped (an exception raised
+        by ``progress``) still has the results that came back; the tasks still
+        pending are cancelled either way.
 
     Returns
     -------
@@ -234,10 +245,12 @@ def run_tasks(
     total = len(tasks)
     results: list[TaskResult | None] = [None] * total
     label = describe or (lambda i: f"task {i}")
+    if finished is None:
+        finished = {}
     if client is None:
         for i, task in enumerate(tasks):
             try:
-                results[i] = _run_one(func, data, task)
+                results[i] = finished[i] = _run_one(func, data, task)
             except Exception as exc:
                 exc.add_note(f"plsim: raised while running {label(i)} (sequentially, in this process)")
                 raise
@@ -245,7 +258,7 @@ def run_tasks(
                 progress(i + 1, total)
         return results  # type: ignore[return-value]
     if is_joblib(client):
-        return _run_joblib(client, func, data, tasks, progress, label)
+        return _run_joblib(client, func, data, tasks, progress, label, finished)
 
     from distributed import as_completed
 
@@ -265,7 +278,7 @@ def run_tasks(
         for future in as_completed(futures):
             i = index[future.key]
             try:
-                results[i] = future.result()  # re-raises the task's exception with its remote traceback
+                results[i] = finished[i] = future.result()  # re-raises the task's exception, remote traceback
             except Exception as exc:
                 exc.add_note(f"plsim: raised while running {label(i)} on the Dask cluster")
                 raise

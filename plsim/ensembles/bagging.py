@@ -34,12 +34,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from plsim.ensembles._base import (
     ParallelEnsembleMixin,
     allow_nan,
+    check_accepts_sample_weight,
     check_estimator_like,
     check_n_estimators,
+    check_sample_weight,
     member_proba,
+    run_members,
     set_member_seed,
 )
-from plsim.ensembles._engine import run_tasks, seed_int, shared_data, spawn_seeds
+from plsim.ensembles._engine import seed_int, spawn_seeds
 
 __all__ = [
     "ParallelBaggingClassifier",
@@ -50,8 +53,12 @@ __all__ = [
 ]
 
 
-def _draw_count(value: Any, total: int, name: str, bootstrap: bool) -> int:
-    """How many rows/columns ``max_samples``/``max_features`` asks for out of ``total``."""
+def _draw_count(value: Any, total: int, name: str, bootstrap: bool, of: float | None = None) -> int:
+    """How many rows/columns ``max_samples``/``max_features`` asks for out of ``total``.
+
+    A fraction is taken of ``of`` when given (the sum of the sample weights,
+    scikit-learn's rule for weighted bootstrap samples), else of ``total``.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be an int (a count) or a float in (0, 1] (a fraction), got {value!r}")
     if isinstance(value, numbers.Integral):
@@ -60,18 +67,20 @@ def _draw_count(value: Any, total: int, name: str, bootstrap: bool) -> int:
         return int(value)
     if not 0.0 < value <= 1.0:
         raise ValueError(f"{name}={value!r} must be a fraction in (0, 1] or an integer count")
-    return max(1, int(value * total))
+    return max(1, int(value * (total if of is None else of)))
 
 
 def draw_indices(
     seed: int, n_samples: int, n_features: int, n_rows: int, bootstrap: bool, n_cols: int,
-    bootstrap_features: bool,
+    bootstrap_features: bool, p: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The rows and columns one member trains on, from its seed alone.
+    """The rows and columns one member trains on, from its seed (and the row probabilities) alone.
 
     Rows are drawn with replacement when ``bootstrap`` (a bootstrap sample),
     otherwise without. Columns likewise with ``bootstrap_features``; without it
-    they are a sorted random subset (a random subspace).
+    they are a sorted random subset (a random subspace). ``p`` (bootstrap
+    only) gives each row's probability of being drawn: the normalised sample
+    weights, as in scikit-learn's ``BaggingClassifier`` since 1.8.
     """
     rng = np.random.default_rng(seed)
     if n_cols == n_features and not bootstrap_features:
@@ -82,6 +91,8 @@ def draw_indices(
         features = np.sort(rng.choice(n_features, n_cols, replace=False))
     if n_rows == n_samples and not bootstrap:
         samples = np.arange(n_samples)
+    elif bootstrap and p is not None:
+        samples = rng.choice(n_samples, n_rows, replace=True, p=p)
     elif bootstrap:
         samples = rng.integers(0, n_samples, n_rows)
     else:
@@ -89,15 +100,27 @@ def draw_indices(
     return samples, features
 
 
-def fit_on(X: np.ndarray, y: np.ndarray, estimator: Any, samples: np.ndarray, features: np.ndarray) -> Any:
-    """Fit ``estimator`` on the given rows and columns of ``X`` (one member's training set)."""
-    return estimator.fit(X[np.ix_(samples, features)], y[samples])
+def fit_on(X: np.ndarray, y: np.ndarray, estimator: Any, samples: np.ndarray, features: np.ndarray,
+           sample_weight: np.ndarray | None = None) -> Any:
+    """Fit ``estimator`` on the given rows and columns of ``X`` (one member's training set).
+
+    With ``sample_weight`` the member's fit gets the weights of its rows.
+    """
+    if sample_weight is None:
+        return estimator.fit(X[np.ix_(samples, features)], y[samples])
+    return estimator.fit(X[np.ix_(samples, features)], y[samples], sample_weight=sample_weight[samples])
 
 
-def _fit_member(X: np.ndarray, y: np.ndarray, *, estimator: Any, draw: tuple) -> tuple[Any, np.ndarray]:
-    """Task: fit one member on its rows/columns (runs on a worker or here)."""
-    samples, features = draw_indices(*draw)
-    return fit_on(X, y, estimator, samples, features), features
+def _fit_member(X: np.ndarray, y: np.ndarray, *, estimator: Any, draw: tuple, sample_weight: np.ndarray | None = None,
+                weights_to: str = "draw") -> tuple[Any, np.ndarray]:
+    """Task: fit one member on its rows/columns (runs on a worker or here).
+
+    ``weights_to="draw"``: the sample weights are the rows' probabilities of
+    being drawn; ``"fit"``: they are passed to the member's fit.
+    """
+    p = None if sample_weight is None or weights_to != "draw" else sample_weight / sample_weight.sum()
+    samples, features = draw_indices(*draw, p=p)
+    return fit_on(X, y, estimator, samples, features, sample_weight if weights_to == "fit" else None), features
 
 
 class _BaseBagging(ParallelEnsembleMixin):
@@ -130,11 +153,20 @@ class _BaseBagging(ParallelEnsembleMixin):
         return isinstance(self, ClassifierMixin)
 
     def _fit(self, X: np.ndarray, y_fit: np.ndarray, base: Any, n_estimators: int,
-             progress: Callable[[int, int], Any] | None) -> None:
+             progress: Callable[[int, int], Any] | None, sample_weight: Any = None) -> None:
         max_samples, bootstrap, max_features, bootstrap_features = self._sampling()
         n_samples, n_features = X.shape
-        n_rows = _draw_count(max_samples, n_samples, "max_samples", bool(bootstrap))
+        w = check_sample_weight(sample_weight, n_samples)
+        # Bootstrap: the weights are the rows' probabilities of being drawn (scikit-learn >= 1.8);
+        # equal weights draw as no weights do. Without bootstrap: each member's fit gets them.
+        weights_to = "draw" if bootstrap else "fit"
+        if w is not None and weights_to == "fit":
+            check_accepts_sample_weight(base, "estimator")
+        n_rows = _draw_count(max_samples, n_samples, "max_samples", bool(bootstrap),
+                             of=w.sum() if w is not None and bootstrap else None)
         n_cols = _draw_count(max_features, n_features, "max_features", bool(bootstrap_features))
+        if w is not None and weights_to == "draw" and np.all(w == w[0]):
+            w = None
         client = self._resolved_client()
         seeds = spawn_seeds(self.random_state, n_estimators)
         draws, tasks = [], []
@@ -142,20 +174,23 @@ class _BaseBagging(ParallelEnsembleMixin):
             draw = (seed_int(seq, 1), n_samples, n_features, n_rows, bool(bootstrap), n_cols,
                     bool(bootstrap_features))
             draws.append(draw)
-            tasks.append({"estimator": set_member_seed(clone(base), seq), "draw": draw})
-        with shared_data(client, X=X, y=y_fit) as data:
-            results = run_tasks(client, _fit_member, data, tasks, name=self._task_name, progress=progress,
-                                describe=lambda i: f"member {i} of {type(self).__name__}")
+            tasks.append({"estimator": set_member_seed(clone(base), seq), "draw": draw, "weights_to": weights_to})
+        arrays = {"X": X, "y": y_fit} if w is None else {"X": X, "y": y_fit, "sample_weight": w}
+        results, indices, stopped = run_members(
+            client, _fit_member, arrays, tasks, name=self._task_name, progress=progress,
+            describe=lambda i: f"member {i} of {type(self).__name__}")
         self.estimators_ = [r.value[0] for r in results]
         self.estimators_features_ = [r.value[1] for r in results]
-        self._draws = draws
+        self._draws = [draws[i] for i in indices]
+        self._draw_p = None if w is None or weights_to != "draw" else w / w.sum()
         self._record_tasks(results)
+        self._flag_partial(stopped, indices, n_estimators)
 
     @property
     def estimators_samples_(self) -> list[np.ndarray]:
         """Row indices each member was trained on (recomputed from its seed)."""
         check_is_fitted(self)
-        return [draw_indices(*d)[0] for d in self._draws]
+        return [draw_indices(*d, p=self._draw_p)[0] for d in self._draws]
 
     def _member_outputs(self, X: np.ndarray) -> Iterator[np.ndarray]:
         raise NotImplementedError
@@ -209,6 +244,10 @@ class ParallelBaggingClassifier(ClassifierMixin, _BaseBagging, BaseEstimator):
         Seconds each member's task took, measured where it ran.
     member_workers_ : list of str
         Address of the worker that trained each member (``"local"`` when sequential).
+    member_indices_ : ndarray
+        Which of the ``n_estimators`` members were fitted (all of them unless ``partial_``).
+    partial_ : bool
+        True when the fit was stopped or interrupted and kept only the members that finished.
     classes_ : ndarray
         Class labels.
 
@@ -235,15 +274,39 @@ class ParallelBaggingClassifier(ClassifierMixin, _BaseBagging, BaseEstimator):
         self.client = client
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any, *, progress: Callable[[int, int], Any] | None = None) -> ParallelBaggingClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
+            progress: Callable[[int, int], Any] | None = None) -> ParallelBaggingClassifier:
         """Train the members (in parallel when a client is set).
 
-        ``progress(done, total)``, if given, is called here as members finish.
+        Parameters
+        ----------
+        X, y : array-like
+            Training data and targets.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights, as scikit-learn's bagging takes them: with
+            ``bootstrap=True`` they are each row's probability of being drawn
+            (and a fractional ``max_samples`` is a fraction of their sum, so an
+            integer weight counts like as many copies of the row); the base
+            estimator need not accept ``sample_weight``. Without bootstrap
+            (pasting, random subspaces) each member's fit gets the weights of
+            its rows, so the base estimator must accept ``sample_weight``.
+        progress : callable, optional
+            ``progress(done, total)``, called here as members finish. Raising
+            :class:`plsim.ensembles.StopFit` from it stops the fit early.
+
+        Stopped (``StopFit``) or interrupted (``KeyboardInterrupt``, the
+        kernel's interrupt button), the fit cancels the members still pending
+        and keeps those that finished: ``partial_`` is True and
+        ``member_indices_`` lists them (member ``i`` equals member ``i`` of the
+        complete fit). A Stop returns the estimator; an interrupt issues a
+        :class:`plsim.ensembles.PartialResultWarning` saying how many members
+        were kept and is re-raised, so the cell still stops (keep the model in
+        a variable before ``fit`` to use them).
         """
         X, y, base, n_estimators = self._validate_fit(X, y)
         check_classification_targets(y)
         self.classes_, y_encoded = np.unique(y, return_inverse=True)
-        self._fit(X, y_encoded, base, n_estimators, progress)
+        self._fit(X, y_encoded, base, n_estimators, progress, sample_weight)
         return self
 
     def _member_probas(self, X: np.ndarray) -> Iterator[np.ndarray]:
@@ -282,6 +345,7 @@ class ParallelBaggingRegressor(RegressorMixin, _BaseBagging, BaseEstimator):
     Attributes
     ----------
     estimators_, estimators_features_, estimators_samples_, member_fit_times_, member_workers_
+    member_indices_, partial_
         As for :class:`ParallelBaggingClassifier`.
     """
     )
@@ -300,10 +364,11 @@ class ParallelBaggingRegressor(RegressorMixin, _BaseBagging, BaseEstimator):
         self.client = client
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any, *, progress: Callable[[int, int], Any] | None = None) -> ParallelBaggingRegressor:
-        """Train the members (in parallel when a client is set)."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
+            progress: Callable[[int, int], Any] | None = None) -> ParallelBaggingRegressor:
+        """Train the members (in parallel when a client is set); as :meth:`ParallelBaggingClassifier.fit`."""
         X, y, base, n_estimators = self._validate_fit(X, y)
-        self._fit(X, y, base, n_estimators, progress)
+        self._fit(X, y, base, n_estimators, progress, sample_weight)
         return self
 
     def predict_members(self, X: Any) -> np.ndarray:

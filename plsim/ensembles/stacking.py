@@ -24,7 +24,14 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from plsim.ensembles._base import ParallelEnsembleMixin, allow_nan, check_estimator_like, set_member_seed
+from plsim.ensembles._base import (
+    ParallelEnsembleMixin,
+    allow_nan,
+    check_accepts_sample_weight,
+    check_estimator_like,
+    check_sample_weight,
+    set_member_seed,
+)
 from plsim.ensembles._engine import run_tasks, shared_data, spawn_seeds
 from plsim.ensembles._tasks import fit_full, fit_predict_fold
 from plsim.ensembles.voting import check_named_estimators
@@ -33,12 +40,13 @@ __all__ = ["ParallelStackingClassifier"]
 
 
 def _stack_task(X: np.ndarray, y: np.ndarray, *, estimator: Any, train: np.ndarray | None = None,
-                test: np.ndarray | None = None, method: str = "predict", n_classes: int = 0) -> Any:
+                test: np.ndarray | None = None, method: str = "predict", n_classes: int = 0,
+                sample_weight: np.ndarray | None = None) -> Any:
     """Task: an out-of-fold fit (``train``/``test`` given) or a fit on all the data."""
     if train is None:
-        return fit_full(X, y, estimator=estimator)
+        return fit_full(X, y, estimator=estimator, sample_weight=sample_weight)
     return fit_predict_fold(X, y, estimator=estimator, train=train, test=test, method=method,
-                            n_classes=n_classes)
+                            n_classes=n_classes, sample_weight=sample_weight)
 
 _METHODS = ("predict_proba", "decision_function", "predict")
 
@@ -115,15 +123,29 @@ class ParallelStackingClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEst
             methods.append(found)
         return methods
 
-    def fit(self, X: Any, y: Any, *, progress: Callable[[int, int], Any] | None = None
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, progress: Callable[[int, int], Any] | None = None
             ) -> ParallelStackingClassifier:
-        """Fit members per fold and on all data (in parallel when a client is set), then the final model."""
+        """Fit members per fold and on all data (in parallel when a client is set), then the final model.
+
+        ``sample_weight`` (optional, one non-negative number per row) goes, as
+        in scikit-learn's ``StackingClassifier``, to every member's fit (each
+        fold's fit gets its training rows' weights) and to the final
+        estimator's fit; all of them must accept it. ``progress(done, total)``
+        is called as fits finish. Stopping (:class:`plsim.ensembles.StopFit`
+        from ``progress``) or interrupting cancels the pending fits and
+        re-raises: the final model needs every fold, so nothing partial is kept.
+        """
         pairs = check_named_estimators(self.estimators)
         final = LogisticRegression() if self.final_estimator is None else self.final_estimator
         check_estimator_like(final, "final_estimator")
         methods = self._methods(pairs)
         nan_ok = allow_nan([e for _, e in pairs])
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan" if nan_ok else True)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
+        if sample_weight is not None:
+            for name, est in pairs:
+                check_accepts_sample_weight(est, f"estimators[{name!r}]")
+            check_accepts_sample_weight(final, "final_estimator")
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         n_classes = len(self.classes_)
@@ -156,7 +178,8 @@ class ParallelStackingClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEst
                 return f"fold {i % len(splits)} of member {pairs[i // len(splits)][0]!r}"
             return f"member {pairs[i - n_oof][0]!r} (all data)"
 
-        with shared_data(client, X=X, y=y_enc) as data:
+        arrays = {"X": X, "y": y_enc} if sample_weight is None else {"X": X, "y": y_enc, "sample_weight": sample_weight}
+        with shared_data(client, **arrays) as data:
             results = run_tasks(client, _stack_task, data, tasks_oof + tasks_full, name="plsim-stacking-fit",
                                 progress=progress, describe=describe)
         oof, full = results[:n_oof], results[n_oof:]
@@ -169,7 +192,8 @@ class ParallelStackingClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEst
                 block[te] = oof[j * len(splits) + f].value.reshape(len(te), -1)
             blocks.append(self._trim(block, meth))
         meta = np.hstack(blocks + ([X] if self.passthrough else []))
-        self.final_estimator_ = final.fit(meta, y_enc)
+        self.final_estimator_ = (final.fit(meta, y_enc) if sample_weight is None
+                                 else final.fit(meta, y_enc, sample_weight=sample_weight))
         self.estimators_ = [r.value for r in full]
         self.named_estimators_ = Bunch(**{n: m for (n, _), m in zip(pairs, self.estimators_)})
         self.stack_method_ = methods

@@ -14,6 +14,7 @@ Taught in ``notebooks/02_ensembles.ipynb``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,8 +28,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from plsim.ensembles._base import (
     ParallelEnsembleMixin,
     allow_nan,
+    check_accepts_sample_weight,
     check_estimator_like,
     check_n_estimators,
+    check_sample_weight,
     hard_vote,
     member_proba,
     set_member_seed,
@@ -112,9 +115,17 @@ class SweepEnsembleClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEstima
         tags.input_tags.allow_nan = allow_nan([self.estimator])
         return tags
 
-    def fit(self, X: Any, y: Any, *, progress: Callable[[int, int], Any] | None = None
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, progress: Callable[[int, int], Any] | None = None
             ) -> SweepEnsembleClassifier:
-        """Score every configuration by CV (in parallel), keep the best ``top_k``, refit them."""
+        """Score every configuration by CV (in parallel), keep the best ``top_k``, refit them.
+
+        ``sample_weight`` (optional, one non-negative number per row) is used
+        as ``GridSearchCV.fit(X, y, sample_weight=...)`` uses it: each fold's
+        fit gets its training rows' weights, each fold's score (the
+        estimator's ``score``) its test rows' weights, the refits all of them.
+        Stopping or interrupting cancels the pending fits and re-raises (a
+        sweep needs every fold: nothing partial is kept).
+        """
         check_estimator_like(self.estimator, "estimator", need_proba=self.voting == "soft")
         if self.voting not in ("hard", "soft"):
             raise ValueError(f"voting={self.voting!r} is not allowed; use 'hard' or 'soft'")
@@ -124,6 +135,12 @@ class SweepEnsembleClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEstima
             raise ValueError(f"top_k={top_k} is more than the {len(configs)} configurations in param_grid")
         nan_ok = allow_nan([self.estimator])
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan" if nan_ok else True)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
+        if sample_weight is not None:
+            check_accepts_sample_weight(self.estimator, "estimator")
+            if "sample_weight" not in inspect.signature(self.estimator.score).parameters:
+                raise TypeError(f"estimator={self.estimator!r} has a score method without sample_weight, "
+                                "which a weighted sweep needs to score its folds")
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         splits = list(check_cv(self.cv, y_enc, classifier=True).split(X, y_enc))
@@ -138,7 +155,8 @@ class SweepEnsembleClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEstima
         n_cv = len(configs) * len(splits)
         total = n_cv + top_k
         client = self._resolved_client()
-        with shared_data(client, X=X, y=y_enc) as data:
+        arrays = {"X": X, "y": y_enc} if sample_weight is None else {"X": X, "y": y_enc, "sample_weight": sample_weight}
+        with shared_data(client, **arrays) as data:
             tasks = [{"estimator": clone(m), "train": tr, "test": te} for m in models for tr, te in splits]
             scored = run_tasks(client, fit_score_fold, data, tasks, name="plsim-sweep-cv",
                                progress=None if progress is None else (lambda d, _t: progress(d, total)),

@@ -24,13 +24,16 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from plsim.ensembles._base import (
     ParallelEnsembleMixin,
     allow_nan,
+    check_accepts_sample_weight,
     check_estimator_like,
+    check_sample_weight,
     hard_vote,
     member_proba,
+    run_members,
     set_member_seed,
     soft_vote,
 )
-from plsim.ensembles._engine import run_tasks, shared_data, spawn_seeds
+from plsim.ensembles._engine import spawn_seeds
 from plsim.ensembles._tasks import fit_full
 
 __all__ = ["ParallelVotingClassifier", "ParallelVotingRegressor", "check_named_estimators"]
@@ -70,23 +73,28 @@ def _check_weights(weights: Any, n: int) -> np.ndarray | None:
 
 
 def fit_members(owner: Any, pairs: list[tuple[str, Any]], X: np.ndarray, y: np.ndarray,
-                progress: Callable[[int, int], Any] | None) -> list[Any]:
+                progress: Callable[[int, int], Any] | None, sample_weight: np.ndarray | None = None,
+                ) -> tuple[list[Any], np.ndarray, BaseException | None]:
     """Fit a clone of each named estimator on all of (X, y) as one task each; record times/workers.
 
     Members whose ``random_state`` is unset get a seed derived from
     ``owner.random_state`` and their position, when ``owner.random_state`` is set.
+    ``sample_weight`` goes to every member's fit (as in scikit-learn's voting).
+    Returns the fitted members, their positions and what stopped the fit early
+    (see :func:`plsim.ensembles._base.run_members`).
     """
     client = owner._resolved_client()
     members = [clone(est) for _, est in pairs]
     if owner.random_state is not None:
         for est, seq in zip(members, spawn_seeds(owner.random_state, len(members))):
             set_member_seed(est, seq, only_unset=True)
-    with shared_data(client, X=X, y=y) as data:
-        results = run_tasks(client, fit_full, data, [{"estimator": m} for m in members],
-                            name=f"plsim-{type(owner).__name__.lower()}-member", progress=progress,
-                            describe=lambda i: f"member {pairs[i][0]!r} of {type(owner).__name__}")
+    arrays = {"X": X, "y": y} if sample_weight is None else {"X": X, "y": y, "sample_weight": sample_weight}
+    results, indices, stopped = run_members(
+        client, fit_full, arrays, [{"estimator": m} for m in members],
+        name=f"plsim-{type(owner).__name__.lower()}-member", progress=progress,
+        describe=lambda i: f"member {pairs[i][0]!r} of {type(owner).__name__}")
     owner._record_tasks(results)
-    return [r.value for r in results]
+    return [r.value for r in results], indices, stopped
 
 
 class _BaseVoting(ParallelEnsembleMixin):
@@ -98,23 +106,34 @@ class _BaseVoting(ParallelEnsembleMixin):
             tags.input_tags.allow_nan = False
         return tags
 
-    def _validate(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, list, np.ndarray | None]:
+    def _validate(self, X: Any, y: Any, sample_weight: Any
+                  ) -> tuple[np.ndarray, np.ndarray, list, np.ndarray | None, np.ndarray | None]:
         pairs = check_named_estimators(self.estimators)
         weights = _check_weights(self.weights, len(pairs))
         nan_ok = allow_nan([e for _, e in pairs])
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan" if nan_ok else True,
                              y_numeric=isinstance(self, RegressorMixin))
-        return X, y, pairs, weights
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
+        if sample_weight is not None:
+            for name, est in pairs:
+                check_accepts_sample_weight(est, f"estimators[{name!r}]")
+        return X, y, pairs, weights, sample_weight
 
     def _check_X(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         nan_ok = allow_nan(self.estimators_)
         return validate_data(self, X, reset=False, ensure_all_finite="allow-nan" if nan_ok else True)
 
-    def _store(self, pairs: list, members: list, weights: np.ndarray | None) -> None:
+    def _store(self, pairs: list, fitted: tuple[list, np.ndarray, BaseException | None],
+               weights: np.ndarray | None) -> None:
+        """Keep the fitted members (all, or those that finished before a Stop or an interrupt)."""
+        members, indices, stopped = fitted
         self.estimators_ = members
-        self.named_estimators_ = Bunch(**{n: m for (n, _), m in zip(pairs, members)})
-        self.weights_ = weights
+        self.named_estimators_ = Bunch(**{pairs[i][0]: m for i, m in zip(indices, members)})
+        self.weights_ = None if weights is None else weights[indices]
+        if self.weights_ is not None and self.weights_.sum() <= 0:
+            self.weights_ = None  # only zero-weight members finished: they vote equally
+        self._flag_partial(stopped, indices, len(pairs))
 
 
 class ParallelVotingClassifier(ClassifierMixin, _BaseVoting, BaseEstimator):
@@ -145,6 +164,12 @@ class ParallelVotingClassifier(ClassifierMixin, _BaseVoting, BaseEstimator):
         Seconds each member's task took, measured where it ran.
     member_workers_ : list of str
         Worker that trained each member (``"local"`` when sequential).
+    member_indices_ : ndarray
+        Positions (in ``estimators``) of the fitted members: all unless ``partial_``.
+    partial_ : bool
+        True when the fit was stopped or interrupted and kept only the members that finished.
+    weights_ : ndarray or None
+        The weights of the fitted members.
     classes_ : ndarray
     """
 
@@ -156,17 +181,27 @@ class ParallelVotingClassifier(ClassifierMixin, _BaseVoting, BaseEstimator):
         self.client = client
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any, *, progress: Callable[[int, int], Any] | None = None) -> ParallelVotingClassifier:
-        """Train every member (in parallel when a client is set)."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
+            progress: Callable[[int, int], Any] | None = None) -> ParallelVotingClassifier:
+        """Train every member (in parallel when a client is set).
+
+        ``sample_weight`` (optional, one non-negative number per row) goes to
+        every member's fit, as in scikit-learn's ``VotingClassifier``: every
+        member must accept it. ``progress(done, total)`` is called as members
+        finish. Stopped (:class:`plsim.ensembles.StopFit` raised from
+        ``progress``) or interrupted, the fit keeps the members that finished
+        (``partial_``, ``member_indices_``; their ``weights`` only), as
+        :meth:`plsim.ensembles.ParallelBaggingClassifier.fit` does.
+        """
         if self.voting not in ("hard", "soft"):
             raise ValueError(f"voting={self.voting!r} is not allowed; use 'hard' or 'soft'")
-        X, y, pairs, weights = self._validate(X, y)
+        X, y, pairs, weights, sample_weight = self._validate(X, y, sample_weight)
         if self.voting == "soft":
             for n, est in pairs:
                 check_estimator_like(est, f"estimators[{n!r}]", need_proba=True)
         check_classification_targets(y)
         self.classes_, y_encoded = np.unique(y, return_inverse=True)
-        self._store(pairs, fit_members(self, pairs, X, y_encoded, progress), weights)
+        self._store(pairs, fit_members(self, pairs, X, y_encoded, progress, sample_weight), weights)
         return self
 
     def _encoded_members(self, X: np.ndarray) -> np.ndarray:
@@ -209,6 +244,11 @@ class ParallelVotingRegressor(RegressorMixin, _BaseVoting, BaseEstimator):
         Where to train the members; ``None`` trains them one after the other here.
     random_state : int, RandomState, Generator or None
         Seeds members whose own ``random_state`` is ``None`` (see the classifier).
+
+    Attributes
+    ----------
+    estimators_, named_estimators_, member_fit_times_, member_workers_, member_indices_, partial_, weights_
+        As for :class:`ParallelVotingClassifier`.
     """
 
     def __init__(self, estimators: list[tuple[str, Any]], *, weights: Any = None, client: Any = None,
@@ -218,10 +258,11 @@ class ParallelVotingRegressor(RegressorMixin, _BaseVoting, BaseEstimator):
         self.client = client
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any, *, progress: Callable[[int, int], Any] | None = None) -> ParallelVotingRegressor:
-        """Train every member (in parallel when a client is set)."""
-        X, y, pairs, weights = self._validate(X, y)
-        self._store(pairs, fit_members(self, pairs, X, y, progress), weights)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
+            progress: Callable[[int, int], Any] | None = None) -> ParallelVotingRegressor:
+        """Train every member (in parallel when a client is set); as :meth:`ParallelVotingClassifier.fit`."""
+        X, y, pairs, weights, sample_weight = self._validate(X, y, sample_weight)
+        self._store(pairs, fit_members(self, pairs, X, y, progress, sample_weight), weights)
         return self
 
     def predict_members(self, X: Any) -> np.ndarray:
