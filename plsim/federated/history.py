@@ -69,6 +69,11 @@ class FederatedHistory:
     diverged_round : int or None
         The round after which the global model stopped being finite (the run
         stopped there, with a RuntimeWarning), or None.
+    stopped_reason : str or None
+        Why the run ended before its rounds: ``"interrupted"`` (KeyboardInterrupt:
+        the round in progress was cancelled, a warning said so), ``"stopped"``
+        (the callback, e.g. the playground's Stop), ``"diverged"``; None when
+        every round ran.
     """
 
     records: list[RoundRecord] = field(default_factory=list)
@@ -79,6 +84,12 @@ class FederatedHistory:
     settings: dict[str, Any] = field(default_factory=dict)
     stopped_early: bool = False
     diverged_round: int | None = None
+    stopped_reason: str | None = None
+
+    @property
+    def partial(self) -> bool:
+        """True when the run ended before its rounds (interrupted, stopped or diverged): it holds what finished."""
+        return self.stopped_reason is not None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -142,13 +153,15 @@ class FederatedHistory:
     def summary(self) -> str:
         """One line: final accuracy, rounds, bytes (measured), simulated time."""
         if not self.records:
-            return "no rounds run"
+            return "no rounds run" + (f" ({self.stopped_reason})" if self.stopped_reason else "")
         last = self.records[-1]
         eps = f", epsilon={last.epsilon:.2f}" if last.epsilon is not None else ""
         refused = sum(r.unmasked is False for r in self.records)
         skipped = (f", {refused} round(s) not aggregated: too few survivors for secure aggregation's threshold"
                    if refused else "")
-        return (f"{len(self.records)} rounds: test accuracy {last.test_accuracy:.3f}, "
+        cut = (f" (partial: {self.stopped_reason} after {len(self.records)} of {self.settings['rounds']} rounds)"
+               if self.partial and "rounds" in self.settings else "")
+        return (f"{len(self.records)} rounds{cut}: test accuracy {last.test_accuracy:.3f}, "
                 f"{last.cumulative_bytes / 1e6:.2f} MB moved (measured), "
                 f"{last.cumulative_simulated_seconds:.1f} s simulated, "
                 f"{self.wall_time[-1]:.2f} s wall (measured){eps}{skipped}")

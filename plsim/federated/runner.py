@@ -204,8 +204,9 @@ class _OnDask:
 
         if not worker_threads(client):
             raise RuntimeError("the Dask cluster has no workers; start some or pass client=None")
-        self.model_f = client.scatter(model, broadcast=True, hash=False)
-        self.data_f: list[Any] = client.scatter(list(datas), broadcast=True, hash=False)
+        with cancel_on_interrupt(client) as recording:  # interrupted while shipping: nothing left behind
+            self.model_f = recording.scatter(model, broadcast=True, hash=False)
+            self.data_f: list[Any] = recording.scatter(list(datas), broadcast=True, hash=False)
 
     def run(self, w: np.ndarray, specs: dict[int, dict]) -> dict[int, tuple[dict, dict]]:
         if not specs:
@@ -284,13 +285,19 @@ def run_federated(
     random_state : int
         Seeds everything (initial model, selection, drop-outs, batches, noise, masks).
     callback : callable, optional
-        Called with each :class:`RoundRecord`; return False (or raise StopIteration) to stop.
+        Called with each :class:`RoundRecord`; return False (or raise StopIteration) to stop
+        (``history.stopped_reason == "stopped"``).
     initial_weights : ndarray, optional
         Start from these parameters instead of ``model.init_params(seed from random_state)``.
 
     Returns
     -------
     FederatedHistory
+        A KeyboardInterrupt (the kernel's stop button, or raised by ``callback``)
+        cancels the round in progress and returns the rounds that finished,
+        flagged ``partial`` with ``stopped_reason="interrupted"`` and a warning;
+        the cluster stays usable. A diverging run stops with a RuntimeWarning
+        (``diverged_round``).
     """
     rounds, client_fraction, local_epochs, batch_size, lr, mu, dropout_rate, random_state = _check_args(
         algorithm, rounds, client_fraction, local_epochs, batch_size, lr, mu, dp, secure_aggregation,
@@ -328,9 +335,12 @@ def run_federated(
     # what one client sends up (same size plain or masked: update + weight, 8 bytes each)
     up_template = {"delta": np.zeros(n_params), "weight": 0.0}
 
-    executor = _OnDask(client, model, datas) if client is not None else _Sequential(model, datas)
+    executor: _OnDask | _Sequential | None = None
     cum_bytes, cum_sim = 0, 0.0
+    history.weights = w
+    done = (0, w)
     try:
+        executor = _OnDask(client, model, datas) if client is not None else _Sequential(model, datas)
         for t in range(1, rounds + 1):
             t0 = time.perf_counter()
             traffic = history.ledger.new_round(t)
@@ -427,10 +437,12 @@ def run_federated(
             )
             history.records.append(record)
             history.weights = w
+            done = (t, w)  # one assignment: an interrupt cannot separate a round from its model
             # Diverged: the model is no longer finite, or its test loss exploded far past the untrained
             # model's (a cross-entropy 100x that of the initial guess means confidently wrong everywhere).
             if not (np.all(np.isfinite(w)) and loss_t <= DIVERGED_LOSS_FACTOR * max(history.initial_loss, 1.0)):
                 history.diverged_round = t
+                history.stopped_reason = "diverged"
                 warnings.warn(_divergence_message(t, loss_t, history.initial_loss, algorithm, lr, mu),
                               RuntimeWarning, stacklevel=2)
                 break
@@ -441,8 +453,20 @@ def run_federated(
                     keep_going = False
                 if keep_going is False:
                     history.stopped_early = t < rounds
+                    if t < rounds:
+                        history.stopped_reason = "stopped"
                     break
+    except KeyboardInterrupt:
+        # The round in flight is dropped (its tasks were cancelled by cancel_on_interrupt); the rounds that
+        # finished are returned with the model of the last one (``w`` when interrupted just after its record).
+        history.weights = done[1] if len(history.records) == done[0] else w
+        if len(history.records) < rounds:
+            history.stopped_reason = "interrupted"
+            warnings.warn(
+                f"run_federated was interrupted after {len(history.records)} of {rounds} rounds: the round in "
+                "progress was cancelled and the history holds the rounds that finished (history.partial is True). "
+                "The cluster is still usable.", UserWarning, stacklevel=2)
     finally:
-        executor.close()
-    history.weights = w
+        if executor is not None:
+            executor.close()
     return history

@@ -5,13 +5,19 @@ Taught in ``notebooks/04_distributed_training.ipynb``.
 
 from __future__ import annotations
 
+import math
 import numbers
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["TrainingHistory", "shard_indices", "local_batch", "worker_addresses"]
+__all__ = ["TrainingHistory", "shard_indices", "local_batch", "worker_addresses", "DIVERGED_LOSS_FACTOR"]
+
+DIVERGED_LOSS_FACTOR = 100.0
+"""A run has diverged when its loss is not finite or exceeds this many times its initial loss
+(floored at 1), the same rule as :data:`plsim.federated.runner.DIVERGED_LOSS_FACTOR`."""
 
 
 @dataclass
@@ -37,6 +43,16 @@ class TrainingHistory:
         Final parameters.
     info : dict
         Anything else worth knowing (workers, batch sizes, clock gaps...).
+    stopped_reason : str or None
+        Why the run ended before the updates asked for: ``"interrupted"``
+        (KeyboardInterrupt: the outstanding tasks were cancelled and what had
+        finished is returned, with a warning), ``"stopped"`` (the callback, e.g.
+        a widget's Stop, asked to stop), ``"diverged"`` (see ``diverged_step``);
+        None when the run did everything it was asked.
+    diverged_step : int or None
+        The update count whose loss was not finite or above
+        :data:`DIVERGED_LOSS_FACTOR` times the initial loss; the run stopped
+        there with a RuntimeWarning.
     """
 
     method: str
@@ -48,6 +64,13 @@ class TrainingHistory:
     bytes_sent: list[int] = field(default_factory=list)
     params: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    stopped_reason: str | None = None
+    diverged_step: int | None = None
+
+    @property
+    def partial(self) -> bool:
+        """True when the run ended early (interrupted, stopped or diverged): it holds only what finished."""
+        return self.stopped_reason is not None
 
     @property
     def total_bytes(self) -> int:
@@ -142,3 +165,52 @@ def worker_addresses(client: Any) -> list[str]:
     if not addresses:
         raise ValueError("the Dask cluster has no workers")
     return addresses
+
+
+# -- ending a run early: divergence, interruption --------------------------------------
+def diverged(loss: float, initial_loss: float) -> bool:
+    """True when ``loss`` is not finite or above :data:`DIVERGED_LOSS_FACTOR` x ``max(initial_loss, 1)``."""
+    return not math.isfinite(loss) or loss > DIVERGED_LOSS_FACTOR * max(initial_loss, 1.0)
+
+
+def stop_diverged(hist: TrainingHistory, function: str, step: int, lr: float) -> None:
+    """Flag ``hist`` as diverged at ``step`` (its last recorded loss) and warn, naming the step and the learning rate."""
+    hist.diverged_step = int(step)
+    hist.stopped_reason = "diverged"
+    loss, initial = hist.loss[-1], hist.loss[0]
+    warnings.warn(
+        f"{function} diverged at step {step}: loss {loss:.3g} against {initial:.3g} at the start "
+        f"(more than {DIVERGED_LOSS_FACTOR:g} times, or not finite), so the run stopped there. The learning rate "
+        f"lr={lr:g} is too large for this model and data: lower it (e.g. lr={lr / 10:g}). For a smooth loss, "
+        "gradient descent is only stable while lr < 2 / L, L the largest curvature (eigenvalue of the Hessian). "
+        "The history holds the steps up to this one (history.diverged_step).",
+        RuntimeWarning, stacklevel=3)
+
+
+def trim(hist: TrainingHistory, per_update: bool = False) -> None:
+    """Cut the lists of an interrupted run to the entries it completed.
+
+    ``steps``, ``loss``, ``time`` (and ``bytes_sent`` unless ``per_update``) have one entry
+    per record; with ``per_update`` (asynchronous runs) ``staleness`` and ``bytes_sent`` have
+    one per applied update.
+    """
+    n = min(len(hist.steps), len(hist.loss), len(hist.time))
+    del hist.steps[n:], hist.loss[n:], hist.time[n:]
+    if per_update:
+        m = min(len(hist.staleness), len(hist.bytes_sent))
+        del hist.staleness[m:], hist.bytes_sent[m:]
+    else:
+        del hist.bytes_sent[n:]
+
+
+def stop_interrupted(hist: TrainingHistory, function: str, done: int, asked: int,
+                     per_update: bool = False) -> None:
+    """Flag ``hist`` as cut short by a KeyboardInterrupt (its tasks already cancelled) and warn."""
+    trim(hist, per_update)
+    if done >= asked:
+        return  # everything had finished: nothing is missing
+    hist.stopped_reason = "interrupted"
+    warnings.warn(
+        f"{function} was interrupted after {done} of {asked} steps: its outstanding tasks were cancelled and "
+        "the history holds the steps that finished (history.partial is True). The cluster is still usable.",
+        UserWarning, stacklevel=3)

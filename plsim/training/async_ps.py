@@ -44,8 +44,12 @@ from plsim.training._common import (
     check_lr,
     check_seed,
     check_w0,
+    diverged,
     local_batch,
     shard_indices,
+    stop_diverged,
+    stop_interrupted,
+    trim,
     worker_addresses,
 )
 
@@ -93,6 +97,40 @@ class _Clocks:
         self.max_gap = max(self.max_gap, self.clock[i] - min(self.clock))
 
 
+def _push(hist: TrainingHistory, w: np.ndarray, lr: float, grad: np.ndarray, staleness: int,
+          pull_nbytes: int) -> np.ndarray:
+    """The server applies one pushed gradient; its staleness and bytes (push + pull) are recorded."""
+    hist.staleness.append(staleness)
+    hist.bytes_sent.append(payload_nbytes(grad) + pull_nbytes)
+    return w - lr * grad
+
+
+def _undo_unfinished(hist: TrainingHistory, done: tuple[int, np.ndarray]) -> np.ndarray:
+    """After an interrupt: keep the ``done[0]`` updates applied (and their records); return their parameters."""
+    del hist.staleness[done[0]:], hist.bytes_sent[done[0]:]
+    trim(hist, per_update=True)
+    return done[1]
+
+
+def _evaluate(hist: TrainingHistory, model: Any, w: np.ndarray, X: np.ndarray, y: np.ndarray, version: int,
+              n_updates: int, eval_every: int, now: float, callback: Any, lr: float, function: str) -> bool:
+    """Record the full loss at this update when due (or when ``w`` stopped being finite); True to stop the run."""
+    finite = bool(np.all(np.isfinite(w)))
+    if version % eval_every and version != n_updates and finite:
+        return False
+    hist.steps.append(version)
+    hist.loss.append(model.loss(w, X, y) if finite else float("nan"))
+    hist.time.append(now)
+    if diverged(hist.loss[-1], hist.loss[0]):
+        stop_diverged(hist, function, version, lr)
+        return True
+    if callback is not None and callback(version, hist.loss[-1]):
+        if version < n_updates:
+            hist.stopped_reason = "stopped"
+        return True
+    return False
+
+
 def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: int = 4,
                         worker_speeds: Sequence[float] | None = None, staleness_bound: int | None = None,
                         lr: float = 0.05, n_updates: int = 200, batch_size: int | None = 32,
@@ -122,7 +160,11 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
     TrainingHistory
         ``time`` is simulated seconds; ``staleness`` has one entry per applied
         gradient; ``info["max_clock_gap"]`` is the largest ``clock_i - min clock``
-        at which any worker started (never above ``staleness_bound``).
+        at which any worker started (never above ``staleness_bound``). A
+        diverging run (loss not finite or above ``DIVERGED_LOSS_FACTOR`` times
+        the initial loss) stops with a RuntimeWarning and ``diverged_step``; a
+        KeyboardInterrupt returns the updates applied so far
+        (``stopped_reason="interrupted"``, a warning).
     """
     X, y = check_data(model, X, y)
     n_workers = check_int("n_workers", n_workers)
@@ -168,26 +210,27 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
     hist.steps.append(0)
     hist.loss.append(model.loss(w, X, y))
     hist.time.append(0.0)
-    while version < n_updates:
-        now, i, pulled, clock, w_pulled = heapq.heappop(events)
-        rows = shards[i][local_batch(len(shards[i]), batch_size, random_state, clock, i)]
-        grad = model.gradient(w_pulled, X[rows], y[rows])
-        w = w - lr * grad
-        hist.staleness.append(version - pulled)
-        hist.bytes_sent.append(payload_nbytes(grad) + payload_nbytes(w_pulled))
-        version += 1
-        clocks.clock[i] += 1
-        if version % eval_every == 0 or version == n_updates:
-            hist.steps.append(version)
-            hist.loss.append(model.loss(w, X, y))
-            hist.time.append(now)
-            if callback is not None and callback(version, hist.loss[-1]):
+    done = (0, w)  # (updates recorded, parameters after them): one assignment, an interrupt cannot split it
+    try:
+        while version < n_updates:
+            now, i, pulled, clock, w_pulled = heapq.heappop(events)
+            rows = shards[i][local_batch(len(shards[i]), batch_size, random_state, clock, i)]
+            grad = model.gradient(w_pulled, X[rows], y[rows])
+            w = _push(hist, w, lr, grad, version - pulled, payload_nbytes(w_pulled))
+            done = (version + 1, w)
+            version += 1
+            clocks.clock[i] += 1
+            if _evaluate(hist, model, w, X, y, version, n_updates, eval_every, now, callback, lr,
+                         "async_sgd_simulated"):
                 break
-        waiting.append(i)
-        for j in sorted(waiting):  # the finished worker, and any blocked by the SSP bound
-            if clocks.may_start(j):
-                waiting.remove(j)
-                start(j, now)
+            waiting.append(i)
+            for j in sorted(waiting):  # the finished worker, and any blocked by the SSP bound
+                if clocks.may_start(j):
+                    waiting.remove(j)
+                    start(j, now)
+    except KeyboardInterrupt:
+        w = _undo_unfinished(hist, done)
+        stop_interrupted(hist, "async_sgd_simulated", len(hist.staleness), n_updates, per_update=True)
     hist.params = w
     hist.info["max_clock_gap"] = clocks.max_gap
     return hist
@@ -220,6 +263,9 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any, n_worker
     TrainingHistory
         ``time`` is measured wall-clock seconds; staleness depends on real timing
         (not reproducible -- use :func:`async_sgd_simulated` for that).
+        Divergence stops the run as in :func:`async_sgd_simulated`; a
+        KeyboardInterrupt cancels the outstanding gradient tasks and returns
+        the updates applied so far (``stopped_reason="interrupted"``, a warning).
     """
     from dask.distributed import as_completed
 
@@ -249,50 +295,50 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any, n_worker
     clocks = _Clocks(n_workers, bound)
     version = 0
     owner: dict[str, tuple[int, int]] = {}  # future key -> (worker, pulled version)
-    with cancel_on_interrupt(client) as client:
-        Xf = [client.scatter(X[s], workers=[a], hash=False) for s, a in zip(shards, where)]
-        yf = [client.scatter(y[s], workers=[a], hash=False) for s, a in zip(shards, where)]
-        ac = as_completed()
-        waiting: list[int] = []
+    done = (0, w)  # (updates recorded, parameters after them): one assignment, an interrupt cannot split it
+    try:
+        with cancel_on_interrupt(client) as client:
+            Xf = [client.scatter(X[s], workers=[a], hash=False) for s, a in zip(shards, where)]
+            yf = [client.scatter(y[s], workers=[a], hash=False) for s, a in zip(shards, where)]
+            ac = as_completed()
+            waiting: list[int] = []
 
-        def start(i: int) -> None:
-            clocks.started(i)
-            fut = client.submit(_grad_task, model, w, Xf[i], yf[i], batch_size, random_state, clocks.clock[i], i,
-                                float(delays_arr[i]), workers=[where[i]], pure=False)
-            owner[fut.key] = (i, version)
-            ac.add(fut)
+            def start(i: int) -> None:
+                clocks.started(i)
+                fut = client.submit(_grad_task, model, w, Xf[i], yf[i], batch_size, random_state, clocks.clock[i],
+                                    i, float(delays_arr[i]), workers=[where[i]], pure=False)
+                owner[fut.key] = (i, version)
+                ac.add(fut)
 
-        t0 = time.perf_counter()
-        for i in range(n_workers):
-            start(i)
-        hist.steps.append(0)
-        hist.loss.append(model.loss(w, X, y))
-        hist.time.append(0.0)
-        for fut in ac:
-            i, pulled = owner.pop(fut.key)
-            grad, _ = fut.result()
-            if version >= n_updates:
-                continue
-            w = w - lr * grad
-            hist.staleness.append(version - pulled)
-            hist.bytes_sent.append(payload_nbytes(grad) + payload_nbytes(w))
-            version += 1
-            clocks.clock[i] += 1
-            stop = False
-            if version % eval_every == 0 or version == n_updates:
-                hist.steps.append(version)
-                hist.loss.append(model.loss(w, X, y))
-                hist.time.append(time.perf_counter() - t0)
-                stop = bool(callback is not None and callback(version, hist.loss[-1]))
-            if version >= n_updates or stop:
-                for other in list(ac.futures):
-                    other.cancel()
-                break
-            waiting.append(i)
-            for j in sorted(waiting):
-                if clocks.may_start(j):
-                    waiting.remove(j)
-                    start(j)
+            t0 = time.perf_counter()
+            for i in range(n_workers):
+                start(i)
+            hist.steps.append(0)
+            hist.loss.append(model.loss(w, X, y))
+            hist.time.append(0.0)
+            for fut in ac:
+                i, pulled = owner.pop(fut.key)
+                grad, _ = fut.result()
+                if version >= n_updates:
+                    continue
+                w = _push(hist, w, lr, grad, version - pulled, payload_nbytes(w))
+                done = (version + 1, w)
+                version += 1
+                clocks.clock[i] += 1
+                stop = _evaluate(hist, model, w, X, y, version, n_updates, eval_every, time.perf_counter() - t0,
+                                 callback, lr, "async_sgd")
+                if version >= n_updates or stop:
+                    for other in list(ac.futures):
+                        other.cancel()
+                    break
+                waiting.append(i)
+                for j in sorted(waiting):
+                    if clocks.may_start(j):
+                        waiting.remove(j)
+                        start(j)
+    except KeyboardInterrupt:
+        w = _undo_unfinished(hist, done)
+        stop_interrupted(hist, "async_sgd", len(hist.staleness), n_updates, per_update=True)
     hist.params = w
     hist.info["max_clock_gap"] = clocks.max_gap
     return hist

@@ -24,8 +24,12 @@ from plsim.training._common import (
     check_lr,
     check_seed,
     check_w0,
+    diverged,
     local_batch,
     shard_indices,
+    stop_diverged,
+    stop_interrupted,
+    trim,
     worker_addresses,
 )
 
@@ -93,7 +97,12 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n
     TrainingHistory
         One entry per round: ``steps`` counts local steps (``H`` per round), ``loss``
         the full training loss of the averaged model, ``bytes_sent`` each replica's
-        parameters up plus the average down.
+        parameters up plus the average down. A diverging run (loss not finite or
+        above ``DIVERGED_LOSS_FACTOR`` times the initial loss) stops with a
+        RuntimeWarning and ``diverged_step``; a KeyboardInterrupt cancels the
+        outstanding tasks and returns the rounds that finished
+        (``stopped_reason="interrupted"``, a warning); a callback returning True
+        stops after that round (``stopped_reason="stopped"``).
     """
     X, y = check_data(model, X, y)
     if shards is not None:
@@ -123,27 +132,41 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n
     hist.time.append(0.0)
     hist.bytes_sent.append(0)
     t0 = time.perf_counter()
-    with cancel_on_interrupt(client) as client:
-        if client is not None:
-            addresses = worker_addresses(client)
-            where = [addresses[i % len(addresses)] for i in range(n_workers)]
-            Xf = [client.scatter(X[s], workers=[a], hash=False) for s, a in zip(shards, where)]
-            yf = [client.scatter(y[s], workers=[a], hash=False) for s, a in zip(shards, where)]
-        for r in range(n_rounds):
-            if client is None:
-                ws = [local_steps(model, w, X[s], y[s], lr, H, batch_size, random_state, r * H, i)
-                      for i, s in enumerate(shards)]
-                w = _average(weights, *ws)
-            else:
-                futs = [client.submit(local_steps, model, w, Xf[i], yf[i], lr, H, batch_size, random_state, r * H, i,
-                                      workers=[where[i]], pure=False) for i in range(n_workers)]
-                w = client.submit(_average, weights, *futs, workers=[where[0]], pure=False).result()
-                ws = [w] * n_workers  # same sizes as the real payloads (one vector per replica)
-            hist.steps.append((r + 1) * H)
-            hist.loss.append(model.loss(w, X, y))
-            hist.time.append(time.perf_counter() - t0)
-            hist.bytes_sent.append(sum(payload_nbytes(v) for v in ws) + n_workers * payload_nbytes(w))
-            if callback is not None and callback((r + 1) * H, hist.loss[-1]):
-                break
+    done = (0, w)  # (rounds recorded, their averaged model): one assignment, so an interrupt cannot split it
+    try:
+        with cancel_on_interrupt(client) as client:
+            if client is not None:
+                addresses = worker_addresses(client)
+                where = [addresses[i % len(addresses)] for i in range(n_workers)]
+                Xf = [client.scatter(X[s], workers=[a], hash=False) for s, a in zip(shards, where)]
+                yf = [client.scatter(y[s], workers=[a], hash=False) for s, a in zip(shards, where)]
+            for r in range(n_rounds):
+                if client is None:
+                    ws = [local_steps(model, w, X[s], y[s], lr, H, batch_size, random_state, r * H, i)
+                          for i, s in enumerate(shards)]
+                    w = _average(weights, *ws)
+                else:
+                    futs = [client.submit(local_steps, model, w, Xf[i], yf[i], lr, H, batch_size, random_state,
+                                          r * H, i, workers=[where[i]], pure=False) for i in range(n_workers)]
+                    w = client.submit(_average, weights, *futs, workers=[where[0]], pure=False).result()
+                    ws = [w] * n_workers  # same sizes as the real payloads (one vector per replica)
+                loss = model.loss(w, X, y) if np.all(np.isfinite(w)) else float("nan")
+                hist.steps.append((r + 1) * H)
+                hist.loss.append(loss)
+                hist.time.append(time.perf_counter() - t0)
+                hist.bytes_sent.append(sum(payload_nbytes(v) for v in ws) + n_workers * payload_nbytes(w))
+                done = (r + 1, w)
+                if diverged(loss, hist.loss[0]):
+                    stop_diverged(hist, "local_sgd", (r + 1) * H, lr)
+                    break
+                if callback is not None and callback((r + 1) * H, loss):
+                    if r + 1 < n_rounds:
+                        hist.stopped_reason = "stopped"
+                    break
+    except KeyboardInterrupt:
+        trim(hist)
+        # the model of the last recorded round (if its record was complete but ``done`` not yet set: ``w``)
+        w = done[1] if len(hist.steps) - 1 == done[0] else w
+        stop_interrupted(hist, "local_sgd", hist.steps[-1] if hist.steps else 0, H * n_rounds)
     hist.params = w
     return hist

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from plsim.cluster import cancel_on_interrupt
 from plsim.comm import payload_nbytes
 from plsim.models import MLP, softmax_cross_entropy
 from plsim.training._common import check_int, worker_addresses
@@ -225,33 +226,36 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
                 stage_grads[s] = flat if stage_grads[s] is None else stage_grads[s] + flat
         timeline = None
     else:
-        addresses = worker_addresses(client)
-        where = [addresses[s % len(addresses)] for s in range(p)]
-        pf = [client.scatter(params[s], workers=[where[s]], hash=False) for s in range(p)]
-        xs = [client.scatter(X[rows], workers=[where[0]], hash=False) for rows in micro]
-        ys = [client.scatter(y[rows], workers=[where[-1]], hash=False) for rows in micro]
-        fwd = [[None] * n_micro for _ in range(p)]
-        for j in range(n_micro):  # GPipe: every forward is submitted before any backward
-            a = xs[j]
-            for s in range(p):
-                fwd[s][j] = client.submit(_stage_forward, model, stages[s], pf[s], a, workers=[where[s]], pure=False)
-                a = client.submit(operator.getitem, fwd[s][j], "out", workers=[where[s]], pure=False)
-        back = [[None] * n_micro for _ in range(p)]
-        for j in range(n_micro - 1, -1, -1):
-            g = None
-            for s in range(p - 1, -1, -1):
-                back[s][j] = client.submit(_stage_backward, model, stages[s], pf[s], fwd[s][j], g,
-                                           ys[j] if s == p - 1 else None, N, workers=[where[s]], pure=False)
-                g = client.submit(operator.getitem, back[s][j], "grad_in", workers=[where[s]], pure=False)
-        sums = [client.submit(_sum_stage_grads, *back[s], workers=[where[s]], pure=False) for s in range(p)]
-        stage_grads = client.gather(sums)
-        times_f = client.gather([client.submit(operator.getitem, f, "t", pure=False) for row in fwd for f in row])
-        times_b = client.gather([client.submit(lambda d: (d["t"], d["loss"]), b, pure=False)
-                                 for row in back for b in row])
-        sizes_f = client.gather([client.submit(lambda d: payload_nbytes(d["out"]), f, pure=False)
-                                 for row in fwd[:-1] for f in row])
-        sizes_b = client.gather([client.submit(lambda d: payload_nbytes(d["grad_in"]), b, pure=False)
-                                 for row in back[1:] for b in row])
+        # interrupted (the kernel's stop button), every task of this pass is cancelled: the workers are free at once
+        with cancel_on_interrupt(client) as client:
+            addresses = worker_addresses(client)
+            where = [addresses[s % len(addresses)] for s in range(p)]
+            pf = [client.scatter(params[s], workers=[where[s]], hash=False) for s in range(p)]
+            xs = [client.scatter(X[rows], workers=[where[0]], hash=False) for rows in micro]
+            ys = [client.scatter(y[rows], workers=[where[-1]], hash=False) for rows in micro]
+            fwd = [[None] * n_micro for _ in range(p)]
+            for j in range(n_micro):  # GPipe: every forward is submitted before any backward
+                a = xs[j]
+                for s in range(p):
+                    fwd[s][j] = client.submit(_stage_forward, model, stages[s], pf[s], a, workers=[where[s]],
+                                              pure=False)
+                    a = client.submit(operator.getitem, fwd[s][j], "out", workers=[where[s]], pure=False)
+            back = [[None] * n_micro for _ in range(p)]
+            for j in range(n_micro - 1, -1, -1):
+                g = None
+                for s in range(p - 1, -1, -1):
+                    back[s][j] = client.submit(_stage_backward, model, stages[s], pf[s], fwd[s][j], g,
+                                               ys[j] if s == p - 1 else None, N, workers=[where[s]], pure=False)
+                    g = client.submit(operator.getitem, back[s][j], "grad_in", workers=[where[s]], pure=False)
+            sums = [client.submit(_sum_stage_grads, *back[s], workers=[where[s]], pure=False) for s in range(p)]
+            stage_grads = client.gather(sums)
+            times_f = client.gather([client.submit(operator.getitem, f, "t", pure=False) for row in fwd for f in row])
+            times_b = client.gather([client.submit(lambda d: (d["t"], d["loss"]), b, pure=False)
+                                     for row in back for b in row])
+            sizes_f = client.gather([client.submit(lambda d: payload_nbytes(d["out"]), f, pure=False)
+                                     for row in fwd[:-1] for f in row])
+            sizes_b = client.gather([client.submit(lambda d: payload_nbytes(d["grad_in"]), b, pure=False)
+                                     for row in back[1:] for b in row])
         nbytes = int(sum(sizes_f) + sum(sizes_b))
         loss = float(sum(lb for _, lb in times_b[(p - 1) * n_micro:]))
         events = []

@@ -28,9 +28,13 @@ from plsim.training._common import (
     check_lr,
     check_seed,
     check_w0,
+    diverged,
     local_batch,
     shard_indices,
     split_batch,
+    stop_diverged,
+    stop_interrupted,
+    trim,
     worker_addresses,
 )
 
@@ -128,7 +132,8 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_
     topk_ratio : float
         Fraction of entries top-k keeps.
     callback : callable, optional
-        ``callback(step, loss)`` after each finished step; return True to stop early.
+        ``callback(step, loss)`` after each finished step; return True to stop early
+        (``stopped_reason="stopped"``).
     lag : int
         Steps submitted ahead of the one being read back (keeps the cluster busy).
 
@@ -138,6 +143,12 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_
         ``loss`` is the global-batch loss at the parameters before each step,
         ``time`` measured wall-clock seconds, ``bytes_sent`` the gradient payload
         bytes each step (every payload goes to the ``n_workers - 1`` other replicas).
+        ``params`` are those after the last recorded step. A loss that is not
+        finite or above ``DIVERGED_LOSS_FACTOR`` times the first stops the run
+        (``diverged_step``, RuntimeWarning). A KeyboardInterrupt cancels the
+        outstanding tasks and returns the steps that finished
+        (``stopped_reason="interrupted"``, a warning); a second one while the
+        parameters are fetched is raised.
     """
     if n_workers is None:
         n_workers = len(worker_addresses(client)) if client is not None else 2
@@ -152,60 +163,91 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_
     start = time.perf_counter()
 
     def record(step: int, losses: list[float], nbytes: list[int]) -> bool:
+        """Append step ``step``; True when the run must stop there (diverged, or the callback says so)."""
         loss = float(np.dot(s["weights"], losses))
         hist.steps.append(step)
         hist.loss.append(loss)
         hist.time.append(time.perf_counter() - start)
         hist.bytes_sent.append(int(sum(nbytes)) * (k_workers - 1))
-        return bool(callback(step, loss)) if callback is not None else False
+        if diverged(loss, hist.loss[0]):
+            stop_diverged(hist, "sync_sgd", step, s["lr"])
+            return True
+        if callback is not None and callback(step, loss):
+            if step < s["n_steps"]:
+                hist.stopped_reason = "stopped"
+            return True
+        return False
 
     args = (s["random_state"],)
     if client is None:
         residuals: list[Any] = [None] * k_workers
-        for t in range(s["n_steps"]):
-            outs = []
-            for i, shard in enumerate(s["shards"]):
-                out = worker_gradient(model, w, s["X"][shard], s["y"][shard], s["sizes"][i], *args, t, i,
-                                      compression, s["k"], residuals[i])
-                residuals[i] = out[2]
-                outs.append(out)
-            w = _apply(w, s["lr"], s["weights"], *[o[1] for o in outs])
-            if record(t + 1, [o[0] for o in outs], [payload_nbytes(o[1]) for o in outs]):
-                break
+        done = (0, w)  # (steps recorded, parameters after them): one assignment, an interrupt cannot split it
+        try:
+            for t in range(s["n_steps"]):
+                outs = []
+                for i, shard in enumerate(s["shards"]):
+                    out = worker_gradient(model, w, s["X"][shard], s["y"][shard], s["sizes"][i], *args, t, i,
+                                          compression, s["k"], residuals[i])
+                    residuals[i] = out[2]
+                    outs.append(out)
+                w = _apply(w, s["lr"], s["weights"], *[o[1] for o in outs])
+                stop = record(t + 1, [o[0] for o in outs], [payload_nbytes(o[1]) for o in outs])
+                done = (t + 1, w)
+                if stop:
+                    break
+        except KeyboardInterrupt:
+            trim(hist)
+            w = done[1] if len(hist.steps) == done[0] else w  # else: recorded, the callback interrupted
+            stop_interrupted(hist, "sync_sgd", len(hist.steps), s["n_steps"])
         hist.params = w
         return hist
 
-    with cancel_on_interrupt(client) as client:
-        addresses = worker_addresses(client)
-        where = [addresses[i % len(addresses)] for i in range(k_workers)]
-        Xf = [client.scatter(s["X"][sh], workers=[a], hash=False) for sh, a in zip(s["shards"], where)]
-        yf = [client.scatter(s["y"][sh], workers=[a], hash=False) for sh, a in zip(s["shards"], where)]
-        replicas = [client.scatter(w, workers=[a], hash=False) for a in where]
-        residual_f: list[Any] = [None] * k_workers
-        pending: list[tuple[int, list[Any]]] = []
-        stopped = False
-        for t in range(s["n_steps"]):
-            outs = [client.submit(worker_gradient, model, replicas[i], Xf[i], yf[i], s["sizes"][i], *args, t, i,
-                                  compression, s["k"], residual_f[i], workers=[where[i]], pure=False)
-                    for i in range(k_workers)]
-            payloads = [client.submit(operator.getitem, o, 1, workers=[a], pure=False)
-                        for o, a in zip(outs, where)]
-            if compression != "none":
-                residual_f = [client.submit(operator.getitem, o, 2, workers=[a], pure=False)
-                              for o, a in zip(outs, where)]
-            replicas = [client.submit(_apply, replicas[i], s["lr"], s["weights"], *payloads, workers=[where[i]],
-                                      pure=False) for i in range(k_workers)]
-            pending.append((t + 1, [client.submit(_stats, o, workers=[a], pure=False)
-                                    for o, a in zip(outs, where)]))
-            while len(pending) > lag or (t == s["n_steps"] - 1 and pending):
-                step, stats = pending.pop(0)
-                values = client.gather(stats)
-                if record(step, [v[0] for v in values], [v[1] for v in values]):
-                    stopped = True
-                    break
-            if stopped:
-                break
-        finals = client.gather(replicas)
+    finals: list[np.ndarray] | None = None
+    try:
+        with cancel_on_interrupt(client) as client:
+            addresses = worker_addresses(client)
+            where = [addresses[i % len(addresses)] for i in range(k_workers)]
+            last: list[Any] = [w] * k_workers  # each replica after the last recorded step (futures once there)
+            try:
+                Xf = [client.scatter(s["X"][sh], workers=[a], hash=False) for sh, a in zip(s["shards"], where)]
+                yf = [client.scatter(s["y"][sh], workers=[a], hash=False) for sh, a in zip(s["shards"], where)]
+                replicas = [client.scatter(w, workers=[a], hash=False) for a in where]
+                last = replicas
+                residual_f: list[Any] = [None] * k_workers
+                pending: list[tuple[int, list[Any], list[Any]]] = []
+                stopped = False
+                for t in range(s["n_steps"]):
+                    outs = [client.submit(worker_gradient, model, replicas[i], Xf[i], yf[i], s["sizes"][i], *args,
+                                          t, i, compression, s["k"], residual_f[i], workers=[where[i]], pure=False)
+                            for i in range(k_workers)]
+                    payloads = [client.submit(operator.getitem, o, 1, workers=[a], pure=False)
+                                for o, a in zip(outs, where)]
+                    if compression != "none":
+                        residual_f = [client.submit(operator.getitem, o, 2, workers=[a], pure=False)
+                                      for o, a in zip(outs, where)]
+                    replicas = [client.submit(_apply, replicas[i], s["lr"], s["weights"], *payloads,
+                                              workers=[where[i]], pure=False) for i in range(k_workers)]
+                    pending.append((t + 1, [client.submit(_stats, o, workers=[a], pure=False)
+                                            for o, a in zip(outs, where)], replicas))
+                    while len(pending) > lag or (t == s["n_steps"] - 1 and pending):
+                        step, stats, after = pending.pop(0)
+                        values = client.gather(stats)
+                        last = after
+                        if record(step, [v[0] for v in values], [v[1] for v in values]):
+                            stopped = True
+                            break
+                    if stopped:
+                        break
+            except KeyboardInterrupt:
+                # the parameters of the last recorded step, fetched before every other task is cancelled
+                finals = client.gather(last)
+                raise
+            # stopped early: the replicas after the last recorded step, not those of the steps submitted ahead
+            finals = client.gather(last)
+    except KeyboardInterrupt:
+        if finals is None:  # interrupted again while fetching the parameters: give up at once
+            raise
+        stop_interrupted(hist, "sync_sgd", len(hist.steps), s["n_steps"])
     hist.params = finals[0]
     hist.info["replicas_identical"] = all(np.array_equal(finals[0], f) for f in finals[1:])
     hist.info["steps_run"] = len(hist.steps)
