@@ -1,0 +1,4 @@
+# The server unmasks only if at least `threshold` participants sent their vectors,
+# so up to len(participants) - threshold of them may drop out.
+answer = len(sec.participants) - sec.threshold
+check("secagg_max_dropouts", answer, agg=sec)

@@ -1,0 +1,224 @@
+"""Exercises of ``notebooks/03_federated_learning.ipynb``: the answers live here, not in the notebook.
+
+* ``fedavg_round_saving`` (predict -> run -> explain): how many times fewer rounds
+  FedAvg (E=5) needs than FedSGD on IID clients, each at its own tuned rate.
+* ``fedavg_round`` (code): one FedAvg round written with ``client.scatter`` and
+  ``client.submit``, checked against :func:`plsim.federated.run_federated`
+  running exactly one round from the same weights, parties and seed.
+* ``dp_noise_for_budget`` (answer): the least noise that keeps DP-FedAvg within
+  a privacy budget, found with :func:`plsim.federated.compute_epsilon`.
+* ``secagg_max_dropouts`` (answer): how many drop-outs the notebook's secure
+  aggregation round survives, from its threshold.
+
+Worked solutions: ``notebooks/solutions/<name>.py``. Tested in ``tests/test_exercises_federated.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+
+from plsim.exercises._core import Exercise, register
+
+__all__ = ["DP_NOISE_GRID", "DP_EPSILON_BUDGET", "DP_SAMPLING", "fedavg_round_case", "reference_fedavg_round",
+           "noise_for_budget"]
+
+NOTEBOOK = "03_federated_learning"
+
+# -- predict -> run -> explain: FedAvg's round saving ------------------------------------------------
+
+
+def _saving_explain(guess: float | None, measured: float, tuned: Any = None, fair: Any = None, **_: Any) -> str:
+    """The usual reasons for the gap, picked from the run's own numbers."""
+    if not math.isfinite(measured):
+        return ("There is no ratio this time: one of the two runs did not reach the target within its round "
+                "cap at any learning rate of its grid. Look at the table: which one, and at which rates?")
+    steps = None
+    if fair is not None:
+        steps = 5 * -(-fair.samples_per_client // fair.batch_size)
+    sgd_lr = getattr(tuned.get("FedSGD"), "best_lr", None) if isinstance(tuned, dict) else None
+    parts = []
+    if guess is not None and steps and guess >= 0.5 * steps:
+        parts.append(f"Each FedAvg round does {steps} local steps per client, yet it saves far fewer rounds than "
+                     "that: later local steps start from a model that already fits the client's data, so each "
+                     "adds less, and they all start from the same stale global model.")
+    if guess is not None and guess > measured:
+        lr_txt = f" (its tuned rate here is {sgd_lr:g})" if sgd_lr else ""
+        parts.append("FedSGD at its OWN tuned learning rate takes large steps" + lr_txt + ", so it is a much "
+                     "stronger baseline than FedSGD at FedAvg's small rate.")
+    elif guess is not None and guess < measured:
+        parts.append("On IID clients every client's data looks like the whole data set, so a client's local "
+                     "steps are nearly steps on the pooled data: local work converts into progress well, and "
+                     "FedSGD's one step per round is capped by the largest stable step size.")
+    if not parts:
+        parts.append("Local work pays off on IID clients, but not one-for-one: compare the ratio with the "
+                     "number of local steps per round.")
+    return " ".join(parts)
+
+
+register(Exercise(
+    name="fedavg_round_saving",
+    kind="predict",
+    rel_tol=0.35,
+    hint="prediction = how many times fewer rounds FedAvg (E=5) needs than FedSGD, e.g. 2.0",
+    explain=_saving_explain,
+    misconception="Local steps convert one-for-one into saved rounds (150 local steps per round = 150x fewer "
+                  "rounds), or the opposite: FedAvg's saving is a fixed property of the algorithm, whatever the "
+                  "learning rates and the data.",
+    notebook=NOTEBOOK,
+))
+
+# -- code: one FedAvg round with scatter and submit --------------------------------------------------
+
+
+def fedavg_round_case(random_state: int = 7) -> dict[str, Any]:
+    """The check's federation: 5 parties of very different sizes, a softmax regression on digits.
+
+    Unequal sizes make a plain (unweighted) mean of the updates differ clearly
+    from FedAvg's average weighted by the parties' sample counts.
+    """
+    from plsim import data, models
+    from plsim.federated import ClientData
+
+    ds = data.load_dataset("digits", random_state=0)
+    order = np.random.default_rng(random_state).permutation(len(ds.y_train))
+    cuts = np.cumsum([20, 40, 80, 160, 320])
+    parts = [np.sort(p) for p in np.split(order[:cuts[-1]], cuts[:-1])]
+    model = models.SoftmaxRegression(ds.n_features, ds.n_classes)
+    w0 = model.init_params(np.random.SeedSequence(random_state))
+    parties = [ClientData(k, ds.X_train[p], ds.y_train[p]) for k, p in enumerate(parts)]
+    return dict(dataset=ds, parts=parts, model=model, w_global=w0, parties=parties,
+                settings=dict(local_epochs=2, batch_size=10, lr=0.05, random_state=random_state, round_index=1))
+
+
+def reference_fedavg_round(case: dict[str, Any]) -> np.ndarray:
+    """plsim's own FedAvg round on the case: every party trains, one round, from ``w_global``."""
+    from plsim.federated import run_federated
+
+    s = case["settings"]
+    h = run_federated(case["model"], case["dataset"], case["parts"], algorithm="fedavg", rounds=1,
+                      client_fraction=1.0, local_epochs=s["local_epochs"], batch_size=s["batch_size"], lr=s["lr"],
+                      random_state=s["random_state"], initial_weights=case["w_global"], client=None)
+    return np.asarray(h.weights)
+
+
+def _unweighted_round(case: dict[str, Any]) -> np.ndarray:
+    """The common mistake: every party's update counts the same, whatever its size."""
+    from plsim.federated import client_seed, local_update
+
+    s = case["settings"]
+    deltas = [local_update(case["model"], case["w_global"], p.X, p.y, algorithm="fedavg",
+                           local_epochs=s["local_epochs"], batch_size=s["batch_size"], lr=s["lr"],
+                           seed=client_seed(s["random_state"], s["round_index"], p.client_id)).delta
+              for p in case["parties"]]
+    return case["w_global"] - np.mean(deltas, axis=0)
+
+
+def _run_fedavg_round(fn: Any, dask_client: Any = None, **_: Any) -> tuple[bool, str]:
+    if dask_client is None:
+        return False, "pass the notebook's Dask client: check_code(\"fedavg_round\", fedavg_round, dask_client=dask_client)"
+    from distributed import get_task_stream
+
+    case = fedavg_round_case()
+    w_before = case["w_global"].copy()
+    with get_task_stream(client=dask_client) as stream:
+        got = fn(dask_client, case["model"], case["w_global"], case["parties"], **case["settings"])
+    n_tasks = len(stream.data)
+    if not np.array_equal(case["w_global"], w_before):
+        return False, "your function changed w_global in place; the server's model must stay as it was (copy it)."
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False, f"return the new global weights as one flat array, not {type(got).__name__}"
+    want = reference_fedavg_round(case)
+    if got.shape != want.shape:
+        return False, f"you returned shape {got.shape}; the model has {want.size} parameters (a flat vector)"
+    n = len(case["parties"])
+    if n_tasks < n:
+        return False, (f"{n_tasks} task(s) ran on the cluster for {n} parties: submit one local-training task per "
+                       "party with dask_client.submit")
+    if np.allclose(got, want, rtol=1e-9, atol=1e-12):
+        return True, (f"your round matches plsim's run_federated round on {n} parties of sizes "
+                      f"{[p.n_samples for p in case['parties']]}; {n_tasks} tasks ran on the cluster.")
+    gap = float(np.max(np.abs(got - want)))
+    if np.allclose(got, _unweighted_round(case), rtol=1e-9, atol=1e-12):
+        return False, ("you averaged the updates with equal weights: a party with 320 samples must count 16 times "
+                       "as much as one with 20 (weight each update by its party's n_samples).")
+    if np.allclose(got, case["w_global"]):
+        return False, "the weights did not change: apply the averaged update, w_global - average(delta)."
+    return False, (f"your new weights differ from plsim's by up to {gap:.3g}. Seed each party's local training "
+                   "with client_seed(random_state, round_index, party.client_id) and subtract the weighted "
+                   "average of the deltas from w_global.")
+
+
+register(Exercise(
+    name="fedavg_round",
+    kind="code",
+    hint="scatter each party once (dask_client.scatter), submit one F.local_update task per party "
+         "(seed=F.client_seed(random_state, round_index, party.client_id)), gather, and average the deltas "
+         "weighted by each result's n_samples",
+    run=_run_fedavg_round,
+    misconception="The server's average is a plain mean of the clients' models; and the clients' data travels "
+                  "with every round's task (instead of being placed on the workers once).",
+    notebook=NOTEBOOK,
+))
+
+# -- answer: the least noise for a privacy budget ----------------------------------------------------
+
+DP_NOISE_GRID = (0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
+DP_EPSILON_BUDGET = 4.0
+DP_SAMPLING = 0.5
+
+
+@functools.lru_cache(maxsize=32)
+def noise_for_budget(rounds: int, delta: float, budget: float = DP_EPSILON_BUDGET,
+                     grid: tuple[float, ...] = DP_NOISE_GRID, sampling: float = DP_SAMPLING) -> float | None:
+    """The smallest noise multiplier of ``grid`` whose epsilon after ``rounds`` rounds is at most ``budget``."""
+    from plsim.federated import compute_epsilon
+
+    for z in sorted(grid):
+        if compute_epsilon(z, sampling, rounds, delta) <= budget:
+            return z
+    return None
+
+
+def _dp_expected(rounds: int | None = None, delta: float | None = None) -> float | None:
+    from plsim.federated import demo_config
+
+    cfg = demo_config()
+    return noise_for_budget(cfg.rounds if rounds is None else rounds, cfg.delta if delta is None else delta)
+
+
+register(Exercise(
+    name="dp_noise_for_budget",
+    kind="answer",
+    expected=_dp_expected,
+    rel_tol=1e-9,
+    hint="loop over the grid and call F.compute_epsilon(z, 0.5, cfg.rounds, cfg.delta) for each z; keep the "
+         "smallest z whose epsilon is within the budget",
+    misconception="Privacy is a property of the noise level alone; in fact epsilon grows with every round and "
+                  "with the sampling rate, so the noise needed depends on how long you train.",
+    notebook=NOTEBOOK,
+))
+
+# -- answer: how many drop-outs secure aggregation survives ------------------------------------------
+
+
+def _secagg_expected(agg: Any = None) -> int:
+    if agg is None:
+        raise ValueError("pass the notebook's round: check(\"secagg_max_dropouts\", answer, agg=sec)")
+    return len(agg.participants) - agg.threshold
+
+
+register(Exercise(
+    name="secagg_max_dropouts",
+    kind="answer",
+    expected=_secagg_expected,
+    hint="the server unmasks only when at least `threshold` of the participants sent their vectors",
+    misconception="Secure aggregation survives any number of drop-outs (and so would reveal a lone survivor's "
+                  "update), or none at all.",
+    notebook=NOTEBOOK,
+))
