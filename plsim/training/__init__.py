@@ -7,7 +7,8 @@
 * :mod:`plsim.training.scaling` -- strong versus weak scaling, measured and predicted;
 * :mod:`plsim.training.config` -- the demo sizes of notebook 04 (small mode aware).
 
-Communication (bytes, cost models, all-reduce, compression) lives in :mod:`plsim.comm`.
+Communication (bytes, cost models, all-reduce, compression) lives in :mod:`plsim.comm`;
+Amdahl's and Gustafson's laws in :mod:`plsim.speedup` (``plsim.speedup.amdahl_speedup``).
 Taught in ``notebooks/04_distributed_training.ipynb`` and
 ``notebooks/05_collectives_compression_pipelines.ipynb``.
 """
@@ -27,8 +28,6 @@ _LAZY = {
     "gpipe_schedule": "plsim.training.pipeline",
     "bubble_fraction": "plsim.training.pipeline",
     "pipeline_gradient": "plsim.training.pipeline",
-    "amdahl_speedup": "plsim.training.scaling",
-    "gustafson_speedup": "plsim.training.scaling",
     "predict_scaling": "plsim.training.scaling",
     "measure_scaling": "plsim.training.scaling",
     "TrainingDemoConfig": "plsim.training.config",

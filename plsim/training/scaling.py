@@ -10,6 +10,8 @@
 :func:`measure_scaling` times real synchronous data-parallel steps on the Dask
 cluster (rows labelled ``"measured"``); :func:`predict_scaling` extends them with
 the alpha-beta cost model of :mod:`plsim.comm` (rows labelled ``"predicted"``).
+The laws themselves live in one place, :mod:`plsim.speedup.laws`
+(``amdahl_speedup(serial_fraction, workers)``, ``gustafson_speedup(serial_fraction, workers)``).
 
 Taught in ``notebooks/05_collectives_compression_pipelines.ipynb``.
 """
@@ -19,15 +21,17 @@ from __future__ import annotations
 import math
 import numbers
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from plsim.comm import LinkModel, comm_time
+from plsim.speedup import laws
 from plsim.training._common import check_int, worker_addresses
 
-__all__ = ["amdahl_speedup", "gustafson_speedup", "predict_scaling", "measure_scaling", "MODES"]
+__all__ = ["predict_scaling", "measure_scaling", "MODES"]
 
 MODES = ("strong", "weak")
 
@@ -38,24 +42,26 @@ def _check_fraction(f: Any) -> float:
     return float(f)
 
 
-def amdahl_speedup(n_workers: int | np.ndarray, parallel_fraction: float) -> np.ndarray | float:
-    """Fixed problem: ``1 / ((1 - f) + f / p)``."""
-    f = _check_fraction(parallel_fraction)
+def _deprecated_law(name: str, law: Callable[[float, float], float], n_workers: Any,
+                    parallel_fraction: float) -> np.ndarray | float:
+    warnings.warn(f"plsim.training.scaling.{name}(n_workers, parallel_fraction) is deprecated; use "
+                  f"plsim.speedup.{name}(serial_fraction, workers) with serial_fraction = 1 - parallel_fraction",
+                  DeprecationWarning, stacklevel=3)
+    serial = 1.0 - _check_fraction(parallel_fraction)
     p = np.asarray(n_workers, dtype=np.float64)
-    if np.any(p < 1):
-        raise ValueError(f"n_workers={n_workers!r} must be >= 1")
-    out = 1.0 / ((1.0 - f) + f / p)
+    out = np.array([law(serial, float(w)) for w in p.ravel()]).reshape(p.shape)
     return float(out) if out.ndim == 0 else out
+
+
+# Deprecated: kept only so that old calls (other argument order and meaning) still run. Not exported.
+def amdahl_speedup(n_workers: int | np.ndarray, parallel_fraction: float) -> np.ndarray | float:
+    """Deprecated: :func:`plsim.speedup.amdahl_speedup` ``(1 - parallel_fraction, n_workers)``."""
+    return _deprecated_law("amdahl_speedup", laws.amdahl_speedup, n_workers, parallel_fraction)
 
 
 def gustafson_speedup(n_workers: int | np.ndarray, parallel_fraction: float) -> np.ndarray | float:
-    """Problem grown with the workers: ``(1 - f) + f p``."""
-    f = _check_fraction(parallel_fraction)
-    p = np.asarray(n_workers, dtype=np.float64)
-    if np.any(p < 1):
-        raise ValueError(f"n_workers={n_workers!r} must be >= 1")
-    out = (1.0 - f) + f * p
-    return float(out) if out.ndim == 0 else out
+    """Deprecated: :func:`plsim.speedup.gustafson_speedup` ``(1 - parallel_fraction, n_workers)``."""
+    return _deprecated_law("gustafson_speedup", laws.gustafson_speedup, n_workers, parallel_fraction)
 
 
 def predict_scaling(workers: Sequence[int], *, compute_seconds: float, n_bytes: float, mode: str = "strong",
