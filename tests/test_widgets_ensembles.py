@@ -35,7 +35,7 @@ def test_run_trains_on_the_cluster_and_updates_the_panel(client):
 
 
 @pytest.mark.slow
-def test_stop_cancels_remaining_members(client):
+def test_stop_cancels_remaining_members_and_shows_the_partial_ensemble(client):
     widget = ensemble_builder(client=client, X=X, y=Y)
     panel = widget.panel
     panel.controls["members"].value = 5
@@ -47,7 +47,49 @@ def test_stop_cancels_remaining_members(client):
 
     panel._work = stop_after_first
     panel.run(block=True)
-    assert panel.result is None and panel.status.value == "Stopped." and panel.figures_drawn == 0
+    assert panel.error is None, panel.message.value
+    run = panel.result
+    # Stop was seen when the first member came back: that one is kept, the other four cancelled.
+    assert run.partial and run.model.partial_ and len(run.model.estimators_) == 1
+    assert panel.status.value == "Stopped." and panel.figures_drawn == 1
+    assert "1 of 5 (stopped: partial ensemble)" in panel.details.value
+    # The member kept is the one of the same index in a complete run.
+    i = int(run.model.member_indices_[0])
+    from plsim.ensembles.demo import EnsembleDemo
+
+    full = run_ensemble(None, *train_test(), members=5, random_state=EnsembleDemo.current().random_state)
+    np.testing.assert_array_equal(run.model.estimators_samples_[0], full.model.estimators_samples_[i])
+    # The cluster is still whole and trains the next run completely.
+    panel._work = panel._work_orig
+    panel.run(block=True)
+    assert not panel.result.partial and len(panel.result.model.estimators_) == 5
+    assert len(client.nthreads()) == 2 and panel.status.value == "Done."
+
+
+def train_test():
+    """The builder's own split of (X, Y) (the demo settings' test fraction and seed)."""
+    from sklearn.model_selection import train_test_split
+
+    from plsim.ensembles.demo import EnsembleDemo
+
+    settings = EnsembleDemo.current()
+    X_train, X_test, y_train, y_test = train_test_split(X, Y, test_size=settings.test_fraction,
+                                                        random_state=settings.random_state, stratify=Y)
+    return X_train, y_train, X_test, y_test
+
+
+def test_stop_in_run_ensemble_keeps_the_first_members_sequentially():
+    from plsim.ensembles import StopFit
+
+    def stop_at_two(done, total):
+        if done == 2:
+            raise StopFit
+
+    run = run_ensemble(None, X[:300], Y[:300], X[300:], Y[300:], members=6, progress=stop_at_two)
+    full = run_ensemble(None, X[:300], Y[:300], X[300:], Y[300:], members=6)
+    assert run.partial and list(run.model.member_indices_) == [0, 1]
+    np.testing.assert_array_equal(run.curve.ensemble, full.curve.ensemble[:2])
+    assert run.members_text() == "2 of 6 (stopped: partial ensemble)" and full.members_text() == "6"
 
 
 def test_run_ensemble_logic_sequential():

@@ -4,7 +4,9 @@ Press Run: a :class:`plsim.ensembles.ParallelBaggingClassifier` trains its
 members on the cluster (progress moves as members finish), then the panel shows
 the test accuracy of the first 1..M members next to single members, each
 member's fit time coloured by the worker that ran it, and a table of measured
-times. The logic is :func:`run_ensemble`, a plain function tests call directly.
+times. Stop cancels the members still pending and shows the ensemble of those
+that finished, marked partial. The logic is :func:`run_ensemble`, a plain
+function tests call directly.
 
 Taught in ``notebooks/02_ensembles.ipynb``.
 """
@@ -81,10 +83,20 @@ class EnsembleRun:
         """Sum of the members' measured fit times: what one worker alone would need."""
         return float(np.sum(self.model.member_fit_times_))
 
+    @property
+    def partial(self) -> bool:
+        """True when Stop ended the fit: the model holds only the members that finished."""
+        return bool(getattr(self.model, "partial_", False))
+
+    def members_text(self) -> str:
+        """``"16"``, or ``"5 of 16 (stopped: partial ensemble)"``."""
+        kept = len(self.model.estimators_)
+        return f"{kept} of {self.model.n_estimators} (stopped: partial ensemble)" if self.partial else f"{kept}"
+
     def summary_html(self) -> str:
         workers = sorted(set(self.model.member_workers_))
         rows = [
-            ("members", f"{len(self.model.estimators_)}"),
+            ("members", self.members_text()),
             ("workers used", f"{len(workers)}"),
             ("training time, wall clock (measured)", f"{self.wall_seconds:.2f} s"),
             ("sum of member fit times (measured)", f"{self.member_seconds:.2f} s"),
@@ -94,10 +106,6 @@ class EnsembleRun:
         ]
         body = "".join(f"<tr><td>{k}</td><td style='text-align:right'>{v}</td></tr>" for k, v in rows)
         return f"<table class='plsim-table'>{body}</table>"
-
-
-class _Stopped(Exception):
-    """Raised from the progress callback when the user presses Stop (pending members are cancelled)."""
 
 
 def run_ensemble(
@@ -127,7 +135,9 @@ def run_ensemble(
     random_state : int
         Seed of every member's draw.
     progress : callable, optional
-        ``progress(done, total)`` as members finish.
+        ``progress(done, total)`` as members finish; raising
+        :class:`plsim.ensembles.StopFit` from it stops the fit, and the run
+        then holds the members that finished (``EnsembleRun.partial``).
 
     Returns
     -------
@@ -159,6 +169,9 @@ def _figure(run: EnsembleRun) -> Any:
                       wall_seconds=run.wall_seconds)
     right.set_title(f"Fit: {run.wall_seconds:.2f} s wall clock vs {run.member_seconds:.2f} s of member work",
                     fontsize=10)
+    if run.partial:
+        left.set_title(f"Stopped: partial ensemble of {len(run.model.estimators_)} of {run.model.n_estimators} "
+                       "members", fontsize=10)
     return fig
 
 
@@ -209,25 +222,29 @@ def ensemble_builder(client: Client | None = None, X: Any = None, y: Any = None)
 
         return client or current_client() or start_cluster(quiet=True)
 
-    def work(params: dict, report: Any) -> EnsembleRun | None:
+    def work(params: dict, report: Any) -> EnsembleRun:
+        from plsim.ensembles import StopFit
+
         c = get_client()
         total = params["members"]
         report.progress(0, total, "Shipping the data to the workers...")
 
         def on_member(done: int, n: int) -> None:
-            if report.stopped:
-                raise _Stopped
+            if report.stopped:  # the members still pending are cancelled; those done are kept
+                raise StopFit
             report.progress(done, n, f"{done}/{n} members trained")
 
-        try:
-            run = run_ensemble(c, X_train, y_train, X_test, y_test, base=params["base"], members=total,
-                               sampling=params["sampling"], random_state=settings.random_state,
-                               progress=on_member)
-        except _Stopped:
-            return None
+        run = run_ensemble(c, X_train, y_train, X_test, y_test, base=params["base"], members=total,
+                           sampling=params["sampling"], random_state=settings.random_state,
+                           progress=on_member)
         report.figure(_figure(run))
         report.html(run.summary_html())
-        report.progress(total, total, f"Trained {total} members in {run.wall_seconds:.2f} s (measured)")
+        kept = len(run.model.estimators_)
+        if run.partial:
+            report.progress(kept, total, f"Stopped: kept the {kept} of {total} members that finished "
+                                         f"(partial ensemble), {run.wall_seconds:.2f} s (measured)")
+        else:
+            report.progress(total, total, f"Trained {total} members in {run.wall_seconds:.2f} s (measured)")
         return run
 
     panel = RunPanel(
