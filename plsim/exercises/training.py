@@ -197,11 +197,12 @@ def _explain_step(guess: float | None, measured: float, sync: Any = None, single
         reasons.append(f"Here one step took {dp_ms:.2f} ms on the cluster and {one_ms:.2f} ms in one process "
                        "(measured).")
     if measured < 1:
-        reasons.append("Each data-parallel step pays for scheduling tasks, sending the parameters and gradients "
-                       "between processes and waiting for the slowest replica -- about a millisecond or more per "
-                       "step -- while computing the gradient of this small model on a small batch takes a fraction of "
-                       "that. Splitting the compute cannot win when the compute is not where the time goes: data "
-                       "parallelism pays off for big models and batches, whose compute dwarfs the exchange.")
+        lead = ("The step in one process is the whole gradient computation and the update, so splitting it "
+                "over replicas could save at most that time; " if single is not None else "")
+        reasons.append(lead + "each data-parallel step adds scheduling tasks, moving parameters and gradients "
+                       "between processes and waiting for the slowest replica, and here that added more than the "
+                       "split compute saved. Data parallelism pays off when the compute per step (big models, big "
+                       "batches) dwarfs the exchange.")
     elif replicas and measured < replicas:
         reasons.append(f"Faster, but less than {replicas}x: the exchange and the update are not split (Amdahl), "
                        "and every step waits for the slowest replica.")
