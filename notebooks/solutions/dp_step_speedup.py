@@ -1,9 +1,10 @@
-# A worked explanation (your own words are what counts). The numbers are in the outputs above.
+# A worked explanation (your own words are what counts); the numbers are in the outputs above.
 explanation = """
-One data-parallel step splits only the gradient computation; it adds scheduling the tasks,
-sending parameters and gradients between processes and waiting for the slowest replica.
-For this small MLP on a batch of 128 rows the gradient takes a fraction of a millisecond,
-the scheduling and the exchange about a millisecond or more, so the step is slower than in one
-process (speedup below 1). With fewer CPUs than replicas they also take turns.
-Data parallelism pays off when the compute per step dwarfs the exchange: a big model or batch.
+The one-process step is the whole computation: one gradient on the batch and the update.
+Data parallelism splits only that gradient over the replicas, so it can save at most that time.
+What it adds, every step: scheduling the replicas' tasks, sending each replica's gradient to the
+others, applying the update on every replica, and waiting for the slowest one. For a model this
+small the added time is far larger than the compute it splits, so one step is slower on the
+cluster (a speedup below 1). With fewer CPUs than replicas they also take turns.
+Data parallelism pays off when the compute per step (a big model, a big batch) dwarfs the exchange.
 """
