@@ -1,0 +1,3 @@
+answer = int(np.argmax(disagreement.sum(axis=1)))   # a member's disagreement with all the others
+print("member", answer, "accuracy alone:", round(float(np.mean(member_predictions[answer] == y_test)), 3))
+check("most_different", answer, disagreement=disagreement)

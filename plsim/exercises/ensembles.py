@@ -1,0 +1,259 @@
+"""Exercises of ``notebooks/02_ensembles.ipynb``: the answers live here, not in the notebook.
+
+* ``poor_team_vote`` (predict -> run -> explain): the test accuracy of a hard
+  vote over a team whose members' own accuracies the student has just seen
+  (a strong kNN and three weaker models).
+* ``bagging_by_hand`` (code): bagging written with ``client.scatter`` and
+  ``client.submit`` (one fit per member, majority vote), checked against
+  :class:`plsim.ensembles.ParallelBaggingClassifier` with the same
+  ``random_state``: :func:`member_draws` gives each member's rows and seed
+  exactly as plsim derives them, so a correct implementation matches it exactly.
+* ``unseen_rows`` (answer): the share of training rows member 0 of the
+  notebook's bagging never saw, measured on the fitted model.
+* ``most_different`` (answer): which member of the notebook's bagging
+  disagrees most with the others.
+
+Worked solutions: ``notebooks/solutions/<name>.py``. Tested in ``tests/test_exercises_ensembles.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+from plsim.exercises._core import Exercise, register
+
+__all__ = ["member_draws", "bagging_case", "reference_bagging", "BAGGING_MEMBERS", "BAGGING_SEED"]
+
+NOTEBOOK = "02_ensembles"
+
+# -- predict -> run -> explain: a hard vote over a poor team -------------------------------------------
+
+
+def _poor_team_explain(guess: float | None, measured: float, comparison: Any = None, **_: Any) -> str:
+    """The usual reasons for the gap, chosen from the run's own numbers (a MemberComparison)."""
+    if comparison is None:
+        return "Compare the vote's accuracy with its best member's, printed by compare_with_members above."
+    accs = comparison.member_accuracy
+    best, best_acc = comparison.best_member, comparison.best_accuracy
+    mean_acc = float(np.mean(list(accs.values())))
+    r = comparison.error_correlation
+    parts = []
+    if measured > best_acc:
+        parts.append(f"The vote beat its best member ({best}, {best_acc:.3f}): the members are wrong on partly "
+                     f"different samples (error correlation r = {r:.2f}), so a majority is more often right than "
+                     "any one of them.")
+    else:
+        parts.append(f"The vote did not beat its best member ({best}, {best_acc:.3f}).")
+        ranked = sorted(accs.values(), reverse=True)
+        if len(ranked) > 1 and ranked[0] - ranked[1] > 0.02:
+            parts.append(f"{best} is {(ranked[0] - ranked[1]) * 100:.1f} points better than the next member: "
+                         "where it is right and the weaker ones agree on a wrong label, they outvote it.")
+        if math.isfinite(r) and r >= 0.5:
+            parts.append(f"The members' mistakes are strongly correlated (r = {r:.2f}): there is little to cancel.")
+        elif math.isfinite(r):
+            parts.append(f"Their errors are only partly correlated (r = {r:.2f}), but a plain majority counts a "
+                         "weak member's vote as much as a strong one's.")
+    if guess is not None:
+        if guess > best_acc and measured <= best_acc:
+            parts.append("You expected the team to beat its best member, as if more models always help: a vote "
+                         "only helps members of about equal strength whose mistakes differ.")
+        elif guess <= mean_acc + 1e-9 and measured > mean_acc:
+            parts.append(f"You expected no better than the members' average ({mean_acc:.3f}): a majority is right "
+                         "wherever most members are, even if each one alone is often wrong.")
+    return " ".join(parts)
+
+
+register(Exercise(
+    name="poor_team_vote",
+    kind="predict",
+    rel_tol=0.02,
+    hint="prediction = the hard vote's test accuracy, a number between 0 and 1 (e.g. 0.8)",
+    explain=_poor_team_explain,
+    misconception="An ensemble always beats its best member (more models, more accuracy), or a vote lands at "
+                  "its members' average; in fact a majority of weaker members outvotes a much better one where "
+                  "it is right, and a vote only helps members of similar strength whose mistakes differ.",
+    notebook=NOTEBOOK,
+))
+
+# -- code: bagging by hand on the cluster --------------------------------------------------------------
+
+BAGGING_MEMBERS = 8
+BAGGING_SEED = 11
+
+
+def _check_count(value: Any, name: str, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}={value!r} must be an integer >= {low}")
+    if value < low:
+        raise ValueError(f"{name}={value!r} must be an integer >= {low}")
+    return int(value)
+
+
+def member_draws(n_members: int, n_samples: int, random_state: int) -> list[tuple[np.ndarray, int]]:
+    """Each bagging member's bootstrap rows and tree seed, exactly as plsim derives them.
+
+    Member ``i`` gets the ``i``-th child of ``numpy.random.SeedSequence(random_state)``:
+    one word of it seeds its bootstrap sample (``n_samples`` rows drawn with
+    replacement), another is the ``random_state`` of its decision tree. That is
+    what :class:`plsim.ensembles.ParallelBaggingClassifier` does with its default
+    settings, so trees fitted on these rows with these seeds are its members.
+
+    Parameters
+    ----------
+    n_members : int
+        Number of members (>= 1).
+    n_samples : int
+        Training rows (>= 1).
+    random_state : int
+        The ensemble's ``random_state`` (>= 0).
+
+    Returns
+    -------
+    list of (ndarray, int)
+        ``(rows, seed)`` per member: row indices into the training data, and the
+        member tree's ``random_state``.
+
+    Taught in ``notebooks/02_ensembles.ipynb`` (exercise ``bagging_by_hand``).
+    """
+    from plsim.ensembles._engine import seed_int, spawn_seeds
+    from plsim.ensembles.bagging import draw_indices
+
+    n_members = _check_count(n_members, "n_members")
+    n_samples = _check_count(n_samples, "n_samples")
+    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
+        raise TypeError(f"random_state={random_state!r} must be a non-negative int")
+    out = []
+    for seq in spawn_seeds(int(random_state), n_members):
+        rows, _ = draw_indices(seed_int(seq, 1), n_samples, 1, n_samples, True, 1, False)
+        out.append((rows, seed_int(seq)))
+    return out
+
+
+def bagging_case() -> dict[str, Any]:
+    """The check's data: the notebook's demo problem, 8 members, ``random_state=11``."""
+    from plsim.ensembles import EnsembleDemo, demo_data
+
+    X_train, X_test, y_train, _ = demo_data(EnsembleDemo.current())
+    return dict(X=X_train, y=y_train, X_test=X_test, n_members=BAGGING_MEMBERS, random_state=BAGGING_SEED)
+
+
+def reference_bagging(case: dict[str, Any]) -> np.ndarray:
+    """plsim's own predictions on the case: ``ParallelBaggingClassifier`` fitted here, sequentially."""
+    from plsim.ensembles import ParallelBaggingClassifier
+
+    model = ParallelBaggingClassifier(n_estimators=case["n_members"], random_state=case["random_state"])
+    return model.fit(case["X"], case["y"]).predict(case["X_test"])
+
+
+@functools.cache
+def _reference_of_the_check() -> np.ndarray:
+    """plsim's predictions on :func:`bagging_case` (computed once per process: the case never changes)."""
+    return reference_bagging(bagging_case())
+
+
+def _vote(case: dict[str, Any], rows_of: Any) -> np.ndarray:
+    """Majority vote of trees fitted on ``rows_of(rows)`` with the members' seeds (for diagnosing mistakes)."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = case["X"], case["y"]
+    votes = np.stack([DecisionTreeClassifier(random_state=seed).fit(X[rows_of(rows)], y[rows_of(rows)])
+                      .predict(case["X_test"])
+                      for rows, seed in member_draws(case["n_members"], len(y), case["random_state"])])
+    return np.array([np.bincount(col).argmax() for col in votes.T])
+
+
+def _run_bagging(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
+    if client is None:
+        return False, "pass the notebook's Dask client: check_code(\"bagging_by_hand\", bagging_by_hand, client=client)"
+    from distributed import get_task_stream
+
+    case = bagging_case()
+    before = {k: np.copy(case[k]) for k in ("X", "y", "X_test")}
+    with get_task_stream(client=client) as stream:
+        got = fn(client, case["X"], case["y"], case["X_test"], case["n_members"], case["random_state"])
+    n_tasks = len(stream.data)
+    if any(not np.array_equal(case[k], v) for k, v in before.items()):
+        return False, "your function changed X, y or X_test in place; leave the caller's data as it was."
+    try:
+        got = np.asarray(got)
+    except (TypeError, ValueError):
+        return False, f"return the ensemble's predicted labels for X_test as one array, not {type(got).__name__}"
+    want = _reference_of_the_check()
+    if got.shape != want.shape:
+        return False, (f"you returned shape {got.shape}; return one predicted label per row of X_test, "
+                       f"shape {want.shape}")
+    m = case["n_members"]
+    if n_tasks < m:
+        return False, (f"{n_tasks} task(s) ran on the cluster for {m} members: submit one fit per member with "
+                       "client.submit (or client.map)")
+    agree = float(np.mean(got == want))
+    if agree == 1.0:
+        return True, (f"your {m} members, trained as {n_tasks} tasks on the cluster, predict exactly what "
+                      f"plsim's ParallelBaggingClassifier(n_estimators={m}, random_state={case['random_state']}) "
+                      "predicts.")
+    if np.array_equal(got, _vote(case, lambda rows: np.arange(len(case["y"])))):
+        return False, ("every member was trained on all the rows: bagging trains member i on its own bootstrap "
+                       "rows (X[rows], y[rows] from member_draws), otherwise the trees are all alike.")
+    return False, (f"your predictions agree with plsim's on {agree:.1%} of the test rows, not all. Train member i "
+                   "on X[rows], y[rows] with DecisionTreeClassifier(random_state=seed), (rows, seed) from "
+                   "member_draws(n_members, len(y), random_state), and take the most common label per row.")
+
+
+register(Exercise(
+    name="bagging_by_hand",
+    kind="code",
+    hint="scatter X and y once (client.scatter), submit one fit per member with its (rows, seed) from "
+         "member_draws(n_members, len(y), random_state), gather the trees and take a majority vote on X_test",
+    run=_run_bagging,
+    misconception="Parallel members need a seed per worker (so results depend on where they ran), or the data "
+                  "goes with every member's task; in plsim each member's rows and seed come from random_state "
+                  "and its index only, and the data is scattered once.",
+    notebook=NOTEBOOK,
+))
+
+# -- answers measured on the notebook's fitted bagging -------------------------------------------------
+
+
+def _unseen_expected(model: Any = None, X: Any = None) -> float:
+    if model is None or X is None:
+        raise ValueError("pass the notebook's model and data: check(\"unseen_rows\", answer, model=parallel, X=X_train)")
+    return 1.0 - len(np.unique(model.estimators_samples_[0])) / len(X)
+
+
+register(Exercise(
+    name="unseen_rows",
+    kind="answer",
+    expected=_unseen_expected,
+    rel_tol=1e-6,
+    hint="count the distinct rows of member 0's sample (np.unique(parallel.estimators_samples_[0])) and "
+         "compare with len(X_train)",
+    misconception="A bootstrap sample of n rows contains every row once (it is the training set reshuffled); "
+                  "in fact about a third of the rows are left out of each member, which is what makes members "
+                  "differ (and what out-of-bag estimates use).",
+    notebook=NOTEBOOK,
+))
+
+
+def _most_different_expected(disagreement: Any = None) -> int:
+    if disagreement is None:
+        raise ValueError("pass the notebook's matrix: check(\"most_different\", answer, disagreement=disagreement)")
+    return int(np.argmax(np.asarray(disagreement).sum(axis=1)))
+
+
+register(Exercise(
+    name="most_different",
+    kind="answer",
+    expected=_most_different_expected,
+    compare=lambda answer, expected: int(answer) == expected and float(answer) == float(expected),
+    hint="add up each row of the disagreement matrix (a member's disagreement with all the others) and take "
+         "the index of the largest",
+    misconception="Bagged members are all alike (same algorithm, same data), so they agree everywhere; in fact "
+                  "their bootstrap samples make them disagree on a sizeable share of the test set, some members "
+                  "far more than others.",
+    notebook=NOTEBOOK,
+))
