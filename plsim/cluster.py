@@ -57,18 +57,68 @@ __all__ = [
     "ClusterConnectionError",
     "LocalDeployment",
     "cancel_on_interrupt",
+    "MIN_WORKER_MEMORY",
+    "WORKER_TASK_MEMORY",
+    "DataTooLargeError",
+    "WorkerMemoryError",
+    "check_data_fits",
+    "explain_worker_loss",
+    "memory_guard",
 ]
 
 # Fraction of the memory allowance handed to workers; the rest is for the
 # notebook kernel, the scheduler and the browser-facing Jupyter server.
 WORKER_MEMORY_FRACTION = 0.8
 DEFAULT_CONNECT_TIMEOUT = 5.0
+MiB = 2**20
+# What one worker holds while it runs plsim's tasks, measured with
+# benchmarks/bench_worker_memory.py (resident set size of the worker process,
+# psutil; Linux x86-64, Python 3.11, distributed 2026.8, scikit-learn 1.9,
+# numpy 2.4): 63 MiB fresh, 148 MiB once plsim, numpy and scikit-learn are
+# imported, 150 MiB after fitting one bagged tree on the 02_ensembles data,
+# 151 MiB after one federated round (FedAvg, an MLP on digits).
+WORKER_TASK_MEMORY = 151 * MiB
+# The smallest memory limit start_cluster accepts per worker. Dask pauses a
+# worker at 80 % of its limit (distributed.worker.memory.pause), so a worker
+# that holds 151 MiB needs a limit of at least 151 / 0.8 = 189 MiB; rounded up.
+MIN_WORKER_MEMORY = 192 * MiB
 
 _ADDRESS_RE = re.compile(r"^(?:(tcp|tls|inproc|ucx|ws|wss)://)?[\w.\-\[\]:]+:\d+$")
 
 
 class ClusterConnectionError(ConnectionError):
     """No Dask scheduler answered at the given address."""
+
+
+class WorkerMemoryError(MemoryError):
+    """A Dask worker ran out of memory (its nanny restarted it), or no worker fits in the allowance.
+
+    A ``MemoryError``: the work did not fit the memory there was. The message
+    says the worker's memory limit and what to shrink.
+    """
+
+
+class DataTooLargeError(ValueError):
+    """Data refused before it is sent: it would not fit in a worker's memory.
+
+    A ``ValueError``, not a ``MemoryError``: nothing ran out of memory yet; the
+    value passed (the data) is too large for this cluster, which is known up
+    front, and the fix is to pass something else (less data) or to size the
+    cluster differently. Attributes give the numbers: ``nbytes`` (the data),
+    ``memory_limit`` (the smallest worker's limit) and ``room`` (what such a
+    worker can hold besides plsim's own tasks).
+    """
+
+    def __init__(self, message: str, *, nbytes: int, memory_limit: int, room: int) -> None:
+        super().__init__(message)
+        self.nbytes, self.memory_limit, self.room = nbytes, memory_limit, room
+
+    def __reduce__(self) -> tuple:
+        return _data_too_large, (str(self), self.nbytes, self.memory_limit, self.room)
+
+
+def _data_too_large(message: str, nbytes: int, memory_limit: int, room: int) -> DataTooLargeError:
+    return DataTooLargeError(message, nbytes=nbytes, memory_limit=memory_limit, room=room)
 
 
 @dataclass(frozen=True)
@@ -116,11 +166,18 @@ def parse_memory_limit(memory_limit: str | int | float | None) -> int | None:
         )
     if not value > 0 or value != value:
         raise ValueError(f"memory_limit={memory_limit!r} must be a positive size such as '2GB'")
-    if value < 64 * 2**20:
+    if value < MIN_WORKER_MEMORY:
         raise ValueError(
-            f"memory_limit={memory_limit!r} is below 64 MiB per worker; a Python worker cannot run in that"
+            f"memory_limit={memory_limit!r} ({_mib(value)}) is below the {_mib(MIN_WORKER_MEMORY)} a plsim "
+            f"worker needs: a worker holds about {_mib(WORKER_TASK_MEMORY)} once plsim, numpy and scikit-learn "
+            "are loaded and a model is fitted (measured), and Dask pauses a worker at 80 % of its limit. "
+            f"Give at least memory_limit='{MIN_WORKER_MEMORY // MiB}MiB', or leave it None to size it automatically"
         )
     return int(value)
+
+
+def _mib(nbytes: float) -> str:
+    return f"{nbytes / MiB:,.0f} MiB"
 
 
 def _check_address(address: Any) -> str:
@@ -261,13 +318,39 @@ def start_cluster(
                 stacklevel=2,
             )
         if per_worker_memory is None:
-            per_worker_memory = max(int(res.memory_bytes * WORKER_MEMORY_FRACTION / workers), 64 * 2**20)
+            workers, per_worker_memory, note = _fit_workers_in_memory(workers, res)
+            if note:
+                warnings.warn(note, UserWarning, stacklevel=2)
         client = _start_local(workers, threads_per_worker or 1, per_worker_memory, processes)
 
     _current, _current_request = client, request
     if not quiet:
         print(f"plsim: {_summary(client)}")
     return client
+
+
+def _fit_workers_in_memory(wanted: int, res: Resources) -> tuple[int, int, str | None]:
+    """``(workers, memory per worker, note)``: as many of ``wanted`` workers as the allowance feeds.
+
+    Workers share ``WORKER_MEMORY_FRACTION`` of the allowance evenly; each needs
+    ``MIN_WORKER_MEMORY``. Fewer workers that can run beat more that die (with
+    ``MEM_LIMIT=300000000`` two workers of 114 MiB each died on their first fit).
+    ``note`` says why fewer workers start, or is None.
+    """
+    budget = int(res.memory_bytes * WORKER_MEMORY_FRACTION)
+    fit = budget // MIN_WORKER_MEMORY
+    why = (f"{WORKER_MEMORY_FRACTION:.0%} of the {_mib(res.memory_bytes)} memory allowance ({res.memory_source}) "
+           f"is {_mib(budget)} for the workers, and each needs at least {_mib(MIN_WORKER_MEMORY)} "
+           f"(plsim.cluster.MIN_WORKER_MEMORY, measured)")
+    if fit < 1:
+        raise WorkerMemoryError(
+            f"not enough memory for one Dask worker: {why}. Run without a cluster (client=None), "
+            f"raise the allowance, or pass memory_limit='{MIN_WORKER_MEMORY // MiB}MiB' or more if "
+            "this machine really has it"
+        )
+    workers = min(wanted, fit)
+    note = None if workers == wanted else f"starting {workers} worker(s), not {wanted}: {why}"
+    return workers, budget // workers, note
 
 
 def _start_local(n_workers: int, threads: int, memory: int, processes: bool) -> Client:
@@ -291,6 +374,9 @@ def _start_local(n_workers: int, threads: int, memory: int, processes: bool) -> 
     extra = _ignore_interrupt_preload() if processes else {}
     if not processes:  # thread workers log in this process
         _quiet_task_failures()
+    scheduler_log = logging.getLogger("distributed.scheduler")  # a local scheduler runs in this process
+    if not any(isinstance(f, _DropWorkersDied) for f in scheduler_log.filters):
+        scheduler_log.addFilter(_DropWorkersDied())
     _refuse_in_spawned_child()
     environ = {key: value for key, value in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
                if key != "MALLOC_TRIM_THRESHOLD_"}
@@ -361,6 +447,17 @@ def dask_setup(worker: Any) -> None:
     _quiet_task_failures()
 
 
+class _DropWorkersDied(logging.Filter):
+    """Drops the scheduler's "Task ... marked as failed because 4 workers died" line.
+
+    The caller gets the same news as ``KilledWorker`` (explained by :func:`memory_guard`
+    when the workers died of their memory limit).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "workers died" not in str(record.msg)
+
+
 class _DropComputeFailed(logging.Filter):
     """Drops distributed's ~20-line "Compute Failed" report of a failing task.
 
@@ -429,6 +526,200 @@ def worker_threads(client: Client) -> dict[str, int]:
     cluster would now and then look as if it had no workers (seen in the test suite).
     """
     return dict(client.nthreads())
+
+
+def _worker_memory_limits(client: Client) -> dict[str, int]:
+    """``{worker address: memory limit in bytes}`` asked of the scheduler now; 0 means no limit."""
+    identity = client.sync(client.scheduler.identity, n_workers=-1)
+    return {address: int(info.get("memory_limit") or 0) for address, info in identity["workers"].items()}
+
+
+def _pause_fraction() -> float:
+    """Share of its limit at which Dask pauses a worker (``distributed.worker.memory.pause``), else 1."""
+    import dask.config
+
+    for key in ("distributed.worker.memory.pause", "distributed.worker.memory.terminate"):
+        fraction = dask.config.get(key, False)
+        if fraction:
+            return float(fraction)
+    return 1.0
+
+
+def check_data_fits(client: Client | None, nbytes: int, *, what: str) -> None:
+    """Refuse, before anything is sent, data that a worker of ``client`` cannot hold.
+
+    Call it where plsim ships data to the workers (``client.scatter``), with
+    the bytes one worker will hold at once: the whole array when it is
+    broadcast to every worker, the largest piece when pieces go to different
+    workers. A worker can hold what is left of its memory limit, up to the
+    point where Dask pauses it (80 %), once plsim's own tasks have taken their
+    ``WORKER_TASK_MEMORY`` (measured); the smallest worker counts. Passing is
+    no guarantee (a task also makes working copies, e.g. a bootstrap sample);
+    a worker that still runs out is reported by :func:`memory_guard`.
+    Taught in ``notebooks/00_start_here.ipynb``.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client or None
+        ``None`` (work runs in this process), a cluster without workers, or
+        workers without a memory limit: nothing to check.
+    nbytes : int
+        Bytes one worker will hold, e.g. ``X.nbytes + y.nbytes``.
+    what : str
+        The data, as the user knows it, for the message (e.g. ``"the training data X, y"``).
+
+    Raises
+    ------
+    DataTooLargeError
+        A ``ValueError`` naming the data's size, the worker's memory limit,
+        the room it has, and what to shrink.
+    TypeError, ValueError
+        ``nbytes`` is not a non-negative integer or ``what`` not a string.
+    """
+    if isinstance(nbytes, bool) or not isinstance(nbytes, numbers.Integral):
+        raise TypeError(f"nbytes must be an integer number of bytes, got {type(nbytes).__name__} {nbytes!r}")
+    if nbytes < 0:
+        raise ValueError(f"nbytes={nbytes!r} must be a number of bytes >= 0")
+    if not isinstance(what, str) or not what:
+        raise TypeError(f"what must be a non-empty string naming the data, got {what!r}")
+    if client is None:
+        return
+    limits = [limit for limit in _worker_memory_limits(client).values() if limit > 0]
+    if not limits:
+        return
+    smallest = min(limits)
+    pause = _pause_fraction()
+    room = max(int(smallest * pause) - WORKER_TASK_MEMORY, 0)
+    if nbytes > room:
+        raise DataTooLargeError(
+            f"{what} is {_mib(nbytes)}, more than a worker can hold: a worker's memory limit is "
+            f"{_mib(smallest)}, Dask pauses it at {pause:.0%} ({_mib(smallest * pause)}), and plsim's own "
+            f"tasks take about {_mib(WORKER_TASK_MEMORY)} of that (measured), which leaves {_mib(room)}. "
+            f"Shrink {what} (fewer rows or features, a smaller dataset) or give each worker more memory: "
+            "plsim.start_cluster(n_workers=<fewer>, memory_limit=<more>)",
+            nbytes=int(nbytes), memory_limit=smallest, room=room,
+        )
+
+
+_RESTART_TOPIC = "worker-restart-memory"  # the event a nanny logs when it restarts its worker for memory
+
+
+def _memory_restarts(client: Client) -> list[tuple[float, dict]]:
+    """The scheduler's record of workers its nannies restarted for going over their memory limit."""
+    return [(stamp, dict(event)) for stamp, event in client.get_events(_RESTART_TOPIC)]
+
+
+@dataclass(frozen=True)
+class _Before:
+    """What :func:`memory_guard` saw at the start of its block."""
+
+    restarts: list
+    limits: list
+
+
+def _memory_limits_or_none(client: Client) -> list[int] | None:
+    """The workers' memory limits; for a local cluster whose worker is restarting, the limits it was given."""
+    try:
+        limits = [limit for limit in _worker_memory_limits(client).values() if limit > 0]
+    except Exception:
+        limits = []
+    spec = getattr(getattr(client, "cluster", None), "worker_spec", None) or {}
+    limits = limits or [int(s.get("options", {}).get("memory_limit") or 0) for s in spec.values()]
+    return [limit for limit in limits if limit > 0] or None
+
+
+def _lost_a_worker(exc: BaseException) -> bool:
+    import asyncio
+    import concurrent.futures
+
+    from distributed import KilledWorker
+
+    # KilledWorker: the task's workers died too often; CancelledError: data a task needed was on
+    # a worker that died (scattered data cannot be recomputed), or the run was cancelled.
+    return isinstance(exc, (KilledWorker, asyncio.CancelledError, concurrent.futures.CancelledError))
+
+
+def explain_worker_loss(
+    exc: BaseException, client: Client | None, *, what: str = "the run", since: Any = None,
+) -> WorkerMemoryError | None:
+    """A clear :class:`WorkerMemoryError` for ``exc`` if it came from a worker restarted for memory, else None.
+
+    When a worker goes over 95 % of its memory limit its nanny restarts it
+    ("Worker ... exceeded 95% memory budget. Restarting...") and logs a
+    ``worker-restart-memory`` event on the scheduler. The run then fails with
+    Dask's ``KilledWorker`` (the task killed its workers too often) or a
+    ``CancelledError`` (data on the restarted worker is gone), which say
+    neither why nor what to do. Given such an exception, this looks for those
+    events and, if there are any, returns the error to raise instead (raise it
+    ``from exc``). Usually called through :func:`memory_guard`.
+
+    Parameters
+    ----------
+    exc : BaseException
+        What the run raised.
+    client : dask.distributed.Client or None
+    what : str
+        The run, as the user knows it, for the message (e.g. ``"the ensemble fit"``).
+    since : optional
+        Restarts recorded before the run (what :func:`memory_guard` passes);
+        they are not counted. Default: every restart the scheduler remembers.
+    """
+    import time
+
+    if client is None or isinstance(exc, WorkerMemoryError) or not _lost_a_worker(exc):
+        return None
+    seen = {repr(event) for event in getattr(since, "restarts", since) or ()}
+    deadline = time.monotonic() + 2.0  # the nanny's event may reach the scheduler after the failure
+    while True:
+        try:
+            restarts = [event for event in _memory_restarts(client) if repr(event) not in seen]
+        except Exception:  # the scheduler is gone: nothing to learn
+            return None
+        if restarts or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    if not restarts:
+        return None
+    limits = _memory_limits_or_none(client) or list(getattr(since, "limits", ()))
+    peak = max(int(event.get("rss", 0)) for _, event in restarts)
+    limit = f"its memory limit of {_mib(min(limits))}" if limits else "its memory limit"
+    return WorkerMemoryError(
+        f"{what} ran out of memory on a Dask worker: a worker went over 95 % of {limit} "
+        f"(it held {_mib(peak)}) and was restarted, {len(restarts)} time(s), so {what} could not finish. "
+        "Shrink it: fewer or smaller models (n_estimators, max_depth, hidden layers), fewer clients or "
+        "rounds at once, less data (fewer rows or features); or give each worker more memory: "
+        "plsim.start_cluster(n_workers=<fewer>, memory_limit=<more>)"
+    )
+
+
+@contextlib.contextmanager
+def memory_guard(client: Client | None, *, what: str = "the run") -> Iterator[None]:
+    """Turn a worker lost to its memory limit inside this block into a clear :class:`WorkerMemoryError`.
+
+    ``with memory_guard(client, what="the ensemble fit"): ...`` -- if the block
+    fails because a worker went over its memory limit and was restarted
+    (Dask's ``KilledWorker`` or a ``CancelledError`` for lost data), the error
+    raised says so, gives the worker's memory limit and what to shrink; the
+    original exception is its ``__cause__``. Any other exception, and a worker
+    lost for another reason, pass through unchanged. ``client=None`` does
+    nothing. See :func:`explain_worker_loss`.
+    """
+    if not isinstance(what, str) or not what:
+        raise TypeError(f"what must be a non-empty string naming the run, got {what!r}")
+    if client is None:
+        yield
+        return
+    try:  # what the scheduler knows now: a restarted worker may not be back when the block fails
+        before = _Before(_memory_restarts(client), _memory_limits_or_none(client) or [])
+    except Exception:  # scheduler unreachable: the block will find out itself
+        before = None
+    try:
+        yield
+    except BaseException as exc:
+        explained = explain_worker_loss(exc, client, what=what, since=before)
+        if explained is None:
+            raise
+        raise explained from exc
 
 
 def _summary(client: Client) -> str:

@@ -1,0 +1,88 @@
+"""How much memory one Dask worker needs to run plsim's tasks (measured on this machine).
+
+Run:  python benchmarks/bench_worker_memory.py [--repeats 3]
+
+Starts a one-worker LocalCluster with a generous memory limit (so nothing is
+paused or restarted), then reads the worker process's resident set size (RSS,
+psutil) at each step of a classroom run:
+
+1. a fresh worker (Python + dask + distributed);
+2. after importing plsim, numpy and scikit-learn in the worker;
+3. after one ensemble member is fitted there (a bagged decision tree on the
+   02_ensembles demo data, through ``ParallelBaggingClassifier(client=...)``);
+4. after one federated round (FedAvg, an MLP on digits, through ``run_federated``).
+
+The figure ``plsim.cluster.MIN_WORKER_MEMORY`` must stay above the largest
+RSS printed here, with headroom: Dask pauses a worker at 80 % of its limit and
+restarts it at 95 %. Every figure is measured, not simulated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+MiB = 2**20
+
+
+def _rss() -> int:
+    import psutil
+
+    return psutil.Process(os.getpid()).memory_info().rss
+
+
+def _import_stack() -> int:
+    import numpy  # noqa: F401
+    import sklearn.tree  # noqa: F401
+
+    import plsim.ensembles.bagging  # noqa: F401
+    import plsim.federated.runner  # noqa: F401
+
+    return _rss()
+
+
+def measure_once() -> dict[str, int]:
+    """RSS in bytes of a fresh worker at each step (one cluster, started and closed here)."""
+    import plsim
+    from plsim.data import load_dataset, partition
+    from plsim.ensembles import ParallelBaggingClassifier, demo_data
+    from plsim.federated.runner import run_federated
+    from plsim.models import MLP
+
+    figures: dict[str, int] = {}
+    with plsim.start_cluster(n_workers=1, memory_limit="4GiB", quiet=True) as client:
+        (address,) = client.nthreads()
+        figures["fresh worker"] = client.run(_rss)[address]
+        figures["after imports"] = client.run(_import_stack)[address]
+        X_train, _, y_train, _ = demo_data()
+        ParallelBaggingClassifier(n_estimators=1, random_state=0, client=client).fit(X_train, y_train)
+        figures["after one tree fit"] = client.run(_rss)[address]
+        data = load_dataset("digits")
+        parts = partition(data.y_train, 10, "iid")
+        model = MLP(n_features=data.X_train.shape[1], n_classes=data.n_classes, hidden=(32,))
+        run_federated(model, data, parts, rounds=1, client_fraction=0.5, client=client)
+        figures["after one federated round"] = client.run(_rss)[address]
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="fresh clusters to measure (the maximum is kept)")
+    args = parser.parse_args()
+
+    from plsim.cluster import MIN_WORKER_MEMORY
+
+    runs = [measure_once() for _ in range(args.repeats)]
+    print(f"worker RSS, measured, max of {args.repeats} fresh one-worker clusters:")
+    for step in runs[0]:
+        values = [run[step] for run in runs]
+        print(f"  {step:28s} {max(values) / MiB:7.1f} MiB   (min {min(values) / MiB:.1f})")
+    need = max(max(run.values()) for run in runs)
+    print(f"largest need: {need / MiB:.1f} MiB; plsim.cluster.MIN_WORKER_MEMORY = "
+          f"{MIN_WORKER_MEMORY / MiB:.0f} MiB (x0.8 pause threshold = {0.8 * MIN_WORKER_MEMORY / MiB:.0f} MiB)")
+    if need > 0.8 * MIN_WORKER_MEMORY:
+        print("WARNING: the measured need is above Dask's pause threshold at MIN_WORKER_MEMORY; raise it")
+
+
+if __name__ == "__main__":
+    main()
