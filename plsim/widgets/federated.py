@@ -137,6 +137,8 @@ def play_federation(
     Returns
     -------
     (FederatedHistory, label counts per client)
+        Stopped early, the history holds the rounds that finished and is flagged
+        ``partial`` (``stopped_reason="stopped"``).
     """
     from plsim import data, federated
     from plsim.models import MLP
@@ -250,7 +252,13 @@ def _details(history: Any) -> str:
     dropped = sum(len(r.dropped) for r in history.records)
     down = sum(r.bytes_down for r in history.records) / 1e6
     up = sum(r.bytes_up for r in history.records) / 1e6
-    return (f"<b>{len(history)} rounds</b>: test accuracy {last.test_accuracy:.1%} (measured)<br>"
+    cut = ""
+    if history.partial:
+        why = {"stopped": "stopped", "interrupted": "interrupted",
+               "diverged": "diverged: lower the client learning rate"}.get(history.stopped_reason,
+                                                                           history.stopped_reason)
+        cut = f" of {history.settings.get('rounds', '?')} (partial: {why})"
+    return (f"<b>{len(history)} rounds{cut}</b>: test accuracy {last.test_accuracy:.1%} (measured)<br>"
             f"bytes moved: {last.cumulative_bytes / 1e6:.2f} MB "
             f"({down:.2f} down, {up:.2f} up; measured "
             f"from the payloads)<br>"

@@ -145,8 +145,10 @@ def race_work(params: dict, report: Report | None = None, *, client: Any = None,
     Each method is one call of its library function (``sync_sgd``, ``async_sgd``, ``local_sgd``)
     in its own thread; their tasks share the cluster. Every callback returns the panel's stop
     flag, so Stop ends all of them after their current step. Returns the histories of the runs
-    (partial when stopped); the figure shows loss against steps (live), against the bytes sent
-    (counted) and against simulated time (an alpha-beta link from ``params["link"]``).
+    (``partial`` when stopped, ``stopped_reason="stopped"``; a KeyboardInterrupt while waiting stops
+    every run the same way, ``stopped_reason="interrupted"``, with a warning); the figure shows
+    loss against steps (live), against the bytes sent (counted) and against simulated time (an
+    alpha-beta link from ``params["link"]``).
     """
     import threading
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -170,6 +172,7 @@ def race_work(params: dict, report: Report | None = None, *, client: Any = None,
     step_seconds = _step_seconds(model, ds.X_train, ds.y_train, 32)
     lock = threading.Lock()
     failed = threading.Event()  # one run raised: stop the others too
+    interrupted = threading.Event()  # KeyboardInterrupt here: every run stops after its current step
     live = {key: TrainingHistory(key, "measured") for key in chosen}
 
     def callback(key: str, per_worker: int = 1, before: int = 0) -> Any:
@@ -177,7 +180,7 @@ def race_work(params: dict, report: Report | None = None, *, client: Any = None,
             with lock:  # steps per worker applied when the loss was taken (as _per_worker_steps draws them)
                 live[key].steps.append(step / per_worker - before)
                 live[key].loss.append(loss)
-            return failed.is_set() or (report is not None and report.stopped)
+            return failed.is_set() or interrupted.is_set() or (report is not None and report.stopped)
         return cb
 
     runs = {
@@ -208,7 +211,13 @@ def race_work(params: dict, report: Report | None = None, *, client: Any = None,
         pending = {pool.submit(runs[key]): key for key in chosen}
         error: BaseException | None = None
         while pending:
-            finished, _ = wait(pending, timeout=redraw_every, return_when=FIRST_COMPLETED)
+            try:
+                finished, _ = wait(pending, timeout=redraw_every, return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt:  # the runs live in threads: ask them to stop, keep what they finished
+                if interrupted.is_set():
+                    raise  # pressed twice: do not wait for the current steps
+                interrupted.set()
+                continue
             for future in finished:
                 key = pending.pop(future)
                 try:
@@ -220,6 +229,14 @@ def race_work(params: dict, report: Report | None = None, *, client: Any = None,
         if error is not None:
             raise error
     ordered = {key: histories[key] for key in METHODS if key in histories}
+    if interrupted.is_set():
+        import warnings
+
+        for h in ordered.values():
+            if h.stopped_reason == "stopped":
+                h.stopped_reason = "interrupted"
+        warnings.warn("the race was interrupted: every run stopped after its current step and the histories hold "
+                      "the steps that finished (history.partial)", UserWarning, stacklevel=2)
     if report is not None:
         report.figure(_race_figure(ordered, params, step_seconds=step_seconds))
         report.html(_race_table(ordered, params, step_seconds, k, client))
@@ -234,7 +251,7 @@ def _race_table(histories: dict[str, Any], params: dict, step_seconds: float, k:
     names = _labels(params)
     link = params.get("link", "datacenter")
     rows = "".join(
-        f"<tr><td>{names[key]}</td><td>{h.loss[-1]:.3f}</td><td>{h.total_bytes / 1e6:.3f}</td>"
+        f"<tr><td>{names[key]}{_partial_note(h)}</td><td>{h.loss[-1]:.3f}</td><td>{h.total_bytes / 1e6:.3f}</td>"
         f"<td>{simulated_history(h, step_seconds=step_seconds, link=link).time[-1]:.3g}</td>"
         f"<td>{(np.mean(h.staleness) if h.staleness else 0):.2f}</td></tr>" for key, h in histories.items())
     return ("<table><tr><th>method</th><th>final loss</th><th>MB sent (counted)</th>"
@@ -244,6 +261,15 @@ def _race_table(histories: dict[str, Any], params: dict, step_seconds: float, k:
             f"on the '{link}' link (alpha-beta model). Async updates are shown per worker (updates / {k}). "
             "Sync's loss is that of its mini-batch before each step (noisy); the others', the full training loss."
             f"{_sharing_note(k, client)}</small>")
+
+
+def _partial_note(h: Any) -> str:
+    """`` (stopped at step s)``-style mark of a run that ended early, for the race table."""
+    if h.diverged_step is not None:
+        return f" <b>(diverged at step {h.diverged_step}: lower the learning rate)</b>"
+    if h.stopped_reason:
+        return f" ({h.stopped_reason} at step {h.steps[-1]:g}: partial)"
+    return ""
 
 
 def _sharing_note(replicas: int, client: Any) -> str:

@@ -1,0 +1,347 @@
+"""Interrupted federated and training runs return what finished; training runs stop when they diverge.
+
+A KeyboardInterrupt is raised from the progress callback after k rounds / steps (the kernel's
+interrupt button raises the same exception wherever the main thread is; tests/test_interrupt.py
+drives a real kernel). The partial history must equal the first k rounds / steps of an
+uninterrupted run with the same random_state, its parameters those of a run asked for k,
+and the cluster must stay usable: nothing of the run left on the scheduler, the same workers.
+
+Divergence is checked on least squares, where the step size that diverges is known exactly:
+gradient descent on ``||X w - y||^2 / (2 n)`` multiplies the error along the Hessian's top
+eigenvector by ``1 - lr * L`` each step (``L`` the largest eigenvalue of ``X^T X / n``), so it
+diverges for ``lr > 2 / L`` and converges monotonically for ``lr < 2 / L``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from plsim import data, federated as F, models
+from plsim.training._common import DIVERGED_LOSS_FACTOR
+from plsim.training.async_ps import async_sgd, async_sgd_simulated
+from plsim.training.local_sgd import local_sgd
+from plsim.training.sync import sync_sgd
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+def _interrupt_federated_after(k):
+    def callback(record):
+        if record.round >= k:
+            raise KeyboardInterrupt
+    return callback
+
+
+def _interrupt_training_after(k):
+    def callback(step, loss):
+        if step >= k:
+            raise KeyboardInterrupt
+        return False
+    return callback
+
+
+def _same_rounds(partial, full):
+    """Records equal but for the measured wall-clock seconds."""
+    strip = [{**r.as_dict(), "wall_seconds_measured": None} for r in partial.records]
+    return strip == [{**r.as_dict(), "wall_seconds_measured": None} for r in full.records[:len(partial.records)]]
+
+
+def _scheduler_keys(client):
+    return set(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks)))
+
+
+def _left_behind(client, before, wait=5.0):
+    """Keys the scheduler still holds that were not there ``before`` (a cancel is a message: give it time)."""
+    deadline = time.monotonic() + wait
+    while (left := _scheduler_keys(client) - before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+@pytest.fixture(scope="module")
+def fed():
+    ds = data.load_dataset("digits", n_samples=400, random_state=0)
+    parts = data.partition(ds.y_train, 8, "iid", random_state=0)
+    return ds, parts, models.MLP(ds.n_features, (8,), ds.n_classes)
+
+
+FED = dict(rounds=6, client_fraction=0.5, local_epochs=1, batch_size=20, lr=0.1, random_state=3)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    ds = data.load_dataset("digits", n_samples=600, random_state=0)
+    return ds.X_train, ds.y_train
+
+
+SOFTMAX = models.SoftmaxRegression(64, 10)
+
+
+# -- federated ----------------------------------------------------------------------------------------
+def test_federated_interrupt_returns_the_rounds_that_finished(fed):
+    ds, parts, model = fed
+    full = F.run_federated(model, ds, parts, **FED)
+    assert not full.partial and full.stopped_reason is None
+    with pytest.warns(UserWarning, match="interrupted after 3 of 6 rounds"):
+        part = F.run_federated(model, ds, parts, **FED, callback=_interrupt_federated_after(3))
+    assert part.partial and part.stopped_reason == "interrupted" and len(part) == 3
+    assert _same_rounds(part, full)
+    np.testing.assert_array_equal(part.weights, F.run_federated(model, ds, parts, **{**FED, "rounds": 3}).weights)
+    assert "partial: interrupted after 3 of 6 rounds" in part.summary()
+
+
+def test_federated_callback_stop_is_flagged_partial_not_interrupted(fed):
+    ds, parts, model = fed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a stop the caller asked for is not warned about
+        h = F.run_federated(model, ds, parts, **FED, callback=lambda r: r.round < 2)
+    assert h.partial and h.stopped_reason == "stopped" and h.stopped_early and len(h) == 2
+    # stopping in the last round leaves nothing out: not partial
+    last = F.run_federated(model, ds, parts, **FED, callback=lambda r: r.round < 6)
+    assert not last.partial and len(last) == 6
+
+
+def test_federated_interrupt_on_the_cluster_keeps_it_usable(client, fed):
+    ds, parts, model = fed
+    workers, before = sorted(client.nthreads()), _scheduler_keys(client)
+    full = F.run_federated(model, ds, parts, **FED)
+    with pytest.warns(UserWarning, match="interrupted after 2 of 6 rounds"):
+        part = F.run_federated(model, ds, parts, **FED, client=client, callback=_interrupt_federated_after(2))
+    assert part.partial and len(part) == 2 and _same_rounds(part, full)
+    assert _left_behind(client, before) == set()  # the data scattered for the run is gone too
+    again = F.run_federated(model, ds, parts, **{**FED, "rounds": 2}, client=client)  # same cluster, same workers
+    assert sorted(client.nthreads()) == workers and _same_rounds(again, full)
+    np.testing.assert_array_equal(part.weights, again.weights)
+
+
+def test_federated_stop_of_the_playground_returns_a_partial_history():
+    from plsim.widgets.federated import _details, play_federation
+
+    params = dict(n_clients=6, partition="IID", alpha=1.0, algorithm="fedavg", rounds=5, client_fraction=0.5,
+                  local_epochs=1, batch_size="20", lr=0.05, mu=0.0, noise_multiplier=0.0, dropout_rate=0.0)
+    seen = []
+    part, _ = play_federation(params, on_round=lambda h, r: seen.append(r.round), stopped=lambda: len(seen) >= 2)
+    full, _ = play_federation(params)
+    assert part.partial and part.stopped_reason == "stopped" and len(part) == 2 and _same_rounds(part, full)
+    assert "2 rounds of 5 (partial: stopped)" in _details(part)
+
+
+# -- training: interrupted ----------------------------------------------------------------------------
+def test_sync_interrupt_here_returns_the_first_steps(digits):
+    X, y = digits
+    kw = dict(n_workers=2, lr=0.3, batch_size=64, random_state=1)
+    full = sync_sgd(SOFTMAX, X, y, n_steps=8, **kw)
+    with pytest.warns(UserWarning, match="sync_sgd was interrupted after 3 of 8 steps"):
+        part = sync_sgd(SOFTMAX, X, y, n_steps=8, callback=_interrupt_training_after(3), **kw)
+    assert part.partial and part.stopped_reason == "interrupted"
+    assert part.steps == [1, 2, 3] and part.loss == full.loss[:3] and part.bytes_sent == full.bytes_sent[:3]
+    np.testing.assert_array_equal(part.params, sync_sgd(SOFTMAX, X, y, n_steps=3, **kw).params)
+
+
+def test_sync_interrupt_on_the_cluster_cancels_the_steps_ahead(client, digits):
+    X, y = digits
+    kw = dict(n_workers=2, lr=0.3, batch_size=64, random_state=1)
+    workers, before = sorted(client.nthreads()), _scheduler_keys(client)
+    here = sync_sgd(SOFTMAX, X, y, n_steps=3, **kw)
+    with pytest.warns(UserWarning, match="interrupted after 3 of 40 steps"):
+        part = sync_sgd(SOFTMAX, X, y, client=client, n_steps=40, lag=2, callback=_interrupt_training_after(3),
+                        **kw)
+    assert part.partial and part.steps == [1, 2, 3] and part.info["replicas_identical"]
+    np.testing.assert_allclose(part.loss, here.loss, rtol=0, atol=1e-12)
+    # the parameters after step 3, not those of the steps submitted ahead (lag=2)
+    np.testing.assert_allclose(part.params, here.params, rtol=0, atol=1e-12)
+    assert _left_behind(client, before) == set()
+    assert sorted(client.nthreads()) == workers
+    again = sync_sgd(SOFTMAX, X, y, client=client, n_steps=3, **kw)
+    np.testing.assert_array_equal(again.params, part.params)
+
+
+def test_sync_callback_stop_on_the_cluster_returns_the_stopped_step(client, digits):
+    X, y = digits
+    kw = dict(n_workers=2, lr=0.3, batch_size=64, random_state=1)
+    h = sync_sgd(SOFTMAX, X, y, client=client, n_steps=40, lag=3, callback=lambda step, loss: step >= 2, **kw)
+    assert h.steps == [1, 2] and h.stopped_reason == "stopped"
+    np.testing.assert_allclose(h.params, sync_sgd(SOFTMAX, X, y, n_steps=2, **kw).params, rtol=0, atol=1e-12)
+
+
+def test_async_simulated_interrupt_returns_the_first_updates(digits):
+    X, y = digits
+    kw = dict(n_workers=3, worker_speeds=[1, 0.5, 2], lr=0.05, batch_size=16, random_state=2)
+    full = async_sgd_simulated(SOFTMAX, X, y, n_updates=20, **kw)
+    with pytest.warns(UserWarning, match="interrupted after 7 of 20 steps"):
+        part = async_sgd_simulated(SOFTMAX, X, y, n_updates=20, callback=_interrupt_training_after(7), **kw)
+    assert part.partial and part.steps == list(range(8)) and part.loss == full.loss[:8]
+    assert part.staleness == full.staleness[:7] and part.bytes_sent == full.bytes_sent[:7]
+    np.testing.assert_array_equal(part.params, async_sgd_simulated(SOFTMAX, X, y, n_updates=7, **kw).params)
+
+
+def test_async_interrupt_on_the_cluster(client, digits):
+    X, y = digits
+    # one asynchronous worker: a single gradient in flight, so the trajectory is reproducible
+    kw = dict(n_workers=1, lr=0.05, batch_size=16, random_state=2)
+    workers, before = sorted(client.nthreads()), _scheduler_keys(client)
+    with pytest.warns(UserWarning, match="async_sgd was interrupted after 4 of 30 steps"):
+        part = async_sgd(SOFTMAX, X, y, client=client, n_updates=30, callback=_interrupt_training_after(4), **kw)
+    ref = async_sgd(SOFTMAX, X, y, client=client, n_updates=4, **kw)
+    assert part.partial and part.steps == ref.steps and part.staleness == ref.staleness == [0] * 4
+    np.testing.assert_allclose(part.loss, ref.loss, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(part.params, ref.params)
+    assert _left_behind(client, before) == set() and sorted(client.nthreads()) == workers
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_local_sgd_interrupt_returns_the_first_rounds(request, digits, on_cluster):
+    X, y = digits
+    dask_client = request.getfixturevalue("client") if on_cluster else None
+    kw = dict(n_workers=2, H=2, lr=0.2, batch_size=16, random_state=4)
+    full = local_sgd(SOFTMAX, X, y, n_rounds=6, **kw)
+    before = _scheduler_keys(dask_client) if on_cluster else set()
+    with pytest.warns(UserWarning, match="local_sgd was interrupted after 4 of 12 steps"):
+        part = local_sgd(SOFTMAX, X, y, client=dask_client, n_rounds=6, callback=_interrupt_training_after(4),
+                         **kw)
+    assert part.partial and part.steps == [0, 2, 4] and part.bytes_sent == full.bytes_sent[:3]
+    np.testing.assert_allclose(part.loss, full.loss[:3], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(part.params, local_sgd(SOFTMAX, X, y, n_rounds=2, **kw).params, rtol=0, atol=1e-12)
+    if on_cluster:
+        assert _left_behind(dask_client, before) == set() and len(dask_client.nthreads()) == 2
+
+
+def test_race_stop_returns_partial_histories_equal_to_the_start_of_full_runs(client):
+    from plsim.data import load_dataset
+    from plsim.models import SoftmaxRegression
+    from plsim.training.sync import large_batch_sgd
+    from plsim.widgets.training import race_work
+
+    class Report:  # the panel's Report: Stop pressed once the runs have made some progress
+        calls = 0
+
+        @property
+        def stopped(self):
+            return self.calls >= 3
+
+        def progress(self, done, total, text=""):
+            self.calls += done > 0
+
+        def figure(self, fig):
+            pass
+
+        def html(self, text):
+            self.text = text
+
+    params = {"sync": True, "async": False, "local_sgd": True, "workers": 2, "staleness": -1, "H": 1,
+              "steps": 200, "lr": 0.1, "link": "home"}
+    report = Report()
+    out = race_work(params, report, client=client, redraw_every=0.05)
+    ds = load_dataset("digits")
+    model = SoftmaxRegression(ds.X_train.shape[1], ds.n_classes)
+    for key, h in out.items():
+        assert h.partial and h.stopped_reason == "stopped" and 1 <= len(h.steps) - (key != "sync") < 200, key
+    sync = out["sync"]  # the same steps as the single-process large-batch run asked for that many
+    ref = large_batch_sgd(model, ds.X_train, ds.y_train, n_workers=2, lr=0.1, n_steps=len(sync.steps),
+                          batch_size=64)
+    np.testing.assert_allclose(sync.loss, ref.loss, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(sync.params, ref.params, rtol=0, atol=1e-10)
+    assert "stopped at step" in report.text and "partial" in report.text
+
+
+# -- training: divergence -----------------------------------------------------------------------------
+class LeastSquares:
+    """``||X w - y||^2 / (2 n)`` with plsim's model interface: a loss whose curvature is known exactly."""
+
+    def __init__(self, n_features):
+        self.n_params = n_features
+
+    def _check_X(self, X):
+        return np.asarray(X, dtype=np.float64)
+
+    def _check_y(self, y, n):
+        return np.asarray(y, dtype=np.float64).reshape(n)
+
+    def _check_w(self, w):
+        return np.asarray(w, dtype=np.float64)
+
+    def init_params(self, seed):
+        return np.zeros(self.n_params)
+
+    def loss(self, w, X, y):
+        r = X @ w - y
+        return float(r @ r / (2 * len(y)))
+
+    def gradient(self, w, X, y):
+        return X.T @ (X @ w - y) / len(y)
+
+    def loss_and_gradient(self, w, X, y):
+        return self.loss(w, X, y), self.gradient(w, X, y)
+
+
+@pytest.fixture(scope="module")
+def lsq():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4)) * np.array([3.0, 1.0, 0.5, 0.2])
+    y = X @ np.array([1.0, -2.0, 0.5, 3.0]) + 0.1 * rng.normal(size=120)
+    L = float(np.linalg.eigvalsh(X.T @ X / len(y)).max())  # the largest curvature
+    return LeastSquares(4), X, y, L
+
+
+def _gd_losses(model, X, y, lr, n):
+    """Losses of plain full-batch gradient descent from w = 0: [f(w_0), f(w_1), ..., f(w_n)]."""
+    w, out = np.zeros(model.n_params), []
+    with np.errstate(all="ignore"):
+        for _ in range(n + 1):
+            out.append(model.loss(w, X, y))
+            w = w - lr * model.gradient(w, X, y)
+    return out
+
+
+def _first_blowup(losses):
+    """First j with f(w_j) not finite or above the factor times max(f(w_0), 1)."""
+    limit = DIVERGED_LOSS_FACTOR * max(losses[0], 1.0)
+    return next(j for j, value in enumerate(losses) if not np.isfinite(value) or value > limit)
+
+
+# Each runner with full batches is gradient descent: sync records f before step s (f(w_{s-1})),
+# local SGD (H = 1) and the one-worker parameter server record f after update s (f(w_s)).
+RUNNERS = {
+    "sync_sgd": (lambda m, X, y, lr, n: sync_sgd(m, X, y, n_workers=3, lr=lr, n_steps=n, batch_size=None), 1),
+    "local_sgd": (lambda m, X, y, lr, n: local_sgd(m, X, y, n_workers=3, H=1, n_rounds=n, lr=lr, batch_size=None),
+                  0),
+    "async_sgd_simulated": (lambda m, X, y, lr, n: async_sgd_simulated(m, X, y, n_workers=1, lr=lr, n_updates=n,
+                                                                       batch_size=None), 0),
+}
+
+
+@pytest.mark.parametrize("name", list(RUNNERS))
+def test_a_step_size_above_two_over_L_is_stopped_and_reported(lsq, name):
+    model, X, y, L = lsq
+    run, offset = RUNNERS[name]
+    lr = 1.1 * 2 / L  # |1 - lr L| = 1.2: the error grows 1.2x per step along the top eigenvector
+    expected = _first_blowup(_gd_losses(model, X, y, lr, 300)) + offset
+    with pytest.warns(RuntimeWarning, match=rf"{name} diverged at step {expected}:") as caught:
+        h = run(model, X, y, lr, 300)
+    text = next(str(w.message) for w in caught if "diverged" in str(w.message))
+    assert f"lr={lr:g}" in text and "lower it" in text
+    assert h.diverged_step == expected and h.stopped_reason == "diverged" and h.partial
+    assert h.steps[-1] == expected and h.loss[-1] > DIVERGED_LOSS_FACTOR * max(h.loss[0], 1.0)
+    # the run really stopped there
+    assert len(h.steps) == expected + (1 - offset)
+
+
+@pytest.mark.parametrize("name", list(RUNNERS))
+def test_a_step_size_just_below_two_over_L_runs_to_the_end(lsq, name):
+    model, X, y, L = lsq
+    run, _ = RUNNERS[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        h = run(model, X, y, 0.95 * 2 / L, 300)
+    assert h.diverged_step is None and not h.partial and h.steps[-1] == 300
+    assert all(b <= a + 1e-12 for a, b in zip(h.loss, h.loss[1:]))  # lr < 2/L: monotone on a quadratic
+
+
+def test_sync_divergence_on_the_cluster(client, digits):
+    X, y = digits
+    with pytest.warns(RuntimeWarning, match=r"sync_sgd diverged at step \d+: .* lr=1e\+06"):
+        h = sync_sgd(SOFTMAX, X, y, client=client, n_workers=2, lr=1e6, n_steps=50, batch_size=64)
+    assert h.diverged_step == h.steps[-1] < 50 and h.stopped_reason == "diverged"
