@@ -8,42 +8,16 @@ transfers 2 p (p - 1).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from _exercise_solutions import SOLUTIONS, exec_solution as _exec_solution, no_predictions_left  # noqa: F401
 from plsim.comm import LinkModel, comm_time, ring_allreduce_local
 from plsim.comm import ExchangeTimes
 from plsim.exercises import check, check_code, predict, reveal
 from plsim.exercises import _core
 from plsim.exercises import collectives as ex
 from plsim.training.pipeline import bubble_fraction
-
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
-
-
-def _exec_solution(name: str, **namespace) -> dict:
-    feedback = []
-
-    def record(fn):
-        def wrapped(*args, **kwargs):
-            fb = fn(*args, quiet=True, **kwargs)
-            feedback.append(fb)
-            return fb
-        return wrapped
-
-    ns = dict(np=np, check=record(check), check_code=record(check_code), predict=record(predict),
-              reveal=record(reveal), **namespace)
-    exec(compile((SOLUTIONS / f"{name}.py").read_text(), f"{name}.py", "exec"), ns)
-    ns["_feedback"] = feedback
-    return ns
-
-
-@pytest.fixture(autouse=True)
-def _no_predictions_left():
-    yield
-    _core._PREDICTIONS.clear()
 
 
 # -- ring_allreduce_by_hand (code) --------------------------------------------------------------------

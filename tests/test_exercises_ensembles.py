@@ -9,41 +9,15 @@ hand-written matrix.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from sklearn.tree import DecisionTreeClassifier
 
+from _exercise_solutions import SOLUTIONS, exec_solution as _exec_solution, no_predictions_left  # noqa: F401
 from plsim.ensembles import ParallelBaggingClassifier
 from plsim.exercises import check, check_code, predict, reveal
 from plsim.exercises import _core
 from plsim.exercises import ensembles as ex
-
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
-
-
-def _exec_solution(name: str, **namespace) -> dict:
-    feedback = []
-
-    def record(fn):
-        def wrapped(*args, **kwargs):
-            fb = fn(*args, quiet=True, **kwargs)
-            feedback.append(fb)
-            return fb
-        return wrapped
-
-    ns = dict(np=np, check=record(check), check_code=record(check_code), predict=record(predict),
-              reveal=record(reveal), **namespace)
-    exec(compile((SOLUTIONS / f"{name}.py").read_text(), f"{name}.py", "exec"), ns)
-    ns["_feedback"] = feedback
-    return ns
-
-
-@pytest.fixture(autouse=True)
-def _no_predictions_left():
-    yield
-    _core._PREDICTIONS.clear()
 
 
 # -- member_draws: plsim's own rows and seeds ---------------------------------------------------------
@@ -67,9 +41,9 @@ def test_member_draws_are_the_fitted_members_rows_and_seeds():
 
 @pytest.mark.parametrize("args, error, match", [
     ((0, 10, 0), ValueError, "n_members=0"),
-    ((2.5, 10, 0), TypeError, "n_members=2.5"),
+    ((2.5, 10, 0), TypeError, "n_members must be an integer >= 1, got 2.5"),
     ((2, -1, 0), ValueError, "n_samples=-1"),
-    ((2, 10, "seed"), TypeError, "random_state='seed'"),
+    ((2, 10, "seed"), TypeError, "random_state must be an integer >= 0, got 'seed'"),
 ])
 def test_member_draws_bad_input(args, error, match):
     with pytest.raises(error, match=match):

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 
+from plsim._validation import check_int
 from plsim.exercises._core import Exercise, register
 
 __all__ = ["member_draws", "bagging_case", "reference_bagging", "BAGGING_MEMBERS", "BAGGING_SEED"]
@@ -86,14 +86,6 @@ BAGGING_MEMBERS = 8
 BAGGING_SEED = 11
 
 
-def _check_count(value: Any, name: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}={value!r} must be an integer >= {low}")
-    if value < low:
-        raise ValueError(f"{name}={value!r} must be an integer >= {low}")
-    return int(value)
-
-
 def member_draws(n_members: int, n_samples: int, random_state: int) -> list[tuple[np.ndarray, int]]:
     """Each bagging member's bootstrap rows and tree seed, exactly as plsim derives them.
 
@@ -123,12 +115,11 @@ def member_draws(n_members: int, n_samples: int, random_state: int) -> list[tupl
     from plsim.ensembles._engine import seed_int, spawn_seeds
     from plsim.ensembles.bagging import draw_indices
 
-    n_members = _check_count(n_members, "n_members")
-    n_samples = _check_count(n_samples, "n_samples")
-    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
-        raise TypeError(f"random_state={random_state!r} must be a non-negative int")
+    n_members = check_int("n_members", n_members, 1)
+    n_samples = check_int("n_samples", n_samples, 1)
+    random_state = check_int("random_state", random_state, 0)
     out = []
-    for seq in spawn_seeds(int(random_state), n_members):
+    for seq in spawn_seeds(random_state, n_members):
         rows, _ = draw_indices(seed_int(seq, 1), n_samples, 1, n_samples, True, 1, False)
         out.append((rows, seed_int(seq)))
     return out
