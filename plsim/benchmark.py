@@ -34,7 +34,10 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from plsim.speedup import SpeedupResult, TaskRecord
 
 __all__ = ["BenchConfig", "BenchResult", "run_bench", "ESTIMATORS", "DEFAULT_MEMBERS", "DEFAULT_SAMPLES",
            "DEFAULT_FEATURES", "DEFAULT_REPEATS", "SMALL_MEMBERS", "SMALL_SAMPLES"]
@@ -161,8 +164,8 @@ class BenchResult:
     joblib_paired_ratios: list[float] = field(default_factory=list)
     joblib_comparison: str | None = None
     joblib_comparison_summary: str | None = None
-    speedup: Any = field(default=None, repr=False, compare=False)
-    timeline: tuple = field(default=(), repr=False, compare=False)
+    speedup: SpeedupResult | None = field(default=None, repr=False, compare=False)
+    timeline: tuple[TaskRecord, ...] = field(default=(), repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The figures as a JSON-ready dict (every field but ``speedup`` and ``timeline``)."""

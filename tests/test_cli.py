@@ -73,3 +73,15 @@ def test_bad_cli_input_is_one_clear_line():
 @pytest.mark.parametrize("name", sorted(plsim._SUBMODULES))
 def test_every_advertised_submodule_imports(name):
     assert getattr(plsim, name).__name__ == f"plsim.{name}"
+
+
+def test_the_command_line_layer_is_one_package_and_stays_light():
+    """plsim/cli/ holds the command; the work is below it (plsim.benchmark), imported only when run."""
+    import plsim.cli.assign
+    from plsim import assign
+
+    assert assign is plsim.cli.assign  # the old name is the same module, so patching it patches the command
+    code = ("import sys, plsim.cli, plsim.cli.bench, plsim.cli.info, plsim.benchmark; heavy = [m for m in "
+            "('dask', 'distributed', 'sklearn', 'matplotlib', 'numpy') if m in sys.modules]; print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""
