@@ -148,6 +148,7 @@ def test_threads_solution_and_feedback():
     fb = reveal("threads_speedup", 0.97, cpus=2, quiet=True)
     assert fb.correct is False and "Global Interpreter Lock" in fb and "releases the GIL" in fb
     assert "one-CPU machine" in ex.explain_threads(None, 0.9, cpus=1)
+    assert "below 1x" in ex.explain_threads(None, 0.52, cpus=2) and "below 1x" not in fb
 
 
 def test_amdahl_from_run_uses_the_runs_serial_fraction():

@@ -124,7 +124,10 @@ def explain_threads(guess: float | None, measured: float, *, cpus: int) -> str:
             "default) each have their own interpreter and lock.")
     if cpus < 2:
         text += " On this one-CPU machine two processes would take turns too, so neither could beat 1x."
-    elif measured > 1.3:
+    if measured < 0.8:
+        text += (f" Measured {measured:.2f}x, below 1x: on top of taking turns, the cluster adds its per-task overhead, "
+                 "and other programs may have been using the CPUs.")
+    elif cpus >= 2 and measured > 1.3:
         text += (f" Measured {measured:.2f}x is surprisingly high for pure Python; was the sequential baseline "
                  "disturbed? Rerun the cell.")
     if guess is not None and guess > 1.5:
