@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier as KNN
 from sklearn.tree import DecisionTreeClassifier
 
 import plsim
@@ -231,6 +232,21 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], tuple[str, ...]]] = [
     ("pairwise_disagreement 1-D", lambda: pairwise_disagreement(np.ones(4)), ValueError, ("predictions",)),
     ("error_correlation shape", lambda: error_correlation(np.ones((2, 3)), Y), ValueError, ("predictions",)),
     ("accuracy_curve object", lambda: accuracy_curve(object(), X, Y), TypeError, ("ensemble",)),
+    ("bagging sample_weight short", lambda: ParallelBaggingClassifier(tree()).fit(X, Y, sample_weight=np.ones(3)),
+     ValueError, ("sample_weight", "(3,)")),
+    ("bagging sample_weight nan",
+     lambda: ParallelBaggingClassifier(tree()).fit(X, Y, sample_weight=np.r_[NAN, np.ones(39)]),
+     ValueError, ("sample_weight", "nan")),
+    ("bagging sample_weight inf",
+     lambda: ParallelBaggingClassifier(tree()).fit(X, Y, sample_weight=np.r_[np.ones(39), INF]),
+     ValueError, ("sample_weight", "inf")),
+    ("voting sample_weight -1",
+     lambda: ParallelVotingClassifier([("t", tree())]).fit(X, Y, sample_weight=np.r_[-1.0, np.ones(39)]),
+     ValueError, ("sample_weight", "-1.0")),
+    ("subspace sample_weight text", lambda: RandomSubspaceClassifier(tree()).fit(X, Y, sample_weight=["a"] * 40),
+     TypeError, ("sample_weight", "'a'")),
+    ("voting sample_weight unsupported", lambda: ParallelVotingClassifier([("t", tree()), ("k", KNN())]).fit(
+        X, Y, sample_weight=np.ones(40)), TypeError, ("estimators['k']", "KNeighborsClassifier", "sample_weight")),
 ]
 
 

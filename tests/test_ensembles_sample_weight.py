@@ -188,11 +188,13 @@ def _fitters():
 
 
 BAD_WEIGHTS = [
-    (np.ones(10), ValueError, r"sample_weight has shape \(10,\); it needs one number per training row, shape \(240,\)"),
+    (np.ones(10), ValueError,
+     r"sample_weight has shape \(10,\); it needs one number per training row, shape \(240,\)"),
     (np.ones((240, 2)), ValueError, r"shape \(240, 2\)"),
-    (np.where(np.arange(240) == 7, np.nan, 1.0), ValueError, r"NaN or inf \(at rows \[7\]"),
-    (np.where(np.arange(240) == 3, np.inf, 1.0), ValueError, r"NaN or inf \(at rows \[3\]"),
-    (np.where(np.arange(240) == 5, -1.0, 1.0), ValueError, r"negative values \(at rows \[5\].*must be >= 0"),
+    (np.where(np.arange(240) == 7, np.nan, 1.0), ValueError,
+     r"sample_weight has NaN or inf: \[nan\] at rows \[7\]; weights must be finite numbers >= 0"),
+    (np.where(np.arange(240) == 3, np.inf, 1.0), ValueError, r"NaN or inf: \[inf\] at rows \[3\]"),
+    (np.where(np.arange(240) == 5, -1.0, 1.0), ValueError, r"negative values: \[-1.0\] at rows \[5\]; weights"),
     (np.zeros(240), ValueError, r"sample_weight is all zeros"),
     (["a"] * 240, TypeError, r"sample_weight must be numbers"),
     ({"w": 1}, TypeError, r"sample_weight must be numbers"),

@@ -131,12 +131,11 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
     if w.ndim != 1 or w.shape[0] != n_samples:
         raise ValueError(f"sample_weight has shape {w.shape}; it needs one number per training row, "
                          f"shape ({n_samples},)")
-    if not np.all(np.isfinite(w)):
-        raise ValueError(f"sample_weight contains NaN or inf (at rows {np.flatnonzero(~np.isfinite(w))[:5].tolist()}"
-                         "...); weights must be finite numbers >= 0")
-    if np.any(w < 0):
-        raise ValueError(f"sample_weight has negative values (at rows {np.flatnonzero(w < 0)[:5].tolist()}...); "
-                         "weights must be >= 0")
+    for bad, what in ((~np.isfinite(w), "NaN or inf"), (w < 0, "negative values")):
+        if np.any(bad):
+            rows = np.flatnonzero(bad)[:5]
+            raise ValueError(f"sample_weight has {what}: {w[rows].tolist()} at rows {rows.tolist()}"
+                             f"{' (first 5)' if bad.sum() > 5 else ''}; weights must be finite numbers >= 0")
     if w.sum() <= 0:
         raise ValueError("sample_weight is all zeros: at least one training row needs a positive weight")
     return w
