@@ -13,7 +13,11 @@ other, or on a ``dask.distributed.Client``, or, for comparison, through a
 * results come back in task order whatever order they finish in, so the
   outcome never depends on scheduling;
 * a task's exception reaches the caller with its original (remote) traceback,
-  the other tasks are cancelled, and the cluster stays usable.
+  the other tasks are cancelled, and the cluster stays usable;
+* interrupted (KeyboardInterrupt) or stopped (an exception raised by the
+  progress callback), the pending tasks are cancelled and the results that
+  came back stay available to the caller (``run_tasks(finished=...)``), from
+  which the ensembles keep a partial ensemble.
 
 Taught in ``notebooks/02_ensembles.ipynb``.
 """
