@@ -14,12 +14,12 @@ import pytest
 
 import plsim
 from plsim import speedup as sp
-from plsim.exercises import _core, check, predict, registered, reveal
+from plsim.exercises import _core, check, check_code, predict, registered, reveal
 from plsim.exercises import speedup as ex
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
 NAMES = ("speedup_ceiling", "first_speedup", "waves", "tiny_task_speedup", "threads_speedup",
-         "amdahl_from_run", "task_size_for_speedup")
+         "amdahl_from_run", "task_size_for_speedup", "batched_tasks")
 
 
 @pytest.fixture(autouse=True)
@@ -186,3 +186,50 @@ def test_task_size_for_speedup():
     with pytest.raises(ValueError, match="speedup=2"):
         ex.task_seconds_for_speedup(0.001, speedup=2, workers=2)
     assert math.isclose(ex.task_seconds_for_speedup(0.001, speedup=3, workers=4), 0.012)  # 3 o / (1 - 3/4)
+
+
+# -- 01_speedup: the Dask-code exercise, on a real cluster -----------------------------------------
+
+def test_batched_tasks_solution_passes_on_a_real_cluster(client):
+    # 23 tasks in batches of 5: 5 Dask tasks (5 + 5 + 5 + 5 + 3), results identical to the plain loop.
+    ns, fb = None, []
+    ns = {"client": client, "check_code": lambda *a, **k: fb.append(check_code(*a, quiet=True, **k))}
+    exec(compile((SOLUTIONS / "batched_tasks.py").read_text(), "batched_tasks.py", "exec"), ns)
+    assert len(fb) == 1 and fb[0].correct is True, fb
+    assert "in 5 Dask tasks" in fb[0]
+    tasks = list(range(100, 111))
+    assert ns["run_batched"](client, sp.python_work, tasks, 4) == [sp.python_work(t) for t in tasks]
+
+
+def test_batched_tasks_wrong_implementations_fail(client):
+    def one_task_each(client, func, tasks, batch_size):
+        return client.gather(client.map(func, tasks))
+
+    fb = check_code("batched_tasks", one_task_each, client=client, quiet=True)
+    assert fb.correct is False and "ran 23 Dask task(s)" in fb
+
+    def no_cluster(client, func, tasks, batch_size):
+        return [func(t) for t in tasks]
+
+    fb = check_code("batched_tasks", no_cluster, client=client, quiet=True)
+    assert fb.correct is False and "ran 0 Dask task(s)" in fb
+
+    def unflattened(client, func, tasks, batch_size):
+        batches = [tasks[i:i + batch_size] for i in range(0, len(tasks), batch_size)]
+        return client.gather(client.map(lambda b: [func(t) for t in b], batches))
+
+    fb = check_code("batched_tasks", unflattened, client=client, quiet=True)
+    assert fb.correct is False and "gave 5 results" in fb
+
+    def out_of_order(client, func, tasks, batch_size):
+        batches = [tasks[i:i + batch_size] for i in range(0, len(tasks), batch_size)]
+        futures = client.map(lambda b: [func(t) for t in b], batches[::-1])
+        return [r for rs in client.gather(futures) for r in rs]
+
+    fb = check_code("batched_tasks", out_of_order, client=client, quiet=True)
+    assert fb.correct is False and "task order" in fb
+
+    def todo(client, func, tasks, batch_size):
+        raise NotImplementedError
+
+    assert check_code("batched_tasks", todo, client=client, quiet=True).correct is None

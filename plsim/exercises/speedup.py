@@ -12,10 +12,18 @@ import math
 from typing import Any
 
 from plsim.exercises._core import Exercise, register
-from plsim.speedup import CostModel, amdahl_speedup, cluster_cpus, fit_amdahl
+from plsim.speedup import (
+    CostModel,
+    amdahl_speedup,
+    cluster_cpus,
+    fit_amdahl,
+    python_work,
+    record_timeline,
+    run_sequential,
+)
 
 __all__ = ["speedup_ceiling", "explain_first_speedup", "explain_tiny_tasks", "explain_threads",
-           "serial_fraction_of_run", "task_seconds_for_speedup"]
+           "serial_fraction_of_run", "task_seconds_for_speedup", "check_batched"]
 
 
 # -- 00_start_here -------------------------------------------------------------------------------
@@ -184,4 +192,45 @@ register(Exercise(
     expected=lambda calibration: task_seconds_for_speedup(calibration.overhead_per_task) * 1e3,
     misconception="Any task is worth sending to the cluster; a task has to be several times longer than the "
                   "per-task overhead before the workers pay off.",
+))
+
+
+def check_batched(function: Any, *, client: Any, n_tasks: int = 23, batch_size: int = 5) -> tuple[bool, str]:
+    """Run the student's ``run_batched(client, func, tasks, batch_size)`` and judge it.
+
+    Right when it returns what :func:`plsim.speedup.run_sequential` returns on the
+    same tasks, in task order, and the cluster ran one Dask task per batch
+    (``ceil(n_tasks / batch_size)``, counted from Dask's task stream), not one per task.
+    """
+    tasks = [1000 + 37 * i for i in range(n_tasks)]  # distinct tasks, so each result says which task it was
+    want = run_sequential(python_work, tasks)
+    with record_timeline(client, actions=("compute",)) as timeline:
+        got = function(client, python_work, tasks, batch_size)
+    batches = math.ceil(n_tasks / batch_size)
+    ran = len(timeline)
+    try:
+        got = list(got)
+    except TypeError:
+        return False, f"run_batched returned {type(got).__name__}, not a list of results"
+    if len(got) != n_tasks:
+        return False, (f"{n_tasks} tasks gave {len(got)} results; return one result per task (flatten the batches' "
+                       "lists), in task order")
+    if got != want:
+        wrong = next(i for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w)
+        return False, (f"the results differ from plsim.speedup.run_sequential on the same tasks, first at task "
+                       f"{wrong}; are they in task order?")
+    if ran != batches:
+        return False, (f"the results are right, but the cluster ran {ran} Dask task(s) for {n_tasks} tasks in batches of "
+                       f"{batch_size}: submit one Dask task per batch ({batches}), each running func on its tasks")
+    return True, (f"same results as plsim.speedup.run_sequential on {n_tasks} tasks, in {ran} Dask tasks of up to "
+                  f"{batch_size}: {n_tasks - ran} fewer per-task overheads.")
+
+
+register(Exercise(
+    name="batched_tasks", kind="code", notebook="01_speedup",
+    hint="Split tasks into lists of batch_size, client.map a small function that runs func on every task of one "
+         "batch, gather, then flatten the lists in order.",
+    run=lambda fn, **ctx: check_batched(fn, **ctx),
+    misconception="The per-task overhead is a fixed cost of parallel computing; it is per *Dask task*, so packing "
+                  "many small pieces of work into one task divides it away.",
 ))
