@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from plsim._validation import check_int
-from plsim.cluster import cancel_on_interrupt
+from plsim.cluster import cancel_on_interrupt, check_data_fits
 
 from plsim.federated import secagg
 from plsim.federated._checks import check_real as _real
@@ -204,6 +204,9 @@ class _OnDask:
 
         if not worker_threads(client):
             raise RuntimeError("the Dask cluster has no workers; start some or pass client=None")
+        # every worker receives every client's data (see above)
+        check_data_fits(client, sum(d.X.nbytes + d.y.nbytes for d in datas),
+                        what="the federated clients' data (every worker holds all of it)")
         with cancel_on_interrupt(client) as recording:  # interrupted while shipping: nothing left behind
             self.model_f = recording.scatter(model, broadcast=True, hash=False)
             self.data_f: list[Any] = recording.scatter(list(datas), broadcast=True, hash=False)

@@ -157,6 +157,22 @@ def split_batch(batch_size: int | None, n_workers: int) -> list[int | None]:
     return [len(part) for part in np.array_split(np.arange(batch_size), n_workers)]
 
 
+def check_placement_fits(client: Any, where: list[str], nbytes: list[int], what: str) -> None:
+    """Refuse, before anything is scattered, pieces that would overfill a worker.
+
+    ``nbytes[i]`` bytes go to worker ``where[i]``; the worker receiving the most is checked
+    with :func:`plsim.cluster.check_data_fits` (a ``DataTooLargeError`` names the size, the
+    worker's memory limit and what to shrink).
+    """
+    from plsim.cluster import check_data_fits
+
+    per_worker: dict[str, int] = {}
+    for address, size in zip(where, nbytes):
+        per_worker[address] = per_worker.get(address, 0) + int(size)
+    if per_worker:
+        check_data_fits(client, max(per_worker.values()), what=what)
+
+
 def worker_addresses(client: Any) -> list[str]:
     """The cluster's worker addresses in a fixed (sorted) order; replica ``i`` runs on ``addresses[i % n]``."""
     from plsim.speedup import worker_addresses as sorted_workers
@@ -174,7 +190,7 @@ def diverged(loss: float, initial_loss: float) -> bool:
 
 
 def stop_diverged(hist: TrainingHistory, function: str, step: int, lr: float) -> None:
-    """Flag ``hist`` as diverged at ``step`` (its last recorded loss) and warn, naming the step and the learning rate."""
+    """Flag ``hist`` as diverged at ``step`` (its last recorded loss); warn, naming the step and the learning rate."""
     hist.diverged_step = int(step)
     hist.stopped_reason = "diverged"
     loss, initial = hist.loss[-1], hist.loss[0]

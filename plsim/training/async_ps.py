@@ -42,6 +42,7 @@ from plsim.training._common import (
     check_data,
     check_int,
     check_lr,
+    check_placement_fits,
     check_seed,
     check_w0,
     diverged,
@@ -296,6 +297,8 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any, n_worker
     version = 0
     owner: dict[str, tuple[int, int]] = {}  # future key -> (worker, pulled version)
     done = (0, w)  # (updates recorded, parameters after them): one assignment, an interrupt cannot split it
+    check_placement_fits(client, where, [X[s].nbytes + y[s].nbytes for s in shards],
+                         "the training data X, y (one shard per worker)")
     try:
         with cancel_on_interrupt(client) as client:
             Xf = [client.scatter(X[s], workers=[a], hash=False) for s, a in zip(shards, where)]

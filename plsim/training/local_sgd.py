@@ -22,6 +22,7 @@ from plsim.training._common import (
     check_data,
     check_int,
     check_lr,
+    check_placement_fits,
     check_seed,
     check_w0,
     diverged,
@@ -138,6 +139,8 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n
             if client is not None:
                 addresses = worker_addresses(client)
                 where = [addresses[i % len(addresses)] for i in range(n_workers)]
+                check_placement_fits(client, where, [X[s].nbytes + y[s].nbytes for s in shards],
+                                     "the training data X, y (one shard per replica)")
                 Xf = [client.scatter(X[s], workers=[a], hash=False) for s, a in zip(shards, where)]
                 yf = [client.scatter(y[s], workers=[a], hash=False) for s, a in zip(shards, where)]
             for r in range(n_rounds):

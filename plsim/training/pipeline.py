@@ -28,7 +28,7 @@ import numpy as np
 from plsim.cluster import cancel_on_interrupt
 from plsim.comm import payload_nbytes
 from plsim.models import MLP, softmax_cross_entropy
-from plsim.training._common import check_int, worker_addresses
+from plsim.training._common import check_int, check_placement_fits, worker_addresses
 
 __all__ = ["split_stages", "bubble_fraction", "gpipe_schedule", "Timeline", "pipeline_gradient", "PipelineResult"]
 
@@ -230,6 +230,9 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
         with cancel_on_interrupt(client) as client:
             addresses = worker_addresses(client)
             where = [addresses[s % len(addresses)] for s in range(p)]
+            check_placement_fits(client, [*where, where[0], where[-1]],
+                                 [*(sum(W.nbytes + b.nbytes for W, b in params[s]) for s in range(p)), X.nbytes,
+                                  y.nbytes], "the batch X, y and the stages' parameters")
             pf = [client.scatter(params[s], workers=[where[s]], hash=False) for s in range(p)]
             xs = [client.scatter(X[rows], workers=[where[0]], hash=False) for rows in micro]
             ys = [client.scatter(y[rows], workers=[where[-1]], hash=False) for rows in micro]

@@ -27,6 +27,7 @@ from plsim.training._common import (
     check_int,
     check_lr,
     check_seed,
+    check_placement_fits,
     check_w0,
     diverged,
     local_batch,
@@ -207,6 +208,8 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_
         with cancel_on_interrupt(client) as client:
             addresses = worker_addresses(client)
             where = [addresses[i % len(addresses)] for i in range(k_workers)]
+            shard_bytes = [s["X"][sh].nbytes + s["y"][sh].nbytes + w.nbytes for sh in s["shards"]]
+            check_placement_fits(client, where, shard_bytes, "the training data X, y (one shard per replica)")
             last: list[Any] = [w] * k_workers  # each replica after the last recorded step (futures once there)
             try:
                 Xf = [client.scatter(s["X"][sh], workers=[a], hash=False) for sh, a in zip(s["shards"], where)]

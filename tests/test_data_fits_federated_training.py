@@ -1,0 +1,71 @@
+"""The federated and training runners refuse, before scattering anything, data a worker cannot hold.
+
+A real one-worker cluster at the smallest memory limit plsim accepts (192 MiB): Dask pauses the
+worker at 80 % of it and plsim's own tasks take ``WORKER_TASK_MEMORY`` of that, which leaves
+about 2.6 MiB for data. 4 MB of training data must be refused with a ``DataTooLargeError``
+that names the data, before any task or scattered array reaches the scheduler. (Runs that fit
+are what every other cluster test does.)
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from plsim import federated as F
+from plsim.cluster import MIN_WORKER_MEMORY, WORKER_TASK_MEMORY, DataTooLargeError
+from plsim.models import MLP, SoftmaxRegression
+from plsim.training.async_ps import async_sgd
+from plsim.training.local_sgd import local_sgd
+from plsim.training.pipeline import pipeline_gradient
+from plsim.training.sync import sync_sgd
+
+ROWS = 8000  # 8000 x 64 float64 = 4.1 MB, above the 2.6 MiB a 192 MiB worker has room for
+
+
+@pytest.fixture(scope="module")
+def small_cluster():
+    from plsim.cluster import _start_local
+
+    # in-process worker: nothing may run on it (this process is larger than its limit), only be refused
+    c = _start_local(n_workers=1, threads=1, memory=MIN_WORKER_MEMORY, processes=False)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def big():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(ROWS, 64))
+    y = rng.integers(0, 10, size=ROWS)
+    room = int(MIN_WORKER_MEMORY * 0.8) - WORKER_TASK_MEMORY
+    assert X.nbytes > room > 0  # the premise of the test, computed independently of the runners
+    return X, y
+
+
+RUNS = {
+    "run_federated": lambda c, X, y: F.run_federated(
+        SoftmaxRegression(64, 10), SimpleNamespace(X_train=X, y_train=y, X_test=X[:50], y_test=y[:50]),
+        np.array_split(np.arange(ROWS), 4), rounds=1, client=c),
+    "sync_sgd": lambda c, X, y: sync_sgd(SoftmaxRegression(64, 10), X, y, client=c, n_steps=1),
+    "async_sgd": lambda c, X, y: async_sgd(SoftmaxRegression(64, 10), X, y, client=c, n_updates=1),
+    "local_sgd": lambda c, X, y: local_sgd(SoftmaxRegression(64, 10), X, y, client=c, n_rounds=1),
+    "pipeline_gradient": lambda c, X, y: pipeline_gradient(MLP(64, (8,), 10), MLP(64, (8,), 10).init_params(0),
+                                                           X, y, client=c),
+}
+WHAT = {"run_federated": "the federated clients' data", "pipeline_gradient": "the batch X, y"}
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_data_larger_than_a_worker_is_refused_before_it_is_sent(small_cluster, big, name):
+    X, y = big
+    before = set(small_cluster.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks)))
+    with pytest.raises(DataTooLargeError, match=WHAT.get(name, "the training data X, y")) as info:
+        RUNS[name](small_cluster, X, y)
+    assert "192 MiB" in str(info.value) and info.value.nbytes > info.value.room
+    after = set(small_cluster.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks)))
+    assert after == before  # nothing was scattered or submitted
