@@ -31,7 +31,7 @@ NOTEBOOK = "04_distributed_training"
 
 # -- the student's parameter server: settings of the check ----------------------------------------
 PS_WORKERS = 3     # asynchronous workers in the check (>= 2, so some gradient is always stale)
-PS_UPDATES = 24    # gradients the server applies
+PS_UPDATES = 15    # gradients the server applies
 PS_LR = 0.05
 PS_SEED = 0
 
