@@ -50,7 +50,7 @@ def big():
 RUNS = {
     "run_federated": lambda c, X, y: F.run_federated(
         SoftmaxRegression(64, 10), SimpleNamespace(X_train=X, y_train=y, X_test=X[:50], y_test=y[:50]),
-        np.array_split(np.arange(ROWS), 4), rounds=1, client=c),
+        np.array_split(np.arange(len(y)), 4), rounds=1, client=c),
     "sync_sgd": lambda c, X, y: sync_sgd(SoftmaxRegression(64, 10), X, y, client=c, n_steps=1),
     "async_sgd": lambda c, X, y: async_sgd(SoftmaxRegression(64, 10), X, y, client=c, n_updates=1),
     "local_sgd": lambda c, X, y: local_sgd(SoftmaxRegression(64, 10), X, y, client=c, n_rounds=1),
@@ -69,3 +69,29 @@ def test_data_larger_than_a_worker_is_refused_before_it_is_sent(small_cluster, b
     assert "192 MiB" in str(info.value) and info.value.nbytes > info.value.room
     after = set(small_cluster.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks)))
     assert after == before  # nothing was scattered or submitted
+
+
+@pytest.mark.parametrize("name", ["run_federated", "sync_sgd", "local_sgd"])
+def test_a_worker_lost_to_its_memory_limit_ends_the_run_with_a_memory_error(client, monkeypatch, name):
+    """SIMULATED loss: the gather fails as Dask's does after a nanny restarted a worker for memory.
+
+    The real mechanism (a task allocating past a worker's limit) is tested in tests/test_cluster_memory.py;
+    here only the wiring: each runner's Dask path is inside plsim.cluster.memory_guard.
+    """
+    from distributed import KilledWorker
+
+    from plsim.cluster import WorkerMemoryError
+
+    def gather_after_a_restart(*args, **kwargs):
+        # what a nanny logs when it restarts its worker for memory, then what the run sees
+        client.log_event("worker-restart-memory", {"worker": "tcp://127.0.0.1:1", "rss": 300 * 2**20})
+        raise KilledWorker("a-task", None, 3)
+
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(200, 64)), rng.integers(0, 10, size=200)
+    monkeypatch.setattr(client, "gather", gather_after_a_restart)
+    with pytest.raises(WorkerMemoryError, match=f"{name} ran out of memory on a Dask worker") as info:
+        if name == "local_sgd":  # its Dask path waits with Future.result, not gather
+            monkeypatch.setattr("distributed.Future.result", lambda self, timeout=None: gather_after_a_restart())
+        RUNS[name](client, X, y)
+    assert isinstance(info.value.__cause__, KilledWorker) and "Shrink it" in str(info.value)

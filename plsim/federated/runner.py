@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from plsim._validation import check_int
-from plsim.cluster import cancel_on_interrupt, check_data_fits
+from plsim.cluster import cancel_on_interrupt, check_data_fits, memory_guard
 
 from plsim.federated import secagg
 from plsim.federated._checks import check_real as _real
@@ -343,122 +343,123 @@ def run_federated(
     history.weights = w
     done = (0, w)
     try:
-        executor = _OnDask(client, model, datas) if client is not None else _Sequential(model, datas)
-        for t in range(1, rounds + 1):
-            t0 = time.perf_counter()
-            traffic = history.ledger.new_round(t)
-            selected, dropped = select_clients(K, client_fraction, t, random_state,
-                                               poisson=dp is not None, dropout_rate=dropout_rate)
-            dropped_set = set(dropped)
-            # Secure aggregation (Bonawitz et al. 2017): keys agreed and secrets shared among the selected
-            # clients before training; unmasking needs more than half of them to report. (The simulator
-            # hands every client the round's key material; a real client holds only its own.)
-            agg = None
-            if secure_aggregation and len(selected) >= 2:
-                agg = secagg.SecureAggregation(selected, threshold=len(selected) // 2 + 1,
-                                               value_bound=secagg.SUM_LIMIT / (len(selected) + 1),
-                                               random_state=random_state, round_index=t)
-            # --- the virtual clock decides who can finish and how much local work fits
-            timings, specs, stragglers = [], {}, []
-            for k in selected:
-                traffic.send_down({"weights": w})
-                if k in dropped_set:
-                    continue
-                steps, sizes = planned_work(datas[k].n_samples, algorithm, local_epochs, batch_size)
-                timing = clock.time_client(k, sizes, payload_nbytes(w), payload_nbytes(up_template))
-                timings.append(timing)
-                if timing.straggler:
-                    stragglers.append(k)
-                if timing.steps_done == 0:
-                    continue  # straggler dropped at the deadline
-                specs[k] = dict(
-                    algorithm=algorithm, local_epochs=local_epochs, batch_size=batch_size, lr=lr, mu=mu,
-                    seed=client_seed(random_state, t, k),
-                    max_steps=None if timing.steps_done == steps else timing.steps_done,
-                    clip=None if dp is None else dp.clip,
-                    secagg=agg,
-                )
-            results = executor.run(w, specs)
-            reporting = sorted(results)
-            for k in reporting:
-                traffic.send_up(results[k][0])
-            missing = [k for k in selected if k not in results]
-
-            # --- aggregation (what the server can compute)
-            total = None  # [sum of weighted updates, sum of weights]
-            recovery_seconds = 0.0
-            unmasked = None
-            if secure_aggregation:
-                # Too few survivors (or a lone selected client): the sum would expose single updates,
-                # so the round is not aggregated and the global model stays as it was.
-                unmasked = agg is not None and len(reporting) >= agg.threshold
-            if unmasked:
-                for k in reporting:  # unmasking round: the survivors list, each survivor's shares back
-                    traffic.send_down({"survivors": np.array(reporting, dtype=np.int64)})
-                    traffic.send_up({"shares": np.zeros(len(selected), dtype="V16")})
-                recovery_seconds = 2 * clock.latency
-                summed = agg.unmask({k: results[k][0]["masked"] for k in reporting})
-                total = (summed[:-1], summed[-1])
-            elif reporting and not secure_aggregation:
-                acc = np.zeros(n_params)
+        with memory_guard(client, what="run_federated"):  # a worker lost to its memory limit: say so
+            executor = _OnDask(client, model, datas) if client is not None else _Sequential(model, datas)
+            for t in range(1, rounds + 1):
+                t0 = time.perf_counter()
+                traffic = history.ledger.new_round(t)
+                selected, dropped = select_clients(K, client_fraction, t, random_state,
+                                                   poisson=dp is not None, dropout_rate=dropout_rate)
+                dropped_set = set(dropped)
+                # Secure aggregation (Bonawitz et al. 2017): keys agreed and secrets shared among the selected
+                # clients before training; unmasking needs more than half of them to report. (The simulator
+                # hands every client the round's key material; a real client holds only its own.)
+                agg = None
+                if secure_aggregation and len(selected) >= 2:
+                    agg = secagg.SecureAggregation(selected, threshold=len(selected) // 2 + 1,
+                                                   value_bound=secagg.SUM_LIMIT / (len(selected) + 1),
+                                                   random_state=random_state, round_index=t)
+                # --- the virtual clock decides who can finish and how much local work fits
+                timings, specs, stragglers = [], {}, []
+                for k in selected:
+                    traffic.send_down({"weights": w})
+                    if k in dropped_set:
+                        continue
+                    steps, sizes = planned_work(datas[k].n_samples, algorithm, local_epochs, batch_size)
+                    timing = clock.time_client(k, sizes, payload_nbytes(w), payload_nbytes(up_template))
+                    timings.append(timing)
+                    if timing.straggler:
+                        stragglers.append(k)
+                    if timing.steps_done == 0:
+                        continue  # straggler dropped at the deadline
+                    specs[k] = dict(
+                        algorithm=algorithm, local_epochs=local_epochs, batch_size=batch_size, lr=lr, mu=mu,
+                        seed=client_seed(random_state, t, k),
+                        max_steps=None if timing.steps_done == steps else timing.steps_done,
+                        clip=None if dp is None else dp.clip,
+                        secagg=agg,
+                    )
+                results = executor.run(w, specs)
+                reporting = sorted(results)
                 for k in reporting:
-                    acc += results[k][0]["weight"] * results[k][0]["delta"]
-                total = (acc, float(sum(results[k][0]["weight"] for k in reporting)))
+                    traffic.send_up(results[k][0])
+                missing = [k for k in selected if k not in results]
 
-            if dp is not None:
-                noise = gaussian_noise(n_params, dp.noise_multiplier * dp.clip,
-                                       np.random.SeedSequence(random_state, spawn_key=(_NOISE, t)))
-                summed_updates = noise if total is None else total[0] + noise
-                w = server_opt.step(w, summed_updates / (client_fraction * K))
-            elif total is not None:
-                w = server_opt.step(w, total[0] / total[1])
+                # --- aggregation (what the server can compute)
+                total = None  # [sum of weighted updates, sum of weights]
+                recovery_seconds = 0.0
+                unmasked = None
+                if secure_aggregation:
+                    # Too few survivors (or a lone selected client): the sum would expose single updates,
+                    # so the round is not aggregated and the global model stays as it was.
+                    unmasked = agg is not None and len(reporting) >= agg.threshold
+                if unmasked:
+                    for k in reporting:  # unmasking round: the survivors list, each survivor's shares back
+                        traffic.send_down({"survivors": np.array(reporting, dtype=np.int64)})
+                        traffic.send_up({"shares": np.zeros(len(selected), dtype="V16")})
+                    recovery_seconds = 2 * clock.latency
+                    summed = agg.unmask({k: results[k][0]["masked"] for k in reporting})
+                    total = (summed[:-1], summed[-1])
+                elif reporting and not secure_aggregation:
+                    acc = np.zeros(n_params)
+                    for k in reporting:
+                        acc += results[k][0]["weight"] * results[k][0]["delta"]
+                    total = (acc, float(sum(results[k][0]["weight"] for k in reporting)))
 
-            # --- simulator-only measurements (a real server could not see individual updates)
-            raws = [results[k][1]["raw_delta"] for k in reporting]
-            sizes_k = [results[k][1]["n_samples"] for k in reporting]
-            if raws:
-                mean_raw = sum(n * r for n, r in zip(sizes_k, raws)) / sum(sizes_k)
-                drift = float(np.mean([np.linalg.norm(r - mean_raw) for r in raws]))
-                norm = float(np.mean([np.linalg.norm(r) for r in raws]))
-            else:
-                drift = norm = math.nan
+                if dp is not None:
+                    noise = gaussian_noise(n_params, dp.noise_multiplier * dp.clip,
+                                           np.random.SeedSequence(random_state, spawn_key=(_NOISE, t)))
+                    summed_updates = noise if total is None else total[0] + noise
+                    w = server_opt.step(w, summed_updates / (client_fraction * K))
+                elif total is not None:
+                    w = server_opt.step(w, total[0] / total[1])
 
-            sim = clock.round_seconds(timings, [k for k in reporting]) + recovery_seconds
-            traffic.simulated_seconds = sim
-            cum_bytes += traffic.total_bytes
-            cum_sim += sim
-            epsilon = accountant.step() if accountant is not None else None
-            loss_t, acc_t = model.evaluate(w, dataset.X_test, dataset.y_test)
-            record = RoundRecord(
-                round=t, test_accuracy=acc_t, test_loss=loss_t, selected=tuple(selected),
-                reporting=tuple(reporting), dropped=tuple(dropped), stragglers=tuple(stragglers),
-                bytes_down=traffic.bytes_down, bytes_up=traffic.bytes_up,
-                messages=traffic.messages_down + traffic.messages_up, cumulative_bytes=cum_bytes,
-                simulated_seconds=sim, cumulative_simulated_seconds=cum_sim,
-                wall_seconds_measured=time.perf_counter() - t0, client_drift=drift, mean_update_norm=norm,
-                epsilon=epsilon, unmasked=unmasked,
-            )
-            history.records.append(record)
-            history.weights = w
-            done = (t, w)  # one assignment: an interrupt cannot separate a round from its model
-            # Diverged: the model is no longer finite, or its test loss exploded far past the untrained
-            # model's (a cross-entropy 100x that of the initial guess means confidently wrong everywhere).
-            if not (np.all(np.isfinite(w)) and loss_t <= DIVERGED_LOSS_FACTOR * max(history.initial_loss, 1.0)):
-                history.diverged_round = t
-                history.stopped_reason = "diverged"
-                warnings.warn(_divergence_message(t, loss_t, history.initial_loss, algorithm, lr, mu),
-                              RuntimeWarning, stacklevel=2)
-                break
-            if callback is not None:
-                try:
-                    keep_going = callback(record)
-                except StopIteration:
-                    keep_going = False
-                if keep_going is False:
-                    history.stopped_early = t < rounds
-                    if t < rounds:
-                        history.stopped_reason = "stopped"
+                # --- simulator-only measurements (a real server could not see individual updates)
+                raws = [results[k][1]["raw_delta"] for k in reporting]
+                sizes_k = [results[k][1]["n_samples"] for k in reporting]
+                if raws:
+                    mean_raw = sum(n * r for n, r in zip(sizes_k, raws)) / sum(sizes_k)
+                    drift = float(np.mean([np.linalg.norm(r - mean_raw) for r in raws]))
+                    norm = float(np.mean([np.linalg.norm(r) for r in raws]))
+                else:
+                    drift = norm = math.nan
+
+                sim = clock.round_seconds(timings, [k for k in reporting]) + recovery_seconds
+                traffic.simulated_seconds = sim
+                cum_bytes += traffic.total_bytes
+                cum_sim += sim
+                epsilon = accountant.step() if accountant is not None else None
+                loss_t, acc_t = model.evaluate(w, dataset.X_test, dataset.y_test)
+                record = RoundRecord(
+                    round=t, test_accuracy=acc_t, test_loss=loss_t, selected=tuple(selected),
+                    reporting=tuple(reporting), dropped=tuple(dropped), stragglers=tuple(stragglers),
+                    bytes_down=traffic.bytes_down, bytes_up=traffic.bytes_up,
+                    messages=traffic.messages_down + traffic.messages_up, cumulative_bytes=cum_bytes,
+                    simulated_seconds=sim, cumulative_simulated_seconds=cum_sim,
+                    wall_seconds_measured=time.perf_counter() - t0, client_drift=drift, mean_update_norm=norm,
+                    epsilon=epsilon, unmasked=unmasked,
+                )
+                history.records.append(record)
+                history.weights = w
+                done = (t, w)  # one assignment: an interrupt cannot separate a round from its model
+                # Diverged: the model is no longer finite, or its test loss exploded far past the untrained
+                # model's (a cross-entropy 100x that of the initial guess means confidently wrong everywhere).
+                if not (np.all(np.isfinite(w)) and loss_t <= DIVERGED_LOSS_FACTOR * max(history.initial_loss, 1.0)):
+                    history.diverged_round = t
+                    history.stopped_reason = "diverged"
+                    warnings.warn(_divergence_message(t, loss_t, history.initial_loss, algorithm, lr, mu),
+                                  RuntimeWarning, stacklevel=2)
                     break
+                if callback is not None:
+                    try:
+                        keep_going = callback(record)
+                    except StopIteration:
+                        keep_going = False
+                    if keep_going is False:
+                        history.stopped_early = t < rounds
+                        if t < rounds:
+                            history.stopped_reason = "stopped"
+                        break
     except KeyboardInterrupt:
         # The round in flight is dropped (its tasks were cancelled by cancel_on_interrupt); the rounds that
         # finished are returned with the model of the last one (``w`` when interrupted just after its record).

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from plsim.cluster import cancel_on_interrupt
+from plsim.cluster import cancel_on_interrupt, memory_guard
 from plsim.comm import payload_nbytes
 from plsim.training._common import (
     TrainingHistory,
@@ -300,7 +300,7 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any, n_worker
     check_placement_fits(client, where, [X[s].nbytes + y[s].nbytes for s in shards],
                          "the training data X, y (one shard per worker)")
     try:
-        with cancel_on_interrupt(client) as client:
+        with memory_guard(client, what="async_sgd"), cancel_on_interrupt(client) as client:
             Xf = [client.scatter(X[s], workers=[a], hash=False) for s, a in zip(shards, where)]
             yf = [client.scatter(y[s], workers=[a], hash=False) for s, a in zip(shards, where)]
             ac = as_completed()

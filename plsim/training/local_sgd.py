@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from plsim.cluster import cancel_on_interrupt
+from plsim.cluster import cancel_on_interrupt, memory_guard
 from plsim.comm import payload_nbytes
 from plsim.training._common import (
     TrainingHistory,
@@ -135,7 +135,7 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n
     t0 = time.perf_counter()
     done = (0, w)  # (rounds recorded, their averaged model): one assignment, so an interrupt cannot split it
     try:
-        with cancel_on_interrupt(client) as client:
+        with memory_guard(client, what="local_sgd"), cancel_on_interrupt(client) as client:
             if client is not None:
                 addresses = worker_addresses(client)
                 where = [addresses[i % len(addresses)] for i in range(n_workers)]

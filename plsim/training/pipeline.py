@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from plsim.cluster import cancel_on_interrupt
+from plsim.cluster import cancel_on_interrupt, memory_guard
 from plsim.comm import payload_nbytes
 from plsim.models import MLP, softmax_cross_entropy
 from plsim.training._common import check_int, check_placement_fits, worker_addresses
@@ -227,7 +227,7 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
         timeline = None
     else:
         # interrupted (the kernel's stop button), every task of this pass is cancelled: the workers are free at once
-        with cancel_on_interrupt(client) as client:
+        with memory_guard(client, what="pipeline_gradient"), cancel_on_interrupt(client) as client:
             addresses = worker_addresses(client)
             where = [addresses[s % len(addresses)] for s in range(p)]
             check_placement_fits(client, [*where, where[0], where[-1]],

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from plsim.comm import decompress, make_compressor, payload_nbytes
-from plsim.cluster import cancel_on_interrupt
+from plsim.cluster import cancel_on_interrupt, memory_guard
 from plsim.training._common import (
     TrainingHistory,
     check_data,
@@ -205,7 +205,7 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_
 
     finals: list[np.ndarray] | None = None
     try:
-        with cancel_on_interrupt(client) as client:
+        with memory_guard(client, what="sync_sgd"), cancel_on_interrupt(client) as client:
             addresses = worker_addresses(client)
             where = [addresses[i % len(addresses)] for i in range(k_workers)]
             shard_bytes = [s["X"][sh].nbytes + s["y"][sh].nbytes + w.nbytes for sh in s["shards"]]
