@@ -4,7 +4,8 @@ from dask.distributed import as_completed
 def my_parameter_server(client, model, shards, w0, lr, n_updates):
     """Asynchronous parameter server: returns (w, log), log[k] = (worker, version its gradient read)."""
     w = w0.copy()                    # the server's parameters (never change the caller's w0)
-    data = [(client.scatter(X_i), client.scatter(y_i)) for X_i, y_i in shards]  # each shard shipped once
+    # each shard shipped once; hash=False: a fresh key, so a re-run cannot collide with this run's copies being released
+    data = [(client.scatter(X_i, hash=False), client.scatter(y_i, hash=False)) for X_i, y_i in shards]
     version = 0                      # gradients applied so far
     reads = {}                       # future -> (worker, version of the parameters it was sent)
     log = []

@@ -110,13 +110,21 @@ def _call(fn: Callable, client: Any, model: Any, shards: list, w0: np.ndarray, n
     """Run the student's server on copies; (w, log, problem)."""
     copies = [(Xi.copy(), yi.copy()) for Xi, yi in shards]
     w_in = w0.copy()
-    out = fn(client, model, copies, w_in, PS_LR, n_updates)
+    try:
+        out = fn(client, model, copies, w_in, PS_LR, n_updates)
+    except Exception as exc:
+        if "lost dependencies" not in str(exc):
+            raise
+        return None, None, ("the cluster lost a scattered shard while your server ran. client.scatter's default "
+                            "hash=True gives the same data the same key, so a re-run can collide with the release "
+                            "of an earlier run's copy: scatter with hash=False")
     if not np.array_equal(w_in, w0):
         return None, None, "your function changed the w0 it was given: copy it (w = w0.copy()) before updating"
     if any(not (np.array_equal(a, Xi) and np.array_equal(b, yi)) for (a, b), (Xi, yi) in zip(copies, shards)):
         return None, None, "your function changed the shards it was given"
     if not (isinstance(out, tuple) and len(out) == 2):
-        return None, None, f"return (w, log), the parameters and the list of (worker, version read); got {type(out).__name__}"
+        return None, None, ("return (w, log), the parameters and the list of (worker, version read); "
+                            f"got {type(out).__name__}")
     w, log = out
     w = np.asarray(w, dtype=np.float64)
     if w.shape != w0.shape:
@@ -164,10 +172,11 @@ def _run_async_ps(fn: Callable, *, client: Any, model: Any, X: np.ndarray, y: np
 
 register(Exercise(
     name="async_ps", kind="code", notebook=NOTEBOOK,
-    hint=("Scatter each shard once; submit one gradient task per worker (client.submit(model.gradient, w, X_i, y_i, "
-          "pure=False)) and remember which worker and which version each future read; loop over "
-          "as_completed(...): w = w - lr * gradient, log (worker, version read), version += 1, then submit that "
-          "worker again with the new w (as_completed's .add) until n_updates gradients are applied."),
+    hint=("Scatter each shard once (hash=False); submit one gradient task per worker "
+          "(client.submit(model.gradient, w, X_i, y_i, pure=False)) and remember which worker and which version "
+          "each future read; loop over as_completed(...): w = w - lr * gradient, log (worker, version read), "
+          "version += 1, then submit that worker again with the new w (as_completed's .add) until n_updates "
+          "gradients are applied."),
     run=_run_async_ps,
     misconception=("An asynchronous parameter server applies each gradient to the parameters the worker read (so "
                    "it is just SGD with some delay), or waits for every worker each round. It applies every "
