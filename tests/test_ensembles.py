@@ -557,3 +557,28 @@ def test_compare_with_members_names_the_best_member_and_the_reason():
     assert "better by 20.0 points" in str(compare_with_members(helped, None, y, name="vote"))
     with pytest.raises(TypeError, match=r"ensemble=object has no predict\(\)"):
         compare_with_members(object(), None, y)
+
+
+# -- data larger than a worker can hold ------------------------------------------------------------
+
+@pytest.mark.slow
+def test_data_too_large_for_a_worker_is_refused_before_it_is_sent(client, monkeypatch):
+    from plsim.cluster import WORKER_TASK_MEMORY, DataTooLargeError
+
+    calls = []
+    real_scatter = client.scatter
+    monkeypatch.setattr(client, "scatter", lambda *a, **k: calls.append(a) or real_scatter(*a, **k))
+    # Workers whose memory limit leaves no room once plsim's own tasks are counted (only the limits
+    # the scheduler reports are replaced; the check itself is plsim.cluster.check_data_fits).
+    small = {address: WORKER_TASK_MEMORY for address in client.nthreads()}
+    monkeypatch.setattr("plsim.cluster._worker_memory_limits", lambda c: small)
+    for model in (ParallelBaggingClassifier(n_estimators=2, client=client),
+                  ParallelStackingClassifier([("nb", GaussianNB())], cv=2, client=client)):
+        with pytest.raises(DataTooLargeError, match=r"the training data \(X, y\) is .* more than a worker can hold"):
+            model.fit(X_CLF, Y_CLF)
+    with pytest.raises(DataTooLargeError, match=r"the training data \(X, y, sample_weight\)") as info:
+        ParallelBaggingClassifier(n_estimators=2, client=client).fit(X_CLF, Y_CLF, sample_weight=np.arange(300.0))
+    assert info.value.nbytes == X_CLF.nbytes + Y_CLF.nbytes + 300 * 8  # y encoded as int64, weights float64
+    assert calls == []  # refused before anything was sent
+    monkeypatch.undo()
+    assert len(ParallelBaggingClassifier(n_estimators=2, client=client).fit(X_CLF, Y_CLF).estimators_) == 2

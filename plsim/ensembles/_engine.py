@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from plsim.cluster import cancel_on_interrupt
+from plsim.cluster import cancel_on_interrupt, check_data_fits
 
 __all__ = ["TaskResult", "is_joblib", "resolve_client", "shared_data", "run_tasks", "spawn_seeds", "LOCAL"]
 
@@ -132,11 +132,16 @@ def shared_data(client: Any, **arrays: Any) -> Iterator[dict[str, Any]]:
     per call. With a Dask client, one ``client.scatter`` call broadcasts them
     and futures are yielded; they are released when the block ends.
     Broadcasting (rather than sending the data to one worker) keeps the
-    scheduler free to spread the tasks over all workers.
+    scheduler free to spread the tasks over all workers. So every worker
+    holds all the arrays: data larger than a worker's memory allows is refused
+    first (:func:`plsim.cluster.check_data_fits`, a ``ValueError`` with the
+    numbers), before anything is sent.
     """
     if client is None or is_joblib(client):
         yield dict(arrays)
         return
+    check_data_fits(client, sum(int(getattr(a, "nbytes", 0)) for a in arrays.values()),
+                    what=f"the training data ({', '.join(arrays)})")
     # Named keys put plsim's data in its own task group ("plsim-data-X"), so arrays
     # scattered by other code cannot stop the scheduler from queuing the tasks
     # that read it (see run_tasks).
