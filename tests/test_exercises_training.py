@@ -74,6 +74,20 @@ def test_replay_equals_plsims_simulated_server_on_hand_worked_orders(digits):
         assert check_ps_log(log, 2, 6) == ""
 
 
+def test_replay_refuses_impossible_logs(digits):
+    X, y = digits
+    shards = [(X[:10], y[:10]), (X[10:20], y[10:20])]
+    w0 = np.zeros(SOFT.n_params)
+    with pytest.raises(ValueError, match=r"log\[1\]=\(1, 2\)"):   # update 1 cannot read version 2
+        replay_async_ps(SOFT, shards, w0, 0.1, [(0, 0), (1, 2)])
+    with pytest.raises(ValueError, match=r"log\[0\]=\(2, 0\)"):   # there is no worker 2
+        replay_async_ps(SOFT, shards, w0, 0.1, [(2, 0)])
+    with pytest.raises(ValueError, match="lr="):
+        replay_async_ps(SOFT, shards, w0, float("nan"), [(0, 0)])
+    with pytest.raises(TypeError, match="n_workers"):
+        steady_staleness(2.5)
+
+
 def test_log_checker_names_what_is_wrong():
     assert check_ps_log([(0, 0), (1, 0), (0, 1)], 2, 3) == ""
     assert "not 4" in check_ps_log([(0, 0), (1, 0), (0, 1)], 2, 4)              # forgot to resubmit

@@ -55,9 +55,15 @@ def replay_async_ps(model: Any, shards: Sequence[tuple[np.ndarray, np.ndarray]],
     (ndarray, list of int)
         The final parameters and each gradient's staleness ``k - v``.
     """
+    from plsim.training._common import check_lr
+
+    lr = check_lr(lr)
     versions = [np.array(w0, dtype=np.float64)]
     staleness = []
     for k, (i, v) in enumerate(log):
+        if not (0 <= i < len(shards) and 0 <= v <= k):
+            raise ValueError(f"log[{k}]=({i!r}, {v!r}) needs a worker in 0..{len(shards) - 1} and a version read "
+                             f"in 0..{k} (no update can read a version not applied yet)")
         X, y = shards[i]
         versions.append(versions[-1] - lr * model.gradient(versions[v], X, y))
         staleness.append(k - v)
@@ -247,8 +253,10 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 def steady_staleness(n_workers: int = STALENESS_WORKERS) -> int:
     """The staleness of every gradient after the first round with equally fast asynchronous workers (simulated)."""
     from plsim.models import SoftmaxRegression
+    from plsim.training._common import check_int
     from plsim.training.async_ps import async_sgd_simulated
 
+    n_workers = check_int("n_workers", n_workers)
     X, y = _digits()
     h = async_sgd_simulated(SoftmaxRegression(X.shape[1], 10), X, y, n_workers=n_workers, lr=0.05,
                             n_updates=6 * n_workers, batch_size=16)
