@@ -67,3 +67,30 @@ def test_bubble_formula_and_bad_inputs():
     X, y = _batch(4)
     with pytest.raises(ValueError, match="n_micro=5 exceeds the 4 rows"):
         pipeline_gradient(MODEL, MODEL.init_params(), X, y, n_micro=5)
+
+
+def test_an_interrupted_pipeline_pass_cancels_its_tasks_and_the_cluster_stays_usable(client, monkeypatch):
+    """KeyboardInterrupt while the pass waits for its results (where the kernel's stop button lands)."""
+    import time
+
+    def keys():
+        return set(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks)))
+
+    X, y = _batch()
+    w = MODEL.init_params(3)
+    before, workers = keys(), sorted(client.nthreads())
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(client, "gather", interrupted)
+    with pytest.raises(KeyboardInterrupt) as info:  # ``info`` keeps the frames, and so the futures, alive
+        pipeline_gradient(MODEL, w, X, y, n_stages=3, n_micro=4, client=client)
+    monkeypatch.undo()
+    deadline = time.monotonic() + 5
+    while (left := keys() - before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left and info.value is not None  # cancelled, not merely abandoned
+    res = pipeline_gradient(MODEL, w, X, y, n_stages=3, n_micro=4, client=client)
+    np.testing.assert_allclose(res.gradient, MODEL.gradient(w, X, y), atol=1e-12)
+    assert sorted(client.nthreads()) == workers

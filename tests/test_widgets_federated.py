@@ -36,6 +36,7 @@ def test_stop_ends_after_current_round():
     hist, counts = play_federation(params, on_round=lambda h, r: seen.append(r.round),
                                    stopped=lambda: len(seen) >= 3)
     assert len(hist) == 3 and hist.stopped_early and seen == [1, 2, 3]
+    assert hist.partial and hist.stopped_reason == "stopped"
     assert counts.shape == (8, 10) and counts.sum() == 1347
 
 
@@ -58,6 +59,8 @@ def test_stop_button_on_panel():
         panel.run(block=True)
     assert panel.error is None, panel.message.value
     assert len(panel.result) == 1 and panel.result.stopped_early and panel.status.value == "Stopped."
+    assert panel.result.partial and panel.result.stopped_reason == "stopped"
+    assert "1 rounds of 30 (partial: stopped)" in panel.details.value
 
 
 def test_controls_that_do_not_apply_are_disabled_with_a_reason():

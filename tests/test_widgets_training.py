@@ -72,6 +72,7 @@ def _fake_runs(monkeypatch, barrier, fail=None):
                 h.loss.append(2.0 / (1 + s))
                 h.bytes_sent.append(100)
                 if callback(s, h.loss[-1]):
+                    h.stopped_reason = "stopped"  # as the library functions flag a stop
                     break
             if method == "async":
                 h.bytes_sent = h.bytes_sent[1:]  # one count per update, none for the start
@@ -125,6 +126,30 @@ def test_race_stop_stops_all_three(monkeypatch, client):
     histories = race_work({**RACE, "steps": 200, "H": 1}, _Report(stop_after=0), client=client)
     assert set(histories) == {"sync", "async", "local_sgd"}
     assert all(len(h.steps) == 2 for h in histories.values())  # each stopped at its first callback
+
+
+def test_race_interrupted_stops_all_three_and_returns_what_finished(monkeypatch, client):
+    import concurrent.futures
+
+    barrier = threading.Barrier(4)  # the three runs start only once the interrupt has been handled
+    _fake_runs(monkeypatch, barrier)
+    real_wait, calls = concurrent.futures.wait, []
+
+    def wait_interrupted_once(*args, **kwargs):  # the kernel's interrupt lands where the race waits
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        if len(calls) == 2:
+            barrier.wait(timeout=20)
+        return real_wait(*args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "wait", wait_interrupted_once)
+    report = _Report()
+    with pytest.warns(UserWarning, match="race was interrupted"):
+        histories = race_work({**RACE, "steps": 200, "H": 1}, report, client=client)
+    assert set(histories) == {"sync", "async", "local_sgd"}
+    assert all(h.partial and h.stopped_reason == "interrupted" and len(h.steps) == 2 for h in histories.values())
+    assert "interrupted at step" in report.text
 
 
 def test_race_error_in_one_run_stops_the_others_and_is_raised(monkeypatch, client):
