@@ -151,3 +151,13 @@ def test_cluster_interrupt_keeps_the_finished_members_and_the_cluster(client, ex
     again = ParallelBaggingClassifier(n_estimators=12, client=client, random_state=9).fit(X, Y)
     assert not again.partial_ and sorted(client.nthreads()) == workers
     np.testing.assert_array_equal(again.predict_proba(X), full.predict_proba(X))
+
+
+def test_stop_through_joblib_keeps_the_first_members():
+    from joblib import Parallel
+
+    full = ParallelBaggingClassifier(n_estimators=6, random_state=2).fit(X, Y)
+    part = ParallelBaggingClassifier(n_estimators=6, client=Parallel(n_jobs=1, return_as="generator"),
+                                     random_state=2).fit(X, Y, progress=stop_at(2))
+    assert part.partial_ and list(part.member_indices_) == [0, 1]
+    assert_same_members(part, full)
