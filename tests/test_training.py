@@ -223,3 +223,27 @@ def test_ssp_zero_equals_sync_only_with_equal_rows_per_gradient(digits):
     assert not np.allclose(ssp0.params, sync.params, atol=1e-10)
     # The difference is exactly the weighting: 337/1347 versus 1/4 per shard, far below 1e-2.
     assert np.abs(ssp0.params - sync.params).max() < 1e-2
+
+
+@pytest.mark.parametrize("run", [
+    lambda X, y, **kw: sync_sgd(SOFTMAX, X, y, n_steps=1, **kw),
+    lambda X, y, **kw: local_sgd(SOFTMAX, X, y, n_rounds=1, **kw),
+    lambda X, y, **kw: async_sgd_simulated(SOFTMAX, X, y, n_updates=1, **kw),
+], ids=["sync_sgd", "local_sgd", "async_sgd_simulated"])
+@pytest.mark.parametrize("kw, error, words", [
+    (dict(lr="0.1"), TypeError, ("lr", "'0.1'", "str")),
+    (dict(lr=True), TypeError, ("lr", "True")),
+    (dict(lr=float("inf")), ValueError, ("lr=inf", "positive finite")),
+    (dict(callback=5), TypeError, ("callback", "5", "callable")),
+])
+def test_bad_lr_and_callback_are_refused_before_any_work(digits, run, kw, error, words):
+    X, y = digits
+    with pytest.raises(error) as info:
+        run(X, y, **kw)
+    assert all(word in str(info.value) for word in words), str(info.value)
+
+
+def test_sync_topk_ratio_of_the_wrong_type(digits):
+    X, y = digits
+    with pytest.raises(TypeError, match="topk_ratio must be a number in \\(0, 1\\], got '0.1' \\(str\\)"):
+        sync_sgd(SOFTMAX, X, y, n_steps=1, compression="topk", topk_ratio="0.1")

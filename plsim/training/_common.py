@@ -100,9 +100,18 @@ def check_int(name: str, value: Any, minimum: int = 1) -> int:
 
 
 def check_lr(lr: Any) -> float:
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (lr > 0 and np.isfinite(lr)):
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise TypeError(f"lr must be a positive finite learning rate (a number), got {lr!r} ({type(lr).__name__})")
+    if not (lr > 0 and np.isfinite(lr)):
         raise ValueError(f"lr={lr!r} must be a positive finite learning rate")
     return float(lr)
+
+
+def check_callback(callback: Any) -> None:
+    """``callback`` is None or callable (checked before any work, not at the first step)."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be None or callable as callback(step, loss), got {callback!r} "
+                        f"({type(callback).__name__})")
 
 
 def check_seed(random_state: Any) -> int:

@@ -39,6 +39,7 @@ from plsim.cluster import cancel_on_interrupt, memory_guard
 from plsim.comm import payload_nbytes
 from plsim.training._common import (
     TrainingHistory,
+    check_callback,
     check_data,
     check_int,
     check_lr,
@@ -175,6 +176,7 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
     n_updates = check_int("n_updates", n_updates)
     random_state = check_seed(random_state)
     eval_every = check_int("eval_every", eval_every)
+    check_callback(callback)
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size)
     for name, value in (("compute_time", compute_time), ("comm_time", comm_time), ("jitter", jitter)):
@@ -281,6 +283,7 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any, n_worker
     n_updates = check_int("n_updates", n_updates)
     random_state = check_seed(random_state)
     eval_every = check_int("eval_every", eval_every)
+    check_callback(callback)
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size)
     delays_arr = np.zeros(n_workers) if delays is None else np.asarray(delays, dtype=np.float64)

@@ -19,6 +19,7 @@ from plsim.cluster import cancel_on_interrupt, memory_guard
 from plsim.comm import payload_nbytes
 from plsim.training._common import (
     TrainingHistory,
+    check_callback,
     check_data,
     check_int,
     check_lr,
@@ -118,6 +119,7 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n
     n_rounds = check_int("n_rounds", n_rounds)
     lr = check_lr(lr)
     random_state = check_seed(random_state)
+    check_callback(callback)
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size)
     if shards is None:

@@ -12,6 +12,7 @@ Taught in ``notebooks/04_distributed_training.ipynb``.
 
 from __future__ import annotations
 
+import numbers
 import operator
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from plsim.comm import decompress, make_compressor, payload_nbytes
 from plsim.cluster import cancel_on_interrupt, memory_guard
 from plsim.training._common import (
     TrainingHistory,
+    check_callback,
     check_data,
     check_int,
     check_lr,
@@ -84,6 +86,8 @@ def _setup(model: Any, X: Any, y: Any, n_workers: int, lr: Any, n_steps: Any, ba
     random_state = check_seed(random_state)
     if compression not in COMPRESSION:
         raise ValueError(f"compression={compression!r} is unknown; choose one of {COMPRESSION}")
+    if isinstance(topk_ratio, bool) or not isinstance(topk_ratio, numbers.Real):
+        raise TypeError(f"topk_ratio must be a number in (0, 1], got {topk_ratio!r} ({type(topk_ratio).__name__})")
     if not (0 < topk_ratio <= 1):
         raise ValueError(f"topk_ratio={topk_ratio!r} must be in (0, 1]")
     shards = shard_indices(len(y), n_workers, random_state)
@@ -151,6 +155,7 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_
         (``stopped_reason="interrupted"``, a warning); a second one while the
         parameters are fetched is raised.
     """
+    check_callback(callback)
     if n_workers is None:
         n_workers = len(worker_addresses(client)) if client is not None else 2
     s = _setup(model, X, y, n_workers, lr, n_steps, batch_size, random_state, compression, topk_ratio)
