@@ -104,6 +104,16 @@ def test_equal_weights_draw_as_no_weights_and_integer_weights_count_rows():
     assert [len(s) for s in twos.estimators_samples_] == [2 * len(X)] * 2  # each row counts twice
 
 
+def test_weights_summing_to_little_draw_few_rows_and_say_so():
+    w = np.full(len(X), 1 / len(X))  # probabilities, not counts: they sum to 1
+    w[0] *= 2
+    with pytest.warns(UserWarning, match=r"draws only 1 rows per member out of 240.*give max_samples as a count"):
+        model = ParallelBaggingClassifier(n_estimators=2, random_state=0).fit(X, Y, sample_weight=w)
+    assert [len(s) for s in model.estimators_samples_] == [1, 1]
+    counted = ParallelBaggingClassifier(n_estimators=2, max_samples=240, random_state=0).fit(X, Y, sample_weight=w)
+    assert [len(s) for s in counted.estimators_samples_] == [240, 240]
+
+
 def test_without_bootstrap_each_member_fit_gets_its_rows_weights():
     base = LogisticRegression(max_iter=2000)
     subspace = RandomSubspaceClassifier(base, n_estimators=3, max_features=3, random_state=1).fit(X, Y, W)

@@ -22,6 +22,7 @@ Taught in ``notebooks/02_ensembles.ipynb``.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -164,6 +165,11 @@ class _BaseBagging(ParallelEnsembleMixin):
             check_accepts_sample_weight(base, "estimator")
         n_rows = _draw_count(max_samples, n_samples, "max_samples", bool(bootstrap),
                              of=w.sum() if w is not None and bootstrap else None)
+        if w is not None and bootstrap and isinstance(max_samples, float) and n_rows < max(10, n_samples ** (1 / 3)):
+            warnings.warn(f"max_samples={max_samples} of the sample weights' sum ({w.sum():.3g}) draws only {n_rows} "
+                          f"rows per member out of {n_samples}: weights count like copies of a row (scikit-learn's "
+                          "rule); scale them up (e.g. to sum to the number of rows) or give max_samples as a count",
+                          UserWarning, stacklevel=3)
         n_cols = _draw_count(max_features, n_features, "max_features", bool(bootstrap_features))
         if w is not None and weights_to == "draw" and np.all(w == w[0]):
             w = None
