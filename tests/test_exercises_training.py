@@ -223,3 +223,31 @@ def test_step_speedup_and_its_explanation():
         _core._PREDICTIONS.pop("dp_step_speedup", None)
     text = (SOLUTIONS / "dp_step_speedup.py").read_text()
     assert "explanation" in text
+
+
+# -- the notebook, answered: every worked solution loaded where the notebook offers it -----------------
+@pytest.mark.slow
+def test_notebook_with_its_solutions_loaded_answers_every_exercise():
+    """Run 04 with each ``%load solutions/<name>.py`` replaced by that file and a prediction written in.
+
+    The solutions then run in the notebook's own namespace (its client, model and data), as a student's would.
+    """
+    import json
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = SOLUTIONS.parent / "04_distributed_training.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.source.startswith("%load solutions/"):
+            cell.source = (SOLUTIONS.parent / cell.source.split()[1]).read_text()
+        elif cell.source.startswith("prediction = None"):
+            cell.source = cell.source.replace("prediction = None", "prediction = 0.5", 1)
+    NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(SOLUTIONS.parent)}}).execute()
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    for name in ("async_staleness", "ssp_sync_lr", "async_ps"):
+        assert f"[{name}] correct!" in text, f"{name}: {json.dumps(text[-2000:])}"
+    assert "[dp_step_speedup] you predicted 0.5" in text
