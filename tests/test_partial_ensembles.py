@@ -161,3 +161,45 @@ def test_stop_through_joblib_keeps_the_first_members():
                                      random_state=2).fit(X, Y, progress=stop_at(2))
     assert part.partial_ and list(part.member_indices_) == [0, 1]
     assert_same_members(part, full)
+
+
+# -- the kernel's interrupt button, as JupyterLab sends it --------------------------------------
+
+KERNEL_FIT = """
+model = ParallelBaggingClassifier(n_estimators=200, client=client, random_state=0)
+model.fit(X, y, progress=lambda done, total: done == 2 and print("STARTED", flush=True))
+print("FINISHED")
+"""
+
+KERNEL_CHECK = """
+kept = [int(i) for i in model.member_indices_]
+same = ParallelBaggingClassifier(n_estimators=max(kept) + 1, client=client, random_state=0).fit(X, y)
+equal = all(np.array_equal(model.estimators_samples_[j], same.estimators_samples_[i])
+            and np.array_equal(model.estimators_[j].predict_proba(X), same.estimators_[i].predict_proba(X))
+            for j, i in enumerate(kept))
+print("REPORT" + json.dumps(dict(partial=bool(model.partial_), kept=len(kept), equal=equal,
+                                  predicts=len(model.predict(X[:5])) == 5)))
+"""
+
+
+@pytest.mark.slow
+def test_kernel_interrupt_leaves_the_finished_members_in_the_model():
+    pytest.importorskip("jupyter_client")
+    from test_interrupt import SETUP, Kernel
+
+    kernel = Kernel()
+    try:
+        kernel.report(SETUP)
+        # Interrupted half a second after the second member came back.
+        content, out = kernel.run(KERNEL_FIT, interrupt_after=0.5, timeout=90)
+        assert content["status"] == "error" and content["ename"] == "KeyboardInterrupt", (content, out)
+        assert "FINISHED" not in out
+        assert any("kept the" in line and "partial_=True" in line for line in content["traceback"]), content
+        report = kernel.report(KERNEL_CHECK, timeout=90)
+        assert report["partial"] and 2 <= report["kept"] < 200 and report["equal"] and report["predicts"], report
+        assert kernel.report("tasks_left()") == []
+        after = kernel.report("report(len(ParallelBaggingClassifier(n_estimators=4, client=client, "
+                              "random_state=0).fit(X[:500], y[:500]).estimators_) == 4)", timeout=60)
+        assert after == {"ok": True, "addresses": True, "n_workers": 2}
+    finally:
+        kernel.shutdown()
