@@ -24,7 +24,7 @@ from plsim import data, federated as F, models
 from plsim.training._common import DIVERGED_LOSS_FACTOR
 from plsim.training.async_ps import async_sgd, async_sgd_simulated
 from plsim.training.local_sgd import local_sgd
-from plsim.training.sync import sync_sgd
+from plsim.training.sync import large_batch_sgd, sync_sgd
 
 
 # -- helpers -------------------------------------------------------------------------------------------
@@ -141,6 +141,33 @@ def test_sync_interrupt_here_returns_the_first_steps(digits):
     np.testing.assert_array_equal(part.params, sync_sgd(SOFTMAX, X, y, n_steps=3, **kw).params)
 
 
+@pytest.mark.parametrize("runner", [sync_sgd, large_batch_sgd, local_sgd, async_sgd_simulated],
+                         ids=lambda f: f.__name__)
+def test_an_interrupt_landing_anywhere_keeps_a_consistent_history(digits, runner):
+    """The kernel's interrupt arrives at an arbitrary point of the loop (here: a timer in another thread)."""
+    import _thread
+    import threading
+
+    X, y = digits
+    size = {sync_sgd: "n_steps", large_batch_sgd: "n_steps", local_sgd: "n_rounds",
+            async_sgd_simulated: "n_updates"}[runner]
+    kw = dict(lr=0.05, batch_size=32 if runner is not sync_sgd else 64, random_state=5)
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.warns(UserWarning, match="interrupted after"):
+            part = runner(SOFTMAX, X, y, **{size: 10**6}, **kw)
+    finally:
+        timer.cancel()
+    done = part.steps[-1] if runner is not local_sgd else len(part.steps) - 1  # local_sgd: rounds after step 0
+    assert part.partial and 0 < done < 10**6
+    ref = runner(SOFTMAX, X, y, **{size: done}, **kw)
+    assert part.steps == ref.steps and len(part.time) == len(ref.time)
+    np.testing.assert_allclose(part.loss, ref.loss, rtol=0, atol=1e-12)
+    assert part.bytes_sent == ref.bytes_sent and part.staleness == ref.staleness
+    np.testing.assert_array_equal(part.params, ref.params)
+
+
 def test_sync_interrupt_on_the_cluster_cancels_the_steps_ahead(client, digits):
     X, y = digits
     kw = dict(n_workers=2, lr=0.3, batch_size=64, random_state=1)
@@ -212,7 +239,6 @@ def test_local_sgd_interrupt_returns_the_first_rounds(request, digits, on_cluste
 def test_race_stop_returns_partial_histories_equal_to_the_start_of_full_runs(client):
     from plsim.data import load_dataset
     from plsim.models import SoftmaxRegression
-    from plsim.training.sync import large_batch_sgd
     from plsim.widgets.training import race_work
 
     class Report:  # the panel's Report: Stop pressed once the runs have made some progress
@@ -302,10 +328,13 @@ def _first_blowup(losses):
     return next(j for j, value in enumerate(losses) if not np.isfinite(value) or value > limit)
 
 
-# Each runner with full batches is gradient descent: sync records f before step s (f(w_{s-1})),
+# Each runner with full batches is gradient descent: sync and its large-batch twin record f before
+# step s (f(w_{s-1})),
 # local SGD (H = 1) and the one-worker parameter server record f after update s (f(w_s)).
 RUNNERS = {
     "sync_sgd": (lambda m, X, y, lr, n: sync_sgd(m, X, y, n_workers=3, lr=lr, n_steps=n, batch_size=None), 1),
+    "large_batch_sgd": (lambda m, X, y, lr, n: large_batch_sgd(m, X, y, n_workers=3, lr=lr, n_steps=n,
+                                                               batch_size=None), 1),
     "local_sgd": (lambda m, X, y, lr, n: local_sgd(m, X, y, n_workers=3, H=1, n_rounds=n, lr=lr, batch_size=None),
                   0),
     "async_sgd_simulated": (lambda m, X, y, lr, n: async_sgd_simulated(m, X, y, n_workers=1, lr=lr, n_updates=n,

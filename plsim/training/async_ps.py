@@ -107,10 +107,21 @@ def _push(hist: TrainingHistory, w: np.ndarray, lr: float, grad: np.ndarray, sta
     return w - lr * grad
 
 
-def _undo_unfinished(hist: TrainingHistory, done: tuple[int, np.ndarray]) -> np.ndarray:
-    """After an interrupt: keep the ``done[0]`` updates applied (and their records); return their parameters."""
+def _undo_unfinished(hist: TrainingHistory, done: tuple[int, np.ndarray, float], model: Any, X: np.ndarray,
+                     y: np.ndarray) -> np.ndarray:
+    """After an interrupt: keep the ``done[0]`` updates applied (``done[2]``: when the last was), end with a
+    record of them; return their parameters.
+
+    As a run that finishes, the history then ends with the loss at its last update (also
+    when ``eval_every`` skipped it, or the interrupt came between the update and its record).
+    """
     del hist.staleness[done[0]:], hist.bytes_sent[done[0]:]
     trim(hist, per_update=True)
+    if hist.steps and hist.steps[-1] < done[0]:
+        finite = bool(np.all(np.isfinite(done[1])))
+        hist.steps.append(done[0])
+        hist.loss.append(model.loss(done[1], X, y) if finite else float("nan"))
+        hist.time.append(done[2])
     return done[1]
 
 
@@ -213,14 +224,14 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
     hist.steps.append(0)
     hist.loss.append(model.loss(w, X, y))
     hist.time.append(0.0)
-    done = (0, w)  # (updates recorded, parameters after them): one assignment, an interrupt cannot split it
+    done = (0, w, 0.0)  # (updates applied, parameters after them, when): one assignment, never split
     try:
         while version < n_updates:
             now, i, pulled, clock, w_pulled = heapq.heappop(events)
             rows = shards[i][local_batch(len(shards[i]), batch_size, random_state, clock, i)]
             grad = model.gradient(w_pulled, X[rows], y[rows])
             w = _push(hist, w, lr, grad, version - pulled, payload_nbytes(w_pulled))
-            done = (version + 1, w)
+            done = (version + 1, w, now)
             version += 1
             clocks.clock[i] += 1
             if _evaluate(hist, model, w, X, y, version, n_updates, eval_every, now, callback, lr,
@@ -232,7 +243,7 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
                     waiting.remove(j)
                     start(j, now)
     except KeyboardInterrupt:
-        w = _undo_unfinished(hist, done)
+        w = _undo_unfinished(hist, done, model, X, y)
         stop_interrupted(hist, "async_sgd_simulated", len(hist.staleness), n_updates, per_update=True)
     hist.params = w
     hist.info["max_clock_gap"] = clocks.max_gap
@@ -299,7 +310,7 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any, n_worker
     clocks = _Clocks(n_workers, bound)
     version = 0
     owner: dict[str, tuple[int, int]] = {}  # future key -> (worker, pulled version)
-    done = (0, w)  # (updates recorded, parameters after them): one assignment, an interrupt cannot split it
+    done = (0, w, 0.0)  # (updates applied, parameters after them, when): one assignment, never split
     check_placement_fits(client, where, [X[s].nbytes + y[s].nbytes for s in shards],
                          "the training data X, y (one shard per worker)")
     try:
@@ -328,7 +339,7 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any, n_worker
                 if version >= n_updates:
                     continue
                 w = _push(hist, w, lr, grad, version - pulled, payload_nbytes(w))
-                done = (version + 1, w)
+                done = (version + 1, w, time.perf_counter() - t0)
                 version += 1
                 clocks.clock[i] += 1
                 stop = _evaluate(hist, model, w, X, y, version, n_updates, eval_every, time.perf_counter() - t0,
@@ -343,7 +354,7 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any, n_worker
                         waiting.remove(j)
                         start(j)
     except KeyboardInterrupt:
-        w = _undo_unfinished(hist, done)
+        w = _undo_unfinished(hist, done, model, X, y)
         stop_interrupted(hist, "async_sgd", len(hist.staleness), n_updates, per_update=True)
     hist.params = w
     hist.info["max_clock_gap"] = clocks.max_gap

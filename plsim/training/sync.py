@@ -268,21 +268,32 @@ def large_batch_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: int 
     """Single-process SGD whose batch at each step is the union of the workers' batches in :func:`sync_sgd`.
 
     One gradient on the concatenated batch -- no shards, no averaging -- the reference
-    that synchronous data parallelism must reproduce.
+    that synchronous data parallelism must reproduce, divergence stop included (same
+    rule, same step). A KeyboardInterrupt returns the steps that finished.
     """
     s = _setup(model, X, y, n_workers, lr, n_steps, batch_size, random_state, "none", 1.0)
     w = check_w0(model, w0, s["random_state"])
     hist = TrainingHistory("large_batch", "measured", info={"n_workers": 1, "batch_size": batch_size,
                                                              "loss_kind": "global mini-batch loss before the step"})
     start = time.perf_counter()
-    for t in range(s["n_steps"]):
-        rows = np.concatenate([shard[local_batch(len(shard), s["sizes"][i], s["random_state"], t, i)]
-                               for i, shard in enumerate(s["shards"])])
-        loss, grad = model.loss_and_gradient(w, s["X"][rows], s["y"][rows])
-        w = w - s["lr"] * grad
-        hist.steps.append(t + 1)
-        hist.loss.append(loss)
-        hist.time.append(time.perf_counter() - start)
-        hist.bytes_sent.append(0)
+    done = (0, w)  # (steps recorded, parameters after them)
+    try:
+        for t in range(s["n_steps"]):
+            rows = np.concatenate([shard[local_batch(len(shard), s["sizes"][i], s["random_state"], t, i)]
+                                   for i, shard in enumerate(s["shards"])])
+            loss, grad = model.loss_and_gradient(w, s["X"][rows], s["y"][rows])
+            w = w - s["lr"] * grad
+            hist.steps.append(t + 1)
+            hist.loss.append(loss)
+            hist.time.append(time.perf_counter() - start)
+            hist.bytes_sent.append(0)
+            done = (t + 1, w)
+            if diverged(loss, hist.loss[0]):  # the same rule as sync_sgd, so the twins stop at the same step
+                stop_diverged(hist, "large_batch_sgd", t + 1, s["lr"])
+                break
+    except KeyboardInterrupt:  # keep exactly the steps whose parameters are known
+        del hist.steps[done[0]:], hist.loss[done[0]:], hist.time[done[0]:], hist.bytes_sent[done[0]:]
+        w = done[1]
+        stop_interrupted(hist, "large_batch_sgd", done[0], s["n_steps"])
     hist.params = w
     return hist
