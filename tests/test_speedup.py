@@ -235,20 +235,6 @@ def test_explanation_when_measurement_is_worse_than_the_model_says():
     assert "predicts 2.00x" in text and "do not explain" in text and "shared" in text
 
 
-def test_notebook_01_exercise_checks_accept_the_worked_answers():
-    from plsim.exercises import check
-
-    # The same expected values as the check cells of notebooks/01_speedup.ipynb, answered by hand.
-    assert check("amdahl-8", 1 / (0.1 + 0.9 / 8), sp.amdahl_speedup(0.10, 8), quiet=True).correct
-    assert check("efficiency", 0.75, (12 / 4) / 4, quiet=True).correct
-    assert check("karp-flatt", 0.25, sp.karp_flatt(1.6, 2), quiet=True).correct
-    # 100 x 2 ms = 0.2 s sequential; 100 x 1 ms overhead + 50 waves x 2 ms = 0.2 s parallel -> 1.0x
-    assert check("overhead", 1.0, sp.CostModel(task_seconds=0.002, n_tasks=100, overhead_per_task=0.001).speedup(2),
-                 quiet=True).correct
-    assert check("waves", 3, sp.CostModel(task_seconds=1.0, n_tasks=10).parallel_time(4), quiet=True).correct
-    assert check("waves", 2.5, sp.CostModel(task_seconds=1.0, n_tasks=10).parallel_time(4), quiet=True).correct is False
-
-
 def test_one_worker_slowdown_is_not_blamed_on_task_size():
     # 1 s tasks with 6 ms overhead on one worker: batching would not help; one worker saves nothing.
     model = sp.CostModel(task_seconds=1.0, n_tasks=8, overhead_per_task=0.006)
