@@ -387,7 +387,7 @@ def _start_local(n_workers: int, threads: int, memory: int, processes: bool) -> 
         # Given cluster keywords instead of an address, the Client creates its
         # own LocalCluster and owns it: closing the client (or leaving a
         # ``with`` block) closes the workers too.
-        return Client(
+        client = Client(
             n_workers=n_workers,
             threads_per_worker=threads,
             memory_limit=memory,
@@ -402,6 +402,34 @@ def _start_local(n_workers: int, threads: int, memory: int, processes: bool) -> 
             set_as_default=True,
             **extra,
         )
+    _keep_restarting_workers(client.cluster)
+    return client
+
+
+def _keep_restarting_workers(cluster: Any) -> None:
+    """Keep a local cluster's nannies when their workers are restarted several times in a row.
+
+    When a worker leaves the scheduler, the LocalCluster closes its nanny for
+    good unless a worker of the same name is back ``lost-worker-timeout``
+    (15 s) later. A task that runs a worker out of memory gets its worker
+    restarted four times (Dask retries it on "new" workers) in about that
+    long, so an early removal's check could find the worker down again and
+    close the nanny: the run failed with 0 workers left and none ever came
+    back (seen with MEM_LIMIT and small memory limits). The nannies of a local
+    cluster run in this process and restart their workers themselves, so
+    here the check waits an hour.
+    """
+    import dask.config
+
+    update = getattr(cluster, "_update_worker_status", None)
+    if update is None:
+        return
+
+    def patient_update(op: str, msg: Any) -> Any:
+        with dask.config.set({"distributed.deploy.lost-worker-timeout": "1 hour"}):
+            return update(op, msg)
+
+    cluster._update_worker_status = patient_update
 
 
 def _ignore_interrupt_preload() -> dict[str, list]:
@@ -469,10 +497,45 @@ class _DropComputeFailed(logging.Filter):
         return not str(record.msg).startswith("Compute Failed")
 
 
+# Set in a worker (and, for thread workers, in this process) while plsim closes its own cluster.
+_closing = threading.Event()
+
+
+class _DropHeartbeatFailures(logging.Filter):
+    """While plsim closes its cluster, drops a worker's "Failed to communicate with scheduler during heartbeat".
+
+    A worker still finishing a task when the cluster closes can send its
+    heartbeat to a scheduler that has already gone, and distributed logs that
+    with two tracebacks (seen when ``close_cluster()`` runs from another thread
+    mid-fit). The close is plsim's own, so the failure is expected; at any other
+    time (a scheduler lost for real) the report goes through.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_closing.is_set() and "during heartbeat" in str(record.msg))
+
+
 def _quiet_task_failures() -> None:
     logger = logging.getLogger("distributed.worker")
-    if not any(isinstance(f, _DropComputeFailed) for f in logger.filters):
-        logger.addFilter(_DropComputeFailed())
+    for kind in (_DropComputeFailed, _DropHeartbeatFailures):
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())
+
+
+def _expect_close() -> None:
+    """Run on every worker just before plsim closes the cluster (see :class:`_DropHeartbeatFailures`)."""
+    _closing.set()
+
+
+def _close_quietly(client: Client) -> None:
+    """Close a cluster plsim started; the workers are told first, so their late heartbeats stay quiet."""
+    if client.cluster is not None and client.status == "running":
+        with contextlib.suppress(Exception):  # best effort: a worker that does not answer in 2 s is not waited for
+            client.sync(client._run, _expect_close, on_error="ignore", callback_timeout=2)
+    try:
+        client.close()
+    finally:
+        _closing.clear()  # thread workers ran _expect_close in this process
 
 
 _GUARD_HINT = (
@@ -736,7 +799,7 @@ def close_cluster() -> None:
     global _current, _current_request
     client, _current, _current_request = _current, None, None
     if client is not None and client.status != "closed":
-        client.close()
+        _close_quietly(client)
 
 
 atexit.register(close_cluster)

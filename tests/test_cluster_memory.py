@@ -37,7 +37,15 @@ def _no_cluster_left():
 
 
 def _children() -> set[int]:
-    return {p.pid for p in psutil.Process().children(recursive=True)}
+    """Worker processes (multiprocessing spawn children); not the interpreter's own resource_tracker."""
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                found.add(child.pid)
+        except psutil.Error:
+            continue
+    return found
 
 
 def _no_new_children(before: set[int], timeout: float = 15.0) -> list[int]:
@@ -208,8 +216,9 @@ def test_a_worker_killed_by_its_memory_limit_ends_the_run_with_a_clear_memory_er
     with start_cluster(n_workers=1, memory_limit=256 * MiB, quiet=True) as client:
         with pytest.raises(WorkerMemoryError) as caught, memory_guard(client, what="the ensemble fit"):
             client.submit(_hog, 400).result()
-        # The cluster is still usable afterwards: the nanny started a fresh worker.
-        assert client.submit(sum, [1, 2]).result() == 3
+        # The cluster is still usable afterwards: the nanny starts a fresh worker.
+        client.wait_for_workers(1, timeout=120)
+        assert client.submit(sum, [1, 2]).result(timeout=120) == 3
     message = str(caught.value)
     assert isinstance(caught.value, MemoryError)
     assert isinstance(caught.value.__cause__, KilledWorker)
