@@ -93,6 +93,27 @@ def test_federated_interrupt_returns_the_rounds_that_finished(fed):
     assert "partial: interrupted after 3 of 6 rounds" in part.summary()
 
 
+def test_federated_interrupt_landing_anywhere_keeps_a_consistent_history(fed):
+    """The kernel's interrupt arrives at an arbitrary point of a round (here: a timer in another thread)."""
+    import _thread
+    import threading
+
+    ds, parts, model = fed
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.warns(UserWarning, match="interrupted after"):
+            part = F.run_federated(model, ds, parts, **{**FED, "rounds": 10**6})
+    finally:
+        timer.cancel()
+    k = len(part)
+    assert part.partial and 0 < k < 10**6
+    ref = F.run_federated(model, ds, parts, **{**FED, "rounds": k})
+    assert _same_rounds(part, ref) and len(part.ledger.rounds) == k
+    assert part.ledger.total_bytes == ref.ledger.total_bytes == part.records[-1].cumulative_bytes
+    np.testing.assert_array_equal(part.weights, ref.weights)
+
+
 def test_federated_callback_stop_is_flagged_partial_not_interrupted(fed):
     ds, parts, model = fed
     with warnings.catch_warnings():

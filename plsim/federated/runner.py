@@ -464,6 +464,7 @@ def run_federated(
         # The round in flight is dropped (its tasks were cancelled by cancel_on_interrupt); the rounds that
         # finished are returned with the model of the last one (``w`` when interrupted just after its record).
         history.weights = done[1] if len(history.records) == done[0] else w
+        del history.ledger.rounds[len(history.records):]  # the traffic of the round in flight is not counted
         if len(history.records) < rounds:
             history.stopped_reason = "interrupted"
             warnings.warn(
