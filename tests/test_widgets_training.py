@@ -203,6 +203,8 @@ def test_training_race_stop(client):
     assert not panel.running
     assert panel.status.value == "Stopped."
     assert len(panel.result) < 3 or len(panel.result["sync"].steps) < 200
+    assert all(h.partial and h.stopped_reason == "stopped" for h in panel.result.values())
+    assert "partial" in panel.details.value
 
 
 def test_race_labels_name_the_staleness_bound_not_the_sentinel():
