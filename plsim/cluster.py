@@ -608,6 +608,13 @@ def _pause_fraction() -> float:
     return 1.0
 
 
+def _terminate_fraction() -> float:
+    """Share of its limit at which a nanny restarts its worker (``distributed.worker.memory.terminate``)."""
+    import dask.config
+
+    return float(dask.config.get("distributed.worker.memory.terminate", 0.95) or 0.95)
+
+
 def check_data_fits(client: Client | None, nbytes: int, *, what: str) -> None:
     """Refuse, before anything is sent, data that a worker of ``client`` cannot hold.
 
@@ -699,7 +706,15 @@ def _lost_a_worker(exc: BaseException) -> bool:
 
     # KilledWorker: the task's workers died too often; CancelledError: data a task needed was on
     # a worker that died (scattered data cannot be recomputed), or the run was cancelled.
-    return isinstance(exc, (KilledWorker, asyncio.CancelledError, concurrent.futures.CancelledError))
+    # Also when plsim wrapped it (``raise RuntimeError("member 3 ...") from exc``).
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (KilledWorker, asyncio.CancelledError, concurrent.futures.CancelledError)):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def explain_worker_loss(
@@ -729,7 +744,8 @@ def explain_worker_loss(
     """
     import time
 
-    if client is None or isinstance(exc, WorkerMemoryError) or not _lost_a_worker(exc):
+    if (client is None or isinstance(exc, (WorkerMemoryError, KeyboardInterrupt))
+            or not _lost_a_worker(exc)):
         return None
     seen = {repr(event) for event in getattr(since, "restarts", since) or ()}
     deadline = time.monotonic() + 2.0  # the nanny's event may reach the scheduler after the failure
@@ -747,7 +763,7 @@ def explain_worker_loss(
     peak = max(int(event.get("rss", 0)) for _, event in restarts)
     limit = f"its memory limit of {_mib(min(limits))}" if limits else "its memory limit"
     return WorkerMemoryError(
-        f"{what} ran out of memory on a Dask worker: a worker went over 95 % of {limit} "
+        f"{what} ran out of memory on a Dask worker: a worker went over {_terminate_fraction():.0%} of {limit} "
         f"(it held {_mib(peak)}) and was restarted, {len(restarts)} time(s), so {what} could not finish. "
         "Shrink it: fewer or smaller models (n_estimators, max_depth, hidden layers), fewer clients or "
         "rounds at once, less data (fewer rows or features); or give each worker more memory: "
@@ -791,7 +807,10 @@ def _summary(client: Client) -> str:
     where = "local" if client.cluster is not None else "remote"
     link = dashboard_link(client)
     dash = f", dashboard {link}" if link else ""
-    return f"{where} cluster at {client.scheduler.address} with {len(workers)} workers / {threads} threads{dash}"
+    limits = sorted(set(_memory_limits_or_none(client) or []))
+    memory = f", memory limit {' / '.join(_mib(limit) for limit in limits)} per worker" if limits else ""
+    return (f"{where} cluster at {client.scheduler.address} with {len(workers)} workers / {threads} threads"
+            f"{memory}{dash}")
 
 
 def close_cluster() -> None:

@@ -216,6 +216,10 @@ def test_a_worker_killed_by_its_memory_limit_ends_the_run_with_a_clear_memory_er
     with start_cluster(n_workers=1, memory_limit=256 * MiB, quiet=True) as client:
         with pytest.raises(WorkerMemoryError) as caught, memory_guard(client, what="the ensemble fit"):
             client.submit(_hog, 400).result()
+        # Wrapped by plsim's own message (``raise ... from exc``), the loss is still recognised.
+        wrapped = RuntimeError("member 3 could not be fitted")
+        wrapped.__cause__ = caught.value.__cause__
+        assert isinstance(explain_worker_loss(wrapped, client, what="the fit"), WorkerMemoryError)
         # The cluster is still usable afterwards: the nanny starts a fresh worker.
         client.wait_for_workers(1, timeout=120)
         assert client.submit(sum, [1, 2]).result(timeout=120) == 3
