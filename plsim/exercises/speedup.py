@@ -133,8 +133,8 @@ def explain_threads(guess: float | None, measured: float, *, cpus: int) -> str:
     if cpus < 2:
         text += " On this one-CPU machine two processes would take turns too, so neither could beat 1x."
     if measured < 0.8:
-        text += (f" Measured {measured:.2f}x, below 1x: on top of taking turns, the cluster adds its per-task overhead, "
-                 "and other programs may have been using the CPUs.")
+        text += (f" Measured {measured:.2f}x, below 1x: on top of taking turns, the cluster adds its per-task "
+                 "overhead, and other programs may have been using the CPUs.")
     elif cpus >= 2 and measured > 1.3:
         text += (f" Measured {measured:.2f}x is surprisingly high for pure Python; was the sequential baseline "
                  "disturbed? Rerun the cell.")
@@ -220,8 +220,9 @@ def check_batched(function: Any, *, client: Any, n_tasks: int = 23, batch_size: 
         return False, (f"the results differ from plsim.speedup.run_sequential on the same tasks, first at task "
                        f"{wrong}; are they in task order?")
     if ran != batches:
-        return False, (f"the results are right, but the cluster ran {ran} Dask task(s) for {n_tasks} tasks in batches of "
-                       f"{batch_size}: submit one Dask task per batch ({batches}), each running func on its tasks")
+        return False, (f"the results are right, but the cluster ran {ran} Dask task(s) for {n_tasks} tasks in "
+                       f"batches of {batch_size}: submit one Dask task per batch ({batches}), each running func "
+                       "on its tasks")
     return True, (f"same results as plsim.speedup.run_sequential on {n_tasks} tasks, in {ran} Dask tasks of up to "
                   f"{batch_size}: {n_tasks - ran} fewer per-task overheads.")
 
