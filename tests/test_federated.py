@@ -187,17 +187,6 @@ def test_clock_times_hand_computed():
     assert slow.straggler and slow.steps_done == 1
 
 
-def test_notebook_exercise_worked_answers_are_accepted():
-    from plsim.exercises import check
-
-    model = models.SoftmaxRegression(64, 10)
-    assert check("bytes down", model.n_params * 8 * 6, 650 * 8 * 6, quiet=True).correct
-    assert check("dirichlet alpha", 0.05, 0.05, quiet=True).correct
-    eps = F.compute_epsilon(2.0, 0.5, 30, 1e-3)
-    assert check("epsilon", round(eps, 3), eps, quiet=True).correct
-    assert check("epsilon", None, eps, quiet=True).correct is None
-
-
 def test_tune_lr_keeps_the_fewest_rounds_and_stops_losers_early():
     from plsim.federated.config import tune_lr
     from plsim.plots.federated import plot_lr_tuning
