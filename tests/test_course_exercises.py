@@ -135,7 +135,15 @@ def test_prediction_then_measurement(toy):
     fb = reveal("toy-predict", 2.0, quiet=True)
     assert fb.correct is False and "too high" in fb and "overhead" in fb
     predict("toy-predict", 2.1, quiet=True)
-    assert reveal("toy-predict", 2.0, quiet=True).correct is True
+    fb = reveal("toy-predict", 2.0, quiet=True)
+    assert fb.correct is True and "measured: 2" in fb
+
+
+def test_a_simulated_outcome_is_labelled_as_such(toy):
+    register(Exercise("toy-model", "predict", outcome="predicted by the cost model (not measured)"))
+    predict("toy-model", 30, quiet=True)
+    fb = reveal("toy-model", 32, quiet=True)
+    assert "predicted by the cost model (not measured): 32" in fb and "measured: 32" not in fb.replace("(not measured): 32", "")
 
 
 def test_student_code_is_run_and_compared(toy):

@@ -72,6 +72,9 @@ class Exercise:
     run: Callable[..., tuple[bool, str]] | None = None
     misconception: str = ""
     notebook: str = ""
+    # What ``reveal`` compares the prediction with: "measured" on the cluster, or e.g.
+    # "predicted by the cost model" when the notebook can only simulate it.
+    outcome: str = "measured"
     context: tuple[str, ...] = field(default=())
 
 
@@ -186,13 +189,14 @@ def reveal(name: str, measured: float, *, quiet: bool = False, **context: Any) -
     measured = float(measured)
     why = ex.explain(_PREDICTIONS.get(name), measured, **context) if ex.explain else ""
     if name not in _PREDICTIONS:
-        text = (f"[{name}] measured: {measured:.3g}. You did not record a prediction: next time write one "
+        text = (f"[{name}] {ex.outcome}: {measured:.3g}. You did not record a prediction: next time write one "
                 f"down before you run, then compare. {why}")
         return _emit(Feedback(text.rstrip(), None), quiet)
     guess = _PREDICTIONS[name]
     close = math.isclose(guess, measured, rel_tol=ex.rel_tol, abs_tol=ex.abs_tol)
     verdict = "close" if close else ("too high" if guess > measured else "too low")
-    text = f"[{name}] you predicted {guess:.3g}; measured {measured:.3g}: your prediction was {verdict}. {why}"
+    text = (f"[{name}] you predicted {guess:.3g}; {ex.outcome}: {measured:.3g}: your prediction was {verdict}. "
+            f"{why}")
     return _emit(Feedback(text.rstrip(), close), quiet)
 
 

@@ -77,6 +77,7 @@ def explain_federated_crossover(guess: float | None, measured: float, *, link: A
 
 register(Exercise(
     name="ensemble_peak_workers", kind="predict", notebook="06_scaling_out", rel_tol=0.5,
+    outcome="predicted by the cost model (not measured)",
     hint="Which terms of the cost model grow with the number of workers, and which shrink?",
     explain=lambda guess, measured, **ctx: explain_ensemble_peak(guess, measured, **ctx),
     misconception="More workers are always faster; in fact copying the data to each one (and running out of "
@@ -85,6 +86,7 @@ register(Exercise(
 
 register(Exercise(
     name="federated_crossover", kind="predict", notebook="06_scaling_out", rel_tol=0.5,
+    outcome="predicted by the cost model (not measured)",
     hint="Each client's update and model copy cross the server's single link; latency is paid once per round.",
     explain=lambda guess, measured, **ctx: explain_federated_crossover(guess, measured, **ctx),
     misconception="A server can talk to thousands of clients per round at no extra cost, or that latency is "
