@@ -73,15 +73,17 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 MiB = 2**20
 # What one worker holds while it runs plsim's tasks, measured with
 # benchmarks/bench_worker_memory.py (resident set size of the worker process,
-# psutil; Linux x86-64, Python 3.11, distributed 2026.8, scikit-learn 1.9,
-# numpy 2.4): 63 MiB fresh, 148 MiB once plsim, numpy and scikit-learn are
-# imported, 150 MiB after fitting one bagged tree on the 02_ensembles data,
-# 151 MiB after one federated round (FedAvg, an MLP on digits).
-WORKER_TASK_MEMORY = 151 * MiB
+# psutil, largest of repeated fresh clusters; Linux x86-64, Python 3.11,
+# distributed 2026.8, scikit-learn 1.9, numpy 2.4): 64 MiB fresh, 149 MiB once
+# plsim, numpy and scikit-learn are imported, 151 MiB after fitting one bagged
+# tree on the 02_ensembles data, 151.4 MiB after one federated round (FedAvg,
+# an MLP on digits); rounded up.
+WORKER_TASK_MEMORY = 152 * MiB
 # The smallest memory limit start_cluster accepts per worker. Dask pauses a
-# worker at 80 % of its limit (distributed.worker.memory.pause), so a worker
-# that holds 151 MiB needs a limit of at least 151 / 0.8 = 189 MiB; rounded up.
-MIN_WORKER_MEMORY = 192 * MiB
+# worker at 80 % of its limit (distributed.worker.memory.pause), so holding
+# 152 MiB takes a limit of 152 / 0.8 = 190 MiB; about 20 % more (34 MiB) is
+# left for a task's temporaries and for other machines' libraries.
+MIN_WORKER_MEMORY = 224 * MiB
 
 _ADDRESS_RE = re.compile(r"^(?:(tcp|tls|inproc|ucx|ws|wss)://)?[\w.\-\[\]:]+:\d+$")
 
