@@ -212,7 +212,8 @@ register(Exercise(
 
 def _unseen_expected(model: Any = None, X: Any = None) -> float:
     if model is None or X is None:
-        raise ValueError("pass the notebook's model and data: check(\"unseen_rows\", answer, model=parallel, X=X_train)")
+        raise ValueError("pass the notebook's model and data: "
+                         "check(\"unseen_rows\", answer, model=parallel, X=X_train)")
     return 1.0 - len(np.unique(model.estimators_samples_[0])) / len(X)
 
 
