@@ -395,3 +395,24 @@ def test_sync_divergence_on_the_cluster(client, digits):
     with pytest.warns(RuntimeWarning, match=r"sync_sgd diverged at step \d+: .* lr=1e\+06"):
         h = sync_sgd(SOFTMAX, X, y, client=client, n_workers=2, lr=1e6, n_steps=50, batch_size=64)
     assert h.diverged_step == h.steps[-1] < 50 and h.stopped_reason == "diverged"
+
+
+def test_an_interrupt_ends_a_whole_learning_rate_sweep_not_one_run(fed, monkeypatch):
+    """run_federated returns its partial history; tune_lr must not go on with the next rate."""
+    import plsim.federated.runner as runner
+    from plsim.federated.config import tune_lr
+
+    ds, parts, model = fed
+    real, calls = runner.run_federated, []
+
+    def interrupted_at_the_second_rate(*args, **kwargs):
+        calls.append(kwargs["lr"])
+        if len(calls) == 2:
+            kwargs["callback"] = _interrupt_federated_after(1)  # as if the kernel's button was pressed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_federated", interrupted_at_the_second_rate)
+    with pytest.warns(UserWarning, match="interrupted after 1 of"), \
+            pytest.raises(KeyboardInterrupt, match="tune_lr interrupted at lr=0.05"):
+        tune_lr(model, ds, parts, (0.1, 0.05, 0.02), target=0.99, max_rounds=3, client_fraction=0.5)
+    assert calls == [0.1, 0.05]

@@ -180,6 +180,8 @@ def tune_lr(model: Any, dataset: Any, parts: Any, lrs: Any, *, target: float, ma
     once it has taken ``patience`` x the fewest rounds found so far (it cannot be
     the best any more). Diverged runs (non-finite weights) are marked and never best.
     ``kwargs`` go to ``run_federated`` (algorithm, client_fraction, local_epochs, ...).
+    A KeyboardInterrupt ends the whole sweep (it is raised again once the run in
+    progress has returned its partial history), not just the current run.
     """
     from plsim.federated.runner import run_federated
 
@@ -199,6 +201,8 @@ def tune_lr(model: Any, dataset: Any, parts: Any, lrs: Any, *, target: float, ma
             h = run_federated(model, dataset, parts, rounds=cap, lr=float(lr), client=client,
                               random_state=random_state,
                               callback=lambda r: r.test_accuracy < target and np.isfinite(r.test_loss), **kwargs)
+        if h.stopped_reason == "interrupted":  # the user's interrupt ends the whole sweep, not one run of it
+            raise KeyboardInterrupt(f"tune_lr interrupted at lr={float(lr):g}, after {len(h)} rounds of that run")
         diverged = h.diverged_round is not None or h.weights is None or not np.all(np.isfinite(h.weights))
         reached = None if diverged else h.rounds_to(target)
         out.lrs.append(float(lr))
