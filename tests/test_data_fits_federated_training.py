@@ -1,10 +1,10 @@
 """The federated and training runners refuse, before scattering anything, data a worker cannot hold.
 
-A real one-worker cluster at the smallest memory limit plsim accepts (192 MiB): Dask pauses the
-worker at 80 % of it and plsim's own tasks take ``WORKER_TASK_MEMORY`` of that, which leaves
-about 2.6 MiB for data. 4 MB of training data must be refused with a ``DataTooLargeError``
-that names the data, before any task or scattered array reaches the scheduler. (Runs that fit
-are what every other cluster test does.)
+A real one-worker cluster at the smallest memory limit plsim accepts (``MIN_WORKER_MEMORY``):
+Dask pauses the worker at 80 % of it and plsim's own tasks take ``WORKER_TASK_MEMORY`` of that;
+training data just above what is left must be refused with a ``DataTooLargeError`` that names
+the data, before any task or scattered array reaches the scheduler. (Runs that fit are what
+every other cluster test does.)
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from plsim.training.local_sgd import local_sgd
 from plsim.training.pipeline import pipeline_gradient
 from plsim.training.sync import sync_sgd
 
-ROWS = 8000  # 8000 x 64 float64 = 4.1 MB, above the 2.6 MiB a 192 MiB worker has room for
+ROOM = int(MIN_WORKER_MEMORY * 0.8) - WORKER_TASK_MEMORY  # computed here, independently of the runners
+ROWS = ROOM // (64 * 8) + 100  # X alone (64 float64 columns) is above the room
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +43,7 @@ def big():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(ROWS, 64))
     y = rng.integers(0, 10, size=ROWS)
-    room = int(MIN_WORKER_MEMORY * 0.8) - WORKER_TASK_MEMORY
-    assert X.nbytes > room > 0  # the premise of the test, computed independently of the runners
+    assert X.nbytes > ROOM > 0  # the premise of the test
     return X, y
 
 
@@ -66,7 +66,8 @@ def test_data_larger_than_a_worker_is_refused_before_it_is_sent(small_cluster, b
     before = set(small_cluster.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks)))
     with pytest.raises(DataTooLargeError, match=WHAT.get(name, "the training data X, y")) as info:
         RUNS[name](small_cluster, X, y)
-    assert "192 MiB" in str(info.value) and info.value.nbytes > info.value.room
+    assert f"{MIN_WORKER_MEMORY / 2**20:.0f} MiB" in str(info.value) and info.value.nbytes > info.value.room
+    assert info.value.room == ROOM
     after = set(small_cluster.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks)))
     assert after == before  # nothing was scattered or submitted
 
