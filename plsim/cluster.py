@@ -59,6 +59,7 @@ __all__ = [
     "cancel_on_interrupt",
     "MIN_WORKER_MEMORY",
     "WORKER_TASK_MEMORY",
+    "WORKER_PEAK_MEMORY",
     "DataTooLargeError",
     "WorkerMemoryError",
     "check_data_fits",
@@ -77,12 +78,15 @@ MiB = 2**20
 # distributed 2026.8, scikit-learn 1.9, numpy 2.4): 64 MiB fresh, 149 MiB once
 # plsim, numpy and scikit-learn are imported, 151 MiB after fitting one bagged
 # tree on the 02_ensembles data, 151.4 MiB after one federated round (FedAvg,
-# an MLP on digits); rounded up.
+# an MLP on digits); rounded up. That much stays held between tasks.
 WORKER_TASK_MEMORY = 152 * MiB
+# The worker's peak over that run (ru_maxrss): 176-186.4 MiB, rounded up.
+# Transient, but the nanny samples RSS every 100 ms and may catch it.
+WORKER_PEAK_MEMORY = 187 * MiB
 # The smallest memory limit start_cluster accepts per worker. Dask pauses a
-# worker at 80 % of its limit (distributed.worker.memory.pause), so holding
-# 152 MiB takes a limit of 152 / 0.8 = 190 MiB; about 20 % more (34 MiB) is
-# left for a task's temporaries and for other machines' libraries.
+# worker at 80 % of its limit (distributed.worker.memory.pause) and restarts it
+# at 95 %: holding 152 MiB needs 152 / 0.8 = 190 MiB, peaking at 187 MiB needs
+# 187 / 0.95 = 197 MiB; rounded up with about 14 % to spare.
 MIN_WORKER_MEMORY = 224 * MiB
 
 _ADDRESS_RE = re.compile(r"^(?:(tcp|tls|inproc|ucx|ws|wss)://)?[\w.\-\[\]:]+:\d+$")
@@ -172,7 +176,8 @@ def parse_memory_limit(memory_limit: str | int | float | None) -> int | None:
         raise ValueError(
             f"memory_limit={memory_limit!r} ({_mib(value)}) is below the {_mib(MIN_WORKER_MEMORY)} a plsim "
             f"worker needs: a worker holds about {_mib(WORKER_TASK_MEMORY)} once plsim, numpy and scikit-learn "
-            "are loaded and a model is fitted (measured), and Dask pauses a worker at 80 % of its limit. "
+            f"are loaded and a model is fitted, peaking at {_mib(WORKER_PEAK_MEMORY)} (measured), and Dask "
+            "pauses a worker at 80 % of its limit and restarts it at 95 %. "
             f"Give at least memory_limit='{MIN_WORKER_MEMORY // MiB}MiB', or leave it None to size it automatically"
         )
     return int(value)
@@ -623,9 +628,11 @@ def check_data_fits(client: Client | None, nbytes: int, *, what: str) -> None:
     Call it where plsim ships data to the workers (``client.scatter``), with
     the bytes one worker will hold at once: the whole array when it is
     broadcast to every worker, the largest piece when pieces go to different
-    workers. A worker can hold what is left of its memory limit, up to the
-    point where Dask pauses it (80 %), once plsim's own tasks have taken their
-    ``WORKER_TASK_MEMORY`` (measured); the smallest worker counts. Passing is
+    workers. A worker can hold what is left of its memory limit once plsim's
+    own tasks have taken theirs (measured): below the point where Dask pauses
+    it (80 %) with ``WORKER_TASK_MEMORY`` held, and below the point where its
+    nanny restarts it (95 %) at the tasks' ``WORKER_PEAK_MEMORY``; the
+    smallest worker counts. Passing is
     no guarantee (a task also makes working copies, e.g. a bootstrap sample);
     a worker that still runs out is reported by :func:`memory_guard`.
     Taught in ``notebooks/00_start_here.ipynb``.
@@ -661,12 +668,14 @@ def check_data_fits(client: Client | None, nbytes: int, *, what: str) -> None:
         return
     smallest = min(limits)
     pause = _pause_fraction()
-    room = max(int(smallest * pause) - WORKER_TASK_MEMORY, 0)
+    room = max(min(int(smallest * pause) - WORKER_TASK_MEMORY,
+                   int(smallest * _terminate_fraction()) - WORKER_PEAK_MEMORY), 0)
     if nbytes > room:
         raise DataTooLargeError(
             f"{what} is {_mib(nbytes)}, more than a worker can hold: a worker's memory limit is "
-            f"{_mib(smallest)}, Dask pauses it at {pause:.0%} ({_mib(smallest * pause)}), and plsim's own "
-            f"tasks take about {_mib(WORKER_TASK_MEMORY)} of that (measured), which leaves {_mib(room)}. "
+            f"{_mib(smallest)}, Dask pauses it at {pause:.0%} ({_mib(smallest * pause)}) and restarts it at "
+            f"{_terminate_fraction():.0%}, and plsim's own tasks hold about {_mib(WORKER_TASK_MEMORY)} "
+            f"(peaks of {_mib(WORKER_PEAK_MEMORY)}, measured), which leaves {_mib(room)}. "
             f"Shrink {what} (fewer rows or features, a smaller dataset) or give each worker more memory: "
             "plsim.start_cluster(n_workers=<fewer>, memory_limit=<more>)",
             nbytes=int(nbytes), memory_limit=smallest, room=room,
