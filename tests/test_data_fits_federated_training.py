@@ -1,8 +1,9 @@
 """The federated and training runners refuse, before scattering anything, data a worker cannot hold.
 
 A real one-worker cluster at the smallest memory limit plsim accepts (``MIN_WORKER_MEMORY``):
-Dask pauses the worker at 80 % of it and plsim's own tasks take ``WORKER_TASK_MEMORY`` of that;
-training data just above what is left must be refused with a ``DataTooLargeError`` that names
+Dask pauses the worker at 80 % of it (plsim's own tasks hold ``WORKER_TASK_MEMORY``) and the nanny
+restarts it at 95 % (plsim's tasks peak at ``WORKER_PEAK_MEMORY``); training data just above the smaller
+room left must be refused with a ``DataTooLargeError`` that names
 the data, before any task or scattered array reaches the scheduler. (Runs that fit are what
 every other cluster test does.)
 """
@@ -15,14 +16,16 @@ import numpy as np
 import pytest
 
 from plsim import federated as F
-from plsim.cluster import MIN_WORKER_MEMORY, WORKER_TASK_MEMORY, DataTooLargeError
+from plsim.cluster import MIN_WORKER_MEMORY, WORKER_PEAK_MEMORY, WORKER_TASK_MEMORY, DataTooLargeError
 from plsim.models import MLP, SoftmaxRegression
 from plsim.training.async_ps import async_sgd
 from plsim.training.local_sgd import local_sgd
 from plsim.training.pipeline import pipeline_gradient
 from plsim.training.sync import sync_sgd
 
-ROOM = int(MIN_WORKER_MEMORY * 0.8) - WORKER_TASK_MEMORY  # computed here, independently of the runners
+# A worker's room, computed here independently of the runners: what it may hold before Dask pauses it (80 %)
+# and what its peak may reach before the nanny restarts it (95 %), less plsim's own measured needs.
+ROOM = min(int(MIN_WORKER_MEMORY * 0.8) - WORKER_TASK_MEMORY, int(MIN_WORKER_MEMORY * 0.95) - WORKER_PEAK_MEMORY)
 ROWS = ROOM // (64 * 8) + 100  # X alone (64 float64 columns) is above the room
 
 
