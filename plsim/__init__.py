@@ -22,7 +22,7 @@ _LAZY = {
 }
 
 _SUBMODULES = {
-    "cluster", "resources", "config", "cli", "benchmark", "exercises", "speedup", "ensembles",
+    "cluster", "resources", "stopping", "config", "cli", "benchmark", "exercises", "speedup", "ensembles",
     "models", "data", "federated", "training", "comm", "plots",
     "widgets",
 }

@@ -42,7 +42,7 @@ _LAZY = {
     "compare_with_members": "plsim.ensembles.diversity",
     "EnsembleDemo": "plsim.ensembles.demo",
     "StopFit": "plsim.ensembles._base",
-    "PartialResultWarning": "plsim.ensembles._base",
+    "PartialResultWarning": "plsim.stopping",
     "demo_data": "plsim.ensembles.demo",
 }
 

@@ -16,6 +16,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import has_fit_parameter
 
 from plsim.ensembles._engine import TaskResult, resolve_client, run_tasks, seed_int, shared_data
+from plsim.stopping import PartialResultWarning
 
 __all__ = ["ParallelEnsembleMixin", "check_estimator_like", "check_n_estimators", "allow_nan",
            "set_member_seed", "soft_vote", "hard_vote", "member_proba", "check_sample_weight",
@@ -30,14 +31,6 @@ class StopFit(Exception):
     says which) and return normally; no warning, since the caller asked.
     Stacking and sweeps cancel their pending fits and let it propagate. The
     ensemble widget's Stop button uses it.
-    """
-
-
-class PartialResultWarning(UserWarning):
-    """A fit was interrupted (the kernel's interrupt button): the ensemble holds only the members that finished.
-
-    Issued just before the KeyboardInterrupt is re-raised, so the cell still
-    stops; the estimator object keeps the finished members (``partial_``).
     """
 
 

@@ -42,6 +42,7 @@ from plsim.federated.clock import VirtualClock
 from plsim.federated.history import FederatedHistory, RoundRecord
 from plsim.federated.ledger import CommunicationLedger, payload_nbytes
 from plsim.federated.privacy import DPConfig, PrivacyAccountant, clip_update, gaussian_noise
+from plsim.stopping import PartialResultWarning, has_diverged
 
 __all__ = ["run_federated", "client_seed", "select_clients"]
 
@@ -102,8 +103,6 @@ def _client_task(model: Any, data: ClientData, w_global: np.ndarray, spec: dict)
     return message, observer
 
 
-DIVERGED_LOSS_FACTOR = 100.0
-"""A run has diverged when its test loss exceeds this many times the untrained model's (or is not finite)."""
 
 
 def _divergence_message(round_index: int, loss: float, initial_loss: float, algorithm: str, lr: float,
@@ -442,9 +441,8 @@ def run_federated(
                 history.records.append(record)
                 history.weights = w
                 done = (t, w)  # one assignment: an interrupt cannot separate a round from its model
-                # Diverged: the model is no longer finite, or its test loss exploded far past the untrained
-                # model's (a cross-entropy 100x that of the initial guess means confidently wrong everywhere).
-                if not (np.all(np.isfinite(w)) and loss_t <= DIVERGED_LOSS_FACTOR * max(history.initial_loss, 1.0)):
+                # Diverged: the model is no longer finite, or its test loss exploded far past the untrained model's.
+                if not np.all(np.isfinite(w)) or has_diverged(loss_t, history.initial_loss):
                     history.diverged_round = t
                     history.stopped_reason = "diverged"
                     warnings.warn(_divergence_message(t, loss_t, history.initial_loss, algorithm, lr, mu),
@@ -470,7 +468,7 @@ def run_federated(
             warnings.warn(
                 f"run_federated was interrupted after {len(history.records)} of {rounds} rounds: the round in "
                 "progress was cancelled and the history holds the rounds that finished (history.partial is True). "
-                "The cluster is still usable.", UserWarning, stacklevel=2)
+                "The cluster is still usable.", PartialResultWarning, stacklevel=2)
     finally:
         if executor is not None:
             executor.close()

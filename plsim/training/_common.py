@@ -5,7 +5,6 @@ Taught in ``notebooks/04_distributed_training.ipynb``.
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 from dataclasses import dataclass, field
@@ -13,11 +12,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TrainingHistory", "shard_indices", "local_batch", "worker_addresses", "DIVERGED_LOSS_FACTOR"]
+from plsim.stopping import DIVERGED_LOSS_FACTOR, PartialResultWarning, has_diverged
 
-DIVERGED_LOSS_FACTOR = 100.0
-"""A run has diverged when its loss is not finite or exceeds this many times its initial loss
-(floored at 1), the same rule as :data:`plsim.federated.runner.DIVERGED_LOSS_FACTOR`."""
+__all__ = ["TrainingHistory", "shard_indices", "local_batch", "worker_addresses", "DIVERGED_LOSS_FACTOR"]
 
 
 @dataclass
@@ -193,9 +190,7 @@ def worker_addresses(client: Any) -> list[str]:
 
 
 # -- ending a run early: divergence, interruption --------------------------------------
-def diverged(loss: float, initial_loss: float) -> bool:
-    """True when ``loss`` is not finite or above :data:`DIVERGED_LOSS_FACTOR` x ``max(initial_loss, 1)``."""
-    return not math.isfinite(loss) or loss > DIVERGED_LOSS_FACTOR * max(initial_loss, 1.0)
+diverged = has_diverged  # the same rule as the federated runner's (plsim.stopping)
 
 
 def stop_diverged(hist: TrainingHistory, function: str, step: int, lr: float) -> None:
@@ -238,4 +233,4 @@ def stop_interrupted(hist: TrainingHistory, function: str, done: int, asked: int
     warnings.warn(
         f"{function} was interrupted after {done} of {asked} steps: its outstanding tasks were cancelled and "
         "the history holds the steps that finished (history.partial is True). The cluster is still usable.",
-        UserWarning, stacklevel=3)
+        PartialResultWarning, stacklevel=3)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from plsim.stopping import PartialResultWarning
 from plsim.widgets._panel import Report, RunPanel
 
 __all__ = ["training_race", "pipeline_explorer", "race_work", "pipeline_work", "validate_race", "race_control_states"]
@@ -236,7 +237,7 @@ def race_work(params: dict, report: Report | None = None, *, client: Any = None,
             if h.stopped_reason == "stopped":
                 h.stopped_reason = "interrupted"
         warnings.warn("the race was interrupted: every run stopped after its current step and the histories hold "
-                      "the steps that finished (history.partial)", UserWarning, stacklevel=2)
+                      "the steps that finished (history.partial)", PartialResultWarning, stacklevel=2)
     if report is not None:
         report.figure(_race_figure(ordered, params, step_seconds=step_seconds))
         report.html(_race_table(ordered, params, step_seconds, k, client))
