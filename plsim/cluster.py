@@ -184,7 +184,9 @@ def parse_memory_limit(memory_limit: str | int | float | None) -> int | None:
 
 
 def _mib(nbytes: float) -> str:
-    return f"{nbytes / MiB:,.0f} MiB"
+    # Small sizes keep their digits: data of 0.3 MiB must not read "0 MiB" next to a limit.
+    mib = nbytes / MiB
+    return f"{mib:,.0f} MiB" if mib >= 10 else f"{mib:.2g} MiB"
 
 
 def _check_address(address: Any) -> str:

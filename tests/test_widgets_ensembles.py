@@ -51,7 +51,8 @@ def test_stop_cancels_remaining_members_and_shows_the_partial_ensemble(client):
     run = panel.result
     # Stop was seen when the first member came back: that one is kept, the other four cancelled.
     assert run.partial and run.model.partial_ and len(run.model.estimators_) == 1
-    assert panel.status.value == "Stopped." and panel.figures_drawn == 1
+    # The status line keeps what the work said when it stopped, not a bare "Stopped.".
+    assert panel.status.value.startswith("Stopped: kept the 1 of 5 members") and panel.figures_drawn == 1
     assert "1 of 5 (stopped: partial ensemble)" in panel.details.value
     # The member kept is the one of the same index in a complete run.
     i = int(run.model.member_indices_[0])

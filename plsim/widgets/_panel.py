@@ -44,6 +44,7 @@ class Report:
 
     def __init__(self, panel: RunPanel) -> None:
         self._panel = panel
+        self.last_text = ""  # the last progress text, kept in the status line when the user stops
 
     @property
     def stopped(self) -> bool:
@@ -55,6 +56,7 @@ class Report:
         bar.max = max(int(total), 1)
         bar.value = min(int(done), bar.max)
         text = text or f"{done}/{total}"
+        self.last_text = text
         if self.stopped:  # keep the user's Stop visible until the work actually ends
             text = f"Stopping after the current step... ({text})"
         self._panel.status.value = text
@@ -178,7 +180,9 @@ class RunPanel:
         try:
             self.result = self._work(params, report)
             if self._stop_event.is_set():
-                self.status.value = "Stopped."
+                # Keep what the work said last (e.g. "Stopped: kept the 5 of 16 members that finished").
+                last = report.last_text
+                self.status.value = last if last.lower().startswith("stopped") else "Stopped."
             else:
                 self.progress.value = self.progress.max
                 self.status.value = "Done."
