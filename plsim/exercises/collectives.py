@@ -3,7 +3,7 @@
 * ``ring_exchange_time`` (predict -> run -> explain): how long a ring all-reduce
   of :data:`RING_BYTES` per rank takes on this cluster, predicted from the
   fitted alpha-beta link, then measured with
-  :func:`plsim.comm_measure.measure_exchange`.
+  :func:`plsim.comm.measure_exchange`.
 * ``ring_allreduce_by_hand`` (code): the ring all-reduce written with
   ``client.submit``, one chunk moved per task (reduce-scatter then all-gather),
   checked against the sum and :func:`plsim.comm.ring_allreduce`, and that it

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from plsim.comm import LinkModel
-    from plsim.comm_measure import ExchangeTimes
+    from plsim.comm.measure import ExchangeTimes
 
 __all__ = ["plot_cost_vs_workers", "plot_cost_vs_model_size", "plot_exchange_times", "plot_compression"]
 
@@ -71,7 +71,7 @@ def plot_exchange_times(times: ExchangeTimes, link: LinkModel | None = None, *, 
     Parameters
     ----------
     times : ExchangeTimes
-        From :func:`plsim.comm_measure.measure_exchange`.
+        From :func:`plsim.comm.measure_exchange`.
     link : LinkModel or None
         The link the predictions use; default ``times.fit()`` (alpha and beta fitted to these times).
     """
@@ -80,7 +80,7 @@ def plot_exchange_times(times: ExchangeTimes, link: LinkModel | None = None, *, 
     from plsim.comm import comm_time
 
     if not times.rows:
-        raise ValueError("times has no rows; measure some exchanges with plsim.comm_measure.measure_exchange")
+        raise ValueError("times has no rows; measure some exchanges with plsim.comm.measure_exchange")
     link = link or times.fit()
     fig, ax = new_axes(ax)
     for alg in times.algorithms:
