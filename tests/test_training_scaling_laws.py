@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import plsim.speedup as sp
@@ -17,16 +16,9 @@ def test_plsim_training_no_longer_exports_its_own_laws():
             getattr(T, name)
 
 
-def test_the_deprecated_training_laws_warn_and_give_the_speedup_laws_answer():
-    # Hand-computed: 10 % parallel on 4 workers is 1 / (0.9 + 0.1 / 4) = 1.0811, Gustafson 0.9 + 0.1 * 4 = 1.3.
-    with pytest.warns(DeprecationWarning, match=r"plsim\.speedup\.amdahl_speedup\(serial_fraction, workers\)"):
-        assert scaling.amdahl_speedup(4, 0.1) == pytest.approx(1 / 0.925)
+def test_the_one_home_gives_the_hand_computed_answers():
+    # 10 % parallel on 4 workers: Amdahl 1 / (0.9 + 0.1 / 4) = 1.0811, Gustafson 0.9 + 0.1 * 4 = 1.3.
     assert sp.amdahl_speedup(0.9, 4) == pytest.approx(1 / 0.925)
-    with pytest.warns(DeprecationWarning, match="gustafson_speedup"):
-        assert scaling.gustafson_speedup(4, 0.1) == pytest.approx(1.3)
     assert sp.gustafson_speedup(0.9, 4) == pytest.approx(1.3)
-    with pytest.warns(DeprecationWarning):
-        out = scaling.amdahl_speedup(np.array([1, 2, 4]), 0.5)
-    np.testing.assert_allclose(out, [1.0, 1 / 0.75, 1 / 0.625])
-    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="parallel_fraction=1.5"):
-        scaling.amdahl_speedup(4, 1.5)
+    for name in ("amdahl_speedup", "gustafson_speedup"):
+        assert not hasattr(scaling, name), f"plsim.training.scaling still has its own {name}"

@@ -21,47 +21,17 @@ from __future__ import annotations
 import math
 import numbers
 import time
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from plsim.comm import LinkModel, comm_time
-from plsim.speedup import laws
 from plsim.training._common import check_int, worker_addresses
 
 __all__ = ["predict_scaling", "measure_scaling", "MODES"]
 
 MODES = ("strong", "weak")
-
-
-def _check_fraction(f: Any) -> float:
-    if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 <= f <= 1:
-        raise ValueError(f"parallel_fraction={f!r} must be in [0, 1]")
-    return float(f)
-
-
-def _deprecated_law(name: str, law: Callable[[float, float], float], n_workers: Any,
-                    parallel_fraction: float) -> np.ndarray | float:
-    warnings.warn(f"plsim.training.scaling.{name}(n_workers, parallel_fraction) is deprecated; use "
-                  f"plsim.speedup.{name}(serial_fraction, workers) with serial_fraction = 1 - parallel_fraction",
-                  DeprecationWarning, stacklevel=3)
-    serial = 1.0 - _check_fraction(parallel_fraction)
-    p = np.asarray(n_workers, dtype=np.float64)
-    out = np.array([law(serial, float(w)) for w in p.ravel()]).reshape(p.shape)
-    return float(out) if out.ndim == 0 else out
-
-
-# Deprecated: kept only so that old calls (other argument order and meaning) still run. Not exported.
-def amdahl_speedup(n_workers: int | np.ndarray, parallel_fraction: float) -> np.ndarray | float:
-    """Deprecated: :func:`plsim.speedup.amdahl_speedup` ``(1 - parallel_fraction, n_workers)``."""
-    return _deprecated_law("amdahl_speedup", laws.amdahl_speedup, n_workers, parallel_fraction)
-
-
-def gustafson_speedup(n_workers: int | np.ndarray, parallel_fraction: float) -> np.ndarray | float:
-    """Deprecated: :func:`plsim.speedup.gustafson_speedup` ``(1 - parallel_fraction, n_workers)``."""
-    return _deprecated_law("gustafson_speedup", laws.gustafson_speedup, n_workers, parallel_fraction)
 
 
 def predict_scaling(workers: Sequence[int], *, compute_seconds: float, n_bytes: float, mode: str = "strong",
