@@ -387,6 +387,7 @@ def _start_local(n_workers: int, threads: int, memory: int, processes: bool) -> 
     if not any(isinstance(f, _DropWorkersDied) for f in scheduler_log.filters):
         scheduler_log.addFilter(_DropWorkersDied())
     _refuse_in_spawned_child()
+    _forget_closed_schedulers()
     environ = {key: value for key, value in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
                if key != "MALLOC_TRIM_THRESHOLD_"}
     overrides = {"distributed.worker.profile.enabled": False, "distributed.nanny.pre-spawn-environ": environ,
@@ -413,6 +414,37 @@ def _start_local(n_workers: int, threads: int, memory: int, processes: bool) -> 
         )
     _keep_restarting_workers(client.cluster)
     return client
+
+
+def _forget_closed_schedulers() -> None:
+    """Let closed in-process schedulers be garbage-collected.
+
+    Two unbounded caches in distributed keep every Scheduler ever started in
+    this process alive, with its task states, transition log and dashboard:
+    ``distributed.core._expects_comm`` (``functools.cache`` over the servers'
+    bound handler methods) and ``distributed.dashboard.scheduler.template_variables``
+    (``toolz.memoize`` on the scheduler). ``benchmarks/soak.py`` grew ~0.8 MiB per
+    cluster because of them. Both are pure memoization: emptying them only costs a
+    recomputation. A no-op if Dask renames them.
+    """
+    # Only what is already imported: this also runs at exit, when importing is no longer allowed.
+    core = sys.modules.get("distributed.core")
+    if core is None:
+        return
+    clear = getattr(getattr(core, "_expects_comm", None), "cache_clear", None)
+    if callable(clear):
+        clear()
+    dashboard = sys.modules.get("distributed.dashboard.scheduler")
+    template_variables = getattr(dashboard, "template_variables", None)
+    closed = tuple(getattr(core.Status, name) for name in ("closed", "closing", "failed") if hasattr(core.Status, name))
+    # toolz.memoize keeps its dict in the wrapper's closure.
+    code, closure = getattr(template_variables, "__code__", None), getattr(template_variables, "__closure__", None)
+    cells = dict(zip(code.co_freevars, closure)) if code is not None and closure else {}
+    cache = getattr(cells.get("cache"), "cell_contents", None)
+    if isinstance(cache, dict):
+        for scheduler in list(cache):
+            if getattr(scheduler, "status", None) in closed:
+                cache.pop(scheduler, None)
 
 
 def _keep_restarting_workers(cluster: Any) -> None:
@@ -832,6 +864,7 @@ def close_cluster() -> None:
     client, _current, _current_request = _current, None, None
     if client is not None and client.status != "closed":
         _close_quietly(client)
+    _forget_closed_schedulers()
 
 
 atexit.register(close_cluster)

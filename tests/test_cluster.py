@@ -380,3 +380,24 @@ def test_local_workers_pin_blas_threads_but_keep_glibcs_adaptive_malloc():
 def test_local_scheduler_hands_out_tasks_only_to_free_threads():
     client = start_cluster(n_workers=1, quiet=True)
     assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION) == 1.0
+
+
+@pytest.mark.slow
+def test_a_closed_cluster_is_garbage_collected():
+    # distributed memoizes on its Scheduler objects (``core._expects_comm``, the dashboard's
+    # ``template_variables``); without plsim emptying those caches every closed local cluster
+    # stayed in memory (benchmarks/soak.py: ~0.8 MiB more per cluster).
+    import gc
+    import weakref
+
+    import plsim
+
+    refs = []
+    for _ in range(2):
+        client = plsim.start_cluster(n_workers=1, quiet=True)
+        refs.append(weakref.ref(client.cluster.scheduler))
+        client.submit(sum, [1, 2]).result()
+        plsim.close_cluster()
+        del client
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
