@@ -103,8 +103,6 @@ def _client_task(model: Any, data: ClientData, w_global: np.ndarray, spec: dict)
     return message, observer
 
 
-
-
 def _divergence_message(round_index: int, loss: float, initial_loss: float, algorithm: str, lr: float,
                         mu: float) -> str:
     text = (f"the run diverged in round {round_index}: test loss {loss:.3g} against {initial_loss:.3g} before "
