@@ -7,37 +7,26 @@ cost models), not taken from the registry the checks use.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from plsim.comm import LinkModel, comm_time
-from plsim.exercises import _core, check, predict, registered, reveal
+from plsim.exercises import check, predict, registered, reveal
 from plsim.exercises import scaling as ex
 from plsim.speedup import CostModel
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+from _exercise_solutions import SOLUTIONS, exec_solution, no_predictions_left  # noqa: F401 (autouse)
+
 NAMES = ("ensemble_peak_workers", "federated_crossover", "tiny_tasks_best_workers", "tiny_tasks_best_speedup")
 WORKERS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 
 
-@pytest.fixture(autouse=True)
-def _no_predictions_left():
-    _core._PREDICTIONS.clear()
-    yield
-    _core._PREDICTIONS.clear()
-
-
 def run_solution(name: str, **namespace):
     """Execute ``notebooks/solutions/<name>.py`` as the notebook would; return its namespace and its feedback."""
-    feedback = []
-    ns = {"check": lambda *a, **k: feedback.append(check(*a, quiet=True, **k)),
-          "predict": lambda *a, **k: feedback.append(predict(*a, quiet=True, **k)),
-          "CostModel": CostModel, **namespace}
-    exec(compile((SOLUTIONS / f"{name}.py").read_text(), f"{name}.py", "exec"), ns)
-    assert len(feedback) == 1, f"{name}.py should end with exactly one check/predict call"
-    return ns, feedback[0]
+    ns = exec_solution(name, **{"CostModel": CostModel, **namespace})
+    assert len(ns["_feedback"]) == 1, f"{name}.py should end with exactly one check/predict call"
+    return ns, ns["_feedback"][0]
 
 
 def test_every_exercise_is_registered_with_a_misconception_and_a_notebook():

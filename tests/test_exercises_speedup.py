@@ -7,7 +7,6 @@ taken from the registry the checks use.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -17,27 +16,17 @@ from plsim import speedup as sp
 from plsim.exercises import _core, check, check_code, predict, registered, reveal
 from plsim.exercises import speedup as ex
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+from _exercise_solutions import SOLUTIONS, exec_solution, no_predictions_left  # noqa: F401 (autouse)
+
 NAMES = ("speedup_ceiling", "first_speedup", "waves", "tiny_task_speedup", "threads_speedup",
          "amdahl_from_run", "task_size_for_speedup", "batched_tasks")
 
 
-@pytest.fixture(autouse=True)
-def _no_predictions_left():
-    _core._PREDICTIONS.clear()
-    yield
-    _core._PREDICTIONS.clear()
-
-
 def run_solution(name: str, **namespace):
     """Execute ``notebooks/solutions/<name>.py`` as the notebook would; return its namespace and its feedback."""
-    feedback = []
-    ns = {"check": lambda *a, **k: feedback.append(check(*a, quiet=True, **k)),
-          "predict": lambda *a, **k: feedback.append(predict(*a, quiet=True, **k)),
-          "sp": sp, **namespace}
-    exec(compile((SOLUTIONS / f"{name}.py").read_text(), f"{name}.py", "exec"), ns)
-    assert len(feedback) == 1, f"{name}.py should end with exactly one check/predict call"
-    return ns, feedback[0]
+    ns = exec_solution(name, **{"sp": sp, **namespace})
+    assert len(ns["_feedback"]) == 1, f"{name}.py should end with exactly one check/predict call"
+    return ns, ns["_feedback"][0]
 
 
 class FakeClient:
