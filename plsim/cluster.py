@@ -41,7 +41,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from plsim._validation import check_positive_int
+from plsim.validation import check_positive_int
 from plsim.resources import Resources, detect_resources
 
 if TYPE_CHECKING:  # importing distributed takes ~1 s; do it only when a cluster is needed

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from plsim._validation import check_int
+from plsim.validation import check_int
 
 __all__ = [
     "Dataset",

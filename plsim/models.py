@@ -9,7 +9,7 @@ Taught in ``notebooks/03_federated_learning.ipynb`` and
 ``notebooks/04_distributed_training.ipynb``.
 
 >>> model = MLP(n_features=64, hidden=(32,), n_classes=10)
->>> w = model.init_params(seed=0)
+>>> w = model.init_params(random_state=0)
 >>> loss, grad = model.loss_and_gradient(w, X, y)       # grad.shape == w.shape
 """
 
@@ -19,6 +19,8 @@ import numbers
 from typing import Any
 
 import numpy as np
+
+from plsim.validation import check_random_state
 
 __all__ = ["SoftmaxRegression", "MLP", "make_model", "softmax_cross_entropy"]
 
@@ -42,12 +44,12 @@ def _check_l2(l2: Any) -> float:
     return float(l2)
 
 
-def _rng(seed: int | np.random.SeedSequence | None) -> np.random.Generator:
-    if seed is None or isinstance(seed, np.random.SeedSequence):
-        return np.random.default_rng(seed)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be a non-negative integer, a numpy SeedSequence or None")
-    return np.random.default_rng(int(seed))
+def _rng(random_state: Any) -> np.random.Generator:
+    """A generator for ``random_state``: a branch of plsim's seed tree (a ``SeedSequence``) or anything
+    :func:`plsim.validation.check_random_state` accepts (the same error for anything else)."""
+    if isinstance(random_state, np.random.SeedSequence):
+        return np.random.default_rng(random_state)
+    return np.random.default_rng(check_random_state(random_state))
 
 
 def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray, normalizer: float | None = None
@@ -203,9 +205,9 @@ class SoftmaxRegression(_FlatModel):
         """Length of the flat parameter vector."""
         return self.n_features * self.n_classes + self.n_classes
 
-    def init_params(self, seed: int | np.random.SeedSequence | None = 0) -> np.ndarray:
-        """Small random weights (std 0.01), zero bias; the same ``seed`` gives the same vector."""
-        rng = _rng(seed)
+    def init_params(self, random_state: Any = 0) -> np.ndarray:
+        """Small random weights (std 0.01), zero bias; the same ``random_state`` gives the same vector."""
+        rng = _rng(random_state)
         W = rng.normal(0.0, 0.01, size=(self.n_features, self.n_classes))
         return np.concatenate([W.ravel(), np.zeros(self.n_classes)])
 
@@ -293,9 +295,9 @@ class MLP(_FlatModel):
         w_slice, b_slice = self._slices[i]
         return slice(w_slice.start, b_slice.stop)
 
-    def init_params(self, seed: int | np.random.SeedSequence | None = 0) -> np.ndarray:
-        """He (ReLU) or Glorot (tanh) normal weights, zero biases; deterministic in ``seed``."""
-        rng = _rng(seed)
+    def init_params(self, random_state: Any = 0) -> np.ndarray:
+        """He (ReLU) or Glorot (tanh) normal weights, zero biases; deterministic in ``random_state``."""
+        rng = _rng(random_state)
         parts = []
         for fan_in, fan_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:]):
             scale = np.sqrt(2.0 / fan_in) if self.activation == "relu" else np.sqrt(2.0 / (fan_in + fan_out))

@@ -33,7 +33,7 @@ MODELS = [
 @pytest.mark.parametrize("model", MODELS, ids=repr)
 def test_gradient_matches_finite_differences(model):
     X, y = _data()
-    w = model.init_params(seed=1) + 0.1  # off zero so ReLU kinks are unlikely to be hit
+    w = model.init_params(random_state=1) + 0.1  # off zero so ReLU kinks are unlikely to be hit
     numeric = _finite_difference(lambda v: model.loss(v, X, y), w)
     analytic = model.gradient(w, X, y)
     assert analytic.shape == w.shape
@@ -135,7 +135,7 @@ def test_make_model():
     (lambda: SoftmaxRegression(3, 2, l2=-1), "l2=-1"),
     (lambda: MLP(3, hidden=(0,)), "hidden layer width=0"),
     (lambda: MLP(3, activation="sigmoid"), "activation='sigmoid'"),
-    (lambda: MLP(3).init_params(-1), "seed=-1"),
+    (lambda: MLP(3).init_params(-1), "random_state=-1"),
 ])
 def test_bad_constructor_inputs(call, match):
     with pytest.raises(ValueError, match=match):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from plsim import federated as F
-from plsim.federated._checks import check_real
+from plsim.validation import check_real
 from plsim.resources import cpu_allowance, memory_allowance
 
 NAN, INF = float("nan"), float("inf")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from plsim._validation import check_int
+from plsim.validation import check_int
 from plsim.exercises._core import Exercise, register
 
 __all__ = ["member_draws", "bagging_case", "reference_bagging", "BAGGING_MEMBERS", "BAGGING_SEED"]

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from plsim._validation import check_int
-from plsim.federated._checks import check_real
+from plsim.validation import check_int
+from plsim.validation import check_real
 
 __all__ = [
     "ALGORITHMS",

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from plsim._validation import check_int
-from plsim.federated._checks import check_real
+from plsim.validation import check_int
+from plsim.validation import check_real
 
 __all__ = ["DPConfig", "clip_update", "gaussian_noise", "compute_epsilon", "PrivacyAccountant"]
 

@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from plsim._validation import check_int
+from plsim.validation import check_int
 from plsim.cluster import cancel_on_interrupt, check_data_fits, memory_guard
 
 from plsim.federated import secagg
-from plsim.federated._checks import check_real as _real
+from plsim.validation import check_real as _real
 from plsim.federated.algorithms import (
     ALGORITHMS,
     ClientData,

@@ -33,7 +33,6 @@ Every number is labelled *measured* (wall clock on the real cluster) or
 from __future__ import annotations
 
 # Input checks other plsim modules reuse (plsim.widgets.speedup).
-from plsim.speedup._checks import _nonneg_int, _nonneg_real, _positive_int  # noqa: F401
 from plsim.speedup.compare import PairedComparison, compare_paired, time_paired
 from plsim.speedup.cost_model import CostModel
 from plsim.speedup.judge import SpeedupReading, cluster_cpus, read_speedup

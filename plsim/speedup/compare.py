@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from plsim.speedup._checks import _nonneg_int, _positive_int
+from plsim.validation import check_nonneg_int as _nonneg_int, check_positive_int as _positive_int
 
 __all__ = ["PairedComparison", "compare_paired", "time_paired"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from plsim.speedup._checks import _nonneg_real, _positive_int
+from plsim.validation import check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
 
 # ---------------------------------------------------------------------------
 # cost model

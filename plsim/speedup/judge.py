@@ -31,7 +31,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from plsim.speedup._checks import _positive_int
+from plsim.validation import check_positive_int as _positive_int
 
 __all__ = ["SpeedupReading", "read_speedup", "cluster_cpus"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from plsim.speedup._checks import _fraction, _nonneg_real, _positive_int
+from plsim.validation import check_fraction as _fraction, check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
 
 # ---------------------------------------------------------------------------
 # laws

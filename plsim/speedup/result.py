@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dask.distributed import Client
 
-from plsim.speedup._checks import _nonneg_real, _positive_int, _workers_list
+from plsim.validation import check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
+from plsim.speedup._checks import _workers_list
 from plsim.speedup.cost_model import CostModel
 from plsim.speedup.judge import SpeedupReading, cluster_cpus, read_speedup
 from plsim.speedup.laws import fit_amdahl, karp_flatt

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from plsim.validation import check_nonneg_real, check_positive_int
 from plsim.widgets._panel import RunPanel
 
 if TYPE_CHECKING:
@@ -76,9 +77,9 @@ def explore_speedup(
 
     if ship not in SHIP_CHOICES.values():
         raise ValueError(f"ship={ship!r} must be one of {sorted(SHIP_CHOICES.values())}")
-    data_mb = sp._nonneg_real("data_mb", data_mb)
-    workers = sp._positive_int("workers", workers)
-    n_tasks = sp._positive_int("n_tasks", n_tasks)
+    data_mb = check_nonneg_real("data_mb", data_mb)
+    workers = check_positive_int("workers", workers)
+    n_tasks = check_positive_int("n_tasks", n_tasks)
     available = len(sp.worker_addresses(client))
     if workers > available:
         raise ValueError(f"workers={workers} but the cluster has {available}; "

@@ -1,0 +1,525 @@
+"""Who runs what where: one small interface under all three topics.
+
+Every ensemble fit, federated run, training loop and speedup measurement runs
+its work through an *executor*, resolved once at the top of the call with
+:func:`resolve_executor` from what the user passed (``None``, ``"auto"``, a
+``dask.distributed.Client``, a ``joblib.Parallel`` or an executor):
+
+=====================  ========================================================
+:class:`Sequential`    every task here, one after the other (the baseline)
+:class:`Dask`          tasks on the workers of a ``dask.distributed.Client``
+:class:`Joblib`        independent tasks through a ``joblib.Parallel`` (for
+                       comparing Dask with joblib on the very same fit)
+=====================  ========================================================
+
+The interface is four verbs:
+
+* :meth:`~Executor.place` -- shared data, placed **once** per run; tasks refer
+  to it. On Dask it is placed as a deterministic task (its *lineage*), not
+  scattered: when a worker holding it dies, the scheduler recomputes it on
+  another worker instead of failing the run with "lost dependencies"
+  (scattered data has no lineage, and Dask's Active Memory Manager drops the
+  extra replicas a broadcast made, so it cannot be relied on either).
+* :meth:`~Executor.map` -- a pure function over many small independent tasks,
+  timed where they run, results in task order, with progress and stop.
+* :meth:`~Executor.submit` / :meth:`~Executor.gather` -- one task, optionally
+  preferring a worker (a training replica stays with its shard), whose result
+  can feed the next task; :meth:`~Executor.as_completed` hands results back as
+  they finish (the asynchronous parameter server).
+* :meth:`~Executor.running` -- the block a run lives in: an interrupt or error
+  cancels every task made inside it, and a worker lost to its memory limit
+  becomes a :class:`plsim.cluster.WorkerMemoryError` that says what to shrink.
+
+Because every task is deterministic and seeded from the task's index (see
+:mod:`plsim._random`), a task that Dask re-runs after a worker is lost returns
+exactly what it would have: a lost worker changes no result.
+
+Taught in ``notebooks/01_speedup.ipynb`` and ``notebooks/02_ensembles.ipynb``.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from plsim.cluster import cancel_on_interrupt, check_data_fits, current_client, memory_guard, worker_threads
+
+__all__ = ["Executor", "Sequential", "Dask", "Joblib", "TaskResult", "resolve_executor", "LOCAL"]
+
+LOCAL = "local"
+"""Worker name recorded for tasks that ran in this process."""
+
+ProgressHook = Callable[[int, int], Any]
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What one task of :meth:`Executor.map` returned, how long it took (measured where it ran) and where."""
+
+    value: Any
+    seconds: float
+    worker: str
+
+
+# -- task wrappers (module level: they are pickled to the workers) -----------------------
+def _identity(value: Any) -> Any:
+    """The task that produces placed data: re-running it (lineage) gives the same data anywhere."""
+    return value
+
+
+def _timed(func: Callable[..., Any], data: Mapping[str, Any], task: Mapping[str, Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    value = func(**data, **task)
+    return value, time.perf_counter() - start
+
+
+def _run_one(func: Callable[..., Any], data: Mapping[str, Any], task: Mapping[str, Any]) -> TaskResult:
+    """``func(**data, **task)`` here or on a Dask worker, timed, naming the worker."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):
+        worker = LOCAL
+    return TaskResult(*_timed(func, data, task), worker)
+
+
+def _run_in_process(func: Callable[..., Any], data: Mapping[str, Any], task: Mapping[str, Any],
+                    caller_pid: int, label: str) -> TaskResult:
+    """Task wrapper for joblib: names the process that ran it; notes which task raised.
+
+    Unlike :func:`_run_one` it never imports ``distributed``: a loky worker
+    would pay that import (~0.35 s) for a worker name it cannot have.
+    """
+    try:
+        value, seconds = _timed(func, data, task)
+    except Exception as exc:
+        exc.add_note(f"plsim: raised while running {label} through joblib (process {os.getpid()})")
+        raise
+    pid = os.getpid()
+    return TaskResult(value, seconds, LOCAL if pid == caller_pid else f"pid {pid}")
+
+
+# -- handles of the sequential executor ---------------------------------------------------
+class Done:
+    """The result of a task that already ran in this process (the sequential twin of a Dask future)."""
+
+    __slots__ = ("_value", "key")
+
+    def __init__(self, value: Any, key: str) -> None:
+        self._value, self.key = value, key
+
+    def result(self) -> Any:
+        return self._value
+
+    def done(self) -> bool:
+        return True
+
+    def cancel(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"<Done {self.key}>"
+
+
+def _unwrap(value: Any) -> Any:
+    """Replace :class:`Done` handles (top level, or inside a list/tuple/dict) by their values, as Dask does."""
+    if isinstance(value, Done):
+        return value.result()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_unwrap(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    return value
+
+
+class _InOrder:
+    """``as_completed`` for tasks that finished when they were submitted: first in, first out."""
+
+    def __init__(self, handles: Iterable[Done] = ()) -> None:
+        self._queue = collections.deque(handles)
+
+    def add(self, handle: Done) -> None:
+        self._queue.append(handle)
+
+    @property
+    def futures(self) -> list[Done]:
+        return list(self._queue)
+
+    def __iter__(self) -> Iterator[Done]:
+        while self._queue:
+            yield self._queue.popleft()
+
+
+# -- the interface ------------------------------------------------------------------------
+class Executor:
+    """Runs a run's tasks: in this process, on a Dask cluster or through joblib. See the module docstring."""
+
+    kind: str = "executor"
+
+    def workers(self) -> list[str]:
+        """Where tasks can run, in a fixed (sorted) order; replica ``i`` prefers ``workers()[i % n]``."""
+        return [LOCAL]
+
+    @property
+    def n_workers(self) -> int:
+        return len(self.workers())
+
+    def describe(self) -> str:
+        """One line for histories and plots ("sequential", "2 Dask workers", ...)."""
+        return self.kind
+
+    @contextlib.contextmanager
+    def running(self, what: str = "the run") -> Iterator[Executor]:
+        """The block a run lives in (see the module docstring); yields the executor."""
+        yield self
+
+    def check_fits(self, nbytes: int | Sequence[int], *, what: str, where: Sequence[str] | None = None) -> None:
+        """Refuse data too large for a worker before anything is sent (no-op outside Dask)."""
+
+    @contextlib.contextmanager
+    def shared(self, **values: Any) -> Iterator[dict[str, Any]]:
+        """:meth:`place` the ``values`` for a block; released when it ends."""
+        handles = self.place(**values)
+        try:
+            yield handles
+        finally:
+            self.release(list(handles.values()))
+
+    def place(self, *, worker: str | None = None, **values: Any) -> dict[str, Any]:
+        """Shared data, placed once: ``{name: handle}`` that tasks receive instead of the value."""
+        return dict(values)
+
+    def release(self, handles: Iterable[Any]) -> None:
+        """Forget handles a run no longer needs (their data can leave the workers)."""
+
+    def submit(self, func: Callable[..., Any], *args: Any, worker: str | None = None,
+               name: str = "plsim-task") -> Any:
+        """Run ``func(*args)`` (handles in ``args`` are replaced by their values); returns a handle."""
+        raise NotImplementedError
+
+    def gather(self, handles: Sequence[Any]) -> list[Any]:
+        """The values of ``handles``, in order (waits for them)."""
+        return [h.result() for h in handles]
+
+    def cancel(self, handles: Iterable[Any]) -> None:
+        """Cancel tasks that are no longer wanted."""
+
+    def as_completed(self, handles: Iterable[Any] = ()) -> Any:
+        """An iterator over ``handles`` as they finish, to which more can be ``add``-ed."""
+        return _InOrder(handles)
+
+    def map(self, func: Callable[..., Any], data: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], *,
+            name: str = "plsim-task", progress: ProgressHook | None = None,
+            describe: Callable[[int], str] | None = None, finished: dict[int, TaskResult] | None = None,
+            restrict_to: Sequence[str] | None = None) -> list[TaskResult]:
+        """Run ``func(**data, **task)`` for every task; :class:`TaskResult`\\ s in task order.
+
+        Parameters
+        ----------
+        func : callable
+            A module-level function (it is pickled to the workers).
+        data : mapping
+            From :meth:`place`: shared values (or their handles).
+        tasks : sequence of mappings
+            Small per-task keyword arguments (an unfitted estimator, a seed, indices).
+        name : str
+            Task-name prefix in the Dask dashboard and task stream.
+        progress : callable, optional
+            ``progress(done, total)`` here as each task finishes; an exception
+            it raises stops the map (pending tasks are cancelled).
+        describe : callable, optional
+            ``describe(i)`` names task ``i`` in the note added to its exception.
+        finished : dict, optional
+            Filled with ``{i: TaskResult}`` as tasks finish, so a caller that
+            is interrupted or stopped keeps what came back.
+        restrict_to : sequence of str, optional
+            Run only on these workers (Dask; used to measure 1, 2, ... workers
+            of one cluster). Other executors refuse it.
+        """
+        raise NotImplementedError
+
+
+def _label(describe: Callable[[int], str] | None) -> Callable[[int], str]:
+    return describe or (lambda i: f"task {i}")
+
+
+class Sequential(Executor):
+    """Every task in this process, one after the other, at the moment it is submitted."""
+
+    kind = "sequential"
+
+    def __init__(self) -> None:
+        self._count = 0
+
+    def __repr__(self) -> str:
+        return "Sequential()"
+
+    def submit(self, func: Callable[..., Any], *args: Any, worker: str | None = None,
+               name: str = "plsim-task") -> Done:
+        self._count += 1
+        return Done(func(*_unwrap(args)), f"{name}-{self._count}")
+
+    def map(self, func, data, tasks, *, name="plsim-task", progress=None, describe=None, finished=None,
+            restrict_to=None):
+        if restrict_to is not None:
+            raise ValueError("restrict_to is only for a Dask executor: a sequential run has one worker, this process")
+        label = _label(describe)
+        finished = {} if finished is None else finished
+        results = []
+        for i, task in enumerate(tasks):
+            try:
+                result = _run_one(func, data, task)
+            except Exception as exc:
+                exc.add_note(f"plsim: raised while running {label(i)} (sequentially, in this process)")
+                raise
+            finished[i] = result
+            results.append(result)
+            if progress is not None:
+                progress(i + 1, len(tasks))
+        return results
+
+
+class Joblib(Executor):
+    """Independent tasks through a ``joblib.Parallel`` (maps only: joblib has no futures to chain)."""
+
+    kind = "joblib"
+
+    def __init__(self, parallel: Any) -> None:
+        from joblib import Parallel
+
+        if not isinstance(parallel, Parallel):
+            raise TypeError(f"parallel={parallel!r} is not a joblib.Parallel")
+        if parallel.return_as not in ("list", "generator"):
+            raise ValueError(f"Parallel(return_as={parallel.return_as!r}) is not allowed: results must come "
+                             "back in task order; use return_as='list' or 'generator'")
+        self.parallel = parallel
+
+    def __repr__(self) -> str:
+        return f"Joblib({self.parallel!r})"
+
+    def describe(self) -> str:
+        return f"joblib (n_jobs={self.parallel.n_jobs})"
+
+    def submit(self, func, *args, worker=None, name="plsim-task"):
+        raise TypeError("a joblib.Parallel runs independent tasks only (ensemble fits, speedup measurements); "
+                        "this run chains tasks: use executor=None (sequential) or a dask.distributed.Client")
+
+    def as_completed(self, handles=()):
+        raise TypeError("a joblib.Parallel has no futures to hand back as they finish; use executor=None "
+                        "(sequential) or a dask.distributed.Client")
+
+    def map(self, func, data, tasks, *, name="plsim-task", progress=None, describe=None, finished=None,
+            restrict_to=None):
+        from joblib import delayed
+
+        if restrict_to is not None:
+            raise ValueError("restrict_to is only for a Dask executor; size the joblib.Parallel with n_jobs instead")
+        label = _label(describe)
+        finished = {} if finished is None else finished
+        calls = (delayed(_run_in_process)(func, data, task, os.getpid(), label(i)) for i, task in enumerate(tasks))
+        output = self.parallel(calls)  # a list, or a generator with return_as="generator"
+        results = []
+        try:
+            for result in output:
+                finished[len(results)] = result
+                results.append(result)
+                if progress is not None:
+                    progress(len(results), len(tasks))
+        finally:
+            if hasattr(output, "close"):  # a generator: stop joblib dispatching the tasks left
+                output.close()
+        return results
+
+
+class Dask(Executor):
+    """Tasks on the workers of a ``dask.distributed.Client`` (local or remote cluster)."""
+
+    kind = "dask"
+
+    def __init__(self, client: Any) -> None:
+        if not (callable(getattr(client, "submit", None)) and callable(getattr(client, "scatter", None))):
+            raise TypeError(f"client={client!r} ({type(client).__name__}) is not a dask.distributed.Client")
+        status = getattr(client, "status", "running")
+        if status not in ("running", "connecting", "newly-created"):
+            raise ValueError(f"client={client!r} is {status}; start a cluster with plsim.start_cluster()")
+        self.client = client
+        self._active = client  # inside running(): the recording stand-in that cancels on interrupt
+        self._run_id = uuid.uuid4().hex[:8]
+        self._count = 0
+
+    def __repr__(self) -> str:
+        return f"Dask({self.client!r})"
+
+    def _key(self, name: str) -> str:
+        self._count += 1
+        return f"{name}-{self._run_id}-{self._count}"
+
+    def workers(self) -> list[str]:
+        addresses = sorted(worker_threads(self.client))
+        if not addresses:
+            raise ValueError("the Dask cluster has no workers; start some, or pass executor=None to run here")
+        return addresses
+
+    def describe(self) -> str:
+        n = len(worker_threads(self.client))
+        return f"{n} Dask worker{'s' if n != 1 else ''}"
+
+    @contextlib.contextmanager
+    def running(self, what: str = "the run") -> Iterator[Executor]:
+        outer = self._active
+        with memory_guard(self.client, what=what), cancel_on_interrupt(self.client) as recording:
+            self._active = recording
+            try:
+                yield self
+            finally:
+                self._active = outer
+
+    def check_fits(self, nbytes, *, what, where=None):
+        if isinstance(nbytes, int):
+            check_data_fits(self.client, nbytes, what=what)
+            return
+        per_worker: dict[str, int] = {}
+        for address, size in zip(where if where is not None else range(len(nbytes)), nbytes, strict=True):
+            per_worker[address] = per_worker.get(address, 0) + int(size)
+        if per_worker:
+            check_data_fits(self.client, max(per_worker.values()), what=what)
+
+    def place(self, *, worker: str | None = None, **values: Any) -> dict[str, Any]:
+        # A task that returns the value: the scheduler keeps the task (and so the data) as lineage,
+        # and re-runs it on another worker if the one holding the result is lost. Named keys put
+        # plsim's data in its own task group ("plsim-data-X") on the dashboard.
+        with warnings.catch_warnings(), _quiet_large_graph():
+            warnings.filterwarnings("ignore", message=".*[Ll]arge.*")
+            return {name: self._active.submit(_identity, value, key=self._key(f"plsim-data-{name}"), pure=False,
+                                              **_prefer(worker))
+                    for name, value in values.items()}
+
+    def release(self, handles):
+        handles = [h for h in handles if hasattr(h, "key")]
+        if handles and self.client.status == "running":
+            self.client.cancel(handles)
+
+    def submit(self, func, *args, worker=None, name="plsim-task"):
+        # A preferred worker, not a binding one: if it dies, the task runs elsewhere.
+        return self._active.submit(func, *args, key=self._key(name), pure=False, **_prefer(worker))
+
+    def gather(self, handles):
+        return self.client.gather(list(handles))
+
+    def cancel(self, handles):
+        handles = list(handles)
+        if handles and self.client.status == "running":
+            self.client.cancel(handles)
+
+    def as_completed(self, handles=()):
+        from distributed import as_completed
+
+        return as_completed(list(handles))
+
+    def map(self, func, data, tasks, *, name="plsim-task", progress=None, describe=None, finished=None,
+            restrict_to=None):
+        from distributed import as_completed
+
+        label = _label(describe)
+        finished = {} if finished is None else finished
+        total = len(tasks)
+        results: list[TaskResult | None] = [None] * total
+        # One client.map call sends all tasks in one graph update. Submitted one by one, the first
+        # few would be bound to workers on arrival (the scheduler queues a group's tasks only once it
+        # holds more than 2 per thread), so member 2 would wait behind member 0 even when another
+        # worker frees up first. Queued, each task goes to whichever worker is free: greedy, in task
+        # order (measured on the bench's 16 trees: benchmarks/bench_speedup.py).
+        run_id = uuid.uuid4().hex[:12]
+        extra = {} if restrict_to is None else {"workers": list(restrict_to), "allow_other_workers": False}
+        with contextlib.ExitStack() as stack:
+            client = self._active
+            if client is self.client:  # called outside running(): still cancel on interrupt
+                client = stack.enter_context(cancel_on_interrupt(self.client))
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*[Ll]arge.*")  # per-task payloads, shown on purpose
+                futures = client.map(_run_one, [func] * total, [data] * total, list(tasks),
+                                     key=[f"{name}-{run_id}-{i}" for i in range(total)], pure=False, **extra)
+            index = {f.key: i for i, f in enumerate(futures)}
+            done = 0
+            try:
+                for future in as_completed(futures):
+                    i = index[future.key]
+                    try:
+                        results[i] = finished[i] = future.result()  # re-raises the task's error, remote traceback
+                    except Exception as exc:
+                        exc.add_note(f"plsim: raised while running {label(i)} on the Dask cluster")
+                        raise
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+            finally:
+                pending = [f for f in futures if not f.done()]
+                if pending and self.client.status == "running":
+                    self.client.cancel(pending)
+                for f in futures:
+                    f.release()
+        return results  # type: ignore[return-value]
+
+
+def _prefer(worker: str | None) -> dict[str, Any]:
+    """Dask keywords that prefer ``worker`` without binding to it: if it dies, the task runs elsewhere."""
+    return {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+
+
+@contextlib.contextmanager
+def _quiet_large_graph() -> Iterator[None]:
+    """Placed data travels in the task graph on purpose (that is its lineage): no size warning for it."""
+    import dask
+
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1TiB"}):
+        yield
+
+
+def resolve_executor(executor: Any, *, name: str = "executor") -> Executor:
+    """The :class:`Executor` for what a user passed; call once at the top of each ``fit`` / ``run_*``.
+
+    Parameters
+    ----------
+    executor : None, "auto", "sequential", dask.distributed.Client, joblib.Parallel or Executor
+        ``None`` or ``"sequential"``: run here, task after task. ``"auto"``:
+        Dask's current default client (the cluster :func:`plsim.start_cluster`
+        started or connected to, or any client made as default), else
+        sequential. A ``Client``: its cluster. A ``joblib.Parallel``: joblib
+        (independent tasks only). An :class:`Executor` is returned as is.
+    name : str
+        The parameter's name in error messages.
+    """
+    if isinstance(executor, Executor):
+        return executor
+    if executor is None:
+        return Sequential()
+    if isinstance(executor, str):
+        if executor == "sequential":
+            return Sequential()
+        if executor == "auto":
+            client = current_client()
+            return Sequential() if client is None else Dask(client)
+        raise ValueError(f"{name}={executor!r} is not allowed; use None, 'auto', 'sequential', a "
+                         "dask.distributed.Client, a joblib.Parallel or a plsim.executor.Executor")
+    try:
+        from joblib import Parallel
+    except ImportError:  # pragma: no cover - joblib comes with scikit-learn
+        Parallel = ()  # type: ignore[assignment]
+    if isinstance(executor, Parallel):
+        return Joblib(executor)
+    if callable(getattr(executor, "submit", None)) and callable(getattr(executor, "scatter", None)):
+        return Dask(executor)
+    raise TypeError(f"{name}={executor!r} ({type(executor).__name__}) is not allowed; use None (sequential), "
+                    "'auto', a dask.distributed.Client (e.g. from plsim.start_cluster()), a joblib.Parallel "
+                    "or a plsim.executor.Executor")
