@@ -23,6 +23,8 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from plsim.progress import Progress
+
 __all__ = ["RunPanel", "Report", "figure_to_png"]
 
 
@@ -60,6 +62,15 @@ class Report:
         if self.stopped:  # keep the user's Stop visible until the work actually ends
             text = f"Stopping after the current step... ({text})"
         self._panel.status.value = text
+
+    def callback(self, event: Progress) -> bool:
+        """A :mod:`plsim.progress` callback for the library's runs: shows the event, True once Stop was clicked.
+
+        Pass it as ``callback=report.callback``; a widget that also redraws per
+        event wraps it and returns what it returns.
+        """
+        self.progress(event.done, event.total, event.message or f"{event.unit} {event.done} of {event.total}")
+        return self.stopped
 
     def figure(self, fig: Any) -> None:
         """Show this matplotlib figure in the panel (replacing the previous one)."""
