@@ -32,11 +32,11 @@ def main() -> None:
     from plsim.data import load_dataset
     from plsim.models import MLP, SoftmaxRegression
     from plsim.training.async_ps import async_sgd_simulated
-    from plsim.training.config import demo_config
+    from plsim.training.config import demo_settings
     from plsim.training.pipeline import bubble_fraction, pipeline_gradient
     from plsim.training.sync import sync_sgd
 
-    cfg = demo_config()
+    cfg = demo_settings()
     client = plsim.start_cluster(n_workers=2, quiet=True)
     try:
         # 1. data-parallel speedup (measured) --------------------------------------------------
@@ -48,9 +48,9 @@ def main() -> None:
               f"{len(y)} rows, one full-batch step = one epoch")
         times = {}
         for k in (1, 2):
-            sync_sgd(model, X, y, client=client, n_workers=k, lr=0.01, n_steps=1)  # warm-up: imports, caches
+            sync_sgd(model, X, y, executor=client, n_workers=k, lr=0.01, n_steps=1)  # warm-up: imports, caches
             t0 = time.perf_counter()
-            h = sync_sgd(model, X, y, client=client, n_workers=k, lr=0.01, n_steps=cfg.bench_steps + 1, lag=1)
+            h = sync_sgd(model, X, y, executor=client, n_workers=k, lr=0.01, n_steps=cfg.bench_steps + 1, lag=1)
             total = time.perf_counter() - t0
             # steady state: time between finished epochs (excludes scattering the shards once)
             times[k] = (h.time[-1] - h.time[0]) / (len(h.time) - 1)
@@ -114,8 +114,8 @@ def main() -> None:
         w = pm.init_params(0)
         rows = []
         for m in (1, 2, 4, 8):
-            pipeline_gradient(pm, w, Xp, yp, n_stages=4, n_micro=m, client=client)  # warm-up
-            r = pipeline_gradient(pm, w, Xp, yp, n_stages=4, n_micro=m, client=client)
+            pipeline_gradient(pm, w, Xp, yp, n_stages=4, n_micro=m, executor=client)  # warm-up
+            r = pipeline_gradient(pm, w, Xp, yp, n_stages=4, n_micro=m, executor=client)
             rows.append([m, f"{r.timeline.bubble_fraction:.2f}", f"{bubble_fraction(4, m):.2f}",
                          f"{r.timeline.makespan:.3f}"])
         print(_table(rows, ["micro-batches", "bubble (measured)", "bubble formula", "makespan s (measured)"]))

@@ -104,10 +104,10 @@ def check_ps_log(log: Any, n_workers: int, n_updates: int) -> str:
 
 def _ps_problem(model: Any, X: np.ndarray, y: np.ndarray, n_workers: int, n_updates: int
                 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
-    from plsim.training._common import shard_indices
+    from plsim.training._common import check_w0, shard_indices
 
     shards = [(X[s], y[s]) for s in shard_indices(len(y), n_workers, PS_SEED)]
-    w0 = model.init_params(np.random.SeedSequence([PS_SEED, 0]))  # async_sgd's default start
+    w0 = check_w0(model, None, PS_SEED)  # async_sgd's default start
     return shards, w0
 
 
@@ -150,7 +150,7 @@ def _run_async_ps(fn: Callable, *, client: Any, model: Any, X: np.ndarray, y: np
     problem = check_ps_log(log, 1, 5)
     if problem:
         return False, f"with one worker: {problem}"
-    ref = async_sgd(model, X, y, client=client, n_workers=1, lr=PS_LR, n_updates=5, batch_size=None,
+    ref = async_sgd(model, X, y, executor=client, n_workers=1, lr=PS_LR, n_updates=5, batch_size=None,
                     random_state=PS_SEED)
     if not np.allclose(w, ref.params, rtol=1e-9, atol=1e-12):
         return False, (f"with one worker your parameters differ from plsim's async_sgd by "

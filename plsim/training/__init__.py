@@ -30,8 +30,8 @@ _LAZY = {
     "pipeline_gradient": "plsim.training.pipeline",
     "predict_scaling": "plsim.training.scaling",
     "measure_scaling": "plsim.training.scaling",
-    "TrainingDemoConfig": "plsim.training.config",
-    "demo_config": "plsim.training.config",
+    "TrainingDemo": "plsim.training.config",
+    "demo_settings": "plsim.training.config",
 }
 
 __all__ = sorted(_LAZY)

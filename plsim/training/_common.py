@@ -1,20 +1,24 @@
-"""Pieces every distributed-training loop shares: input checks, shards, batch sampling, results.
+"""Pieces every distributed-training loop shares: input checks, shards and their placement, batch sampling,
+progress events, results.
 
 Taught in ``notebooks/04_distributed_training.ipynb``.
 """
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from plsim._random import seed_int, task_rng, task_seed
+from plsim.executor import Executor
+from plsim.progress import Progress, notify
 from plsim.stopping import DIVERGED_LOSS_FACTOR, PartialResultWarning, has_diverged
+from plsim.validation import check_positive_int, check_random_state, check_real
 
-__all__ = ["TrainingHistory", "shard_indices", "local_batch", "worker_addresses", "DIVERGED_LOSS_FACTOR"]
+__all__ = ["TrainingHistory", "shard_indices", "local_batch", "DIVERGED_LOSS_FACTOR"]
 
 
 @dataclass
@@ -88,33 +92,14 @@ class TrainingHistory:
         return None
 
 
-def check_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name}={value!r} must be at least {minimum}")
-    return int(value)
-
-
 def check_lr(lr: Any) -> float:
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
-        raise TypeError(f"lr must be a positive finite learning rate (a number), got {lr!r} ({type(lr).__name__})")
-    if not (lr > 0 and np.isfinite(lr)):
-        raise ValueError(f"lr={lr!r} must be a positive finite learning rate")
-    return float(lr)
+    """A positive finite learning rate (plsim.validation.check_real with the bound)."""
+    return check_real("lr", lr, minimum=0, low_open=True)
 
 
-def check_callback(callback: Any) -> None:
-    """``callback`` is None or callable (checked before any work, not at the first step)."""
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be None or callable as callback(step, loss), got {callback!r} "
-                        f"({type(callback).__name__})")
-
-
-def check_seed(random_state: Any) -> int:
-    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral) or random_state < 0:
-        raise ValueError(f"random_state={random_state!r} must be a non-negative integer")
-    return int(random_state)
+def check_batch(batch_size: Any) -> int | None:
+    """``None`` (whole shard) or a positive int."""
+    return check_positive_int("batch_size", batch_size, allow_none=True)
 
 
 def check_data(model: Any, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -126,30 +111,32 @@ def check_data(model: Any, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def check_w0(model: Any, w0: Any, random_state: int) -> np.ndarray:
+def check_w0(model: Any, w0: Any, root: int) -> np.ndarray:
+    """A copy of ``w0`` (the caller's vector is never changed), or initial parameters from stream ``"init"``."""
     if w0 is None:
-        return model.init_params(np.random.SeedSequence([random_state, 0]))
-    return np.array(model._check_w(w0), dtype=np.float64)  # a copy: the caller's vector is never changed
+        return model.init_params(random_state=seed_int(task_seed(root, "init")))
+    return np.array(model._check_w(w0), dtype=np.float64)
 
 
-def shard_indices(n_samples: int, n_shards: int, random_state: int = 0) -> list[np.ndarray]:
-    """A random permutation of ``0..n_samples-1`` cut into ``n_shards`` near-equal shards."""
-    n_shards = check_int("n_workers", n_shards)
+def shard_indices(n_samples: int, n_shards: int, random_state: Any = 0) -> list[np.ndarray]:
+    """A random permutation of ``0..n_samples-1`` (seed stream ``"shards"``) cut into ``n_shards`` near-equal shards."""
+    n_shards = check_positive_int("n_workers", n_shards)
     if n_shards > n_samples:
         raise ValueError(f"n_workers={n_shards} exceeds the {n_samples} training samples; each worker needs one")
-    perm = np.random.default_rng(np.random.SeedSequence([random_state, 1])).permutation(n_samples)
+    perm = task_rng(check_random_state(random_state), "shards").permutation(n_samples)
     return [np.sort(part) for part in np.array_split(perm, n_shards)]
 
 
 def local_batch(shard_size: int, batch_size: int | None, random_state: int, step: int, worker: int) -> np.ndarray:
     """Row positions (into a worker's shard) of its mini-batch at ``step``.
 
-    Seeded by ``(random_state, step, worker)`` only, so the batch is the same
-    whichever process computes it. ``batch_size=None`` (or >= the shard) means the whole shard.
+    Drawn from seed stream ``("batch", step, worker)`` of the root ``random_state`` only,
+    so the batch is the same whichever process computes it, and whenever (a task re-run
+    after its worker died draws it again). ``batch_size=None`` (or >= the shard) means the whole shard.
     """
     if batch_size is None or batch_size >= shard_size:
         return np.arange(shard_size)
-    rng = np.random.default_rng(np.random.SeedSequence([random_state, 2, step, worker]))
+    rng = task_rng(random_state, "batch", step, worker)
     return np.sort(rng.choice(shard_size, size=batch_size, replace=False))
 
 
@@ -157,36 +144,37 @@ def split_batch(batch_size: int | None, n_workers: int) -> list[int | None]:
     """Per-worker batch sizes for a global ``batch_size`` (``None``: whole shards)."""
     if batch_size is None:
         return [None] * n_workers
-    batch_size = check_int("batch_size", batch_size)
+    batch_size = check_positive_int("batch_size", batch_size)
     if batch_size < n_workers:
         raise ValueError(f"batch_size={batch_size} is smaller than n_workers={n_workers}; every worker needs >= 1 row")
     return [len(part) for part in np.array_split(np.arange(batch_size), n_workers)]
 
 
-def check_placement_fits(client: Any, where: list[str], nbytes: list[int], what: str) -> None:
-    """Refuse, before anything is scattered, pieces that would overfill a worker.
+def placement(ex: Executor, n_replicas: int) -> list[str]:
+    """Where replica ``i`` prefers to run: ``ex.workers()[i % n]`` (loose: it runs elsewhere if that worker dies)."""
+    addresses = ex.workers()
+    return [addresses[i % len(addresses)] for i in range(n_replicas)]
 
-    ``nbytes[i]`` bytes go to worker ``where[i]``; the worker receiving the most is checked
-    with :func:`plsim.cluster.check_data_fits` (a ``DataTooLargeError`` names the size, the
-    worker's memory limit and what to shrink).
+
+def default_replicas(ex: Executor) -> int:
+    """Replicas when the caller gives none: the cluster's workers, 2 for a sequential run."""
+    return ex.n_workers if ex.kind == "dask" else 2
+
+
+def place_shards(ex: Executor, X: np.ndarray, y: np.ndarray, shards: list[np.ndarray], where: list[str],
+                 what: str = "the training data X, y (one shard per replica)") -> list[dict[str, Any]]:
+    """Each replica's rows, placed once on its preferred worker (with lineage: recomputed if that worker dies).
+
+    Checked against the workers' memory before anything is sent.
     """
-    from plsim.cluster import check_data_fits
-
-    per_worker: dict[str, int] = {}
-    for address, size in zip(where, nbytes):
-        per_worker[address] = per_worker.get(address, 0) + int(size)
-    if per_worker:
-        check_data_fits(client, max(per_worker.values()), what=what)
+    ex.check_fits([X[s].nbytes + y[s].nbytes for s in shards], what=what, where=where)
+    return [ex.place(worker=a, X=X[s], y=y[s]) for s, a in zip(shards, where)]
 
 
-def worker_addresses(client: Any) -> list[str]:
-    """The cluster's worker addresses in a fixed (sorted) order; replica ``i`` runs on ``addresses[i % n]``."""
-    from plsim.speedup import worker_addresses as sorted_workers
-
-    addresses = sorted_workers(client)
-    if not addresses:
-        raise ValueError("the Dask cluster has no workers")
-    return addresses
+def report(callback: Any, done: int, total: int, unit: str, loss: float) -> bool:
+    """Send ``Progress(done, total, unit, loss)`` to the callback; True when it asks the run to stop."""
+    return notify(callback, Progress(int(done), int(total), unit, loss=float(loss),
+                                     message=f"{unit} {done} of {total}: loss {loss:.4g}"))
 
 
 # -- ending a run early: divergence, interruption --------------------------------------

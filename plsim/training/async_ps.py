@@ -2,7 +2,8 @@
 
 Two ways to run it:
 
-* :func:`async_sgd` -- real asynchrony on the Dask cluster. The server is this
+* :func:`async_sgd` -- real asynchrony on a Dask cluster (or a deterministic
+  round-robin schedule when run sequentially). The server is this
   process; each worker's gradient is a task; whichever finishes first is applied
   first (``as_completed``). Staleness then depends on real timing (measured).
 * :func:`async_sgd_simulated` -- the same algorithm driven by a virtual clock
@@ -28,32 +29,33 @@ Taught in ``notebooks/04_distributed_training.ipynb``.
 from __future__ import annotations
 
 import heapq
-import numbers
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from plsim.cluster import cancel_on_interrupt, memory_guard
+from plsim._random import task_rng
 from plsim.comm import payload_nbytes
+from plsim.executor import resolve_executor
+from plsim.progress import Callback
 from plsim.training._common import (
     TrainingHistory,
-    check_callback,
+    check_batch,
     check_data,
-    check_int,
     check_lr,
-    check_placement_fits,
-    check_seed,
     check_w0,
     diverged,
     local_batch,
+    place_shards,
+    placement,
+    report,
     shard_indices,
     stop_diverged,
     stop_interrupted,
     trim,
-    worker_addresses,
 )
+from plsim.validation import check_callback, check_int, check_nonneg_real, check_positive_int, check_random_state
 
 __all__ = ["async_sgd", "async_sgd_simulated"]
 
@@ -61,7 +63,7 @@ __all__ = ["async_sgd", "async_sgd_simulated"]
 def _check_bound(staleness_bound: Any) -> int | None:
     if staleness_bound is None:
         return None
-    return check_int("staleness_bound", staleness_bound, minimum=0)
+    return check_int("staleness_bound", staleness_bound, 0)
 
 
 def _check_speeds(worker_speeds: Any, n_workers: int) -> np.ndarray:
@@ -137,7 +139,7 @@ def _evaluate(hist: TrainingHistory, model: Any, w: np.ndarray, X: np.ndarray, y
     if diverged(hist.loss[-1], hist.loss[0]):
         stop_diverged(hist, function, version, lr)
         return True
-    if callback is not None and callback(version, hist.loss[-1]):
+    if report(callback, version, n_updates, "update", hist.loss[-1]):
         if version < n_updates:
             hist.stopped_reason = "stopped"
         return True
@@ -147,9 +149,9 @@ def _evaluate(hist: TrainingHistory, model: Any, w: np.ndarray, X: np.ndarray, y
 def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: int = 4,
                         worker_speeds: Sequence[float] | None = None, staleness_bound: int | None = None,
                         lr: float = 0.05, n_updates: int = 200, batch_size: int | None = 32,
-                        random_state: int = 0, w0: np.ndarray | None = None, compute_time: float = 1.0,
+                        random_state: Any = 0, w0: np.ndarray | None = None, compute_time: float = 1.0,
                         comm_time: float = 0.0, jitter: float = 0.0, eval_every: int = 1,
-                        callback: Callable[[int, float], Any] | None = None) -> TrainingHistory:
+                        callback: Callback | None = None) -> TrainingHistory:
     """Asynchronous (or SSP) parameter-server SGD on a virtual clock -- reproducible.
 
     Worker ``i`` needs ``compute_time / worker_speeds[i]`` (times a seeded
@@ -180,19 +182,17 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
         (``stopped_reason="interrupted"``, a warning).
     """
     X, y = check_data(model, X, y)
-    n_workers = check_int("n_workers", n_workers)
+    n_workers = check_positive_int("n_workers", n_workers)
     speeds = _check_speeds(worker_speeds, n_workers)
     bound = _check_bound(staleness_bound)
     lr = check_lr(lr)
-    n_updates = check_int("n_updates", n_updates)
-    random_state = check_seed(random_state)
-    eval_every = check_int("eval_every", eval_every)
+    n_updates = check_positive_int("n_updates", n_updates)
+    random_state = check_random_state(random_state)
+    eval_every = check_positive_int("eval_every", eval_every)
     check_callback(callback)
-    if batch_size is not None:
-        batch_size = check_int("batch_size", batch_size)
-    for name, value in (("compute_time", compute_time), ("comm_time", comm_time), ("jitter", jitter)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
-            raise ValueError(f"{name}={value!r} must be a number >= 0")
+    batch_size = check_batch(batch_size)
+    compute_time, comm_time, jitter = (check_nonneg_real(name, value) for name, value in (
+        ("compute_time", compute_time), ("comm_time", comm_time), ("jitter", jitter)))
     if compute_time <= 0:
         raise ValueError(f"compute_time={compute_time!r} must be > 0")
     if jitter >= 1:
@@ -211,7 +211,7 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
     def duration(i: int, clock: int) -> float:
         factor = 1.0
         if jitter:
-            u = np.random.default_rng(np.random.SeedSequence([random_state, 3, clock, i])).uniform(-1, 1)
+            u = task_rng(random_state, "clock", clock, i).uniform(-1, 1)
             factor += jitter * u
         return compute_time * factor / speeds[i] + comm_time
 
@@ -250,92 +250,97 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
     return hist
 
 
-def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any, n_workers: int | None = None,
+def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, n_workers: int | None = None,
               staleness_bound: int | None = None, lr: float = 0.05, n_updates: int = 100,
-              batch_size: int | None = 32, random_state: int = 0, w0: np.ndarray | None = None,
+              batch_size: int | None = 32, random_state: Any = 0, w0: np.ndarray | None = None,
               delays: Sequence[float] | None = None, eval_every: int = 1,
-              callback: Callable[[int, float], Any] | None = None) -> TrainingHistory:
-    """Asynchronous (or SSP) parameter-server SGD with real asynchrony on the Dask cluster.
+              callback: Callback | None = None) -> TrainingHistory:
+    """Asynchronous (or SSP) parameter-server SGD, with real asynchrony on a Dask cluster.
 
     The server (this process) keeps the parameters; each worker's shard is
-    scattered once; a worker's task receives the current parameters (the pull),
-    computes a gradient on its own mini-batch and returns it (the push). As each
-    task completes (``distributed.as_completed``) the gradient is applied and the
-    worker, if the SSP bound allows, is sent the new parameters at once.
+    placed once (with lineage); a worker's task receives the current parameters
+    (the pull), computes a gradient on its own mini-batch and returns it (the
+    push). As each task completes (``as_completed``) the gradient is applied and
+    the worker, if the SSP bound allows, is sent the new parameters at once.
 
     Parameters
     ----------
-    client : dask.distributed.Client
+    executor : None, "auto", dask.distributed.Client or plsim.executor.Executor
+        Where the gradient tasks run (:func:`plsim.executor.resolve_executor`).
+        On a cluster, worker ``i`` prefers cluster worker ``i mod n`` and the
+        order of the pushes is real timing. ``None`` (sequential): each task
+        computes the moment it is submitted and the pushes come back first in,
+        first out -- a deterministic round-robin schedule in which, with ``n``
+        workers and no bound, every gradient is ``n - 1`` updates stale.
+        With ``n_workers=1`` every executor gives plain sequential SGD.
     n_workers : int, optional
-        Asynchronous workers (default: the cluster's workers), placed round-robin.
+        Asynchronous workers (default: the cluster's workers; 2 when sequential).
     delays : sequence of float, optional
         Extra seconds each worker sleeps per gradient -- an injected straggler,
         so staleness shows on a 2-CPU machine.
+    callback : callable, optional
+        ``callback(Progress(done, total, "update", loss=...))`` each time the
+        loss is recorded (every ``eval_every`` updates); truthy stops the run.
 
     Returns
     -------
     TrainingHistory
-        ``time`` is measured wall-clock seconds; staleness depends on real timing
-        (not reproducible -- use :func:`async_sgd_simulated` for that).
-        Divergence stops the run as in :func:`async_sgd_simulated`; a
+        ``time`` is measured wall-clock seconds; on a cluster staleness depends
+        on real timing (not reproducible -- use :func:`async_sgd_simulated` for
+        that). Divergence stops the run as in :func:`async_sgd_simulated`; a
         KeyboardInterrupt cancels the outstanding gradient tasks and returns
         the updates applied so far (``stopped_reason="interrupted"``, a warning).
-    """
-    from dask.distributed import as_completed
 
-    if client is None:
-        raise ValueError("client is None; async_sgd needs a Dask client (or use async_sgd_simulated)")
-    addresses = worker_addresses(client)
-    n_workers = len(addresses) if n_workers is None else n_workers
+    Taught in ``notebooks/04_distributed_training.ipynb``.
+    """
     X, y = check_data(model, X, y)
-    n_workers = check_int("n_workers", n_workers)
+    check_callback(callback)
+    ex = resolve_executor(executor)
+    n_workers = (ex.n_workers if ex.kind == "dask" else 2) if n_workers is None else n_workers
+    n_workers = check_positive_int("n_workers", n_workers)
     bound = _check_bound(staleness_bound)
     lr = check_lr(lr)
-    n_updates = check_int("n_updates", n_updates)
-    random_state = check_seed(random_state)
-    eval_every = check_int("eval_every", eval_every)
-    check_callback(callback)
-    if batch_size is not None:
-        batch_size = check_int("batch_size", batch_size)
+    n_updates = check_positive_int("n_updates", n_updates)
+    random_state = check_random_state(random_state)
+    eval_every = check_positive_int("eval_every", eval_every)
+    batch_size = check_batch(batch_size)
     delays_arr = np.zeros(n_workers) if delays is None else np.asarray(delays, dtype=np.float64)
     if delays_arr.shape != (n_workers,) or np.any(delays_arr < 0):
         raise ValueError(f"delays={delays!r} must hold one non-negative number of seconds per worker ({n_workers})")
     shards = shard_indices(len(y), n_workers, random_state)
-    where = [addresses[i % len(addresses)] for i in range(n_workers)]
     w = check_w0(model, w0, random_state)
     method = "async" if bound is None else f"ssp(s={bound})"
     hist = TrainingHistory(method, "measured", info={
         "n_workers": n_workers, "staleness_bound": bound, "delays": delays_arr.tolist(),
-        "loss_kind": "full training loss", "bytes_kind": "gradient push + parameter pull, counted from payloads"})
+        "loss_kind": "full training loss", "bytes_kind": "gradient push + parameter pull, counted from payloads",
+        "executed_on": ex.describe()})
     clocks = _Clocks(n_workers, bound)
     version = 0
-    owner: dict[str, tuple[int, int]] = {}  # future key -> (worker, pulled version)
+    owner: dict[str, tuple[int, int]] = {}  # task key -> (worker, pulled version)
     done = (0, w, 0.0)  # (updates applied, parameters after them, when): one assignment, never split
-    check_placement_fits(client, where, [X[s].nbytes + y[s].nbytes for s in shards],
-                         "the training data X, y (one shard per worker)")
     try:
-        with memory_guard(client, what="async_sgd"), cancel_on_interrupt(client) as client:
-            Xf = [client.scatter(X[s], workers=[a], hash=False) for s, a in zip(shards, where)]
-            yf = [client.scatter(y[s], workers=[a], hash=False) for s, a in zip(shards, where)]
-            ac = as_completed()
+        with ex.running("async_sgd"):
+            where = placement(ex, n_workers)
+            data = place_shards(ex, X, y, shards, where, what="the training data X, y (one shard per worker)")
+            ac = ex.as_completed()
             waiting: list[int] = []
 
             def start(i: int) -> None:
                 clocks.started(i)
-                fut = client.submit(_grad_task, model, w, Xf[i], yf[i], batch_size, random_state, clocks.clock[i],
-                                    i, float(delays_arr[i]), workers=[where[i]], pure=False)
-                owner[fut.key] = (i, version)
-                ac.add(fut)
+                handle = ex.submit(_grad_task, model, w, data[i]["X"], data[i]["y"], batch_size, random_state,
+                                   clocks.clock[i], i, float(delays_arr[i]), worker=where[i], name="plsim-push")
+                owner[handle.key] = (i, version)
+                ac.add(handle)
 
             t0 = time.perf_counter()
-            for i in range(n_workers):
-                start(i)
             hist.steps.append(0)
             hist.loss.append(model.loss(w, X, y))
             hist.time.append(0.0)
-            for fut in ac:
-                i, pulled = owner.pop(fut.key)
-                grad, _ = fut.result()
+            for i in range(n_workers):
+                start(i)
+            for handle in ac:
+                i, pulled = owner.pop(handle.key)
+                grad, _ = handle.result()
                 if version >= n_updates:
                     continue
                 w = _push(hist, w, lr, grad, version - pulled, payload_nbytes(w))
@@ -345,8 +350,7 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any, n_worker
                 stop = _evaluate(hist, model, w, X, y, version, n_updates, eval_every, time.perf_counter() - t0,
                                  callback, lr, "async_sgd")
                 if version >= n_updates or stop:
-                    for other in list(ac.futures):
-                        other.cancel()
+                    ex.cancel(list(ac.futures))
                     break
                 waiting.append(i)
                 for j in sorted(waiting):

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 from plsim.config import small_mode
 
-__all__ = ["TrainingDemoConfig", "demo_config"]
+__all__ = ["TrainingDemo", "demo_settings"]
 
 
 @dataclass(frozen=True)
-class TrainingDemoConfig:
+class TrainingDemo:
     """Every size the distributed-training notebook, widgets and benchmark use."""
 
     # Data-parallel replicas in the demos. Fixed, not the cluster's size, so that every
@@ -59,12 +59,12 @@ class TrainingDemoConfig:
     predicted_workers: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
-def demo_config(small: bool | None = None) -> TrainingDemoConfig:
+def demo_settings(small: bool | None = None) -> TrainingDemo:
     """The demo sizes; the small variant when ``small`` (default: :func:`plsim.config.small_mode`)."""
     if small is None:
         small = small_mode()
     if not small:
-        return TrainingDemoConfig()
-    return TrainingDemoConfig(sync_steps=20, async_updates=100, local_replicas=4,
+        return TrainingDemo()
+    return TrainingDemo(sync_steps=20, async_updates=100, local_replicas=4,
                               pipeline_hidden=(64, 64, 64), pipeline_micro=(1, 2, 4, 8), bench_samples=2048,
                               bench_hidden=(512, 512), bench_steps=2)

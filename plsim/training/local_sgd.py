@@ -10,37 +10,39 @@ Taught in ``notebooks/04_distributed_training.ipynb``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from plsim.cluster import cancel_on_interrupt, memory_guard
 from plsim.comm import payload_nbytes
+from plsim.executor import resolve_executor
+from plsim.progress import Callback
 from plsim.training._common import (
     TrainingHistory,
-    check_callback,
+    check_batch,
     check_data,
-    check_int,
     check_lr,
-    check_placement_fits,
-    check_seed,
     check_w0,
+    default_replicas,
     diverged,
     local_batch,
+    place_shards,
+    placement,
+    report,
     shard_indices,
     stop_diverged,
     stop_interrupted,
     trim,
-    worker_addresses,
 )
+from plsim.validation import check_callback, check_positive_int, check_random_state
 
 __all__ = ["local_sgd", "local_steps"]
 
 
 def local_steps(model: Any, w: np.ndarray, X: np.ndarray, y: np.ndarray, lr: float, H: int,
                 batch_size: int | None, random_state: int, first_step: int, worker: int) -> np.ndarray:
-    """``H`` plain SGD steps on one worker's shard; batch of global step ``t`` seeded by ``(random_state, t, worker)``."""
+    """``H`` plain SGD steps on one worker's shard; the batch of global step ``t`` from seed stream ``("batch", t, worker)``."""
     w = np.array(w, dtype=np.float64)
     for h in range(H):
         rows = local_batch(len(y), batch_size, random_state, first_step + h, worker)
@@ -71,28 +73,34 @@ def _average(weights: list[float], *ws: np.ndarray) -> np.ndarray:
     return out
 
 
-def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_workers: int | None = None,
+def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, n_workers: int | None = None,
               H: int = 4, n_rounds: int = 20, lr: float = 0.1, batch_size: int | None = 32,
-              random_state: int = 0, w0: np.ndarray | None = None, shards: Sequence[Any] | None = None,
-              callback: Callable[[int, float], Any] | None = None) -> TrainingHistory:
+              random_state: Any = 0, w0: np.ndarray | None = None, shards: Sequence[Any] | None = None,
+              callback: Callback | None = None) -> TrainingHistory:
     """Local SGD / periodic model averaging.
 
     Parameters
     ----------
-    client : dask.distributed.Client, optional
-        Run replica ``i`` on worker ``i mod n``; ``None`` runs the same computation here.
+    executor : None, "auto", dask.distributed.Client or plsim.executor.Executor
+        Where the replicas run (:func:`plsim.executor.resolve_executor`): replica
+        ``i`` prefers worker ``i mod n``; ``None`` runs the same tasks here.
     n_workers : int, optional
-        Replicas (default: ``len(shards)`` if given, else the cluster's workers, 2 without a client).
+        Replicas (default: ``len(shards)`` if given, else the cluster's workers, 2 when sequential).
     H : int
         Local steps between averages (``H = 1`` is synchronous SGD).
     n_rounds : int
         Averaging rounds (``H * n_rounds`` local steps in total).
     batch_size : int, optional
-        Each worker's local mini-batch (``None``: whole shard).
+        Each worker's local mini-batch (``None``: whole shard); seed stream ``("batch", t, i)``.
+    random_state : None, int, RandomState or Generator
+        Root of the seed tree (shards, batches, initial parameters).
     shards : sequence of index arrays, optional
         The rows of ``X`` each replica holds, one array per replica, e.g. a non-IID split
         from :func:`plsim.data.partition_shards`. Default: a random split of the rows into
         ``n_workers`` near-equal shards (IID).
+    callback : callable, optional
+        ``callback(Progress(done, total, "round", loss=...))`` after each round;
+        a truthy return stops after that round (``stopped_reason="stopped"``).
 
     Returns
     -------
@@ -103,25 +111,26 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n
         above ``DIVERGED_LOSS_FACTOR`` times the initial loss) stops with a
         RuntimeWarning and ``diverged_step``; a KeyboardInterrupt cancels the
         outstanding tasks and returns the rounds that finished
-        (``stopped_reason="interrupted"``, a warning); a callback returning True
-        stops after that round (``stopped_reason="stopped"``).
+        (``stopped_reason="interrupted"``, a warning).
+
+    Taught in ``notebooks/04_distributed_training.ipynb``.
     """
     X, y = check_data(model, X, y)
+    check_callback(callback)
+    ex = resolve_executor(executor)
     if shards is not None:
         shards = _check_shards(shards, len(y))
         if n_workers is not None and n_workers != len(shards):
             raise ValueError(f"n_workers={n_workers!r} but {len(shards)} shards were given; give one shard per replica")
         n_workers = len(shards)
     if n_workers is None:
-        n_workers = len(worker_addresses(client)) if client is not None else 2
-    n_workers = check_int("n_workers", n_workers)
-    H = check_int("H", H)
-    n_rounds = check_int("n_rounds", n_rounds)
+        n_workers = default_replicas(ex)
+    n_workers = check_positive_int("n_workers", n_workers)
+    H = check_positive_int("H", H)
+    n_rounds = check_positive_int("n_rounds", n_rounds)
     lr = check_lr(lr)
-    random_state = check_seed(random_state)
-    check_callback(callback)
-    if batch_size is not None:
-        batch_size = check_int("batch_size", batch_size)
+    random_state = check_random_state(random_state)
+    batch_size = check_batch(batch_size)
     if shards is None:
         shards = shard_indices(len(y), n_workers, random_state)
     sizes = [len(s) if batch_size is None else min(batch_size, len(s)) for s in shards]
@@ -129,7 +138,7 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n
     w = check_w0(model, w0, random_state)
     hist = TrainingHistory("local_sgd", "measured", info={
         "n_workers": n_workers, "H": H, "loss_kind": "full training loss of the averaged model",
-        "bytes_kind": "parameters up + average down, counted from payloads"})
+        "bytes_kind": "parameters up + average down, counted from payloads", "executed_on": ex.describe()})
     hist.steps.append(0)
     hist.loss.append(model.loss(w, X, y))
     hist.time.append(0.0)
@@ -137,24 +146,14 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n
     t0 = time.perf_counter()
     done = (0, w)  # (rounds recorded, their averaged model): one assignment, so an interrupt cannot split it
     try:
-        with memory_guard(client, what="local_sgd"), cancel_on_interrupt(client) as client:
-            if client is not None:
-                addresses = worker_addresses(client)
-                where = [addresses[i % len(addresses)] for i in range(n_workers)]
-                check_placement_fits(client, where, [X[s].nbytes + y[s].nbytes for s in shards],
-                                     "the training data X, y (one shard per replica)")
-                Xf = [client.scatter(X[s], workers=[a], hash=False) for s, a in zip(shards, where)]
-                yf = [client.scatter(y[s], workers=[a], hash=False) for s, a in zip(shards, where)]
+        with ex.running("local_sgd"):
+            where = placement(ex, n_workers)
+            data = place_shards(ex, X, y, shards, where)
             for r in range(n_rounds):
-                if client is None:
-                    ws = [local_steps(model, w, X[s], y[s], lr, H, batch_size, random_state, r * H, i)
-                          for i, s in enumerate(shards)]
-                    w = _average(weights, *ws)
-                else:
-                    futs = [client.submit(local_steps, model, w, Xf[i], yf[i], lr, H, batch_size, random_state,
-                                          r * H, i, workers=[where[i]], pure=False) for i in range(n_workers)]
-                    w = client.submit(_average, weights, *futs, workers=[where[0]], pure=False).result()
-                    ws = [w] * n_workers  # same sizes as the real payloads (one vector per replica)
+                futs = [ex.submit(local_steps, model, w, data[i]["X"], data[i]["y"], lr, H, batch_size, random_state,
+                                  r * H, i, worker=where[i], name="plsim-local-steps") for i in range(n_workers)]
+                w = ex.gather([ex.submit(_average, weights, *futs, worker=where[0], name="plsim-average")])[0]
+                ws = [w] * n_workers  # same sizes as the real payloads (one vector per replica)
                 loss = model.loss(w, X, y) if np.all(np.isfinite(w)) else float("nan")
                 hist.steps.append((r + 1) * H)
                 hist.loss.append(loss)
@@ -164,7 +163,7 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n
                 if diverged(loss, hist.loss[0]):
                     stop_diverged(hist, "local_sgd", (r + 1) * H, lr)
                     break
-                if callback is not None and callback((r + 1) * H, loss):
+                if report(callback, r + 1, n_rounds, "round", loss):
                     if r + 1 < n_rounds:
                         hist.stopped_reason = "stopped"
                     break

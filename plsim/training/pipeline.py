@@ -1,7 +1,7 @@
 """Pipeline (model) parallelism: the MLP's layers split into stages on different workers.
 
 Each stage owns a contiguous group of layers and lives on one Dask worker
-(``client.submit(..., workers=[addr])``). A batch is cut into ``m`` micro-batches;
+(``executor.submit(..., worker=addr)``, see :mod:`plsim.executor`). A batch is cut into ``m`` micro-batches;
 activations flow forward stage to stage, gradients flow backward, and each stage
 sums its micro-batch gradients (GPipe). The loss and gradient equal the unsplit
 model's (to rounding).
@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from plsim.cluster import cancel_on_interrupt, memory_guard
 from plsim.comm import payload_nbytes
+from plsim.executor import resolve_executor
 from plsim.models import MLP, softmax_cross_entropy
-from plsim.training._common import check_int, check_placement_fits, worker_addresses
+from plsim.validation import check_positive_int
 
 __all__ = ["split_stages", "bubble_fraction", "gpipe_schedule", "Timeline", "pipeline_gradient", "PipelineResult"]
 
@@ -37,7 +37,7 @@ def split_stages(model: MLP, n_stages: int) -> list[list[int]]:
     """Contiguous layer groups, as equal in count as possible (earlier stages get the extra layer)."""
     if not isinstance(model, MLP):
         raise TypeError(f"pipeline parallelism splits an MLP's layers; got {type(model).__name__}")
-    n_stages = check_int("n_stages", n_stages)
+    n_stages = check_positive_int("n_stages", n_stages)
     if n_stages > model.n_layers:
         raise ValueError(
             f"n_stages={n_stages} exceeds the model's {model.n_layers} layers; each stage needs at least one layer"
@@ -47,8 +47,8 @@ def split_stages(model: MLP, n_stages: int) -> list[list[int]]:
 
 def bubble_fraction(n_stages: int, n_micro: int) -> float:
     """GPipe's idle fraction ``(p - 1) / (m + p - 1)`` for equal stage times."""
-    p = check_int("n_stages", n_stages)
-    m = check_int("n_micro", n_micro)
+    p = check_positive_int("n_stages", n_stages)
+    m = check_positive_int("n_micro", n_micro)
     return (p - 1) / (m + p - 1)
 
 
@@ -97,8 +97,8 @@ def gpipe_schedule(n_stages: int, n_micro: int, forward_time: float | Sequence[f
     mirror that from the last stage. With equal times the bubble fraction is exactly
     :func:`bubble_fraction`.
     """
-    p = check_int("n_stages", n_stages)
-    m = check_int("n_micro", n_micro)
+    p = check_positive_int("n_stages", n_stages)
+    m = check_positive_int("n_micro", n_micro)
     tf = _per_stage(forward_time, p, "forward_time")
     tb = _per_stage(backward_time, p, "backward_time")
     f_end = np.zeros((p, m))
@@ -165,8 +165,14 @@ class PipelineResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+def _times(out: dict[str, Any]) -> tuple[tuple[float, float], float | None, int]:
+    """A stage task's (start, end) wall-clock times, its loss (last stage) and its outgoing payload's bytes."""
+    payload = out.get("out", out.get("grad_in"))
+    return out["t"], out.get("loss"), 0 if payload is None else payload_nbytes(payload)
+
+
 def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *, n_stages: int = 2,
-                      n_micro: int = 4, client: Any = None) -> PipelineResult:
+                      n_micro: int = 4, executor: Any = None) -> PipelineResult:
     """Loss and gradient of ``model`` at ``w`` with its layers split into ``n_stages`` pipeline stages.
 
     Parameters
@@ -175,103 +181,75 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
     w, X, y : arrays
         Parameters (not modified) and the batch, cut into ``n_micro`` micro-batches.
     n_stages : int
-        Stages (<= the model's layers). Stage ``s`` runs on worker ``s mod n_workers``.
+        Stages (<= the model's layers). Stage ``s`` prefers worker ``s mod n_workers``.
     n_micro : int
         Micro-batches (<= rows of ``X``).
-    client : dask.distributed.Client, optional
-        Run the stages on the cluster; ``None`` runs the same stage functions here.
+    executor : None, "auto", dask.distributed.Client or plsim.executor.Executor
+        Where the stages run (:func:`plsim.executor.resolve_executor`); ``None``
+        runs the same stage tasks here, one after the other.
 
     Returns
     -------
     PipelineResult
         ``loss``/``gradient`` equal ``model.loss_and_gradient(w, X, y)``;
-        ``timeline`` is the measured busy intervals (``None`` without a client);
-        ``bytes_sent`` counts activations forward and gradients backward between stages.
+        ``timeline`` is the measured busy intervals (sequentially: one stage at
+        a time, so no overlap); ``bytes_sent`` counts activations forward and
+        gradients backward between stages.
     """
     stages = split_stages(model, n_stages)
     w = model._check_w(w)
     X = model._check_X(X)
     y = model._check_y(y, X.shape[0])
-    n_micro = check_int("n_micro", n_micro)
+    n_micro = check_positive_int("n_micro", n_micro)
     if n_micro > X.shape[0]:
         raise ValueError(f"n_micro={n_micro} exceeds the {X.shape[0]} rows of X; each micro-batch needs a row")
+    ex = resolve_executor(executor)
     N = X.shape[0]
     micro = np.array_split(np.arange(N), n_micro)
     layers = model.unflatten(np.array(w, dtype=np.float64))
     params = [[layers[i] for i in ids] for ids in stages]
     p = len(stages)
-    nbytes = 0
-
-    if client is None:
-        stage_grads = [None] * p
-        loss = 0.0
-        for rows in micro:
-            fwd = []
-            a = X[rows]
+    # interrupted (the kernel's stop button), every task of this pass is cancelled: the workers are free at once
+    with ex.running("pipeline_gradient"):
+        addresses = ex.workers()
+        where = [addresses[s % len(addresses)] for s in range(p)]
+        ex.check_fits([*(sum(W.nbytes + b.nbytes for W, b in params[s]) for s in range(p)), X.nbytes, y.nbytes],
+                      what="the batch X, y and the stages' parameters", where=[*where, where[0], where[-1]])
+        pf = [ex.place(worker=where[s], params=params[s])["params"] for s in range(p)]
+        xs = [ex.place(worker=where[0], X=X[rows])["X"] for rows in micro]
+        ys = [ex.place(worker=where[-1], y=y[rows])["y"] for rows in micro]
+        fwd: list[list[Any]] = [[None] * n_micro for _ in range(p)]
+        for j in range(n_micro):  # GPipe: every forward is submitted before any backward
+            a = xs[j]
             for s in range(p):
-                out = _stage_forward(model, stages[s], params[s], a)
-                if s < p - 1:
-                    nbytes += payload_nbytes(out["out"])
-                fwd.append(out)
-                a = out["out"]
+                fwd[s][j] = ex.submit(_stage_forward, model, stages[s], pf[s], a, worker=where[s], name="plsim-forward")
+                a = ex.submit(operator.getitem, fwd[s][j], "out", worker=where[s], name="plsim-activation")
+        back: list[list[Any]] = [[None] * n_micro for _ in range(p)]
+        for j in range(n_micro - 1, -1, -1):
             g = None
             for s in range(p - 1, -1, -1):
-                back = _stage_backward(model, stages[s], params[s], fwd[s], g, y[rows] if s == p - 1 else None, N)
-                if back["loss"] is not None:
-                    loss += back["loss"]
-                g = back["grad_in"]
-                if s > 0:
-                    nbytes += payload_nbytes(g)
-                flat = _sum_stage_grads(back)
-                stage_grads[s] = flat if stage_grads[s] is None else stage_grads[s] + flat
-        timeline = None
-    else:
-        # interrupted (the kernel's stop button), every task of this pass is cancelled: the workers are free at once
-        with memory_guard(client, what="pipeline_gradient"), cancel_on_interrupt(client) as client:
-            addresses = worker_addresses(client)
-            where = [addresses[s % len(addresses)] for s in range(p)]
-            check_placement_fits(client, [*where, where[0], where[-1]],
-                                 [*(sum(W.nbytes + b.nbytes for W, b in params[s]) for s in range(p)), X.nbytes,
-                                  y.nbytes], "the batch X, y and the stages' parameters")
-            pf = [client.scatter(params[s], workers=[where[s]], hash=False) for s in range(p)]
-            xs = [client.scatter(X[rows], workers=[where[0]], hash=False) for rows in micro]
-            ys = [client.scatter(y[rows], workers=[where[-1]], hash=False) for rows in micro]
-            fwd = [[None] * n_micro for _ in range(p)]
-            for j in range(n_micro):  # GPipe: every forward is submitted before any backward
-                a = xs[j]
-                for s in range(p):
-                    fwd[s][j] = client.submit(_stage_forward, model, stages[s], pf[s], a, workers=[where[s]],
-                                              pure=False)
-                    a = client.submit(operator.getitem, fwd[s][j], "out", workers=[where[s]], pure=False)
-            back = [[None] * n_micro for _ in range(p)]
-            for j in range(n_micro - 1, -1, -1):
-                g = None
-                for s in range(p - 1, -1, -1):
-                    back[s][j] = client.submit(_stage_backward, model, stages[s], pf[s], fwd[s][j], g,
-                                               ys[j] if s == p - 1 else None, N, workers=[where[s]], pure=False)
-                    g = client.submit(operator.getitem, back[s][j], "grad_in", workers=[where[s]], pure=False)
-            sums = [client.submit(_sum_stage_grads, *back[s], workers=[where[s]], pure=False) for s in range(p)]
-            stage_grads = client.gather(sums)
-            times_f = client.gather([client.submit(operator.getitem, f, "t", pure=False) for row in fwd for f in row])
-            times_b = client.gather([client.submit(lambda d: (d["t"], d["loss"]), b, pure=False)
-                                     for row in back for b in row])
-            sizes_f = client.gather([client.submit(lambda d: payload_nbytes(d["out"]), f, pure=False)
-                                     for row in fwd[:-1] for f in row])
-            sizes_b = client.gather([client.submit(lambda d: payload_nbytes(d["grad_in"]), b, pure=False)
-                                     for row in back[1:] for b in row])
-        nbytes = int(sum(sizes_f) + sum(sizes_b))
-        loss = float(sum(lb for _, lb in times_b[(p - 1) * n_micro:]))
-        events = []
-        for idx, (t0, t1) in enumerate(times_f):
-            events.append((idx // n_micro, "F", idx % n_micro, t0, t1))
-        for idx, ((t0, t1), _) in enumerate(times_b):
-            events.append((idx // n_micro, "B", idx % n_micro, t0, t1))
-        origin = min(e[3] for e in events)
-        timeline = Timeline(p, n_micro, [(s, k, j, a - origin, b - origin) for s, k, j, a, b in events], "measured")
+                back[s][j] = ex.submit(_stage_backward, model, stages[s], pf[s], fwd[s][j], g,
+                                       ys[j] if s == p - 1 else None, N, worker=where[s], name="plsim-backward")
+                g = ex.submit(operator.getitem, back[s][j], "grad_in", worker=where[s], name="plsim-grad-in")
+        stage_grads = ex.gather([ex.submit(_sum_stage_grads, *back[s], worker=where[s], name="plsim-stage-grad")
+                                 for s in range(p)])
+        stats_f = ex.gather([ex.submit(_times, f, worker=where[s], name="plsim-times")
+                             for s, row in enumerate(fwd) for f in row])
+        stats_b = ex.gather([ex.submit(_times, b, worker=where[s], name="plsim-times")
+                             for s, row in enumerate(back) for b in row])
+    # bytes crossing a stage boundary: activations out of every stage but the last, gradients out of all but the first
+    nbytes = int(sum(n for _, _, n in stats_f[:(p - 1) * n_micro]) + sum(n for _, _, n in stats_b[n_micro:]))
+    loss = float(sum(lb for _, lb, _ in stats_b[(p - 1) * n_micro:]))
+    events = []
+    for idx, (t, _, _) in enumerate(stats_f):
+        events.append((idx // n_micro, "F", idx % n_micro, *t))
+    for idx, (t, _, _) in enumerate(stats_b):
+        events.append((idx // n_micro, "B", idx % n_micro, *t))
+    origin = min(e[3] for e in events)
+    timeline = Timeline(p, n_micro, [(s, k, j, a - origin, b - origin) for s, k, j, a, b in events], "measured")
     grad = np.concatenate(stage_grads)
     if model.l2:
         loss += 0.5 * model.l2 * float(w @ w)
         grad = grad + model.l2 * w
-    info = {"workers": None if client is None else [addresses[s % len(addresses)] for s in range(p)],
-            "micro_batch_sizes": [len(r) for r in micro]}
+    info = {"workers": where, "executed_on": ex.describe(), "micro_batch_sizes": [len(r) for r in micro]}
     return PipelineResult(float(loss), grad, stages, timeline, int(nbytes), info)

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from plsim.comm import LinkModel, comm_time
-from plsim.training._common import check_int, worker_addresses
+from plsim.executor import resolve_executor
+from plsim.validation import check_positive_int
 
 __all__ = ["predict_scaling", "measure_scaling", "MODES"]
 
@@ -62,7 +63,7 @@ def predict_scaling(workers: Sequence[int], *, compute_seconds: float, n_bytes: 
     rows = []
     t1 = serial_seconds + compute_seconds
     for p in workers:
-        p = check_int("workers", p)
+        p = check_positive_int("workers", p)
         compute = compute_seconds / p if mode == "strong" else compute_seconds
         t = serial_seconds + compute + comm_time(algorithm, p, n_bytes, link)
         speedup = t1 / t if mode == "strong" else p * t1 / t
@@ -71,33 +72,36 @@ def predict_scaling(workers: Sequence[int], *, compute_seconds: float, n_bytes: 
     return rows
 
 
-def measure_scaling(client: Any, model: Any, X: np.ndarray, y: np.ndarray, *, workers: Sequence[int] = (1, 2),
+def measure_scaling(executor: Any, model: Any, X: np.ndarray, y: np.ndarray, *, workers: Sequence[int] = (1, 2),
                     mode: str = "strong", batch_size: int = 1024, n_steps: int = 3, lr: float = 0.01,
                     random_state: int = 0, repeats: int = 1) -> list[dict[str, Any]]:
     """Measured wall-clock seconds per synchronous data-parallel step on the real cluster.
 
-    ``batch_size`` is the global batch (strong) or each worker's batch (weak). One
-    warm-up step runs first (scatter, imports) and is not timed; the best of
+    ``executor`` is what :func:`plsim.executor.resolve_executor` accepts (a
+    ``dask.distributed.Client`` to measure more than one worker). ``batch_size``
+    is the global batch (strong) or each worker's batch (weak). One warm-up step
+    runs first (data placement, imports) and is not timed; the best of
     ``repeats`` timings is kept.
     """
     from plsim.training.sync import sync_sgd
 
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is unknown; choose 'strong' or 'weak'")
-    available = len(worker_addresses(client))
+    ex = resolve_executor(executor)
+    available = ex.n_workers
     rows = []
     base = None
     for p in workers:
-        p = check_int("workers", p)
+        p = check_positive_int("workers", p)
         if p > available:
             raise ValueError(f"workers contains {p} but the cluster has only {available} workers to measure on")
         global_batch = batch_size if mode == "strong" else batch_size * p
-        sync_sgd(model, X, y, client=client, n_workers=p, lr=lr, n_steps=1, batch_size=global_batch,
+        sync_sgd(model, X, y, executor=ex, n_workers=p, lr=lr, n_steps=1, batch_size=global_batch,
                  random_state=random_state)
         best = np.inf
-        for _ in range(check_int("repeats", repeats)):
+        for _ in range(check_positive_int("repeats", repeats)):
             t0 = time.perf_counter()
-            sync_sgd(model, X, y, client=client, n_workers=p, lr=lr, n_steps=n_steps, batch_size=global_batch,
+            sync_sgd(model, X, y, executor=ex, n_workers=p, lr=lr, n_steps=n_steps, batch_size=global_batch,
                      random_state=random_state)
             best = min(best, (time.perf_counter() - t0) / n_steps)
         base = best if base is None and p == 1 else base

@@ -1,6 +1,6 @@
 """Synchronous data-parallel SGD on real Dask workers, and its single-process large-batch twin.
 
-Every worker holds one shard of the training set (scattered once). At each
+Every worker holds one shard of the training set (placed once, with lineage). At each
 step worker ``i`` computes the gradient of its local mini-batch, the gradients
 are exchanged (every replica receives every other one: an all-reduce), and every
 replica applies exactly the same update. The result equals single-process SGD on
@@ -12,34 +12,33 @@ Taught in ``notebooks/04_distributed_training.ipynb``.
 
 from __future__ import annotations
 
-import numbers
 import operator
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from plsim.comm import decompress, make_compressor, payload_nbytes
-from plsim.cluster import cancel_on_interrupt, memory_guard
+from plsim.executor import resolve_executor
+from plsim.progress import Callback
 from plsim.training._common import (
     TrainingHistory,
-    check_callback,
     check_data,
-    check_int,
     check_lr,
-    check_seed,
-    check_placement_fits,
     check_w0,
+    default_replicas,
     diverged,
     local_batch,
+    place_shards,
+    placement,
+    report,
     shard_indices,
     split_batch,
     stop_diverged,
     stop_interrupted,
     trim,
-    worker_addresses,
 )
+from plsim.validation import check_callback, check_positive_int, check_random_state, check_real
 
 __all__ = ["sync_sgd", "large_batch_sgd", "worker_gradient"]
 
@@ -80,16 +79,13 @@ def _stats(out: tuple) -> tuple[float, int]:
 def _setup(model: Any, X: Any, y: Any, n_workers: int, lr: Any, n_steps: Any, batch_size: Any,
            random_state: Any, compression: str, topk_ratio: float) -> dict[str, Any]:
     X, y = check_data(model, X, y)
-    n_workers = check_int("n_workers", n_workers)
+    n_workers = check_positive_int("n_workers", n_workers)
     lr = check_lr(lr)
-    n_steps = check_int("n_steps", n_steps)
-    random_state = check_seed(random_state)
+    n_steps = check_positive_int("n_steps", n_steps)
+    random_state = check_random_state(random_state)
     if compression not in COMPRESSION:
         raise ValueError(f"compression={compression!r} is unknown; choose one of {COMPRESSION}")
-    if isinstance(topk_ratio, bool) or not isinstance(topk_ratio, numbers.Real):
-        raise TypeError(f"topk_ratio must be a number in (0, 1], got {topk_ratio!r} ({type(topk_ratio).__name__})")
-    if not (0 < topk_ratio <= 1):
-        raise ValueError(f"topk_ratio={topk_ratio!r} must be in (0, 1]")
+    topk_ratio = check_real("topk_ratio", topk_ratio, minimum=0, maximum=1, low_open=True)
     shards = shard_indices(len(y), n_workers, random_state)
     sizes = split_batch(batch_size, n_workers)
     for i, (size, shard) in enumerate(zip(sizes, shards)):
@@ -104,22 +100,25 @@ def _setup(model: Any, X: Any, y: Any, n_workers: int, lr: Any, n_steps: Any, ba
             "k": max(1, int(round(topk_ratio * model.n_params)))}
 
 
-def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_workers: int | None = None,
-             lr: float = 0.1, n_steps: int = 50, batch_size: int | None = None, random_state: int = 0,
+def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, n_workers: int | None = None,
+             lr: float = 0.1, n_steps: int = 50, batch_size: int | None = None, random_state: Any = 0,
              w0: np.ndarray | None = None, compression: str = "none", topk_ratio: float = 0.01,
-             callback: Callable[[int, float], Any] | None = None, lag: int = 2) -> TrainingHistory:
+             callback: Callback | None = None, lag: int = 2) -> TrainingHistory:
     """Synchronous data-parallel SGD.
 
     Parameters
     ----------
     model : SoftmaxRegression or MLP
     X, y : arrays
-        Training data; split into ``n_workers`` shards (random, seeded) scattered once.
-    client : dask.distributed.Client, optional
-        Run on this cluster (replica ``i`` on worker ``i mod n``). ``None``: the same
-        computation, replica by replica, in this process.
+        Training data; split into ``n_workers`` shards (random, seed stream
+        ``"shards"``), each placed once on its replica's worker.
+    executor : None, "auto", dask.distributed.Client or plsim.executor.Executor
+        Where the replicas run (see :func:`plsim.executor.resolve_executor`):
+        replica ``i`` prefers worker ``i mod n`` of a cluster (it runs elsewhere
+        if that worker dies). ``None``: the very same tasks, one after the
+        other, in this process.
     n_workers : int, optional
-        Data-parallel replicas. Default: the cluster's workers (2 without a client).
+        Data-parallel replicas. Default: the cluster's workers (2 when sequential).
     lr : float
         Learning rate (> 0).
     n_steps : int
@@ -128,8 +127,9 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_
         Global mini-batch per step, split over the workers (sizes differ by at most one
         row when not divisible; gradients are weighted by local batch size, so the
         result is still the global-batch gradient). ``None``: full batch (every row, every step).
-    random_state : int
-        Seeds the shards, the batches (per step and worker) and the initial parameters.
+    random_state : None, int, RandomState or Generator
+        Root of the seed tree: shards (stream ``"shards"``), the batch of replica
+        ``i`` at step ``t`` (``"batch", t, i``) and the initial parameters (``"init"``).
     w0 : ndarray, optional
         Initial parameters (not modified). Default: ``model.init_params`` from ``random_state``.
     compression : {"none", "topk", "8bit"}
@@ -137,8 +137,9 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_
     topk_ratio : float
         Fraction of entries top-k keeps.
     callback : callable, optional
-        ``callback(step, loss)`` after each finished step; return True to stop early
-        (``stopped_reason="stopped"``).
+        ``callback(Progress(done, total, "step", loss=...))`` here after each
+        finished step (:mod:`plsim.progress`); a truthy return stops the run
+        there (``stopped_reason="stopped"``).
     lag : int
         Steps submitted ahead of the one being read back (keeps the cluster busy).
 
@@ -154,18 +155,23 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_
         outstanding tasks and returns the steps that finished
         (``stopped_reason="interrupted"``, a warning); a second one while the
         parameters are fetched is raised.
+
+    Every task is deterministic (its batch comes from the seed tree) and every
+    shard is placed with lineage, so a worker lost mid-run changes nothing: Dask
+    recomputes what it held. Taught in ``notebooks/04_distributed_training.ipynb``.
     """
     check_callback(callback)
+    ex = resolve_executor(executor)
     if n_workers is None:
-        n_workers = len(worker_addresses(client)) if client is not None else 2
+        n_workers = default_replicas(ex)
     s = _setup(model, X, y, n_workers, lr, n_steps, batch_size, random_state, compression, topk_ratio)
+    lag = check_positive_int("lag", lag)
     w = check_w0(model, w0, s["random_state"])
     k_workers = s["n_workers"]
     hist = TrainingHistory("sync", "measured", info={
         "n_workers": k_workers, "batch_sizes": s["sizes"], "compression": compression,
         "loss_kind": "global mini-batch loss before the step", "bytes_kind": "counted from payloads",
-        "executed_on": "sequential" if client is None else f"{len(worker_addresses(client))} Dask workers"})
-    check_int("lag", lag)
+        "executed_on": ex.describe()})
     start = time.perf_counter()
 
     def record(step: int, losses: list[float], nbytes: list[int]) -> bool:
@@ -178,68 +184,39 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_
         if diverged(loss, hist.loss[0]):
             stop_diverged(hist, "sync_sgd", step, s["lr"])
             return True
-        if callback is not None and callback(step, loss):
+        if report(callback, step, s["n_steps"], "step", loss):
             if step < s["n_steps"]:
                 hist.stopped_reason = "stopped"
             return True
         return False
 
-    args = (s["random_state"],)
-    if client is None:
-        residuals: list[Any] = [None] * k_workers
-        done = (0, w)  # (steps recorded, parameters after them): one assignment, an interrupt cannot split it
-        try:
-            for t in range(s["n_steps"]):
-                outs = []
-                for i, shard in enumerate(s["shards"]):
-                    out = worker_gradient(model, w, s["X"][shard], s["y"][shard], s["sizes"][i], *args, t, i,
-                                          compression, s["k"], residuals[i])
-                    residuals[i] = out[2]
-                    outs.append(out)
-                w = _apply(w, s["lr"], s["weights"], *[o[1] for o in outs])
-                stop = record(t + 1, [o[0] for o in outs], [payload_nbytes(o[1]) for o in outs])
-                done = (t + 1, w)
-                if stop:
-                    break
-        except KeyboardInterrupt:
-            trim(hist)
-            w = done[1] if len(hist.steps) == done[0] else w  # else: recorded, the callback interrupted
-            stop_interrupted(hist, "sync_sgd", len(hist.steps), s["n_steps"])
-        hist.params = w
-        return hist
-
     finals: list[np.ndarray] | None = None
     try:
-        with memory_guard(client, what="sync_sgd"), cancel_on_interrupt(client) as client:
-            addresses = worker_addresses(client)
-            where = [addresses[i % len(addresses)] for i in range(k_workers)]
-            shard_bytes = [s["X"][sh].nbytes + s["y"][sh].nbytes + w.nbytes for sh in s["shards"]]
-            check_placement_fits(client, where, shard_bytes, "the training data X, y (one shard per replica)")
-            last: list[Any] = [w] * k_workers  # each replica after the last recorded step (futures once there)
+        with ex.running("sync_sgd"):
+            where = placement(ex, k_workers)
+            data = place_shards(ex, s["X"], s["y"], s["shards"], where)
+            replicas: list[Any] = [w] * k_workers
+            last = replicas  # each replica after the last recorded step (handles once there)
             try:
-                Xf = [client.scatter(s["X"][sh], workers=[a], hash=False) for sh, a in zip(s["shards"], where)]
-                yf = [client.scatter(s["y"][sh], workers=[a], hash=False) for sh, a in zip(s["shards"], where)]
-                replicas = [client.scatter(w, workers=[a], hash=False) for a in where]
-                last = replicas
-                residual_f: list[Any] = [None] * k_workers
+                residuals: list[Any] = [None] * k_workers
                 pending: list[tuple[int, list[Any], list[Any]]] = []
-                stopped = False
                 for t in range(s["n_steps"]):
-                    outs = [client.submit(worker_gradient, model, replicas[i], Xf[i], yf[i], s["sizes"][i], *args,
-                                          t, i, compression, s["k"], residual_f[i], workers=[where[i]], pure=False)
-                            for i in range(k_workers)]
-                    payloads = [client.submit(operator.getitem, o, 1, workers=[a], pure=False)
+                    outs = [ex.submit(worker_gradient, model, replicas[i], data[i]["X"], data[i]["y"], s["sizes"][i],
+                                      s["random_state"], t, i, compression, s["k"], residuals[i], worker=where[i],
+                                      name="plsim-gradient") for i in range(k_workers)]
+                    payloads = [ex.submit(operator.getitem, o, 1, worker=a, name="plsim-payload")
                                 for o, a in zip(outs, where)]
                     if compression != "none":
-                        residual_f = [client.submit(operator.getitem, o, 2, workers=[a], pure=False)
-                                      for o, a in zip(outs, where)]
-                    replicas = [client.submit(_apply, replicas[i], s["lr"], s["weights"], *payloads,
-                                              workers=[where[i]], pure=False) for i in range(k_workers)]
-                    pending.append((t + 1, [client.submit(_stats, o, workers=[a], pure=False)
-                                            for o, a in zip(outs, where)], replicas))
-                    while len(pending) > lag or (t == s["n_steps"] - 1 and pending):
+                        residuals = [ex.submit(operator.getitem, o, 2, worker=a, name="plsim-residual")
+                                     for o, a in zip(outs, where)]
+                    replicas = [ex.submit(_apply, replicas[i], s["lr"], s["weights"], *payloads, worker=where[i],
+                                          name="plsim-apply") for i in range(k_workers)]
+                    stats = [ex.submit(_stats, o, worker=a, name="plsim-stats") for o, a in zip(outs, where)]
+                    pending.append((t + 1, stats, replicas))
+                    stopped = False
+                    while pending and (len(pending) > lag or t == s["n_steps"] - 1):
                         step, stats, after = pending.pop(0)
-                        values = client.gather(stats)
+                        values = ex.gather(stats)
                         last = after
                         if record(step, [v[0] for v in values], [v[1] for v in values]):
                             stopped = True
@@ -248,13 +225,14 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_
                         break
             except KeyboardInterrupt:
                 # the parameters of the last recorded step, fetched before every other task is cancelled
-                finals = client.gather(last)
+                finals = ex.gather(last)
                 raise
             # stopped early: the replicas after the last recorded step, not those of the steps submitted ahead
-            finals = client.gather(last)
+            finals = ex.gather(last)
     except KeyboardInterrupt:
         if finals is None:  # interrupted again while fetching the parameters: give up at once
             raise
+        trim(hist)
         stop_interrupted(hist, "sync_sgd", len(hist.steps), s["n_steps"])
     hist.params = finals[0]
     hist.info["replicas_identical"] = all(np.array_equal(finals[0], f) for f in finals[1:])
@@ -263,7 +241,7 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, client: Any = None, n_
 
 
 def large_batch_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: int = 2, lr: float = 0.1,
-                    n_steps: int = 50, batch_size: int | None = None, random_state: int = 0,
+                    n_steps: int = 50, batch_size: int | None = None, random_state: Any = 0,
                     w0: np.ndarray | None = None) -> TrainingHistory:
     """Single-process SGD whose batch at each step is the union of the workers' batches in :func:`sync_sgd`.
 

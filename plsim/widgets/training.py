@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from plsim.progress import Progress
 from plsim.stopping import PartialResultWarning
 from plsim.widgets._panel import Report, RunPanel
 
@@ -20,12 +21,21 @@ UNBOUNDED = -1
 STALENESS_CHOICES = [("unbounded (async)", UNBOUNDED)] + [(str(s), s) for s in range(0, 9)]
 
 
-def _resolve_client(client: Any) -> Any:
-    if client is not None:
-        return client
+def _resolve_executor(executor: Any) -> Any:
+    """The executor a widget runs on: ``"auto"`` is the running cluster, started if there is none."""
     from plsim.cluster import current_client, start_cluster
+    from plsim.executor import resolve_executor
 
-    return current_client() or start_cluster(quiet=True)
+    if isinstance(executor, str) and executor == "auto" and current_client() is None:
+        start_cluster(quiet=True)
+    return resolve_executor(executor)
+
+
+def _cpus(ex: Any) -> int:
+    """Usable CPUs of the executor's workers (1 for a sequential run)."""
+    from plsim.speedup import cluster_cpus
+
+    return cluster_cpus(ex.client) if ex.kind == "dask" else 1
 
 
 METHODS = ("sync", "async", "local_sgd")
@@ -139,13 +149,15 @@ def _step_seconds(model: Any, X: Any, y: Any, batch_size: int) -> float:
     return best
 
 
-def race_work(params: dict, report: Report | None = None, *, client: Any = None, redraw_every: float = 0.5
+def race_work(params: dict, report: Report | None = None, *, executor: Any = "auto", redraw_every: float = 0.5
               ) -> dict[str, Any]:
     """Run the chosen methods (sync, async, local SGD) on digits on the cluster AT THE SAME TIME.
 
     Each method is one call of its library function (``sync_sgd``, ``async_sgd``, ``local_sgd``)
-    in its own thread; their tasks share the cluster. Every callback returns the panel's stop
-    flag, so Stop ends all of them after their current step. Returns the histories of the runs
+    in its own thread; their tasks share the cluster (``executor``: what
+    :func:`plsim.executor.resolve_executor` accepts; ``"auto"`` starts a cluster if there is
+    none). Every run's :mod:`plsim.progress` callback returns True once the panel's Stop was
+    clicked, so Stop ends all of them after their current step. Returns the histories of the runs
     (``partial`` when stopped, ``stopped_reason="stopped"``; a KeyboardInterrupt while waiting stops
     every run the same way, ``stopped_reason="interrupted"``, with a warning); the figure shows
     loss against steps (live), against the bytes sent (counted) and against simulated time (an
@@ -164,7 +176,7 @@ def race_work(params: dict, report: Report | None = None, *, client: Any = None,
     problem = validate_race(params)
     if problem:
         raise ValueError(problem)
-    client = _resolve_client(client)
+    ex = _resolve_executor(executor)
     ds = load_dataset("digits")
     model = SoftmaxRegression(ds.X_train.shape[1], ds.n_classes)
     k, steps, lr, H = int(params["workers"]), int(params["steps"]), float(params["lr"]), int(params["H"])
@@ -176,22 +188,23 @@ def race_work(params: dict, report: Report | None = None, *, client: Any = None,
     interrupted = threading.Event()  # KeyboardInterrupt here: every run stops after its current step
     live = {key: TrainingHistory(key, "measured") for key in chosen}
 
-    def callback(key: str, per_worker: int = 1, before: int = 0) -> Any:
-        def cb(step: int, loss: float) -> bool:
+    def callback(key: str, per_worker: int = 1, before: int = 0, per_unit: int = 1) -> Any:
+        def cb(event: Progress) -> bool:
             with lock:  # steps per worker applied when the loss was taken (as _per_worker_steps draws them)
-                live[key].steps.append(step / per_worker - before)
-                live[key].loss.append(loss)
+                live[key].steps.append(event.done * per_unit / per_worker - before)
+                live[key].loss.append(event.loss)
+            # the panel's progress line shows every run at once (show()), so Stop is read here directly
             return failed.is_set() or interrupted.is_set() or (report is not None and report.stopped)
         return cb
 
     runs = {
-        "sync": lambda: sync_sgd(model, ds.X_train, ds.y_train, client=client, n_workers=k, lr=lr, n_steps=steps,
+        "sync": lambda: sync_sgd(model, ds.X_train, ds.y_train, executor=ex, n_workers=k, lr=lr, n_steps=steps,
                                  batch_size=32 * k, callback=callback("sync", before=1)),
-        "async": lambda: async_sgd(model, ds.X_train, ds.y_train, client=client, n_workers=k, staleness_bound=bound,
+        "async": lambda: async_sgd(model, ds.X_train, ds.y_train, executor=ex, n_workers=k, staleness_bound=bound,
                                    lr=lr / k, n_updates=steps * k, batch_size=32, callback=callback("async", k)),
-        "local_sgd": lambda: local_sgd(model, ds.X_train, ds.y_train, client=client, n_workers=k, H=H,
+        "local_sgd": lambda: local_sgd(model, ds.X_train, ds.y_train, executor=ex, n_workers=k, H=H,
                                        n_rounds=max(1, steps // H), lr=lr, batch_size=32,
-                                       callback=callback("local_sgd")),
+                                       callback=callback("local_sgd", per_unit=H)),
     }
     histories: dict[str, Any] = {}
     total = steps * len(chosen)
@@ -240,11 +253,11 @@ def race_work(params: dict, report: Report | None = None, *, client: Any = None,
                       "the steps that finished (history.partial)", PartialResultWarning, stacklevel=2)
     if report is not None:
         report.figure(_race_figure(ordered, params, step_seconds=step_seconds))
-        report.html(_race_table(ordered, params, step_seconds, k, client))
+        report.html(_race_table(ordered, params, step_seconds, k, ex))
     return ordered
 
 
-def _race_table(histories: dict[str, Any], params: dict, step_seconds: float, k: int, client: Any) -> str:
+def _race_table(histories: dict[str, Any], params: dict, step_seconds: float, k: int, ex: Any) -> str:
     import numpy as np
 
     from plsim.plots.training import simulated_history
@@ -261,7 +274,7 @@ def _race_table(histories: dict[str, Any], params: dict, step_seconds: float, k:
             f"axis is simulated: {step_seconds * 1e3:.2g} ms of compute per step (measured here) plus each exchange "
             f"on the '{link}' link (alpha-beta model). Async updates are shown per worker (updates / {k}). "
             "Sync's loss is that of its mini-batch before each step (noisy); the others', the full training loss."
-            f"{_sharing_note(k, client)}</small>")
+            f"{_sharing_note(k, ex)}</small>")
 
 
 def _partial_note(h: Any) -> str:
@@ -273,18 +286,16 @@ def _partial_note(h: Any) -> str:
     return ""
 
 
-def _sharing_note(replicas: int, client: Any) -> str:
+def _sharing_note(replicas: int, ex: Any) -> str:
     """Say so when the replicas outnumber the CPUs: the curves stay exact, the wall clock is no speedup."""
-    from plsim.speedup import cluster_cpus
-
-    cpus = cluster_cpus(client)
+    cpus = _cpus(ex)
     if replicas <= cpus:
         return ""
     return (f" The {replicas} replicas share {cpus} usable CPU(s) and take turns: loss per step is exact, "
             "but how long the race took says nothing about parallel speed.")
 
 
-def training_race(client: Any = None) -> Any:
+def training_race(executor: Any = "auto") -> Any:
     """Sync vs async vs local SGD, trained at the same time on the real cluster -> loss per step, byte, second.
 
     The workers slider goes up to the cluster's workers; controls that do not apply to the
@@ -292,8 +303,9 @@ def training_race(client: Any = None) -> Any:
 
     Parameters
     ----------
-    client : dask.distributed.Client, optional
-        Default: the running plsim cluster (``plsim.cluster.current_client()``), started if needed.
+    executor : "auto", None, dask.distributed.Client or plsim.executor.Executor
+        Where the race runs (:func:`plsim.executor.resolve_executor`). Default
+        ``"auto"``: the running plsim cluster, started if there is none.
 
     Returns
     -------
@@ -303,17 +315,16 @@ def training_race(client: Any = None) -> Any:
     import ipywidgets as w
 
     from plsim.comm import LINK_PRESETS
-    from plsim.speedup import cluster_cpus, worker_addresses
     from plsim.widgets.speedup import workers_hint
 
-    client = _resolve_client(client)
-    have = len(worker_addresses(client))
+    ex = _resolve_executor(executor)
+    have = ex.n_workers
     controls = {
         "sync": w.Checkbox(value=True, description="sync data-parallel", indent=False),
         "async": w.Checkbox(value=True, description="async parameter server", indent=False),
         "local_sgd": w.Checkbox(value=True, description="local SGD", indent=False),
         "workers": w.IntSlider(value=min(2, have), min=1, max=have, description="workers", disabled=have == 1,
-                               tooltip=workers_hint(have, cluster_cpus(client))),
+                               tooltip=workers_hint(have, _cpus(ex))),
         "staleness": w.Dropdown(options=STALENESS_CHOICES, value=UNBOUNDED, description="staleness bound"),
         "H": w.IntSlider(value=4, min=1, max=64, description="local steps H"),
         "steps": w.IntSlider(value=40, min=4, max=200, step=4, description="steps"),
@@ -334,9 +345,9 @@ def training_race(client: Any = None) -> Any:
         controls[name].observe(update_states, names="value")
     update_states()
     panel = RunPanel("Sync vs async vs local SGD", controls,
-                     lambda params, report: race_work(params, report, client=client), validate=validate_race,
+                     lambda params, report: race_work(params, report, executor=ex), validate=validate_race,
                      description=("Softmax regression on digits, trained three ways at the same time on the Dask "
-                                  f"cluster. {workers_hint(have, cluster_cpus(client))}"))
+                                  f"cluster. {workers_hint(have, _cpus(ex))}"))
     return panel.widget
 
 
