@@ -19,7 +19,10 @@ The same code runs on a real multi-host deployment (``dask scheduler`` plus
 ``dask worker`` on many machines, dask-jobqueue, Kubernetes): pass
 ``address="tcp://scheduler:8786"`` or set ``DASK_SCHEDULER_ADDRESS``.
 
-What is returned is a plain :class:`dask.distributed.Client`. Taught in
+What is returned is a plain :class:`dask.distributed.Client`, made Dask's
+*default* client (as ``Client(...)`` does by default), so ``executor="auto"``,
+``dask.compute`` and :func:`current_client` all find it; plsim keeps no notion
+of "current" of its own. Taught in
 ``notebooks/00_start_here.ipynb`` and ``notebooks/06_scaling_out.ipynb``.
 """
 
@@ -138,8 +141,11 @@ class _Request:
     processes: bool
 
 
-_current: Client | None = None
-_current_request: _Request | None = None
+# The clients plsim opened and must close (at close_cluster or at exit), with what each was asked for.
+# Not a notion of "current": that is always Dask's default client. A strong reference on purpose:
+# Dask keeps its default clients weakly, and `plsim.start_cluster()` called without keeping the
+# result must not have its cluster garbage-collected under the next cell.
+_opened: list[tuple[Client, _Request]] = []
 
 
 def parse_memory_limit(memory_limit: str | int | float | None) -> int | None:
@@ -229,10 +235,24 @@ def dashboard_link(client: Client, environ: Mapping[str, str] | None = None) -> 
 
 
 def current_client() -> Client | None:
-    """The client of the cluster plsim started or connected to, if it is still open."""
-    if _current is not None and _current.status in ("running", "connecting", "newly-created"):
-        return _current
-    return None
+    """Dask's current default client if it is open (the cluster :func:`start_cluster` made, or any default one)."""
+    from distributed.client import default_client
+
+    try:
+        client = default_client()
+    except ValueError:  # no client made as default in this process
+        return None
+    return client if client.status in ("running", "connecting", "newly-created") else None
+
+
+def _request_of(client: Client | None) -> _Request | None:
+    """What ``client`` was asked for, if plsim opened it and it is still open; else None."""
+    _forget_closed_clients()
+    return next((request for opened, request in _opened if opened is client), None)
+
+
+def _forget_closed_clients() -> None:
+    _opened[:] = [(c, r) for c, r in _opened if c.status not in ("closed", "closing")]
 
 
 def _dashboard_available() -> bool:
@@ -250,6 +270,7 @@ def start_cluster(
     timeout: float = DEFAULT_CONNECT_TIMEOUT,
     quiet: bool = False,
     resources: Resources | None = None,
+    set_as_default: bool = True,
 ) -> Client:
     """Start a LocalCluster sized to this machine, or connect to a running scheduler.
 
@@ -275,21 +296,28 @@ def start_cluster(
         Do not print the one-line summary.
     resources : Resources, optional
         Override the detected allowance (used by tests and ``plsim info``).
+    set_as_default : bool
+        Make the client Dask's default (default True): what ``executor="auto"``,
+        :func:`current_client` and :func:`close_cluster` act on. ``False``
+        starts a cluster beside the default one that later ``start_cluster``
+        calls neither reuse nor replace (a test session's shared cluster);
+        close it yourself (``client.close()`` or ``with``).
 
     Returns
     -------
     dask.distributed.Client
         Use it as a context manager or close it with :func:`close_cluster`.
         Calling ``start_cluster`` again with the same arguments returns the
-        same client rather than stacking a second cluster on the first.
+        same client rather than stacking a second cluster on the first; with
+        other arguments it closes the default cluster it started before.
     """
-    global _current, _current_request
     import dask.config
 
     n_workers = check_positive_int("n_workers", n_workers, allow_none=True)
     threads_per_worker = check_positive_int("threads_per_worker", threads_per_worker, allow_none=True)
-    if not isinstance(processes, bool):
-        raise TypeError(f"processes must be True or False, got {processes!r}")
+    for flag, value in (("processes", processes), ("set_as_default", set_as_default)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, got {value!r}")
     if not (isinstance(timeout, numbers.Real) and timeout > 0):
         raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
     per_worker_memory = parse_memory_limit(memory_limit)
@@ -306,16 +334,17 @@ def start_cluster(
             )
 
     request = _Request(address, n_workers, threads_per_worker, memory_limit, processes)
-    running = current_client()
-    if running is not None:
-        if request == _current_request:
+    running = current_client() if set_as_default else None
+    running_request = _request_of(running)
+    if running_request is not None:  # the default client is one plsim opened: reuse or replace it
+        if request == running_request:
             if not quiet:
                 print(f"plsim: reusing the running cluster ({_summary(running)})")
             return running
         close_cluster()
 
     if address is not None:
-        client = _connect(address, timeout)
+        client = _connect(address, timeout, set_as_default)
     else:
         res = resources or detect_resources()
         workers = n_workers or res.cpus
@@ -330,9 +359,9 @@ def start_cluster(
             workers, per_worker_memory, note = _fit_workers_in_memory(workers, res)
             if note:
                 warnings.warn(note, UserWarning, stacklevel=2)
-        client = _start_local(workers, threads_per_worker or 1, per_worker_memory, processes)
+        client = _start_local(workers, threads_per_worker or 1, per_worker_memory, processes, set_as_default)
 
-    _current, _current_request = client, request
+    _opened.append((client, request))
     if not quiet:
         print(f"plsim: {_summary(client)}")
     return client
@@ -362,7 +391,7 @@ def _fit_workers_in_memory(wanted: int, res: Resources) -> tuple[int, int, str |
     return workers, budget // workers, note
 
 
-def _start_local(n_workers: int, threads: int, memory: int, processes: bool) -> Client:
+def _start_local(n_workers: int, threads: int, memory: int, processes: bool, set_as_default: bool = True) -> Client:
     import dask.config
     from dask.distributed import Client
 
@@ -409,7 +438,7 @@ def _start_local(n_workers: int, threads: int, memory: int, processes: bool) -> 
             scheduler_port=0,
             dashboard_address="127.0.0.1:0",  # a free port: never fails because 8787 is taken
             silence_logs=logging.ERROR,
-            set_as_default=True,
+            set_as_default=set_as_default,
             **extra,
         )
     _keep_restarting_workers(client.cluster)
@@ -608,11 +637,11 @@ def _hint_missing_main_guard() -> Iterator[None]:
         raise
 
 
-def _connect(address: str, timeout: float) -> Client:
+def _connect(address: str, timeout: float, set_as_default: bool = True) -> Client:
     from dask.distributed import Client
 
     try:
-        return Client(address, timeout=timeout, set_as_default=True)
+        return Client(address, timeout=timeout, set_as_default=set_as_default)
     except (OSError, TimeoutError) as exc:
         raise ClusterConnectionError(
             f"no Dask scheduler answered at address={address!r} within {timeout:g} s. "
@@ -859,15 +888,30 @@ def _summary(client: Client) -> str:
 
 
 def close_cluster() -> None:
-    """Close the cluster plsim started (its worker processes end) or disconnect from a remote one."""
-    global _current, _current_request
-    client, _current, _current_request = _current, None, None
-    if client is not None and client.status != "closed":
+    """Close the default cluster plsim started (its worker processes end), or disconnect from a remote one.
+
+    A default client plsim did not open (a ``Client`` made by the user) is
+    left alone. Afterwards Dask's default client is whichever default client
+    is still open, if any (Dask's own rule).
+    """
+    client = current_client()
+    if client is not None and _request_of(client) is not None:
+        _opened[:] = [(c, r) for c, r in _opened if c is not client]
         _close_quietly(client)
     _forget_closed_schedulers()
 
 
-atexit.register(close_cluster)
+def _close_all_opened() -> None:
+    """At exit: close every cluster plsim opened, default or not, so no worker process survives."""
+    while _opened:
+        client, _ = _opened.pop()
+        if client.status != "closed":
+            with contextlib.suppress(Exception):
+                _close_quietly(client)
+    _forget_closed_schedulers()
+
+
+atexit.register(_close_all_opened)
 
 
 @contextlib.contextmanager

@@ -14,13 +14,15 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 def client():
     """A 2-worker LocalCluster shared by the whole session, closed at the end.
 
-    Built by the cluster layer's private starter rather than ``start_cluster``
-    so that tests of ``start_cluster`` itself (which replaces *its* current
-    cluster when asked for a different one) cannot close it under other tests.
+    Not Dask's default client (``set_as_default=False``): tests of
+    ``start_cluster`` itself (which replaces the default cluster it started
+    when asked for a different one) cannot close it under other tests, and
+    ``executor="auto"`` does not pick it up unless a test starts a cluster.
     """
-    from plsim.cluster import _start_local
+    import plsim
 
-    c = _start_local(n_workers=2, threads=1, memory=2 * 2**30, processes=True)
+    c = plsim.start_cluster(n_workers=2, threads_per_worker=1, memory_limit=2 * 2**30, processes=True,
+                            quiet=True, set_as_default=False)
     try:
         yield c
     finally:

@@ -158,6 +158,36 @@ def test_different_request_replaces_the_running_cluster():
 
 
 @pytest.mark.slow
+def test_the_cluster_is_dasks_default_client_and_close_leaves_a_users_client_alone():
+    from distributed import Client, default_client
+
+    client = start_cluster(n_workers=1, processes=False, quiet=True)
+    assert default_client() is client and plsim.current_client() is client
+    # A default client the user made is Dask's current one; plsim neither reuses nor closes it.
+    with Client(client.scheduler.address, set_as_default=True) as mine:
+        assert plsim.current_client() is mine
+        close_cluster()
+        assert mine.status == "running" and client.status == "running"
+    # Once the user's client is closed, Dask's default is plsim's again; now close_cluster closes it.
+    assert plsim.current_client() is client
+    close_cluster()
+    assert client.status == "closed" and plsim.current_client() is None
+
+
+@pytest.mark.slow
+def test_a_cluster_not_made_default_is_neither_reused_nor_replaced():
+    aside = start_cluster(n_workers=1, processes=False, quiet=True, set_as_default=False)
+    try:
+        assert plsim.current_client() is None
+        default = start_cluster(n_workers=1, processes=False, quiet=True)
+        assert default is not aside and plsim.current_client() is default
+        close_cluster()
+        assert aside.status == "running" and aside.submit(len, "ab").result() == 2
+    finally:
+        aside.close()
+
+
+@pytest.mark.slow
 def test_more_workers_than_cpus_warns():
     fake = Resources(cpus=1, cpu_source="CPU_LIMIT=1", memory_bytes=4 * GiB, memory_source="MEM_LIMIT")
     with pytest.warns(UserWarning, match=r"n_workers=2 exceeds the 1 usable CPU.*speedups will not show"):
