@@ -101,7 +101,7 @@ def test_fedavg_round_must_run_on_the_cluster_and_not_mutate(client):
 def test_dp_noise_for_budget(monkeypatch):
     rounds = 20
     cfg = SimpleNamespace(rounds=rounds, delta=1e-3)
-    monkeypatch.setattr(F, "demo_config", lambda: cfg)
+    monkeypatch.setattr(F, "demo_settings", lambda small=None: cfg)
     eps = {z: F.compute_epsilon(z, ex.DP_SAMPLING, rounds, 1e-3) for z in ex.DP_NOISE_GRID}
     # epsilon falls as the noise rises: the answer is the first grid value under the budget
     assert all(a > b for a, b in zip(eps.values(), list(eps.values())[1:]))

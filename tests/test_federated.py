@@ -126,10 +126,10 @@ def test_server_optimizers(small):
     model = models.SoftmaxRegression(ds.n_features, ds.n_classes)
     common = dict(rounds=3, client_fraction=1.0, lr=0.2, algorithm="fedsgd")
     plain = F.run_federated(model, ds, parts, **common)
-    m = F.run_federated(model, ds, parts, server_optimizer=F.FedAvgM(lr=1.0, momentum=0.0), **common)
+    m = F.run_federated(model, ds, parts, server_optimizer=F.ServerMomentum(lr=1.0, momentum=0.0), **common)
     np.testing.assert_allclose(m.weights, plain.weights, atol=1e-14)  # momentum 0 = plain FedAvg
     # FedAvgM by hand: v = beta v + d; w -= v
-    opt = F.FedAvgM(lr=1.0, momentum=0.5)
+    opt = F.ServerMomentum(lr=1.0, momentum=0.5)
     w = np.zeros(2)
     w = opt.step(w, np.array([1.0, 0.0]))
     w = opt.step(w, np.array([1.0, 0.0]))
@@ -138,13 +138,13 @@ def test_server_optimizers(small):
         h = F.run_federated(model, ds, parts, server_optimizer=name, rounds=5, client_fraction=0.5,
                             local_epochs=2, batch_size=16, lr=0.1)
         assert h.final_accuracy > h.initial_accuracy + 0.2
-    given = F.FedAvgM(momentum=0.9)
+    given = F.ServerMomentum(momentum=0.9)
     F.run_federated(model, ds, parts, server_optimizer=given, rounds=2, client_fraction=0.5)
     assert given._v is None  # the user's optimizer object is copied, never mutated
 
 
 def test_fedadam_first_step_closed_form():
-    adam = F.FedAdam(lr=0.1, beta1=0.9, beta2=0.99, tau=0.0)
+    adam = F.ServerAdam(lr=0.1, beta1=0.9, beta2=0.99, tau=0.0)
     d = np.array([3.0, -0.5])
     # m = 0.1 d, v = 0.01 d^2 -> step = lr * 0.1 d / (0.1 |d|) = lr * sign(d)
     np.testing.assert_allclose(adam.step(np.zeros(2), d), [-0.1, 0.1])
@@ -209,11 +209,14 @@ def test_tune_lr_keeps_the_fewest_rounds_and_stops_losers_early():
 
 
 def test_demo_comparison_settings_small_mode(monkeypatch):
-    from plsim.federated.config import demo_config
+    from plsim.federated.config import demo_settings
 
-    full = demo_config()
+    monkeypatch.delenv("PLSIM_SMALL", raising=False)
+    full = demo_settings()
+    assert demo_settings(small=True) == demo_settings(small=True) and demo_settings(small=False) == full
     monkeypatch.setenv("PLSIM_SMALL", "1")
-    small = demo_config()
+    small = demo_settings()
+    assert small == demo_settings(small=True) and small.rounds < full.rounds
     assert set(small.compare.fedavg_lrs) <= set(full.compare.fedavg_lrs)
     assert small.compare.local_epochs == full.compare.local_epochs == (5, 20)
     assert list(full.compare.algorithms()) == ["FedSGD", "FedAvg E=5 B=10", "FedAvg E=20 B=10"]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from plsim import data, federated as F, models
+from plsim.progress import Progress
 
 
 @pytest.fixture(scope="module")
@@ -44,24 +45,24 @@ def test_sequential_and_dask_histories_identical(client, setup, kw):
     clock = F.VirtualClock(speed_sigma=0.8, deadline=0.3, straggler_policy="partial")
     seq = F.run_federated(model, ds, parts, rounds=4, client_fraction=0.5, clock=clock, random_state=4, **kw)
     par = F.run_federated(model, ds, parts, rounds=4, client_fraction=0.5, clock=clock, random_state=4,
-                          client=client, **kw)
+                          executor=client, **kw)
     assert par.settings["parallel"] and not seq.settings["parallel"]
     _same_history(seq, par)
 
 
 @pytest.mark.slow
 def test_one_worker_same_as_two(client, setup):
-    from plsim.cluster import _start_local
+    from distributed import Client, LocalCluster
 
     ds, parts, model = setup
     kw = dict(rounds=3, client_fraction=0.6, local_epochs=2, batch_size=8, lr=0.05, random_state=9)
-    two = F.run_federated(model, ds, parts, client=client, **kw)
-    one_client = _start_local(n_workers=1, threads=1, memory=2**30, processes=True)
-    try:
-        one = F.run_federated(model, ds, parts, client=one_client, **kw)
-    finally:
-        one_client.close()
+    two = F.run_federated(model, ds, parts, executor=client, **kw)
+    seq = F.run_federated(model, ds, parts, **kw)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, memory_limit=2**30,
+                      dashboard_address=":0") as cluster, Client(cluster, set_as_default=False) as one_client:
+        one = F.run_federated(model, ds, parts, executor=one_client, **kw)
     _same_history(two, one)
+    _same_history(seq, one)
 
 
 @pytest.mark.slow
@@ -72,8 +73,8 @@ def test_client_data_scattered_once(client, setup):
     ds, parts, model = setup
     before = len(client.who_has())
     seen = []
-    F.run_federated(model, ds, parts, rounds=3, client_fraction=0.3, client=client,
-                    callback=lambda record: seen.append(len(client.who_has())))
+    F.run_federated(model, ds, parts, rounds=3, client_fraction=0.3, executor=client,
+                    callback=lambda event: seen.append(len(client.who_has())))
     # resident during the run: 10 client datasets + the model; at most one round's model copy and its
     # 3 task results on top (released asynchronously) -- nothing accumulates round after round
     assert len(seen) == 3 and min(seen) >= before + 11 and max(seen) <= before + 11 + 1 + 3
@@ -130,15 +131,16 @@ def test_callback_stops_and_history_helpers(setup):
     ds, parts, model = setup
     calls = []
 
-    def stop_at_two(record):
-        calls.append(record.round)
-        if record.round == 2:
-            raise StopIteration
+    def stop_at_two(event):
+        assert isinstance(event, Progress) and event.unit == "round" and event.total == 10
+        assert event.record.round == event.done and event.loss == event.record.test_loss
+        calls.append(event.done)
+        return event.done == 2  # truthy: stop
 
     h = F.run_federated(model, ds, parts, rounds=10, client_fraction=0.3, callback=stop_at_two)
-    assert calls == [1, 2] and len(h) == 2 and h.stopped_early
-    h2 = F.run_federated(model, ds, parts, rounds=10, client_fraction=0.3, callback=lambda r: r.round < 3)
-    assert len(h2) == 3
+    assert calls == [1, 2] and len(h) == 2 and h.stopped_early and h.stopped_reason == "stopped"
+    h2 = F.run_federated(model, ds, parts, rounds=3, client_fraction=0.3, callback=lambda event: None)
+    assert len(h2) == 3 and not h2.partial
     assert h2.rounds_to(0.0) == 1 and h2.rounds_to(1.01) is None
     assert "rounds" in h2.summary() and "simulated" in h2.summary() and "measured" in h2.summary()
 
@@ -170,6 +172,10 @@ def test_inputs_not_mutated(setup):
     (dict(dp=(1.0, 1.0)), TypeError, "dp"),
     (dict(clock="fast"), TypeError, "clock"),
     (dict(random_state=-1), ValueError, "random_state"),
+    (dict(random_state=1.5), ValueError, "random_state"),
+    (dict(executor="gpu"), ValueError, "executor"),
+    (dict(strategy="fedavg"), TypeError, "strategy"),
+    (dict(strategy=F.FedAvg(), lr=0.5), ValueError, "lr"),
     (dict(callback=3), TypeError, "callback"),
 ])
 def test_bad_inputs(setup, kw, exc, word):

@@ -20,8 +20,8 @@ from _partial_helpers import _left_behind, _scheduler_keys
 
 # -- helpers -------------------------------------------------------------------------------------------
 def _interrupt_federated_after(k):
-    def callback(record):
-        if record.round >= k:
+    def callback(event):
+        if event.done >= k:
             raise KeyboardInterrupt
     return callback
 
@@ -81,10 +81,10 @@ def test_federated_callback_stop_is_flagged_partial_not_interrupted(fed):
     ds, parts, model = fed
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a stop the caller asked for is not warned about
-        h = F.run_federated(model, ds, parts, **FED, callback=lambda r: r.round < 2)
+        h = F.run_federated(model, ds, parts, **FED, callback=lambda event: event.done >= 2)
     assert h.partial and h.stopped_reason == "stopped" and h.stopped_early and len(h) == 2
     # stopping in the last round leaves nothing out: not partial
-    last = F.run_federated(model, ds, parts, **FED, callback=lambda r: r.round < 6)
+    last = F.run_federated(model, ds, parts, **FED, callback=lambda event: event.done >= 6)
     assert not last.partial and len(last) == 6
 
 
@@ -93,10 +93,10 @@ def test_federated_interrupt_on_the_cluster_keeps_it_usable(client, fed):
     workers, before = sorted(client.nthreads()), _scheduler_keys(client)
     full = F.run_federated(model, ds, parts, **FED)
     with pytest.warns(UserWarning, match="interrupted after 2 of 6 rounds"):
-        part = F.run_federated(model, ds, parts, **FED, client=client, callback=_interrupt_federated_after(2))
+        part = F.run_federated(model, ds, parts, **FED, executor=client, callback=_interrupt_federated_after(2))
     assert part.partial and len(part) == 2 and _same_rounds(part, full)
     assert _left_behind(client, before) == set()  # the data scattered for the run is gone too
-    again = F.run_federated(model, ds, parts, **{**FED, "rounds": 2}, client=client)  # same cluster, same workers
+    again = F.run_federated(model, ds, parts, **{**FED, "rounds": 2}, executor=client)  # same cluster, same workers
     assert sorted(client.nthreads()) == workers and _same_rounds(again, full)
     np.testing.assert_array_equal(part.weights, again.weights)
 
@@ -107,7 +107,7 @@ def test_federated_stop_of_the_playground_returns_a_partial_history():
     params = dict(n_clients=6, partition="IID", alpha=1.0, algorithm="fedavg", rounds=5, client_fraction=0.5,
                   local_epochs=1, batch_size="20", lr=0.05, mu=0.0, noise_multiplier=0.0, dropout_rate=0.0)
     seen = []
-    part, _ = play_federation(params, on_round=lambda h, r: seen.append(r.round), stopped=lambda: len(seen) >= 2)
+    part, _ = play_federation(params, callback=lambda event: seen.append(event.done) or len(seen) >= 2)
     full, _ = play_federation(params)
     assert part.partial and part.stopped_reason == "stopped" and len(part) == 2 and _same_rounds(part, full)
     assert "2 rounds of 5 (partial: stopped)" in _details(part)

@@ -15,7 +15,7 @@ def _set(panel, **values):
 
 @pytest.mark.slow
 def test_playground_runs_on_the_cluster_and_updates(client):
-    widget = federation_playground(client=client)
+    widget = federation_playground(executor=client)
     panel = widget.panel
     _set(panel, n_clients=10, rounds=4, client_fraction=0.5, local_epochs=1, noise_multiplier=0.5,
          dropout_rate=0.2)
@@ -33,8 +33,7 @@ def test_stop_ends_after_current_round():
     params = dict(n_clients=8, partition="IID", alpha=1.0, algorithm="fedavg", rounds=10, client_fraction=0.5,
                   local_epochs=1, batch_size="20", lr=0.05, mu=0.0, noise_multiplier=0.0, dropout_rate=0.0)
     seen = []
-    hist, counts = play_federation(params, on_round=lambda h, r: seen.append(r.round),
-                                   stopped=lambda: len(seen) >= 3)
+    hist, counts = play_federation(params, callback=lambda event: seen.append(event.record.round) or len(seen) >= 3)
     assert len(hist) == 3 and hist.stopped_early and seen == [1, 2, 3]
     assert hist.partial and hist.stopped_reason == "stopped"
     assert counts.shape == (8, 10) and counts.sum() == 1347

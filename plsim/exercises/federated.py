@@ -101,7 +101,7 @@ def reference_fedavg_round(case: dict[str, Any]) -> np.ndarray:
     s = case["settings"]
     h = run_federated(case["model"], case["dataset"], case["parts"], algorithm="fedavg", rounds=1,
                       client_fraction=1.0, local_epochs=s["local_epochs"], batch_size=s["batch_size"], lr=s["lr"],
-                      random_state=s["random_state"], initial_weights=case["w_global"], client=None)
+                      random_state=s["random_state"], initial_weights=case["w_global"])
     return np.asarray(h.weights)
 
 
@@ -186,9 +186,9 @@ def noise_for_budget(rounds: int, delta: float, budget: float = DP_EPSILON_BUDGE
 
 
 def _dp_expected(rounds: int | None = None, delta: float | None = None) -> float | None:
-    from plsim.federated import demo_config
+    from plsim.federated import demo_settings
 
-    cfg = demo_config()
+    cfg = demo_settings()
     return noise_for_budget(cfg.rounds if rounds is None else rounds, cfg.delta if delta is None else delta)
 
 

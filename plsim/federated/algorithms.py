@@ -10,8 +10,12 @@
   term ``mu / 2 * ||w - w_global||^2``, which pulls each client back towards the
   global model and so limits client drift on non-IID data.
 * **Server optimizers** (Hsu et al. 2019; Reddi et al. 2021): the averaged
-  model change is a *pseudo-gradient*; FedAvgM applies it with momentum, FedAdam
-  with Adam. Without one the server simply subtracts it (plain FedAvg).
+  model change is a *pseudo-gradient*; :class:`ServerMomentum` applies it with
+  momentum (the FedAvgM strategy), :class:`ServerAdam` with Adam (FedAdam).
+  Without one the server simply subtracts it (plain FedAvg).
+
+The server's round (who is sampled, how results are combined) is a strategy:
+:mod:`plsim.federated.strategies`.
 
 Every client sends ``delta = w_global - w_local`` (for FedSGD that is
 ``lr * gradient``), so DP clipping, secure aggregation and the server
@@ -41,8 +45,8 @@ __all__ = [
     "weighted_average",
     "ServerOptimizer",
     "ServerSGD",
-    "FedAvgM",
-    "FedAdam",
+    "ServerMomentum",
+    "ServerAdam",
     "make_server_optimizer",
 ]
 
@@ -234,7 +238,7 @@ class ServerSGD(ServerOptimizer):
 
 
 @dataclass
-class FedAvgM(ServerOptimizer):
+class ServerMomentum(ServerOptimizer):
     """Server momentum (Hsu et al. 2019): ``v = momentum * v + delta``; ``w -= lr * v``."""
 
     momentum: float = 0.9
@@ -247,7 +251,7 @@ class FedAvgM(ServerOptimizer):
 
 
 @dataclass
-class FedAdam(ServerOptimizer):
+class ServerAdam(ServerOptimizer):
     """Adaptive server optimizer (Reddi et al. 2021, "Adaptive Federated Optimization").
 
     ``m = b1 m + (1-b1) delta``; ``v = b2 v + (1-b2) delta^2``; ``w -= lr * m / (sqrt(v) + tau)``.
@@ -270,7 +274,7 @@ class FedAdam(ServerOptimizer):
         return w - self.lr * self._m / (np.sqrt(self._v) + self.tau)
 
 
-SERVER_OPTIMIZERS = {"fedavgm": FedAvgM, "fedadam": FedAdam}
+SERVER_OPTIMIZERS = {"fedavgm": ServerMomentum, "fedadam": ServerAdam}
 
 
 def make_server_optimizer(spec: Any) -> ServerOptimizer:

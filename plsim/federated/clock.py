@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from plsim._random import task_rng
+
 __all__ = ["VirtualClock", "ClientTiming"]
 
 POLICIES = ("drop", "partial")
@@ -104,7 +106,7 @@ class VirtualClock:
 
     def profile(self, client_id: int) -> tuple[float, float]:
         """``(compute speed in samples/s, bandwidth in bytes/s)`` of one client (fixed across rounds)."""
-        rng = np.random.default_rng(np.random.SeedSequence(self.random_state, spawn_key=(7, int(client_id))))
+        rng = task_rng(self.random_state, "clock", int(client_id))
         z_speed, z_bw = rng.standard_normal(2)
         # log-normal with the given *mean* (the -sigma^2/2 keeps the mean at the nominal value)
         speed = self.compute_speed * math.exp(self.speed_sigma * z_speed - self.speed_sigma ** 2 / 2)

@@ -19,7 +19,7 @@ import numpy as np
 
 from plsim.config import small_mode
 
-__all__ = ["FederatedDemo", "FairComparison", "ProxHeterogeneity", "LrTuning", "demo_config",
+__all__ = ["FederatedDemo", "FairComparison", "ProxHeterogeneity", "LrTuning", "demo_settings",
            "bench_comparison", "comparison_task", "tune_lr", "compare_algorithms"]
 
 
@@ -103,10 +103,10 @@ class FederatedDemo:
     prox: ProxHeterogeneity = field(default_factory=ProxHeterogeneity)
 
 
-def demo_config() -> FederatedDemo:
-    """The demo settings, shrunk in small mode (fewer rounds, a smaller learning-rate grid)."""
+def demo_settings(small: bool | None = None) -> FederatedDemo:
+    """The demo settings; ``small`` (default :func:`plsim.config.small_mode`) shrinks them (fewer rounds, smaller grids)."""
     cfg = FederatedDemo()
-    if small_mode():
+    if small_mode() if small is None else small:
         cfg = replace(cfg, rounds=10,
                       compare=replace(cfg.compare, fedsgd_lrs=(1.0, 3.0), fedavg_lrs=(0.1, 0.3)),
                       prox=replace(cfg.prox, rounds=15))
@@ -172,17 +172,19 @@ class LrTuning:
 
 
 def tune_lr(model: Any, dataset: Any, parts: Any, lrs: Any, *, target: float, max_rounds: int,
-            patience: float = 2.0, label: str = "", client: Any = None, random_state: int = 0,
+            patience: float = 2.0, label: str = "", executor: Any = None, random_state: Any = 0,
             **kwargs: Any) -> LrTuning:
     """Run :func:`plsim.federated.run_federated` at each learning rate of ``lrs``, stopping at ``target``.
 
     A run stops when it reaches ``target`` test accuracy, after ``max_rounds``, or
     once it has taken ``patience`` x the fewest rounds found so far (it cannot be
     the best any more). Diverged runs (non-finite weights) are marked and never best.
-    ``kwargs`` go to ``run_federated`` (algorithm, client_fraction, local_epochs, ...).
+    ``kwargs`` go to ``run_federated`` (algorithm, client_fraction, local_epochs, ...);
+    ``executor`` is resolved once (:func:`plsim.executor.resolve_executor`) for the whole sweep.
     A KeyboardInterrupt ends the whole sweep (it is raised again once the run in
     progress has returned its partial history), not just the current run.
     """
+    from plsim.executor import resolve_executor
     from plsim.federated.runner import run_federated
 
     if not lrs:
@@ -191,6 +193,7 @@ def tune_lr(model: Any, dataset: Any, parts: Any, lrs: Any, *, target: float, ma
         raise ValueError(f"target={target!r} must be a test accuracy in (0, 1]")
     if patience < 1:
         raise ValueError(f"patience={patience!r} must be >= 1")
+    executor = resolve_executor(executor)
     out = LrTuning(label, kwargs.get("algorithm", "fedavg"), float(target), [], [], [], [], {})
     best = None
     for lr in lrs:
@@ -198,9 +201,9 @@ def tune_lr(model: Any, dataset: Any, parts: Any, lrs: Any, *, target: float, ma
         # A too-large lr overflows or diverges: reported in the tuning, not warned about.
         with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="the run diverged", category=RuntimeWarning)
-            h = run_federated(model, dataset, parts, rounds=cap, lr=float(lr), client=client,
-                              random_state=random_state,
-                              callback=lambda r: r.test_accuracy < target and np.isfinite(r.test_loss), **kwargs)
+            h = run_federated(model, dataset, parts, rounds=cap, lr=float(lr), executor=executor,
+                              random_state=random_state, callback=lambda event: _reached(event.record, target),
+                              **kwargs)
         if h.stopped_reason == "interrupted":  # the user's interrupt ends the whole sweep, not one run of it
             raise KeyboardInterrupt(f"tune_lr interrupted at lr={float(lr):g}, after {len(h)} rounds of that run")
         diverged = h.diverged_round is not None or h.weights is None or not np.all(np.isfinite(h.weights))
@@ -215,16 +218,24 @@ def tune_lr(model: Any, dataset: Any, parts: Any, lrs: Any, *, target: float, ma
     return out
 
 
-def compare_algorithms(cfg: FairComparison, *, client: Any = None,
+def _reached(record: Any, target: float) -> bool:
+    """Stop a tuning run: the target accuracy is reached, or the loss is no longer finite."""
+    return record.test_accuracy >= target or not np.isfinite(record.test_loss)
+
+
+def compare_algorithms(cfg: FairComparison, *, executor: Any = None,
                        partitions: tuple[str, ...] = ("IID", "2 shards per client"),
                        task: Any = None) -> dict[str, dict[str, LrTuning]]:
     """``{partition: {algorithm label: LrTuning}}``: every algorithm tuned on every partition."""
+    from plsim.executor import resolve_executor
+
+    executor = resolve_executor(executor)
     ds, model, parts = comparison_task(cfg) if task is None else task
     out: dict[str, dict[str, LrTuning]] = {}
     for pname in partitions:
         out[pname] = {}
         for label, (kw, lrs, max_rounds) in cfg.algorithms(pname).items():
             out[pname][label] = tune_lr(model, ds, parts[pname], lrs, target=cfg.target, max_rounds=max_rounds,
-                                        patience=cfg.patience, label=label, client=client,
+                                        patience=cfg.patience, label=label, executor=executor,
                                         client_fraction=cfg.client_fraction, random_state=cfg.random_state, **kw)
     return out

@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from plsim._random import task_rng, task_seed
+
 __all__ = [
     "FRACTION_BITS",
     "encode",
@@ -87,7 +89,7 @@ def decode(v: np.ndarray) -> np.ndarray:
 def pair_seed(random_state: int, round_index: int, i: int, j: int) -> np.ndarray:
     """The seed clients ``i`` and ``j`` share in a round (4 x uint32 = 16 bytes); symmetric in i, j."""
     a, b = (int(i), int(j)) if i < j else (int(j), int(i))
-    return np.random.SeedSequence(int(random_state), spawn_key=(3, int(round_index), a, b)).generate_state(4)
+    return task_seed(random_state, "secagg", int(round_index), a, b).generate_state(4)
 
 
 def pair_mask(seed: np.ndarray, size: int) -> np.ndarray:
@@ -251,8 +253,7 @@ class SecureAggregation:
                 f"{n * self.value_bound:g}, beyond the {_LIMIT:g} the 64-bit modulus holds with "
                 f"{FRACTION_BITS} fraction bits; it would wrap silently. Clip the updates to a smaller bound "
                 "or aggregate fewer clients per round.")
-        rng = np.random.default_rng(np.random.SeedSequence(int(self.random_state),
-                                                           spawn_key=(3, int(self.round_index))))
+        rng = task_rng(self.random_state, "secagg", int(self.round_index))
         for u in ids:
             self._keys[u] = int.from_bytes(rng.bytes(16), "little") % (PRIME - 2) + 1
             self._self_seeds[u] = int.from_bytes(rng.bytes(16), "little") % PRIME

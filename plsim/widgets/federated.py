@@ -4,7 +4,8 @@ Press Run: the digits training set is split over the clients (IID, Dirichlet
 alpha or 2-label shards), a small MLP is trained by FedSGD / FedAvg / FedProx
 with the clients' updates running as Dask tasks, and the accuracy curve redraws
 as rounds finish, next to the clients' label heatmap and the bytes moved.
-Stop ends the run after the current round.
+Stop ends the run after the current round (the run's :mod:`plsim.progress`
+callback returns True).
 
 Taught in ``notebooks/03_federated_learning.ipynb``.
 """
@@ -20,8 +21,8 @@ import numpy as np
 
 from plsim.widgets._panel import RunPanel
 
-__all__ = ["federation_playground", "play_federation", "validate_playground", "inapplicable_controls",
-           "effective_params", "B_CHOICES"]
+__all__ = ["federation_playground", "play_federation", "live_history", "validate_playground",
+           "inapplicable_controls", "effective_params", "B_CHOICES"]
 
 B_CHOICES = {"5": 5, "10": 10, "20": 20, "50": 50, "∞ (full)": None}
 PARTITIONS = {"IID": "iid", "Dirichlet α": "dirichlet", "2-label shards": "shards"}
@@ -113,12 +114,37 @@ def _figure(history: Any, counts: np.ndarray, rounds: int, target: float = 0.9) 
     return fig
 
 
+def _setup(params: dict) -> tuple[Any, list[np.ndarray], np.ndarray, Any, Any, np.ndarray]:
+    """``(dataset, parts, label counts, model, DPConfig or None, initial weights)`` of a configuration."""
+    from plsim import data, federated
+    from plsim.models import MLP
+
+    ds = _digits()
+    parts = _parts(params)
+    counts = data.label_distribution(ds.y_train, parts, ds.n_classes)
+    model = MLP(ds.n_features, (32,), ds.n_classes)
+    dp = (federated.DPConfig(clip=1.0, noise_multiplier=params["noise_multiplier"], delta=1e-3)
+          if params["noise_multiplier"] > 0 else None)
+    return ds, parts, counts, model, dp, model.init_params(0)
+
+
+def live_history(params: dict) -> Any:
+    """An empty history to collect a running playground's records in (for live plots)."""
+    from plsim import federated
+
+    params = effective_params(params)
+    ds, _, _, model, dp, w0 = _setup(params)
+    live = federated.FederatedHistory(settings={"algorithm": params["algorithm"], "dp": dp,
+                                                "rounds": params["rounds"]})
+    live.initial_accuracy = float(model.accuracy(w0, ds.X_test, ds.y_test))
+    return live
+
+
 def play_federation(
     params: dict,
     *,
-    client: Any = None,
-    on_round: Callable[[Any, Any], Any] | None = None,
-    stopped: Callable[[], bool] = lambda: False,
+    executor: Any = None,
+    callback: Callable[[Any], Any] | None = None,
 ) -> tuple[Any, np.ndarray]:
     """Run one playground configuration; the logic behind the widget.
 
@@ -127,12 +153,12 @@ def play_federation(
     params : dict
         The control values (``n_clients, partition, alpha, algorithm, rounds,
         client_fraction, local_epochs, batch_size, lr, mu, noise_multiplier, dropout_rate``).
-    client : dask.distributed.Client, optional
-        Run the clients there (None: sequentially in this process).
-    on_round : callable, optional
-        ``on_round(history_so_far, record)`` after each round.
-    stopped : callable
-        Returns True to stop after the current round.
+    executor : None, "auto", dask.distributed.Client or Executor
+        Where the clients run (None: sequentially in this process); see
+        :func:`plsim.executor.resolve_executor`.
+    callback : callable, optional
+        A :mod:`plsim.progress` callback: called with each round's event
+        (``event.record`` is its ``RoundRecord``); a truthy return stops the run.
 
     Returns
     -------
@@ -140,45 +166,29 @@ def play_federation(
         Stopped early, the history holds the rounds that finished and is flagged
         ``partial`` (``stopped_reason="stopped"``).
     """
-    from plsim import data, federated
-    from plsim.models import MLP
+    from plsim import federated
 
     params = effective_params(params)
-    ds = _digits()
-    parts = _parts(params)
-    counts = data.label_distribution(ds.y_train, parts, ds.n_classes)
-    model = MLP(ds.n_features, (32,), ds.n_classes)
-    dp = (federated.DPConfig(clip=1.0, noise_multiplier=params["noise_multiplier"], delta=1e-3)
-          if params["noise_multiplier"] > 0 else None)
-    w0 = model.init_params(0)
-    # a live view of the run for the callback's plots (the records so far)
-    live = federated.FederatedHistory(settings={"algorithm": params["algorithm"], "dp": dp})
-    live.initial_accuracy = float(model.accuracy(w0, ds.X_test, ds.y_test))
-
-    def callback(record: Any) -> bool:
-        live.records.append(record)
-        if on_round is not None:
-            on_round(live, record)
-        return not stopped()
-
+    ds, parts, counts, model, dp, w0 = _setup(params)
     history = federated.run_federated(
         model, ds, parts, algorithm=params["algorithm"], rounds=params["rounds"],
         client_fraction=params["client_fraction"],
         local_epochs=params["local_epochs"], batch_size=B_CHOICES[params["batch_size"]],
         lr=params["lr"], mu=params["mu"], dp=dp, dropout_rate=params["dropout_rate"],
-        client=client, random_state=0, callback=callback, initial_weights=w0,
+        executor=executor, random_state=0, callback=callback, initial_weights=w0,
     )
     return history, counts
 
 
-def federation_playground(client: Any = None) -> Any:
+def federation_playground(executor: Any = "auto") -> Any:
     """Build (and return, not display) the federation playground widget.
 
     Parameters
     ----------
-    client : dask.distributed.Client, optional
-        Cluster to run the clients on; default the running plsim cluster
-        (:func:`plsim.cluster.current_client`), started if there is none.
+    executor : "auto", None, dask.distributed.Client or Executor
+        Where to run the clients. ``"auto"`` (default): the running plsim
+        cluster (:func:`plsim.cluster.current_client`), started if there is
+        none; None: in this process.
 
     Returns
     -------
@@ -215,23 +225,25 @@ def federation_playground(client: Any = None) -> Any:
     sync()
 
     def work(params: dict, report: Any) -> Any:
-        from plsim.cluster import current_client, start_cluster
+        from plsim import cluster
 
-        dask_client = client or current_client() or start_cluster(quiet=True)
+        where = executor
+        if isinstance(executor, str) and executor == "auto":  # the running cluster, started if there is none
+            where = cluster.current_client() or cluster.start_cluster(quiet=True)
         params = effective_params(params)
         rounds = params["rounds"]
         every = max(1, rounds // 15)
         counts = _counts(params)
+        live = live_history(params)
 
-        def on_round(history: Any, record: Any) -> None:
-            report.progress(record.round, rounds,
-                            f"round {record.round}/{rounds}: accuracy {record.test_accuracy:.1%}")
-            if record.round % every == 0 or record.round == rounds:
-                report.figure(_figure(history, counts, rounds))
-                report.html(_details(history))
+        def callback(event: Any) -> bool:
+            live.records.append(event.record)
+            if event.done % every == 0 or event.done == rounds:
+                report.figure(_figure(live, counts, rounds))
+                report.html(_details(live))
+            return report.callback(event)  # True once Stop was clicked
 
-        history, counts = play_federation(params, client=dask_client, on_round=on_round,
-                                          stopped=lambda: report.stopped)
+        history, counts = play_federation(params, executor=where, callback=callback)
         report.figure(_figure(history, counts, rounds))
         report.html(_details(history))
         return history
