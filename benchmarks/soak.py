@@ -71,7 +71,7 @@ def speedup_run() -> None:
     from plsim import speedup as sp
 
     with plsim.start_cluster(n_workers=2, quiet=True) as client:
-        sp.measure_speedup(sp.python_work, [sp.python_work_iterations(20)] * 8, client=client, repeats=1)
+        sp.measure_speedup(sp.python_work, [sp.python_work_iterations(20)] * 8, executor=client, repeats=1)
 
 
 def main() -> None:

@@ -186,16 +186,29 @@ def test_run_parallel_matches_sequential_and_keeps_order(client):
     tasks = [1000, 2000, 3000, 4000, 5000]
     data = np.arange(10.0)
     expected = sp.run_sequential(sp.python_work, tasks, data)
+    assert sp.run_parallel(None, sp.python_work, tasks, data) == expected  # the sequential executor
     for ship in ("scatter", "per-task"):
         for workers in (1, 2):
             assert sp.run_parallel(client, sp.python_work, tasks, data, workers=workers, ship=ship) == expected
-    done = []
-    sp.run_parallel(client, sp.python_work, tasks, workers=2, on_done=lambda d, n: done.append((d, n)))
-    assert done == [(i, 5) for i in range(1, 6)]
-    with pytest.raises(ValueError, match="only 2 worker"):
+    events = []
+    sp.run_parallel(client, sp.python_work, tasks, workers=2, callback=events.append)
+    assert [(e.done, e.total, e.unit) for e in events] == [(i, 5, "task") for i in range(1, 6)]
+    with pytest.raises(ValueError, match="has 2 worker"):
         sp.run_parallel(client, sp.python_work, tasks, workers=3)
     with pytest.raises(ValueError, match="ship='email'"):
         sp.run_parallel(client, sp.python_work, tasks, ship="email")
+    with pytest.raises(TypeError, match="callback"):
+        sp.run_parallel(client, sp.python_work, tasks, callback="print")
+
+
+@pytest.mark.parametrize("executor", [None, "client"])
+def test_run_parallel_stops_when_the_callback_says_so(executor, request):
+    executor = request.getfixturevalue("client") if executor == "client" else executor
+    tasks = list(range(100, 110))
+    got = sp.run_parallel(executor, sp.python_work, tasks, callback=lambda e: e.done >= 3)
+    # What finished and was handed back, in task order: the 3 the callback saw.
+    assert len(got) == 3
+    assert set(got) <= set(sp.run_sequential(sp.python_work, tasks))
 
 
 @pytest.mark.slow
@@ -203,18 +216,37 @@ def test_measure_speedup_on_two_workers_is_sane(client):
     iterations = sp.python_work_iterations(20)
     cal = sp.calibrate(client, n_tasks=50, megabytes=1, repeats=1)
     assert 0 < cal.overhead_per_task < 1 and cal.bandwidth > 1e6
-    res = sp.measure_speedup(sp.python_work, [iterations] * 6, client=client, repeats=1, warmup=1,
-                             calibration=cal)
-    assert res.workers == [1, 2]
+    events = []
+    res = sp.measure_speedup(sp.python_work, [iterations] * 6, executor=client, repeats=1, warmup=1,
+                             calibration=cal, callback=events.append)
+    assert res.workers == [1, 2] and res.stopped_reason is None and not res.partial
+    # One event per run (warm-up and timed) of the sequential baseline and of each worker count.
+    assert [(e.done, e.total, e.unit) for e in events] == [(i, 6, "run") for i in range(1, 7)]
+    assert events[0].message.startswith("sequential, warm-up") and events[-1].message.startswith("2 worker(s), run")
     for p in (1, 2):
         assert math.isfinite(res.speedup(p)) and 0 < res.speedup(p) < 10
         assert 0 < res.predicted_speedup(p) <= p
     assert res.model.n_tasks == 6 and res.model.overhead_per_task == cal.overhead_per_task
     assert "measured" in str(res)
     with pytest.raises(ValueError, match="has 2 worker"):
-        sp.measure_speedup(sp.python_work, [10], client=client, workers=[4])
+        sp.measure_speedup(sp.python_work, [10], executor=client, workers=[4])
     with pytest.raises(ValueError, match="tasks is empty"):
-        sp.measure_speedup(sp.python_work, [], client=client)
+        sp.measure_speedup(sp.python_work, [], executor=client)
+    with pytest.raises(ValueError, match="Dask cluster"):
+        sp.measure_speedup(sp.python_work, [10], executor=None)
+
+
+@pytest.mark.slow
+def test_measure_speedup_stopped_keeps_what_was_measured(client):
+    # Stop after the sequential warm-up + run and the 1-worker warm-up + run: 1 worker measured, 2 not.
+    res = sp.measure_speedup(sp.python_work, [1000] * 4, executor=client, repeats=1, warmup=1, predict=False,
+                             callback=lambda e: e.done >= 4)
+    assert res.stopped_reason == "stopped" and res.partial and res.workers == [1]
+    assert len(res.sequential.runs) == 1 and "Partial: stopped" in str(res)
+    early = sp.measure_speedup(sp.python_work, [1000] * 4, executor=client, repeats=1, warmup=1, predict=False,
+                               callback=lambda e: e.done >= 2)
+    assert early.workers == [] and early.explanation() is None and early.reading() is None
+    assert early.rows()[0]["run"] == "sequential" and len(early.rows()) == 1
 
 
 @pytest.mark.slow
@@ -226,7 +258,7 @@ def test_record_timeline_sees_every_task_on_its_worker(client):
     assert len(compute) == 4
     assert {r.worker for r in compute} <= set(sp.worker_addresses(client))
     assert all(r.stop >= r.start for r in compute)
-    assert all(r.key.startswith("python_work") for r in compute)
+    assert all(r.key.startswith("plsim-speedup-task") for r in compute)
 
 
 def test_explanation_when_measurement_is_worse_than_the_model_says():

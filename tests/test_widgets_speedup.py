@@ -13,18 +13,23 @@ pytestmark = pytest.mark.slow
 def test_explore_speedup_measures_each_worker_count(client):
     seen, partial = [], []
     result, timeline = explore_speedup(client, workers=2, task_ms=5, n_tasks=4, data_mb=0.5, ship="scatter",
-                                       on_progress=lambda d, n, t: seen.append((d, n)),
+                                       callback=lambda e: seen.append((e.done, e.total)),
                                        on_partial=lambda r, tl: partial.append(r.workers))
     assert result.workers == [1, 2]
     assert partial == [[1], [1, 2]]
     assert seen[-1] == (12, 12) and [d for d, _ in seen] == list(range(1, 13))
     assert result.model.n_tasks == 4 and result.model.bytes_once == 0.5 * 2**20
     assert result.model.bytes_per_task == 0
-    assert len([r for r in timeline if r.action == "compute"]) == 4
+    compute = [r.key for r in timeline if r.action == "compute"]
+    # The 4 tasks, and the one task that placed the data (its lineage: Dask can re-run it on another worker).
+    assert sum(k.startswith("plsim-speedup-task") for k in compute) == 4
+    assert sum(k.startswith("plsim-data-data") for k in compute) == 1 and len(compute) == 5
     with pytest.raises(ValueError, match="has 2"):
         explore_speedup(client, workers=3, task_ms=1, n_tasks=1)
     with pytest.raises(ValueError, match="ship='x'"):
         explore_speedup(client, workers=1, task_ms=1, n_tasks=1, ship="x")
+    with pytest.raises(ValueError, match="Dask cluster"):
+        explore_speedup(None, workers=1, task_ms=1, n_tasks=1)
 
 
 def test_explore_speedup_per_task_data_counts_bytes_per_task(client):
@@ -36,7 +41,7 @@ def test_explore_speedup_per_task_data_counts_bytes_per_task(client):
 
 
 def test_widget_run_updates_figure_progress_and_table(client):
-    widget = speedup_explorer(client=client)
+    widget = speedup_explorer(executor=client)
     panel = widget.panel
     panel.controls["workers"].value = 2
     panel.controls["task_ms"].value = 5
@@ -56,7 +61,7 @@ def test_widget_run_updates_figure_progress_and_table(client):
 def test_workers_slider_follows_the_cluster_and_says_how_to_get_more(client):
     from plsim.widgets.speedup import fit_workers_slider
 
-    panel = speedup_explorer(client=client).panel
+    panel = speedup_explorer(executor=client).panel
     slider = panel.controls["workers"]
     assert slider.max == len(client.nthreads()) == 2 and slider.min == 1 and not slider.disabled
     slider.value = 4  # beyond the cluster: the slider cannot go there
@@ -68,7 +73,7 @@ def test_workers_slider_follows_the_cluster_and_says_how_to_get_more(client):
 
 
 def test_widget_validation_messages_instead_of_exceptions(client):
-    panel = speedup_explorer(client=client).panel
+    panel = speedup_explorer(executor=client).panel
     panel.controls["workers"].value = 1
     panel.controls["task_ms"].value = 1000
     panel.controls["n_tasks"].value = 200
@@ -77,21 +82,27 @@ def test_widget_validation_messages_instead_of_exceptions(client):
 
 
 def test_stop_during_the_sequential_phase_ends_cleanly(client):
-    calls = {"n": 0}
-
-    def stop_after_two_checks() -> bool:
-        calls["n"] += 1
-        return calls["n"] > 2
-
     seen = []
+
+    def stop_at_the_second_task(event) -> bool:
+        seen.append(event.message)
+        return event.done == 2
+
     result, timeline = explore_speedup(client, workers=2, task_ms=5, n_tasks=8, calibration=sp.Calibration(1e-3, 1e9),
-                                       on_progress=lambda d, n, t: seen.append(t), stopped=stop_after_two_checks)
+                                       callback=stop_at_the_second_task)
     assert result is None and timeline == []
-    assert len(seen) == 2 and all(t.startswith("sequential") for t in seen)  # no parallel run started
+    assert seen == ["sequential: 1/8 tasks", "sequential: 2/8 tasks"]  # no parallel run started
+
+
+def test_stop_during_a_parallel_run_keeps_the_worker_counts_measured(client):
+    # 4 sequential tasks, 4 on 1 worker, then stop at the first task on 2 workers: 1 worker measured, 2 not.
+    result, timeline = explore_speedup(client, workers=2, task_ms=2, n_tasks=4, calibration=sp.Calibration(1e-3, 1e9),
+                                       callback=lambda e: e.done == 9)
+    assert result.workers == [1] and timeline == []
 
 
 def test_widget_stop_shows_stopped_not_failed(client):
-    widget = speedup_explorer(client=client)
+    widget = speedup_explorer(executor=client)
     panel = widget.panel
     panel.controls["task_ms"].value = 50
     panel.controls["n_tasks"].value = 16

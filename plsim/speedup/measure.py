@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dask.distributed import Client
 
+from plsim.executor import Dask, Executor
+from plsim.progress import Callback, Progress, check_callback, notify
 from plsim.validation import check_nonneg_int as _nonneg_int, check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
 
 # ---------------------------------------------------------------------------
@@ -57,17 +59,23 @@ def time_call(fn: Callable[[], Any], *, repeats: int = 3, warmup: int = 1) -> tu
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    repeats = _positive_int("repeats", repeats)
-    warmup = _nonneg_int("warmup", warmup)
-    for _ in range(warmup):
-        fn()
-    runs = []
+    runs, result = _timed_runs(fn, _positive_int("repeats", repeats), _nonneg_int("warmup", warmup))
+    return Timing(tuple(runs)), result
+
+
+def _timed_runs(fn: Callable[[], Any], repeats: int, warmup: int,
+                after: Callable[[int, list[float]], bool] | None = None) -> tuple[list[float], Any]:
+    """``warmup`` untimed calls, then up to ``repeats`` timed ones; ``after(calls made, runs)`` True stops early."""
+    runs: list[float] = []
     result = None
-    for _ in range(repeats):
+    for call in range(warmup + repeats):
         start = time.perf_counter()
         result = fn()
-        runs.append(time.perf_counter() - start)
-    return Timing(tuple(runs)), result
+        if call >= warmup:
+            runs.append(time.perf_counter() - start)
+        if after is not None and after(call + 1, runs):
+            break
+    return runs, result
 
 
 # ---------------------------------------------------------------------------
@@ -172,21 +180,52 @@ def run_sequential(func: Callable[..., Any], tasks: Sequence[Any], data: Any = N
     return [func(t, data) for t in tasks]
 
 
+def _call(func: Callable[..., Any], task: Any, data: Any = None) -> Any:
+    """One task of :func:`run_parallel`, as :func:`run_sequential` runs it (module level: pickled to workers)."""
+    return func(task) if data is None else func(task, data)
+
+
+class _Stop(Exception):
+    """Raised from the progress hook when the callback asks to stop; ends the map, keeps what finished."""
+
+
+def check_ship(ship: Any) -> str:
+    if ship not in ("scatter", "per-task"):
+        raise ValueError(f"ship={ship!r} must be 'scatter' or 'per-task'")
+    return ship
+
+
+def _chosen_workers(ex: Executor, workers: int | None) -> list[str] | None:
+    """The first ``workers`` workers of a Dask executor (``restrict_to``), or None for all / not Dask."""
+    available = ex.workers()
+    if workers is None:
+        return None
+    workers = _positive_int("workers", workers)
+    if workers > len(available):
+        raise ValueError(
+            f"workers={workers} but the executor ({ex.describe()}) has {len(available)} worker(s); "
+            f"start a cluster with plsim.start_cluster(n_workers={workers})"
+        )
+    return available[:workers] if isinstance(ex, Dask) else None
+
+
 def run_parallel(
-    client: Client,
+    executor: Any,
     func: Callable[..., Any],
     tasks: Sequence[Any],
     data: Any = None,
     *,
     workers: int | None = None,
     ship: str = "scatter",
-    on_done: Callable[[int, int], None] | None = None,
+    callback: Callback | None = None,
 ) -> list[Any]:
-    """Run ``func`` on every task on ``workers`` workers of ``client``; results in task order.
+    """Run ``func`` on every task through ``executor``; results in task order.
 
     Parameters
     ----------
-    client : dask.distributed.Client
+    executor : None, "auto", dask.distributed.Client, joblib.Parallel or Executor
+        Where to run (:func:`plsim.executor.resolve_executor`); a Dask client
+        for a parallel run, ``None`` for this process (the results are the same).
     func, tasks, data
         As in :func:`run_sequential`.
     workers : int, optional
@@ -194,59 +233,43 @@ def run_parallel(
         The tasks are restricted to them, so 1, 2, ... workers can be measured on
         one running cluster.
     ship : {"scatter", "per-task"}
-        ``"scatter"`` sends ``data`` to the chosen workers once and tasks refer to
-        it by future; ``"per-task"`` embeds ``data`` in every task (the slow way,
-        kept to show its cost).
-    on_done : callable, optional
-        ``on_done(done, total)`` after each task finishes (progress bars).
+        ``"scatter"`` places ``data`` on the cluster once per call
+        (:meth:`plsim.executor.Executor.place`) and tasks refer to it;
+        ``"per-task"`` embeds ``data`` in every task (the slow way, kept to
+        show its cost).
+    callback : callable, optional
+        ``callback(Progress(done, total, "task"))`` here as each task finishes
+        (:mod:`plsim.progress`); a truthy return stops the run: pending tasks
+        are cancelled and the results of the tasks that finished are returned,
+        in task order (fewer than ``len(tasks)``).
     """
-    from dask.distributed import as_completed
+    from plsim.executor import resolve_executor
 
+    ex = resolve_executor(executor)
     if not callable(func):
         raise TypeError(f"func must be callable, got {type(func).__name__}")
-    if ship not in ("scatter", "per-task"):
-        raise ValueError(f"ship={ship!r} must be 'scatter' or 'per-task'")
-    available = worker_addresses(client)
-    if not available:
-        raise ValueError("the client has no workers; start the cluster with plsim.start_cluster()")
-    if workers is None:
-        chosen = available
-    else:
-        workers = _positive_int("workers", workers)
-        if workers > len(available):
-            raise ValueError(
-                f"workers={workers} but the cluster has only {len(available)} worker(s); "
-                f"start it with plsim.start_cluster(n_workers={workers})"
-            )
-        chosen = available[:workers]
+    check_ship(ship)
+    callback = check_callback(callback)
+    restrict_to = _chosen_workers(ex, workers)
     tasks = list(tasks)
-    extra: tuple = ()
-    data_future = None
-    if data is not None:
-        if ship == "scatter":
-            data_future = client.scatter(data, workers=chosen, broadcast=True, hash=False)
-            extra = (data_future,)
-        else:
-            extra = (data,)
-    with warnings.catch_warnings():
-        # "Large object in the task graph" is the point of ship="per-task".
-        warnings.filterwarnings("ignore", message=".*[Ll]arge.*")
-        futures = [
-            client.submit(func, t, *extra, workers=chosen, allow_other_workers=False, pure=False)
-            for t in tasks
-        ]
-    index = {f.key: i for i, f in enumerate(futures)}
-    results: list[Any] = [None] * len(futures)
-    try:
-        for done, future in enumerate(as_completed(futures), start=1):
-            results[index[future.key]] = future.result()
-            if on_done is not None:
-                on_done(done, len(futures))
-    finally:
-        for f in futures:
-            f.release()
-        if data_future is not None:
-            data_future.release()
-    return results
 
+    def progress(done: int, total: int) -> None:
+        if notify(callback, Progress(done, total, "task", message=f"{done} of {total} tasks")):
+            raise _Stop
 
+    finished: dict[int, Any] = {}
+    with ex.running("the speedup measurement"):
+        shared = {} if data is None or ship == "per-task" else {"data": data}
+        where = None if restrict_to is None else restrict_to[0]
+        placed = ex.place(worker=where, **shared) if shared else {}
+        try:
+            per_task = [{"task": t} if data is None or ship == "scatter" else {"task": t, "data": data}
+                        for t in tasks]
+            try:
+                done = ex.map(_call, {"func": func, **placed}, per_task, name="plsim-speedup-task",
+                              progress=progress, finished=finished, restrict_to=restrict_to)
+            except _Stop:
+                return [finished[i].value for i in sorted(finished)]
+        finally:
+            ex.release(list(placed.values()))
+    return [r.value for r in done]

@@ -5,14 +5,15 @@ Taught in ``notebooks/01_speedup.ipynb``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from dask.distributed import Client
-
-from plsim.validation import check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
+from plsim.executor import Dask, resolve_executor
+from plsim.progress import Callback, Progress, check_callback, notify
+from plsim.stopping import PartialResultWarning
+from plsim.validation import check_nonneg_int as _nonneg_int, check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
 from plsim.speedup._checks import _workers_list
 from plsim.speedup.cost_model import CostModel
 from plsim.speedup.judge import SpeedupReading, cluster_cpus, read_speedup
@@ -21,11 +22,11 @@ from plsim.speedup.measure import (
     Calibration,
     Timing,
     _nbytes,
+    _timed_runs,
     calibrate,
+    check_ship,
     run_parallel,
     run_sequential,
-    time_call,
-    worker_addresses,
 )
 
 # ---------------------------------------------------------------------------
@@ -37,7 +38,10 @@ class SpeedupResult:
 
     ``sequential`` is the in-process baseline ``T1``; ``parallel[p]`` the time on
     ``p`` workers. All times are measured wall clock; ``model`` (if any) adds
-    predicted speedups, clearly labelled.
+    predicted speedups, clearly labelled. A run that ended early
+    (``stopped_reason`` ``"stopped"`` or ``"interrupted"``, see
+    :mod:`plsim.stopping`) holds the worker counts measured before it ended,
+    possibly none.
     """
 
     sequential: Timing
@@ -47,11 +51,13 @@ class SpeedupResult:
     notes: list[str] = field(default_factory=list)
     cpus: int | None = None
     """CPUs the workers shared (:func:`plsim.speedup.cluster_cpus`); lets the table judge its own numbers."""
+    stopped_reason: str | None = None
+    """None for a complete measurement, else why it ended early ("stopped", "interrupted")."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.sequential, Timing):
             raise TypeError(f"sequential must be a Timing, got {type(self.sequential).__name__}")
-        if not self.parallel:
+        if not self.parallel and self.stopped_reason is None:
             raise ValueError("parallel is empty; give the time on at least one worker count")
         self.parallel = {_positive_int("workers", p): t for p, t in sorted(self.parallel.items())}
 
@@ -67,6 +73,11 @@ class SpeedupResult:
     @property
     def workers(self) -> list[int]:
         return list(self.parallel)
+
+    @property
+    def partial(self) -> bool:
+        """True when the measurement ended early and holds fewer worker counts than asked for."""
+        return self.stopped_reason is not None
 
     def speedup(self, workers: int) -> float:
         """Measured speedup ``T1 / Tp``."""
@@ -94,7 +105,7 @@ class SpeedupResult:
 
     def reading(self, workers: int | None = None) -> SpeedupReading | None:
         """The measurement on ``workers`` (default: the most) judged against the CPUs; None if ``cpus`` is unknown."""
-        if self.cpus is None:
+        if self.cpus is None or not self.parallel:
             return None
         p = self.workers[-1] if workers is None else workers
         return read_speedup(self.speedup(p), p, cpus=self.cpus, predicted=self.predicted_speedup(p),
@@ -102,6 +113,8 @@ class SpeedupResult:
 
     def explanation(self) -> str | None:
         """Why the measured speedup on the most workers is what it is; names the dominant cost below 1."""
+        if not self.parallel:
+            return None
         p = self.workers[-1]
         text = None
         if self.model is not None:
@@ -138,6 +151,7 @@ class SpeedupResult:
             "explanation": self.explanation(),
             "notes": list(self.notes),
             "cpus": self.cpus,
+            "stopped_reason": self.stopped_reason,
             "caveats": [] if self.reading() is None else self.reading().notes(),
             "model": None if self.model is None else dict(self.model.__dict__),
         }
@@ -176,6 +190,8 @@ class SpeedupResult:
         spread = max([self.sequential.spread, *(t.spread for t in self.parallel.values())])
         runs = len(self.sequential.runs)
         lines.append(f"Median of {runs} run(s); largest spread between runs {spread:.3f} s.")
+        if self.stopped_reason is not None:
+            lines.append(f"Partial: {self.stopped_reason} after {len(self.parallel)} worker count(s).")
         return lines + list(self.notes)
 
     def __repr__(self) -> str:
@@ -203,7 +219,7 @@ def measure_speedup(
     func: Callable[..., Any],
     tasks: Sequence[Any],
     *,
-    client: Client,
+    executor: Any,
     data: Any = None,
     workers: int | Sequence[int] | None = None,
     ship: str = "scatter",
@@ -212,9 +228,9 @@ def measure_speedup(
     calibration: Calibration | None = None,
     predict: bool = True,
     title: str | None = None,
-    progress: Callable[[str], None] | None = None,
+    callback: Callback | None = None,
 ) -> SpeedupResult:
-    """Time ``tasks`` sequentially in this process and on each worker count of ``client``.
+    """Time ``tasks`` sequentially in this process and on each worker count of a Dask cluster.
 
     Parameters
     ----------
@@ -223,13 +239,15 @@ def measure_speedup(
         (defined in a module, or a function cloudpickle can ship).
     tasks : sequence
         One argument per independent task.
-    client : dask.distributed.Client
-        The running cluster (:func:`plsim.start_cluster`).
+    executor : dask.distributed.Client, "auto" or plsim.executor.Dask
+        The running cluster (:func:`plsim.start_cluster`); resolved once with
+        :func:`plsim.executor.resolve_executor`. It must be a Dask cluster:
+        the point is to compare it with this process.
     data : object, optional
-        Shared input; scattered once per run (``ship="scatter"``) or embedded in
+        Shared input; placed once per run (``ship="scatter"``) or embedded in
         every task (``ship="per-task"``).
     workers : int or sequence of int, optional
-        Worker counts to measure (default 1..all workers of the client).
+        Worker counts to measure (default 1..all workers of the cluster).
     repeats, warmup : int
         Timed runs per configuration (median reported) and untimed runs first.
     calibration : Calibration, optional
@@ -238,39 +256,79 @@ def measure_speedup(
         Build the :class:`CostModel` prediction (needs a calibration).
     title : str, optional
         Table title.
-    progress : callable, optional
-        Called with a short text as each configuration finishes.
+    callback : callable, optional
+        ``callback(Progress(done, total, "run", message=...))`` after each run
+        (warm-up or timed) of each configuration, the sequential one first
+        (:mod:`plsim.progress`). A truthy return stops: the result holds the
+        configurations measured so far (and the timed runs of the one in
+        progress), ``stopped_reason="stopped"``. An interrupt does the same
+        with ``"interrupted"`` and a :class:`plsim.stopping.PartialResultWarning`.
 
     Returns
     -------
     SpeedupResult
         Measured times and speedups, the Amdahl fit, and the predicted speedups.
     """
+    ex = resolve_executor(executor)
+    if not isinstance(ex, Dask):
+        raise ValueError(f"executor={executor!r} runs {ex.describe()}; measure_speedup compares this process with "
+                         "the workers of a Dask cluster: pass the client from plsim.start_cluster() (or 'auto' "
+                         "once one is running)")
     tasks = list(tasks)
     if not tasks:
         raise ValueError("tasks is empty; give at least one task")
-    available = len(worker_addresses(client))
+    available = ex.n_workers
     counts = list(range(1, available + 1)) if workers is None else _workers_list(workers)
     if counts[-1] > available:
         raise ValueError(
             f"workers={counts} but the cluster has {available} worker(s); "
             f"start it with plsim.start_cluster(n_workers={counts[-1]})"
         )
-    if ship not in ("scatter", "per-task"):
-        raise ValueError(f"ship={ship!r} must be 'scatter' or 'per-task'")
-    say = progress or (lambda text: None)
+    check_ship(ship)
+    repeats, warmup = _positive_int("repeats", repeats), _nonneg_int("warmup", warmup)
+    callback = check_callback(callback)
+    total = (1 + len(counts)) * (warmup + repeats)
+    progress = {"done": 0, "stop": False}
 
-    seq, _ = time_call(lambda: run_sequential(func, tasks, data), repeats=repeats, warmup=warmup)
-    say(f"sequential: {seq.seconds:.3f} s")
-    parallel = {}
-    for p in counts:
-        parallel[p], _ = time_call(lambda p=p: run_parallel(client, func, tasks, data, workers=p, ship=ship),
-                                   repeats=repeats, warmup=warmup)
-        say(f"{p} worker(s): {parallel[p].seconds:.3f} s")
+    def after(label: str) -> Callable[[int, list[float]], bool]:
+        def tell(calls: int, runs: list[float]) -> bool:
+            progress["done"] += 1
+            kind = f"warm-up {calls} of {warmup}" if calls <= warmup else f"run {calls - warmup} of {repeats}"
+            last = f": {runs[-1]:.3f} s" if calls > warmup else ""
+            progress["stop"] = notify(callback, Progress(progress["done"], total, "run",
+                                                         message=f"{label}, {kind}{last}"))
+            return progress["stop"]
+        return tell
+
+    seq_runs: list[float] = []
+    parallel: dict[int, Timing] = {}
+    stopped = None
+    try:
+        with ex.running("the speedup measurement"):
+            seq_runs, _ = _timed_runs(lambda: run_sequential(func, tasks, data), repeats, warmup, after("sequential"))
+            for p in counts if not progress["stop"] else ():
+                runs, _ = _timed_runs(lambda p=p: run_parallel(ex, func, tasks, data, workers=p, ship=ship),
+                                      repeats, warmup, after(f"{p} worker(s)"))
+                if runs:
+                    parallel[p] = Timing(tuple(runs))
+                if progress["stop"]:
+                    break
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    if progress["stop"]:
+        stopped = "stopped"
+    if not seq_runs:
+        if stopped == "interrupted":
+            raise KeyboardInterrupt  # nothing measured: nothing to return
+        raise ValueError("measure_speedup was stopped before the sequential baseline was timed; nothing to return")
+    if stopped == "interrupted":
+        warnings.warn(f"measure_speedup was interrupted: the result holds {len(parallel)} of {len(counts)} "
+                      "worker count(s)", PartialResultWarning, stacklevel=2)
+    seq = Timing(tuple(seq_runs))
 
     model = None
-    if predict:
-        cal = calibration or calibrate(client)
+    if predict and (stopped is None or calibration is not None):
+        cal = calibration or calibrate(ex.client)
         size = 0 if data is None else _nbytes(data)
         model = CostModel(
             task_seconds=seq.seconds / len(tasks),
@@ -282,6 +340,4 @@ def measure_speedup(
         )
     name = getattr(func, "__name__", "task")
     return SpeedupResult(seq, parallel, model=model, title=title or f"{len(tasks)} x {name} (data: {ship})",
-                         cpus=cluster_cpus(client))
-
-
+                         cpus=cluster_cpus(ex.client), stopped_reason=stopped)

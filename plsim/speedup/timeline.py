@@ -51,7 +51,7 @@ def record_timeline(client: Client, *, actions: Sequence[str] = ("compute", "tra
     >>> with record_timeline(client) as timeline:
     ...     run_parallel(client, python_work, [10**5] * 8)
     >>> timeline[0]
-    TaskRecord(worker='tcp://127.0.0.1:...', start=..., stop=..., key='python_work-...', action='compute')
+    TaskRecord(worker='tcp://127.0.0.1:...', start=..., stop=..., key='plsim-speedup-task-...', action='compute')
 
     The list is filled when the block ends.
     """

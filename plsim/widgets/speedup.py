@@ -14,12 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from plsim.progress import Callback, Progress, check_callback, notify
 from plsim.validation import check_nonneg_real, check_positive_int
 from plsim.widgets._panel import RunPanel
 
 if TYPE_CHECKING:
-    from dask.distributed import Client
-
     from plsim.speedup import SpeedupResult, TaskRecord
 
 __all__ = ["speedup_explorer", "explore_speedup", "SHIP_CHOICES"]
@@ -29,7 +28,7 @@ MAX_SECONDS = 60.0  # refuse combinations whose sequential run alone would take 
 
 
 def explore_speedup(
-    client: Client,
+    executor: Any,
     *,
     workers: int,
     task_ms: float,
@@ -37,15 +36,15 @@ def explore_speedup(
     data_mb: float = 0.0,
     ship: str = "scatter",
     calibration: Any = None,
-    on_progress: Callable[[int, int, str], None] | None = None,
+    callback: Callback | None = None,
     on_partial: Callable[[SpeedupResult, list[TaskRecord]], None] | None = None,
-    stopped: Callable[[], bool] = lambda: False,
-) -> tuple[SpeedupResult, list[TaskRecord]]:
+) -> tuple[SpeedupResult | None, list[TaskRecord]]:
     """Measure the tasks sequentially and on 1..``workers`` workers; the logic behind the widget.
 
     Parameters
     ----------
-    client : dask.distributed.Client
+    executor : dask.distributed.Client, "auto" or plsim.executor.Dask
+        The running cluster (resolved once with :func:`plsim.executor.resolve_executor`).
     workers : int
         Largest worker count measured (the cluster must have that many).
     task_ms : float
@@ -55,15 +54,15 @@ def explore_speedup(
     data_mb : float
         Megabytes of data every task receives (0: none).
     ship : {"scatter", "per-task"}
-        Scatter the data once per run, or embed it in every task.
+        Place the data once per run, or embed it in every task.
     calibration : plsim.speedup.Calibration, optional
         Cluster overhead and bandwidth for the prediction (measured if not given).
-    on_progress : callable, optional
-        ``on_progress(done, total, text)`` as tasks finish.
+    callback : callable, optional
+        ``callback(Progress(done, total, "task", message=...))`` as each task
+        finishes, sequential ones first (:mod:`plsim.progress`); a truthy
+        return stops: the worker counts measured so far are returned.
     on_partial : callable, optional
         ``on_partial(result, timeline)`` after each worker count (live figure).
-    stopped : callable
-        Returns True to end after the current worker count.
 
     Returns
     -------
@@ -74,13 +73,19 @@ def explore_speedup(
     import numpy as np
 
     from plsim import speedup as sp
+    from plsim.executor import Dask, resolve_executor
 
+    ex = resolve_executor(executor)
+    if not isinstance(ex, Dask):
+        raise ValueError(f"executor={executor!r} runs {ex.describe()}; the explorer measures the workers of a "
+                         "Dask cluster: pass the client from plsim.start_cluster()")
     if ship not in SHIP_CHOICES.values():
         raise ValueError(f"ship={ship!r} must be one of {sorted(SHIP_CHOICES.values())}")
     data_mb = check_nonneg_real("data_mb", data_mb)
     workers = check_positive_int("workers", workers)
     n_tasks = check_positive_int("n_tasks", n_tasks)
-    available = len(sp.worker_addresses(client))
+    callback = check_callback(callback)
+    available = ex.n_workers
     if workers > available:
         raise ValueError(f"workers={workers} but the cluster has {available}; "
                          f"start it with plsim.start_cluster(n_workers={workers})")
@@ -88,30 +93,29 @@ def explore_speedup(
     data = np.ones(int(data_mb * 2**20) // 8) if data_mb > 0 else None
     tasks = [iterations] * n_tasks
     total = n_tasks * (1 + workers)
-    done = 0
+    state = {"done": 0, "stop": False}
 
-    def tick(text: str) -> None:
-        nonlocal done
-        done += 1
-        if on_progress is not None:
-            on_progress(done, total, text)
+    def tick(label: str, done_here: int) -> bool:
+        state["done"] += 1
+        event = Progress(state["done"], total, "task", message=f"{label}: {done_here}/{n_tasks} tasks")
+        state["stop"] = state["stop"] or notify(callback, event)
+        return state["stop"]
 
     # warm up: imports and the function on every worker, untimed
-    sp.run_parallel(client, sp.python_work, [1] * available)
-    cal = calibration or sp.calibrate(client, n_tasks=100, megabytes=4, repeats=1)
-    cpus = sp.cluster_cpus(client)  # the table then says what these CPUs can and cannot show
+    sp.run_parallel(ex, sp.python_work, [1] * available)
+    cal = calibration or sp.calibrate(ex.client, n_tasks=100, megabytes=4, repeats=1)
+    cpus = sp.cluster_cpus(ex.client)  # the table then says what these CPUs can and cannot show
 
     def sequential() -> list:
         out = []
         for t in tasks:
-            if stopped():
-                break
             out.append(sp.python_work(t, data))
-            tick(f"sequential: {len(out)}/{n_tasks} tasks")
+            if tick("sequential", len(out)):
+                break
         return out
 
     seq_timing, _ = sp.time_call(sequential, repeats=1, warmup=0)
-    if stopped():  # a partial sequential time is not a baseline
+    if state["stop"]:  # a partial sequential time is not a baseline
         return None, []
     parallel: dict[int, Any] = {}
     timeline: list = []
@@ -123,22 +127,23 @@ def explore_speedup(
     title = f"{n_tasks} tasks x {task_ms:g} ms, {data_mb:g} MB data ({how})"
     result = None
     for p in range(1, workers + 1):
-        if stopped():
-            break
 
         def run(p: int = p) -> Any:
-            return sp.run_parallel(client, sp.python_work, tasks, data, workers=p, ship=ship,
-                                   on_done=lambda d, n, p=p: tick(f"{p} worker(s): {d}/{n} tasks"))
+            return sp.run_parallel(ex, sp.python_work, tasks, data, workers=p, ship=ship,
+                                   callback=lambda e, p=p: tick(f"{p} worker(s)", e.done))
 
         if p == workers:
-            with sp.record_timeline(client) as timeline:
-                parallel[p], _ = sp.time_call(run, repeats=1, warmup=0)
+            with sp.record_timeline(ex.client) as timeline:
+                timing, _ = sp.time_call(run, repeats=1, warmup=0)
         else:
-            parallel[p], _ = sp.time_call(run, repeats=1, warmup=0)
+            timing, _ = sp.time_call(run, repeats=1, warmup=0)
+        if state["stop"]:  # a run cut short is not a time for p workers
+            break
+        parallel[p] = timing
         result = sp.SpeedupResult(seq_timing, dict(parallel), model=model, title=title, cpus=cpus)
         if on_partial is not None:
             on_partial(result, timeline)
-    return result, timeline
+    return result, timeline if p in parallel else []
 
 
 def workers_hint(have: int, cpus: int) -> str:
@@ -173,7 +178,7 @@ def _figure(result: SpeedupResult, timeline: list) -> Any:
     return fig
 
 
-def speedup_explorer(client: Client | None = None) -> Any:
+def speedup_explorer(executor: Any = "auto") -> Any:
     """A panel: choose workers, task size, tasks and data size; Run measures and predicts the speedup.
 
     The workers slider goes from 1 to the cluster's real number of workers (read again
@@ -182,8 +187,9 @@ def speedup_explorer(client: Client | None = None) -> Any:
 
     Parameters
     ----------
-    client : dask.distributed.Client, optional
-        Default: the cluster from :func:`plsim.start_cluster` (started if none is running).
+    executor : "auto", dask.distributed.Client or plsim.executor.Dask
+        Where to measure. ``"auto"`` (default): the running plsim cluster
+        (:func:`plsim.cluster.current_client`), started if there is none.
 
     Returns
     -------
@@ -197,19 +203,21 @@ def speedup_explorer(client: Client | None = None) -> Any:
     cpus = detect_resources().cpus
     cache: dict[str, Any] = {}
 
-    def get_client() -> Client:
+    def get_executor() -> Any:
         from plsim.cluster import current_client, start_cluster
+        from plsim.executor import resolve_executor
 
-        c = client or current_client() or start_cluster(quiet=True)
-        if cache.get("client") is not c:
+        where = executor
+        if isinstance(executor, str) and executor == "auto":  # the running cluster, started if there is none
+            where = current_client() or start_cluster(quiet=True)
+        ex = resolve_executor(where)
+        if cache.get("client") is not getattr(ex, "client", None):
             cache.clear()
-            cache["client"] = c
-        return c
+            cache["client"] = getattr(ex, "client", None)
+        return ex
 
     def n_available() -> int:
-        from plsim.speedup import worker_addresses
-
-        return len(worker_addresses(get_client()))
+        return get_executor().n_workers
 
     have = n_available()
     controls = {
@@ -240,19 +248,19 @@ def speedup_explorer(client: Client | None = None) -> Any:
     def work(params: dict, report: Any) -> Any:
         from plsim.speedup import calibrate
 
-        c = get_client()
+        ex = get_executor()
         if "calibration" not in cache:
             report.progress(0, 1, "measuring the cluster's per-task overhead and bandwidth...")
-            cache["calibration"] = calibrate(c, n_tasks=100, megabytes=4, repeats=1)
+            cache["calibration"] = calibrate(ex.client, n_tasks=100, megabytes=4, repeats=1)
 
         def partial(result: Any, timeline: list) -> None:
             report.figure(_figure(result, timeline))
             report.html(result._repr_html_())
 
         result, timeline = explore_speedup(
-            c, workers=params["workers"], task_ms=params["task_ms"], n_tasks=params["n_tasks"],
+            ex, workers=params["workers"], task_ms=params["task_ms"], n_tasks=params["n_tasks"],
             data_mb=params["data_mb"], ship=SHIP_CHOICES[params["ship"]], calibration=cache["calibration"],
-            on_progress=report.progress, on_partial=partial, stopped=lambda: report.stopped)
+            callback=report.callback, on_partial=partial)
         return result
 
     panel = RunPanel(
