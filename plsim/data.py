@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from plsim.validation import check_int
+from plsim._random import check_random_state, task_rng
+from plsim.validation import check_int, check_real
 
 __all__ = [
     "Dataset",
@@ -85,15 +86,6 @@ class Dataset:
 
 
 # -- input checks --------------------------------------------------------------
-def _check_positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number, got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if not (value > 0 and np.isfinite(value)):
-        raise ValueError(f"{name}={value!r} must be a positive finite number (> 0)")
-    return value
-
-
 def _check_labels(y: Any) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1:
@@ -119,14 +111,14 @@ def _check_clients(n_clients: Any, n_samples: int) -> int:
     return n_clients
 
 
-def _rng(random_state: Any) -> np.random.Generator:
-    if isinstance(random_state, np.random.SeedSequence):
-        return np.random.default_rng(random_state)
-    if random_state is None or isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
-        raise TypeError(f"random_state must be an integer (for reproducibility), got {random_state!r}")
-    if random_state < 0:
-        raise ValueError(f"random_state={random_state!r} must be >= 0")
-    return np.random.default_rng(int(random_state))
+# Branches of the "data" seed stream, one per function, so that one random_state gives each draw its own numbers.
+_BRANCH = {"load_dataset": 0, "partition_iid": 1, "partition_dirichlet": 2, "partition_shards": 3,
+           "partition_quantity_skew": 4}
+
+
+def _rng(random_state: Any, function: str) -> np.random.Generator:
+    """The generator of ``function``'s draws: branch ``("data", function)`` of the seed tree (plsim._random)."""
+    return task_rng(check_random_state(random_state), "data", _BRANCH[function])
 
 
 # -- datasets --------------------------------------------------------------------
@@ -156,8 +148,9 @@ def load_dataset(
         Classification: number of classes (default 10).
     test_size : float
         Fraction of samples held out for testing, in (0, 1).
-    random_state : int
-        Seed of the subset, the generator and the split.
+    random_state : int, RandomState or Generator
+        Root of the seed tree (:mod:`plsim._random`, stream ``"data"``) for
+        the subset, the generator and the split.
 
     Returns
     -------
@@ -171,9 +164,8 @@ def load_dataset(
     n_samples = check_int("n_samples", n_samples, 2, allow_none=True)
     n_features = check_int("n_features", n_features, 1, allow_none=True)
     n_classes = check_int("n_classes", n_classes, 2, allow_none=True)
-    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
-        raise ValueError(f"test_size={test_size!r} must be a fraction strictly between 0 and 1")
-    rng = _rng(random_state)
+    test_size = check_real("test_size", test_size, minimum=0, maximum=1, low_open=True, high_open=True)
+    rng = _rng(random_state, "load_dataset")
 
     if name == "digits":
         from sklearn.datasets import load_digits
@@ -252,7 +244,7 @@ def partition_iid(y: Any, n_clients: int, *, random_state: int = 0) -> list[np.n
     """
     y = _check_labels(y)
     n_clients = _check_clients(n_clients, len(y))
-    perm = _rng(random_state).permutation(len(y))
+    perm = _rng(random_state, "partition_iid").permutation(len(y))
     return [np.sort(p) for p in np.array_split(perm, n_clients)]
 
 
@@ -270,7 +262,8 @@ def partition_dirichlet(
         Concentration (> 0). Small alpha (e.g. 0.1): each class goes mostly to
         a few clients, so **each client sees few labels** (strongly non-IID).
         Large alpha (e.g. 100): shares are nearly equal (close to IID).
-    random_state : int
+    random_state : int, RandomState or Generator
+        Root of the seed tree (:mod:`plsim._random`, stream ``"data"``).
     min_size : int
         Redraw until every client has at least this many samples (Hsu et al.
         2019 / Yurochkin et al. 2019 do the same). Must fit: ``min_size * n_clients <= len(y)``.
@@ -282,13 +275,13 @@ def partition_dirichlet(
     """
     y = _check_labels(y)
     n_clients = _check_clients(n_clients, len(y))
-    alpha = _check_positive("alpha", alpha)
+    alpha = check_real("alpha", alpha, minimum=0, low_open=True)
     min_size = check_int("min_size", min_size, 0)
     if min_size * n_clients > len(y):
         raise ValueError(
             f"min_size={min_size} x n_clients={n_clients} exceeds the {len(y)} samples; lower one of them"
         )
-    rng = _rng(random_state)
+    rng = _rng(random_state, "partition_dirichlet")
     classes = np.unique(y)
     for _attempt in range(1000):
         buckets: list[list[np.ndarray]] = [[] for _ in range(n_clients)]
@@ -331,7 +324,7 @@ def partition_shards(
             f"n_clients={n_clients} x shards_per_client={shards_per_client} = {n_shards} shards "
             f"is more than the {len(y)} samples"
         )
-    rng = _rng(random_state)
+    rng = _rng(random_state, "partition_shards")
     # Shuffle within each label (stable sort of a random permutation), then cut.
     perm = rng.permutation(len(y))
     order = perm[np.argsort(y[perm], kind="stable")]
@@ -355,9 +348,8 @@ def partition_quantity_skew(
     """
     y = _check_labels(y)
     n_clients = _check_clients(n_clients, len(y))
-    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not (sigma >= 0 and np.isfinite(sigma)):
-        raise ValueError(f"sigma={sigma!r} must be a finite number >= 0")
-    rng = _rng(random_state)
+    sigma = check_real("sigma", sigma, minimum=0)
+    rng = _rng(random_state, "partition_quantity_skew")
     n = len(y)
     weights = rng.lognormal(mean=0.0, sigma=float(sigma), size=n_clients)
     # One sample each, then the rest in proportion to the weights (largest remainders).

@@ -20,36 +20,21 @@ from typing import Any
 
 import numpy as np
 
-from plsim.validation import check_random_state
+from plsim._random import check_random_state, task_rng
+from plsim.validation import check_positive_int, check_real
 
 __all__ = ["SoftmaxRegression", "MLP", "make_model", "softmax_cross_entropy"]
 
 _ACTIVATIONS = ("relu", "tanh")
 
 
-# -- shared checks ---------------------------------------------------------------
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive integer (>= 1)")
-    return int(value)
-
-
-def _check_l2(l2: Any) -> float:
-    if isinstance(l2, bool) or not isinstance(l2, numbers.Real):
-        raise TypeError(f"l2 must be a non-negative number, got {l2!r}")
-    if not (l2 >= 0 and np.isfinite(l2)):
-        raise ValueError(f"l2={l2!r} must be a finite number >= 0")
-    return float(l2)
-
-
 def _rng(random_state: Any) -> np.random.Generator:
-    """A generator for ``random_state``: a branch of plsim's seed tree (a ``SeedSequence``) or anything
-    :func:`plsim.validation.check_random_state` accepts (the same error for anything else)."""
+    """The generator of an initialisation: a branch of plsim's seed tree (a ``SeedSequence`` a run derived), or
+    branch ``"init"`` of the tree rooted at ``random_state`` (anything :func:`plsim._random.check_random_state`
+    accepts; the same error for anything else)."""
     if isinstance(random_state, np.random.SeedSequence):
         return np.random.default_rng(random_state)
-    return np.random.default_rng(check_random_state(random_state))
+    return task_rng(check_random_state(random_state), "init")
 
 
 def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray, normalizer: float | None = None
@@ -90,7 +75,8 @@ class _FlatModel:
     def n_params(self) -> int:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _check_w(self, w: Any) -> np.ndarray:
+    def check_params(self, w: Any) -> np.ndarray:
+        """``w`` as an array if it is this model's flat float parameter vector, else a clear error."""
         w = np.asarray(w)
         if w.ndim != 1 or w.shape[0] != self.n_params:
             raise ValueError(
@@ -101,7 +87,8 @@ class _FlatModel:
             raise TypeError(f"w must be a float array, got dtype {w.dtype}")
         return w
 
-    def _check_X(self, X: Any) -> np.ndarray:
+    def check_X(self, X: Any) -> np.ndarray:
+        """``X`` as a float64 array if it has this model's ``n_features`` columns, rows, and only finite values."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(
@@ -114,7 +101,8 @@ class _FlatModel:
             raise ValueError(f"X holds {X[~np.isfinite(X)][0]!r}: every feature must be a finite number")
         return X
 
-    def _check_y(self, y: Any, n: int) -> np.ndarray:
+    def check_y(self, y: Any, n: int) -> np.ndarray:
+        """``y`` as integer labels if it has ``n`` labels in ``0 .. n_classes - 1``, else a clear error."""
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != n:
             raise ValueError(f"y has shape {y.shape}; expected ({n},) to match X")
@@ -129,6 +117,11 @@ class _FlatModel:
             )
         return y
 
+    # The old private names, until every caller uses the public ones.
+    _check_w = check_params
+    _check_X = check_X
+    _check_y = check_y
+
     # subclasses implement _logits(w, X) and _backward(w, X, y) -> (data_loss, grad)
     def loss(self, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
         """Mean cross-entropy plus ``l2 / 2 * ||w||^2`` (a forward pass only)."""
@@ -136,9 +129,9 @@ class _FlatModel:
 
     def evaluate(self, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """``(loss, accuracy)`` from one forward pass (what a training loop reports each round)."""
-        w = self._check_w(w)
-        X = self._check_X(X)
-        y = self._check_y(y, X.shape[0])
+        w = self.check_params(w)
+        X = self.check_X(X)
+        y = self.check_y(y, X.shape[0])
         logits = self._logits(w, X)
         loss, _ = softmax_cross_entropy(logits, y)
         if self.l2:
@@ -151,9 +144,9 @@ class _FlatModel:
 
     def loss_and_gradient(self, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """``(loss, gradient)`` in one forward/backward pass."""
-        w = self._check_w(w)
-        X = self._check_X(X)
-        y = self._check_y(y, X.shape[0])
+        w = self.check_params(w)
+        X = self.check_X(X)
+        y = self.check_y(y, X.shape[0])
         loss, grad = self._backward(w, X, y)
         if self.l2:
             loss += 0.5 * self.l2 * float(w @ w)
@@ -162,14 +155,14 @@ class _FlatModel:
 
     def predict(self, w: np.ndarray, X: np.ndarray) -> np.ndarray:
         """Predicted class labels ``0..n_classes-1``."""
-        w = self._check_w(w)
-        X = self._check_X(X)
+        w = self.check_params(w)
+        X = self.check_X(X)
         return np.argmax(self._logits(w, X), axis=1)
 
     def accuracy(self, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
         """Fraction of correctly classified rows."""
-        X = self._check_X(X)
-        y = self._check_y(y, X.shape[0])
+        X = self.check_X(X)
+        y = self.check_y(y, X.shape[0])
         return float(np.mean(self.predict(w, X) == y))
 
     def _logits(self, w: np.ndarray, X: np.ndarray) -> np.ndarray:  # pragma: no cover
@@ -191,11 +184,11 @@ class SoftmaxRegression(_FlatModel):
     """
 
     def __init__(self, n_features: int, n_classes: int, l2: float = 0.0) -> None:
-        self.n_features = _check_positive_int("n_features", n_features)
-        self.n_classes = _check_positive_int("n_classes", n_classes)
+        self.n_features = check_positive_int("n_features", n_features)
+        self.n_classes = check_positive_int("n_classes", n_classes)
         if self.n_classes < 2:
             raise ValueError(f"n_classes={n_classes!r} must be at least 2")
-        self.l2 = _check_l2(l2)
+        self.l2 = check_real("l2", l2, minimum=0)
 
     def __repr__(self) -> str:
         return f"SoftmaxRegression(n_features={self.n_features}, n_classes={self.n_classes}, l2={self.l2})"
@@ -213,7 +206,7 @@ class SoftmaxRegression(_FlatModel):
 
     def unflatten(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Views ``(W, b)`` into the flat vector."""
-        w = self._check_w(w)
+        w = self.check_params(w)
         k = self.n_features * self.n_classes
         return w[:k].reshape(self.n_features, self.n_classes), w[k:]
 
@@ -250,16 +243,16 @@ class MLP(_FlatModel):
 
     def __init__(self, n_features: int, hidden: tuple[int, ...] = (64,), n_classes: int = 10,
                  l2: float = 0.0, activation: str = "relu") -> None:
-        self.n_features = _check_positive_int("n_features", n_features)
-        self.n_classes = _check_positive_int("n_classes", n_classes)
+        self.n_features = check_positive_int("n_features", n_features)
+        self.n_classes = check_positive_int("n_classes", n_classes)
         if self.n_classes < 2:
             raise ValueError(f"n_classes={n_classes!r} must be at least 2")
         if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
             hidden = (int(hidden),)
         if not isinstance(hidden, (tuple, list)):
             raise TypeError(f"hidden must be a tuple of positive integers, got {hidden!r}")
-        self.hidden = tuple(_check_positive_int("hidden layer width", h) for h in hidden)
-        self.l2 = _check_l2(l2)
+        self.hidden = tuple(check_positive_int("hidden layer width", h) for h in hidden)
+        self.l2 = check_real("l2", l2, minimum=0)
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation={activation!r} is not supported; choose one of {_ACTIVATIONS}")
         self.activation = activation
@@ -307,7 +300,7 @@ class MLP(_FlatModel):
 
     def unflatten(self, w: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per-layer ``(W_i, b_i)`` *views* into ``w`` (writing to them writes ``w``)."""
-        w = self._check_w(w)
+        w = self.check_params(w)
         return [(w[ws].reshape(fi, fo), w[bs])
                 for (ws, bs), fi, fo in zip(self._slices, self.layer_sizes[:-1], self.layer_sizes[1:])]
 

@@ -170,3 +170,27 @@ def test_partition_bad_inputs(call, exc, word):
     y = np.arange(50) % 5
     with pytest.raises(exc, match=word):
         call(y)
+
+
+def test_random_draws_come_from_the_data_stream_of_the_seed_tree():
+    from plsim._random import task_rng
+
+    y = np.arange(40) % 4
+    parts = data.partition_iid(y, 4, random_state=7)
+    expected = np.array_split(task_rng(7, "data", 1).permutation(40), 4)
+    assert [sorted(p) for p in parts] == [sorted(e) for e in expected]
+    # A Generator gives one draw as the root, as everywhere in plsim.
+    again = data.partition_iid(y, 4, random_state=np.random.default_rng(3))
+    assert [list(p) for p in again] == [list(p) for p in data.partition_iid(
+        y, 4, random_state=int(np.random.default_rng(3).integers(np.iinfo(np.int32).max)))]
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "seed", True])
+def test_a_bad_random_state_is_the_same_value_error_as_everywhere(bad):
+    from plsim._random import check_random_state
+
+    with pytest.raises(ValueError) as expected:
+        check_random_state(bad)
+    with pytest.raises(ValueError) as got:
+        data.partition_iid(np.arange(10) % 2, 2, random_state=bad)
+    assert str(got.value) == str(expected.value)

@@ -171,3 +171,27 @@ def test_evaluate_matches_loss_and_gradient_and_accuracy(make):
     assert loss == pytest.approx(model.loss_and_gradient(w, X, y)[0], rel=1e-12)
     assert loss == pytest.approx(model.loss(w, X, y), rel=1e-12)
     assert acc == np.mean(model.predict(w, X) == y)
+
+
+def test_public_input_checks_and_the_init_stream():
+    from plsim._random import check_random_state
+    from plsim.models import SoftmaxRegression
+
+    model = SoftmaxRegression(n_features=3, n_classes=2)
+    assert model.check_X([[1, 2, 3]]).dtype == np.float64
+    assert list(model.check_y([1.0, 0.0], 2)) == [1, 0]
+    assert model.check_params(np.zeros(model.n_params)).shape == (model.n_params,)
+    with pytest.raises(ValueError, match="expected \\(n_samples, 3\\)"):
+        model.check_X([[1, 2]])
+    with pytest.raises(ValueError, match="allowed are 0..1"):
+        model.check_y([2], 1)
+    with pytest.raises(ValueError, match="flat vector of 8 parameters"):
+        model.check_params(np.zeros(3))
+    # Same root, same vector; a bad root is the ValueError every plsim module gives.
+    assert np.array_equal(model.init_params(random_state=4), model.init_params(random_state=4))
+    assert not np.array_equal(model.init_params(random_state=4), model.init_params(random_state=5))
+    with pytest.raises(ValueError) as expected:
+        check_random_state("four")
+    with pytest.raises(ValueError) as got:
+        model.init_params(random_state="four")
+    assert str(got.value) == str(expected.value)
