@@ -63,19 +63,19 @@ class SleepyClassifier(ClassifierMixin, BaseEstimator):
 
 
 def make_models(client):
-    """One instance of every ensemble flavour, all with the given client."""
+    """One instance of every ensemble flavour, all with the given executor."""
     members = [("tree", DecisionTreeClassifier(max_depth=4)), ("lr", LogisticRegression(max_iter=500)),
                ("nb", GaussianNB())]
     return {
-        "bagging": ParallelBaggingClassifier(n_estimators=6, client=client, random_state=7),
-        "subspace": RandomSubspaceClassifier(n_estimators=6, max_features=0.5, client=client, random_state=7),
+        "bagging": ParallelBaggingClassifier(n_estimators=6, executor=client, random_state=7),
+        "subspace": RandomSubspaceClassifier(n_estimators=6, max_features=0.5, executor=client, random_state=7),
         "patches": ParallelBaggingClassifier(n_estimators=6, max_samples=0.6, max_features=0.6,
-                                             bootstrap=False, client=client, random_state=7),
-        "voting": ParallelVotingClassifier(members, voting="soft", client=client, random_state=7),
-        "stacking": ParallelStackingClassifier(members, cv=3, client=client, random_state=7),
+                                             bootstrap=False, executor=client, random_state=7),
+        "voting": ParallelVotingClassifier(members, voting="soft", executor=client, random_state=7),
+        "stacking": ParallelStackingClassifier(members, cv=3, executor=client, random_state=7),
         "sweep": SweepEnsembleClassifier(DecisionTreeClassifier(), {"max_depth": [2, 4, None],
                                                                      "min_samples_leaf": [1, 5]},
-                                         top_k=3, cv=3, voting="soft", client=client, random_state=7),
+                                         top_k=3, cv=3, voting="soft", executor=client, random_state=7),
     }
 
 
@@ -132,9 +132,9 @@ def test_identical_sequential_one_and_two_workers(name, sequential_fits, client1
 
 @pytest.mark.slow
 def test_regressors_identical_sequential_and_two_workers(client):
-    for make in (lambda c: ParallelBaggingRegressor(n_estimators=5, max_features=0.7, client=c, random_state=3),
+    for make in (lambda c: ParallelBaggingRegressor(n_estimators=5, max_features=0.7, executor=c, random_state=3),
                  lambda c: ParallelVotingRegressor([("tree", DecisionTreeRegressor()), ("ridge", Ridge())],
-                                                   client=c, random_state=3)):
+                                                   executor=c, random_state=3)):
         seq = make(None).fit(X_REG, Y_REG)
         par = make(client).fit(X_REG, Y_REG)
         np.testing.assert_array_equal(seq.predict(X_REG), par.predict(X_REG))
@@ -144,24 +144,27 @@ def test_regressors_identical_sequential_and_two_workers(client):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["bagging", "stacking", "sweep"])
-def test_data_scattered_once_and_tasks_carry_no_data(name, client, monkeypatch):
-    scatters, payloads = [], []
-    real_scatter, real_map = client.scatter, client.map
+def test_data_placed_once_and_tasks_carry_no_data(name, client, monkeypatch):
+    from plsim.executor import _identity
 
-    def spy_scatter(data, *args, **kwargs):
-        scatters.append(data)
-        return real_scatter(data, *args, **kwargs)
+    placed, payloads = [], []
+    real_submit, real_map = client.submit, client.map
+
+    def spy_submit(func, *args, **kwargs):
+        if func is _identity:  # plsim.executor places shared data as a task that returns it (lineage)
+            placed.append((kwargs["key"], args[0]))
+        return real_submit(func, *args, **kwargs)
 
     def spy_map(func, *iterables, **kwargs):
         for args in zip(*iterables, strict=True):  # one task's own arguments
             payloads.append(len(cloudpickle.dumps(args)))
         return real_map(func, *iterables, **kwargs)
 
-    monkeypatch.setattr(client, "scatter", spy_scatter)
+    monkeypatch.setattr(client, "submit", spy_submit)
     monkeypatch.setattr(client, "map", spy_map)
     model = make_models(client)[name].fit(X_CLF, Y_STR)
-    assert len(scatters) == 1, "X and y must be scattered once per fit"
-    np.testing.assert_array_equal(next(iter(scatters[0].values())), X_CLF)
+    assert [key.split("-")[2] for key, _ in placed] == ["X", "y"], "X and y must be placed once per fit"
+    np.testing.assert_array_equal(placed[0][1], X_CLF)
     n_tasks = {"bagging": 6, "stacking": 3 * (3 + 1), "sweep": 6 * 3 + 3}[name]
     assert len(payloads) == n_tasks
     # Each task refers to X by future: its own payload is far smaller than X itself.
@@ -196,13 +199,13 @@ def test_tasks_wait_queued_until_a_worker_is_free(client):
 
     from distributed import Event
 
-    from plsim.ensembles._engine import run_tasks
+    from plsim.executor import Dask
 
     gate = Event(f"plsim-test-gate-{uuid.uuid4().hex}", client=client)
     name = f"gated{uuid.uuid4().hex[:6]}"
     results: list = []
     runner = threading.Thread(target=lambda: results.append(
-        run_tasks(client, _wait_at_gate, {}, [{"gate": gate.name}] * 6, name=name)))
+        Dask(client).map(_wait_at_gate, {}, [{"gate": gate.name}] * 6, name=name)))
     runner.start()
     try:
         deadline = time.monotonic() + 30
@@ -224,8 +227,8 @@ def test_tasks_wait_queued_until_a_worker_is_free(client):
 @pytest.mark.slow
 def test_fit_times_and_workers_recorded_and_members_overlap(client):
     # warm-up: ship this module's helper class to the workers before timing
-    ParallelBaggingClassifier(SleepyClassifier(delay=0.0), n_estimators=4, client=client).fit(X_CLF, Y_CLF)
-    model = ParallelBaggingClassifier(SleepyClassifier(delay=0.5), n_estimators=4, client=client, random_state=0)
+    ParallelBaggingClassifier(SleepyClassifier(delay=0.0), n_estimators=4, executor=client).fit(X_CLF, Y_CLF)
+    model = ParallelBaggingClassifier(SleepyClassifier(delay=0.5), n_estimators=4, executor=client, random_state=0)
     start = time.perf_counter()
     model.fit(X_CLF, Y_CLF)
     wall = time.perf_counter() - start
@@ -240,23 +243,32 @@ def test_fit_times_and_workers_recorded_and_members_overlap(client):
     assert np.all(seq.member_fit_times_ >= 0.05)
 
 
-def test_progress_called_as_members_finish():
-    calls = []
-    ParallelBaggingClassifier(n_estimators=4, random_state=0).fit(X_CLF, Y_CLF, progress=lambda d, t: calls.append((d, t)))
-    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
-    calls.clear()
+def test_callback_gets_one_progress_event_per_finished_member():
+    events = []
+    model = ParallelBaggingClassifier(n_estimators=4, random_state=0).fit(X_CLF, Y_CLF, callback=events.append)
+    assert [(e.done, e.total, e.unit) for e in events] == [(1, 4, "member"), (2, 4, "member"), (3, 4, "member"),
+                                                           (4, 4, "member")]
+    # record: the member's TaskResult (sequential: in member order)
+    assert [e.record.value[0] for e in events] == model.estimators_
+    assert all(e.record.worker == "local" and "member" in e.message for e in events)
+    events.clear()
     SweepEnsembleClassifier(DecisionTreeClassifier(), {"max_depth": [1, 2]}, top_k=1, cv=2).fit(
-        X_CLF, Y_CLF, progress=lambda d, t: calls.append((d, t)))
-    assert calls == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+        X_CLF, Y_CLF, callback=events.append)
+    assert [(e.done, e.total, e.unit) for e in events] == [(d, 5, "fit") for d in range(1, 6)]
+
+
+def test_callback_must_be_callable():
+    with pytest.raises(TypeError, match=r"callback=3 \(int\) is not allowed"):
+        ParallelBaggingClassifier(n_estimators=2).fit(X_CLF, Y_CLF, callback=3)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["bagging", "stacking", "sweep"])
 def test_joblib_executor_gives_the_same_fit_as_sequential(name, sequential_fits):
-    # client=joblib.Parallel changes only who runs the tasks: members and predictions stay identical.
+    # executor=joblib.Parallel changes only who runs the tasks: members and predictions stay identical.
     model = make_models(Parallel(n_jobs=2, return_as="generator"))[name]
     calls = []
-    model.fit(X_CLF, Y_STR, progress=lambda done, total: calls.append((done, total)))
+    model.fit(X_CLF, Y_STR, callback=lambda e: calls.append((e.done, e.total)))
     assert_same(sequential_fits[name], fingerprint(model))
     total = calls[-1][1]
     assert calls == [(i, total) for i in range(1, total + 1)]
@@ -265,16 +277,16 @@ def test_joblib_executor_gives_the_same_fit_as_sequential(name, sequential_fits)
 
 
 def test_joblib_executor_with_one_job_runs_here_and_rejects_unordered_results():
-    model = ParallelBaggingClassifier(n_estimators=3, client=Parallel(n_jobs=1), random_state=0).fit(X_CLF, Y_CLF)
+    model = ParallelBaggingClassifier(n_estimators=3, executor=Parallel(n_jobs=1), random_state=0).fit(X_CLF, Y_CLF)
     assert model.member_workers_ == ["local"] * 3  # joblib runs n_jobs=1 in this process
-    unordered = ParallelBaggingClassifier(client=Parallel(n_jobs=2, return_as="generator_unordered"))
-    with pytest.raises(ValueError, match=r"client=Parallel\(return_as='generator_unordered'\) is not allowed"):
+    unordered = ParallelBaggingClassifier(executor=Parallel(n_jobs=2, return_as="generator_unordered"))
+    with pytest.raises(ValueError, match=r"Parallel\(return_as='generator_unordered'\) is not allowed"):
         unordered.fit(X_CLF, Y_CLF)
 
 
 @pytest.mark.slow
 def test_joblib_member_exception_names_the_member():
-    bad = ParallelBaggingClassifier(DecisionTreeClassifier(max_depth=-3), n_estimators=4, client=Parallel(n_jobs=2))
+    bad = ParallelBaggingClassifier(DecisionTreeClassifier(max_depth=-3), n_estimators=4, executor=Parallel(n_jobs=2))
     with pytest.raises(ValueError, match="max_depth") as info:
         bad.fit(X_CLF, Y_CLF)
     assert "through joblib" in "".join(traceback.format_exception(info.value))
@@ -284,18 +296,18 @@ def test_joblib_member_exception_names_the_member():
 
 @pytest.mark.slow
 def test_member_exception_reaches_caller_with_traceback_and_cluster_survives(client):
-    bad = ParallelBaggingClassifier(DecisionTreeClassifier(max_depth=-3), n_estimators=4, client=client)
+    bad = ParallelBaggingClassifier(DecisionTreeClassifier(max_depth=-3), n_estimators=4, executor=client)
     with pytest.raises(ValueError, match="max_depth") as info:
         bad.fit(X_CLF, Y_CLF)
     text = "".join(traceback.format_exception(info.value))
     assert "_fit_member" in text and "_param_validation" in text  # frames from the worker
     assert "member" in text and "Dask cluster" in text  # the note saying which task failed
     assert client.submit(sum, [1, 2, 3]).result() == 6
-    ok = ParallelBaggingClassifier(n_estimators=2, client=client, random_state=0).fit(X_CLF, Y_CLF)
+    ok = ParallelBaggingClassifier(n_estimators=2, executor=client, random_state=0).fit(X_CLF, Y_CLF)
     assert ok.score(X_CLF, Y_CLF) > 0.8
 
     with pytest.raises(ValueError, match="max_depth") as info_seq:
-        clone(bad).set_params(client=None).fit(X_CLF, Y_CLF)
+        clone(bad).set_params(executor=None).fit(X_CLF, Y_CLF)
     assert "sequentially" in "".join(traceback.format_exception(info_seq.value))
 
 
@@ -309,8 +321,8 @@ def test_member_exception_reaches_caller_with_traceback_and_cluster_survives(cli
     (ParallelBaggingClassifier(), X_CLF, Y_CLF[:-5], ValueError, r"inconsistent numbers of samples"),
     (ParallelBaggingClassifier(max_samples=0.0), X_CLF, Y_CLF, ValueError, r"max_samples=0.0"),
     (ParallelBaggingClassifier(max_features=99), X_CLF, Y_CLF, ValueError, r"max_features=99 must be between 1 and 8"),
-    (ParallelBaggingClassifier(client="cluster"), X_CLF, Y_CLF, ValueError, r"client='cluster' is not allowed"),
-    (ParallelBaggingClassifier(client=object()), X_CLF, Y_CLF, TypeError, r"not a dask.distributed.Client"),
+    (ParallelBaggingClassifier(executor="cluster"), X_CLF, Y_CLF, ValueError, r"executor='cluster' is not allowed"),
+    (ParallelBaggingClassifier(executor=object()), X_CLF, Y_CLF, TypeError, r"executor=<object .* is not allowed"),
     (ParallelBaggingClassifier(random_state=-1), X_CLF, Y_CLF, ValueError, r"random_state=-1"),
     (ParallelVotingClassifier([]), X_CLF, Y_CLF, ValueError, r"non-empty list"),
     (ParallelVotingClassifier([("a", GaussianNB()), ("a", GaussianNB())]), X_CLF, Y_CLF, ValueError, r"unique"),
@@ -443,30 +455,31 @@ def test_sweep_scores_match_gridsearch_and_best_vote():
     assert [p["n_neighbors"] for p in single_configs.cv_results_["params"]] == [1, 5]
 
 
-# -- client parameter: cloning, pickling, "auto" ------------------------------------------------
+# -- executor parameter: cloning, pickling, "auto" ----------------------------------------------
 
-def test_clone_keeps_client_and_pickle_drops_it(monkeypatch):
+def test_clone_keeps_executor_and_pickle_drops_it(monkeypatch):
     sentinel = type("FakeClient", (), {"submit": lambda self: None, "scatter": lambda self: None})()
-    model = ParallelBaggingClassifier(n_estimators=2, client=sentinel, random_state=0)
-    assert clone(model).client is sentinel
-    assert model.get_params()["client"] is sentinel
+    model = ParallelBaggingClassifier(n_estimators=2, executor=sentinel, random_state=0)
+    assert clone(model).executor is sentinel
+    assert model.get_params()["executor"] is sentinel
     fitted = ParallelBaggingClassifier(n_estimators=2, random_state=0).fit(X_CLF, Y_CLF)
-    fitted.client = sentinel
+    fitted.executor = sentinel
     restored = pickle.loads(pickle.dumps(fitted))
-    assert restored.client is None
+    assert restored.executor is None
+    assert pickle.loads(pickle.dumps(clone(fitted).set_params(executor="auto"))).executor == "auto"
     np.testing.assert_array_equal(restored.predict(X_CLF), fitted.predict(X_CLF))
 
 
-def test_auto_client_is_sequential_without_a_cluster(monkeypatch):
-    monkeypatch.setattr("plsim.cluster.current_client", lambda: None)
-    model = ParallelBaggingClassifier(n_estimators=2, client="auto", random_state=0).fit(X_CLF, Y_CLF)
+def test_auto_executor_is_sequential_without_a_cluster(monkeypatch):
+    monkeypatch.setattr("plsim.executor.current_client", lambda: None)
+    model = ParallelBaggingClassifier(n_estimators=2, executor="auto", random_state=0).fit(X_CLF, Y_CLF)
     assert model.member_workers_ == ["local", "local"]
 
 
 @pytest.mark.slow
-def test_auto_client_uses_the_plsim_cluster(monkeypatch, client):
-    monkeypatch.setattr("plsim.cluster.current_client", lambda: client)
-    model = ParallelBaggingClassifier(n_estimators=2, client="auto", random_state=0).fit(X_CLF, Y_CLF)
+def test_auto_executor_uses_the_plsim_cluster(monkeypatch, client):
+    monkeypatch.setattr("plsim.executor.current_client", lambda: client)
+    model = ParallelBaggingClassifier(n_estimators=2, executor="auto", random_state=0).fit(X_CLF, Y_CLF)
     assert set(model.member_workers_) <= set(client.nthreads())
 
 
@@ -557,19 +570,20 @@ def test_data_too_large_for_a_worker_is_refused_before_it_is_sent(client, monkey
     from plsim.cluster import WORKER_TASK_MEMORY, DataTooLargeError
 
     calls = []
-    real_scatter = client.scatter
-    monkeypatch.setattr(client, "scatter", lambda *a, **k: calls.append(a) or real_scatter(*a, **k))
+    real_submit, real_map = client.submit, client.map
+    monkeypatch.setattr(client, "submit", lambda *a, **k: calls.append(a) or real_submit(*a, **k))
+    monkeypatch.setattr(client, "map", lambda *a, **k: calls.append(a) or real_map(*a, **k))
     # Workers whose memory limit leaves no room once plsim's own tasks are counted (only the limits
     # the scheduler reports are replaced; the check itself is plsim.cluster.check_data_fits).
     small = {address: WORKER_TASK_MEMORY for address in client.nthreads()}
     monkeypatch.setattr("plsim.cluster._worker_memory_limits", lambda c: small)
-    for model in (ParallelBaggingClassifier(n_estimators=2, client=client),
-                  ParallelStackingClassifier([("nb", GaussianNB())], cv=2, client=client)):
+    for model in (ParallelBaggingClassifier(n_estimators=2, executor=client),
+                  ParallelStackingClassifier([("nb", GaussianNB())], cv=2, executor=client)):
         with pytest.raises(DataTooLargeError, match=r"the training data \(X, y\) is .* more than a worker can hold"):
             model.fit(X_CLF, Y_CLF)
     with pytest.raises(DataTooLargeError, match=r"the training data \(X, y, sample_weight\)") as info:
-        ParallelBaggingClassifier(n_estimators=2, client=client).fit(X_CLF, Y_CLF, sample_weight=np.arange(300.0))
+        ParallelBaggingClassifier(n_estimators=2, executor=client).fit(X_CLF, Y_CLF, sample_weight=np.arange(300.0))
     assert info.value.nbytes == X_CLF.nbytes + Y_CLF.nbytes + 300 * 8  # y encoded as int64, weights float64
     assert calls == []  # refused before anything was sent
     monkeypatch.undo()
-    assert len(ParallelBaggingClassifier(n_estimators=2, client=client).fit(X_CLF, Y_CLF).estimators_) == 2
+    assert len(ParallelBaggingClassifier(n_estimators=2, executor=client).fit(X_CLF, Y_CLF).estimators_) == 2

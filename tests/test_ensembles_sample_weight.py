@@ -228,10 +228,10 @@ def test_sample_weight_is_not_mutated_nor_kept_by_reference(name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("make", [
-    lambda c: ParallelBaggingClassifier(n_estimators=5, max_features=0.7, client=c, random_state=4),
-    lambda c: RandomSubspaceClassifier(LogisticRegression(max_iter=2000), n_estimators=4, client=c, random_state=4),
-    lambda c: ParallelVotingClassifier(MEMBERS, voting="soft", client=c, random_state=4),
-    lambda c: ParallelStackingClassifier(MEMBERS, cv=3, client=c, random_state=4),
+    lambda c: ParallelBaggingClassifier(n_estimators=5, max_features=0.7, executor=c, random_state=4),
+    lambda c: RandomSubspaceClassifier(LogisticRegression(max_iter=2000), n_estimators=4, executor=c, random_state=4),
+    lambda c: ParallelVotingClassifier(MEMBERS, voting="soft", executor=c, random_state=4),
+    lambda c: ParallelStackingClassifier(MEMBERS, cv=3, executor=c, random_state=4),
 ], ids=["bagging", "subspace", "voting", "stacking"])
 def test_weighted_fit_identical_sequential_and_on_two_workers(make, client):
     seq = make(None).fit(X, Y, sample_weight=W)

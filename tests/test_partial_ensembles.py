@@ -2,8 +2,9 @@
 
 The real mechanisms: the kernel's interrupt button raises KeyboardInterrupt in
 the main thread, wherever it is (here: in the progress callback, which runs
-there as each member comes back); the widgets' Stop raises ``StopFit`` from
-the progress callback. ``tests/test_interrupt.py`` drives a real kernel.
+there as each member comes back); a Stop (the widgets' Stop button) is the
+:mod:`plsim.progress` callback returning True. ``tests/test_interrupt.py``
+drives a real kernel.
 """
 
 from __future__ import annotations
@@ -25,19 +26,20 @@ from plsim.ensembles import (
     ParallelVotingClassifier,
     PartialResultWarning,
     RandomSubspaceClassifier,
-    StopFit,
     SweepEnsembleClassifier,
 )
 
 X, Y = make_classification(300, 8, n_informative=5, n_classes=3, random_state=0)
 
 
-def stop_at(k, exc=StopFit):
-    """A progress callback raising ``exc`` when the k-th member has come back."""
-    def progress(done, total):
-        if done == k:
+def stop_at(k, exc=None):
+    """A plsim.progress callback that asks to stop (returns True) when the k-th member has come back,
+    or raises ``exc`` then."""
+    def callback(event):
+        if event.done == k and exc is not None:
             raise exc()
-    return progress
+        return event.done == k
+    return callback
 
 
 def assert_same_members(part, full):
@@ -59,8 +61,9 @@ def test_stop_keeps_exactly_the_first_members_sequentially(make):
     assert full.partial_ is False and list(full.member_indices_) == list(range(8))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a requested Stop does not warn
-        part = make().fit(X, Y, progress=stop_at(3))
+        part = make().fit(X, Y, callback=stop_at(3))
     assert part.partial_ is True and list(part.member_indices_) == [0, 1, 2]
+    assert part.stopped_reason_ == "stopped" and full.stopped_reason_ is None
     assert_same_members(part, full)
     # The partial ensemble predicts as the first three members of the complete one.
     np.testing.assert_array_equal(part.predict(X), list(full.staged_predict(X))[2])
@@ -71,9 +74,10 @@ def test_interrupt_keeps_the_members_warns_and_re_raises():
     model = ParallelBaggingClassifier(n_estimators=6, random_state=1)
     with pytest.warns(PartialResultWarning, match="kept the 2 of 6 members fitted before the interrupt"):
         with pytest.raises(KeyboardInterrupt) as info:
-            model.fit(X, Y, progress=stop_at(2, KeyboardInterrupt))
+            model.fit(X, Y, callback=stop_at(2, KeyboardInterrupt))
     assert any("partial_=True" in note for note in info.value.__notes__)
     assert model.partial_ and list(model.member_indices_) == [0, 1]
+    assert model.stopped_reason_ == "interrupted"
     assert_same_members(model, ParallelBaggingClassifier(n_estimators=6, random_state=1).fit(X, Y))
 
 
@@ -81,7 +85,7 @@ def test_interrupt_before_any_member_leaves_nothing_partial(monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("plsim.ensembles._base.shared_data", interrupted)
+    monkeypatch.setattr("plsim.executor.Sequential.place", interrupted)
     model = ParallelBaggingClassifier(n_estimators=3)
     with pytest.raises(KeyboardInterrupt):
         model.fit(X, Y)
@@ -90,12 +94,12 @@ def test_interrupt_before_any_member_leaves_nothing_partial(monkeypatch):
 
 def test_regressor_and_voting_keep_what_finished():
     y = X[:, 0] * 2.0
-    part = ParallelBaggingRegressor(n_estimators=5, random_state=0).fit(X, y, progress=stop_at(4))
+    part = ParallelBaggingRegressor(n_estimators=5, random_state=0).fit(X, y, callback=stop_at(4))
     full = ParallelBaggingRegressor(n_estimators=5, random_state=0).fit(X, y)
     np.testing.assert_allclose(part.predict(X), full.predict_members(X)[:4].mean(axis=0))
     members = [("tree", DecisionTreeClassifier(random_state=0)), ("lr", LogisticRegression(max_iter=2000)),
                ("nb", GaussianNB())]
-    voting = ParallelVotingClassifier(members, voting="soft", weights=[1, 2, 3]).fit(X, Y, progress=stop_at(2))
+    voting = ParallelVotingClassifier(members, voting="soft", weights=[1, 2, 3]).fit(X, Y, callback=stop_at(2))
     assert voting.partial_ and list(voting.member_indices_) == [0, 1]
     assert set(voting.named_estimators_) == {"tree", "lr"}
     np.testing.assert_array_equal(voting.weights_, [1, 2])
@@ -104,14 +108,24 @@ def test_regressor_and_voting_keep_what_finished():
 
 
 def test_stacking_and_sweep_keep_nothing_partial():
+    from sklearn.exceptions import NotFittedError
+
     members = [("tree", DecisionTreeClassifier(random_state=0)), ("nb", GaussianNB())]
-    stacking = ParallelStackingClassifier(members, cv=3)
-    with pytest.raises(StopFit):
-        stacking.fit(X, Y, progress=stop_at(2))
-    assert not hasattr(stacking, "estimators_")
+    stacking = ParallelStackingClassifier(members, cv=3).fit(X, Y)  # a complete fit first: the stop forgets it
+    assert stacking.stopped_reason_ is None
+    events = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a requested stop does not warn
+        assert stacking.fit(X, Y, callback=lambda e: events.append(e) or e.done == 2) is stacking
+    assert stacking.stopped_reason_ == "stopped" and not hasattr(stacking, "estimators_")
+    assert [(e.done, e.total, e.unit) for e in events] == [(1, 8, "fit"), (2, 8, "fit")]
+    with pytest.raises(NotFittedError):
+        stacking.predict(X)
     sweep = SweepEnsembleClassifier(DecisionTreeClassifier(), {"max_depth": [1, 2]}, top_k=1, cv=2)
+    sweep.fit(X, Y, callback=stop_at(5))  # stopped as the refit (fit 5 of 5) came back: nothing kept
+    assert sweep.stopped_reason_ == "stopped" and not hasattr(sweep, "estimators_")
     with pytest.raises(KeyboardInterrupt):
-        sweep.fit(X, Y, progress=stop_at(1, KeyboardInterrupt))
+        sweep.fit(X, Y, callback=stop_at(1, KeyboardInterrupt))
     assert not hasattr(sweep, "estimators_")
 
 
@@ -129,18 +143,18 @@ def _no_plsim_tasks_left(client, prefix, wait=5.0):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("exc", [KeyboardInterrupt, StopFit])
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, None], ids=["interrupt", "stop"])
 def test_cluster_interrupt_keeps_the_finished_members_and_the_cluster(client, exc):
     workers = sorted(client.nthreads())
     full = ParallelBaggingClassifier(n_estimators=12, random_state=9).fit(X, Y)
-    model = ParallelBaggingClassifier(n_estimators=12, client=client, random_state=9)
+    model = ParallelBaggingClassifier(n_estimators=12, executor=client, random_state=9)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PartialResultWarning)
         if exc is KeyboardInterrupt:
             with pytest.raises(KeyboardInterrupt):
-                model.fit(X, Y, progress=stop_at(3, exc))
+                model.fit(X, Y, callback=stop_at(3, exc))
         else:
-            model.fit(X, Y, progress=stop_at(3, exc))
+            model.fit(X, Y, callback=stop_at(3, exc))
     # Exactly the three members that came back are kept (whichever finished first), each the
     # member of the same index of the uninterrupted fit.
     assert model.partial_ and len(model.member_indices_) == 3 == len(set(model.member_indices_))
@@ -148,7 +162,7 @@ def test_cluster_interrupt_keeps_the_finished_members_and_the_cluster(client, ex
     # Nothing of the stopped fit is left on the cluster: pending members and the data were cancelled ...
     assert _no_plsim_tasks_left(client, "plsim-") == []
     # ... and the same client, with all its workers, fits again completely.
-    again = ParallelBaggingClassifier(n_estimators=12, client=client, random_state=9).fit(X, Y)
+    again = ParallelBaggingClassifier(n_estimators=12, executor=client, random_state=9).fit(X, Y)
     assert not again.partial_ and sorted(client.nthreads()) == workers
     np.testing.assert_array_equal(again.predict_proba(X), full.predict_proba(X))
 
@@ -157,8 +171,8 @@ def test_stop_through_joblib_keeps_the_first_members():
     from joblib import Parallel
 
     full = ParallelBaggingClassifier(n_estimators=6, random_state=2).fit(X, Y)
-    part = ParallelBaggingClassifier(n_estimators=6, client=Parallel(n_jobs=1, return_as="generator"),
-                                     random_state=2).fit(X, Y, progress=stop_at(2))
+    part = ParallelBaggingClassifier(n_estimators=6, executor=Parallel(n_jobs=1, return_as="generator"),
+                                     random_state=2).fit(X, Y, callback=stop_at(2))
     assert part.partial_ and list(part.member_indices_) == [0, 1]
     assert_same_members(part, full)
 
@@ -166,14 +180,14 @@ def test_stop_through_joblib_keeps_the_first_members():
 # -- the kernel's interrupt button, as JupyterLab sends it --------------------------------------
 
 KERNEL_FIT = """
-model = ParallelBaggingClassifier(n_estimators=200, client=client, random_state=0)
-model.fit(X, y, progress=lambda done, total: done == 2 and print("STARTED", flush=True))
+model = ParallelBaggingClassifier(n_estimators=200, executor=client, random_state=0)
+model.fit(X, y, callback=lambda event: event.done == 2 and print("STARTED", flush=True))
 print("FINISHED")
 """
 
 KERNEL_CHECK = """
 kept = [int(i) for i in model.member_indices_]
-same = ParallelBaggingClassifier(n_estimators=max(kept) + 1, client=client, random_state=0).fit(X, y)
+same = ParallelBaggingClassifier(n_estimators=max(kept) + 1, executor=client, random_state=0).fit(X, y)
 equal = all(np.array_equal(model.estimators_samples_[j], same.estimators_samples_[i])
             and np.array_equal(model.estimators_[j].predict_proba(X), same.estimators_[i].predict_proba(X))
             for j, i in enumerate(kept))
@@ -198,7 +212,7 @@ def test_kernel_interrupt_leaves_the_finished_members_in_the_model():
         report = kernel.report(KERNEL_CHECK, timeout=90)
         assert report["partial"] and 2 <= report["kept"] < 200 and report["equal"] and report["predicts"], report
         assert kernel.report("tasks_left()") == []
-        after = kernel.report("report(len(ParallelBaggingClassifier(n_estimators=4, client=client, "
+        after = kernel.report("report(len(ParallelBaggingClassifier(n_estimators=4, executor=client, "
                               "random_state=0).fit(X[:500], y[:500]).estimators_) == 4)", timeout=60)
         assert after == {"ok": True, "addresses": True, "n_workers": 2}
     finally:

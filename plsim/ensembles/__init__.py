@@ -7,16 +7,19 @@
 * :class:`ParallelStackingClassifier`: a final model learns from out-of-fold predictions;
 * :class:`SweepEnsembleClassifier`: a hyperparameter sweep whose best configurations vote.
 
-Give ``client=`` (a ``dask.distributed.Client``, e.g. from ``plsim.start_cluster()``)
+Give ``executor=`` (a ``dask.distributed.Client``, e.g. from ``plsim.start_cluster()``,
+``"auto"``, a ``joblib.Parallel``; see :func:`plsim.executor.resolve_executor`)
 to train members on the workers; leave it ``None`` to train them one after the
-other in this process. Same ``random_state``, same members and predictions.
+other in this process. Same ``random_state``, same members and predictions --
+also when a worker dies mid-fit and its members are re-run elsewhere.
 
-``fit(X, y, sample_weight=...)`` takes scikit-learn's sample weights. Stopped
-(:class:`StopFit` raised from ``progress``, the widgets' Stop) or interrupted
-(the kernel's interrupt button), bagging, random subspaces and voting keep the
-members that finished, flagged ``partial_`` (a :class:`PartialResultWarning`
-says how many); stacking and sweeps cannot use a part of their folds, so they
-only cancel their pending tasks.
+``fit(X, y, sample_weight=..., callback=...)`` takes scikit-learn's sample
+weights and a :mod:`plsim.progress` callback. Stopped (the callback returns
+True, the widgets' Stop) or interrupted (the kernel's interrupt button),
+bagging, random subspaces and voting keep the members that finished, flagged
+``partial_`` and ``stopped_reason_`` (an interrupt also warns, with a
+:class:`PartialResultWarning`, and re-raises); stacking and sweeps cannot use a
+part of their folds, so they cancel their pending tasks and stay unfitted.
 
 Taught in ``notebooks/02_ensembles.ipynb``.
 """
@@ -41,7 +44,7 @@ _LAZY = {
     "MemberComparison": "plsim.ensembles.diversity",
     "compare_with_members": "plsim.ensembles.diversity",
     "EnsembleDemo": "plsim.ensembles.demo",
-    "StopFit": "plsim.ensembles._base",
+    "demo_settings": "plsim.ensembles.demo",
     "PartialResultWarning": "plsim.stopping",
     "demo_data": "plsim.ensembles.demo",
 }

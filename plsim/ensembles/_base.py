@@ -1,13 +1,14 @@
-"""What every plsim ensemble shares: the client parameter, input checks, combining members.
+"""What every plsim ensemble shares: the executor parameter, input checks, combining members.
 
 Taught in ``notebooks/02_ensembles.ipynb``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,63 +16,67 @@ from sklearn.base import clone
 from sklearn.utils import get_tags
 from sklearn.utils.validation import has_fit_parameter
 
-from plsim.ensembles._engine import TaskResult, resolve_client, run_tasks, seed_int, shared_data
+from plsim._random import seed_int, task_seed
+from plsim.executor import Executor, TaskResult, resolve_executor
+from plsim.progress import Progress, notify
 from plsim.stopping import PartialResultWarning
 
 __all__ = ["ParallelEnsembleMixin", "check_estimator_like", "check_n_estimators", "allow_nan",
-           "set_member_seed", "soft_vote", "hard_vote", "member_proba", "check_sample_weight",
-           "check_accepts_sample_weight", "StopFit", "PartialResultWarning", "run_members"]
+           "set_member_seed", "member_seed", "soft_vote", "hard_vote", "member_proba", "check_sample_weight",
+           "check_accepts_sample_weight", "PartialResultWarning", "run_members", "run_fits", "stop_requested",
+           "forget_fit"]
 
 
-class StopFit(Exception):
-    """Raise from a fit's ``progress`` callback to stop it and keep the members fitted so far.
-
-    Bagging, random subspaces and voting then cancel the members still
-    pending, keep the finished ones (``partial_`` is True, ``member_indices_``
-    says which) and return normally; no warning, since the caller asked.
-    Stacking and sweeps cancel their pending fits and let it propagate. The
-    ensemble widget's Stop button uses it.
-    """
+class _Stop(Exception):
+    """Raised inside a map's progress hook when the callback asked to stop (never leaves this module)."""
 
 
 class ParallelEnsembleMixin:
-    """Cloning, pickling and client resolution for estimators with a ``client`` parameter.
+    """Cloning, pickling and executor resolution for estimators with an ``executor`` parameter.
 
-    A ``dask.distributed.Client`` is a connection, not a hyperparameter value
-    that can be copied: ``clone`` passes the same client to the copy (it would
-    otherwise deep-copy it), and pickling an ensemble drops it (``client=None``
-    after unpickling; the fitted members are all kept).
+    A ``dask.distributed.Client`` (or an executor holding one) is a
+    connection, not a hyperparameter value that can be copied: ``clone``
+    passes the same object to the copy (it would otherwise deep-copy it), and
+    pickling an ensemble drops it (``executor=None`` after unpickling; the
+    fitted members are all kept). Strings (``"auto"``) survive both.
     """
 
     def __sklearn_clone__(self) -> Any:
         params = self.get_params(deep=False)
-        client = params.pop("client", None)
-        new = type(self)(**{k: clone(v, safe=False) for k, v in params.items()}, client=client)
-        return new
+        executor = params.pop("executor", None)
+        return type(self)(**{k: clone(v, safe=False) for k, v in params.items()}, executor=executor)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
         state = dict(state)
-        if state.get("client") is not None and not isinstance(state.get("client"), str):
-            state["client"] = None
+        if state.get("executor") is not None and not isinstance(state.get("executor"), str):
+            state["executor"] = None
         return state
 
-    def _resolved_client(self) -> Any:
-        return resolve_client(self.client)
+    def __sklearn_is_fitted__(self) -> bool:
+        """Fitted once members exist (a stacking or sweep fit that was stopped has none)."""
+        return hasattr(self, "estimators_")
+
+    def _executor(self) -> Executor:
+        """The executor for this fit: resolved once, at the top of ``fit``."""
+        return resolve_executor(self.executor)
 
     def _record_tasks(self, results: Sequence[Any]) -> None:
         self.member_fit_times_ = np.array([r.seconds for r in results], dtype=float)
         self.member_workers_ = [r.worker for r in results]
 
-    def _flag_partial(self, stopped: BaseException | None, indices: np.ndarray, total: int) -> None:
+    def _flag_partial(self, stopped: BaseException | str | None, indices: np.ndarray, total: int) -> None:
         """Record whether the fit kept every member; warn, and re-raise an interrupt, when it did not.
 
-        Called after the finished members are stored, so that a fit stopped by
-        :class:`StopFit` or interrupted (KeyboardInterrupt) leaves a usable,
-        clearly flagged ensemble of those members on the estimator.
+        ``stopped`` is None (complete), ``"stopped"`` (the callback asked) or
+        the ``KeyboardInterrupt``. Called after the finished members are
+        stored, so a stopped or interrupted fit leaves a usable, clearly
+        flagged ensemble of those members on the estimator
+        (``partial_``, ``member_indices_``, ``stopped_reason_``).
         """
         self.member_indices_ = np.asarray(indices, dtype=int)
         self.partial_ = stopped is not None
+        self.stopped_reason_ = None if stopped is None else "stopped" if stopped == "stopped" else "interrupted"
         if not isinstance(stopped, KeyboardInterrupt):  # complete, or stopped on request (partial_ says so)
             return
         message = (f"{type(self).__name__}: kept the {len(indices)} of {total} members fitted before the "
@@ -81,25 +86,81 @@ class ParallelEnsembleMixin:
         raise stopped
 
 
+class _StopFlag:
+    requested = False
+
+
+@contextlib.contextmanager
+def stop_requested() -> Iterator[_StopFlag]:
+    """A block whose :func:`run_fits` may be stopped by the callback: ``flag.requested`` says if it was."""
+    flag = _StopFlag()
+    try:
+        yield flag
+    except _Stop:
+        flag.requested = True
+
+
+def forget_fit(estimator: Any) -> None:
+    """Drop what an earlier ``fit`` learned (attributes ending in ``_``), before a new fit that may stop."""
+    for name in [n for n in vars(estimator) if n.endswith("_") and not n.startswith("__")]:
+        delattr(estimator, name)
+
+
+def _data_bytes(arrays: Mapping[str, Any]) -> int:
+    return sum(int(getattr(a, "nbytes", 0)) for a in arrays.values())
+
+
+def run_fits(
+    ex: Executor, func: Callable[..., Any], data: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], *,
+    name: str, callback: Callable[[Progress], Any] | None, describe: Callable[[int], str],
+    unit: str = "member", offset: int = 0, total: int | None = None, finished: dict[int, TaskResult] | None = None,
+) -> list[TaskResult]:
+    """``ex.map`` the tasks over placed ``data``, sending one :class:`Progress` per finished task.
+
+    ``offset``/``total`` count the tasks of several maps as one run (a sweep's
+    CV fits, then its refits). A truthy callback return raises :class:`_Stop`
+    from the map, which cancels the tasks still pending (``finished`` keeps
+    those that came back).
+    """
+    finished = {} if finished is None else finished
+    total = len(tasks) if total is None else total
+    seen: set[int] = set()
+
+    def hook(done: int, _n: int) -> None:
+        new = sorted(set(finished) - seen)
+        seen.update(new)
+        record = finished[new[-1]] if new else None
+        label = describe(new[-1]) if new else unit
+        event = Progress(offset + done, total, unit, record=record,
+                         message=f"{offset + done} of {total} {unit}s done ({label})")
+        if notify(callback, event):
+            raise _Stop
+
+    return ex.map(func, data, tasks, name=name, progress=None if callback is None else hook,
+                  describe=describe, finished=finished)
+
+
 def run_members(
-    client: Any, func: Callable[..., Any], arrays: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], *,
-    name: str, progress: Callable[[int, int], Any] | None, describe: Callable[[int], str],
-) -> tuple[list[TaskResult], np.ndarray, BaseException | None]:
-    """Ship ``arrays`` once and run one task per member, keeping what finished if stopped.
+    ex: Executor, func: Callable[..., Any], arrays: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], *,
+    name: str, callback: Callable[[Progress], Any] | None, describe: Callable[[int], str], what: str,
+) -> tuple[list[TaskResult], np.ndarray, BaseException | str | None]:
+    """Place ``arrays`` once and run one task per member, keeping what finished if stopped.
 
     Returns the results of the finished tasks in task order, their indices and
-    the :class:`StopFit` or ``KeyboardInterrupt`` that ended the run early
-    (``None`` when every task finished). The tasks still pending were
-    cancelled by :func:`run_tasks`. An interrupt before any task finished is
-    re-raised at once (there is nothing to keep).
+    what ended the run early: ``None`` (every task finished), ``"stopped"``
+    (the callback returned a truthy value) or the ``KeyboardInterrupt``. The
+    tasks still pending were cancelled. An interrupt before any task finished
+    is re-raised at once (there is nothing to keep).
     """
     finished: dict[int, TaskResult] = {}
-    stopped = None
+    stopped: BaseException | str | None = None
+    ex.check_fits(_data_bytes(arrays), what=f"the training data ({', '.join(arrays)})")
     try:
-        with shared_data(client, **arrays) as data:
-            run_tasks(client, func, data, tasks, name=name, progress=progress, describe=describe,
-                      finished=finished)
-    except (KeyboardInterrupt, StopFit) as exc:
+        with ex.running(what), ex.shared(**arrays) as data:
+            run_fits(ex, func, data, tasks, name=name, callback=callback, describe=describe, finished=finished)
+    except _Stop:
+        stopped = "stopped"
+    except KeyboardInterrupt as exc:
         if not finished:
             raise
         stopped = exc
@@ -169,6 +230,16 @@ def allow_nan(estimators: Sequence[Any]) -> bool:
         return all(get_tags(e).input_tags.allow_nan for e in estimators)
     except Exception:  # not an estimator (yet): fit will say so
         return False
+
+
+def member_seed(root: int, i: int) -> np.random.SeedSequence:
+    """The seed of member ``i`` (bagging member, voting/stacking member, sweep configuration).
+
+    Branch ``("member", i)`` of the seed tree rooted at ``root``
+    (:func:`plsim._random.task_seed`): the same whatever the number of
+    members and wherever member ``i`` is fitted.
+    """
+    return task_seed(root, "member", i)
 
 
 def set_member_seed(estimator: Any, seq: np.random.SeedSequence, *, only_unset: bool = False) -> Any:

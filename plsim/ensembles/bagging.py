@@ -11,10 +11,12 @@ random patches              ``ParallelBaggingClassifier(max_samples=0.5, max_fea
 ==========================  ===========================================================
 
 The members never look at each other, so they are trained as independent tasks:
-one after the other in this process (``client=None``) or at the same time on
+one after the other in this process (``executor=None``) or at the same time on
 the workers of a ``dask.distributed.Client``. Member ``i`` draws its rows and
-columns from a seed derived from ``random_state`` and ``i`` only, so the fitted
-members and the predictions are identical either way.
+columns from branch ``("member", i)`` of the seed tree rooted at
+``random_state`` (:mod:`plsim._random`), so the fitted members and the
+predictions are identical either way -- even when a worker dies mid-fit and
+its members are re-run elsewhere.
 
 Taught in ``notebooks/02_ensembles.ipynb``.
 """
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -40,10 +42,12 @@ from plsim.ensembles._base import (
     check_n_estimators,
     check_sample_weight,
     member_proba,
+    member_seed,
     run_members,
     set_member_seed,
 )
-from plsim.ensembles._engine import seed_int, spawn_seeds
+from plsim._random import check_random_state, seed_int
+from plsim.progress import check_callback
 
 __all__ = [
     "ParallelBaggingClassifier",
@@ -154,7 +158,7 @@ class _BaseBagging(ParallelEnsembleMixin):
         return isinstance(self, ClassifierMixin)
 
     def _fit(self, X: np.ndarray, y_fit: np.ndarray, base: Any, n_estimators: int,
-             progress: Callable[[int, int], Any] | None, sample_weight: Any = None) -> None:
+             callback: Any, sample_weight: Any = None) -> None:
         max_samples, bootstrap, max_features, bootstrap_features = self._sampling()
         n_samples, n_features = X.shape
         w = check_sample_weight(sample_weight, n_samples)
@@ -173,18 +177,18 @@ class _BaseBagging(ParallelEnsembleMixin):
         n_cols = _draw_count(max_features, n_features, "max_features", bool(bootstrap_features))
         if w is not None and weights_to == "draw" and np.all(w == w[0]):
             w = None
-        client = self._resolved_client()
-        seeds = spawn_seeds(self.random_state, n_estimators)
+        ex = self._executor()
+        root = check_random_state(self.random_state)
         draws, tasks = [], []
-        for seq in seeds:
+        for seq in (member_seed(root, i) for i in range(n_estimators)):
             draw = (seed_int(seq, 1), n_samples, n_features, n_rows, bool(bootstrap), n_cols,
                     bool(bootstrap_features))
             draws.append(draw)
             tasks.append({"estimator": set_member_seed(clone(base), seq), "draw": draw, "weights_to": weights_to})
         arrays = {"X": X, "y": y_fit} if w is None else {"X": X, "y": y_fit, "sample_weight": w}
         results, indices, stopped = run_members(
-            client, _fit_member, arrays, tasks, name=self._task_name, progress=progress,
-            describe=lambda i: f"member {i} of {type(self).__name__}")
+            ex, _fit_member, arrays, tasks, name=self._task_name, callback=callback,
+            describe=lambda i: f"member {i} of {type(self).__name__}", what=f"{type(self).__name__}.fit")
         self.estimators_ = [r.value[0] for r in results]
         self.estimators_features_ = [r.value[1] for r in results]
         self._draws = [draws[i] for i in indices]
@@ -222,10 +226,11 @@ _BAGGING_PARAMS_DOC = """
         Draw rows with replacement (bagging) or without (pasting).
     bootstrap_features : bool
         Draw columns with replacement.
-    client : dask.distributed.Client, "auto", joblib.Parallel or None
-        Train members on this cluster; ``None`` trains them one after the other
-        here; ``"auto"`` uses the cluster from ``plsim.start_cluster`` if running;
-        a ``joblib.Parallel`` trains them with joblib instead (same members).
+    executor : None, "auto", "sequential", dask.distributed.Client, joblib.Parallel or plsim.executor.Executor
+        Where members train (:func:`plsim.executor.resolve_executor`): ``None``
+        trains them one after the other here; a ``Client`` (e.g. from
+        ``plsim.start_cluster``) on its workers; ``"auto"`` on the cluster plsim
+        started if one is running; a ``joblib.Parallel`` through joblib (same members).
     random_state : int, RandomState, Generator or None
         Seeds every member (rows, columns and the member's own ``random_state``)
         from ``random_state`` and the member's index: same value, same members,
@@ -254,6 +259,8 @@ class ParallelBaggingClassifier(ClassifierMixin, _BaseBagging, BaseEstimator):
         Which of the ``n_estimators`` members were fitted (all of them unless ``partial_``).
     partial_ : bool
         True when the fit was stopped or interrupted and kept only the members that finished.
+    stopped_reason_ : str or None
+        ``None`` (complete), ``"stopped"`` (the callback asked) or ``"interrupted"``.
     classes_ : ndarray
         Class labels.
 
@@ -262,7 +269,7 @@ class ParallelBaggingClassifier(ClassifierMixin, _BaseBagging, BaseEstimator):
     >>> import plsim
     >>> from plsim.ensembles import ParallelBaggingClassifier
     >>> client = plsim.start_cluster(n_workers=2, quiet=True)      # doctest: +SKIP
-    >>> model = ParallelBaggingClassifier(n_estimators=16, client=client, random_state=0)
+    >>> model = ParallelBaggingClassifier(n_estimators=16, executor=client, random_state=0)
     """
     )
 
@@ -270,19 +277,19 @@ class ParallelBaggingClassifier(ClassifierMixin, _BaseBagging, BaseEstimator):
 
     def __init__(self, estimator: Any = None, n_estimators: int = 10, *, max_samples: float | int = 1.0,
                  max_features: float | int = 1.0, bootstrap: bool = True, bootstrap_features: bool = False,
-                 client: Any = None, random_state: Any = None) -> None:
+                 executor: Any = None, random_state: Any = None) -> None:
         self.estimator = estimator
         self.n_estimators = n_estimators
         self.max_samples = max_samples
         self.max_features = max_features
         self.bootstrap = bootstrap
         self.bootstrap_features = bootstrap_features
-        self.client = client
+        self.executor = executor
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
-            progress: Callable[[int, int], Any] | None = None) -> ParallelBaggingClassifier:
-        """Train the members (in parallel when a client is set).
+            callback: Any = None) -> ParallelBaggingClassifier:
+        """Train the members (in parallel on a Dask or joblib executor).
 
         Parameters
         ----------
@@ -296,23 +303,27 @@ class ParallelBaggingClassifier(ClassifierMixin, _BaseBagging, BaseEstimator):
             estimator need not accept ``sample_weight``. Without bootstrap
             (pasting, random subspaces) each member's fit gets the weights of
             its rows, so the base estimator must accept ``sample_weight``.
-        progress : callable, optional
-            ``progress(done, total)``, called here as members finish. Raising
-            :class:`plsim.ensembles.StopFit` from it stops the fit early.
+        callback : callable, optional
+            Called here (never on a worker) with a :class:`plsim.progress.Progress`
+            (``unit="member"``, ``record`` the member's
+            :class:`plsim.executor.TaskResult`) as each member finishes; a
+            truthy return stops the fit.
 
-        Stopped (``StopFit``) or interrupted (``KeyboardInterrupt``, the
-        kernel's interrupt button), the fit cancels the members still pending
-        and keeps those that finished: ``partial_`` is True and
-        ``member_indices_`` lists them (member ``i`` equals member ``i`` of the
-        complete fit). A Stop returns the estimator; an interrupt issues a
+        Stopped (the callback returned True) or interrupted
+        (``KeyboardInterrupt``, the kernel's interrupt button), the fit cancels
+        the members still pending and keeps those that finished: ``partial_``
+        is True, ``stopped_reason_`` says why and ``member_indices_`` lists
+        them (member ``i`` equals member ``i`` of the complete fit). A stop
+        returns the estimator, without a warning; an interrupt issues a
         :class:`plsim.ensembles.PartialResultWarning` saying how many members
         were kept and is re-raised, so the cell still stops (keep the model in
         a variable before ``fit`` to use them).
         """
+        check_callback(callback)
         X, y, base, n_estimators = self._validate_fit(X, y)
         check_classification_targets(y)
         self.classes_, y_encoded = np.unique(y, return_inverse=True)
-        self._fit(X, y_encoded, base, n_estimators, progress, sample_weight)
+        self._fit(X, y_encoded, base, n_estimators, callback, sample_weight)
         return self
 
     def _member_probas(self, X: np.ndarray) -> Iterator[np.ndarray]:
@@ -351,7 +362,7 @@ class ParallelBaggingRegressor(RegressorMixin, _BaseBagging, BaseEstimator):
     Attributes
     ----------
     estimators_, estimators_features_, estimators_samples_, member_fit_times_, member_workers_
-    member_indices_, partial_
+    member_indices_, partial_, stopped_reason_
         As for :class:`ParallelBaggingClassifier`.
     """
     )
@@ -360,21 +371,22 @@ class ParallelBaggingRegressor(RegressorMixin, _BaseBagging, BaseEstimator):
 
     def __init__(self, estimator: Any = None, n_estimators: int = 10, *, max_samples: float | int = 1.0,
                  max_features: float | int = 1.0, bootstrap: bool = True, bootstrap_features: bool = False,
-                 client: Any = None, random_state: Any = None) -> None:
+                 executor: Any = None, random_state: Any = None) -> None:
         self.estimator = estimator
         self.n_estimators = n_estimators
         self.max_samples = max_samples
         self.max_features = max_features
         self.bootstrap = bootstrap
         self.bootstrap_features = bootstrap_features
-        self.client = client
+        self.executor = executor
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
-            progress: Callable[[int, int], Any] | None = None) -> ParallelBaggingRegressor:
-        """Train the members (in parallel when a client is set); as :meth:`ParallelBaggingClassifier.fit`."""
+            callback: Any = None) -> ParallelBaggingRegressor:
+        """Train the members (in parallel on a Dask or joblib executor); as :meth:`ParallelBaggingClassifier.fit`."""
+        check_callback(callback)
         X, y, base, n_estimators = self._validate_fit(X, y)
-        self._fit(X, y, base, n_estimators, progress, sample_weight)
+        self._fit(X, y, base, n_estimators, callback, sample_weight)
         return self
 
     def predict_members(self, X: Any) -> np.ndarray:
@@ -403,12 +415,12 @@ class RandomSubspaceClassifier(ParallelBaggingClassifier):
     """
 
     def __init__(self, estimator: Any = None, n_estimators: int = 10, *, max_features: float | int = 0.5,
-                 bootstrap_features: bool = False, client: Any = None, random_state: Any = None) -> None:
+                 bootstrap_features: bool = False, executor: Any = None, random_state: Any = None) -> None:
         self.estimator = estimator
         self.n_estimators = n_estimators
         self.max_features = max_features
         self.bootstrap_features = bootstrap_features
-        self.client = client
+        self.executor = executor
         self.random_state = random_state
 
     def _sampling(self) -> tuple[Any, bool, Any, bool]:
@@ -422,12 +434,12 @@ class RandomSubspaceRegressor(ParallelBaggingRegressor):
     """
 
     def __init__(self, estimator: Any = None, n_estimators: int = 10, *, max_features: float | int = 0.5,
-                 bootstrap_features: bool = False, client: Any = None, random_state: Any = None) -> None:
+                 bootstrap_features: bool = False, executor: Any = None, random_state: Any = None) -> None:
         self.estimator = estimator
         self.n_estimators = n_estimators
         self.max_features = max_features
         self.bootstrap_features = bootstrap_features
-        self.client = client
+        self.executor = executor
         self.random_state = random_state
 
     def _sampling(self) -> tuple[Any, bool, Any, bool]:

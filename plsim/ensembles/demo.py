@@ -11,7 +11,7 @@ import numpy as np
 
 from plsim.config import small_mode
 
-__all__ = ["EnsembleDemo", "demo_data"]
+__all__ = ["EnsembleDemo", "demo_settings", "demo_data"]
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,16 @@ class EnsembleDemo:
     sweep_grid: dict = field(default_factory=lambda: {"max_depth": [2, 4, 6, 8, None],
                                                       "min_samples_leaf": [1, 5, 20]})
 
-    @classmethod
-    def current(cls) -> EnsembleDemo:
-        """The default sizes, or smaller ones when ``PLSIM_SMALL`` is set."""
-        if small_mode():
-            return cls(n_samples=900, n_features=12, n_informative=6, n_members=10, max_members=20,
-                       sweep_grid={"max_depth": [2, 4, None], "min_samples_leaf": [1, 10]})
-        return cls()
+
+_SMALL = {"n_samples": 900, "n_features": 12, "n_informative": 6, "n_members": 10, "max_members": 20,
+          "sweep_grid": {"max_depth": [2, 4, None], "min_samples_leaf": [1, 10]}}
+
+
+def demo_settings(small: bool | None = None) -> EnsembleDemo:
+    """The demo sizes: the full ones, or smaller ones when ``small`` (default: ``PLSIM_SMALL`` is set)."""
+    if small is None:
+        small = small_mode()
+    return EnsembleDemo(**_SMALL) if small else EnsembleDemo()
 
 
 def demo_data(settings: EnsembleDemo | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -46,7 +49,7 @@ def demo_data(settings: EnsembleDemo | None = None) -> tuple[np.ndarray, np.ndar
     from sklearn.datasets import make_classification
     from sklearn.model_selection import train_test_split
 
-    s = settings or EnsembleDemo.current()
+    s = settings or demo_settings()
     X, y = make_classification(
         n_samples=s.n_samples, n_features=s.n_features, n_informative=s.n_informative,
         n_redundant=2, n_classes=s.n_classes, n_clusters_per_class=2, flip_y=0.05,

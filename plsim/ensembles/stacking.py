@@ -12,7 +12,6 @@ Taught in ``notebooks/02_ensembles.ipynb``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,11 +29,16 @@ from plsim.ensembles._base import (
     check_accepts_sample_weight,
     check_estimator_like,
     check_sample_weight,
+    forget_fit,
+    member_seed,
+    run_fits,
     set_member_seed,
+    stop_requested,
 )
-from plsim.ensembles._engine import run_tasks, shared_data, spawn_seeds
 from plsim.ensembles._tasks import fit_full, fit_predict_fold
 from plsim.ensembles.voting import check_named_estimators
+from plsim.progress import check_callback
+from plsim.validation import check_random_state
 
 __all__ = ["ParallelStackingClassifier"]
 
@@ -68,11 +72,13 @@ class ParallelStackingClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEst
         in that order. With two classes only the second probability column is kept.
     passthrough : bool
         Also give the final estimator the original features.
-    client : dask.distributed.Client, "auto", joblib.Parallel or None
-        Where to run the ``n_members * (cv + 1)`` fits; ``None``: one after the other here.
+    executor : None, "auto", "sequential", dask.distributed.Client, joblib.Parallel or plsim.executor.Executor
+        Where to run the ``n_members * (cv + 1)`` fits (:func:`plsim.executor.resolve_executor`);
+        ``None``: one after the other here.
     random_state : int, RandomState, Generator or None
         When set, members (and the final estimator) whose own ``random_state`` is
-        ``None`` get a seed derived from it and their position.
+        ``None`` get the seed of branch ``("member", position)`` of its seed tree
+        (the final estimator is position ``n_members``).
 
     Attributes
     ----------
@@ -91,14 +97,14 @@ class ParallelStackingClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEst
     """
 
     def __init__(self, estimators: list[tuple[str, Any]], final_estimator: Any = None, *, cv: Any = 5,
-                 stack_method: str = "auto", passthrough: bool = False, client: Any = None,
+                 stack_method: str = "auto", passthrough: bool = False, executor: Any = None,
                  random_state: Any = None) -> None:
         self.estimators = estimators
         self.final_estimator = final_estimator
         self.cv = cv
         self.stack_method = stack_method
         self.passthrough = passthrough
-        self.client = client
+        self.executor = executor
         self.random_state = random_state
 
     def __sklearn_tags__(self):  # noqa: ANN204
@@ -123,18 +129,23 @@ class ParallelStackingClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEst
             methods.append(found)
         return methods
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, progress: Callable[[int, int], Any] | None = None
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, callback: Any = None
             ) -> ParallelStackingClassifier:
-        """Fit members per fold and on all data (in parallel when a client is set), then the final model.
+        """Fit members per fold and on all data (in parallel on a Dask or joblib executor), then the final model.
 
         ``sample_weight`` (optional, one non-negative number per row) goes, as
         in scikit-learn's ``StackingClassifier``, to every member's fit (each
         fold's fit gets its training rows' weights) and to the final
-        estimator's fit; all of them must accept it. ``progress(done, total)``
-        is called as fits finish. Stopping (:class:`plsim.ensembles.StopFit`
-        from ``progress``) or interrupting cancels the pending fits and
-        re-raises: the final model needs every fold, so nothing partial is kept.
+        estimator's fit; all of them must accept it. ``callback`` gets a
+        :class:`plsim.progress.Progress` (``unit="fit"``) as each fit finishes.
+        The final model needs every fold, so nothing partial is kept: stopped
+        (the callback returned True), the pending fits are cancelled and the
+        estimator is returned *unfitted* (no members: ``predict`` raises
+        ``NotFittedError``; ``stopped_reason_ == "stopped"``); interrupted, they are cancelled and the
+        ``KeyboardInterrupt`` is re-raised.
         """
+        check_callback(callback)
+        forget_fit(self)
         pairs = check_named_estimators(self.estimators)
         final = LogisticRegression() if self.final_estimator is None else self.final_estimator
         check_estimator_like(final, "final_estimator")
@@ -158,19 +169,19 @@ class ParallelStackingClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEst
         members = [clone(e) for _, e in pairs]
         final = clone(final)
         if self.random_state is not None:
-            seqs = spawn_seeds(self.random_state, len(members) + 1)
-            for est, seq in zip(members, seqs):
-                set_member_seed(est, seq, only_unset=True)
-            set_member_seed(final, seqs[-1], only_unset=True)
+            root = check_random_state(self.random_state)
+            for i, est in enumerate(members):
+                set_member_seed(est, member_seed(root, i), only_unset=True)
+            set_member_seed(final, member_seed(root, len(members)), only_unset=True)
 
         tasks_full = [{"estimator": clone(m)} for m in members]
         tasks_oof = [
             {"estimator": clone(m), "train": tr, "test": te, "method": meth, "n_classes": n_classes}
             for m, meth in zip(members, methods) for tr, te in splits
         ]
-        client = self._resolved_client()
+        ex = self._executor()
         # One batch of independent tasks (all folds of all members, then the full
-        # fits) sharing the one scatter of X and y: no barrier between them.
+        # fits) sharing the one placement of X and y: no barrier between them.
         n_oof = len(tasks_oof)
 
         def describe(i: int) -> str:
@@ -179,9 +190,14 @@ class ParallelStackingClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEst
             return f"member {pairs[i - n_oof][0]!r} (all data)"
 
         arrays = {"X": X, "y": y_enc} if sample_weight is None else {"X": X, "y": y_enc, "sample_weight": sample_weight}
-        with shared_data(client, **arrays) as data:
-            results = run_tasks(client, _stack_task, data, tasks_oof + tasks_full, name="plsim-stacking-fit",
-                                progress=progress, describe=describe)
+        with stop_requested() as stop:
+            ex.check_fits(sum(a.nbytes for a in arrays.values()), what=f"the training data ({', '.join(arrays)})")
+            with ex.running("ParallelStackingClassifier.fit"), ex.shared(**arrays) as data:
+                results = run_fits(ex, _stack_task, data, tasks_oof + tasks_full, name="plsim-stacking-fit",
+                                   callback=callback, describe=describe, unit="fit")
+        if stop.requested:
+            self.stopped_reason_ = "stopped"
+            return self
         oof, full = results[:n_oof], results[n_oof:]
 
         blocks = []
@@ -199,6 +215,7 @@ class ParallelStackingClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEst
         self.stack_method_ = methods
         self._record_tasks(full)
         self.cv_fit_times_ = np.array([r.seconds for r in oof]).reshape(len(members), len(splits))
+        self.stopped_reason_ = None
         return self
 
     def _trim(self, block: np.ndarray, method: str) -> np.ndarray:

@@ -6,7 +6,7 @@ keeping only the single best configuration, :class:`SweepEnsembleClassifier`
 keeps the ``top_k`` best by mean CV score and lets them vote (their mistakes
 differ, so the vote is usually at least as good as the best one alone).
 
-Two rounds of tasks share one scatter of the data: ``n_configs * cv`` fold
+Two rounds of tasks share one placement of the data: ``n_configs * cv`` fold
 fits, then ``top_k`` refits on all the data.
 
 Taught in ``notebooks/02_ensembles.ipynb``.
@@ -15,7 +15,7 @@ Taught in ``notebooks/02_ensembles.ipynb``.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,13 +32,18 @@ from plsim.ensembles._base import (
     check_estimator_like,
     check_n_estimators,
     check_sample_weight,
+    forget_fit,
     hard_vote,
     member_proba,
+    member_seed,
+    run_fits,
     set_member_seed,
     soft_vote,
+    stop_requested,
 )
-from plsim.ensembles._engine import run_tasks, shared_data, spawn_seeds
 from plsim.ensembles._tasks import fit_full, fit_score_fold
+from plsim.progress import check_callback
+from plsim.validation import check_random_state
 
 __all__ = ["SweepEnsembleClassifier", "expand_grid"]
 
@@ -80,11 +85,12 @@ class SweepEnsembleClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEstima
         Cross-validation used to score each configuration (int: ``StratifiedKFold``).
     voting : {"hard", "soft"}
         How the kept configurations combine (soft needs ``predict_proba``).
-    client : dask.distributed.Client, "auto", joblib.Parallel or None
-        Where to run the fits; ``None`` runs them one after the other here.
+    executor : None, "auto", "sequential", dask.distributed.Client, joblib.Parallel or plsim.executor.Executor
+        Where to run the fits (:func:`plsim.executor.resolve_executor`); ``None``
+        runs them one after the other here.
     random_state : int, RandomState, Generator or None
-        Configuration ``i`` gets a seed derived from this and ``i`` (the same for
-        its CV fits and its final refit).
+        Configuration ``i`` gets the seed of branch ``("member", i)`` of this
+        seed tree (the same for its CV fits and its final refit).
 
     Attributes
     ----------
@@ -101,13 +107,13 @@ class SweepEnsembleClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEstima
     """
 
     def __init__(self, estimator: Any, param_grid: Any, *, top_k: int = 3, cv: Any = 3, voting: str = "hard",
-                 client: Any = None, random_state: Any = None) -> None:
+                 executor: Any = None, random_state: Any = None) -> None:
         self.estimator = estimator
         self.param_grid = param_grid
         self.top_k = top_k
         self.cv = cv
         self.voting = voting
-        self.client = client
+        self.executor = executor
         self.random_state = random_state
 
     def __sklearn_tags__(self):  # noqa: ANN204
@@ -115,7 +121,7 @@ class SweepEnsembleClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEstima
         tags.input_tags.allow_nan = allow_nan([self.estimator])
         return tags
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, progress: Callable[[int, int], Any] | None = None
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, callback: Any = None
             ) -> SweepEnsembleClassifier:
         """Score every configuration by CV (in parallel), keep the best ``top_k``, refit them.
 
@@ -123,9 +129,15 @@ class SweepEnsembleClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEstima
         as ``GridSearchCV.fit(X, y, sample_weight=...)`` uses it: each fold's
         fit gets its training rows' weights, each fold's score (the
         estimator's ``score``) its test rows' weights, the refits all of them.
-        Stopping or interrupting cancels the pending fits and re-raises (a
-        sweep needs every fold: nothing partial is kept).
+        ``callback`` gets a :class:`plsim.progress.Progress` (``unit="fit"``)
+        as each fit finishes (CV fits, then refits: ``total`` counts both). A
+        sweep needs every fold, so nothing partial is kept: stopped (the
+        callback returned True), the pending fits are cancelled and the
+        estimator is returned *unfitted* (no members; ``stopped_reason_ == "stopped"``);
+        interrupted, they are cancelled and the ``KeyboardInterrupt`` re-raised.
         """
+        check_callback(callback)
+        forget_fit(self)
         check_estimator_like(self.estimator, "estimator", need_proba=self.voting == "soft")
         if self.voting not in ("hard", "soft"):
             raise ValueError(f"voting={self.voting!r} is not allowed; use 'hard' or 'soft'")
@@ -145,7 +157,9 @@ class SweepEnsembleClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEstima
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         splits = list(check_cv(self.cv, y_enc, classifier=True).split(X, y_enc))
         models = []
-        for config, seq in zip(configs, spawn_seeds(self.random_state, len(configs))):
+        root = check_random_state(self.random_state)
+        for i, config in enumerate(configs):
+            seq = member_seed(root, i)
             model = clone(self.estimator)
             try:
                 model.set_params(**config)
@@ -154,22 +168,26 @@ class SweepEnsembleClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEstima
             models.append(set_member_seed(model, seq, only_unset=True))
         n_cv = len(configs) * len(splits)
         total = n_cv + top_k
-        client = self._resolved_client()
+        ex = self._executor()
         arrays = {"X": X, "y": y_enc} if sample_weight is None else {"X": X, "y": y_enc, "sample_weight": sample_weight}
-        with shared_data(client, **arrays) as data:
-            tasks = [{"estimator": clone(m), "train": tr, "test": te} for m in models for tr, te in splits]
-            scored = run_tasks(client, fit_score_fold, data, tasks, name="plsim-sweep-cv",
-                               progress=None if progress is None else (lambda d, _t: progress(d, total)),
-                               describe=lambda i: f"fold {i % len(splits)} of configuration {configs[i // len(splits)]}")
-            scores = np.array([r.value for r in scored]).reshape(len(configs), len(splits))
-            times = np.array([r.seconds for r in scored]).reshape(len(configs), len(splits))
-            mean = scores.mean(axis=1)
-            selected = np.array(sorted(range(len(configs)), key=lambda i: (-mean[i], i))[:top_k])
-            refits = run_tasks(
-                client, fit_full, data, [{"estimator": clone(models[i])} for i in selected], name="plsim-sweep-refit",
-                progress=None if progress is None else (lambda d, _t: progress(n_cv + d, total)),
-                describe=lambda j: f"refit of configuration {configs[selected[j]]}",
-            )
+        with stop_requested() as stop:
+            ex.check_fits(sum(a.nbytes for a in arrays.values()), what=f"the training data ({', '.join(arrays)})")
+            with ex.running("SweepEnsembleClassifier.fit"), ex.shared(**arrays) as data:
+                tasks = [{"estimator": clone(m), "train": tr, "test": te} for m in models for tr, te in splits]
+                scored = run_fits(
+                    ex, fit_score_fold, data, tasks, name="plsim-sweep-cv", callback=callback, unit="fit",
+                    total=total, describe=lambda i: f"fold {i % len(splits)} of configuration {configs[i // len(splits)]}")
+                scores = np.array([r.value for r in scored]).reshape(len(configs), len(splits))
+                times = np.array([r.seconds for r in scored]).reshape(len(configs), len(splits))
+                mean = scores.mean(axis=1)
+                selected = np.array(sorted(range(len(configs)), key=lambda i: (-mean[i], i))[:top_k])
+                refits = run_fits(
+                    ex, fit_full, data, [{"estimator": clone(models[i])} for i in selected], name="plsim-sweep-refit",
+                    callback=callback, unit="fit", offset=n_cv, total=total,
+                    describe=lambda j: f"refit of configuration {configs[selected[j]]}")
+        if stop.requested:
+            self.stopped_reason_ = "stopped"
+            return self
         order = np.argsort(-mean, kind="stable")
         rank = np.empty(len(configs), dtype=int)
         for position, i in enumerate(order):
@@ -187,6 +205,7 @@ class SweepEnsembleClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEstima
         self.selected_ = selected
         self.estimators_ = [r.value for r in refits]
         self._record_tasks(refits)
+        self.stopped_reason_ = None
         return self
 
     def _check_X(self, X: Any) -> np.ndarray:

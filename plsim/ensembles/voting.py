@@ -11,7 +11,7 @@ Taught in ``notebooks/02_ensembles.ipynb``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -29,12 +29,14 @@ from plsim.ensembles._base import (
     check_sample_weight,
     hard_vote,
     member_proba,
+    member_seed,
     run_members,
     set_member_seed,
     soft_vote,
 )
-from plsim.ensembles._engine import spawn_seeds
 from plsim.ensembles._tasks import fit_full
+from plsim.progress import check_callback
+from plsim.validation import check_random_state
 
 __all__ = ["ParallelVotingClassifier", "ParallelVotingRegressor", "check_named_estimators"]
 
@@ -73,26 +75,28 @@ def _check_weights(weights: Any, n: int) -> np.ndarray | None:
 
 
 def fit_members(owner: Any, pairs: list[tuple[str, Any]], X: np.ndarray, y: np.ndarray,
-                progress: Callable[[int, int], Any] | None, sample_weight: np.ndarray | None = None,
+                callback: Any, sample_weight: np.ndarray | None = None,
                 ) -> tuple[list[Any], np.ndarray, BaseException | None]:
     """Fit a clone of each named estimator on all of (X, y) as one task each; record times/workers.
 
-    Members whose ``random_state`` is unset get a seed derived from
-    ``owner.random_state`` and their position, when ``owner.random_state`` is set.
+    Members whose ``random_state`` is unset get the seed of branch
+    ``("member", position)`` of ``owner.random_state``'s seed tree, when
+    ``owner.random_state`` is set.
     ``sample_weight`` goes to every member's fit (as in scikit-learn's voting).
     Returns the fitted members, their positions and what stopped the fit early
     (see :func:`plsim.ensembles._base.run_members`).
     """
-    client = owner._resolved_client()
+    ex = owner._executor()
     members = [clone(est) for _, est in pairs]
     if owner.random_state is not None:
-        for est, seq in zip(members, spawn_seeds(owner.random_state, len(members))):
-            set_member_seed(est, seq, only_unset=True)
+        root = check_random_state(owner.random_state)
+        for i, est in enumerate(members):
+            set_member_seed(est, member_seed(root, i), only_unset=True)
     arrays = {"X": X, "y": y} if sample_weight is None else {"X": X, "y": y, "sample_weight": sample_weight}
     results, indices, stopped = run_members(
-        client, fit_full, arrays, [{"estimator": m} for m in members],
-        name=f"plsim-{type(owner).__name__.lower()}-member", progress=progress,
-        describe=lambda i: f"member {pairs[i][0]!r} of {type(owner).__name__}")
+        ex, fit_full, arrays, [{"estimator": m} for m in members],
+        name=f"plsim-{type(owner).__name__.lower()}-member", callback=callback,
+        describe=lambda i: f"member {pairs[i][0]!r} of {type(owner).__name__}", what=f"{type(owner).__name__}.fit")
     owner._record_tasks(results)
     return [r.value for r in results], indices, stopped
 
@@ -148,8 +152,9 @@ class ParallelVotingClassifier(ClassifierMixin, _BaseVoting, BaseEstimator):
         needs ``predict_proba``).
     weights : sequence of float, optional
         One non-negative weight per member (default: equal).
-    client : dask.distributed.Client, "auto", joblib.Parallel or None
-        Where to train the members; ``None`` trains them one after the other here.
+    executor : None, "auto", "sequential", dask.distributed.Client, joblib.Parallel or plsim.executor.Executor
+        Where to train the members (:func:`plsim.executor.resolve_executor`);
+        ``None`` trains them one after the other here.
     random_state : int, RandomState, Generator or None
         When set, members whose own ``random_state`` is ``None`` get a seed
         derived from it and their position (explicit member seeds are kept).
@@ -168,31 +173,34 @@ class ParallelVotingClassifier(ClassifierMixin, _BaseVoting, BaseEstimator):
         Positions (in ``estimators``) of the fitted members: all unless ``partial_``.
     partial_ : bool
         True when the fit was stopped or interrupted and kept only the members that finished.
+    stopped_reason_ : str or None
+        ``None`` (complete), ``"stopped"`` (the callback asked) or ``"interrupted"``.
     weights_ : ndarray or None
         The weights of the fitted members.
     classes_ : ndarray
     """
 
     def __init__(self, estimators: list[tuple[str, Any]], *, voting: str = "hard", weights: Any = None,
-                 client: Any = None, random_state: Any = None) -> None:
+                 executor: Any = None, random_state: Any = None) -> None:
         self.estimators = estimators
         self.voting = voting
         self.weights = weights
-        self.client = client
+        self.executor = executor
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
-            progress: Callable[[int, int], Any] | None = None) -> ParallelVotingClassifier:
-        """Train every member (in parallel when a client is set).
+            callback: Any = None) -> ParallelVotingClassifier:
+        """Train every member (in parallel on a Dask or joblib executor).
 
         ``sample_weight`` (optional, one non-negative number per row) goes to
         every member's fit, as in scikit-learn's ``VotingClassifier``: every
-        member must accept it. ``progress(done, total)`` is called as members
-        finish. Stopped (:class:`plsim.ensembles.StopFit` raised from
-        ``progress``) or interrupted, the fit keeps the members that finished
-        (``partial_``, ``member_indices_``; their ``weights`` only), as
+        member must accept it. ``callback`` gets a :class:`plsim.progress.Progress`
+        as each member finishes. Stopped (the callback returned True) or
+        interrupted, the fit keeps the members that finished (``partial_``,
+        ``member_indices_``, ``stopped_reason_``; their ``weights`` only), as
         :meth:`plsim.ensembles.ParallelBaggingClassifier.fit` does.
         """
+        check_callback(callback)
         if self.voting not in ("hard", "soft"):
             raise ValueError(f"voting={self.voting!r} is not allowed; use 'hard' or 'soft'")
         X, y, pairs, weights, sample_weight = self._validate(X, y, sample_weight)
@@ -201,7 +209,7 @@ class ParallelVotingClassifier(ClassifierMixin, _BaseVoting, BaseEstimator):
                 check_estimator_like(est, f"estimators[{n!r}]", need_proba=True)
         check_classification_targets(y)
         self.classes_, y_encoded = np.unique(y, return_inverse=True)
-        self._store(pairs, fit_members(self, pairs, X, y_encoded, progress, sample_weight), weights)
+        self._store(pairs, fit_members(self, pairs, X, y_encoded, callback, sample_weight), weights)
         return self
 
     def _encoded_members(self, X: np.ndarray) -> np.ndarray:
@@ -240,29 +248,31 @@ class ParallelVotingRegressor(RegressorMixin, _BaseVoting, BaseEstimator):
         The members.
     weights : sequence of float, optional
         One non-negative weight per member (default: equal).
-    client : dask.distributed.Client, "auto", joblib.Parallel or None
+    executor : None, "auto", "sequential", dask.distributed.Client, joblib.Parallel or plsim.executor.Executor
         Where to train the members; ``None`` trains them one after the other here.
     random_state : int, RandomState, Generator or None
         Seeds members whose own ``random_state`` is ``None`` (see the classifier).
 
     Attributes
     ----------
-    estimators_, named_estimators_, member_fit_times_, member_workers_, member_indices_, partial_, weights_
+    estimators_, named_estimators_, member_fit_times_, member_workers_, member_indices_, partial_, stopped_reason_,
+    weights_
         As for :class:`ParallelVotingClassifier`.
     """
 
-    def __init__(self, estimators: list[tuple[str, Any]], *, weights: Any = None, client: Any = None,
+    def __init__(self, estimators: list[tuple[str, Any]], *, weights: Any = None, executor: Any = None,
                  random_state: Any = None) -> None:
         self.estimators = estimators
         self.weights = weights
-        self.client = client
+        self.executor = executor
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
-            progress: Callable[[int, int], Any] | None = None) -> ParallelVotingRegressor:
-        """Train every member (in parallel when a client is set); as :meth:`ParallelVotingClassifier.fit`."""
+            callback: Any = None) -> ParallelVotingRegressor:
+        """Train every member (in parallel on a Dask or joblib executor); as :meth:`ParallelVotingClassifier.fit`."""
+        check_callback(callback)
         X, y, pairs, weights, sample_weight = self._validate(X, y, sample_weight)
-        self._store(pairs, fit_members(self, pairs, X, y, progress, sample_weight), weights)
+        self._store(pairs, fit_members(self, pairs, X, y, callback, sample_weight), weights)
         return self
 
     def predict_members(self, X: Any) -> np.ndarray:
