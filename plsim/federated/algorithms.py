@@ -212,7 +212,7 @@ def weighted_average(vectors: list[np.ndarray], weights: list[float] | np.ndarra
                          "positive sum (e.g. each client's sample count)")
     total = np.zeros_like(np.asarray(vectors[0], dtype=np.float64))
     for v, wk in zip(vectors, weights):
-        total += wk * v
+        total += wk * np.asarray(v, dtype=np.float64)
     return total / weights.sum()
 
 
