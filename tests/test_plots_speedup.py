@@ -89,3 +89,12 @@ def test_plot_bad_inputs(result):
         psp.plot_timeline([])
     with pytest.raises(TypeError, match="TaskRecord"):
         psp.plot_timeline([(1, 2)])
+
+
+def test_a_measurement_stopped_before_any_worker_count_still_plots():
+    from plsim.speedup import Timing
+
+    stopped = SpeedupResult(Timing((1.0,)), {}, stopped_reason="stopped")
+    for plot in (psp.plot_speedup, psp.plot_speedup_efficiency):
+        fig = plot(stopped)
+        assert fig.axes and fig.axes[0].get_xlim()[0] <= 1

@@ -342,3 +342,13 @@ def test_same_code_is_rarely_called_different_on_a_loaded_machine():
     different = sum(v in DIFFERENT for v in verdicts)
     assert different <= bound, f"{different} of {comparisons} A-versus-A comparisons called different"
     assert set(verdicts) <= {"no_consistent_difference", *DIFFERENT}
+
+
+@pytest.mark.parametrize(("wins_a", "wins_b"), [(0, 9), (2, 7), (4, 5), (7, 1), (12, 3), (20, 0)])
+def test_p_value_is_scipys_exact_binomial_test(wins_a, wins_b):
+    from scipy.stats import binomtest
+
+    c = compare_paired([1.0] * wins_a + [1.2] * wins_b, [1.1] * (wins_a + wins_b))
+    assert (c.wins_a, c.wins_b) == (wins_a, wins_b)
+    assert c.p_value == pytest.approx(binomtest(wins_a, wins_a + wins_b, 0.5).pvalue)
+    assert c.p_value == pytest.approx(_two_sided(wins_a, wins_a + wins_b))

@@ -29,7 +29,7 @@ def _check_result(result: Any) -> SpeedupResult:
 
 
 def _curve_workers(result: SpeedupResult, extend_to: int | None) -> list[int]:
-    top = max(result.workers)
+    top = max(result.workers, default=1)  # a measurement stopped early may hold no worker count
     if extend_to is not None:
         if isinstance(extend_to, bool) or not isinstance(extend_to, int) or extend_to < 1:
             raise ValueError(f"extend_to={extend_to!r} must be a positive integer (workers)")
@@ -90,18 +90,20 @@ def plot_speedup(
         jp = sorted(joblib_speedup)
         ax.plot(jp, scale([float(joblib_speedup[p]) for p in jp], jp), label=f"joblib processes ({MEASURED})",
                 **{**measured_style(COLORS["joblib"]), "linestyle": "none", "marker": "D", "markersize": 8})
-    top = max(result.workers)
-    s = result.speedup(top)
+    top = max(result.workers, default=1)  # a measurement stopped early may hold no worker count
+    s = result.speedup(top) if result.parallel else 1.0
     if eff:
         ax.set_ylabel("efficiency (speedup / workers)")
         ax.set_ylim(0, max(1.15, max(scale(measured, ps)) * 1.1))
-        ax.set_title(f"Efficiency {s / top:.0%} on {top} worker(s) ({MEASURED})")
+        ax.set_title(f"Efficiency {s / top:.0%} on {top} worker(s) ({MEASURED})" if result.parallel
+                     else f"Stopped before any worker count was measured ({MEASURED}: sequential only)")
     else:
         ax.set_ylabel("speedup T1 / Tp (x)")
         ax.set_ylim(0, max(curve[-1], max(measured)) * 1.15)
         pred = f", {PREDICTED} {result.model.speedup(top):.2f}x" if result.model is not None else ""
         verdict = f"{s:.2f}x faster" if s >= 1 else f"{1 / s:.2f}x slower"
-        ax.set_title(f"{verdict} on {top} worker(s) ({MEASURED}{pred})")
+        ax.set_title(f"{verdict} on {top} worker(s) ({MEASURED}{pred})" if result.parallel
+                     else f"Stopped before any worker count was measured ({MEASURED}: sequential only)")
     ax.set_xlabel("workers (processes)")
     if len(curve) <= 12:
         ax.set_xticks(curve)

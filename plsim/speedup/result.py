@@ -5,6 +5,7 @@ Taught in ``notebooks/01_speedup.ipynb``.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,6 @@ from plsim.executor import Dask, resolve_executor
 from plsim.progress import Callback, Progress, check_callback, notify
 from plsim.stopping import PartialResultWarning
 from plsim.validation import check_nonneg_int as _nonneg_int, check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
-from plsim.speedup._checks import _workers_list
 from plsim.speedup.cost_model import CostModel
 from plsim.speedup.judge import SpeedupReading, cluster_cpus, read_speedup
 from plsim.speedup.laws import fit_amdahl, karp_flatt
@@ -28,6 +28,20 @@ from plsim.speedup.measure import (
     run_parallel,
     run_sequential,
 )
+
+def _workers_list(workers: Any) -> list[int]:
+    """Worker counts to measure: an int or a sequence of distinct positive ints, sorted."""
+    if isinstance(workers, numbers.Integral) and not isinstance(workers, bool):
+        workers = [workers]
+    if isinstance(workers, (str, bytes)) or not isinstance(workers, Sequence | range):
+        raise TypeError(f"workers must be an int or a sequence of ints, got {workers!r}")
+    out = [_positive_int("workers", p) for p in workers]
+    if not out:
+        raise ValueError("workers=[] is empty; give at least one worker count such as [1, 2]")
+    if len(set(out)) != len(out):
+        raise ValueError(f"workers={list(workers)!r} has repeated counts; give each count once")
+    return sorted(out)
+
 
 # ---------------------------------------------------------------------------
 # results
