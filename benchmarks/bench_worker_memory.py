@@ -9,7 +9,7 @@ psutil) at each step of a classroom run:
 1. a fresh worker (Python + dask + distributed);
 2. after importing plsim, numpy and scikit-learn in the worker;
 3. after one ensemble member is fitted there (a bagged decision tree on the
-   02_ensembles demo data, through ``ParallelBaggingClassifier(client=...)``);
+   02_ensembles demo data, through ``ParallelBaggingClassifier(executor=...)``);
 4. after one federated round (FedAvg, an MLP on digits, through ``run_federated``);
 5. the peak over the whole run (``ru_maxrss``): Dask's nanny samples RSS every
    100 ms, so a transient peak can pause or restart a worker too.
@@ -65,12 +65,12 @@ def measure_once() -> dict[str, int]:
         figures["fresh worker"] = client.run(_rss)[address]
         figures["after imports"] = client.run(_import_stack)[address]
         X_train, _, y_train, _ = demo_data()
-        ParallelBaggingClassifier(n_estimators=1, random_state=0, client=client).fit(X_train, y_train)
+        ParallelBaggingClassifier(n_estimators=1, random_state=0, executor=client).fit(X_train, y_train)
         figures["after one tree fit"] = client.run(_rss)[address]
         data = load_dataset("digits")
         parts = partition(data.y_train, 10, "iid")
         model = MLP(n_features=data.X_train.shape[1], n_classes=data.n_classes, hidden=(32,))
-        run_federated(model, data, parts, rounds=1, client_fraction=0.5, client=client)
+        run_federated(model, data, parts, rounds=1, client_fraction=0.5, executor=client)
         figures["after one federated round"] = client.run(_rss)[address]
         figures["peak over the run"] = client.run(_peak)[address]
     return figures

@@ -51,7 +51,7 @@ def federated_run() -> None:
     parts = data.partition_iid(ds.y_train, 10)
     with plsim.start_cluster(n_workers=2, quiet=True) as client:
         F.run_federated(models.SoftmaxRegression(ds.n_features, ds.n_classes), ds, parts, rounds=5,
-                        client_fraction=0.5, lr=0.1, client=client, random_state=0)
+                        client_fraction=0.5, lr=0.1, executor=client, random_state=0)
 
 
 def training_run() -> None:
@@ -62,7 +62,7 @@ def training_run() -> None:
 
     ds = load_dataset("digits")
     with plsim.start_cluster(n_workers=2, quiet=True) as client:
-        sync_sgd(MLP(64, hidden=(32,), n_classes=10), ds.X_train, ds.y_train, client=client, n_workers=2,
+        sync_sgd(MLP(64, hidden=(32,), n_classes=10), ds.X_train, ds.y_train, executor=client, n_workers=2,
                  n_steps=20, batch_size=128)
 
 

@@ -382,7 +382,7 @@ def _fit_workers_in_memory(wanted: int, res: Resources) -> tuple[int, int, str |
            f"(plsim.cluster.MIN_WORKER_MEMORY, measured)")
     if fit < 1:
         raise WorkerMemoryError(
-            f"not enough memory for one Dask worker: {why}. Run without a cluster (client=None), "
+            f"not enough memory for one Dask worker: {why}. Run without a cluster (executor=None), "
             f"raise the allowance, or pass memory_limit='{MIN_WORKER_MEMORY // MiB}MiB' or more if "
             "this machine really has it"
         )
