@@ -7,7 +7,7 @@ Run from the repository root::
 
 Case 1 (the main job): 16 bagged decision trees of about 0.5 s each, trained
 sequentially, by plsim on the Dask cluster and by the very same fit with
-``client=joblib.Parallel(...)`` (joblib's default process backend, loky): the
+``executor=joblib.Parallel(...)`` (joblib's default process backend, loky): the
 same validation, seeds and members, only the executor differs. Case 2: 200 members of about 10 ms,
 where the per-task overhead eats most of the gain.
 
@@ -58,13 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--repeats {args.repeats}: the joblib comparison needs at least 6 pairs "
                      "(fewer can never pass a two-sided sign test at p <= 0.05)")
 
-    def say(text: str) -> None:
-        print(f"bench_speedup: {text}", file=sys.stderr, flush=True)
+    def say(event) -> None:  # a plsim.progress callback: the stage lines only
+        if event.unit != "member":
+            print(f"bench_speedup: {event.message}", file=sys.stderr, flush=True)
 
     main_case = run_bench(BenchConfig(workers=args.workers, members=DEFAULT_MEMBERS, samples=DEFAULT_SAMPLES,
-                                      repeats=args.repeats), progress=say).as_dict()
+                                      repeats=args.repeats), callback=say).as_dict()
     small_case = run_bench(BenchConfig(workers=args.workers, members=SMALL_MEMBERS, samples=SMALL_SAMPLES,
-                                       repeats=args.repeats, small_tasks=True), progress=say).as_dict()
+                                       repeats=args.repeats, small_tasks=True), callback=say).as_dict()
 
     print(f"\nplsim benchmark on {main_case['workers']} workers ({main_case['usable_cpus']} usable CPUs), "
           f"median of {args.repeats} runs; seconds are measured wall clock, 'predicted' is the cost model")

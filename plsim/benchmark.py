@@ -3,11 +3,12 @@
 :func:`run_bench` trains a bagged ensemble (default: 16 decision trees, each
 about half a second here) three ways on the same generated data:
 
-1. **sequential**: ``ParallelBaggingClassifier(client=None)``, one member after
+1. **sequential**: ``ParallelBaggingClassifier(executor=None)``, one member after
    the other in this process, limited to one thread (the one-CPU baseline);
-2. **plsim on Dask**: the same estimator with ``client=`` a cluster from
-   :func:`plsim.start_cluster` (one thread per worker, data scattered once per fit);
-3. **joblib**: the very same fit with ``client=joblib.Parallel(n_jobs=workers)``:
+2. **plsim on Dask**: the same estimator with ``executor=`` a cluster from
+   :func:`plsim.start_cluster` (one thread per worker, data placed once per fit,
+   with lineage: see :mod:`plsim.executor`);
+3. **joblib**: the very same fit with ``executor=joblib.Parallel(n_jobs=workers)``:
    the same validation, seeds and members (so the same rows and columns), only
    the members run on joblib's default process backend (loky), not on Dask.
 
@@ -186,12 +187,7 @@ def _data(cfg: BenchConfig) -> tuple[Any, Any, Any, Any]:
     return X[: cfg.samples], y[: cfg.samples], X[cfg.samples:], y[cfg.samples:]
 
 
-def _quiet(text: str) -> None:
-    pass
-
-
-def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] | None = None,
-              member_progress: Callable[[str], Callable[[int, int], None] | None] | None = None) -> BenchResult:
+def run_bench(cfg: BenchConfig, *, callback: Callable[[Any], Any] | None = None) -> BenchResult:
     """Run the benchmark described by ``cfg`` on a real cluster and return its figures.
 
     Starts a cluster with :func:`plsim.start_cluster` (or connects to ``cfg.address``)
@@ -202,12 +198,14 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] | None = None
     ----------
     cfg : BenchConfig
         What to measure.
-    progress : callable, optional
-        Called with one line of text at each stage (``"run 2/6: sequential 1.02 s, ..."``).
-    member_progress : callable, optional
-        ``member_progress(label)`` returns the ``progress(done, total)`` callback of one
-        ensemble fit (``label`` is ``"sequential"``, ``"plsim on Dask"`` or ``"joblib"``),
-        or ``None``.
+    callback : callable, optional
+        A :mod:`plsim.progress` callback. It gets a ``Progress(done, cfg.repeats,
+        "run", message=...)`` at each stage (``message`` one line of text:
+        ``"run 2/6: sequential 1.02 s, ..."``; ``done=0`` before the first run)
+        and a ``Progress(done, members, "member", record=TaskResult,
+        message="plsim on Dask: 3/16 members")`` as each member of a timed fit
+        finishes. A benchmark cut short measures nothing, so it always runs to
+        the end: the callback's return value is ignored.
 
     Returns
     -------
@@ -228,10 +226,24 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] | None = None
     from plsim.speedup import (CostModel, SpeedupResult, Timing, calibrate, cluster_cpus, compare_paired, karp_flatt,
                                record_timeline)
 
-    say = progress or _quiet
+    from plsim.progress import Progress, check_callback
 
-    def counter(label: str) -> Callable[[int, int], None] | None:
-        return member_progress(label) if member_progress is not None else None
+    check_callback(callback)
+    runs_done = 0
+
+    def say(text: str) -> None:
+        if callback is not None:
+            callback(Progress(runs_done, cfg.repeats, "run", message=text))
+
+    def counter(label: str) -> Callable[[Any], None] | None:
+        if callback is None:
+            return None
+
+        def member(event: Any) -> None:  # never asks the fit to stop (see above)
+            callback(Progress(event.done, event.total, "member", record=event.record,
+                              message=f"{label}: {event.done}/{event.total} members"))
+
+        return member
 
     X, y, X_test, y_test = _data(cfg)
     base = _make_estimator(cfg.estimator)
@@ -246,28 +258,30 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] | None = None
         where = "remote" if client.cluster is None else "local"
 
         def model(c: Any) -> Any:
-            return ParallelBaggingClassifier(clone(base), n_estimators=cfg.members, client=c, random_state=cfg.seed)
+            return ParallelBaggingClassifier(clone(base), n_estimators=cfg.members, executor=c,
+                                             random_state=cfg.seed)
 
         def fit_sequential() -> Any:
             with threadpool_limits(1):  # the one-CPU baseline: no hidden BLAS threads
-                return model(None).fit(X, y, progress=counter("sequential"))
+                return model(None).fit(X, y, callback=counter("sequential"))
 
         def fit_dask() -> Any:
-            return model(client).fit(X, y, progress=counter("plsim on Dask"))
+            return model(client).fit(X, y, callback=counter("plsim on Dask"))
 
         # joblib runs the very same fit (validation, seeds, members, assembly); only the
         # executor differs: a joblib.Parallel with the default process backend (loky).
         from joblib import Parallel
 
         def fit_joblib() -> Any:
-            return model(Parallel(n_jobs=n_workers, return_as="generator")).fit(X, y, progress=counter("joblib"))
+            return model(Parallel(n_jobs=n_workers, return_as="generator")).fit(X, y, callback=counter("joblib"))
 
         say(f"warming up ({n_workers} {where} worker(s), {threads} thread(s); joblib loky n_jobs={n_workers})")
         small = min(cfg.samples, 200)
-        ParallelBaggingClassifier(clone(base), n_estimators=2 * n_workers, client=client,
+        ParallelBaggingClassifier(clone(base), n_estimators=2 * n_workers, executor=client,
                                   random_state=cfg.seed).fit(X[:small], y[:small])
         if cfg.joblib:
-            ParallelBaggingClassifier(clone(base), n_estimators=2 * n_workers, client=Parallel(n_jobs=n_workers),
+            ParallelBaggingClassifier(clone(base), n_estimators=2 * n_workers,
+                                      executor=Parallel(n_jobs=n_workers),
                                       random_state=cfg.seed).fit(X[:small], y[:small])
         cal = calibrate(client, n_tasks=100, megabytes=4, repeats=2)
 
@@ -313,6 +327,7 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] | None = None
             dask_model = timed_dask(record=r == cfg.repeats)  # the timeline of the last run is drawn
             if cfg.joblib and not joblib_first:
                 joblib_model = timed_joblib()
+            runs_done = r
             done = ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items() if v)
             say(f"run {r}/{cfg.repeats}: {done}")
 

@@ -13,7 +13,7 @@ X, Y = make_classification(400, 8, n_informative=5, random_state=0)
 
 @pytest.mark.slow
 def test_run_trains_on_the_cluster_and_updates_the_panel(client):
-    widget = ensemble_builder(client=client, X=X, y=Y)
+    widget = ensemble_builder(executor=client, X=X, y=Y)
     panel = widget.panel
     panel.controls["members"].value = 6
     panel.controls["sampling"].value = "random patches"
@@ -36,7 +36,7 @@ def test_run_trains_on_the_cluster_and_updates_the_panel(client):
 
 @pytest.mark.slow
 def test_stop_cancels_remaining_members_and_shows_the_partial_ensemble(client):
-    widget = ensemble_builder(client=client, X=X, y=Y)
+    widget = ensemble_builder(executor=client, X=X, y=Y)
     panel = widget.panel
     panel.controls["members"].value = 5
     panel._work_orig = panel._work
@@ -56,9 +56,9 @@ def test_stop_cancels_remaining_members_and_shows_the_partial_ensemble(client):
     assert "1 of 5 (stopped: partial ensemble)" in panel.details.value
     # The member kept is the one of the same index in a complete run.
     i = int(run.model.member_indices_[0])
-    from plsim.ensembles.demo import EnsembleDemo
+    from plsim.ensembles.demo import demo_settings
 
-    full = run_ensemble(None, *train_test(), members=5, random_state=EnsembleDemo.current().random_state)
+    full = run_ensemble(None, *train_test(), members=5, random_state=demo_settings().random_state)
     np.testing.assert_array_equal(run.model.estimators_samples_[0], full.model.estimators_samples_[i])
     # The cluster is still whole and trains the next run completely.
     panel._work = panel._work_orig
@@ -71,22 +71,16 @@ def train_test():
     """The builder's own split of (X, Y) (the demo settings' test fraction and seed)."""
     from sklearn.model_selection import train_test_split
 
-    from plsim.ensembles.demo import EnsembleDemo
+    from plsim.ensembles.demo import demo_settings
 
-    settings = EnsembleDemo.current()
+    settings = demo_settings()
     X_train, X_test, y_train, y_test = train_test_split(X, Y, test_size=settings.test_fraction,
                                                         random_state=settings.random_state, stratify=Y)
     return X_train, y_train, X_test, y_test
 
 
 def test_stop_in_run_ensemble_keeps_the_first_members_sequentially():
-    from plsim.ensembles import StopFit
-
-    def stop_at_two(done, total):
-        if done == 2:
-            raise StopFit
-
-    run = run_ensemble(None, X[:300], Y[:300], X[300:], Y[300:], members=6, progress=stop_at_two)
+    run = run_ensemble(None, X[:300], Y[:300], X[300:], Y[300:], members=6, callback=lambda e: e.done == 2)
     full = run_ensemble(None, X[:300], Y[:300], X[300:], Y[300:], members=6)
     assert run.partial and list(run.model.member_indices_) == [0, 1]
     np.testing.assert_array_equal(run.curve.ensemble, full.curve.ensemble[:2])
@@ -96,7 +90,7 @@ def test_stop_in_run_ensemble_keeps_the_first_members_sequentially():
 def test_run_ensemble_logic_sequential():
     calls = []
     run = run_ensemble(None, X[:300], Y[:300], X[300:], Y[300:], base="logistic regression", members=3,
-                       sampling="random subspaces", progress=lambda d, t: calls.append(d))
+                       sampling="random subspaces", callback=lambda e: calls.append(e.done))
     assert calls == [1, 2, 3]
     assert run.model.member_workers_ == ["local"] * 3
     assert all(len(f) == 4 for f in run.model.estimators_features_)  # half of 8 columns
@@ -104,6 +98,16 @@ def test_run_ensemble_logic_sequential():
     assert run.wall_seconds >= run.member_seconds * 0.5 > 0
     assert set(SAMPLING) == {"bootstrap (bagging)", "random subspaces", "random patches"}
     assert "k-nearest neighbours" in BASE_MODELS
+
+
+def test_default_executor_is_auto_and_starts_no_cluster_until_run(monkeypatch):
+    import inspect
+
+    assert inspect.signature(ensemble_builder).parameters["executor"].default == "auto"
+    started = []
+    monkeypatch.setattr("plsim.cluster.start_cluster", lambda **kw: started.append(kw))
+    ensemble_builder(X=X, y=Y)  # building the widget starts nothing
+    assert started == []
 
 
 def test_bad_arguments():

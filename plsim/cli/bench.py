@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plsim.benchmark import (DEFAULT_FEATURES, DEFAULT_MEMBERS, DEFAULT_REPEATS, DEFAULT_SAMPLES, ESTIMATORS,
                              SMALL_MEMBERS, SMALL_SAMPLES, BenchConfig, BenchResult, run_bench)
+
+if TYPE_CHECKING:
+    from plsim.progress import Progress
 
 __all__ = ["add_arguments", "run", "config_from_args", "format_table", "plot_formats", "PLOT_NAME"]
 
@@ -25,16 +27,13 @@ def _say(text: str) -> None:
     print(f"plsim bench: {text}", file=sys.stderr, flush=True)
 
 
-def _member_counter(label: str) -> Callable[[int, int], None] | None:
-    """A live 'label: done/total members' line on stderr, when stderr is a terminal."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        end = "\n" if done == total else ""
-        print(f"\r  {label}: {done}/{total} members", end=end, file=sys.stderr, flush=True)
-
-    return show
+def _show(event: Progress) -> None:
+    """The bench's progress on stderr: each stage's line; a live member count when stderr is a terminal."""
+    if event.unit != "member":
+        _say(event.message)
+    elif sys.stderr.isatty():
+        end = "\n" if event.done == event.total else ""
+        print(f"\r  {event.message}", end=end, file=sys.stderr, flush=True)
 
 
 def format_table(out: BenchResult) -> str:
@@ -168,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:  # before any work: a bad path must not cost a whole benchmark
         plot = check_output_file("--plot", args.plot, default_name=PLOT_NAME, formats=plot_formats(),
                                  format_owner="matplotlib")
-    out = run_bench(cfg, progress=_say, member_progress=_member_counter)
+    out = run_bench(cfg, callback=_show)
     if args.json:
         print(json.dumps(out.as_dict(), indent=2))
     else:

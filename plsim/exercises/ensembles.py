@@ -112,14 +112,16 @@ def member_draws(n_members: int, n_samples: int, random_state: int) -> list[tupl
 
     Taught in ``notebooks/02_ensembles.ipynb`` (exercise ``bagging_by_hand``).
     """
-    from plsim.ensembles._engine import seed_int, spawn_seeds
+    from plsim._random import seed_int
+    from plsim.ensembles._base import member_seed
     from plsim.ensembles.bagging import draw_indices
 
     n_members = check_int("n_members", n_members, 1)
     n_samples = check_int("n_samples", n_samples, 1)
     random_state = check_int("random_state", random_state, 0)
     out = []
-    for seq in spawn_seeds(random_state, n_members):
+    for i in range(n_members):
+        seq = member_seed(random_state, i)  # branch ("member", i) of the seed tree, as the ensembles draw it
         rows, _ = draw_indices(seed_int(seq, 1), n_samples, 1, n_samples, True, 1, False)
         out.append((rows, seed_int(seq)))
     return out
@@ -127,9 +129,9 @@ def member_draws(n_members: int, n_samples: int, random_state: int) -> list[tupl
 
 def bagging_case() -> dict[str, Any]:
     """The check's data: the notebook's demo problem, 8 members, ``random_state=11``."""
-    from plsim.ensembles import EnsembleDemo, demo_data
+    from plsim.ensembles import demo_data, demo_settings
 
-    X_train, X_test, y_train, _ = demo_data(EnsembleDemo.current())
+    X_train, X_test, y_train, _ = demo_data(demo_settings())
     return dict(X=X_train, y=y_train, X_test=X_test, n_members=BAGGING_MEMBERS, random_state=BAGGING_SEED)
 
 

@@ -23,8 +23,6 @@ import numpy as np
 from plsim.widgets._panel import RunPanel
 
 if TYPE_CHECKING:
-    from dask.distributed import Client
-
     from plsim.ensembles import AccuracyCurve, ParallelBaggingClassifier
 
 __all__ = ["ensemble_builder", "run_ensemble", "EnsembleRun", "BASE_MODELS", "SAMPLING"]
@@ -109,21 +107,21 @@ class EnsembleRun:
 
 
 def run_ensemble(
-    client: Client | None,
+    executor: Any,
     X_train: Any, y_train: Any, X_test: Any, y_test: Any,
     *,
     base: str = "decision tree",
     members: int = 16,
     sampling: str = "bootstrap (bagging)",
     random_state: int = 0,
-    progress: Callable[[int, int], Any] | None = None,
+    callback: Callable[[Any], Any] | None = None,
 ) -> EnsembleRun:
-    """Train a bagging-style ensemble on ``client`` and measure it; the logic behind the widget.
+    """Train a bagging-style ensemble on ``executor`` and measure it; the logic behind the widget.
 
     Parameters
     ----------
-    client : dask.distributed.Client or None
-        Where members train (``None``: sequentially here).
+    executor : None, "auto", dask.distributed.Client or plsim.executor.Executor
+        Where members train (:func:`plsim.executor.resolve_executor`; ``None``: sequentially here).
     X_train, y_train, X_test, y_test : array-like
         Training data and held-out test data.
     base : str
@@ -134,10 +132,10 @@ def run_ensemble(
         A key of :data:`SAMPLING`.
     random_state : int
         Seed of every member's draw.
-    progress : callable, optional
-        ``progress(done, total)`` as members finish; raising
-        :class:`plsim.ensembles.StopFit` from it stops the fit, and the run
-        then holds the members that finished (``EnsembleRun.partial``).
+    callback : callable, optional
+        A :mod:`plsim.progress` callback, called with a ``Progress`` as members
+        finish; a truthy return stops the fit, and the run then holds the
+        members that finished (``EnsembleRun.partial``).
 
     Returns
     -------
@@ -149,10 +147,10 @@ def run_ensemble(
         raise ValueError(f"base={base!r} is not offered; choose one of {list(BASE_MODELS)}")
     if sampling not in SAMPLING:
         raise ValueError(f"sampling={sampling!r} is not offered; choose one of {list(SAMPLING)}")
-    model = ParallelBaggingClassifier(BASE_MODELS[base](), n_estimators=members, client=client,
+    model = ParallelBaggingClassifier(BASE_MODELS[base](), n_estimators=members, executor=executor,
                                       random_state=random_state, **SAMPLING[sampling])
     start = time.perf_counter()
-    model.fit(X_train, y_train, progress=progress)
+    model.fit(X_train, y_train, callback=callback)
     wall = time.perf_counter() - start
     return EnsembleRun(model, accuracy_curve(model, X_test, y_test), wall)
 
@@ -175,17 +173,18 @@ def _figure(run: EnsembleRun) -> Any:
     return fig
 
 
-def ensemble_builder(client: Client | None = None, X: Any = None, y: Any = None) -> Any:
+def ensemble_builder(executor: Any = "auto", X: Any = None, y: Any = None) -> Any:
     """Build the ensemble builder widget (returned, not displayed).
 
     Parameters
     ----------
-    client : dask.distributed.Client, optional
-        Default: the cluster from :func:`plsim.start_cluster` (started once if none
-        is running; never a new cluster per click).
+    executor : "auto", None, dask.distributed.Client or plsim.executor.Executor
+        Where members train. ``"auto"`` (default): the running plsim cluster,
+        started with :func:`plsim.start_cluster` on the first Run if there is
+        none (never a new cluster per click); ``None``: sequentially here.
     X, y : array-like, optional
         A classification dataset (30 % is held out for testing). Default: the
-        generated demo problem of :class:`plsim.ensembles.EnsembleDemo`.
+        generated demo problem of :func:`plsim.ensembles.demo_settings`.
 
     Returns
     -------
@@ -194,9 +193,9 @@ def ensemble_builder(client: Client | None = None, X: Any = None, y: Any = None)
     """
     import ipywidgets as w
 
-    from plsim.ensembles.demo import EnsembleDemo, demo_data
+    from plsim.ensembles.demo import demo_data, demo_settings
 
-    settings = EnsembleDemo.current()
+    settings = demo_settings()
     if (X is None) != (y is None):
         raise ValueError("give both X and y, or neither (to use the demo dataset)")
     if X is None:
@@ -217,26 +216,22 @@ def ensemble_builder(client: Client | None = None, X: Any = None, y: Any = None)
         "sampling": w.Dropdown(options=list(SAMPLING), value="bootstrap (bagging)", description="sampling"),
     }
 
-    def get_client() -> Client:
-        from plsim.cluster import current_client, start_cluster
+    def where() -> Any:
+        if isinstance(executor, str) and executor == "auto":  # the running cluster, started if there is none
+            from plsim.cluster import current_client, start_cluster
 
-        return client or current_client() or start_cluster(quiet=True)
+            return current_client() or start_cluster(quiet=True)
+        return executor
 
     def work(params: dict, report: Any) -> EnsembleRun:
-        from plsim.ensembles import StopFit
-
-        c = get_client()
+        target = where()
         total = params["members"]
-        report.progress(0, total, "Shipping the data to the workers...")
-
-        def on_member(done: int, n: int) -> None:
-            if report.stopped:  # the members still pending are cancelled; those done are kept
-                raise StopFit
-            report.progress(done, n, f"{done}/{n} members trained")
-
-        run = run_ensemble(c, X_train, y_train, X_test, y_test, base=params["base"], members=total,
+        report.progress(0, total, "Placing the data on the workers...")
+        # report.callback shows each member as it comes back and returns True once Stop was
+        # pressed: the fit then cancels the members still pending and keeps those done.
+        run = run_ensemble(target, X_train, y_train, X_test, y_test, base=params["base"], members=total,
                            sampling=params["sampling"], random_state=settings.random_state,
-                           progress=on_member)
+                           callback=report.callback)
         report.figure(_figure(run))
         report.html(run.summary_html())
         kept = len(run.model.estimators_)
