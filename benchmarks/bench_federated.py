@@ -104,9 +104,9 @@ def main() -> None:
         seq = F.run_federated(heavy_model, ds, partitions["IID"], **heavy)
         seq_s = time.perf_counter() - t0
     with plsim.start_cluster(n_workers=2, quiet=True) as client:
-        F.run_federated(heavy_model, ds, partitions["IID"], client=client, **{**heavy, "rounds": 1})  # warm up
+        F.run_federated(heavy_model, ds, partitions["IID"], executor=client, **{**heavy, "rounds": 1})  # warm up
         t0 = time.perf_counter()
-        par = F.run_federated(heavy_model, ds, partitions["IID"], client=client, **heavy)
+        par = F.run_federated(heavy_model, ds, partitions["IID"], executor=client, **heavy)
         par_s = time.perf_counter() - t0
         assert np.array_equal(seq.weights, par.weights), "sequential and parallel must agree exactly"
         seq_round = float(np.median([r.wall_seconds_measured for r in seq.records]))
@@ -118,7 +118,7 @@ def main() -> None:
         print(f"  whole run incl. placing the client data once: sequential {seq_s:.2f} s, 2 workers {par_s:.2f} s "
               f"-> {seq_s / par_s:.2f}x; identical weights")
         t0 = time.perf_counter()
-        big = F.run_federated(model, ds, partitions["IID"], client=client, algorithm="fedavg", rounds=50,
+        big = F.run_federated(model, ds, partitions["IID"], executor=client, algorithm="fedavg", rounds=50,
                               client_fraction=1.0 if not args.quick else 0.5, local_epochs=1, batch_size=10, lr=0.03)
         print(f"MEASURED: {K} clients x 50 rounds (C={big.settings['client_fraction']}, E=1, B=10) on 2 workers: "
               f"{time.perf_counter() - t0:.1f} s; accuracy {big.final_accuracy:.3f}; "

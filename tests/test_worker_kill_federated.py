@@ -8,19 +8,18 @@ worker aborted the run with ``FutureCancelledError ... lost dependencies``.
 
 Checked on a 2-worker LocalCluster started through the public API and on the separate-process
 :class:`plsim.cluster.LocalDeployment`. The kill comes from the progress callback after round
-``k``; the worker's pid from ``client.run(os.getpid)``.
+``k`` (``tests/_worker_kill.py``).
 """
 
 from __future__ import annotations
 
 import math
-import os
-import signal
 
 import numpy as np
 import pytest
 
 from plsim import data, federated as F, models
+from _worker_kill import CLUSTER_KINDS, kill_after, two_worker_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -29,52 +28,19 @@ PARTS = data.partition(DS.y_train, 12, "dirichlet", alpha=0.5, random_state=0)
 MLP = models.MLP(DS.n_features, (16,), DS.n_classes)
 
 
-@pytest.fixture(scope="module", params=["local_cluster", "deployment"])
-def cluster_client(request):
-    from distributed import Client, LocalCluster
-
-    from plsim.cluster import LocalDeployment
-
-    if request.param == "local_cluster":
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-                Client(cluster, set_as_default=False) as c:
-            yield c
-    else:
-        with LocalDeployment(n_workers=2) as deployment, Client(deployment.address, set_as_default=False) as c:
-            yield c
+@pytest.fixture(scope="module", params=CLUSTER_KINDS)
+def c(request):
+    with two_worker_cluster(request.param) as client:
+        yield client
 
 
-@pytest.fixture
-def c(cluster_client):
-    cluster_client.wait_for_workers(2, timeout=60)  # the nanny restarted the worker a previous test killed
-    return cluster_client
-
-
-async def _until_gone(client, address, timeout=30.0):
-    import asyncio
-
-    for _ in range(int(timeout / 0.05)):
-        info = await client.scheduler.identity()
-        if address not in info["workers"]:
-            return
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"the scheduler still lists the killed worker {address}")
-
-
-def _kill_after(client, k, which=0):
-    """A progress callback that SIGKILLs the ``which``-th worker (sorted addresses) after round ``k``."""
-    killed = []
-
-    def callback(event):
-        if event.done >= k and not killed:
-            pids = client.run(os.getpid)
-            address = sorted(pids)[which]
-            os.kill(pids[address], signal.SIGKILL)
-            killed.append(address)
-            client.sync(_until_gone, client, address)  # the scheduler saw it die: the next round runs without it
-        return False
-
-    return callback, killed
+def _killed_run(client, k, which=0, **kw):
+    """``run_federated`` on ``client`` with worker ``which`` SIGKILLed after round ``k``."""
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted the worker a previous test killed
+    callback, killed = kill_after(client, k, which=which)
+    h = F.run_federated(MLP, DS, PARTS, executor=client, callback=callback, **kw)
+    assert killed and h.stopped_reason is None and len(h) == kw["rounds"]
+    return h
 
 
 def _same_history(a, b):
@@ -95,9 +61,7 @@ def test_fedavg_with_a_killed_worker_gives_the_unkilled_history(c, which):
     kw = dict(algorithm="fedavg", rounds=5, client_fraction=0.5, local_epochs=2, batch_size=10, lr=0.05,
               random_state=11)
     reference = F.run_federated(MLP, DS, PARTS, **kw)  # sequential == 2 workers (test_federated_cluster.py)
-    callback, killed = _kill_after(c, 2, which=which)
-    h = F.run_federated(MLP, DS, PARTS, executor=c, callback=callback, **kw)
-    assert killed and h.stopped_reason is None and len(h) == 5
+    h = _killed_run(c, 2, which=which, **kw)
     np.testing.assert_array_equal(h.accuracy, reference.accuracy)
     _same_history(h, reference)
 
@@ -108,7 +72,5 @@ def test_dp_secure_aggregation_with_drop_outs_and_a_killed_worker_gives_the_unki
     kw = dict(strategy=strategy, rounds=4, dropout_rate=0.2, random_state=5,
               clock=F.VirtualClock(speed_sigma=0.8, deadline=0.3, straggler_policy="partial"))
     reference = F.run_federated(MLP, DS, PARTS, **kw)
-    callback, killed = _kill_after(c, 1)
-    h = F.run_federated(MLP, DS, PARTS, executor=c, callback=callback, **kw)
-    assert killed and len(h) == 4
+    h = _killed_run(c, 1, **kw)
     _same_history(h, reference)
