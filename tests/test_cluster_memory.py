@@ -100,8 +100,8 @@ def test_the_smallest_accepted_worker_fits_an_ensemble_and_a_federated_round():
     sequential = ParallelBaggingClassifier(n_estimators=4, random_state=0).fit(X_train, y_train)
     with start_cluster(n_workers=1, memory_limit=MIN_WORKER_MEMORY, quiet=True) as client:
         with memory_guard(client, what="the test"):
-            fitted = ParallelBaggingClassifier(n_estimators=4, random_state=0, client=client).fit(X_train, y_train)
-            history = run_federated(model, data, parts, rounds=2, client_fraction=0.5, client=client)
+            fitted = ParallelBaggingClassifier(n_estimators=4, random_state=0, executor=client).fit(X_train, y_train)
+            history = run_federated(model, data, parts, rounds=2, client_fraction=0.5, executor=client)
         assert len(client.nthreads()) == 1  # the worker was never restarted away
     np.testing.assert_array_equal(fitted.predict(X_test), sequential.predict(X_test))
     assert len(history.rounds) == 2
@@ -134,7 +134,7 @@ def test_mem_limit_from_the_environment_gives_workers_that_can_fit(monkeypatch):
         client = start_cluster(quiet=True)
     X_train, X_test, y_train, _ = demo_data()
     with memory_guard(client, what="the fit"):
-        ParallelBaggingClassifier(n_estimators=2, random_state=0, client=client).fit(X_train, y_train)
+        ParallelBaggingClassifier(n_estimators=2, random_state=0, executor=client).fit(X_train, y_train)
     assert len(client.nthreads()) == 1
 
 
