@@ -215,3 +215,11 @@ def test_a_custom_strategy_plugs_into_the_loop(small):
     want = sorted(sorted(range(len(parts)), key=lambda k: -len(parts[k]))[:2])
     assert all(list(r.selected) == want for r in h.records)
     assert h.final_accuracy > h.initial_accuracy
+
+
+def test_server_strategies_bring_their_own_optimizer():
+    with pytest.raises(ValueError, match="its own server optimizer"):
+        F.FedAvgM(server_optimizer="fedadam")
+    with pytest.raises(ValueError, match="its own server optimizer"):
+        F.FedAdam(server_optimizer=F.ServerSGD())
+    assert F.FedAdam().settings()["server_optimizer"] == "fedadam"

@@ -118,6 +118,11 @@ def _train_clients(ex: Any, model_h: Any, data_h: list[Any], jobs: dict[int, tup
         ex.release([*handles, *placed.values()])
 
 
+def _evaluate(model: Any, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, float]]:
+    loss, accuracy = model.evaluate(w, X, y)
+    return float(loss), {"accuracy": float(accuracy)}
+
+
 def _drift(results: list[tuple[int, FitRes]]) -> tuple[float, float]:
     """Client drift and mean update norm: simulator-only (a real server never sees single updates)."""
     if not results:
@@ -309,7 +314,8 @@ def run_federated(
                 traffic.simulated_seconds = sim
                 cum_bytes += traffic.total_bytes
                 cum_sim += sim
-                loss_t, measured = strategy.evaluate(t, w)
+                evaluated = strategy.evaluate(t, w)  # a custom strategy may leave evaluation to the runner
+                loss_t, measured = evaluated if evaluated is not None else _evaluate(model, w, X_test, y_test)
                 record = RoundRecord(
                     round=t, test_accuracy=measured["accuracy"], test_loss=loss_t, selected=tuple(selected),
                     reporting=tuple(reporting), dropped=tuple(dropped), stragglers=tuple(stragglers),

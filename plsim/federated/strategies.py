@@ -247,6 +247,12 @@ class FedProx(FedAvg):
         self.mu = check_real("mu", self.mu, minimum=0)
 
 
+def _own_server(strategy: FedAvg) -> None:
+    if strategy.server_optimizer is not None:
+        raise ValueError(f"{type(strategy).__name__} brings its own server optimizer; leave server_optimizer out "
+                         "(or use FedAvg(server_optimizer=...))")
+
+
 @dataclass
 class FedAvgM(FedAvg):
     """FedAvg with server momentum: ``v = momentum v + delta``, ``w -= server_lr v`` (Hsu et al. 2019)."""
@@ -256,6 +262,7 @@ class FedAvgM(FedAvg):
     name = "fedavgm"
 
     def __post_init__(self) -> None:
+        _own_server(self)
         self.server_optimizer = ServerMomentum(lr=self.server_lr, momentum=self.momentum)
         super().__post_init__()
 
@@ -271,6 +278,7 @@ class FedAdam(FedAvg):
     name = "fedadam"
 
     def __post_init__(self) -> None:
+        _own_server(self)
         self.server_optimizer = ServerAdam(lr=self.server_lr, beta1=self.beta1, beta2=self.beta2, tau=self.tau)
         super().__post_init__()
 
