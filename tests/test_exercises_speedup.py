@@ -112,7 +112,7 @@ def test_waves():
 
 def test_tiny_task_solution_predicts_with_the_measured_overhead():
     # 200 tasks of 1 ms, 1 ms overhead each, 2 workers: T1 = 0.2 s, Tp = 0.2 + 100 x 1 ms = 0.3 s -> 0.667x.
-    _, fb = run_solution("tiny_task_speedup", SIZES={"tiny_ms": 1, "tiny_tasks": 200}, CPUS=2,
+    _, fb = run_solution("tiny_task_speedup", cfg=sp.SpeedupDemo(tiny_ms=1, tiny_tasks=200), CPUS=2,
                          calibration=SimpleNamespace(overhead_per_task=0.001))
     assert fb.correct is True and _core._PREDICTIONS["tiny_task_speedup"] == pytest.approx(0.2 / 0.3)
 

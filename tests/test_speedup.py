@@ -275,3 +275,13 @@ def test_one_worker_slowdown_is_not_blamed_on_task_size():
     # On two workers, 1 ms of work under 10 ms of overhead is a task-size problem.
     tiny = sp.CostModel(task_seconds=0.001, n_tasks=100, overhead_per_task=0.01)
     assert "bigger" in tiny.explain(2)
+
+
+def test_demo_settings_shrink_in_small_mode(monkeypatch):
+    full, small = sp.demo_settings(small=False), sp.demo_settings(small=True)
+    assert isinstance(full, sp.SpeedupDemo) and full == sp.SpeedupDemo()
+    assert small.task_ms < full.task_ms and small.repeats <= full.repeats and small.data_mb < full.data_mb
+    monkeypatch.setenv("PLSIM_SMALL", "1")
+    assert sp.demo_settings() == small
+    monkeypatch.delenv("PLSIM_SMALL")
+    assert sp.demo_settings() == full

@@ -1,6 +1,6 @@
 # Worked solution: predict with the cost model of section 4 before measuring, fed with the
 # per-task overhead the calibration measured on this cluster.
-tiny_model = sp.CostModel(task_seconds=SIZES["tiny_ms"] / 1e3, n_tasks=SIZES["tiny_tasks"],
+tiny_model = sp.CostModel(task_seconds=cfg.tiny_ms / 1e3, n_tasks=cfg.tiny_tasks,
                           overhead_per_task=calibration.overhead_per_task)
 prediction = tiny_model.speedup(CPUS)
 print(tiny_model.explain(CPUS))

@@ -22,6 +22,8 @@
 * **Judge**: :func:`read_speedup` reads a measured speedup against the CPUs
   the workers really shared (:func:`cluster_cpus`) and the prediction, and says
   when it cannot show a speedup (one CPU) or is implausible (above the ideal).
+* **Demo sizes**: :func:`demo_settings` gives the notebook's sizes as one
+  :class:`SpeedupDemo` (smaller under ``PLSIM_SMALL=1``).
 * **See**: :func:`record_timeline` turns Dask's task stream into
   ``(worker, start, stop, key)`` records for the Gantt chart in
   :mod:`plsim.plots.speedup`.
@@ -32,9 +34,9 @@ Every number is labelled *measured* (wall clock on the real cluster) or
 
 from __future__ import annotations
 
-# Input checks other plsim modules reuse (plsim.widgets.speedup).
 from plsim.speedup.compare import PairedComparison, compare_paired, time_paired
 from plsim.speedup.cost_model import CostModel
+from plsim.speedup.demo import SpeedupDemo, demo_settings
 from plsim.speedup.judge import SpeedupReading, cluster_cpus, read_speedup
 from plsim.speedup.laws import amdahl_speedup, fit_amdahl, gustafson_speedup, karp_flatt
 from plsim.speedup.measure import (
@@ -77,4 +79,6 @@ __all__ = [
     "TaskRecord",
     "record_timeline",
     "timeline_from_task_stream",
+    "SpeedupDemo",
+    "demo_settings",
 ]
