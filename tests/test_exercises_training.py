@@ -26,6 +26,7 @@ from plsim.exercises.training import (
 )
 from plsim.models import SoftmaxRegression
 from plsim.training import TrainingHistory
+from plsim.training._common import check_w0
 from plsim.training.async_ps import async_sgd_simulated
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
@@ -54,13 +55,21 @@ def test_every_exercise_of_04_is_registered_with_a_misconception():
     assert all(ex.misconception for ex in mine.values())
 
 
+@pytest.fixture
+def client(client):
+    """The session cluster as the current client, as the notebook's ``start_cluster()`` makes it the default
+    (a student's ``as_completed()`` with no futures yet finds its client that way)."""
+    with client.as_current():
+        yield client
+
+
 # -- the replay that checks the student's parameter server ------------------------------------------
 def test_replay_equals_plsims_simulated_server_on_hand_worked_orders(digits):
     X, y = digits
     from plsim.training._common import shard_indices
 
     shards = [(X[s], y[s]) for s in shard_indices(len(y), 2, 0)]
-    w0 = SOFT.init_params(np.random.SeedSequence([0, 0]))
+    w0 = check_w0(SOFT, None, 0)
     # Two equal workers (ties go to the lower index): they alternate, each reading the version after its last push.
     alternate = [(0, 0), (1, 0), (0, 1), (1, 2), (0, 3), (1, 4)]
     # Worker 1 at half speed: finishes at t = 2, 4; worker 0 at t = 1, 2, 3, 4 (hand-worked on the virtual clock).
@@ -142,7 +151,7 @@ def test_worked_parameter_server_passes_on_a_real_cluster(client, digits):
     assert "Staleness of your run (measured)" in fb
     # and its log is a real asynchronous one: with 3 workers the 2nd and 3rd gradients read version 0
     shards = [(X[:300], y[:300]), (X[300:600], y[300:600]), (X[600:900], y[600:900])]
-    w0 = SOFT.init_params(np.random.SeedSequence([0, 0]))
+    w0 = check_w0(SOFT, None, 0)
     w, log = ns["my_parameter_server"](client, SOFT, shards, w0, PS_LR, 9)
     w_ref, staleness = replay_async_ps(SOFT, shards, w0, PS_LR, log)
     np.testing.assert_allclose(w, w_ref, rtol=1e-9, atol=1e-12)

@@ -30,8 +30,8 @@ from _partial_helpers import _left_behind, _scheduler_keys
 
 # -- helpers -------------------------------------------------------------------------------------------
 def _interrupt_training_after(k):
-    def callback(step, loss):
-        if step >= k:
+    def callback(event):
+        if event.done >= k:
             raise KeyboardInterrupt
         return False
     return callback
@@ -93,7 +93,7 @@ def test_sync_interrupt_on_the_cluster_cancels_the_steps_ahead(client, digits):
     workers, before = sorted(client.nthreads()), _scheduler_keys(client)
     here = sync_sgd(SOFTMAX, X, y, n_steps=3, **kw)
     with pytest.warns(UserWarning, match="interrupted after 3 of 40 steps"):
-        part = sync_sgd(SOFTMAX, X, y, client=client, n_steps=40, lag=2, callback=_interrupt_training_after(3),
+        part = sync_sgd(SOFTMAX, X, y, executor=client, n_steps=40, lag=2, callback=_interrupt_training_after(3),
                         **kw)
     assert part.partial and part.steps == [1, 2, 3] and part.info["replicas_identical"]
     np.testing.assert_allclose(part.loss, here.loss, rtol=0, atol=1e-12)
@@ -101,14 +101,14 @@ def test_sync_interrupt_on_the_cluster_cancels_the_steps_ahead(client, digits):
     np.testing.assert_allclose(part.params, here.params, rtol=0, atol=1e-12)
     assert _left_behind(client, before) == set()
     assert sorted(client.nthreads()) == workers
-    again = sync_sgd(SOFTMAX, X, y, client=client, n_steps=3, **kw)
+    again = sync_sgd(SOFTMAX, X, y, executor=client, n_steps=3, **kw)
     np.testing.assert_array_equal(again.params, part.params)
 
 
 def test_sync_callback_stop_on_the_cluster_returns_the_stopped_step(client, digits):
     X, y = digits
     kw = dict(n_workers=2, lr=0.3, batch_size=64, random_state=1)
-    h = sync_sgd(SOFTMAX, X, y, client=client, n_steps=40, lag=3, callback=lambda step, loss: step >= 2, **kw)
+    h = sync_sgd(SOFTMAX, X, y, executor=client, n_steps=40, lag=3, callback=lambda event: event.done >= 2, **kw)
     assert h.steps == [1, 2] and h.stopped_reason == "stopped"
     np.testing.assert_allclose(h.params, sync_sgd(SOFTMAX, X, y, n_steps=2, **kw).params, rtol=0, atol=1e-12)
 
@@ -130,8 +130,8 @@ def test_async_interrupt_on_the_cluster(client, digits):
     kw = dict(n_workers=1, lr=0.05, batch_size=16, random_state=2)
     workers, before = sorted(client.nthreads()), _scheduler_keys(client)
     with pytest.warns(UserWarning, match="async_sgd was interrupted after 4 of 30 steps"):
-        part = async_sgd(SOFTMAX, X, y, client=client, n_updates=30, callback=_interrupt_training_after(4), **kw)
-    ref = async_sgd(SOFTMAX, X, y, client=client, n_updates=4, **kw)
+        part = async_sgd(SOFTMAX, X, y, executor=client, n_updates=30, callback=_interrupt_training_after(4), **kw)
+    ref = async_sgd(SOFTMAX, X, y, executor=client, n_updates=4, **kw)
     assert part.partial and part.steps == ref.steps and part.staleness == ref.staleness == [0] * 4
     np.testing.assert_allclose(part.loss, ref.loss, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(part.params, ref.params)
@@ -146,7 +146,7 @@ def test_local_sgd_interrupt_returns_the_first_rounds(request, digits, on_cluste
     full = local_sgd(SOFTMAX, X, y, n_rounds=6, **kw)
     before = _scheduler_keys(dask_client) if on_cluster else set()
     with pytest.warns(UserWarning, match="local_sgd was interrupted after 4 of 12 steps"):
-        part = local_sgd(SOFTMAX, X, y, client=dask_client, n_rounds=6, callback=_interrupt_training_after(4),
+        part = local_sgd(SOFTMAX, X, y, executor=dask_client, n_rounds=6, callback=_interrupt_training_after(2),
                          **kw)
     assert part.partial and part.steps == [0, 2, 4] and part.bytes_sent == full.bytes_sent[:3]
     np.testing.assert_allclose(part.loss, full.loss[:3], rtol=0, atol=1e-12)
@@ -179,7 +179,7 @@ def test_race_stop_returns_partial_histories_equal_to_the_start_of_full_runs(cli
     params = {"sync": True, "async": False, "local_sgd": True, "workers": 2, "staleness": -1, "H": 1,
               "steps": 200, "lr": 0.1, "link": "home"}
     report = Report()
-    out = race_work(params, report, client=client, redraw_every=0.05)
+    out = race_work(params, report, executor=client, redraw_every=0.05)
     ds = load_dataset("digits")
     model = SoftmaxRegression(ds.X_train.shape[1], ds.n_classes)
     for key, h in out.items():
@@ -208,7 +208,7 @@ class LeastSquares:
     def _check_w(self, w):
         return np.asarray(w, dtype=np.float64)
 
-    def init_params(self, seed):
+    def init_params(self, random_state=0):
         return np.zeros(self.n_params)
 
     def loss(self, w, X, y):
@@ -291,5 +291,5 @@ def test_a_step_size_just_below_two_over_L_runs_to_the_end(lsq, name):
 def test_sync_divergence_on_the_cluster(client, digits):
     X, y = digits
     with pytest.warns(RuntimeWarning, match=r"sync_sgd diverged at step \d+: .* lr=1e\+06"):
-        h = sync_sgd(SOFTMAX, X, y, client=client, n_workers=2, lr=1e6, n_steps=50, batch_size=64)
+        h = sync_sgd(SOFTMAX, X, y, executor=client, n_workers=2, lr=1e6, n_steps=50, batch_size=64)
     assert h.diverged_step == h.steps[-1] < 50 and h.stopped_reason == "diverged"

@@ -29,7 +29,7 @@ def test_pipeline_on_cluster_equals_unsplit(client):
     X, y = _batch()
     w = MODEL.init_params(3)
     loss, grad = MODEL.loss_and_gradient(w, X, y)
-    res = pipeline_gradient(MODEL, w, X, y, n_stages=4, n_micro=5, client=client)
+    res = pipeline_gradient(MODEL, w, X, y, n_stages=4, n_micro=5, executor=client)
     np.testing.assert_allclose(res.gradient, grad, atol=1e-12)
     assert res.loss == pytest.approx(loss, abs=1e-12)
     assert len(set(res.info["workers"])) == 2  # stages really sit on both workers
@@ -85,12 +85,12 @@ def test_an_interrupted_pipeline_pass_cancels_its_tasks_and_the_cluster_stays_us
 
     monkeypatch.setattr(client, "gather", interrupted)
     with pytest.raises(KeyboardInterrupt) as info:  # ``info`` keeps the frames, and so the futures, alive
-        pipeline_gradient(MODEL, w, X, y, n_stages=3, n_micro=4, client=client)
+        pipeline_gradient(MODEL, w, X, y, n_stages=3, n_micro=4, executor=client)
     monkeypatch.undo()
     deadline = time.monotonic() + 5
     while (left := keys() - before) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not left and info.value is not None  # cancelled, not merely abandoned
-    res = pipeline_gradient(MODEL, w, X, y, n_stages=3, n_micro=4, client=client)
+    res = pipeline_gradient(MODEL, w, X, y, n_stages=3, n_micro=4, executor=client)
     np.testing.assert_allclose(res.gradient, MODEL.gradient(w, X, y), atol=1e-12)
     assert sorted(client.nthreads()) == workers

@@ -7,11 +7,14 @@ from plsim.comm import LinkModel
 from plsim.data import load_dataset
 from plsim.models import MLP, SoftmaxRegression
 from plsim.training.async_ps import async_sgd, async_sgd_simulated
-from plsim.training.config import demo_config
+from plsim.training.config import demo_settings
 from plsim.training.local_sgd import local_sgd
 from plsim.speedup import amdahl_speedup, gustafson_speedup
 from plsim.training.scaling import measure_scaling, predict_scaling
+from plsim.training._common import check_w0
 from plsim.training.sync import large_batch_sgd, sync_sgd
+
+_DIGITS = (load_dataset("digits").X_train[:300], load_dataset("digits").y_train[:300])
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def test_sync_sequential_equals_large_batch(digits):
         np.testing.assert_allclose(dp.params, ref.params, atol=1e-10)
         np.testing.assert_allclose(dp.loss, ref.loss, atol=1e-10)
     # the reference really is plain SGD: step 1 from w0 with the full batch
-    w0 = MLP_SMALL.init_params(np.random.SeedSequence([0, 0]))
+    w0 = check_w0(MLP_SMALL, None, 0)
     one = large_batch_sgd(MLP_SMALL, X, y, n_workers=2, lr=0.2, n_steps=1)
     np.testing.assert_allclose(one.params, w0 - 0.2 * MLP_SMALL.gradient(w0, X, y), atol=1e-14)
 
@@ -42,10 +45,10 @@ def test_sync_on_two_real_workers_equals_full_batch_sgd(client, digits):
     X, y = digits
     X_before = X.copy()
     ref = large_batch_sgd(MLP_SMALL, X, y, n_workers=2, lr=0.2, n_steps=20, batch_size=128)
-    dp = sync_sgd(MLP_SMALL, X, y, client=client, lr=0.2, n_steps=20, batch_size=128)
+    dp = sync_sgd(MLP_SMALL, X, y, executor=client, lr=0.2, n_steps=20, batch_size=128)
     assert dp.info["n_workers"] == 2 and dp.info["replicas_identical"]
     np.testing.assert_allclose(dp.params, ref.params, atol=1e-10)
-    one = sync_sgd(MLP_SMALL, X, y, client=client, n_workers=1, lr=0.2, n_steps=20, batch_size=128)
+    one = sync_sgd(MLP_SMALL, X, y, executor=client, n_workers=1, lr=0.2, n_steps=20, batch_size=128)
     seq1 = sync_sgd(MLP_SMALL, X, y, n_workers=1, lr=0.2, n_steps=20, batch_size=128)
     np.testing.assert_array_equal(one.params, seq1.params)
     assert dp.bytes_sent[0] == MLP_SMALL.n_params * 8 * 2  # two gradients, each to the one other replica
@@ -67,7 +70,7 @@ def test_sync_compression_topk_all_equals_none_and_saves_bytes(digits):
 
 def test_sync_callback_stops(digits):
     X, y = digits
-    h = sync_sgd(SOFTMAX, X, y, n_workers=2, n_steps=50, callback=lambda step, loss: step >= 3)
+    h = sync_sgd(SOFTMAX, X, y, n_workers=2, n_steps=50, callback=lambda event: event.done >= 3)
     assert h.steps == [1, 2, 3]
 
 
@@ -86,11 +89,47 @@ def test_ssp_zero_equals_sync_with_scaled_lr(digits):
 def test_async_one_worker_is_sequential_sgd(digits):
     X, y = digits
     h = async_sgd_simulated(SOFTMAX, X, y, n_workers=1, lr=0.1, n_updates=5, batch_size=None)
-    w = SOFTMAX.init_params(np.random.SeedSequence([0, 0]))
+    w = check_w0(SOFTMAX, None, 0)
     for _ in range(5):
         w = w - 0.1 * SOFTMAX.gradient(w, X, y)
     np.testing.assert_allclose(h.params, w, atol=1e-13)
     assert h.staleness == [0] * 5
+    real = async_sgd(SOFTMAX, X, y, n_workers=1, lr=0.1, n_updates=5, batch_size=None)  # sequential executor
+    np.testing.assert_allclose(real.params, w, atol=1e-13)
+    assert real.staleness == [0] * 5 and real.info["executed_on"] == "sequential"
+
+
+@pytest.mark.parametrize("bound", [None, 0, 1])
+def test_async_sgd_sequential_is_the_round_robin_of_equal_speed_workers(digits, bound):
+    # Sequentially every task computes when submitted and comes back first in, first out: the schedule of
+    # equal-speed workers on the virtual clock (ties broken by worker index), hence the very same run.
+    X, y = digits
+    kw = dict(n_workers=3, staleness_bound=bound, lr=0.05, n_updates=12, batch_size=16, random_state=3)
+    real = async_sgd(SOFTMAX, X, y, **kw)
+    simulated = async_sgd_simulated(SOFTMAX, X, y, **kw)
+    assert real.staleness == simulated.staleness
+    assert real.staleness == ([0, 1, 2] + [2] * 9 if bound is None or bound > 0 else [0, 1, 2] * 4)
+    np.testing.assert_array_equal(real.params, simulated.params)
+    assert real.info["max_clock_gap"] == simulated.info["max_clock_gap"]
+
+
+@pytest.mark.slow
+def test_sequential_equals_one_worker_equals_two_workers(client):
+    from distributed import Client, LocalCluster
+
+    runs = {
+        "sync_sgd": lambda ex: sync_sgd(SOFTMAX, *_DIGITS, executor=ex, n_workers=3, lr=0.3, n_steps=4, batch_size=63,
+                                        compression="topk", topk_ratio=0.2),
+        "local_sgd": lambda ex: local_sgd(SOFTMAX, *_DIGITS, executor=ex, n_workers=3, H=2, n_rounds=2, lr=0.3,
+                                          batch_size=16),
+    }
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster, set_as_default=False) as one_worker:
+        for name, run in runs.items():
+            reference = run(None).params
+            np.testing.assert_array_equal(run(one_worker).params, reference, err_msg=name)
+            np.testing.assert_array_equal(run(client).params, reference, err_msg=name)  # the 2-worker cluster
+
 
 
 def test_virtual_clock_staleness_reproducible_and_ssp_bound_respected(digits):
@@ -113,10 +152,10 @@ def test_virtual_clock_staleness_reproducible_and_ssp_bound_respected(digits):
 @pytest.mark.slow
 def test_async_real_cluster(client, digits):
     X, y = digits
-    h = async_sgd(SOFTMAX, X, y, client=client, n_updates=30, lr=0.1, batch_size=32, delays=[0.0, 0.01])
+    h = async_sgd(SOFTMAX, X, y, executor=client, n_updates=30, lr=0.1, batch_size=32, delays=[0.0, 0.01])
     assert len(h.staleness) == 30 and h.time_kind == "measured"
     assert h.loss[-1] < h.loss[0]
-    s = async_sgd(SOFTMAX, X, y, client=client, n_updates=30, lr=0.1, staleness_bound=1, delays=[0.0, 0.01])
+    s = async_sgd(SOFTMAX, X, y, executor=client, n_updates=30, lr=0.1, staleness_bound=1, delays=[0.0, 0.01])
     assert s.info["max_clock_gap"] <= 1
 
 
@@ -133,7 +172,7 @@ def test_local_sgd_H1_equals_sync(digits):
 def test_local_sgd_same_on_cluster_as_sequential(client, digits):
     X, y = digits
     seq = local_sgd(SOFTMAX, X, y, n_workers=3, H=3, n_rounds=3, lr=0.3, batch_size=16)
-    dist = local_sgd(SOFTMAX, X, y, client=client, n_workers=3, H=3, n_rounds=3, lr=0.3, batch_size=16)
+    dist = local_sgd(SOFTMAX, X, y, executor=client, n_workers=3, H=3, n_rounds=3, lr=0.3, batch_size=16)
     np.testing.assert_array_equal(seq.params, dist.params)
 
 
@@ -175,7 +214,9 @@ def test_measure_scaling_rows(client, digits):
     (lambda X, y: sync_sgd(object(), X, y), TypeError, "plsim.models"),
     (lambda X, y: async_sgd_simulated(SOFTMAX, X, y, n_workers=2, worker_speeds=[1]), ValueError, "worker_speeds"),
     (lambda X, y: async_sgd_simulated(SOFTMAX, X, y, staleness_bound=-1), ValueError, "staleness_bound=-1"),
-    (lambda X, y: async_sgd(SOFTMAX, X, y, client=None), ValueError, "client is None"),
+    (lambda X, y: async_sgd(SOFTMAX, X, y, n_workers=0), ValueError, "n_workers=0"),
+    (lambda X, y: async_sgd(SOFTMAX, X, y, executor="cluster"), ValueError, "executor='cluster'"),
+    (lambda X, y: sync_sgd(SOFTMAX, X, y, random_state=-1), ValueError, "random_state=-1"),
     (lambda X, y: local_sgd(SOFTMAX, X, y, H=0), ValueError, "H=0"),
 ])
 def test_bad_inputs(digits, call, exc, match):
@@ -186,9 +227,9 @@ def test_bad_inputs(digits, call, exc, match):
 
 def test_demo_config_small_mode(monkeypatch):
     monkeypatch.setenv("PLSIM_SMALL", "1")
-    small = demo_config()
+    small = demo_settings()
     monkeypatch.delenv("PLSIM_SMALL")
-    assert small.sync_steps < demo_config().sync_steps
+    assert small.sync_steps < demo_settings().sync_steps
 
 
 def test_local_sgd_stays_the_function_after_its_module_is_imported():
@@ -224,7 +265,7 @@ def test_ssp_zero_equals_sync_only_with_equal_rows_per_gradient(digits):
 @pytest.mark.parametrize("kw, error, words", [
     (dict(lr="0.1"), TypeError, ("lr", "'0.1'", "str")),
     (dict(lr=True), TypeError, ("lr", "True")),
-    (dict(lr=float("inf")), ValueError, ("lr=inf", "positive finite")),
+    (dict(lr=float("inf")), ValueError, ("lr=inf", "finite number > 0")),
     (dict(callback=5), TypeError, ("callback", "5", "callable")),
 ])
 def test_bad_lr_and_callback_are_refused_before_any_work(digits, run, kw, error, words):

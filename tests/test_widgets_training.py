@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 
+from plsim.progress import Progress
 from plsim.widgets.training import (pipeline_explorer, pipeline_work, race_control_states, race_work, training_race,
                                     validate_race)
 
@@ -58,7 +59,7 @@ def _fake_runs(monkeypatch, barrier, fail=None):
                                                                                          "local_sgd"))
 
     def fake(method, info):
-        def run(model, X, y, *, client, n_workers, callback, **kw):
+        def run(model, X, y, *, executor, n_workers, callback, **kw):
             barrier.wait(timeout=20)
             if method == fail:
                 raise ValueError(f"{method} failed")
@@ -71,7 +72,8 @@ def _fake_runs(monkeypatch, barrier, fail=None):
                 h.steps.append(s)
                 h.loss.append(2.0 / (1 + s))
                 h.bytes_sent.append(100)
-                if callback(s, h.loss[-1]):
+                unit = "round" if method == "local_sgd" else "step"
+                if callback(Progress(s // per, n // per, unit, loss=h.loss[-1])):
                     h.stopped_reason = "stopped"  # as the library functions flag a stop
                     break
             if method == "async":
@@ -110,7 +112,7 @@ class _Report:
 def test_race_runs_the_three_methods_at_the_same_time(monkeypatch, client):
     _fake_runs(monkeypatch, threading.Barrier(3))  # one after another, the barrier would time out
     report = _Report()
-    histories = race_work({**RACE, "steps": 8}, report, client=client, redraw_every=0.05)
+    histories = race_work({**RACE, "steps": 8}, report, executor=client, redraw_every=0.05)
     assert list(histories) == ["sync", "async", "local_sgd"]
     assert all(len(h.steps) > 1 for h in histories.values())
     steps_ax, bytes_ax, time_ax = report.last.axes
@@ -123,7 +125,7 @@ def test_race_runs_the_three_methods_at_the_same_time(monkeypatch, client):
 
 def test_race_stop_stops_all_three(monkeypatch, client):
     _fake_runs(monkeypatch, threading.Barrier(3))
-    histories = race_work({**RACE, "steps": 200, "H": 1}, _Report(stop_after=0), client=client)
+    histories = race_work({**RACE, "steps": 200, "H": 1}, _Report(stop_after=0), executor=client)
     assert set(histories) == {"sync", "async", "local_sgd"}
     assert all(len(h.steps) == 2 for h in histories.values())  # each stopped at its first callback
 
@@ -146,7 +148,7 @@ def test_race_interrupted_stops_all_three_and_returns_what_finished(monkeypatch,
     monkeypatch.setattr(concurrent.futures, "wait", wait_interrupted_once)
     report = _Report()
     with pytest.warns(UserWarning, match="race was interrupted"):
-        histories = race_work({**RACE, "steps": 200, "H": 1}, report, client=client)
+        histories = race_work({**RACE, "steps": 200, "H": 1}, report, executor=client)
     assert set(histories) == {"sync", "async", "local_sgd"}
     assert all(h.partial and h.stopped_reason == "interrupted" and len(h.steps) == 2 for h in histories.values())
     assert "interrupted at step" in report.text
@@ -155,18 +157,18 @@ def test_race_interrupted_stops_all_three_and_returns_what_finished(monkeypatch,
 def test_race_error_in_one_run_stops_the_others_and_is_raised(monkeypatch, client):
     _fake_runs(monkeypatch, threading.Barrier(3), fail="async")
     with pytest.raises(ValueError, match="async failed"):
-        race_work({**RACE, "steps": 200, "H": 1}, _Report(), client=client)
+        race_work({**RACE, "steps": 200, "H": 1}, _Report(), executor=client)
 
 
 def test_race_runs_only_the_ticked_methods(monkeypatch, client):
     _fake_runs(monkeypatch, threading.Barrier(2))
-    histories = race_work({**RACE, "async": False}, _Report(), client=client)
+    histories = race_work({**RACE, "async": False}, _Report(), executor=client)
     assert list(histories) == ["sync", "local_sgd"]
 
 
 @pytest.mark.slow
 def test_training_race_runs_on_cluster(client):
-    widget = training_race(client=client)
+    widget = training_race(executor=client)
     panel = widget.panel
     assert panel.controls["workers"].max == len(client.nthreads()) == 2  # the cluster's workers, no more
     assert "start_cluster(n_workers=N)" in panel.controls["workers"].tooltip
@@ -194,7 +196,7 @@ def test_training_race_runs_on_cluster(client):
 
 @pytest.mark.slow
 def test_training_race_stop(client):
-    widget = training_race(client=client)
+    widget = training_race(executor=client)
     panel = widget.panel
     panel.controls["steps"].value = 200
     panel.run()
@@ -217,8 +219,10 @@ def test_race_labels_name_the_staleness_bound_not_the_sentinel():
 
 
 def test_race_says_when_replicas_outnumber_the_cpus(client, monkeypatch):
+    from plsim.executor import Dask, Sequential
     from plsim.widgets.training import _sharing_note
 
     monkeypatch.setenv("CPU_LIMIT", "1")
-    assert "2 replicas share 1 usable CPU" in _sharing_note(2, client)
-    assert _sharing_note(1, client) == ""
+    assert "2 replicas share 1 usable CPU" in _sharing_note(2, Dask(client))
+    assert _sharing_note(1, Dask(client)) == ""
+    assert "2 replicas share 1 usable CPU" in _sharing_note(2, Sequential())  # sequential: one CPU, this one

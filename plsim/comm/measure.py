@@ -267,12 +267,17 @@ def measure_exchange(client: Any, sizes: Sequence[float] = DEFAULT_SIZES,
     ExchangeTimes
         ``kind = "measured"`` rows; ``.fit()`` gives the fitted :class:`plsim.comm.LinkModel`.
     """
-    from distributed import wait
+    import distributed
 
     from plsim.cluster import worker_threads
 
     if client is None:
         raise ValueError("client is None; measure_exchange times real exchanges on a dask.distributed.Client")
+
+    def wait(futures: list[Any]) -> None:
+        """``distributed.wait`` on this client's futures, whether or not it is Dask's default client."""
+        with client.as_current():
+            distributed.wait(futures)
     sizes = _check_sizes(sizes)
     if isinstance(algorithms, str):
         algorithms = (algorithms,)

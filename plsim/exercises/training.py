@@ -253,10 +253,10 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 def steady_staleness(n_workers: int = STALENESS_WORKERS) -> int:
     """The staleness of every gradient after the first round with equally fast asynchronous workers (simulated)."""
     from plsim.models import SoftmaxRegression
-    from plsim.training._common import check_int
+    from plsim.validation import check_positive_int
     from plsim.training.async_ps import async_sgd_simulated
 
-    n_workers = check_int("n_workers", n_workers)
+    n_workers = check_positive_int("n_workers", n_workers)
     X, y = _digits()
     h = async_sgd_simulated(SoftmaxRegression(X.shape[1], 10), X, y, n_workers=n_workers, lr=0.05,
                             n_updates=6 * n_workers, batch_size=16)
