@@ -101,21 +101,103 @@ def _strategy(strategy: Any, shorthands: dict[str, Any]) -> Strategy:
 
 
 # -- one round ------------------------------------------------------------------------
-def _train_clients(ex: Any, model_h: Any, data_h: list[Any], jobs: dict[int, tuple[np.ndarray, dict]]
-                   ) -> list[tuple[int, FitRes]]:
-    """Run the round's client tasks; ``(client id, FitRes)`` in client order."""
-    if not jobs:
-        return []
-    placed: dict[int, Any] = {}  # each distinct global model goes out once, not once per client
-    for weights, _ in jobs.values():
-        if id(weights) not in placed:
-            placed[id(weights)] = ex.place(weights=weights)["weights"]
-    handles = [ex.submit(fit_client, model_h, data_h[k], placed[id(weights)], config, name="plsim-fedclient")
-               for k, (weights, config) in jobs.items()]
-    try:
-        return list(zip(jobs, ex.gather(handles)))
-    finally:
-        ex.release([*handles, *placed.values()])
+class _Federation:
+    """What a run keeps between rounds: the parties' placed data, the clock, the ledger, the running totals.
+
+    :meth:`play_round` is one round: the strategy configures it, the environment drops clients
+    out and the virtual clock cuts stragglers short, the executor trains the rest, the strategy
+    aggregates and evaluates, the ledger counts every payload.
+    """
+
+    def __init__(self, ex: Any, strategy: Strategy, model: Any, datas: list[ClientData], *, clock: VirtualClock,
+                 dropout_rate: float, root: int, ledger: CommunicationLedger, test: tuple[Any, Any]) -> None:
+        self.ex, self.strategy, self.model, self.datas, self.clock = ex, strategy, model, datas, clock
+        self.dropout_rate, self.root, self.ledger, self.test = dropout_rate, root, ledger, test
+        # what one client sends up (same size plain or masked: update + weight, 8 bytes each)
+        self.up_bytes = payload_nbytes({"delta": np.zeros(int(model.n_params)), "weight": 0.0})
+        self.placed: list[Any] = []
+        self.cum_bytes, self.cum_sim = 0, 0.0
+
+    def place(self) -> None:
+        """Every party's data placed ONCE, spread over the workers; a lost worker's share is recomputed."""
+        ex = self.ex
+        where = [ex.workers()[k % ex.n_workers] for k in range(len(self.datas))]
+        ex.check_fits([d.X.nbytes + d.y.nbytes for d in self.datas], what="the federated clients' data", where=where)
+        self.model_h = ex.place(model=self.model)["model"]
+        self.data_h = [ex.place(worker=None if ex.kind == "sequential" else where[k], data=d)["data"]
+                       for k, d in enumerate(self.datas)]
+        self.placed = [self.model_h, *self.data_h]
+
+    def release(self) -> None:
+        self.ex.release(self.placed)
+
+    def _plan(self, traffic: Any, instructions: list, dropped: list[int]) -> tuple[list, list, dict]:
+        """The virtual clock decides who can finish and how much local work fits: ``(timings, stragglers, jobs)``."""
+        timings, stragglers, jobs = [], [], {}
+        for k, ins in instructions:
+            traffic.send_down({"weights": ins.weights})
+            if k in dropped:
+                continue
+            c = ins.config
+            steps, sizes = planned_work(self.datas[k].n_samples, c["algorithm"], c["local_epochs"], c["batch_size"])
+            timing = self.clock.time_client(k, sizes, payload_nbytes(ins.weights), self.up_bytes)
+            timings.append(timing)
+            if timing.straggler:
+                stragglers.append(k)
+            if timing.steps_done == 0:
+                continue  # straggler dropped at the deadline
+            jobs[k] = (ins.weights, {**c, "max_steps": None if timing.steps_done == steps else timing.steps_done})
+        return timings, stragglers, dict(sorted(jobs.items()))
+
+    def _train(self, jobs: dict[int, tuple[np.ndarray, dict]]) -> list[tuple[int, FitRes]]:
+        """Run the round's client tasks; ``(client id, FitRes)`` in client order."""
+        if not jobs:
+            return []
+        ex = self.ex
+        placed: dict[int, Any] = {}  # each distinct global model goes out once, not once per client
+        for weights, _ in jobs.values():
+            if id(weights) not in placed:
+                placed[id(weights)] = ex.place(weights=weights)["weights"]
+        handles = [ex.submit(fit_client, self.model_h, self.data_h[k], placed[id(weights)], config,
+                             name="plsim-fedclient") for k, (weights, config) in jobs.items()]
+        try:
+            return list(zip(jobs, ex.gather(handles)))
+        finally:
+            ex.release([*handles, *placed.values()])
+
+    def play_round(self, t: int, w: np.ndarray) -> tuple[np.ndarray, RoundRecord]:
+        """Round ``t`` from global model ``w``: the next model and the round's record."""
+        t0 = time.perf_counter()
+        traffic = self.ledger.new_round(t)
+        instructions = self.strategy.configure_fit(t, w, list(range(len(self.datas))))
+        selected = [k for k, _ in instructions]
+        dropped = drop_out(selected, self.dropout_rate, t, self.root)
+        timings, stragglers, jobs = self._plan(traffic, instructions, dropped)
+        results = self._train(jobs)
+        reporting = [k for k, _ in results]
+        for _, res in results:
+            traffic.send_up(res.message)
+        new_w, metrics = self.strategy.aggregate_fit(t, results, [k for k in selected if k not in jobs])
+        w = w if new_w is None else new_w
+        for down, up in metrics.get("extra_messages", ()):
+            traffic.send_down(down)
+            traffic.send_up(up)
+        drift, norm = _drift(results)
+        sim = self.clock.round_seconds(timings, reporting) + metrics.get("extra_latencies", 0) * self.clock.latency
+        traffic.simulated_seconds = sim
+        self.cum_bytes += traffic.total_bytes
+        self.cum_sim += sim
+        evaluated = self.strategy.evaluate(t, w)  # a custom strategy may leave evaluation to the runner
+        loss, measured = evaluated if evaluated is not None else _evaluate(self.model, w, *self.test)
+        return w, RoundRecord(
+            round=t, test_accuracy=measured["accuracy"], test_loss=loss, selected=tuple(selected),
+            reporting=tuple(reporting), dropped=tuple(dropped), stragglers=tuple(stragglers),
+            bytes_down=traffic.bytes_down, bytes_up=traffic.bytes_up,
+            messages=traffic.messages_down + traffic.messages_up, cumulative_bytes=self.cum_bytes,
+            simulated_seconds=sim, cumulative_simulated_seconds=self.cum_sim,
+            wall_seconds_measured=time.perf_counter() - t0, client_drift=drift, mean_update_norm=norm,
+            epsilon=metrics.get("epsilon"), unmasked=metrics.get("unmasked"),
+        )
 
 
 def _evaluate(model: Any, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, float]]:
@@ -259,88 +341,29 @@ def run_federated(
                       strategy=strategy.name, executor=ex.describe()),
     )
     history.initial_loss, history.initial_accuracy = model.evaluate(w, X_test, y_test)
-    # what one client sends up (same size plain or masked: update + weight, 8 bytes each)
-    up_bytes = payload_nbytes({"delta": np.zeros(int(model.n_params)), "weight": 0.0})
-
-    cum_bytes, cum_sim = 0, 0.0
     history.weights = w
+    fed = _Federation(ex, strategy, model, datas, clock=clock, dropout_rate=dropout_rate, root=root,
+                      ledger=history.ledger, test=(X_test, y_test))
     done = (0, w)
-    placed: list[Any] = []
     try:
         with ex.running("run_federated"):
-            # every client's data placed ONCE, spread over the workers; a lost worker's share is recomputed
-            where = [ex.workers()[k % ex.n_workers] for k in range(K)]
-            ex.check_fits([d.X.nbytes + d.y.nbytes for d in datas], what="the federated clients' data",
-                          where=where)
-            model_h = ex.place(model=model)["model"]
-            data_h = [ex.place(worker=None if ex.kind == "sequential" else where[k], data=d)["data"]
-                      for k, d in enumerate(datas)]
-            placed = [model_h, *data_h]
+            fed.place()
             for t in range(1, rounds + 1):
-                t0 = time.perf_counter()
-                traffic = history.ledger.new_round(t)
-                instructions = strategy.configure_fit(t, w, list(range(K)))
-                selected = [k for k, _ in instructions]
-                dropped = drop_out(selected, dropout_rate, t, root)
-                # --- the virtual clock decides who can finish and how much local work fits
-                timings, stragglers, jobs = [], [], {}
-                for k, ins in instructions:
-                    traffic.send_down({"weights": ins.weights})
-                    if k in dropped:
-                        continue
-                    c = ins.config
-                    steps, sizes = planned_work(datas[k].n_samples, c["algorithm"], c["local_epochs"],
-                                                c["batch_size"])
-                    timing = clock.time_client(k, sizes, payload_nbytes(ins.weights), up_bytes)
-                    timings.append(timing)
-                    if timing.straggler:
-                        stragglers.append(k)
-                    if timing.steps_done == 0:
-                        continue  # straggler dropped at the deadline
-                    max_steps = None if timing.steps_done == steps else timing.steps_done
-                    jobs[k] = (ins.weights, {**c, "max_steps": max_steps})
-                results = _train_clients(ex, model_h, data_h, dict(sorted(jobs.items())))
-                reporting = [k for k, _ in results]
-                for _, res in results:
-                    traffic.send_up(res.message)
-                new_w, metrics = strategy.aggregate_fit(t, results, [k for k in selected if k not in jobs])
-                w = w if new_w is None else new_w
-                for down, up in metrics.get("extra_messages", ()):
-                    traffic.send_down(down)
-                    traffic.send_up(up)
-
-                drift, norm = _drift(results)
-                sim = clock.round_seconds(timings, reporting) + metrics.get("extra_latencies", 0) * clock.latency
-                traffic.simulated_seconds = sim
-                cum_bytes += traffic.total_bytes
-                cum_sim += sim
-                evaluated = strategy.evaluate(t, w)  # a custom strategy may leave evaluation to the runner
-                loss_t, measured = evaluated if evaluated is not None else _evaluate(model, w, X_test, y_test)
-                record = RoundRecord(
-                    round=t, test_accuracy=measured["accuracy"], test_loss=loss_t, selected=tuple(selected),
-                    reporting=tuple(reporting), dropped=tuple(dropped), stragglers=tuple(stragglers),
-                    bytes_down=traffic.bytes_down, bytes_up=traffic.bytes_up,
-                    messages=traffic.messages_down + traffic.messages_up, cumulative_bytes=cum_bytes,
-                    simulated_seconds=sim, cumulative_simulated_seconds=cum_sim,
-                    wall_seconds_measured=time.perf_counter() - t0, client_drift=drift, mean_update_norm=norm,
-                    epsilon=metrics.get("epsilon"), unmasked=metrics.get("unmasked"),
-                )
+                w, record = fed.play_round(t, w)
                 history.records.append(record)
                 history.weights = w
                 done = (t, w)  # one assignment: an interrupt cannot separate a round from its model
                 # Diverged: the model is no longer finite, or its test loss exploded far past the untrained model's.
-                if not np.all(np.isfinite(w)) or has_diverged(loss_t, history.initial_loss):
-                    history.diverged_round = t
-                    history.stopped_reason = "diverged"
-                    warnings.warn(_divergence_message(t, loss_t, history.initial_loss, settings),
+                if not np.all(np.isfinite(w)) or has_diverged(record.test_loss, history.initial_loss):
+                    history.diverged_round, history.stopped_reason = t, "diverged"
+                    warnings.warn(_divergence_message(t, record.test_loss, history.initial_loss, settings),
                                   RuntimeWarning, stacklevel=2)
                     break
-                event = Progress(t, rounds, "round", loss=loss_t, record=record,
-                                 message=f"round {t} of {rounds}: test accuracy {record.test_accuracy:.1%}")
-                if notify(callback, event):
+                if notify(callback, Progress(t, rounds, "round", loss=record.test_loss, record=record,
+                                             message=f"round {t} of {rounds}: test accuracy "
+                                                     f"{record.test_accuracy:.1%}")):
                     history.stopped_early = t < rounds
-                    if t < rounds:
-                        history.stopped_reason = "stopped"
+                    history.stopped_reason = "stopped" if t < rounds else None
                     break
     except KeyboardInterrupt:
         # The round in flight is dropped (its tasks were cancelled); the rounds that finished are returned
@@ -354,5 +377,5 @@ def run_federated(
                 "progress was cancelled and the history holds the rounds that finished (history.partial is True). "
                 "The cluster is still usable.", PartialResultWarning, stacklevel=2)
     finally:
-        ex.release(placed)
+        fed.release()
     return history
