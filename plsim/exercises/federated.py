@@ -81,14 +81,15 @@ def fedavg_round_case(random_state: int = 7) -> dict[str, Any]:
     from FedAvg's average weighted by the parties' sample counts.
     """
     from plsim import data, models
+    from plsim._random import task_rng, task_seed
     from plsim.federated import ClientData
 
     ds = data.load_dataset("digits", random_state=0)
-    order = np.random.default_rng(random_state).permutation(len(ds.y_train))
+    order = task_rng(random_state, "data").permutation(len(ds.y_train))
     cuts = np.cumsum([20, 40, 80, 160, 320])
     parts = [np.sort(p) for p in np.split(order[:cuts[-1]], cuts[:-1])]
     model = models.SoftmaxRegression(ds.n_features, ds.n_classes)
-    w0 = model.init_params(np.random.SeedSequence(random_state))
+    w0 = model.init_params(task_seed(random_state, "init"))
     parties = [ClientData(k, ds.X_train[p], ds.y_train[p]) for k, p in enumerate(parts)]
     return dict(dataset=ds, parts=parts, model=model, w_global=w0, parties=parties,
                 settings=dict(local_epochs=2, batch_size=10, lr=0.05, random_state=random_state, round_index=1))
