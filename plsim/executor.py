@@ -22,8 +22,7 @@ The interface is four verbs:
   extra replicas a broadcast made, so it cannot be relied on either).
 * :meth:`~Executor.map` -- a pure function over many small independent tasks,
   timed where they run, results in task order, with progress and stop.
-* :meth:`~Executor.submit` / :meth:`~Executor.gather` -- one task, optionally
-  preferring a worker (a training replica stays with its shard), whose result
+* :meth:`~Executor.submit` / :meth:`~Executor.gather` -- one task whose result
   can feed the next task; :meth:`~Executor.as_completed` hands results back as
   they finish (the asynchronous parameter server).
 * :meth:`~Executor.running` -- the block a run lives in: an interrupt or error
@@ -33,6 +32,15 @@ The interface is four verbs:
 Because every task is deterministic and seeded from the task's index (see
 :mod:`plsim._random`), a task that Dask re-runs after a worker is lost returns
 exactly what it would have: a lost worker changes no result.
+
+Tasks are never pinned to a worker. Dask already runs a task where its largest
+inputs are (a replica's step where its shard is), and a restriction would be a
+trap: in distributed 2026.8 a task whose allowed workers have all died stays in
+"no-worker" for good, even with ``allow_other_workers=True``, because a newly
+joining worker is only offered unrestricted tasks
+(``Scheduler.bulk_schedule_unrunnable_after_adding_worker``). On Binder's one
+worker, a single memory restart would hang the run. Only :meth:`Executor.map`'s
+``restrict_to`` (measuring 1, 2, ... workers of one cluster) restricts, on purpose.
 
 Taught in ``notebooks/01_speedup.ipynb`` and ``notebooks/02_ensembles.ipynb``.
 """
@@ -168,7 +176,7 @@ class Executor:
     kind: str = "executor"
 
     def workers(self) -> list[str]:
-        """Where tasks can run, in a fixed (sorted) order; replica ``i`` prefers ``workers()[i % n]``."""
+        """Where tasks can run, in a fixed (sorted) order."""
         return [LOCAL]
 
     @property
@@ -196,15 +204,14 @@ class Executor:
         finally:
             self.release(list(handles.values()))
 
-    def place(self, *, worker: str | None = None, **values: Any) -> dict[str, Any]:
+    def place(self, **values: Any) -> dict[str, Any]:
         """Shared data, placed once: ``{name: handle}`` that tasks receive instead of the value."""
         return dict(values)
 
     def release(self, handles: Iterable[Any]) -> None:
         """Forget handles a run no longer needs (their data can leave the workers)."""
 
-    def submit(self, func: Callable[..., Any], *args: Any, worker: str | None = None,
-               name: str = "plsim-task") -> Any:
+    def submit(self, func: Callable[..., Any], *args: Any, name: str = "plsim-task") -> Any:
         """Run ``func(*args)`` (handles in ``args`` are replaced by their values); returns a handle."""
         raise NotImplementedError
 
@@ -265,8 +272,7 @@ class Sequential(Executor):
     def __repr__(self) -> str:
         return "Sequential()"
 
-    def submit(self, func: Callable[..., Any], *args: Any, worker: str | None = None,
-               name: str = "plsim-task") -> Done:
+    def submit(self, func: Callable[..., Any], *args: Any, name: str = "plsim-task") -> Done:
         self._count += 1
         return Done(func(*_unwrap(args)), f"{name}-{self._count}")
 
@@ -311,7 +317,7 @@ class Joblib(Executor):
     def describe(self) -> str:
         return f"joblib (n_jobs={self.parallel.n_jobs})"
 
-    def submit(self, func, *args, worker=None, name="plsim-task"):
+    def submit(self, func, *args, name="plsim-task"):
         raise TypeError("a joblib.Parallel runs independent tasks only (ensemble fits, speedup measurements); "
                         "this run chains tasks: use executor=None (sequential) or a dask.distributed.Client")
 
@@ -395,14 +401,13 @@ class Dask(Executor):
         if per_worker:
             check_data_fits(self.client, max(per_worker.values()), what=what)
 
-    def place(self, *, worker: str | None = None, **values: Any) -> dict[str, Any]:
+    def place(self, **values: Any) -> dict[str, Any]:
         # A task that returns the value: the scheduler keeps the task (and so the data) as lineage,
         # and re-runs it on another worker if the one holding the result is lost. Named keys put
         # plsim's data in its own task group ("plsim-data-X") on the dashboard.
         with warnings.catch_warnings(), _quiet_large_graph():
             warnings.filterwarnings("ignore", message=".*[Ll]arge.*")
-            return {name: self._active.submit(_identity, value, key=self._key(f"plsim-data-{name}"), pure=False,
-                                              **_prefer(worker))
+            return {name: self._active.submit(_identity, value, key=self._key(f"plsim-data-{name}"), pure=False)
                     for name, value in values.items()}
 
     def release(self, handles):
@@ -410,9 +415,8 @@ class Dask(Executor):
         if handles and self.client.status == "running":
             self.client.cancel(handles)
 
-    def submit(self, func, *args, worker=None, name="plsim-task"):
-        # A preferred worker, not a binding one: if it dies, the task runs elsewhere.
-        return self._active.submit(func, *args, key=self._key(name), pure=False, **_prefer(worker))
+    def submit(self, func, *args, name="plsim-task"):
+        return self._active.submit(func, *args, key=self._key(name), pure=False)
 
     def gather(self, handles):
         return self.client.gather(list(handles))
@@ -425,7 +429,7 @@ class Dask(Executor):
     def as_completed(self, handles=()):
         from distributed import as_completed
 
-        return as_completed(list(handles))
+        return as_completed(list(handles), loop=self.client.loop)  # this client's loop, not the default's
 
     def map(self, func, data, tasks, *, name="plsim-task", progress=None, describe=None, finished=None,
             restrict_to=None):
@@ -453,7 +457,7 @@ class Dask(Executor):
             index = {f.key: i for i, f in enumerate(futures)}
             done = 0
             try:
-                for future in as_completed(futures):
+                for future in as_completed(futures, loop=self.client.loop):
                     i = index[future.key]
                     try:
                         results[i] = finished[i] = future.result()  # re-raises the task's error, remote traceback
@@ -470,11 +474,6 @@ class Dask(Executor):
                 for f in futures:
                     f.release()
         return results  # type: ignore[return-value]
-
-
-def _prefer(worker: str | None) -> dict[str, Any]:
-    """Dask keywords that prefer ``worker`` without binding to it: if it dies, the task runs elsewhere."""
-    return {} if worker is None else {"workers": [worker], "allow_other_workers": True}
 
 
 @contextlib.contextmanager
