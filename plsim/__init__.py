@@ -19,10 +19,12 @@ _LAZY = {
     "dashboard_link": "plsim.cluster",
     "detect_resources": "plsim.resources",
     "small_mode": "plsim.config",
+    "resolve_executor": "plsim.executor",
+    "Progress": "plsim.progress",
 }
 
 _SUBMODULES = {
-    "cluster", "resources", "stopping", "config", "cli", "benchmark", "exercises", "speedup", "ensembles",
+    "cluster", "executor", "progress", "validation", "resources", "stopping", "config", "cli", "benchmark", "exercises", "speedup", "ensembles",
     "models", "data", "federated", "training", "comm", "plots",
     "widgets",
 }
