@@ -44,17 +44,30 @@ async def _until_gone(client: Any, address: str, timeout: float = 30.0) -> None:
     raise TimeoutError(f"the scheduler still lists the killed worker {address}")
 
 
-def kill_after(client: Any, k: int, which: int = 0) -> tuple[Any, list[str]]:
-    """A callback that SIGKILLs the ``which``-th worker (sorted addresses) once ``k`` units finished.
+def _holder(client: Any, prefix: str) -> str | None:
+    """The worker holding the most keys that start with ``prefix`` (None if no worker holds one)."""
+    counts: dict[str, int] = {}
+    for key, workers in client.who_has().items():
+        if str(key).startswith(prefix):
+            for address in workers:
+                counts[address] = counts.get(address, 0) + 1
+    return max(sorted(counts), key=counts.get) if counts else None
 
-    Returns ``(callback, killed)``; ``killed`` receives the address of the worker killed.
+
+def kill_after(client: Any, k: int, which: int = 0, holding: str = "plsim-data") -> tuple[Any, list[str]]:
+    """A callback that SIGKILLs a worker once ``k`` units finished.
+
+    The worker holding the most placed data (keys starting with ``holding``), else the
+    ``which``-th worker in sorted order. Returns ``(callback, killed)``; ``killed``
+    receives the address of the worker killed.
     """
     killed: list[str] = []
 
     def callback(event: Any) -> bool:
         if event.done >= k and not killed:
             pids = client.run(os.getpid)
-            address = sorted(pids)[which]
+            address = _holder(client, holding) if holding else None
+            address = address if address in pids else sorted(pids)[which]
             os.kill(pids[address], signal.SIGKILL)
             killed.append(address)
             client.sync(_until_gone, client, address)  # the scheduler saw it die: the rest runs without it

@@ -32,7 +32,8 @@ def test_pipeline_on_cluster_equals_unsplit(client):
     res = pipeline_gradient(MODEL, w, X, y, n_stages=4, n_micro=5, executor=client)
     np.testing.assert_allclose(res.gradient, grad, atol=1e-12)
     assert res.loss == pytest.approx(loss, abs=1e-12)
-    assert len(set(res.info["workers"])) == 2  # stages really sit on both workers
+    # where each stage really ran: the cluster's workers (Dask places them; none is pinned)
+    assert all(stage and set(stage) <= set(client.nthreads()) for stage in res.info["workers"])
     tl = res.timeline
     assert tl.kind == "measured" and len(tl.events) == 2 * 4 * 5 and 0 <= tl.bubble_fraction < 1
     # activations forward (3 boundaries) and gradients backward, 30 rows each: widths 10, 9, 8

@@ -52,7 +52,7 @@ def test_sync_sgd_with_a_killed_worker_gives_the_unkilled_parameters(c):
 def test_local_sgd_with_a_killed_worker_gives_the_unkilled_parameters(c):
     kw = dict(n_workers=2, H=2, n_rounds=5, lr=0.3, batch_size=32, random_state=6)
     reference = local_sgd(SOFT, X, Y, **kw)
-    callback, killed = kill_after(c, 2, which=1)
+    callback, killed = kill_after(c, 2)
     h = local_sgd(SOFT, X, Y, executor=c, callback=callback, **kw)
     assert killed and h.steps == reference.steps
     np.testing.assert_allclose(h.params, reference.params, rtol=0, atol=1e-12)
@@ -62,7 +62,7 @@ def test_async_sgd_one_worker_with_a_killed_worker_gives_the_unkilled_parameters
     # One asynchronous worker: no race, so the run is deterministic (== sequential SGD).
     kw = dict(n_workers=1, lr=0.1, n_updates=8, batch_size=32, random_state=7, delays=[0.05])
     reference = async_sgd(SOFT, X, Y, **kw)
-    callback, killed = kill_after(c, 3)  # worker 0 is the one replica 0 prefers: its gradient is in flight
+    callback, killed = kill_after(c, 3)  # the worker holding the shard: where the gradient in flight runs
     h = async_sgd(SOFT, X, Y, executor=c, callback=callback, **kw)
     assert killed and h.steps == list(range(9)) and h.staleness == [0] * 8
     np.testing.assert_allclose(h.params, reference.params, rtol=0, atol=1e-12)

@@ -150,25 +150,23 @@ def split_batch(batch_size: int | None, n_workers: int) -> list[int | None]:
     return [len(part) for part in np.array_split(np.arange(batch_size), n_workers)]
 
 
-def placement(ex: Executor, n_replicas: int) -> list[str]:
-    """Where replica ``i`` prefers to run: ``ex.workers()[i % n]`` (loose: it runs elsewhere if that worker dies)."""
-    addresses = ex.workers()
-    return [addresses[i % len(addresses)] for i in range(n_replicas)]
-
-
 def default_replicas(ex: Executor) -> int:
     """Replicas when the caller gives none: the cluster's workers, 2 for a sequential run."""
     return ex.n_workers if ex.kind == "dask" else 2
 
 
-def place_shards(ex: Executor, X: np.ndarray, y: np.ndarray, shards: list[np.ndarray], where: list[str],
+def place_shards(ex: Executor, X: np.ndarray, y: np.ndarray, shards: list[np.ndarray],
                  what: str = "the training data X, y (one shard per replica)") -> list[dict[str, Any]]:
-    """Each replica's rows, placed once on its preferred worker (with lineage: recomputed if that worker dies).
+    """Each replica's rows, placed once (with lineage: recomputed elsewhere if the worker holding them dies).
 
-    Checked against the workers' memory before anything is sent.
+    Checked against the workers' memory before anything is sent, for shards spread
+    round-robin over the workers. Tasks are not pinned (see :mod:`plsim.executor`):
+    Dask runs a replica's step where its shard is, its largest input.
     """
-    ex.check_fits([X[s].nbytes + y[s].nbytes for s in shards], what=what, where=where)
-    return [ex.place(worker=a, X=X[s], y=y[s]) for s, a in zip(shards, where)]
+    addresses = ex.workers()
+    ex.check_fits([X[s].nbytes + y[s].nbytes for s in shards], what=what,
+                  where=[addresses[i % len(addresses)] for i in range(len(shards))])
+    return [ex.place(X=X[s], y=y[s]) for s in shards]
 
 
 def report(callback: Any, done: int, total: int, unit: str, loss: float) -> bool:

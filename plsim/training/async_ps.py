@@ -48,7 +48,6 @@ from plsim.training._common import (
     diverged,
     local_batch,
     place_shards,
-    placement,
     report,
     shard_indices,
     stop_diverged,
@@ -267,7 +266,7 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
     ----------
     executor : None, "auto", dask.distributed.Client or plsim.executor.Executor
         Where the gradient tasks run (:func:`plsim.executor.resolve_executor`).
-        On a cluster, worker ``i`` prefers cluster worker ``i mod n`` and the
+        On a cluster a worker's gradients run where its shard is, and the
         order of the pushes is real timing. ``None`` (sequential): each task
         computes the moment it is submitted and the pushes come back first in,
         first out -- a deterministic round-robin schedule in which, with ``n``
@@ -320,15 +319,14 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
     done = (0, w, 0.0)  # (updates applied, parameters after them, when): one assignment, never split
     try:
         with ex.running("async_sgd"):
-            where = placement(ex, n_workers)
-            data = place_shards(ex, X, y, shards, where, what="the training data X, y (one shard per worker)")
+            data = place_shards(ex, X, y, shards, what="the training data X, y (one shard per worker)")
             ac = ex.as_completed()
             waiting: list[int] = []
 
             def start(i: int) -> None:
                 clocks.started(i)
                 handle = ex.submit(_grad_task, model, w, data[i]["X"], data[i]["y"], batch_size, random_state,
-                                   clocks.clock[i], i, float(delays_arr[i]), worker=where[i], name="plsim-push")
+                                   clocks.clock[i], i, float(delays_arr[i]), name="plsim-push")
                 owner[handle.key] = (i, version)
                 ac.add(handle)
 

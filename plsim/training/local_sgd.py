@@ -28,7 +28,6 @@ from plsim.training._common import (
     diverged,
     local_batch,
     place_shards,
-    placement,
     report,
     shard_indices,
     stop_diverged,
@@ -82,8 +81,9 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
     Parameters
     ----------
     executor : None, "auto", dask.distributed.Client or plsim.executor.Executor
-        Where the replicas run (:func:`plsim.executor.resolve_executor`): replica
-        ``i`` prefers worker ``i mod n``; ``None`` runs the same tasks here.
+        Where the replicas run (:func:`plsim.executor.resolve_executor`); on a
+        cluster a replica's local steps run where its shard is. ``None`` runs
+        the same tasks here.
     n_workers : int, optional
         Replicas (default: ``len(shards)`` if given, else the cluster's workers, 2 when sequential).
     H : int
@@ -147,12 +147,11 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
     done = (0, w)  # (rounds recorded, their averaged model): one assignment, so an interrupt cannot split it
     try:
         with ex.running("local_sgd"):
-            where = placement(ex, n_workers)
-            data = place_shards(ex, X, y, shards, where)
+            data = place_shards(ex, X, y, shards)
             for r in range(n_rounds):
                 futs = [ex.submit(local_steps, model, w, data[i]["X"], data[i]["y"], lr, H, batch_size, random_state,
-                                  r * H, i, worker=where[i], name="plsim-local-steps") for i in range(n_workers)]
-                w = ex.gather([ex.submit(_average, weights, *futs, worker=where[0], name="plsim-average")])[0]
+                                  r * H, i, name="plsim-local-steps") for i in range(n_workers)]
+                w = ex.gather([ex.submit(_average, weights, *futs, name="plsim-average")])[0]
                 ws = [w] * n_workers  # same sizes as the real payloads (one vector per replica)
                 loss = model.loss(w, X, y) if np.all(np.isfinite(w)) else float("nan")
                 hist.steps.append((r + 1) * H)

@@ -1,7 +1,7 @@
 """Pipeline (model) parallelism: the MLP's layers split into stages on different workers.
 
-Each stage owns a contiguous group of layers and lives on one Dask worker
-(``executor.submit(..., worker=addr)``, see :mod:`plsim.executor`). A batch is cut into ``m`` micro-batches;
+Each stage owns a contiguous group of layers whose parameters are placed once
+(:mod:`plsim.executor`); Dask runs a stage's tasks where its inputs are. A batch is cut into ``m`` micro-batches;
 activations flow forward stage to stage, gradients flow backward, and each stage
 sums its micro-batch gradients (GPipe). The loss and gradient equal the unsplit
 model's (to rounding).
@@ -120,6 +120,18 @@ def gpipe_schedule(n_stages: int, n_micro: int, forward_time: float | Sequence[f
 
 
 # -- the real, split computation ---------------------------------------------
+def _here() -> str:
+    """The address of the Dask worker running this task, or ``"local"`` in this process."""
+    from plsim.executor import LOCAL
+
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return LOCAL
+
+
 def _stage_forward(model: MLP, layer_ids: list[int], params: list[tuple[np.ndarray, np.ndarray]],
                    a: np.ndarray) -> dict[str, Any]:
     t0 = time.time()
@@ -128,7 +140,7 @@ def _stage_forward(model: MLP, layer_ids: list[int], params: list[tuple[np.ndarr
         z, a_next = model.layer_forward(i, W, b, a)
         cache.append((a, z))
         a = a_next
-    return {"out": a, "cache": cache, "t": (t0, time.time())}
+    return {"out": a, "cache": cache, "t": (t0, time.time()), "worker": _here()}
 
 
 def _stage_backward(model: MLP, layer_ids: list[int], params: list[tuple[np.ndarray, np.ndarray]],
@@ -142,7 +154,7 @@ def _stage_backward(model: MLP, layer_ids: list[int], params: list[tuple[np.ndar
     for i, (W, b), (a, z) in zip(reversed(layer_ids), reversed(params), reversed(fwd["cache"])):
         dW, db, grad_out = model.layer_backward(i, W, b, a, z, grad_out)
         grads.append((dW, db))
-    return {"grad_in": grad_out, "grads": grads[::-1], "loss": loss, "t": (t0, time.time())}
+    return {"grad_in": grad_out, "grads": grads[::-1], "loss": loss, "t": (t0, time.time()), "worker": _here()}
 
 
 def _sum_stage_grads(*outs: dict[str, Any]) -> np.ndarray:
@@ -165,10 +177,11 @@ class PipelineResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _times(out: dict[str, Any]) -> tuple[tuple[float, float], float | None, int]:
-    """A stage task's (start, end) wall-clock times, its loss (last stage) and its outgoing payload's bytes."""
+def _times(out: dict[str, Any]) -> tuple[tuple[float, float], float | None, int, str]:
+    """A stage task's (start, end) wall-clock times, its loss (last stage), its outgoing payload's bytes and
+    the worker it ran on."""
     payload = out.get("out", out.get("grad_in"))
-    return out["t"], out.get("loss"), 0 if payload is None else payload_nbytes(payload)
+    return out["t"], out.get("loss"), 0 if payload is None else payload_nbytes(payload), out["worker"]
 
 
 def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *, n_stages: int = 2,
@@ -181,7 +194,7 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
     w, X, y : arrays
         Parameters (not modified) and the batch, cut into ``n_micro`` micro-batches.
     n_stages : int
-        Stages (<= the model's layers). Stage ``s`` prefers worker ``s mod n_workers``.
+        Stages (<= the model's layers).
     n_micro : int
         Micro-batches (<= rows of ``X``).
     executor : None, "auto", dask.distributed.Client or plsim.executor.Executor
@@ -212,38 +225,35 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
     # interrupted (the kernel's stop button), every task of this pass is cancelled: the workers are free at once
     with ex.running("pipeline_gradient"):
         addresses = ex.workers()
-        where = [addresses[s % len(addresses)] for s in range(p)]
+        where = [addresses[s % len(addresses)] for s in range(p)]  # for the memory check: stages spread round-robin
         ex.check_fits([*(sum(W.nbytes + b.nbytes for W, b in params[s]) for s in range(p)), X.nbytes, y.nbytes],
                       what="the batch X, y and the stages' parameters", where=[*where, where[0], where[-1]])
-        pf = [ex.place(worker=where[s], params=params[s])["params"] for s in range(p)]
-        xs = [ex.place(worker=where[0], X=X[rows])["X"] for rows in micro]
-        ys = [ex.place(worker=where[-1], y=y[rows])["y"] for rows in micro]
+        pf = [ex.place(params=params[s])["params"] for s in range(p)]
+        xs = [ex.place(X=X[rows])["X"] for rows in micro]
+        ys = [ex.place(y=y[rows])["y"] for rows in micro]
         fwd: list[list[Any]] = [[None] * n_micro for _ in range(p)]
         for j in range(n_micro):  # GPipe: every forward is submitted before any backward
             a = xs[j]
             for s in range(p):
-                fwd[s][j] = ex.submit(_stage_forward, model, stages[s], pf[s], a, worker=where[s], name="plsim-forward")
-                a = ex.submit(operator.getitem, fwd[s][j], "out", worker=where[s], name="plsim-activation")
+                fwd[s][j] = ex.submit(_stage_forward, model, stages[s], pf[s], a, name="plsim-forward")
+                a = ex.submit(operator.getitem, fwd[s][j], "out", name="plsim-activation")
         back: list[list[Any]] = [[None] * n_micro for _ in range(p)]
         for j in range(n_micro - 1, -1, -1):
             g = None
             for s in range(p - 1, -1, -1):
                 back[s][j] = ex.submit(_stage_backward, model, stages[s], pf[s], fwd[s][j], g,
-                                       ys[j] if s == p - 1 else None, N, worker=where[s], name="plsim-backward")
-                g = ex.submit(operator.getitem, back[s][j], "grad_in", worker=where[s], name="plsim-grad-in")
-        stage_grads = ex.gather([ex.submit(_sum_stage_grads, *back[s], worker=where[s], name="plsim-stage-grad")
-                                 for s in range(p)])
-        stats_f = ex.gather([ex.submit(_times, f, worker=where[s], name="plsim-times")
-                             for s, row in enumerate(fwd) for f in row])
-        stats_b = ex.gather([ex.submit(_times, b, worker=where[s], name="plsim-times")
-                             for s, row in enumerate(back) for b in row])
+                                       ys[j] if s == p - 1 else None, N, name="plsim-backward")
+                g = ex.submit(operator.getitem, back[s][j], "grad_in", name="plsim-grad-in")
+        stage_grads = ex.gather([ex.submit(_sum_stage_grads, *back[s], name="plsim-stage-grad") for s in range(p)])
+        stats_f = ex.gather([ex.submit(_times, f, name="plsim-times") for row in fwd for f in row])
+        stats_b = ex.gather([ex.submit(_times, b, name="plsim-times") for row in back for b in row])
     # bytes crossing a stage boundary: activations out of every stage but the last, gradients out of all but the first
-    nbytes = int(sum(n for _, _, n in stats_f[:(p - 1) * n_micro]) + sum(n for _, _, n in stats_b[n_micro:]))
-    loss = float(sum(lb for _, lb, _ in stats_b[(p - 1) * n_micro:]))
+    nbytes = int(sum(n for _, _, n, _ in stats_f[:(p - 1) * n_micro]) + sum(n for _, _, n, _ in stats_b[n_micro:]))
+    loss = float(sum(lb for _, lb, _, _ in stats_b[(p - 1) * n_micro:]))
     events = []
-    for idx, (t, _, _) in enumerate(stats_f):
+    for idx, (t, _, _, _) in enumerate(stats_f):
         events.append((idx // n_micro, "F", idx % n_micro, *t))
-    for idx, (t, _, _) in enumerate(stats_b):
+    for idx, (t, _, _, _) in enumerate(stats_b):
         events.append((idx // n_micro, "B", idx % n_micro, *t))
     origin = min(e[3] for e in events)
     timeline = Timeline(p, n_micro, [(s, k, j, a - origin, b - origin) for s, k, j, a, b in events], "measured")
@@ -251,5 +261,7 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
     if model.l2:
         loss += 0.5 * model.l2 * float(w @ w)
         grad = grad + model.l2 * w
-    info = {"workers": where, "executed_on": ex.describe(), "micro_batch_sizes": [len(r) for r in micro]}
+    # where each stage's forward passes ran (Dask runs a task where its inputs are): one list per stage
+    ran_on = [sorted({stats_f[s * n_micro + j][3] for j in range(n_micro)}) for s in range(p)]
+    info = {"workers": ran_on, "executed_on": ex.describe(), "micro_batch_sizes": [len(r) for r in micro]}
     return PipelineResult(float(loss), grad, stages, timeline, int(nbytes), info)

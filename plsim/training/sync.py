@@ -30,7 +30,6 @@ from plsim.training._common import (
     diverged,
     local_batch,
     place_shards,
-    placement,
     report,
     shard_indices,
     split_batch,
@@ -113,10 +112,9 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
         Training data; split into ``n_workers`` shards (random, seed stream
         ``"shards"``), each placed once on its replica's worker.
     executor : None, "auto", dask.distributed.Client or plsim.executor.Executor
-        Where the replicas run (see :func:`plsim.executor.resolve_executor`):
-        replica ``i`` prefers worker ``i mod n`` of a cluster (it runs elsewhere
-        if that worker dies). ``None``: the very same tasks, one after the
-        other, in this process.
+        Where the replicas run (see :func:`plsim.executor.resolve_executor`);
+        on a cluster each replica's steps run where its shard is. ``None``: the
+        very same tasks, one after the other, in this process.
     n_workers : int, optional
         Data-parallel replicas. Default: the cluster's workers (2 when sequential).
     lr : float
@@ -193,8 +191,7 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
     finals: list[np.ndarray] | None = None
     try:
         with ex.running("sync_sgd"):
-            where = placement(ex, k_workers)
-            data = place_shards(ex, s["X"], s["y"], s["shards"], where)
+            data = place_shards(ex, s["X"], s["y"], s["shards"])
             replicas: list[Any] = [w] * k_workers
             last = replicas  # each replica after the last recorded step (handles once there)
             try:
@@ -202,16 +199,14 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
                 pending: list[tuple[int, list[Any], list[Any]]] = []
                 for t in range(s["n_steps"]):
                     outs = [ex.submit(worker_gradient, model, replicas[i], data[i]["X"], data[i]["y"], s["sizes"][i],
-                                      s["random_state"], t, i, compression, s["k"], residuals[i], worker=where[i],
+                                      s["random_state"], t, i, compression, s["k"], residuals[i],
                                       name="plsim-gradient") for i in range(k_workers)]
-                    payloads = [ex.submit(operator.getitem, o, 1, worker=a, name="plsim-payload")
-                                for o, a in zip(outs, where)]
+                    payloads = [ex.submit(operator.getitem, o, 1, name="plsim-payload") for o in outs]
                     if compression != "none":
-                        residuals = [ex.submit(operator.getitem, o, 2, worker=a, name="plsim-residual")
-                                     for o, a in zip(outs, where)]
-                    replicas = [ex.submit(_apply, replicas[i], s["lr"], s["weights"], *payloads, worker=where[i],
+                        residuals = [ex.submit(operator.getitem, o, 2, name="plsim-residual") for o in outs]
+                    replicas = [ex.submit(_apply, replicas[i], s["lr"], s["weights"], *payloads,
                                           name="plsim-apply") for i in range(k_workers)]
-                    stats = [ex.submit(_stats, o, worker=a, name="plsim-stats") for o, a in zip(outs, where)]
+                    stats = [ex.submit(_stats, o, name="plsim-stats") for o in outs]
                     pending.append((t + 1, stats, replicas))
                     stopped = False
                     while pending and (len(pending) > lag or t == s["n_steps"] - 1):
