@@ -260,8 +260,7 @@ def run_parallel(
     finished: dict[int, Any] = {}
     with ex.running("the speedup measurement"):
         shared = {} if data is None or ship == "per-task" else {"data": data}
-        where = None if restrict_to is None else restrict_to[0]
-        placed = ex.place(worker=where, **shared) if shared else {}
+        placed = ex.place(**shared) if shared else {}
         try:
             per_task = [{"task": t} if data is None or ship == "scatter" else {"task": t, "data": data}
                         for t in tasks]
