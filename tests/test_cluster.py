@@ -330,6 +330,13 @@ def test_non_integer_worker_count(bad):
         start_cluster(n_workers=bad)
 
 
+@pytest.mark.parametrize(("flag", "bad"), [("processes", "yes"), ("set_as_default", 1), ("set_as_default", None)])
+def test_flags_must_be_true_or_false(flag, bad):
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        start_cluster(n_workers=1, **{flag: bad})
+    assert plsim.current_client() is None
+
+
 @pytest.mark.parametrize("bad", ["lots", "-3GB", 0, -1, "1KB", float("nan")])
 def test_nonsense_memory_limit(bad):
     with pytest.raises(ValueError, match="memory_limit="):
