@@ -20,6 +20,8 @@ The interface is four verbs:
   another worker instead of failing the run with "lost dependencies"
   (scattered data has no lineage, and Dask's Active Memory Manager drops the
   extra replicas a broadcast made, so it cannot be relied on either).
+  :meth:`~Executor.place_each` places several groups at once (the shards of a
+  data-parallel run, the parties of a federation), spread over the idle workers.
 * :meth:`~Executor.map` -- a pure function over many small independent tasks,
   timed where they run, results in task order, with progress and stop.
 * :meth:`~Executor.submit` / :meth:`~Executor.gather` -- one task whose result
@@ -49,6 +51,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import operator
 import os
 import time
 import uuid
@@ -207,6 +210,16 @@ class Executor:
     def place(self, **values: Any) -> dict[str, Any]:
         """Shared data, placed once: ``{name: handle}`` that tasks receive instead of the value."""
         return dict(values)
+
+    def place_each(self, groups: Sequence[Mapping[str, Any]], *, name: str = "part") -> list[dict[str, Any]]:
+        """Place several groups of shared data (a shard's X and y, a party's data) spread over the workers.
+
+        Group ``i`` stays together, and the groups go out in one graph update,
+        so idle workers each take one (Dask gives root tasks to the least busy
+        worker): parallel units start on different workers without being
+        pinned there. Returns one ``{name: handle}`` per group.
+        """
+        return [dict(group) for group in groups]
 
     def release(self, handles: Iterable[Any]) -> None:
         """Forget handles a run no longer needs (their data can leave the workers)."""
@@ -407,8 +420,22 @@ class Dask(Executor):
         # plsim's data in its own task group ("plsim-data-X") on the dashboard.
         with warnings.catch_warnings(), _quiet_large_graph():
             warnings.filterwarnings("ignore", message=".*[Ll]arge.*")
-            return {name: self._active.submit(_identity, value, key=self._key(f"plsim-data-{name}"), pure=False)
-                    for name, value in values.items()}
+            names = list(values)
+            futures = self._active.map(_identity, [values[n] for n in names],
+                                       key=[self._key(f"plsim-data-{n}") for n in names], pure=False)
+            return dict(zip(names, futures, strict=True))
+
+    def place_each(self, groups, *, name="part"):
+        groups = [dict(group) for group in groups]
+        with warnings.catch_warnings(), _quiet_large_graph():
+            warnings.filterwarnings("ignore", message=".*[Ll]arge.*")
+            placed = self._active.map(_identity, groups, key=[self._key(f"plsim-data-{name}") for _ in groups],
+                                      pure=False)
+            # One cheap task per value, run where its group is (locality): tasks take X and y as usual.
+            return [{field: self._active.submit(operator.getitem, whole, field, pure=False,
+                                                key=self._key(f"plsim-data-{name}-{field}"))
+                     for field in group}
+                    for whole, group in zip(placed, groups, strict=True)]
 
     def release(self, handles):
         handles = [h for h in handles if hasattr(h, "key")]

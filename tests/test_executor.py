@@ -27,6 +27,10 @@ def _slow_square_plus(X, *, i, delay=0.3):
     return _square_plus(X, i=i)
 
 
+def _x_plus_first_y(X, y):
+    return X + y[0]
+
+
 def _fails(X, *, i):
     if i == 2:
         raise ArithmeticError("task two fails")
@@ -158,6 +162,16 @@ def test_a_stop_raised_by_progress_keeps_what_finished_sequentially():
     assert [finished[i].value for i in sorted(finished)] == EXPECTED[:3]
 
 
+def test_place_each_gives_each_group_its_handles_everywhere(client):
+    groups = [{"X": X + k, "y": np.full(3, k)} for k in range(3)]
+    for ex in (Sequential(), Dask(client)):
+        placed = ex.place_each(groups)
+        assert [sorted(part) for part in placed] == [["X", "y"]] * 3
+        values = ex.gather([ex.submit(_x_plus_first_y, part["X"], part["y"]) for part in placed])
+        assert all(np.array_equal(v, X + 2 * k) for k, v in enumerate(values))
+        ex.release([h for part in placed for h in part.values()])
+
+
 def test_submit_chains_handles_the_same_way_here_and_on_dask(client):
     for ex in (Sequential(), Dask(client)):
         with ex.running("chain"):
@@ -239,12 +253,27 @@ def _expected():
     return [r.value for r in Sequential().map(python_work, {"data": X}, KILL_TASKS)]
 
 
+def _groups_spread_and_kept_together(dask_client):
+    """place_each on idle workers: one group per worker, each group's fields on the same worker, right values."""
+    ex = Dask(dask_client)
+    groups = [{"X": X + k, "y": np.full(3, k)} for k in range(2)]
+    placed = ex.place_each(groups, name="shard")
+    got = [{name: handle.result() for name, handle in part.items()} for part in placed]
+    assert all(np.array_equal(got[k]["X"], X + k) and np.array_equal(got[k]["y"], np.full(3, k)) for k in range(2))
+    who = dask_client.who_has([h for part in placed for h in part.values()])
+    homes = [{w for h in part.values() for w in who[h.key]} for part in placed]
+    ex.release([h for part in placed for h in part.values()])
+    assert all(len(home) == 1 for home in homes)  # a group stays together
+    assert homes[0] != homes[1]  # and the two groups start on different workers
+
+
 @pytest.mark.slow
 def test_a_killed_worker_holding_the_only_copy_of_placed_data_changes_nothing_on_a_local_cluster():
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster, set_as_default=False) as c:
+        _groups_spread_and_kept_together(c)
         values, chained = _kill_holder_then_map(c)
     assert values == _expected() and np.array_equal(chained, X + 1.0)
 

@@ -166,7 +166,7 @@ def place_shards(ex: Executor, X: np.ndarray, y: np.ndarray, shards: list[np.nda
     addresses = ex.workers()
     ex.check_fits([X[s].nbytes + y[s].nbytes for s in shards], what=what,
                   where=[addresses[i % len(addresses)] for i in range(len(shards))])
-    return [ex.place(X=X[s], y=y[s]) for s in shards]
+    return ex.place_each([{"X": X[s], "y": y[s]} for s in shards], name="shard")
 
 
 def report(callback: Any, done: int, total: int, unit: str, loss: float) -> bool:

@@ -228,7 +228,7 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
         where = [addresses[s % len(addresses)] for s in range(p)]  # for the memory check: stages spread round-robin
         ex.check_fits([*(sum(W.nbytes + b.nbytes for W, b in params[s]) for s in range(p)), X.nbytes, y.nbytes],
                       what="the batch X, y and the stages' parameters", where=[*where, where[0], where[-1]])
-        pf = [ex.place(params=params[s])["params"] for s in range(p)]
+        pf = [part["params"] for part in ex.place_each([{"params": params[s]} for s in range(p)], name="stage")]
         xs = [ex.place(X=X[rows])["X"] for rows in micro]
         ys = [ex.place(y=y[rows])["y"] for rows in micro]
         fwd: list[list[Any]] = [[None] * n_micro for _ in range(p)]
