@@ -117,11 +117,6 @@ class _FlatModel:
             )
         return y
 
-    # The old private names, until every caller uses the public ones.
-    _check_w = check_params
-    _check_X = check_X
-    _check_y = check_y
-
     # subclasses implement _logits(w, X) and _backward(w, X, y) -> (data_loss, grad)
     def loss(self, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
         """Mean cross-entropy plus ``l2 / 2 * ||w||^2`` (a forward pass only)."""

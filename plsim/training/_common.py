@@ -106,8 +106,8 @@ def check_data(model: Any, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validated float64 X and integer y (copies are never modified in place)."""
     if not hasattr(model, "loss_and_gradient") or not hasattr(model, "n_params"):
         raise TypeError(f"model must be a plsim.models model (SoftmaxRegression or MLP), got {type(model).__name__}")
-    X = model._check_X(X)
-    y = model._check_y(y, X.shape[0])
+    X = model.check_X(X)
+    y = model.check_y(y, X.shape[0])
     return X, y
 
 
@@ -115,7 +115,7 @@ def check_w0(model: Any, w0: Any, root: int) -> np.ndarray:
     """A copy of ``w0`` (the caller's vector is never changed), or initial parameters from stream ``"init"``."""
     if w0 is None:
         return model.init_params(random_state=seed_int(task_seed(root, "init")))
-    return np.array(model._check_w(w0), dtype=np.float64)
+    return np.array(model.check_params(w0), dtype=np.float64)
 
 
 def shard_indices(n_samples: int, n_shards: int, random_state: Any = 0) -> list[np.ndarray]:

@@ -210,9 +210,9 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
         gradients backward between stages.
     """
     stages = split_stages(model, n_stages)
-    w = model._check_w(w)
-    X = model._check_X(X)
-    y = model._check_y(y, X.shape[0])
+    w = model.check_params(w)
+    X = model.check_X(X)
+    y = model.check_y(y, X.shape[0])
     n_micro = check_positive_int("n_micro", n_micro)
     if n_micro > X.shape[0]:
         raise ValueError(f"n_micro={n_micro} exceeds the {X.shape[0]} rows of X; each micro-batch needs a row")
