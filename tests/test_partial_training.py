@@ -199,13 +199,13 @@ class LeastSquares:
     def __init__(self, n_features):
         self.n_params = n_features
 
-    def _check_X(self, X):
+    def check_X(self, X):
         return np.asarray(X, dtype=np.float64)
 
-    def _check_y(self, y, n):
+    def check_y(self, y, n):
         return np.asarray(y, dtype=np.float64).reshape(n)
 
-    def _check_w(self, w):
+    def check_params(self, w):
         return np.asarray(w, dtype=np.float64)
 
     def init_params(self, random_state=0):
