@@ -75,9 +75,11 @@ def test_client_data_scattered_once(client, setup):
     seen = []
     F.run_federated(model, ds, parts, rounds=3, client_fraction=0.3, executor=client,
                     callback=lambda event: seen.append(len(client.who_has())))
-    # resident during the run: 10 client datasets + the model; at most one round's model copy and its
-    # 3 task results on top (released asynchronously) -- nothing accumulates round after round
-    assert len(seen) == 3 and min(seen) >= before + 11 and max(seen) <= before + 11 + 1 + 3
+    # resident during the run: 10 parties' data (each placed as a group and its field: 2 keys) + the model;
+    # at most one round's model copy and its 3 task results on top (released asynchronously) -- nothing
+    # accumulates round after round
+    resident = 2 * 10 + 1
+    assert len(seen) == 3 and min(seen) >= before + resident and max(seen) <= before + resident + 1 + 3
     for _ in range(50):  # and released when the run ends
         if len(client.who_has()) <= before:
             break

@@ -121,11 +121,11 @@ class _Federation:
     def place(self) -> None:
         """Every party's data placed ONCE, spread over the workers; a lost worker's share is recomputed."""
         ex = self.ex
+        # the parties are spread over the workers (about one in n_workers on each), checked before any is sent
         where = [ex.workers()[k % ex.n_workers] for k in range(len(self.datas))]
         ex.check_fits([d.X.nbytes + d.y.nbytes for d in self.datas], what="the federated clients' data", where=where)
         self.model_h = ex.place(model=self.model)["model"]
-        self.data_h = [ex.place(worker=None if ex.kind == "sequential" else where[k], data=d)["data"]
-                       for k, d in enumerate(self.datas)]
+        self.data_h = [group["data"] for group in ex.place_each([{"data": d} for d in self.datas], name="party")]
         self.placed = [self.model_h, *self.data_h]
 
     def release(self) -> None:
