@@ -148,19 +148,16 @@ def test_data_placed_once_and_tasks_carry_no_data(name, client, monkeypatch):
     from plsim.executor import _identity
 
     placed, payloads = [], []
-    real_submit, real_map = client.submit, client.map
-
-    def spy_submit(func, *args, **kwargs):
-        if func is _identity:  # plsim.executor places shared data as a task that returns it (lineage)
-            placed.append((kwargs["key"], args[0]))
-        return real_submit(func, *args, **kwargs)
+    real_map = client.map
 
     def spy_map(func, *iterables, **kwargs):
-        for args in zip(*iterables, strict=True):  # one task's own arguments
-            payloads.append(len(cloudpickle.dumps(args)))
+        if func is _identity:  # plsim.executor places shared data as tasks that return it (lineage)
+            placed.extend(zip(kwargs["key"], iterables[0], strict=True))
+        else:
+            for args in zip(*iterables, strict=True):  # one task's own arguments
+                payloads.append(len(cloudpickle.dumps(args)))
         return real_map(func, *iterables, **kwargs)
 
-    monkeypatch.setattr(client, "submit", spy_submit)
     monkeypatch.setattr(client, "map", spy_map)
     model = make_models(client)[name].fit(X_CLF, Y_STR)
     assert [key.split("-")[2] for key, _ in placed] == ["X", "y"], "X and y must be placed once per fit"
