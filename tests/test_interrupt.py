@@ -59,10 +59,10 @@ print("REPORT" + json.dumps(dict(pid=os.getpid(), workers=sorted(client.run(os.g
 
 # Each run takes well over 10 s uninterrupted on 2 CPUs; its tasks take < 0.3 s each.
 LONG_RUNS = {
-    "ensemble": "ParallelBaggingClassifier(n_estimators=200, client=client, random_state=0).fit(X, y)",
+    "ensemble": "ParallelBaggingClassifier(n_estimators=200, executor=client, random_state=0).fit(X, y)",
     "federated": ("h = F.run_federated(mlp, ds, parts, rounds=5000, client_fraction=0.5, local_epochs=2, "
-                  "batch_size=10, lr=0.05, client=client); print('PARTIAL', h.partial, h.stopped_reason)"),
-    "training": ("h = sync_sgd(mlp, ds.X_train, ds.y_train, client=client, lr=0.1, n_steps=200000, batch_size=64); "
+                  "batch_size=10, lr=0.05, executor=client); print('PARTIAL', h.partial, h.stopped_reason)"),
+    "training": ("h = sync_sgd(mlp, ds.X_train, ds.y_train, executor=client, lr=0.1, n_steps=200000, batch_size=64); "
                  "print('PARTIAL', h.partial, h.stopped_reason)"),
 }
 # Functions that return a history give back the rounds / steps that finished (flagged partial, with a
@@ -70,11 +70,11 @@ LONG_RUNS = {
 # the estimator and re-raises.
 RETURNS_PARTIAL = {"federated", "training"}
 SHORT_RUNS = {
-    "ensemble": ("len(ParallelBaggingClassifier(n_estimators=4, client=client, random_state=0)"
+    "ensemble": ("len(ParallelBaggingClassifier(n_estimators=4, executor=client, random_state=0)"
                  ".fit(X[:500], y[:500]).estimators_) == 4"),
-    "federated": ("len(F.run_federated(mlp, ds, parts, rounds=2, client_fraction=0.5, client=client).records) "
+    "federated": ("len(F.run_federated(mlp, ds, parts, rounds=2, client_fraction=0.5, executor=client).records) "
                   "== 2"),
-    "training": "len(sync_sgd(mlp, ds.X_train, ds.y_train, client=client, n_steps=3).steps) == 3",
+    "training": "len(sync_sgd(mlp, ds.X_train, ds.y_train, executor=client, n_steps=3).steps) == 3",
 }
 
 
