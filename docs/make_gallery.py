@@ -73,7 +73,7 @@ class Inputs:
 
         calibration = sp.calibrate(self.client, n_tasks=50, megabytes=2, repeats=1)
         iterations = sp.python_work_iterations(80)
-        return sp.measure_speedup(sp.python_work, [iterations] * 8, client=self.client, workers=[1, 2], repeats=3,
+        return sp.measure_speedup(sp.python_work, [iterations] * 8, executor=self.client, workers=[1, 2], repeats=3,
                                   warmup=1, calibration=calibration,
                                   title="8 tasks of 80 ms (gallery example, measured on this machine)")
 
@@ -95,9 +95,9 @@ class Inputs:
         X, y = make_classification(900, 20, n_informative=8, n_classes=3, random_state=0)
         X_train, X_test, y_train, y_test = X[:600], X[600:], y[:600], y[600:]
         # warm-up: the first task on a fresh worker imports scikit-learn; time the training, not the import
-        ParallelBaggingClassifier(n_estimators=2, client=self.client, random_state=0).fit(X_train, y_train)
+        ParallelBaggingClassifier(n_estimators=2, executor=self.client, random_state=0).fit(X_train, y_train)
         start = time.perf_counter()
-        model = ParallelBaggingClassifier(n_estimators=12, client=self.client, random_state=0).fit(X_train, y_train)
+        model = ParallelBaggingClassifier(n_estimators=12, executor=self.client, random_state=0).fit(X_train, y_train)
         wall = time.perf_counter() - start
         curve = accuracy_curve(model, X_test, y_test)
         disagreement = pairwise_disagreement(model.predict_members(X_test))
@@ -126,7 +126,7 @@ class Inputs:
         ds, model = self.fed
         settings = dict(rounds=12, client_fraction=0.2, batch_size=10, lr=0.05, random_state=0)
         settings.update(kwargs)
-        return F.run_federated(model, ds, self.fed_parts[split], client=self.client, **settings)
+        return F.run_federated(model, ds, self.fed_parts[split], executor=self.client, **settings)
 
     @functools.cached_property
     def fed_runs(self):
@@ -151,7 +151,7 @@ class Inputs:
         from plsim.federated.config import tune_lr
 
         ds, model = self.fed
-        common = dict(target=0.85, patience=1.5, client=self.client, client_fraction=0.2, random_state=0)
+        common = dict(target=0.85, patience=1.5, executor=self.client, client_fraction=0.2, random_state=0)
         return {
             "FedSGD": tune_lr(model, ds, self.fed_parts["IID"], (0.3, 1.0, 3.0), max_rounds=40, label="FedSGD",
                               algorithm="fedsgd", **common),
@@ -186,8 +186,8 @@ class Inputs:
 
         X, y = self.digits.X_train, self.digits.y_train
         soft = SoftmaxRegression(64, 10)
-        sync = sync_sgd(soft, X, y, client=self.client, lr=0.3, n_steps=32, batch_size=64)
-        local = [local_sgd(soft, X, y, client=self.client, H=H, n_rounds=32 // H, lr=0.3, batch_size=32)
+        sync = sync_sgd(soft, X, y, executor=self.client, lr=0.3, n_steps=32, batch_size=64)
+        local = [local_sgd(soft, X, y, executor=self.client, H=H, n_rounds=32 // H, lr=0.3, batch_size=32)
                  for H in (1, 8)]
         asyn = async_sgd_simulated(soft, X, y, n_workers=4, worker_speeds=[1, 1, 1, 0.25], lr=0.05, n_updates=120,
                                    batch_size=32)
@@ -202,7 +202,7 @@ class Inputs:
         X, y = self.digits.X_train, self.digits.y_train
         soft = SoftmaxRegression(64, 10)
         parts = partition_shards(y, 4, 2, random_state=0)  # non-IID: a few digits per replica
-        return [local_sgd(soft, X, y, client=self.client, shards=parts, H=H, n_rounds=64 // H, lr=0.3,
+        return [local_sgd(soft, X, y, executor=self.client, shards=parts, H=H, n_rounds=64 // H, lr=0.3,
                           batch_size=32) for H in (1, 4, 16, 64)]
 
     @functools.cached_property
@@ -214,7 +214,7 @@ class Inputs:
         soft = SoftmaxRegression(64, 10)
         simulated = [async_sgd_simulated(soft, X, y, n_workers=4, worker_speeds=[1, 1, 1, 0.25], staleness_bound=s,
                                          lr=0.05, n_updates=120, batch_size=32) for s in (0, None)]
-        real = async_sgd(soft, X, y, client=self.client, n_updates=40, lr=0.05, batch_size=32, delays=[0.0, 0.01])
+        real = async_sgd(soft, X, y, executor=self.client, n_updates=40, lr=0.05, batch_size=32, delays=[0.0, 0.01])
         return [*simulated, real]
 
     @functools.cached_property

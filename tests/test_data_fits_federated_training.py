@@ -31,10 +31,11 @@ ROWS = ROOM // (64 * 8) + 100  # X alone (64 float64 columns) is above the room
 
 @pytest.fixture(scope="module")
 def small_cluster():
-    from plsim.cluster import _start_local
+    import plsim
 
     # in-process worker: nothing may run on it (this process is larger than its limit), only be refused
-    c = _start_local(n_workers=1, threads=1, memory=MIN_WORKER_MEMORY, processes=False)
+    c = plsim.start_cluster(n_workers=1, threads_per_worker=1, memory_limit=MIN_WORKER_MEMORY, processes=False,
+                            quiet=True, set_as_default=False)
     try:
         yield c
     finally:

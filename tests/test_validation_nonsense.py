@@ -106,10 +106,10 @@ def test_local_update_refuses_nan_and_inf(name, value, tiny):
 
 
 @pytest.mark.parametrize(("optimizer", "name", "value", "exc_type"), [
-    (lambda: F.FedAvgM(lr=INF), "server_optimizer.lr", INF, ValueError),
-    (lambda: F.FedAvgM(momentum=NAN), "server_optimizer.momentum", NAN, ValueError),
-    (lambda: F.FedAdam(beta1=NAN), "server_optimizer.beta1", NAN, ValueError),
-    (lambda: F.FedAdam(tau="1e-3"), "server_optimizer.tau", "1e-3", TypeError),
+    (lambda: F.ServerMomentum(lr=INF), "server_optimizer.lr", INF, ValueError),
+    (lambda: F.ServerMomentum(momentum=NAN), "server_optimizer.momentum", NAN, ValueError),
+    (lambda: F.ServerAdam(beta1=NAN), "server_optimizer.beta1", NAN, ValueError),
+    (lambda: F.ServerAdam(tau="1e-3"), "server_optimizer.tau", "1e-3", TypeError),
 ])
 def test_server_optimizer_settings_refuse_nonsense(optimizer, name, value, exc_type):
     _raises(exc_type, lambda: F.make_server_optimizer(optimizer()), name, value)
