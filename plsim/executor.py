@@ -274,6 +274,19 @@ def _label(describe: Callable[[int], str] | None) -> Callable[[int], str]:
     return describe or (lambda i: f"task {i}")
 
 
+def _in_order(results: Iterator[TaskResult], total: int, progress: ProgressHook | None,
+              finished: dict[int, TaskResult] | None) -> list[TaskResult]:
+    """Collect results that arrive in task order, noting each in ``finished`` and reporting progress."""
+    finished = {} if finished is None else finished
+    out: list[TaskResult] = []
+    for result in results:
+        finished[len(out)] = result
+        out.append(result)
+        if progress is not None:
+            progress(len(out), total)
+    return out
+
+
 class Sequential(Executor):
     """Every task in this process, one after the other, at the moment it is submitted."""
 
@@ -294,19 +307,16 @@ class Sequential(Executor):
         if restrict_to is not None:
             raise ValueError("restrict_to is only for a Dask executor: a sequential run has one worker, this process")
         label = _label(describe)
-        finished = {} if finished is None else finished
-        results = []
-        for i, task in enumerate(tasks):
-            try:
-                result = _run_one(func, data, task)
-            except Exception as exc:
-                exc.add_note(f"plsim: raised while running {label(i)} (sequentially, in this process)")
-                raise
-            finished[i] = result
-            results.append(result)
-            if progress is not None:
-                progress(i + 1, len(tasks))
-        return results
+
+        def one_by_one() -> Iterator[TaskResult]:
+            for i, task in enumerate(tasks):
+                try:
+                    yield _run_one(func, data, task)
+                except Exception as exc:
+                    exc.add_note(f"plsim: raised while running {label(i)} (sequentially, in this process)")
+                    raise
+
+        return _in_order(one_by_one(), len(tasks), progress, finished)
 
 
 class Joblib(Executor):
@@ -345,20 +355,13 @@ class Joblib(Executor):
         if restrict_to is not None:
             raise ValueError("restrict_to is only for a Dask executor; size the joblib.Parallel with n_jobs instead")
         label = _label(describe)
-        finished = {} if finished is None else finished
         calls = (delayed(_run_in_process)(func, data, task, os.getpid(), label(i)) for i, task in enumerate(tasks))
         output = self.parallel(calls)  # a list, or a generator with return_as="generator"
-        results = []
         try:
-            for result in output:
-                finished[len(results)] = result
-                results.append(result)
-                if progress is not None:
-                    progress(len(results), len(tasks))
+            return _in_order(iter(output), len(tasks), progress, finished)
         finally:
             if hasattr(output, "close"):  # a generator: stop joblib dispatching the tasks left
                 output.close()
-        return results
 
 
 class Dask(Executor):
