@@ -115,3 +115,19 @@ def test_parts_carry_stable_css_classes(css):
     panel = _panel(lambda p, r: None)
     parts = [panel.widget, panel.run_button, panel.stop_button, panel.progress, panel.image]
     assert any(css in part._dom_classes for part in parts)
+
+
+def test_widgets_resolve_auto_to_a_cluster_they_start_when_there_is_none():
+    import plsim
+    from plsim.executor import Dask, Sequential
+    from plsim.widgets._panel import widget_executor
+
+    assert isinstance(widget_executor(None), Sequential)
+    assert plsim.current_client() is None
+    try:
+        ex = widget_executor("auto")
+        assert isinstance(ex, Dask) and ex.client is plsim.current_client()
+        assert widget_executor("auto").client is ex.client  # the second Run reuses it
+    finally:
+        plsim.close_cluster()
+    assert plsim.current_client() is None

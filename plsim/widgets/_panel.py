@@ -25,7 +25,23 @@ from typing import Any
 
 from plsim.progress import Progress
 
-__all__ = ["RunPanel", "Report", "figure_to_png"]
+__all__ = ["RunPanel", "Report", "figure_to_png", "widget_executor"]
+
+
+def widget_executor(executor: Any) -> Any:
+    """The executor a widget runs on, resolved when Run is clicked.
+
+    ``"auto"`` (every widget's default) is Dask's current default client,
+    and a cluster is started for it with :func:`plsim.start_cluster` when
+    there is none, so a student can click Run before starting one. Anything
+    else goes to :func:`plsim.executor.resolve_executor` as is.
+    """
+    from plsim.cluster import current_client, start_cluster
+    from plsim.executor import resolve_executor
+
+    if isinstance(executor, str) and executor == "auto" and current_client() is None:
+        start_cluster(quiet=True)
+    return resolve_executor(executor)
 
 
 def figure_to_png(fig: Any, dpi: int = 90) -> bytes:

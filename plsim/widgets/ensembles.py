@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from plsim.widgets._panel import RunPanel
+from plsim.widgets._panel import RunPanel, widget_executor
 
 if TYPE_CHECKING:
     from plsim.ensembles import AccuracyCurve, ParallelBaggingClassifier
@@ -216,15 +216,8 @@ def ensemble_builder(executor: Any = "auto", X: Any = None, y: Any = None) -> An
         "sampling": w.Dropdown(options=list(SAMPLING), value="bootstrap (bagging)", description="sampling"),
     }
 
-    def where() -> Any:
-        if isinstance(executor, str) and executor == "auto":  # the running cluster, started if there is none
-            from plsim.cluster import current_client, start_cluster
-
-            return current_client() or start_cluster(quiet=True)
-        return executor
-
     def work(params: dict, report: Any) -> EnsembleRun:
-        target = where()
+        target = widget_executor(executor)
         total = params["members"]
         report.progress(0, total, "Placing the data on the workers...")
         # report.callback shows each member as it comes back and returns True once Stop was

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from plsim.widgets._panel import RunPanel
+from plsim.widgets._panel import RunPanel, widget_executor
 
 __all__ = ["federation_playground", "play_federation", "live_history", "validate_playground",
            "inapplicable_controls", "effective_params", "B_CHOICES"]
@@ -225,11 +225,7 @@ def federation_playground(executor: Any = "auto") -> Any:
     sync()
 
     def work(params: dict, report: Any) -> Any:
-        from plsim import cluster
-
-        where = executor
-        if isinstance(executor, str) and executor == "auto":  # the running cluster, started if there is none
-            where = cluster.current_client() or cluster.start_cluster(quiet=True)
+        where = widget_executor(executor)
         params = effective_params(params)
         rounds = params["rounds"]
         every = max(1, rounds // 15)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from plsim.progress import Callback, Progress, check_callback, notify
 from plsim.validation import check_nonneg_real, check_positive_int
-from plsim.widgets._panel import RunPanel
+from plsim.widgets._panel import RunPanel, widget_executor
 
 if TYPE_CHECKING:
     from plsim.speedup import SpeedupResult, TaskRecord
@@ -204,13 +204,7 @@ def speedup_explorer(executor: Any = "auto") -> Any:
     cache: dict[str, Any] = {}
 
     def get_executor() -> Any:
-        from plsim.cluster import current_client, start_cluster
-        from plsim.executor import resolve_executor
-
-        where = executor
-        if isinstance(executor, str) and executor == "auto":  # the running cluster, started if there is none
-            where = current_client() or start_cluster(quiet=True)
-        ex = resolve_executor(where)
+        ex = widget_executor(executor)
         if cache.get("client") is not getattr(ex, "client", None):
             cache.clear()
             cache["client"] = getattr(ex, "client", None)

@@ -11,7 +11,7 @@ from typing import Any
 
 from plsim.progress import Progress
 from plsim.stopping import PartialResultWarning
-from plsim.widgets._panel import Report, RunPanel
+from plsim.widgets._panel import Report, RunPanel, widget_executor
 
 __all__ = ["training_race", "pipeline_explorer", "race_work", "pipeline_work", "validate_race", "race_control_states"]
 
@@ -19,16 +19,6 @@ __all__ = ["training_race", "pipeline_explorer", "race_work", "pipeline_work", "
 # is the option value UNBOUNDED and is turned into ``None`` when the run starts.
 UNBOUNDED = -1
 STALENESS_CHOICES = [("unbounded (async)", UNBOUNDED)] + [(str(s), s) for s in range(0, 9)]
-
-
-def _resolve_executor(executor: Any) -> Any:
-    """The executor a widget runs on: ``"auto"`` is the running cluster, started if there is none."""
-    from plsim.cluster import current_client, start_cluster
-    from plsim.executor import resolve_executor
-
-    if isinstance(executor, str) and executor == "auto" and current_client() is None:
-        start_cluster(quiet=True)
-    return resolve_executor(executor)
 
 
 def _cpus(ex: Any) -> int:
@@ -176,7 +166,7 @@ def race_work(params: dict, report: Report | None = None, *, executor: Any = "au
     problem = validate_race(params)
     if problem:
         raise ValueError(problem)
-    ex = _resolve_executor(executor)
+    ex = widget_executor(executor)
     ds = load_dataset("digits")
     model = SoftmaxRegression(ds.X_train.shape[1], ds.n_classes)
     k, steps, lr, H = int(params["workers"]), int(params["steps"]), float(params["lr"]), int(params["H"])
@@ -317,7 +307,7 @@ def training_race(executor: Any = "auto") -> Any:
     from plsim.comm import LINK_PRESETS
     from plsim.widgets.speedup import workers_hint
 
-    ex = _resolve_executor(executor)
+    ex = widget_executor(executor)
     have = ex.n_workers
     controls = {
         "sync": w.Checkbox(value=True, description="sync data-parallel", indent=False),
