@@ -89,8 +89,8 @@ BAGGING_SEED = 11
 def member_draws(n_members: int, n_samples: int, random_state: int) -> list[tuple[np.ndarray, int]]:
     """Each bagging member's bootstrap rows and tree seed, exactly as plsim derives them.
 
-    Member ``i`` gets the ``i``-th child of ``numpy.random.SeedSequence(random_state)``:
-    one word of it seeds its bootstrap sample (``n_samples`` rows drawn with
+    Member ``i`` gets branch ``task_seed(random_state, "member", i)`` of plsim's seed
+    tree (:mod:`plsim._random`): one word of it seeds its bootstrap sample (``n_samples`` rows drawn with
     replacement), another is the ``random_state`` of its decision tree. That is
     what :class:`plsim.ensembles.ParallelBaggingClassifier` does with its default
     settings, so trees fitted on these rows with these seeds are its members.
