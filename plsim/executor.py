@@ -421,8 +421,7 @@ class Dask(Executor):
         # A task that returns the value: the scheduler keeps the task (and so the data) as lineage,
         # and re-runs it on another worker if the one holding the result is lost. Named keys put
         # plsim's data in its own task group ("plsim-data-X") on the dashboard.
-        with warnings.catch_warnings(), _quiet_large_graph():
-            warnings.filterwarnings("ignore", message=".*[Ll]arge.*")
+        with _quiet_large_graph():
             names = list(values)
             futures = self._active.map(_identity, [values[n] for n in names],
                                        key=[self._key(f"plsim-data-{n}") for n in names], pure=False)
@@ -430,8 +429,7 @@ class Dask(Executor):
 
     def place_each(self, groups, *, name="part"):
         groups = [dict(group) for group in groups]
-        with warnings.catch_warnings(), _quiet_large_graph():
-            warnings.filterwarnings("ignore", message=".*[Ll]arge.*")
+        with _quiet_large_graph():
             placed = self._active.map(_identity, groups, key=[self._key(f"plsim-data-{name}") for _ in groups],
                                       pure=False)
             # One cheap task per value, run where its group is (locality): tasks take X and y as usual.
@@ -480,8 +478,7 @@ class Dask(Executor):
             client = self._active
             if client is self.client:  # called outside running(): still cancel on interrupt
                 client = stack.enter_context(cancel_on_interrupt(self.client))
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*[Ll]arge.*")  # per-task payloads, shown on purpose
+            with _quiet_large_graph():
                 futures = client.map(_run_one, [func] * total, [data] * total, list(tasks),
                                      key=[f"{name}-{run_id}-{i}" for i in range(total)], pure=False, **extra)
             index = {f.key: i for i, f in enumerate(futures)}
@@ -508,10 +505,12 @@ class Dask(Executor):
 
 @contextlib.contextmanager
 def _quiet_large_graph() -> Iterator[None]:
-    """Placed data travels in the task graph on purpose (that is its lineage): no size warning for it."""
+    """Data that travels in the task graph on purpose -- placed data (its lineage), or a payload embedded
+    in every task to show its cost -- gets no "large graph" warning."""
     import dask
 
-    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1TiB"}):
+    with warnings.catch_warnings(), dask.config.set({"distributed.admin.large-graph-warning-threshold": "1TiB"}):
+        warnings.filterwarnings("ignore", message=".*[Ll]arge.*")
         yield
 
 

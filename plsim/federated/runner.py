@@ -41,7 +41,7 @@ from plsim.federated.sampling import client_seed, drop_out, select_clients
 from plsim.federated.strategies import FitRes, Strategy, fresh, make_strategy
 from plsim.progress import Progress, check_callback, notify
 from plsim.stopping import PartialResultWarning, has_diverged
-from plsim.validation import check_int
+from plsim.validation import check_int, check_real
 
 __all__ = ["run_federated", "client_seed", "select_clients"]
 
@@ -311,7 +311,7 @@ def run_federated(
                       secure_aggregation=secure_aggregation)
     strategy = _strategy(strategy, shorthands)
     rounds = check_int("rounds", rounds, 1)
-    drop_out([], dropout_rate, 1, 0)  # checks dropout_rate
+    dropout_rate = check_real("dropout_rate", dropout_rate, minimum=0, maximum=1, high_open=True)
     if clock is not None and not isinstance(clock, VirtualClock):
         raise TypeError(f"clock must be None or a VirtualClock, got {type(clock).__name__}")
     clock = VirtualClock() if clock is None else clock

@@ -145,6 +145,13 @@ class Strategy:
         return {}
 
 
+def _check_batch_size(batch_size: Any) -> int | None:
+    """B >= 1, or None for the whole local data set (``math.inf`` means the same)."""
+    if isinstance(batch_size, float) and math.isinf(batch_size) and batch_size > 0:
+        return None
+    return check_int("batch_size", batch_size, 1, allow_none=True)
+
+
 @dataclass
 class FedAvg(Strategy):
     """Federated averaging: each sampled client trains locally, the server averages the changes.
@@ -177,10 +184,7 @@ class FedAvg(Strategy):
         self.client_fraction = check_real("client_fraction", self.client_fraction, minimum=0, maximum=1,
                                           low_open=True)
         self.local_epochs = check_int("local_epochs", self.local_epochs, 1)
-        if self.batch_size is not None and isinstance(self.batch_size, float) and math.isinf(self.batch_size) \
-                and self.batch_size > 0:
-            self.batch_size = None  # B = infinity: the whole local data set
-        self.batch_size = check_int("batch_size", self.batch_size, 1, allow_none=True)
+        self.batch_size = _check_batch_size(self.batch_size)
         self.lr = check_real("lr", self.lr, minimum=0, low_open=True)
         self._server = make_server_optimizer(self.server_optimizer)
         self._weights: np.ndarray | None = None
@@ -432,11 +436,9 @@ def make_strategy(algorithm: str = "fedavg", *, client_fraction: float = 0.1, lo
     mu = check_real("mu", mu, minimum=0)
     if mu and algorithm != "fedprox":
         raise ValueError(f"mu={mu} only applies to algorithm='fedprox' (got {algorithm!r}); leave mu=0")
-    if batch_size is not None and isinstance(batch_size, float) and math.isinf(batch_size) and batch_size > 0:
-        batch_size = None
     if algorithm == "fedsgd":
         local_epochs = check_int("local_epochs", local_epochs, 1)
-        batch_size = check_int("batch_size", batch_size, 1, allow_none=True)
+        batch_size = _check_batch_size(batch_size)
         if local_epochs != 1 or batch_size is not None:
             raise ValueError(
                 "algorithm='fedsgd' takes exactly one full-batch gradient step per client: leave local_epochs=1 "
