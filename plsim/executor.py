@@ -242,7 +242,7 @@ class Executor:
     def map(self, func: Callable[..., Any], data: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], *,
             name: str = "plsim-task", progress: ProgressHook | None = None,
             describe: Callable[[int], str] | None = None, finished: dict[int, TaskResult] | None = None,
-            restrict_to: Sequence[str] | None = None) -> list[TaskResult]:
+            restrict_to: Sequence[str] | None = None, embed: Mapping[str, Any] | None = None) -> list[TaskResult]:
         """Run ``func(**data, **task)`` for every task; :class:`TaskResult`\\ s in task order.
 
         Parameters
@@ -266,6 +266,11 @@ class Executor:
         restrict_to : sequence of str, optional
             Run only on these workers (Dask; used to measure 1, 2, ... workers
             of one cluster). Other executors refuse it.
+        embed : mapping, optional
+            Values every task receives *in itself*, like ``data`` but not placed:
+            on Dask each task is then sent in its own graph update, carrying its
+            own copy (the slow way, kept to show its cost; in one update, pickle
+            would send a value shared by all the tasks only once).
         """
         raise NotImplementedError
 
@@ -303,10 +308,11 @@ class Sequential(Executor):
         return Done(func(*_unwrap(args)), f"{name}-{self._count}")
 
     def map(self, func, data, tasks, *, name="plsim-task", progress=None, describe=None, finished=None,
-            restrict_to=None):
+            restrict_to=None, embed=None):
         if restrict_to is not None:
             raise ValueError("restrict_to is only for a Dask executor: a sequential run has one worker, this process")
         label = _label(describe)
+        data = {**data, **(embed or {})}
 
         def one_by_one() -> Iterator[TaskResult]:
             for i, task in enumerate(tasks):
@@ -349,12 +355,13 @@ class Joblib(Executor):
                         "(sequential) or a dask.distributed.Client")
 
     def map(self, func, data, tasks, *, name="plsim-task", progress=None, describe=None, finished=None,
-            restrict_to=None):
+            restrict_to=None, embed=None):
         from joblib import delayed
 
         if restrict_to is not None:
             raise ValueError("restrict_to is only for a Dask executor; size the joblib.Parallel with n_jobs instead")
         label = _label(describe)
+        data = {**data, **(embed or {})}  # joblib pickles each call's arguments: every task carries them anyway
         calls = (delayed(_run_in_process)(func, data, task, os.getpid(), label(i)) for i, task in enumerate(tasks))
         output = self.parallel(calls)  # a list, or a generator with return_as="generator"
         try:
@@ -460,7 +467,7 @@ class Dask(Executor):
         return as_completed(list(handles), loop=self.client.loop)  # this client's loop, not the default's
 
     def map(self, func, data, tasks, *, name="plsim-task", progress=None, describe=None, finished=None,
-            restrict_to=None):
+            restrict_to=None, embed=None):
         from distributed import as_completed
 
         label = _label(describe)
@@ -478,9 +485,14 @@ class Dask(Executor):
             client = self._active
             if client is self.client:  # called outside running(): still cancel on interrupt
                 client = stack.enter_context(cancel_on_interrupt(self.client))
+            keys = [f"{name}-{run_id}-{i}" for i in range(total)]
             with _quiet_large_graph():
-                futures = client.map(_run_one, [func] * total, [data] * total, list(tasks),
-                                     key=[f"{name}-{run_id}-{i}" for i in range(total)], pure=False, **extra)
+                if embed:  # one update per task, so that each carries its own copy of the embedded values
+                    futures = [client.submit(_run_one, func, {**data, **embed}, task, key=key, pure=False, **extra)
+                               for task, key in zip(tasks, keys)]
+                else:
+                    futures = client.map(_run_one, [func] * total, [data] * total, list(tasks), key=keys,
+                                         pure=False, **extra)
             index = {f.key: i for i, f in enumerate(futures)}
             done = 0
             try:

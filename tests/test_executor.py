@@ -116,6 +116,13 @@ def test_map_gives_the_same_values_in_task_order_on_every_executor(client):
     assert _run_map(Dask(client)) == EXPECTED
 
 
+def test_embedded_values_reach_every_task_like_placed_ones(client):
+    from joblib import Parallel
+
+    for ex in (Sequential(), Joblib(Parallel(n_jobs=2)), Dask(client)):
+        assert [r.value for r in ex.map(_square_plus, {}, TASKS, embed={"X": X})] == EXPECTED
+
+
 def test_map_tasks_run_on_the_workers_and_leave_nothing_behind(client):
     ex = Dask(client)
     before = set(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks)))

@@ -262,11 +262,10 @@ def run_parallel(
         shared = {} if data is None or ship == "per-task" else {"data": data}
         placed = ex.place(**shared) if shared else {}
         try:
-            per_task = [{"task": t} if data is None or ship == "scatter" else {"task": t, "data": data}
-                        for t in tasks]
+            embed = {"data": data} if data is not None and ship == "per-task" else None
             try:
-                done = ex.map(_call, {"func": func, **placed}, per_task, name="plsim-speedup-task",
-                              progress=progress, finished=finished, restrict_to=restrict_to)
+                done = ex.map(_call, {"func": func, **placed}, [{"task": t} for t in tasks], name="plsim-speedup-task",
+                              progress=progress, finished=finished, restrict_to=restrict_to, embed=embed)
             except _Stop:
                 return [finished[i].value for i in sorted(finished)]
         finally:
