@@ -145,3 +145,32 @@ def test_plsim_assign_course_folder_checked(tmp_path):
         assign.course_dir(tmp_path)
     with pytest.raises(ValueError, match="jobs"):
         assign.autograde(COURSE, "a2", [], jobs=0)
+
+
+def test_add_students_when_another_grader_adds_the_same_student_first(tmp_path, monkeypatch):
+    """Two graders at once (``plsim assign grade a1`` and ``… a3``) both add student 'solution': the one whose
+    insert loses on the unique id must find the student there instead of failing (CI failed on this race)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from plsim import assign
+
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        gb.add_student("early")
+    real_find = Gradebook.find_student
+    raced = []
+
+    def find_then_lose_the_race(self, student_id):
+        # The other grader's insert lands between this look-up and this grader's own insert.
+        if student_id == "solution" and not raced:
+            raced.append(student_id)
+            with Gradebook(url) as other:
+                other.add_student(student_id)
+            raise MissingEntry(f"No such student: {student_id}")
+        return real_find(self, student_id)
+
+    monkeypatch.setattr(Gradebook, "find_student", find_then_lose_the_race)
+    assign.add_students(tmp_path, ["early", "solution", "late"])
+    assert raced == ["solution"]
+    with Gradebook(url) as gb:
+        assert sorted(s.id for s in gb.students) == ["early", "late", "solution"]

@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-__all__ = ["add_arguments", "run", "course_dir", "nbgrader", "autograde", "scores"]
+__all__ = ["add_arguments", "run", "course_dir", "nbgrader", "autograde", "add_students", "scores"]
 
 # The course folder in a checkout of this repository.
 DEFAULT_COURSE = Path(__file__).resolve().parents[2] / "notebooks" / "assignments"
@@ -63,13 +63,25 @@ def autograde(course: Path, assignment: str, students: list[str] | None = None, 
         return nbgrader(course, "autograde", assignment, "--student", student, "--force", *extra,
                         check=False, capture=True).returncode
 
-    # The student records are created first, one at a time, so parallel runs never race to add them.
-    from nbgrader.api import Gradebook
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for student in students:
-            gb.update_or_create_student(student)
+    add_students(course, students)  # first, so this run's nbgrader processes never race to add them
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         return dict(zip(students, pool.map(one, students)))
+
+
+def add_students(course: Path, students: list[str]) -> None:
+    """Add each student to the gradebook unless already there.
+
+    Another grader (``plsim assign grade a3`` in a second terminal, or nbgrader itself) may add the same
+    student between nbgrader's look-up and its insert; the insert then fails on the unique id, and the
+    student is there, which is all this asks.
+    """
+    from nbgrader.api import Gradebook, InvalidEntry
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student in students:
+            try:
+                gb.update_or_create_student(student)
+            except InvalidEntry:  # nbgrader has rolled back; fail loudly unless the other writer added it
+                gb.find_student(student)
 
 
 def scores(course: Path, assignment: str) -> dict[str, tuple[float, float, bool]]:
