@@ -311,8 +311,8 @@ def test_member_exception_reaches_caller_with_traceback_and_cluster_survives(cli
 # -- bad input ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("model, X, y, error, match", [
-    (ParallelBaggingClassifier(n_estimators=0), X_CLF, Y_CLF, ValueError, r"n_estimators=0 must be an integer >= 1"),
-    (ParallelBaggingClassifier(n_estimators=2.5), X_CLF, Y_CLF, TypeError, r"n_estimators must be an integer"),
+    (ParallelBaggingClassifier(n_estimators=0), X_CLF, Y_CLF, ValueError, r"n_estimators=0 must be a positive integer \(>= 1\)"),
+    (ParallelBaggingClassifier(n_estimators=2.5), X_CLF, Y_CLF, TypeError, r"n_estimators must be a positive integer, got 2.5"),
     (ParallelBaggingClassifier("tree"), X_CLF, Y_CLF, TypeError, r"estimator='tree' .* is not a scikit-learn estimator"),
     (ParallelBaggingClassifier(DecisionTreeClassifier), X_CLF, Y_CLF, TypeError, r"is a class"),
     (ParallelBaggingClassifier(), X_CLF, Y_CLF[:-5], ValueError, r"inconsistent numbers of samples"),

@@ -21,7 +21,7 @@ from plsim.executor import Executor, TaskResult, resolve_executor
 from plsim.progress import Progress, notify
 from plsim.stopping import PartialResultWarning
 
-__all__ = ["ParallelEnsembleMixin", "check_estimator_like", "check_n_estimators", "allow_nan",
+__all__ = ["ParallelEnsembleMixin", "check_estimator_like", "allow_nan",
            "set_member_seed", "member_seed", "soft_vote", "hard_vote", "member_proba", "check_sample_weight",
            "check_accepts_sample_weight", "PartialResultWarning", "run_members", "run_fits", "stop_requested",
            "forget_fit"]
@@ -214,14 +214,6 @@ def check_estimator_like(value: Any, name: str, *, need_proba: bool = False) -> 
         )
     if need_proba and not hasattr(value, "predict_proba"):
         raise ValueError(f"{name}={value!r} has no predict_proba, which voting='soft' needs; use voting='hard'")
-
-
-def check_n_estimators(value: Any, name: str = "n_estimators") -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= 1, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name}={value!r} must be an integer >= 1 (at least one member)")
-    return int(value)
 
 
 def allow_nan(estimators: Sequence[Any]) -> bool:

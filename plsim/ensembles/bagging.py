@@ -39,13 +39,13 @@ from plsim.ensembles._base import (
     allow_nan,
     check_accepts_sample_weight,
     check_estimator_like,
-    check_n_estimators,
     check_sample_weight,
     member_proba,
     member_seed,
     run_members,
     set_member_seed,
 )
+from plsim.validation import check_positive_int
 from plsim._random import check_random_state, seed_int
 from plsim.progress import check_callback
 
@@ -146,7 +146,7 @@ class _BaseBagging(ParallelEnsembleMixin):
         return tags
 
     def _validate_fit(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, Any, int]:
-        n_estimators = check_n_estimators(self.n_estimators)
+        n_estimators = check_positive_int("n_estimators", self.n_estimators)
         base = self._base_estimator()
         check_estimator_like(base, "estimator")
         nan_ok = allow_nan([base])

@@ -30,7 +30,6 @@ from plsim.ensembles._base import (
     allow_nan,
     check_accepts_sample_weight,
     check_estimator_like,
-    check_n_estimators,
     check_sample_weight,
     forget_fit,
     hard_vote,
@@ -43,7 +42,7 @@ from plsim.ensembles._base import (
 )
 from plsim.ensembles._tasks import fit_full, fit_score_fold
 from plsim.progress import check_callback
-from plsim.validation import check_random_state
+from plsim.validation import check_positive_int, check_random_state
 
 __all__ = ["SweepEnsembleClassifier", "expand_grid"]
 
@@ -141,7 +140,7 @@ class SweepEnsembleClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEstima
         check_estimator_like(self.estimator, "estimator", need_proba=self.voting == "soft")
         if self.voting not in ("hard", "soft"):
             raise ValueError(f"voting={self.voting!r} is not allowed; use 'hard' or 'soft'")
-        top_k = check_n_estimators(self.top_k, "top_k")
+        top_k = check_positive_int("top_k", self.top_k)
         configs = expand_grid(self.param_grid)
         if top_k > len(configs):
             raise ValueError(f"top_k={top_k} is more than the {len(configs)} configurations in param_grid")
