@@ -1021,18 +1021,32 @@ class LocalDeployment:
         Worker processes to start.
     nthreads : int
         Threads per worker.
+    memory_limit : str or int, optional
+        Each worker's ``--memory-limit``. By default the workers share the memory
+        allowance (``MEM_LIMIT``, cgroup, RAM) as :func:`start_cluster` shares it:
+        a ``dask worker`` left to itself claims the whole machine's memory, so
+        under Binder's 2 GiB each would believe it had the host's RAM and be
+        killed before Dask could spill or plsim could say the data is too large.
+        Fewer workers start, with a warning, when the allowance cannot feed them all.
     timeout : float
         Seconds to wait for the scheduler and all workers to come up.
     """
 
-    def __init__(self, n_workers: int = 2, *, nthreads: int = 1, timeout: float = 60.0) -> None:
+    def __init__(self, n_workers: int = 2, *, nthreads: int = 1, memory_limit: str | int | None = None,
+                 timeout: float = 60.0) -> None:
         import shutil
         import socket
         import subprocess
         import sys
 
-        self.n_workers = check_positive_int("n_workers", n_workers, allow_none=True)
+        self.n_workers = check_positive_int("n_workers", n_workers)
         nthreads = check_positive_int("nthreads", nthreads)
+        per_worker_memory = parse_memory_limit(memory_limit)
+        if per_worker_memory is None:
+            self.n_workers, per_worker_memory, note = _fit_workers_in_memory(self.n_workers, detect_resources())
+            if note:
+                warnings.warn(note, UserWarning, stacklevel=2)
+        self.memory_limit = per_worker_memory
         dask_cli = shutil.which("dask", path=os.path.dirname(sys.executable)) or shutil.which("dask")
         if dask_cli is None:
             raise RuntimeError("the `dask` command (installed with distributed) was not found on PATH")
@@ -1050,7 +1064,7 @@ class LocalDeployment:
             for _ in range(self.n_workers):
                 self._processes.append(subprocess.Popen(
                     [dask_cli, "worker", self.address, "--nthreads", str(nthreads), "--no-dashboard",
-                     "--host", "127.0.0.1"], **quiet))
+                     "--host", "127.0.0.1", "--memory-limit", str(per_worker_memory)], **quiet))
             self._wait_until_ready(timeout)
         except BaseException:
             self.close()
@@ -1088,4 +1102,5 @@ class LocalDeployment:
         self.close()
 
     def __repr__(self) -> str:
-        return f"LocalDeployment(address={self.address!r}, n_workers={self.n_workers})"
+        return (f"LocalDeployment(address={self.address!r}, n_workers={self.n_workers}, "
+                f"memory_limit={_mib(self.memory_limit)} per worker)")

@@ -374,17 +374,33 @@ def test_warns_when_local_sizing_is_given_with_an_address():
 
 
 @pytest.mark.slow
-def test_local_deployment_is_real_processes_and_closes_them():
-    from plsim.cluster import LocalDeployment
+def test_local_deployment_is_real_processes_and_closes_them(monkeypatch):
+    from plsim.cluster import WORKER_MEMORY_FRACTION, LocalDeployment
 
+    # Binder's allowance: each `dask worker` gets its share of it, not the host's RAM (24 GiB here).
+    monkeypatch.setenv("MEM_LIMIT", str(2 * 1024**3))
     with LocalDeployment(n_workers=2) as deployment:
         procs = [psutil.Process(pid) for pid in deployment.pids]
         assert len(procs) == 3 and all(p.is_running() for p in procs)
         client = start_cluster(address=deployment.address, quiet=True)
         assert len(client.nthreads()) == 2
         assert client.submit(sum, [20, 22]).result() == 42
+        limits = [w["memory_limit"] for w in client.scheduler_info()["workers"].values()]
+        assert limits == [int(2 * 1024**3 * WORKER_MEMORY_FRACTION) // 2] * 2 == [deployment.memory_limit] * 2
+        assert "819 MiB per worker" in repr(deployment)
         close_cluster()
     assert _wait_gone(procs, timeout=5) == []
+
+
+def test_local_deployment_checks_memory_limit_before_starting_anything():
+    from plsim.cluster import LocalDeployment
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with pytest.raises(ValueError, match=r"memory_limit='lots' is not a memory size"):
+        LocalDeployment(n_workers=2, memory_limit="lots")
+    with pytest.raises(ValueError, match=r"memory_limit=.* is below the 224 MiB"):
+        LocalDeployment(n_workers=2, memory_limit="100MiB")
+    assert {p.pid for p in psutil.Process().children(recursive=True)} == before  # no scheduler, no worker
 
 
 def test_thread_workers_in_this_process():
