@@ -188,6 +188,45 @@ def test_correct_server_variant_passes_and_a_sequential_fake_log_fails(client, d
     assert check_code("async_ps", lambda *a: 42, client=client, model=SOFT, X=X, y=y, quiet=True).correct is False
 
 
+def _simulated_server(client, model, shards, w0, lr, n, *, on_cluster):
+    """Fakes a valid asynchronous log: equally fast workers in turn, each gradient at the version it 'read'.
+
+    Its parameters and log pass the replay; only the scheduler can tell that the gradients were computed in
+    this process (on_cluster=False) or on the cluster one task at a time (on_cluster=True).
+    """
+    w, log = w0.copy(), []
+    read = {i: (0, w0.copy()) for i in range(len(shards))}
+    for k in range(n):
+        i = k % len(shards)
+        version, w_read = read[i]
+        g = (client.submit(model.gradient, w_read, *shards[i], pure=False).result() if on_cluster
+             else model.gradient(w_read, *shards[i]))
+        w = w - lr * g
+        log.append((i, version))
+        read[i] = (k + 1, w.copy())
+    return w, log
+
+
+@pytest.mark.parametrize("on_cluster, says", [(False, "computed only 0 task"),
+                                               (True, "never had more than one gradient task")])
+def test_simulated_asynchrony_fails(client, digits, on_cluster, says):
+    X, y = digits
+    shards = [(X[:300], y[:300]), (X[300:600], y[300:600]), (X[600:900], y[600:900])]
+    w0 = check_w0(SOFT, None, 0)
+    w, log = _simulated_server(client, SOFT, shards, w0, PS_LR, 9, on_cluster=on_cluster)
+    assert check_ps_log(log, 3, 9) == ""  # a log no replay can tell from a real one...
+    np.testing.assert_allclose(w, replay_async_ps(SOFT, shards, w0, PS_LR, log)[0], rtol=1e-9, atol=1e-12)
+    fb = check_code("async_ps", lambda *a: _simulated_server(*a, on_cluster=on_cluster), client=client,
+                    model=SOFT, X=X, y=y, quiet=True)
+    assert fb.correct is False and says in fb, fb  # ...but the scheduler saw what really ran
+
+
+def test_parameter_server_check_needs_a_cluster(digits):
+    X, y = digits
+    fb = check_code("async_ps", _server, client=None, model=SOFT, X=X, y=y, quiet=True)
+    assert fb.correct is False and "pass client=client" in fb, fb
+
+
 # -- answer exercises ------------------------------------------------------------------------------
 def test_staleness_of_equal_workers_is_n_minus_1():
     # hand-checked: 4 equal workers; each pushes once while one computes, so every later gradient is 3 old

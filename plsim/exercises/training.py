@@ -6,8 +6,10 @@
   asynchronous parameter server with equally fast workers, from the simulation.
 * ``async_ps`` (code): the student's asynchronous parameter server written with
   ``dask.distributed.as_completed``, checked by replaying the order it observed
-  through plsim's update rule (:func:`replay_async_ps`), and against
-  :func:`plsim.training.async_sgd` itself where the order is fixed (one worker).
+  through plsim's update rule (:func:`replay_async_ps`), against
+  :func:`plsim.training.async_sgd` itself where the order is fixed (one worker),
+  and against the scheduler's own log: a log simulated in the kernel, or one
+  gradient task at a time, is not an asynchronous server.
 * ``ssp_sync_lr`` (answer): the learning rate at which synchronous SGD follows
   an SSP parameter server with bound 0, checked by running both.
 
@@ -138,9 +140,54 @@ def _call(fn: Callable, client: Any, model: Any, shards: list, w0: np.ndarray, n
     return w, log, ""
 
 
+def _scheduler_time(dask_scheduler: Any = None) -> float:
+    import time
+
+    return time.time()
+
+
+def _tasks_between(dask_scheduler: Any = None, *, start: float, stop: float) -> tuple[int, int]:
+    """(tasks computed, most tasks in flight at once) in the scheduler's transition log from start to stop.
+
+    A task is in flight from its submission (``waiting``, ``queued``, ``processing``, ``no-worker``) until it
+    leaves those states; scattered data never is. Runs on the scheduler (``Client.run_on_scheduler``).
+    """
+    in_flight = {"waiting", "queued", "processing", "no-worker"}
+    computed = now = most = 0
+    for entry in dask_scheduler.transition_log:
+        key, before, after, stamp = entry[0], entry[1], entry[2], entry[-1]
+        if not start <= stamp <= stop:
+            continue
+        if before not in in_flight and after in in_flight:
+            now += 1
+            most = max(most, now)
+        elif before in in_flight and after not in in_flight:
+            now = max(now - 1, 0)  # a task submitted just before the window leaves it
+            computed += after == "memory"
+    return computed, most
+
+
+def _watched(client: Any, run: Callable[[], Any]) -> tuple[Any, int, int]:
+    """``run()`` and what the cluster's scheduler saw meanwhile: (result, tasks computed, most in flight).
+
+    Read from the scheduler's own transition log with its own clock (on a remote cluster the clocks differ).
+    The two functions sent are this module's, so the scheduler needs plsim installed, as every course cluster has.
+    """
+    start = client.run_on_scheduler(_scheduler_time)
+    out = run()
+    stop = client.run_on_scheduler(_scheduler_time)
+    computed, most = client.run_on_scheduler(_tasks_between, start=start, stop=stop)
+    return out, computed, most
+
+
 def _run_async_ps(fn: Callable, *, client: Any, model: Any, X: np.ndarray, y: np.ndarray) -> tuple[bool, str]:
+    from dask.distributed import Client
+
     from plsim.training.async_ps import async_sgd
 
+    if not isinstance(client, Client):
+        return False, ("this check runs your server on a Dask cluster: pass client=client "
+                       f"(plsim.start_cluster()), not {type(client).__name__}")
     X = np.asarray(X, dtype=np.float64)
     # 1. One worker: no asynchrony, so plsim's own async_sgd fixes the result exactly.
     shards1, w0 = _ps_problem(model, X, y, 1, 5)
@@ -157,12 +204,21 @@ def _run_async_ps(fn: Callable, *, client: Any, model: Any, X: np.ndarray, y: np
                        f"{np.abs(w - ref.params).max():.2g}: apply w = w - lr * gradient, once per gradient")
     # 2. Several workers: the order is up to the cluster; replay the one the student's server observed.
     shards, w0 = _ps_problem(model, X, y, PS_WORKERS, PS_UPDATES)
-    w, log, problem = _call(fn, client, model, shards, w0, PS_UPDATES)
+    (w, log, problem), computed, most = _watched(client, lambda: _call(fn, client, model, shards, w0, PS_UPDATES))
     if problem:
         return False, problem
     problem = check_ps_log(log, PS_WORKERS, PS_UPDATES)
     if problem:
         return False, f"with {PS_WORKERS} workers: {problem}"
+    # A log and parameters can be simulated in this process; the cluster's scheduler says what really ran.
+    if computed < PS_UPDATES:
+        return False, (f"with {PS_WORKERS} workers your server applied {PS_UPDATES} gradients, but the cluster "
+                       f"computed only {computed} task(s) while it ran: compute every gradient as a task on the "
+                       "cluster (client.submit(model.gradient, ...)), not in this process")
+    if most < 2:
+        return False, (f"with {PS_WORKERS} workers your server never had more than one gradient task on the cluster "
+                       "at a time, so nothing ran asynchronously: submit every worker's gradient before waiting for "
+                       "any, and take them back in the order they finish (as_completed)")
     want, staleness = replay_async_ps(model, shards, w0, PS_LR, log)
     gap = float(np.abs(w - want).max())
     if not np.allclose(w, want, rtol=1e-9, atol=1e-12):
@@ -172,8 +228,9 @@ def _run_async_ps(fn: Callable, *, client: Any, model: Any, X: np.ndarray, y: np
                        "it is recorded as reading")
     hist = np.bincount(staleness)
     return True, (f"your server applied {PS_UPDATES} gradients from {PS_WORKERS} workers in the order the cluster "
-                  f"finished them; replayed through plsim's rule it gives the same parameters. Staleness of your "
-                  f"run (measured): mean {np.mean(staleness):.2f}, max {max(staleness)}, histogram {hist.tolist()}.")
+                  f"finished them, with up to {most} gradient tasks in flight at once; replayed through plsim's rule "
+                  f"it gives the same parameters. Staleness of your run (measured): mean {np.mean(staleness):.2f}, "
+                  f"max {max(staleness)}, histogram {hist.tolist()}.")
 
 
 register(Exercise(
