@@ -15,6 +15,8 @@ round aggregated, a step applied, a task timed.
   a history return the finished part, ``stopped_reason="interrupted"``, with a
   :class:`plsim.stopping.PartialResultWarning`; an ensemble ``fit`` keeps its
   finished members and re-raises so the cell stops. The cluster stays usable.
+  A later run in the same notebook cell (a student's loop) does not start, so
+  one press ends the cell (:mod:`plsim.stopping`).
 * **Any other exception** raised by the callback cancels the run and propagates.
 
 Widgets use the same protocol: their Stop button makes the callback return True.

@@ -171,6 +171,31 @@ def test_interrupt_cancels_the_run_and_keeps_the_cluster(kernel, topic):
     assert worker_pids == kernel.worker_pids  # the same processes, not restarted ones
 
 
+# A loop over runs, as students write them: one press of the interrupt button must end the cell.
+LOOPS = {
+    "federated on the cluster": ("F.run_federated(mlp, ds, parts, rounds=5000, client_fraction=0.5, local_epochs=2, "
+                                 "batch_size=10, lr=lr, executor=client)"),
+    "federated in the kernel": ("F.run_federated(mlp, ds, parts, rounds=5000, client_fraction=0.5, local_epochs=2, "
+                                "batch_size=10, lr=lr, executor=None)"),
+    "training": "sync_sgd(mlp, ds.X_train, ds.y_train, executor=client, lr=lr, n_steps=200000, batch_size=64)",
+}
+
+
+@pytest.mark.parametrize("loop", list(LOOPS))
+def test_one_interrupt_ends_a_cell_that_loops_over_runs(kernel, loop):
+    code = ("print('STARTED', flush=True)\nruns = []\nfor lr in (0.05, 0.1, 0.2):\n"
+            f"    runs.append({LOOPS[loop]})\nprint('FINISHED')")
+    content, out = kernel.run(code, interrupt_after=1.0, timeout=60)
+    # The run that was hit returned what it finished; the loop's next run refused to start.
+    assert content["status"] == "error" and content["ename"] == "KeyboardInterrupt", (content, out)
+    assert "did not start: this cell was interrupted" in content["evalue"] and "FINISHED" not in out, (content, out)
+    kept = kernel.report("print('REPORT' + json.dumps([len(runs), runs[0].partial, runs[0].stopped_reason]))")
+    assert kept == [1, True, "interrupted"]
+    # Only that cell: the next one runs, on the same workers.
+    assert kernel.report(f"report({SHORT_RUNS['federated']} and {SHORT_RUNS['training']})", timeout=30) == {
+        "ok": True, "addresses": True, "n_workers": 2}
+
+
 def test_kernel_shutdown_leaves_no_process(kernel):
     kernel_process = psutil.Process(kernel.kernel_pid)
     started = kernel_process.children(recursive=True)

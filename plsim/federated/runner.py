@@ -40,7 +40,7 @@ from plsim.federated.privacy import DPConfig
 from plsim.federated.sampling import client_seed, drop_out, select_clients
 from plsim.federated.strategies import FitRes, Strategy, fresh, make_strategy
 from plsim.progress import Progress, check_callback, notify
-from plsim.stopping import PartialResultWarning, has_diverged
+from plsim.stopping import PartialResultWarning, has_diverged, note_interrupted, refuse_if_cell_interrupted
 from plsim.validation import check_int, check_real
 
 __all__ = ["run_federated", "client_seed", "select_clients"]
@@ -345,6 +345,7 @@ def run_federated(
     fed = _Federation(ex, strategy, model, datas, clock=clock, dropout_rate=dropout_rate, root=root,
                       ledger=history.ledger, test=(X_test, y_test))
     done = (0, w)
+    refuse_if_cell_interrupted("run_federated")  # before the try: its except keeps partial results
     try:
         with ex.running("run_federated"):
             fed.place()
@@ -366,6 +367,7 @@ def run_federated(
                     history.stopped_reason = "stopped" if t < rounds else None
                     break
     except KeyboardInterrupt:
+        note_interrupted()
         # The round in flight is dropped (its tasks were cancelled); the rounds that finished are returned
         # with the model of the last one (``w`` when interrupted just after its record).
         history.weights = done[1] if len(history.records) == done[0] else w

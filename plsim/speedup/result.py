@@ -13,7 +13,7 @@ from typing import Any
 
 from plsim.executor import Dask, resolve_executor
 from plsim.progress import Callback, Progress, check_callback, notify
-from plsim.stopping import PartialResultWarning
+from plsim.stopping import PartialResultWarning, note_interrupted, refuse_if_cell_interrupted
 from plsim.validation import check_nonneg_int as _nonneg_int, check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
 from plsim.speedup.cost_model import CostModel
 from plsim.speedup.judge import SpeedupReading, cluster_cpus, read_speedup
@@ -317,6 +317,7 @@ def measure_speedup(
     seq_runs: list[float] = []
     parallel: dict[int, Timing] = {}
     stopped = None
+    refuse_if_cell_interrupted("measure_speedup")  # before the try: its except keeps partial results
     try:
         with ex.running("the speedup measurement"):
             seq_runs, _ = _timed_runs(lambda: run_sequential(func, tasks, data), repeats, warmup, after("sequential"))
@@ -328,6 +329,7 @@ def measure_speedup(
                 if progress["stop"]:
                     break
     except KeyboardInterrupt:
+        note_interrupted()
         stopped = "interrupted"
     if progress["stop"]:
         stopped = "stopped"

@@ -15,7 +15,7 @@ import numpy as np
 from plsim._random import seed_int, task_rng, task_seed
 from plsim.executor import Executor
 from plsim.progress import Progress, notify
-from plsim.stopping import DIVERGED_LOSS_FACTOR, PartialResultWarning, has_diverged
+from plsim.stopping import DIVERGED_LOSS_FACTOR, PartialResultWarning, has_diverged, note_interrupted
 from plsim.validation import check_positive_int, check_random_state, check_real
 
 __all__ = ["TrainingHistory", "shard_indices", "local_batch", "DIVERGED_LOSS_FACTOR"]
@@ -212,6 +212,7 @@ def trim(hist: TrainingHistory, per_update: bool = False) -> None:
 def stop_interrupted(hist: TrainingHistory, function: str, done: int, asked: int,
                      per_update: bool = False) -> None:
     """Flag ``hist`` as cut short by a KeyboardInterrupt (its tasks already cancelled) and warn."""
+    note_interrupted()
     trim(hist, per_update)
     if done >= asked:
         return  # everything had finished: nothing is missing

@@ -39,6 +39,7 @@ from plsim._random import task_rng
 from plsim.comm import payload_nbytes
 from plsim.executor import resolve_executor
 from plsim.progress import Callback
+from plsim.stopping import refuse_if_cell_interrupted
 from plsim.training._common import (
     TrainingHistory,
     check_batch,
@@ -224,6 +225,7 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
     hist.loss.append(model.loss(w, X, y))
     hist.time.append(0.0)
     done = (0, w, 0.0)  # (updates applied, parameters after them, when): one assignment, never split
+    refuse_if_cell_interrupted("async_sgd_simulated")  # before the try: its except keeps partial results
     try:
         while version < n_updates:
             now, i, pulled, clock, w_pulled = heapq.heappop(events)
@@ -317,6 +319,7 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
     version = 0
     owner: dict[str, tuple[int, int]] = {}  # task key -> (worker, pulled version)
     done = (0, w, 0.0)  # (updates applied, parameters after them, when): one assignment, never split
+    refuse_if_cell_interrupted("async_sgd")  # before the try: its except keeps partial results
     try:
         with ex.running("async_sgd"):
             data = place_shards(ex, X, y, shards, what="the training data X, y (one shard per worker)")

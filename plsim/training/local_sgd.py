@@ -18,6 +18,7 @@ import numpy as np
 from plsim.comm import payload_nbytes
 from plsim.executor import resolve_executor
 from plsim.progress import Callback
+from plsim.stopping import refuse_if_cell_interrupted
 from plsim.training._common import (
     TrainingHistory,
     check_batch,
@@ -145,6 +146,7 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
     hist.bytes_sent.append(0)
     t0 = time.perf_counter()
     done = (0, w)  # (rounds recorded, their averaged model): one assignment, so an interrupt cannot split it
+    refuse_if_cell_interrupted("local_sgd")  # before the try: its except keeps partial results
     try:
         with ex.running("local_sgd"):
             data = place_shards(ex, X, y, shards)

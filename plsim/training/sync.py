@@ -21,6 +21,7 @@ import numpy as np
 from plsim.comm import decompress, make_compressor, payload_nbytes
 from plsim.executor import resolve_executor
 from plsim.progress import Callback
+from plsim.stopping import refuse_if_cell_interrupted
 from plsim.training._common import (
     TrainingHistory,
     check_data,
@@ -189,6 +190,7 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
         return False
 
     finals: list[np.ndarray] | None = None
+    refuse_if_cell_interrupted("sync_sgd")  # before the try: its except keeps partial results
     try:
         with ex.running("sync_sgd"):
             data = place_shards(ex, s["X"], s["y"], s["shards"])
@@ -248,6 +250,7 @@ def large_batch_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: int 
     w = check_w0(model, w0, s["random_state"])
     hist = TrainingHistory("large_batch", "measured", info={"n_workers": 1, "batch_size": batch_size,
                                                              "loss_kind": "global mini-batch loss before the step"})
+    refuse_if_cell_interrupted("large_batch_sgd")  # before the try: its except keeps partial results
     start = time.perf_counter()
     done = (0, w)  # (steps recorded, parameters after them)
     try:
