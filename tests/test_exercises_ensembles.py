@@ -9,6 +9,8 @@ hand-written matrix.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.tree import DecisionTreeClassifier
@@ -105,6 +107,18 @@ def test_wrong_bagging_fails(client):
     # one label per member instead of one per test row
     fb = check_code("bagging_by_hand", lambda c, X, y, Xt, m, rs: np.zeros(m), client=client, quiet=True)
     assert fb.correct is False and "shape" in fb
+
+
+def test_calling_plsims_own_bagging_fails(client):
+    """The one-line answer: plsim's ParallelBaggingClassifier on the cluster gives exactly the right labels."""
+    from plsim.ensembles import ParallelBaggingClassifier
+
+    def one_line(client, X, y, X_test, n_members, random_state):
+        return ParallelBaggingClassifier(n_estimators=n_members, random_state=random_state,
+                                         executor=client).fit(X, y).predict(X_test)
+
+    fb = check_code("bagging_by_hand", one_line, client=client, quiet=True)
+    assert fb.correct is False and re.search(r"(\d+) of the \1 tasks were plsim's own", fb), fb
 
 
 def test_bagging_that_mutates_its_input_fails(client):

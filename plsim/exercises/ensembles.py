@@ -170,6 +170,7 @@ def _run_bagging(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
     with get_task_stream(client=client) as stream:
         got = fn(client, case["X"], case["y"], case["X_test"], case["n_members"], case["random_state"])
     n_tasks = len(stream.data)
+    plsim_tasks = sum("plsim-" in str(t.get("key", "")) for t in stream.data)
     if any(not np.array_equal(case[k], v) for k, v in before.items()):
         return False, "your function changed X, y or X_test in place; leave the caller's data as it was."
     try:
@@ -181,6 +182,9 @@ def _run_bagging(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
         return False, (f"you returned shape {got.shape}; return one predicted label per row of X_test, "
                        f"shape {want.shape}")
     m = case["n_members"]
+    if plsim_tasks:
+        return False, (f"{plsim_tasks} of the {n_tasks} tasks were plsim's own (an ensemble's fit): the exercise is to "
+                       "write the bagging yourself with client.submit, not to call ParallelBaggingClassifier")
     if n_tasks < m:
         return False, (f"{n_tasks} task(s) ran on the cluster for {m} members: submit one fit per member with "
                        "client.submit (or client.map)")
