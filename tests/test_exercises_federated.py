@@ -96,6 +96,19 @@ def test_fedavg_round_must_run_on_the_cluster_and_not_mutate(client):
     assert fb.correct is False and "dask_client=dask_client" in fb
 
 
+def test_fedavg_round_by_calling_run_federated_fails(client):
+    """plsim's own round on the cluster: the exact answer, from tasks the student did not write."""
+    def via_run_federated(dask_client, model, w_global, parties, *, local_epochs, batch_size, lr, random_state,
+                          round_index):
+        case = ex.fedavg_round_case()  # the same parties, as a dataset and its partition
+        return F.run_federated(model, case["dataset"], case["parts"], rounds=1, client_fraction=1.0,
+                               local_epochs=local_epochs, batch_size=batch_size, lr=lr, random_state=random_state,
+                               initial_weights=w_global, executor=dask_client).weights
+
+    fb = check_code("fedavg_round", via_run_federated, dask_client=client, quiet=True)
+    assert fb.correct is False and "plsim's own (run_federated's)" in fb, fb
+
+
 # -- dp_noise_for_budget (answer) --------------------------------------------------------------------
 
 def test_dp_noise_for_budget(monkeypatch):

@@ -200,6 +200,15 @@ def reveal(name: str, measured: float, *, quiet: bool = False, **context: Any) -
     return _emit(Feedback(text.rstrip(), close), quiet)
 
 
+def plsim_tasks(task_stream: Any) -> int:
+    """How many tasks of a recorded task stream plsim itself submitted (their keys start ``plsim-``).
+
+    A code exercise asks the student to write with ``client.submit`` what a plsim function does; calling that
+    function gives exactly the reference result, and these tasks give it away.
+    """
+    return sum("plsim-" in str(t.get("key", "")) for t in task_stream)
+
+
 def check_code(name: str, function: Any, *, quiet: bool = False, **context: Any) -> Feedback:
     """Run the student's ``function`` and compare what it computes with plsim's own implementation."""
     ex = exercise(name, "code")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from plsim.validation import check_int
-from plsim.exercises._core import Exercise, register
+from plsim.exercises._core import Exercise, plsim_tasks, register
 
 __all__ = ["member_draws", "bagging_case", "reference_bagging", "BAGGING_MEMBERS", "BAGGING_SEED"]
 
@@ -170,7 +170,7 @@ def _run_bagging(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
     with get_task_stream(client=client) as stream:
         got = fn(client, case["X"], case["y"], case["X_test"], case["n_members"], case["random_state"])
     n_tasks = len(stream.data)
-    plsim_tasks = sum("plsim-" in str(t.get("key", "")) for t in stream.data)
+    own = plsim_tasks(stream.data)
     if any(not np.array_equal(case[k], v) for k, v in before.items()):
         return False, "your function changed X, y or X_test in place; leave the caller's data as it was."
     try:
@@ -182,8 +182,8 @@ def _run_bagging(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
         return False, (f"you returned shape {got.shape}; return one predicted label per row of X_test, "
                        f"shape {want.shape}")
     m = case["n_members"]
-    if plsim_tasks:
-        return False, (f"{plsim_tasks} of the {n_tasks} tasks were plsim's own (an ensemble's fit): the exercise is to "
+    if own:
+        return False, (f"{own} of the {n_tasks} tasks were plsim's own (an ensemble's fit): the exercise is to "
                        "write the bagging yourself with client.submit, not to call ParallelBaggingClassifier")
     if n_tasks < m:
         return False, (f"{n_tasks} task(s) ran on the cluster for {m} members: submit one fit per member with "

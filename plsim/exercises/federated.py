@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from plsim.exercises._core import Exercise, register
+from plsim.exercises._core import Exercise, plsim_tasks, register
 
 __all__ = ["DP_NOISE_GRID", "DP_EPSILON_BUDGET", "DP_SAMPLING", "fedavg_round_case", "reference_fedavg_round",
            "noise_for_budget"]
@@ -127,7 +127,7 @@ def _run_fedavg_round(fn: Any, dask_client: Any = None, **_: Any) -> tuple[bool,
     w_before = case["w_global"].copy()
     with get_task_stream(client=dask_client) as stream:
         got = fn(dask_client, case["model"], case["w_global"], case["parties"], **case["settings"])
-    n_tasks = len(stream.data)
+    n_tasks, own = len(stream.data), plsim_tasks(stream.data)
     if not np.array_equal(case["w_global"], w_before):
         return False, "your function changed w_global in place; the server's model must stay as it was (copy it)."
     try:
@@ -138,6 +138,9 @@ def _run_fedavg_round(fn: Any, dask_client: Any = None, **_: Any) -> tuple[bool,
     if got.shape != want.shape:
         return False, f"you returned shape {got.shape}; the model has {want.size} parameters (a flat vector)"
     n = len(case["parties"])
+    if own:
+        return False, (f"{own} of the {n_tasks} tasks were plsim's own (run_federated's): the exercise is to write "
+                       "the round yourself, one dask_client.submit(F.local_update, ...) per party")
     if n_tasks < n:
         return False, (f"{n_tasks} task(s) ran on the cluster for {n} parties: submit one local-training task per "
                        "party with dask_client.submit")
