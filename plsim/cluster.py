@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # importing distributed takes ~1 s; do it only when a cluster
     from dask.distributed import Client
 
 __all__ = [
+    "check_client",
     "worker_threads",
     "start_cluster",
     "close_cluster",
@@ -648,6 +649,23 @@ def _connect(address: str, timeout: float, set_as_default: bool = True) -> Clien
             "Start one with `dask scheduler` (and `dask worker <address>` on each host), "
             "or check the address and firewall."
         ) from exc
+
+
+def check_client(client: Any, *, what: str, instead: str | None = None) -> Client:
+    """``client`` if it is a dask.distributed.Client that is still connected; else a clear error for ``what``.
+
+    A notebook rerun out of order hands a closed client (``plsim.close_cluster()`` ran
+    further down) or ``None`` to a function that measures the cluster itself; Dask
+    would fail deep inside with ``ClosedClientError`` or ``AttributeError``.
+    """
+    if not (callable(getattr(client, "submit", None)) and callable(getattr(client, "scatter", None))):
+        alternative = f", or use {instead}" if instead else ""
+        raise TypeError(f"client={client!r} ({type(client).__name__}) is not a dask.distributed.Client: {what} "
+                        f"runs on a cluster; pass the one plsim.start_cluster() returned{alternative}")
+    status = getattr(client, "status", "running")
+    if status not in ("running", "connecting", "newly-created"):
+        raise ValueError(f"client={client!r} is {status}; start a cluster with plsim.start_cluster()")
+    return client
 
 
 def worker_threads(client: Client) -> dict[str, int]:

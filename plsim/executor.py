@@ -60,7 +60,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from plsim.cluster import cancel_on_interrupt, check_data_fits, current_client, memory_guard, worker_threads
+from plsim.cluster import cancel_on_interrupt, check_client, check_data_fits, current_client, memory_guard, worker_threads
 
 __all__ = ["Executor", "Sequential", "Dask", "Joblib", "TaskResult", "resolve_executor", "LOCAL"]
 
@@ -377,12 +377,7 @@ class Dask(Executor):
     kind = "dask"
 
     def __init__(self, client: Any) -> None:
-        if not (callable(getattr(client, "submit", None)) and callable(getattr(client, "scatter", None))):
-            raise TypeError(f"client={client!r} ({type(client).__name__}) is not a dask.distributed.Client")
-        status = getattr(client, "status", "running")
-        if status not in ("running", "connecting", "newly-created"):
-            raise ValueError(f"client={client!r} is {status}; start a cluster with plsim.start_cluster()")
-        self.client = client
+        self.client = check_client(client, what="the Dask executor", instead='executor=None (sequential)')
         self._active = client  # inside running(): the recording stand-in that cancels on interrupt
         self._run_id = uuid.uuid4().hex[:8]
         self._count = 0

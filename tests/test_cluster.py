@@ -454,3 +454,28 @@ def test_a_closed_cluster_is_garbage_collected():
         del client
     gc.collect()
     assert [r() for r in refs] == [None, None]
+
+
+def test_functions_that_measure_the_cluster_refuse_none_and_a_closed_client():
+    """Cells rerun after plsim.close_cluster(): a clear error naming the function, not Dask's ClosedClientError."""
+    import numpy as np
+    from dask.distributed import Client, LocalCluster
+
+    from plsim.comm import ring_allreduce
+    from plsim.comm.measure import measure_exchange
+    from plsim.speedup import calibrate, record_timeline
+
+    def timeline(c):
+        with record_timeline(c):
+            pass
+
+    calls = {"calibrate": calibrate, "record_timeline": timeline, "measure_exchange": measure_exchange,
+             "ring_allreduce": lambda c: ring_allreduce(c, [np.ones(4), np.ones(4)])}
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        closed = Client(cluster, set_as_default=False)
+        closed.close()
+    for name, call in calls.items():
+        with pytest.raises(TypeError, match=rf"client=None \(NoneType\) is not a dask.distributed.Client: {name}"):
+            call(None)
+        with pytest.raises(ValueError, match=r"is closed; start a cluster with plsim.start_cluster\(\)"):
+            call(closed)

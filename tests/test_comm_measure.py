@@ -40,7 +40,8 @@ def test_fit_alpha_beta_bad_inputs():
 
 
 def test_measure_exchange_bad_inputs():
-    with pytest.raises(ValueError, match="client is None"):
+    with pytest.raises(TypeError, match=r"client=None \(NoneType\) is not a dask.distributed.Client: "
+                                        r"measure_exchange .* or use plsim.comm.comm_time"):
         measure_exchange(None)
 
 

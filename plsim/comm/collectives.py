@@ -140,11 +140,11 @@ def ring_allreduce(client: Any, arrays: list[Any], *, average: bool = True, gath
     """
     from dask.distributed import Future
 
-    if client is None:
-        raise ValueError("client is None; pass a dask.distributed.Client or use ring_allreduce_local")
+    from plsim.cluster import cancel_on_interrupt, check_client, worker_threads
+
+    check_client(client, what="ring_allreduce", instead="ring_allreduce_local")
     if not isinstance(arrays, (list, tuple)) or len(arrays) == 0:
         raise ValueError("arrays must be a non-empty list (one vector or Future per rank)")
-    from plsim.cluster import cancel_on_interrupt, worker_threads
 
     addresses = sorted(worker_threads(client))
     if not addresses:

@@ -269,10 +269,10 @@ def measure_exchange(client: Any, sizes: Sequence[float] = DEFAULT_SIZES,
     """
     import distributed
 
-    from plsim.cluster import worker_threads
+    from plsim.cluster import check_client, worker_threads
 
-    if client is None:
-        raise ValueError("client is None; measure_exchange times real exchanges on a dask.distributed.Client")
+    check_client(client, what="measure_exchange (real exchanges between workers)",
+                 instead="plsim.comm.comm_time for the cost model")
 
     def wait(futures: list[Any]) -> None:
         """``distributed.wait`` on this client's futures, whether or not it is Dask's default client."""

@@ -108,6 +108,9 @@ def calibrate(client: Client, *, n_tasks: int = 200, megabytes: float = 8.0, rep
     """
     import numpy as np
 
+    from plsim.cluster import check_client
+
+    check_client(client, what="calibrate")
     n_tasks = _positive_int("n_tasks", n_tasks)
     mb = _nonneg_real("megabytes", megabytes)
     if mb <= 0:

@@ -57,6 +57,9 @@ def record_timeline(client: Client, *, actions: Sequence[str] = ("compute", "tra
     """
     from dask.distributed import get_task_stream
 
+    from plsim.cluster import check_client
+
+    check_client(client, what="record_timeline")
     timeline: list[TaskRecord] = []
     with get_task_stream(client=client) as stream:
         yield timeline
