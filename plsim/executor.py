@@ -60,7 +60,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from plsim.cluster import cancel_on_interrupt, check_client, check_data_fits, current_client, memory_guard, worker_threads
+from plsim.cluster import (cancel_on_interrupt, check_client, check_data_fits, current_client, memory_guard,
+                           worker_threads)
 
 __all__ = ["Executor", "Sequential", "Dask", "Joblib", "TaskResult", "resolve_executor", "LOCAL"]
 

@@ -155,7 +155,7 @@ def _tasks_between(dask_scheduler: Any = None, *, start: float, stop: float) -> 
     in_flight = {"waiting", "queued", "processing", "no-worker"}
     computed = now = most = 0
     for entry in dask_scheduler.transition_log:
-        key, before, after, stamp = entry[0], entry[1], entry[2], entry[-1]
+        before, after, stamp = entry[1], entry[2], entry[-1]  # (key, start, finish, ..., timestamp)
         if not start <= stamp <= stop:
             continue
         if before not in in_flight and after in in_flight:
