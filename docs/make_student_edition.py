@@ -12,7 +12,8 @@ sources into every student's home. The student edition is the part students need
 * the README (with a note saying what this edition is) and the images it shows.
 
 Never: ``notebooks/assignments/source/``, the nbgrader course configuration, a gradebook or any submission,
-the tests, the instructors' guide. Files come from a commit (``--ref``, default ``HEAD``) through ``git
+the grader's checks (``plsim/grading/``: they compute the assignments' reference answers), the tests, the
+instructors' guide. Files come from a commit (``--ref``, default ``HEAD``) through ``git
 archive``, so nothing that was never committed (a gradebook, ``submitted/``) can be copied by accident; the
 result is checked (:func:`problems`) before it is written.
 
@@ -67,6 +68,8 @@ EXCLUDE = (
     "*nbgrader_config.py",
     "tests/*",
     "docs/instructors.md",
+    # The grader's side of the assignments: its checks compute the reference answers.
+    "plsim/grading/*",
 )
 # nbgrader's delimiters at the start of a line: a solution or a hidden test that was not removed.
 DELIMITER = re.compile(r"^\s*#+\s*(BEGIN|END) (SOLUTION|HIDDEN TESTS)\b", re.M)

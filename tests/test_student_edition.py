@@ -68,7 +68,9 @@ def test_holds_what_students_open(built):
     assert lessons and released and lessons | released <= files
     assert {"pyproject.toml", "binder/postBuild", "binder/start", "binder/runtime.txt", "plsim/__init__.py",
             "notebooks/solutions/bagging_by_hand.py"} <= files
-    assert {f for f in committed if f.startswith("plsim/")} <= files      # the whole library
+    # The whole library but the grader's checks (they compute the assignments' reference answers).
+    assert {f for f in committed if f.startswith("plsim/") and not f.startswith("plsim/grading/")} <= files
+    assert not [f for f in files if f.startswith("plsim/grading/")]
     readme = (built / "README.md").read_text()
     assert "Student edition" in readme and readme.startswith("# plsim")
     # The release copies are nbgrader's student copies, byte for byte.
@@ -97,7 +99,7 @@ def test_select_never_takes_sources_or_grading_files():
              "notebooks/assignments/release/a1/a1_speedup_ensembles.ipynb",
              "notebooks/assignments/nbgrader_config.py", "notebooks/assignments/gradebook.db",
              "notebooks/assignments/submitted/s1/a1/a1_speedup_ensembles.ipynb", "tests/test_x.py",
-             "docs/instructors.md", "notebooks/solutions/waves.py"]
+             "docs/instructors.md", "plsim/grading/a1_checks.py", "notebooks/solutions/waves.py"]
     assert edition.select(paths) == ["README.md", "plsim/__init__.py", "notebooks/00_start_here.ipynb",
                                      "notebooks/assignments/release/a1/a1_speedup_ensembles.ipynb",
                                      "notebooks/solutions/waves.py"]
@@ -140,3 +142,24 @@ def test_command_line_and_workflow(tmp_path):
     workflow = (ROOT / ".github" / "workflows" / "student-edition.yml").read_text()
     assert "python docs/make_student_edition.py --branch student" in workflow
     assert "git push origin student" in workflow and "--force" not in workflow
+
+
+def test_the_library_works_without_the_grader(built):
+    # Run from inside the edition, so its plsim/ (without plsim/grading/) is the one imported.
+    code = ("import plsim, plsim.cli, plsim.exercises, plsim.ensembles, plsim.federated, plsim.training; "
+            "assert plsim.__file__.startswith(%r), plsim.__file__; "
+            "import sys; assert 'plsim.grading' not in sys.modules" % str(built))
+    run = subprocess.run([sys.executable, "-c", code], cwd=built, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    run = subprocess.run([sys.executable, "-m", "plsim", "--help"], cwd=built, capture_output=True, text=True)
+    assert run.returncode == 0 and "assign" in run.stdout, run.stderr
+
+
+def test_readme_launch_links_open_the_student_edition():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Launch on Binder or a JupyterHub", 1)[1].split("\n## ", 1)[0]
+    links = [line for line in section.splitlines() if "mybinder.org/v2" in line or "git-pull?" in line]
+    assert len(links) == 3, links
+    for line in links:
+        assert "/student?" in line or "&branch=student" in line, line
+        assert "/HEAD?" not in line and "branch=main" not in line, line
