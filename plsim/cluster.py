@@ -17,7 +17,9 @@ when interrupted (:func:`cancel_on_interrupt`).
 
 The same code runs on a real multi-host deployment (``dask scheduler`` plus
 ``dask worker`` on many machines, dask-jobqueue, Kubernetes): pass
-``address="tcp://scheduler:8786"`` or set ``DASK_SCHEDULER_ADDRESS``.
+``address="tcp://scheduler:8786"`` or set ``DASK_SCHEDULER_ADDRESS``. On a hub
+with a Dask Gateway (``DASK_GATEWAY__ADDRESS`` set, or ``gateway="http://..."``)
+it asks the gateway for a cluster instead (:mod:`plsim.gateway`).
 
 What is returned is a plain :class:`dask.distributed.Client`, made Dask's
 *default* client (as ``Client(...)`` does by default), so ``executor="auto"``,
@@ -44,6 +46,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from plsim.gateway import gateway_address, is_gateway_client, start_gateway_cluster
 from plsim.validation import check_positive_int
 from plsim.resources import Resources, detect_resources
 
@@ -136,6 +139,7 @@ class _Request:
     """What a start_cluster call asked for; equal requests reuse the running cluster."""
 
     address: str | None
+    gateway: str | None
     n_workers: int | None
     threads_per_worker: int | None
     memory_limit: Any
@@ -272,8 +276,9 @@ def start_cluster(
     quiet: bool = False,
     resources: Resources | None = None,
     set_as_default: bool = True,
+    gateway: str | bool | None = None,
 ) -> Client:
-    """Start a LocalCluster sized to this machine, or connect to a running scheduler.
+    """Start a LocalCluster sized to this machine, or connect to a running scheduler or a Dask Gateway.
 
     Parameters
     ----------
@@ -303,6 +308,13 @@ def start_cluster(
         starts a cluster beside the default one that later ``start_cluster``
         calls neither reuse nor replace (a test session's shared cluster);
         close it yourself (``client.close()`` or ``with``).
+    gateway : str or bool, optional
+        A Dask Gateway to ask for a cluster (``n_workers`` workers, default 2,
+        of ``threads_per_worker`` threads): its ``http(s)://`` address, or
+        ``True`` for Dask's ``gateway.address`` setting. Default (None): that
+        setting if the hub set one (``DASK_GATEWAY__ADDRESS``) and no scheduler
+        ``address`` is given; ``False``: never. Needs ``pip install "plsim[hub]"``.
+        Closing the client shuts the gateway cluster down.
 
     Returns
     -------
@@ -324,6 +336,15 @@ def start_cluster(
     per_worker_memory = parse_memory_limit(memory_limit)
     if address is None:
         address = dask.config.get("scheduler-address", None) or None
+    gateway_at = gateway_address(gateway)
+    if address is not None and gateway_at is not None:
+        if gateway not in (None, False):
+            raise ValueError(f"address={address!r} and gateway={gateway!r}: give a scheduler address or a "
+                             "gateway, not both")
+        gateway_at = None   # an explicit scheduler address wins over the hub's gateway setting
+    if gateway_at is not None and (memory_limit is not None or not processes):
+        warnings.warn("memory_limit and processes size a LocalCluster; the gateway sizes its own workers",
+                      UserWarning, stacklevel=2)
     if address is not None:
         address = _check_address(address)
         if n_workers is not None or memory_limit is not None or threads_per_worker is not None:
@@ -334,7 +355,7 @@ def start_cluster(
                 stacklevel=2,
             )
 
-    request = _Request(address, n_workers, threads_per_worker, memory_limit, processes)
+    request = _Request(address, gateway_at, n_workers, threads_per_worker, memory_limit, processes)
     running = current_client() if set_as_default else None
     running_request = _request_of(running)
     if running_request is not None:  # the default client is one plsim opened: reuse or replace it
@@ -346,6 +367,9 @@ def start_cluster(
 
     if address is not None:
         client = _connect(address, timeout, set_as_default)
+    elif gateway_at is not None:
+        client = start_gateway_cluster(gateway_at, n_workers=n_workers, threads_per_worker=threads_per_worker,
+                                       timeout=timeout, set_as_default=set_as_default)
     else:
         res = resources or detect_resources()
         workers = n_workers or res.cpus
@@ -896,7 +920,7 @@ def memory_guard(client: Client | None, *, what: str = "the run") -> Iterator[No
 def _summary(client: Client) -> str:
     workers = worker_threads(client)
     threads = sum(workers.values())
-    where = "local" if client.cluster is not None else "remote"
+    where = ("gateway" if is_gateway_client(client) else "local") if client.cluster is not None else "remote"
     link = dashboard_link(client)
     dash = f", dashboard {link}" if link else ""
     limits = sorted(set(_memory_limits_or_none(client) or []))
