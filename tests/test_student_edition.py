@@ -73,6 +73,11 @@ def test_holds_what_students_open(built):
     assert not [f for f in files if f.startswith("plsim/grading/")]
     readme = (built / "README.md").read_text()
     assert "Student edition" in readme and readme.startswith("# plsim")
+    # Nothing students run needs the grader's package, which the edition leaves out.
+    for f in files:
+        if f.endswith(".ipynb"):
+            cells = json.loads((built / f).read_text())["cells"]
+            assert not [c for c in cells if "plsim.grading" in "".join(c["source"])], f
     # The release copies are nbgrader's student copies, byte for byte.
     for f in released:
         committed_copy = subprocess.run(["git", "show", f"HEAD:{f}"], cwd=ROOT, check=True, capture_output=True)
