@@ -1,27 +1,35 @@
-"""``plsim assign``: a thin convenience over nbgrader's own commands for plsim's course folder.
+"""``plsim assign``: a thin convenience over nbgrader for plsim's course folder.
 
 ::
 
     plsim assign release                 # nbgrader generate_assignment a1, a2, a3 --force
-    plsim assign grade a2 --jobs 2       # nbgrader autograde a2, one process per student, 2 at a time,
-                                         # then nbgrader generate_feedback a2, then print the scores
+    plsim assign grade a2 --jobs 2       # nbgrader's autograde of every submission, 2 at a time, in one
+                                         # process; then nbgrader's generate_feedback; then the scores,
+                                         # each with its log file (logs/a2/<student>.log)
 
-Everything is done by nbgrader (its command line and :class:`nbgrader.api.Gradebook`); this module only
-finds the course folder (``notebooks/assignments``, the folder holding ``nbgrader_config.py``) and runs one
-``nbgrader autograde --student`` per submission in parallel, which nbgrader does not do by itself. Install
-nbgrader with ``pip install -e '.[instructor]'``. The guide is ``docs/instructors.md``.
+Everything is done by nbgrader (its command line, :class:`nbgrader.apps.NbGraderAPI` and
+:class:`nbgrader.api.Gradebook`), configured by the course's ``nbgrader_config.py`` — which is where the
+sandbox and the grader-side checks come in (:mod:`plsim.grading`), so ``nbgrader autograde`` and the
+Formgrader's *Autograde* button grade exactly as this command does. What this command adds: nbgrader is loaded
+once and each submission is graded in a forked copy of that process (several at a time), which spares every
+submission nbgrader's own start-up, and the log of each submission is kept in a file and named in the table.
+Install nbgrader with ``pip install -e '.[instructor]'``. The guide is ``docs/instructors.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
+import resource
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-__all__ = ["add_arguments", "run", "course_dir", "nbgrader", "autograde", "add_students", "scores"]
+__all__ = ["add_arguments", "run", "course_dir", "nbgrader", "autograde", "add_students", "scores", "log_path",
+           "interpreter_env"]
 
 # The course folder in a checkout of this repository.
 DEFAULT_COURSE = Path(__file__).resolve().parents[2] / "notebooks" / "assignments"
@@ -40,32 +48,92 @@ def course_dir(path: str | Path | None = None) -> Path:
                      "give one with --course")
 
 
+def interpreter_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """``environ`` with this interpreter's bin folder first on PATH.
+
+    nbgrader runs ``alembic`` by name when it creates a gradebook, so ``.venv/bin/plsim assign release`` without
+    an activated environment failed with ``FileNotFoundError: 'alembic'``.
+    """
+    env = dict(os.environ if environ is None else environ)
+    bin_dir = str(Path(sys.executable).parent)
+    parts = [p for p in env.get("PATH", "").split(os.pathsep) if p]
+    env["PATH"] = os.pathsep.join([bin_dir] + [p for p in parts if p != bin_dir])
+    return env
+
+
 def nbgrader(course: Path, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
     """Run ``nbgrader ARGS`` in the course folder (``python -m nbgrader`` of this interpreter)."""
     return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, check=check,
-                          capture_output=capture, text=True)
+                          capture_output=capture, text=True, env=interpreter_env())
+
+
+def log_path(course: Path, assignment: str, student: str) -> Path:
+    """Where the log of one submission's grading is kept: ``logs/<assignment>/<student>.log``."""
+    return course / "logs" / assignment / f"{student}.log"
+
+
+def _api(course: Path, timeout: float | None):
+    """nbgrader's API on the course folder, configured by its nbgrader_config.py (as nbgrader's commands are)."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config.CourseDirectory.root = str(course)
+    if timeout is not None:
+        config.SandboxedExecute.timeout = int(timeout)
+    return NbGraderAPI(config=config)
+
+
+_WORKER_API = None
+
+
+def _init_worker(course: Path, timeout: float | None) -> None:
+    global _WORKER_API
+    _WORKER_API = _api(course, timeout)
+
+
+def _grade_one(course: Path, assignment: str, student: str) -> tuple[bool, float]:
+    """In a forked grader: nbgrader's autograde of one submission; its log goes to :func:`log_path`."""
+    start = time.perf_counter()
+    result = _WORKER_API.autograde(assignment, student, force=True, create=True)
+    path = log_path(course, assignment, student)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = result.get("log", "") + (("\n" + result["error"]) if result.get("error") else "")
+    path.write_text(text)
+    return bool(result.get("success")), time.perf_counter() - start
 
 
 def autograde(course: Path, assignment: str, students: list[str] | None = None, *, jobs: int = 1,
               timeout: float | None = None) -> dict[str, int]:
-    """``nbgrader autograde ASSIGNMENT --student S --force`` for every submission, ``jobs`` at a time.
+    """nbgrader's autograde of every submission (``submitted/*/ASSIGNMENT``), ``jobs`` at a time.
 
-    Each student is graded by its own nbgrader process (so each submission gets its own kernel, and one
-    that crashes nbgrader does not stop the others); returns ``{student: exit status}``.
+    nbgrader and the course's configuration are loaded once; each submission is graded in a forked copy of this
+    process, so one that crashes nbgrader does not stop the others. ``timeout`` overrides the seconds a cell may
+    run. Returns ``{student: 0 if graded else 1}``; every submission's log is in :func:`log_path`.
     """
-    if jobs < 1:
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs={jobs!r}: give at least 1")
     if students is None:
         students = sorted(p.parent.name for p in (course / "submitted").glob(f"*/{assignment}") if p.is_dir())
-    extra = [f"--Execute.timeout={int(timeout)}"] if timeout is not None else []
-
-    def one(student: str) -> int:
-        return nbgrader(course, "autograde", assignment, "--student", student, "--force", *extra,
-                        check=False, capture=True).returncode
-
-    add_students(course, students)  # first, so this run's nbgrader processes never race to add them
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return dict(zip(students, pool.map(one, students)))
+    if not students:
+        return {}
+    os.environ["PATH"] = interpreter_env()["PATH"]  # nbgrader's gradebook creation runs alembic by name
+    add_students(course, students)  # first, so the graders never race to add them
+    context = multiprocessing.get_context("fork")
+    status = {}
+    with ProcessPoolExecutor(max_workers=min(jobs, len(students)), mp_context=context, initializer=_init_worker,
+                             initargs=(course, timeout)) as pool:
+        futures = {s: pool.submit(_grade_one, course, assignment, s) for s in students}
+        for student, future in futures.items():
+            try:
+                ok, _seconds = future.result()
+            except Exception as exc:  # the forked grader itself died (killed, out of memory)
+                log_path(course, assignment, student).parent.mkdir(parents=True, exist_ok=True)
+                with log_path(course, assignment, student).open("a") as file:
+                    file.write(f"\nthe grading process failed: {type(exc).__name__}: {exc}\n")
+                ok = False
+            status[student] = 0 if ok else 1
+    return status
 
 
 def add_students(course: Path, students: list[str]) -> None:
@@ -100,11 +168,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     rel = actions.add_parser("release", help="nbgrader generate_assignment --force (student copies in release/)")
     rel.add_argument("assignments", nargs="*", help="assignment names (default: every folder in source/)")
-    grd = actions.add_parser("grade", help="nbgrader autograde every submission in submitted/*/ASSIGNMENT, then "
-                             "generate_feedback, then print the scores")
+    grd = actions.add_parser("grade", help="nbgrader's autograde of every submission in submitted/*/ASSIGNMENT "
+                             "(sandboxed, see docs/instructors.md), then generate_feedback, then the scores")
     grd.add_argument("assignment")
-    grd.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time (default 1)")
+    grd.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
+                     help="submissions graded at the same time (default: the CPU count)")
     grd.add_argument("--timeout", type=float, help="seconds a cell may run (default: nbgrader_config.py's)")
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,14 +188,20 @@ def run(args: argparse.Namespace) -> int:
         for name in names:
             nbgrader(course, "generate_assignment", name, "--force")
         return 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     status = autograde(course, args.assignment, jobs=args.jobs, timeout=args.timeout)
     if not status:
         raise ValueError(f"no submissions in {course / 'submitted'}/*/{args.assignment}")
-    nbgrader(course, "generate_feedback", args.assignment, "--force", capture=True)
-    print(f"graded {len(status)} submission(s) of {args.assignment} in {time.perf_counter() - start:.0f} s")
-    for student, (score, max_score, manual) in sorted(scores(course, args.assignment).items()):
-        note = "" if status.get(student, 0) == 0 else "  (nbgrader failed: see its log)"
+    feedback = _api(course, None).generate_feedback(args.assignment, force=True)
+    print(f"graded {len(status)} submission(s) of {args.assignment} in {time.perf_counter() - start:.0f} s "
+          f"({_cpu_seconds() - cpu:.0f} CPU s; logs in {course / 'logs' / args.assignment})")
+    if not feedback.get("success"):
+        print(f"nbgrader generate_feedback failed:\n{feedback.get('error', '')[-2000:]}")
+    table = scores(course, args.assignment)
+    for student in sorted(set(table) | set(status)):
+        score, max_score, manual = table.get(student, (0.0, 0.0, False))
+        note = "" if status.get(student, 0) == 0 else \
+            f"  (not graded: see {log_path(course, args.assignment, student).relative_to(course)})"
         note += "  + written answers to grade by hand" if manual else ""
         print(f"{student:<20} {score:5.1f} / {max_score:.0f}{note}")
-    return 0 if all(code == 0 for code in status.values()) else 1
+    return 0 if all(code == 0 for code in status.values()) and feedback.get("success") else 1
