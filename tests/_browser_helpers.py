@@ -132,12 +132,18 @@ _PANEL_STATE = """
     return {label: label ? label.textContent.trim() : '', value,
             slider: !!el.querySelector('.noUi-handle'), dropdown: !!select};
   });
+  // A hidden image shows nothing; a shown one without a loaded picture is the broken-image icon.
+  const shown = !!img && img.offsetParent !== null && getComputedStyle(img).display !== 'none';
   return {
     status: (q('.plsim-status') || {}).innerText || '',
     message: (q('.plsim-message') || {}).innerText || '',
     details: (q('.plsim-details') || {}).innerText || '',
+    note: (q('.plsim-note') || {}).innerText || '',
+    whyOff: (q('.plsim-why-off') || {}).innerText || '',
     progress: bar ? bar.style.width : null,
-    figureSrc: img ? img.getAttribute('src') || '' : null,
+    figureShown: shown,
+    figureBroken: shown && img.complete && img.naturalWidth === 0,
+    figureSrc: img && shown ? img.getAttribute('src') || '' : (img ? '' : null),
     figureWidth: img ? img.naturalWidth : 0,
     figureShownWidth: img ? img.clientWidth : 0,
     figureLoaded: img ? img.complete : false,
@@ -302,6 +308,16 @@ class NotebookDriver:
 
     def panel_state(self, panel) -> dict:
         return panel.evaluate(_PANEL_STATE)
+
+    def wait_panel(self, panel, predicate, timeout: float = 10.0) -> dict:
+        """The panel's state once ``predicate(state)`` holds (kernel -> browser updates take a moment),
+        or its last state after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        state = self.panel_state(panel)
+        while not predicate(state) and time.monotonic() < deadline:
+            self.page.wait_for_timeout(100)
+            state = self.panel_state(panel)
+        return state
 
     def move_a_control(self, panel, record: PanelRun, prefer: str = "slider") -> None:
         """Move a control the way a student would, by keyboard or mouse.

@@ -269,6 +269,9 @@ def operate_panel(driver: NotebookDriver, panel, index: int) -> list[str]:
 
     record.initial = driver.panel_state(panel)
     check(record.initial["status"].startswith("Ready"), f"status before any run is {record.initial['status']!r}")
+    # An empty image is drawn as the browser's broken-image icon: a fresh panel must show none.
+    check(not record.initial["figureBroken"] and not record.initial["figureShown"],
+          f"a broken or empty image shows before the first Run: {record.initial}")
     for control in record.initial["controls"]:
         # ipywidgets shows an empty box when the value is None, even if an option's value is None.
         check(not control["dropdown"] or control["value"] != "",
@@ -285,6 +288,9 @@ def operate_panel(driver: NotebookDriver, panel, index: int) -> list[str]:
         check(final["progress"] == "100%", f"progress bar at {final['progress']} after Done")
         check(bool(final["figureSrc"]) and full.figures_seen >= 1, "the figure was not redrawn")
         check(final["figureLoaded"] and final["figureWidth"] > 0, "the figure image did not load")
+        check(not final["figureBroken"], "a broken image shows after the run")
+        check(final["note"].startswith("Result of the run with"),
+              f"the output does not say which settings it belongs to: note {final['note']!r}")
     check(bool(final["stopDisabled"]) and not final["runDisabled"], f"buttons not reset after the run: {final}")
     record.screenshot = driver.screenshot_panel(panel, index)
     if index == 0:
@@ -299,6 +305,11 @@ def operate_panel(driver: NotebookDriver, panel, index: int) -> list[str]:
               f"{record.control_moved!r} shows {record.control_after} in the browser but the kernel has "
               f"{[v.get(record.control_moved) for v in kernel_values]}")
 
+        if final["status"].startswith("Done"):  # the result of the run now differs from the controls: said so
+            note = driver.wait_panel(panel, lambda s: "changed since" in s["note"])["note"]
+            check("The controls have changed since" in note and record.control_moved in note,
+                  f"moving {record.control_moved!r} after the run is not said above the result: note {note!r}")
+
     # 3. Run again and Stop as soon as it visibly started.
     stopped = driver.click_run(panel, stop=True)
     record.stopped_run = stopped
@@ -306,6 +317,8 @@ def operate_panel(driver: NotebookDriver, panel, index: int) -> list[str]:
     check(status.startswith(("Stopped", "Done")),
           f"after Stop the status is {status!r}, message {stopped.final['message']!r} "
           f"(statuses seen {stopped.statuses})")
+    check(status.strip() != "Stopped.", "after Stop a bare 'Stopped.': it must say what was kept")
+    check(not stopped.final["figureBroken"], "a broken image shows after Stop")
     check(stopped.final["message"] == "", f"message after Stop: {stopped.final['message']!r}")
     check(not stopped.final["runDisabled"], "Run still disabled after Stop")
     check(status.startswith("Stopped") or stopped.figures_seen >= 1, "the second run drew no figure")
@@ -347,7 +360,8 @@ def test_harness_selftest(lab, browser_context, report):
     # and ended early (Stop after its first visible step, of 8).
     assert (record.control_moved, record.control_before, record.control_after) == ("level", "3", "2")
     stopped = record.stopped_run
-    assert stopped.final["status"] == "Stopped.", stopped
+    assert re.fullmatch(r"Stopped at step \d of 8; the output shows what had finished\.", stopped.final["status"]), \
+        stopped
     assert stopped.stop_seconds is not None and stopped.stop_seconds < 5
     level, steps = stopped.final["details"].split()[1::2]
     assert level == "2" and 1 <= int(steps) < SELFTEST_STEPS, stopped.final["details"]
@@ -373,11 +387,12 @@ def test_harness_dropdown_and_validation_message(lab, browser_context):
         handle.press("End")  # slider to its maximum, 10 > SELFTEST_MAX_LEVEL
         assert driver.panel_state(panel)["controls"][0]["value"] == "10"
         panel.locator(".plsim-run").click()
-        message = panel.locator(".plsim-message")
-        message.get_by_text(f"level must be at most {SELFTEST_MAX_LEVEL}, got 10").wait_for()
+        status = panel.locator(".plsim-status")
+        status.get_by_text(f"Not started: level must be at most {SELFTEST_MAX_LEVEL}, got 10").wait_for()
         state = driver.panel_state(panel)
-        assert state["status"].startswith("Not started"), state
+        assert state["message"] == "", state  # the reason is the status itself, not a second place
         assert state["figureSrc"] in ("", None) or state["figureWidth"] == 0, "a rejected value must not draw"
+        assert not state["figureBroken"] and state["note"] == "Nothing has run yet.", state
         assert "Traceback" not in driver.page.locator(".jp-Notebook").inner_text()
     finally:
         driver.shutdown()

@@ -24,9 +24,13 @@ def test_playground_runs_on_the_cluster_and_updates(client):
     hist = panel.result
     assert len(hist) == 4 and hist.settings["parallel"]
     assert panel.progress.value == panel.progress.max == 4
-    assert panel.figures_drawn >= 4 and len(panel.image.value) > 1000
+    assert panel.figures_drawn >= 2 and len(panel.image.value) > 1000  # live after round 1 (then at most 1/s), final
     assert "MB" in panel.details.value and "ε" in panel.details.value and "simulated" in panel.details.value
-    assert panel.status.value == "Done."
+    assert panel.status.value == f"Done: 4 rounds of FedAvg, test accuracy {hist.final_accuracy:.1%} (measured)."
+    # what ran, in words, above the numbers
+    assert ("<b>Ran</b>: FedAvg training an MLP (64 inputs, 32 hidden, 10 classes) on digits' 1,347 training rows "
+            "split over 10 clients (IID); 4 rounds, C=0.5, E=1 local epoch(s), B=10, client lr 0.05, DP noise 0.5, "
+            "drop-out rate 0.2.") in panel.details.value
 
 
 def test_stop_ends_after_current_round():
@@ -57,7 +61,10 @@ def test_stop_button_on_panel():
             mock.patch("plsim.cluster.start_cluster", return_value=None):
         panel.run(block=True)
     assert panel.error is None, panel.message.value
-    assert len(panel.result) == 1 and panel.result.stopped_early and panel.status.value == "Stopped."
+    assert len(panel.result) == 1 and panel.result.stopped_early
+    assert panel.status.value == (f"<b>Stopped</b>: after round 1 of 30: kept the round that finished, test "
+                                  f"accuracy {panel.result.final_accuracy:.1%} (measured); rounds 2 to 30 did not run.")
+    assert panel.progress.value == 1 and panel.progress.max == 30
     assert panel.result.partial and panel.result.stopped_reason == "stopped"
     assert "1 rounds of 30 (partial: stopped)" in panel.details.value
 
@@ -95,5 +102,53 @@ def test_validation_messages(change, word):
     assert word in validate_playground(params)
     _set(panel, **change)
     panel.run(block=True)
-    assert word in panel.message.value and panel.result is None
+    assert word in panel.status.value and panel.result is None
     assert validate_playground(federation_playground().panel.params()) is None
+
+
+def test_the_work_limit_is_written_exactly():
+    # "1.6e+06 sample-gradients, more than the playground's 2e+06": the limit is 1.5e6, rounded to one digit
+    params = dict(federation_playground().panel.params(), rounds=60, client_fraction=1.0, local_epochs=20)
+    assert validate_playground(params) == ("That is 1,616,400 sample-gradients (rounds x C x 1,347 rows x E), more "
+                                           "than the playground's limit of 1,500,000: lower the rounds, C or E.")
+    assert validate_playground(dict(params, rounds=55)) is None  # 1,481,700: under the limit, runs
+
+
+def test_alpha_is_greyed_out_unless_the_partition_is_dirichlet_and_reasons_are_visible():
+    panel = federation_playground().panel
+    assert panel.controls["partition"].value == "IID" and panel.controls["alpha"].disabled
+    assert "<b>Dirichlet α</b>: α sets the label skew of the Dirichlet partition only" in panel.why_off.value
+    assert "<b>FedProx μ</b>: μ is FedProx" in panel.why_off.value  # in the panel, not only in a tooltip
+    panel.controls["partition"].value = "Dirichlet α"
+    assert not panel.controls["alpha"].disabled and "Dirichlet α" not in panel.why_off.value
+    panel.controls["algorithm"].value = "fedprox"
+    assert panel.why_off.value == ""
+    assert panel.controls["lr"].value == 0.05  # choosing the partition did not move the learning rate
+    assert "alpha" in inapplicable_controls("fedavg", "2-label shards")
+    assert "alpha" not in inapplicable_controls("fedavg", "Dirichlet α")
+
+
+def test_details_tell_the_rounds_time_from_the_whole_runs_time():
+    # "0.8 s measured here" for a 5 s run: that number is the sum of the rounds' own times
+    from plsim.widgets.federated import _details
+
+    params = dict(n_clients=6, partition="IID", alpha=1.0, algorithm="fedavg", rounds=2, client_fraction=0.5,
+                  local_epochs=1, batch_size="20", lr=0.05, mu=0.0, noise_multiplier=0.0, dropout_rate=0.0)
+    hist, _ = play_federation(params)
+    rounds = sum(r.wall_seconds_measured for r in hist.records)
+    text = _details(hist, run_seconds=5.04)
+    assert f"measured here: {rounds:.2g} s in the rounds (client training, aggregation, test evaluation)" in text
+    assert "5 s for the whole Run (also placing the data and drawing these figures)" in text
+
+
+def test_federation_outcome_after_stop_divergence_and_a_full_run():
+    from plsim.widgets.federated import federation_outcome
+
+    params = dict(n_clients=6, partition="IID", alpha=1.0, algorithm="fedsgd", rounds=4, client_fraction=0.5,
+                  local_epochs=1, batch_size="20", lr=0.5, mu=0.0, noise_multiplier=0.0, dropout_rate=0.0)
+    full, _ = play_federation(params)
+    assert federation_outcome(full) == (f"4 rounds of FedSGD, test accuracy {full.final_accuracy:.1%} (measured).",
+                                        True)
+    part, _ = play_federation(params, callback=lambda e: e.done == 3)
+    assert federation_outcome(part) == (f"after round 3 of 4: kept the 3 rounds that finished, test accuracy "
+                                        f"{part.final_accuracy:.1%} (measured); round 4 did not run.", False)

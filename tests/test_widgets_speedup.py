@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from plsim import speedup as sp
-from plsim.widgets.speedup import explore_speedup, speedup_explorer
+from plsim.widgets.speedup import explore_speedup, speedup_explorer, speedup_outcome
 
 pytestmark = pytest.mark.slow
 
@@ -50,8 +50,11 @@ def test_widget_run_updates_figure_progress_and_table(client):
     assert bytes(panel.image.value) == b"" and panel.details.value == ""
     panel.run(block=True)
     assert panel.error is None, panel.message.value
-    assert panel.status.value == "Done."
+    assert panel.status.value == (f"Done: measured sequentially and on 1 to 2 worker(s): speedup "
+                                  f"{panel.result.speedup(2):.2f}x on 2 (measured)")
     assert panel.progress.value == panel.progress.max == 12
+    assert ("<b>Ran</b>: 4 tasks x 5 ms of pure-Python work each, no data: timed sequentially here, then on 1 to 2 "
+            "of this cluster's 2 worker(s)") in panel.details.value
     assert panel.figures_drawn == 2  # once per worker count
     assert bytes(panel.image.value).startswith(b"\x89PNG")
     assert "measured" in panel.details.value and "predicted" in panel.details.value
@@ -78,7 +81,8 @@ def test_widget_validation_messages_instead_of_exceptions(client):
     panel.controls["task_ms"].value = 1000
     panel.controls["n_tasks"].value = 200
     panel.run(block=True)
-    assert "too long" in panel.message.value and panel.figures_drawn == 0
+    assert "Not started: 200 tasks x 1000 ms = 200 s of work per run: too long" in panel.status.value
+    assert panel.figures_drawn == 0
 
 
 def test_stop_during_the_sequential_phase_ends_cleanly(client):
@@ -96,9 +100,38 @@ def test_stop_during_the_sequential_phase_ends_cleanly(client):
 
 def test_stop_during_a_parallel_run_keeps_the_worker_counts_measured(client):
     # 4 sequential tasks, 4 on 1 worker, then stop at the first task on 2 workers: 1 worker measured, 2 not.
+    events = []
     result, timeline = explore_speedup(client, workers=2, task_ms=2, n_tasks=4, calibration=sp.Calibration(1e-3, 1e9),
-                                       callback=lambda e: e.done == 9)
-    assert result.workers == [1] and timeline == []
+                                       callback=lambda e: events.append(e) or e.done == 9)
+    assert result.workers == [1] and timeline == [] and result.partial
+    last = events[-1].record
+    assert (last.label, last.workers, last.done, last.n_tasks) == ("2 worker(s)", 2, 1, 4)
+    text, complete = speedup_outcome(result, last, workers=2)
+    assert not complete and text == (
+        "the 2-worker run was cut after 1 of 4 tasks; its other 3 task(s) were dropped (a run cut short is not a "
+        "time). Kept: the sequential time and the time on 1 worker(s) (measured), shown on the right; 2 worker(s) "
+        "were not measured.")
+
+
+def test_a_stop_with_the_last_task_of_a_worker_count_keeps_that_count(client):
+    # 4 sequential + 4 on 1 worker: Stop seen at task 8, the 1-worker run's last: its time is whole
+    result, _ = explore_speedup(client, workers=2, task_ms=2, n_tasks=4, calibration=sp.Calibration(1e-3, 1e9),
+                                callback=lambda e: e.done == 8)
+    assert result.workers == [1] and result.partial
+
+
+def test_speedup_outcome_when_nothing_or_everything_was_measured():
+    from plsim.widgets.speedup import Phase
+
+    assert speedup_outcome(None, None, workers=2) == ("before the first task finished: nothing was measured.", False)
+    text, complete = speedup_outcome(None, Phase("sequential", 28, 40), workers=2)
+    assert not complete and text == (
+        "the sequential run was cut after 28 of 40 tasks; its other 12 task(s) were dropped (a run cut short is "
+        "not a time). Nothing was kept: a speedup needs the whole sequential run and at least one whole parallel "
+        "run, and none finished.")
+    full = sp.SpeedupResult.from_seconds(2.0, {1: 2.1, 2: 1.05})
+    assert speedup_outcome(full, Phase("2 worker(s)", 40, 40), workers=2) == (
+        "measured sequentially and on 1 to 2 worker(s): speedup 1.90x on 2 (measured)", True)
 
 
 def test_widget_stop_shows_stopped_not_failed(client):
@@ -115,4 +148,8 @@ def test_widget_stop_shows_stopped_not_failed(client):
     panel.stop()
     panel.wait(60)
     assert panel.error is None, panel.message.value
-    assert panel.status.value == "Stopped."
+    # not a bare "Stopped.": which run was cut, how many of its tasks were dropped, what was kept
+    status = panel.status.value
+    assert status.startswith("<b>Stopped</b>: the "), status
+    assert " was cut after " in status and "of 16 tasks; its other " in status and "Kept: " in status \
+        or "Nothing was kept" in status

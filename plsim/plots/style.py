@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["COLORS", "MEASURED", "SIMULATED", "PREDICTED", "MARKERS", "measured_style", "model_style",
-           "shade", "variant_styles", "plain_log_ticks", "integer_ticks", "new_axes"]
+           "shade", "variant_styles", "plain_log_ticks", "integer_ticks", "new_axes", "legend_below"]
 
 # Colour-blind-safe (Okabe-Ito) palette, one colour per recurring concept.
 COLORS = {
@@ -154,3 +154,22 @@ def new_axes(ax: Any = None, figsize: tuple[float, float] = (6.4, 4.0)) -> tuple
 
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.add_subplot()
+
+
+def legend_below(ax: Any, *, ncols: int | None = None, fontsize: Any = 8, gap: float = 0.2) -> Any:
+    """Move ``ax``'s legend under the axes (same entries and title), so it never covers a curve or a bar.
+
+    Call after plotting, e.g. on a small panel figure whose curves fill the plot area.
+    ``gap`` is how far below the axes it starts, in axes heights (room for the x label).
+    Returns the new legend, or None when ``ax`` has no labelled artist.
+    """
+    old = ax.get_legend()
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    title = old.get_title().get_text() if old is not None else ""
+    if old is not None:
+        old.remove()
+    return ax.legend(handles, labels, title=title or None, fontsize=fontsize, title_fontsize=fontsize,
+                     loc="upper center", bbox_to_anchor=(0.5, -gap), frameon=False,
+                     ncols=ncols or min(len(handles), 2))

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from plsim.widgets._panel import RunPanel, widget_executor
+from plsim.widgets._panel import RunPanel, html_table, widget_executor
 
 if TYPE_CHECKING:
     from plsim.ensembles import AccuracyCurve, ParallelBaggingClassifier
 
-__all__ = ["ensemble_builder", "run_ensemble", "EnsembleRun", "BASE_MODELS", "SAMPLING"]
+__all__ = ["ensemble_builder", "run_ensemble", "ensemble_outcome", "sampling_text", "EnsembleRun", "BASE_MODELS", "SAMPLING"]
 
 
 def _tree() -> Any:
@@ -68,6 +68,26 @@ SAMPLING: dict[str, dict[str, Any]] = {
 """How each member's rows/columns are drawn (ParallelBaggingClassifier parameters)."""
 
 
+def sampling_text(sampling: str, n_features: int | None = None, n_used: int | None = None) -> str:
+    """What one member of ``sampling`` sees, in words ("all rows, 6 of 12 columns at random").
+
+    ``n_features``: the data's columns; ``n_used``: how many each member got (default: the fraction's share).
+    """
+    if sampling not in SAMPLING:
+        raise ValueError(f"sampling={sampling!r} is not offered; choose one of {list(SAMPLING)}")
+    cfg = SAMPLING[sampling]
+    how = "drawn with replacement" if cfg["bootstrap"] else "without replacement"
+    rows = (f"as many rows as the data, {how}" if cfg["max_samples"] == 1.0 and cfg["bootstrap"]
+            else "all rows" if cfg["max_samples"] == 1.0 else f"{cfg['max_samples']:.0%} of the rows, {how}")
+    if cfg["max_features"] == 1.0:
+        cols = "all columns"
+    elif n_features:
+        cols = f"{n_used or max(1, int(cfg['max_features'] * n_features))} of {n_features} columns at random"
+    else:
+        cols = f"{cfg['max_features']:.0%} of the columns at random"
+    return f"{rows}, {cols}"
+
+
 @dataclass(frozen=True)
 class EnsembleRun:
     """One Run of the builder: the fitted model, its measured accuracy curve and times."""
@@ -75,6 +95,8 @@ class EnsembleRun:
     model: ParallelBaggingClassifier
     curve: AccuracyCurve
     wall_seconds: float  # measured duration of fit, including shipping data and collecting members
+    base: str = "decision tree"  # the BASE_MODELS key that ran
+    sampling: str = "bootstrap (bagging)"  # the SAMPLING key that ran
 
     @property
     def member_seconds(self) -> float:
@@ -93,7 +115,11 @@ class EnsembleRun:
 
     def summary_html(self) -> str:
         workers = sorted(set(self.model.member_workers_))
+        n_features = getattr(self.model, "n_features_in_", None)
+        used = len(self.model.estimators_features_[0]) if self.model.estimators_features_ else None
         rows = [
+            ("base model (each member)", self.base),
+            ("sampling", f"{self.sampling}: {sampling_text(self.sampling, n_features, used)}"),
             ("members", self.members_text()),
             ("workers used", f"{len(workers)}"),
             ("training time, wall clock (measured)", f"{self.wall_seconds:.2f} s"),
@@ -102,8 +128,7 @@ class EnsembleRun:
             ("single member test accuracy, mean / best (measured)",
              f"{self.curve.member_mean:.1%} / {self.curve.member_best:.1%}"),
         ]
-        body = "".join(f"<tr><td>{k}</td><td style='text-align:right'>{v}</td></tr>" for k, v in rows)
-        return f"<table class='plsim-table'>{body}</table>"
+        return html_table(rows)
 
 
 def run_ensemble(
@@ -152,13 +177,26 @@ def run_ensemble(
     start = time.perf_counter()
     model.fit(X_train, y_train, callback=callback)
     wall = time.perf_counter() - start
-    return EnsembleRun(model, accuracy_curve(model, X_test, y_test), wall)
+    return EnsembleRun(model, accuracy_curve(model, X_test, y_test), wall, base=base, sampling=sampling)
+
+
+def ensemble_outcome(run: EnsembleRun) -> tuple[str, bool]:
+    """``(text, complete)`` for the panel's status: what trained, or after Stop what was kept."""
+    kept, asked = len(run.model.estimators_), run.model.n_estimators
+    what = f"{run.base} members, {run.sampling}"
+    if run.partial:
+        return (f"kept the {kept} of {asked} {what} that had finished (a partial ensemble, shown on the right); "
+                f"the other {asked - kept} were cancelled. Ensemble of {kept}: {run.curve.ensemble[-1]:.1%} test "
+                "accuracy (measured).", False)
+    return (f"trained {asked} {what} in {run.wall_seconds:.2f} s (measured): {run.curve.ensemble[-1]:.1%} test "
+            "accuracy (measured).", True)
 
 
 def _figure(run: EnsembleRun) -> Any:
     from matplotlib.figure import Figure
 
     from plsim.plots.ensembles import plot_accuracy_vs_members, plot_member_times
+    from plsim.plots.style import legend_below
 
     fig = Figure(figsize=(11, 4), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[3, 2])
@@ -167,9 +205,12 @@ def _figure(run: EnsembleRun) -> Any:
                       wall_seconds=run.wall_seconds)
     right.set_title(f"Fit: {run.wall_seconds:.2f} s wall clock vs {run.member_seconds:.2f} s of member work",
                     fontsize=10)
+    right.set_ylim(0, max(run.model.member_fit_times_) * 1.08)  # no headroom needed: the legend goes below
+    legend_below(right, gap=0.16)  # inside, it hid the tallest bars and the axis labels
     if run.partial:
         left.set_title(f"Stopped: partial ensemble of {len(run.model.estimators_)} of {run.model.n_estimators} "
                        "members", fontsize=10)
+    fig.suptitle(f"{run.base}, {run.sampling}", fontsize=10)
     return fig
 
 
@@ -209,30 +250,33 @@ def ensemble_builder(executor: Any = "auto", X: Any = None, y: Any = None) -> An
         X_train, X_test, y_train, y_test = train_test_split(
             X, y, test_size=settings.test_fraction, random_state=settings.random_state, stratify=y)
 
+    top = settings.max_members
     controls = {
         "base": w.Dropdown(options=list(BASE_MODELS), value="decision tree", description="base model"),
-        "members": w.IntSlider(value=min(16, settings.max_members), min=1, max=settings.max_members,
-                               description="members"),
+        # the range is in the label: the slider cannot go past it, and a typed 32 would silently become 20
+        "members": w.IntSlider(value=min(16, top), min=1, max=top, description=f"members (1 to {top})"),
         "sampling": w.Dropdown(options=list(SAMPLING), value="bootstrap (bagging)", description="sampling"),
     }
+    controls["members"].tooltip = f"At most {top} members here, so a Run stays short{_why_limit()}."
 
     def work(params: dict, report: Any) -> EnsembleRun:
         target = widget_executor(executor)
         total = params["members"]
+        what = f"{params['base']}, {params['sampling']}"
         report.progress(0, total, "Placing the data on the workers...")
-        # report.callback shows each member as it comes back and returns True once Stop was
-        # pressed: the fit then cancels the members still pending and keeps those done.
+
+        # Each member as it comes back; True once Stop was pressed: the fit then cancels the
+        # members still pending and keeps those done.
+        def callback(event: Any) -> bool:
+            report.progress(event.done, event.total, f"{event.done} of {event.total} members trained ({what})")
+            return report.stopped
+
         run = run_ensemble(target, X_train, y_train, X_test, y_test, base=params["base"], members=total,
-                           sampling=params["sampling"], random_state=settings.random_state,
-                           callback=report.callback)
+                           sampling=params["sampling"], random_state=settings.random_state, callback=callback)
         report.figure(_figure(run))
         report.html(run.summary_html())
-        kept = len(run.model.estimators_)
-        if run.partial:
-            report.progress(kept, total, f"Stopped: kept the {kept} of {total} members that finished "
-                                         f"(partial ensemble), {run.wall_seconds:.2f} s (measured)")
-        else:
-            report.progress(total, total, f"Trained {total} members in {run.wall_seconds:.2f} s (measured)")
+        text, complete = ensemble_outcome(run)
+        report.finish(text, complete=complete)
         return run
 
     panel = RunPanel(
@@ -240,6 +284,12 @@ def ensemble_builder(executor: Any = "auto", X: Any = None, y: Any = None) -> An
         controls,
         work,
         description="Choose a base model, how many members and how each one samples the data; "
-                    "Run trains the members in parallel on the cluster.",
+                    f"Run trains the members in parallel on the cluster (1 to {top} members{_why_limit()}).",
     )
     return panel.widget
+
+
+def _why_limit() -> str:
+    from plsim.config import small_mode
+
+    return " in small mode, PLSIM_SMALL" if small_mode() else ""

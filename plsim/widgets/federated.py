@@ -22,14 +22,18 @@ import numpy as np
 from plsim.widgets._panel import RunPanel, widget_executor
 
 __all__ = ["federation_playground", "play_federation", "live_history", "validate_playground",
-           "inapplicable_controls", "effective_params", "B_CHOICES"]
+           "inapplicable_controls", "effective_params", "federation_outcome", "ran_text", "B_CHOICES"]
 
 B_CHOICES = {"5": 5, "10": 10, "20": 20, "50": 50, "∞ (full)": None}
 PARTITIONS = {"IID": "iid", "Dirichlet α": "dirichlet", "2-label shards": "shards"}
 # starting client learning rates on digits: FedSGD's one step per round wants a far larger step than
 # FedAvg's many; choosing an algorithm moves the lr slider to its rate (students can still change it)
 START_LR = {"fedsgd": 0.5, "fedavg": 0.05, "fedprox": 0.05}
-MAX_WORK = 1.5e6  # sample-gradients per run: about half a minute for MLP(32) on digits on one CPU
+MAX_WORK = 1_500_000  # sample-gradients per run: about half a minute for MLP(32) on digits on one CPU
+REDRAW_SECONDS = 1.0  # live figure: at most one redraw per second of the run
+N_TRAIN = 1347  # digits' training rows (plsim.data.load_dataset("digits"))
+HIDDEN = (32,)  # the playground's MLP
+NAMES = {"fedavg": "FedAvg", "fedprox": "FedProx", "fedsgd": "FedSGD"}
 
 
 @lru_cache(maxsize=1)
@@ -39,9 +43,14 @@ def _digits() -> Any:
     return load_dataset("digits")
 
 
-def inapplicable_controls(algorithm: str) -> dict[str, str]:
-    """``{control name: why it does not apply}`` for ``algorithm``; the widget disables these with the reason as tooltip."""
+def inapplicable_controls(algorithm: str, partition: str | None = None) -> dict[str, str]:
+    """``{control name: why it does not apply}`` for ``algorithm`` (and the ``partition`` label, if given).
+
+    The widget greys these out and writes the reasons in the panel.
+    """
     out = {}
+    if partition is not None and PARTITIONS.get(partition) != "dirichlet":
+        out["alpha"] = f"α sets the label skew of the Dirichlet partition only; {partition} clients do not use it."
     if algorithm == "fedsgd":
         out["local_epochs"] = "FedSGD takes one gradient step per client per round: there are no local epochs."
         out["batch_size"] = "FedSGD's one gradient uses the client's whole data set (B = ∞)."
@@ -64,9 +73,8 @@ def effective_params(params: dict) -> dict:
 
 
 def _work(params: dict) -> float:
-    n_train = 1347
     epochs = 1 if params["algorithm"] == "fedsgd" else params["local_epochs"]
-    return params["rounds"] * params["client_fraction"] * n_train * epochs
+    return params["rounds"] * params["client_fraction"] * N_TRAIN * epochs
 
 
 def validate_playground(params: dict) -> str | None:
@@ -79,8 +87,8 @@ def validate_playground(params: dict) -> str | None:
     if params["partition"] == "2-label shards" and 2 * params["n_clients"] > 1347:
         return "Too many clients for 2 shards each."
     if _work(params) > MAX_WORK:
-        return (f"That is {_work(params):.2g} sample-gradients, more than the playground's "
-                f"{MAX_WORK:.0g}: lower the rounds, C or E.")
+        return (f"That is {_work(params):,.0f} sample-gradients (rounds x C x {N_TRAIN:,} rows x E), more than "
+                f"the playground's limit of {MAX_WORK:,.0f}: lower the rounds, C or E.")
     return None
 
 
@@ -122,7 +130,7 @@ def _setup(params: dict) -> tuple[Any, list[np.ndarray], np.ndarray, Any, Any, n
     ds = _digits()
     parts = _parts(params)
     counts = data.label_distribution(ds.y_train, parts, ds.n_classes)
-    model = MLP(ds.n_features, (32,), ds.n_classes)
+    model = MLP(ds.n_features, HIDDEN, ds.n_classes)
     dp = (federated.DPConfig(clip=1.0, noise_multiplier=params["noise_multiplier"], delta=1e-3)
           if params["noise_multiplier"] > 0 else None)
     return ds, parts, counts, model, dp, model.init_params(0)
@@ -213,45 +221,88 @@ def federation_playground(executor: Any = "auto") -> Any:
         "dropout_rate": w.FloatSlider(value=0.0, min=0.0, max=0.8, step=0.05, description="drop-out rate"),
     }
 
-    def sync(change: Any = None) -> None:
-        off = inapplicable_controls(controls["algorithm"].value)
-        for name, control in controls.items():
-            control.disabled = name in off
-            control.tooltip = off.get(name, None)
-        if change is not None:
-            controls["lr"].value = START_LR[change["new"]]
-
-    controls["algorithm"].observe(sync, names="value")
-    sync()
-
     def work(params: dict, report: Any) -> Any:
+        import time
+
+        start = time.perf_counter()
         where = widget_executor(executor)
         params = effective_params(params)
         rounds = params["rounds"]
-        every = max(1, rounds // 15)
         counts = _counts(params)
         live = live_history(params)
+        ran = f"<b>Ran</b>: {ran_text(params)}<br>"
+        drawn = [-REDRAW_SECONDS]
 
         def callback(event: Any) -> bool:
             live.records.append(event.record)
-            if event.done % every == 0 or event.done == rounds:
+            # Redrawn at most every REDRAW_SECONDS: a redraw per round made the whole Run up to 10x
+            # longer than its rounds on a busy 2-CPU machine.
+            if time.perf_counter() - drawn[0] >= REDRAW_SECONDS and event.done < rounds:
                 report.figure(_figure(live, counts, rounds))
-                report.html(_details(live))
+                report.html(ran + _details(live, time.perf_counter() - start))
+                drawn[0] = time.perf_counter()
             return report.callback(event)  # True once Stop was clicked
 
         history, counts = play_federation(params, executor=where, callback=callback)
         report.figure(_figure(history, counts, rounds))
-        report.html(_details(history))
+        report.html(ran + _details(history, time.perf_counter() - start))
+        text, complete = federation_outcome(history)
+        report.finish(text, complete=complete)
         return history
 
     panel = RunPanel(
         "Federation playground", controls, work, validate=validate_playground,
         description="Digits split over clients; a small MLP trained federatedly on the Dask workers.",
     )
+
+    def sync(change: Any = None) -> None:
+        panel.set_inapplicable(inapplicable_controls(controls["algorithm"].value, controls["partition"].value))
+        if change is not None and change["owner"] is controls["algorithm"]:
+            controls["lr"].value = START_LR[change["new"]]
+
+    controls["algorithm"].observe(sync, names="value")
+    controls["partition"].observe(sync, names="value")
+    sync()
     return panel.widget
 
 
-def _details(history: Any) -> str:
+def ran_text(params: dict) -> str:
+    """What a playground Run trains, in one sentence (the settings that apply)."""
+    params = effective_params(params)
+    algorithm = params["algorithm"]
+    partition = params["partition"] + (f" {params['alpha']:.3g}" if PARTITIONS[params["partition"]] == "dirichlet"
+                                       else "")
+    local = ("one full-batch gradient per client per round" if algorithm == "fedsgd" else
+             f"E={params['local_epochs']} local epoch(s), B={params['batch_size']}"
+             + (f", μ={params['mu']:.3g}" if algorithm == "fedprox" else ""))
+    extras = "".join([f", DP noise {params['noise_multiplier']:.3g}" if params["noise_multiplier"] else "",
+                      f", drop-out rate {params['dropout_rate']:.2g}" if params["dropout_rate"] else ""])
+    ds = _digits()
+    return (f"{NAMES[algorithm]} training an MLP ({ds.n_features} inputs, {', '.join(map(str, HIDDEN))} hidden, "
+            f"{ds.n_classes} classes) on digits' {len(ds.y_train):,} training rows split over {params['n_clients']} "
+            f"clients ({partition}); "
+            f"{params['rounds']} rounds, C={params['client_fraction']:.2g}, {local}, client lr "
+            f"{params['lr']:.3g}{extras}.")
+
+
+def federation_outcome(history: Any) -> tuple[str, bool]:
+    """``(text, complete)`` for the panel's status: what ran, or after Stop which rounds were kept."""
+    asked = history.settings.get("rounds", len(history))
+    done = len(history)
+    accuracy = f"test accuracy {history.final_accuracy:.1%} (measured)"
+    if history.stopped_reason in ("stopped", "interrupted"):
+        if done == 0:
+            return "before the first round finished: nothing was kept.", False
+        rest = f"; rounds {done + 1} to {asked} did not run" if done + 1 < asked else f"; round {asked} did not run"
+        kept = "the round that finished" if done == 1 else f"the {done} rounds that finished"
+        return f"after round {done} of {asked}: kept {kept}, {accuracy}{rest}.", False
+    if history.stopped_reason == "diverged":
+        return (f"ended after round {done} of {asked}: the model diverged (lower the client learning rate); "
+                f"{accuracy}.", True)
+    return f"{done} rounds of {NAMES.get(history.settings.get('algorithm'), 'federated training')}, {accuracy}.", True
+
+
+def _details(history: Any, run_seconds: float | None = None) -> str:
     if not history.records:
         return ""
     last = history.records[-1]
@@ -271,5 +322,13 @@ def _details(history: Any) -> str:
             f"({down:.2f} down, {up:.2f} up; measured "
             f"from the payloads)<br>"
             f"drop-outs: {dropped} client updates lost<br>"
-            f"time: {last.cumulative_simulated_seconds:.1f} s simulated (virtual clock), "
-            f"{history.wall_time[-1]:.1f} s measured here{eps}")
+            f"time: {last.cumulative_simulated_seconds:.1f} s simulated (virtual clock); measured here: "
+            f"{_seconds(history.wall_time[-1])} in the rounds (client training, aggregation, test evaluation)"
+            + ("" if run_seconds is None else f", {_seconds(run_seconds)} for the whole Run (also placing the data "
+               "and drawing these figures)")
+            + eps)
+
+
+def _seconds(x: float) -> str:
+    """Seconds with two significant digits below 10 s (0.043 s, 2.7 s), whole ones above."""
+    return f"{x:.0f} s" if x >= 10 else f"{x:.2g} s"

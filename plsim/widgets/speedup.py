@@ -12,6 +12,7 @@ Taught in ``notebooks/01_speedup.ipynb``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from plsim.progress import Callback, Progress, check_callback, notify
@@ -21,9 +22,23 @@ from plsim.widgets._panel import RunPanel, widget_executor
 if TYPE_CHECKING:
     from plsim.speedup import SpeedupResult, TaskRecord
 
-__all__ = ["speedup_explorer", "explore_speedup", "SHIP_CHOICES"]
+__all__ = ["speedup_explorer", "explore_speedup", "speedup_outcome", "Phase", "SHIP_CHOICES"]
 
 SHIP_CHOICES = {"scatter once": "scatter", "with every task": "per-task"}
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Where a progress event of :func:`explore_speedup` is (its ``Progress.record``)."""
+
+    label: str  # "sequential" or "2 worker(s)"
+    done: int  # tasks of this phase finished
+    n_tasks: int
+
+    @property
+    def workers(self) -> int | None:
+        """The worker count of a parallel phase; None for the sequential one."""
+        return None if self.label == "sequential" else int(self.label.split()[0])
 MAX_SECONDS = 60.0  # refuse combinations whose sequential run alone would take longer
 
 
@@ -58,9 +73,10 @@ def explore_speedup(
     calibration : plsim.speedup.Calibration, optional
         Cluster overhead and bandwidth for the prediction (measured if not given).
     callback : callable, optional
-        ``callback(Progress(done, total, "task", message=...))`` as each task
-        finishes, sequential ones first (:mod:`plsim.progress`); a truthy
-        return stops: the worker counts measured so far are returned.
+        ``callback(Progress(done, total, "task", message=..., record=Phase(...)))``
+        as each task finishes, sequential ones first (:mod:`plsim.progress`); a
+        truthy return stops: the worker counts whose run finished are returned
+        (a run cut short is dropped: its time is not a time for that count).
     on_partial : callable, optional
         ``on_partial(result, timeline)`` after each worker count (live figure).
 
@@ -93,11 +109,13 @@ def explore_speedup(
     data = np.ones(int(data_mb * 2**20) // 8) if data_mb > 0 else None
     tasks = [iterations] * n_tasks
     total = n_tasks * (1 + workers)
-    state = {"done": 0, "stop": False}
+    state = {"done": 0, "stop": False, "phase_done": 0}
 
     def tick(label: str, done_here: int) -> bool:
         state["done"] += 1
-        event = Progress(state["done"], total, "task", message=f"{label}: {done_here}/{n_tasks} tasks")
+        state["phase_done"] = done_here
+        event = Progress(state["done"], total, "task", message=f"{label}: {done_here}/{n_tasks} tasks",
+                         record=Phase(label, done_here, n_tasks))
         state["stop"] = state["stop"] or notify(callback, event)
         return state["stop"]
 
@@ -115,7 +133,7 @@ def explore_speedup(
         return out
 
     seq_timing, _ = sp.time_call(sequential, repeats=1, warmup=0)
-    if state["stop"]:  # a partial sequential time is not a baseline
+    if state["stop"]:  # a partial sequential time is not a baseline; a whole one alone gives no speedup
         return None, []
     parallel: dict[int, Any] = {}
     timeline: list = []
@@ -137,13 +155,55 @@ def explore_speedup(
                 timing, _ = sp.time_call(run, repeats=1, warmup=0)
         else:
             timing, _ = sp.time_call(run, repeats=1, warmup=0)
-        if state["stop"]:  # a run cut short is not a time for p workers
+        if state["stop"] and state["phase_done"] < n_tasks:  # a run cut short is not a time for p workers
             break
         parallel[p] = timing
         result = sp.SpeedupResult(seq_timing, dict(parallel), model=model, title=title, cpus=cpus)
         if on_partial is not None:
             on_partial(result, timeline)
-    return result, timeline if p in parallel else []
+        if state["stop"]:  # Stop came with the last task of this worker count: its time is whole, keep it
+            break
+    if result is not None and workers not in parallel:
+        import dataclasses
+
+        result = dataclasses.replace(result, stopped_reason="stopped")
+    return result, timeline if workers in parallel else []
+
+
+def speedup_outcome(result: SpeedupResult | None, last: Phase | None, *, workers: int) -> tuple[str, bool]:
+    """``(text, complete)`` for the panel's status: what was measured, or after Stop what was kept and dropped.
+
+    ``last`` is the phase of the last task that finished (the ``record`` of the last
+    progress event), ``workers`` the largest worker count asked for.
+    """
+    if result is not None and workers in result.parallel:
+        return (f"measured sequentially and on 1 to {workers} worker(s): speedup {result.speedup(workers):.2f}x "
+                f"on {workers} (measured)", True)
+    if last is None:
+        return "before the first task finished: nothing was measured.", False
+    n = last.n_tasks
+    # the phase Stop cut short (a phase whose last task finished is whole and was kept)
+    cut = last.done < n
+    where = "the sequential run" if last.workers is None else f"the {last.workers}-worker run"
+    dropped = (f"{where} was cut after {last.done} of {n} tasks; its other {n - last.done} task(s) were "
+               "dropped (a run cut short is not a time). " if cut else f"after {where} (all {n} tasks). ")
+    if result is None:
+        kept = ("Nothing was kept: a speedup needs the whole sequential run and at least one whole parallel "
+                "run, and none finished.")
+    else:
+        counts = ", ".join(str(p) for p in result.workers)
+        kept = (f"Kept: the sequential time and the time on {counts} worker(s) (measured), shown on the right; "
+                f"{workers} worker(s) were not measured.")
+    return dropped + kept, False
+
+
+def ran_text(params: dict, *, have: int, cpus: int) -> str:
+    """One line saying what a Run measures, for the top of the results."""
+    data = ("no data" if not params["data_mb"] else
+            f"{params['data_mb']:g} MB of data ({'scattered once' if SHIP_CHOICES[params['ship']] == 'scatter' else 'shipped with every task'})")
+    return (f"{params['n_tasks']} tasks x {params['task_ms']} ms of pure-Python work each, {data}: timed "
+            f"sequentially here, then on 1 to {params['workers']} of this cluster's {have} worker(s) "
+            f"({cpus} usable CPU(s)).")
 
 
 def workers_hint(have: int, cpus: int) -> str:
@@ -247,14 +307,25 @@ def speedup_explorer(executor: Any = "auto") -> Any:
             report.progress(0, 1, "measuring the cluster's per-task overhead and bandwidth...")
             cache["calibration"] = calibrate(ex.client, n_tasks=100, megabytes=4, repeats=1)
 
+        ran = f"<p><b>Ran</b>: {ran_text(params, have=ex.n_workers, cpus=cpus)}</p>"
+        last: list[Phase] = []
+
+        def callback(event: Any) -> bool:
+            last[:] = [event.record]
+            return report.callback(event)
+
         def partial(result: Any, timeline: list) -> None:
             report.figure(_figure(result, timeline))
-            report.html(result._repr_html_())
+            report.html(ran + result._repr_html_())
 
         result, timeline = explore_speedup(
             ex, workers=params["workers"], task_ms=params["task_ms"], n_tasks=params["n_tasks"],
             data_mb=params["data_mb"], ship=SHIP_CHOICES[params["ship"]], calibration=cache["calibration"],
-            callback=report.callback, on_partial=partial)
+            callback=callback, on_partial=partial)
+        text, complete = speedup_outcome(result, last[0] if last else None, workers=params["workers"])
+        if not complete:  # next to the result too, not only in the status line
+            report.html(ran + f"<p><b>Stopped</b>: {text}</p>" + (result._repr_html_() if result is not None else ""))
+        report.finish(text, complete=complete)
         return result
 
     panel = RunPanel(

@@ -11,9 +11,10 @@ from typing import Any
 
 from plsim.progress import Progress
 from plsim.stopping import PartialResultWarning
-from plsim.widgets._panel import Report, RunPanel, widget_executor
+from plsim.widgets._panel import Report, RunPanel, html_table, widget_executor
 
-__all__ = ["training_race", "pipeline_explorer", "race_work", "pipeline_work", "validate_race", "race_control_states"]
+__all__ = ["training_race", "pipeline_explorer", "race_work", "pipeline_work", "validate_race", "race_control_states",
+           "race_outcome"]
 
 # ipywidgets shows an empty box for a Dropdown whose value is None, so "no bound"
 # is the option value UNBOUNDED and is turned into ``None`` when the run starts.
@@ -64,8 +65,22 @@ def race_control_states(params: dict) -> dict[str, str | None]:
 
 
 def _labels(params: dict) -> dict[str, str]:
-    bound = ("unbounded staleness" if params["staleness"] == UNBOUNDED else f"staleness <= {params['staleness']}")
+    bound = ("unbounded staleness" if params["staleness"] == UNBOUNDED else f"staleness bound {params['staleness']}")
     return {"sync": "sync DP", "async": f"async PS, {bound}", "local_sgd": f"local SGD, H={params['H']}"}
+
+
+def _units(params: dict) -> dict[str, str]:
+    """What one step of each method is, for the status line and the outcome."""
+    return {"sync": "steps", "async": f"steps per worker ({params['workers']} workers' updates / {params['workers']})",
+            "local_sgd": f"local steps ({params['H']} per averaging round)"}
+
+
+def _steps_done(h: Any) -> float:
+    """Steps per worker a run completed (async: its updates / workers); 0 before the first."""
+    if not h.steps:
+        return 0
+    k = int(h.info.get("n_workers", 1)) if h.method.split("(")[0] in ("async", "ssp") else 1
+    return h.steps[-1] / k
 
 
 def _per_worker_steps(h: Any) -> Any:
@@ -88,10 +103,11 @@ def _race_figure(histories: dict[str, Any], params: dict, live: dict[str, Any] |
                  step_seconds: float | None = None) -> Any:
     """Loss against steps (every run, live), bytes sent and simulated time (finished runs), three small axes."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     from plsim.plots.training import plot_loss_curves, simulated_history
 
-    fig = Figure(figsize=(12, 3.6), layout="constrained")
+    fig = Figure(figsize=(12, 4.0), layout="constrained")
     axes = fig.subplots(1, 3, sharey=True)
     names = _labels(params)
     chosen = [key for key in METHODS if params.get(key, True)]
@@ -102,6 +118,10 @@ def _race_figure(histories: dict[str, Any], params: dict, live: dict[str, Any] |
     if per_step:
         plot_loss_curves(per_step, x="steps", labels=[names[k] for k in done + running], ax=axes[0],
                          title="Per step", xlabel="steps per worker (async: updates / workers)")
+        # one legend under the three plots: inside the first one it covered the curves' start
+        handles, texts = axes[0].get_legend_handles_labels()
+        axes[0].get_legend().remove()
+        fig.legend(handles, texts, loc="outside lower center", ncols=len(handles), fontsize="small", frameon=False)
     if done:
         link = params.get("link", "datacenter")
         plot_loss_curves([histories[k] for k in done], x="bytes", labels=[names[k] for k in done], ax=axes[1],
@@ -113,6 +133,7 @@ def _race_figure(histories: dict[str, Any], params: dict, live: dict[str, Any] |
         for ax in axes[1:]:
             ax.set_ylabel("")
             ax.get_legend().remove()
+            ax.xaxis.set_major_locator(MaxNLocator(4))  # long tick labels ran into each other
     for ax, what in ((axes[0], "steps"), (axes[1], "bytes"), (axes[2], "simulated time")):
         if not ax.lines:
             ax.text(0.5, 0.5, f"loss vs {what}:\n" + ("drawn when a run finishes" if ax is not axes[0] else "waiting"),
@@ -177,12 +198,14 @@ def race_work(params: dict, report: Report | None = None, *, executor: Any = "au
     failed = threading.Event()  # one run raised: stop the others too
     interrupted = threading.Event()  # KeyboardInterrupt here: every run stops after its current step
     live = {key: TrainingHistory(key, "measured") for key in chosen}
+    completed = dict.fromkeys(chosen, 0.0)  # steps per worker completed so far (the progress bar, the status)
 
     def callback(key: str, per_worker: int = 1, before: int = 0, per_unit: int = 1) -> Any:
         def cb(event: Progress) -> bool:
             with lock:  # steps per worker applied when the loss was taken (as _per_worker_steps draws them)
                 live[key].steps.append(event.done * per_unit / per_worker - before)
                 live[key].loss.append(event.loss)
+                completed[key] = event.done * per_unit / per_worker
             # the panel's progress line shows every run at once (show()), so Stop is read here directly
             return failed.is_set() or interrupted.is_set() or (report is not None and report.stopped)
         return cb
@@ -205,10 +228,12 @@ def race_work(params: dict, report: Report | None = None, *, executor: Any = "au
         with lock:
             snapshot = {key: TrainingHistory(key, "measured", steps=list(h.steps), loss=list(h.loss))
                         for key, h in live.items()}
-        done = sum(min(h.steps[-1] if h.steps else 0, steps) for h in snapshot.values())
-        report.progress(int(done), total, ", ".join(
-            f"{key}: step {h.steps[-1]:.0f}, loss {h.loss[-1]:.3f}" for key, h in snapshot.items() if h.steps)
-            or "starting...")
+            count = dict(completed)
+        done = sum(min(n, steps) for n in count.values())
+        names = _labels(params)
+        report.progress(int(done), total, "; ".join(
+            f"{names[key]}: step {count[key]:g} of {steps}, loss {h.loss[-1]:.3f}"
+            for key, h in snapshot.items() if h.steps) or "starting...")
         report.figure(_race_figure(histories, params, snapshot, step_seconds))
 
     with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="plsim-race") as pool:
@@ -243,28 +268,85 @@ def race_work(params: dict, report: Report | None = None, *, executor: Any = "au
                       "the steps that finished (history.partial)", PartialResultWarning, stacklevel=2)
     if report is not None:
         report.figure(_race_figure(ordered, params, step_seconds=step_seconds))
-        report.html(_race_table(ordered, params, step_seconds, k, ex))
+        report.html(_race_table(ordered, params, step_seconds, k, ex, final_losses(ordered, model, ds)))
     return ordered
 
 
-def _race_table(histories: dict[str, Any], params: dict, step_seconds: float, k: int, ex: Any) -> str:
+def final_losses(histories: dict[str, Any], model: Any, ds: Any) -> dict[str, float]:
+    """Each run's full training loss at its final parameters: the same measure for every method.
+
+    Sync's recorded losses are those of its mini-batches (noisy), the others' the full loss,
+    so their last recorded numbers do not compare.
+    """
+    import numpy as np
+
+    return {key: (float(model.loss(h.params, ds.X_train, ds.y_train))
+                  if h.params is not None and np.all(np.isfinite(h.params)) else float("nan"))
+            for key, h in histories.items()}
+
+
+def race_outcome(histories: dict[str, Any], params: dict, losses: dict[str, float] | None = None
+                 ) -> tuple[str, bool]:
+    """``(text, complete)`` for the panel's status: what each run did, or after Stop what each kept."""
+    names = _labels(params)
+    steps = int(params["steps"])
+    parts, cut = [], False
+    for key, h in histories.items():
+        reached = _steps_done(h)
+        loss = "" if losses is None else f", final training loss {losses[key]:.4f}"
+        if h.stopped_reason in ("stopped", "interrupted"):
+            cut = True
+            k = int(h.info.get("n_workers", 1))
+            kept = (f"its first {h.steps[-1] if h.steps else 0:g} of {steps * k} updates" if key == "async"
+                    else f"its first {reached:g} of {steps} steps")
+            parts.append(f"{names[key]}: kept {kept}{loss}")
+        elif h.diverged_step is not None:
+            parts.append(f"{names[key]}: diverged at step {h.diverged_step} (lower the learning rate)")
+        else:
+            parts.append(f"{names[key]}: {reached:g} steps{loss}")
+    how = "the other steps did not run" if cut else "losses measured"
+    return "; ".join(parts) + f" ({how}).", not cut
+
+
+def _race_table(histories: dict[str, Any], params: dict, step_seconds: float, k: int, ex: Any,
+                losses: dict[str, float] | None = None) -> str:
     import numpy as np
 
     from plsim.plots.training import simulated_history
 
     names = _labels(params)
     link = params.get("link", "datacenter")
-    rows = "".join(
-        f"<tr><td>{names[key]}{_partial_note(h)}</td><td>{h.loss[-1]:.3f}</td><td>{h.total_bytes / 1e6:.3f}</td>"
-        f"<td>{simulated_history(h, step_seconds=step_seconds, link=link).time[-1]:.3g}</td>"
-        f"<td>{(np.mean(h.staleness) if h.staleness else 0):.2f}</td></tr>" for key, h in histories.items())
-    return ("<table><tr><th>method</th><th>final loss</th><th>MB sent (counted)</th>"
-            f"<th>simulated s ({link})</th><th>mean staleness</th></tr>{rows}</table>"
+    losses = losses or {key: h.loss[-1] for key, h in histories.items()}
+    rows = [(f"{names[key]}{_partial_note(h)}", f"{_steps_done(h):g}",
+             f"{losses[key]:.4f}", f"{h.total_bytes / 1e6:.3f}",
+             f"{simulated_history(h, step_seconds=step_seconds, link=link).time[-1]:.3g}",
+             f"{(np.mean(h.staleness) if h.staleness else 0):.2f}") for key, h in histories.items()]
+    table = html_table(rows, ("method", "steps per worker", "final training loss", "MB sent (counted)",
+                              f"simulated s ({link})", "mean staleness (updates)"))
+    bound = ("" if params["staleness"] == UNBOUNDED or "async" not in histories else
+             f" The staleness bound counts gradients a worker may be ahead of the slowest one (SSP clocks); the "
+             f"staleness column counts updates applied between a gradient's pull and its push, so even with bound 0 "
+             f"the later gradients of each round are up to {k - 1} update(s) old.")
+    same = (" With a staleness bound of 0 the parameter server runs in lock-step: it is synchronous SGD, so it "
+            "ends at sync DP's loss." if params["staleness"] == 0 and k > 1 and {"sync", "async"} <= set(histories)
+            and not any(histories[key].partial for key in ("sync", "async")) else "")
+    return (f"<p><b>Ran</b>: {ran_text(params, k)}</p>{table}"
             "<small>The runs trained at the same time on the Dask cluster; losses and bytes are measured, the time "
             f"axis is simulated: {step_seconds * 1e3:.2g} ms of compute per step (measured here) plus each exchange "
             f"on the '{link}' link (alpha-beta model). Async updates are shown per worker (updates / {k}). "
-            "Sync's loss is that of its mini-batch before each step (noisy); the others', the full training loss."
-            f"{_sharing_note(k, ex)}</small>")
+            "The final training loss is every method's loss on the whole training set at its final parameters "
+            "(the curves of sync show its mini-batch loss before each step, which is noisy)."
+            f"{bound}{same}{_sharing_note(k, ex)}</small>")
+
+
+def ran_text(params: dict, k: int | None = None) -> str:
+    """What a race Run trains, in one sentence."""
+    k = int(params["workers"]) if k is None else k
+    names = _labels(params)
+    chosen = [names[key] for key in METHODS if params.get(key, True)]
+    return (f"softmax regression on digits, {', '.join(chosen)}; {k} worker(s), {params['steps']} steps per worker, "
+            f"learning rate {params['lr']:.3g} (async: {params['lr'] / k:.3g} per update), mini-batches of 32 "
+            "rows per worker.")
 
 
 def _partial_note(h: Any) -> str:
@@ -272,7 +354,9 @@ def _partial_note(h: Any) -> str:
     if h.diverged_step is not None:
         return f" <b>(diverged at step {h.diverged_step}: lower the learning rate)</b>"
     if h.stopped_reason:
-        return f" ({h.stopped_reason} at step {h.steps[-1]:g}: partial)"
+        if h.method.split("(")[0] in ("async", "ssp"):
+            return f" ({h.stopped_reason} at step {_steps_done(h):g} per worker, update {h.steps[-1]:g}: partial)"
+        return f" ({h.stopped_reason} at step {_steps_done(h):g}: partial)"
     return ""
 
 
@@ -325,19 +409,31 @@ def training_race(executor: Any = "auto") -> Any:
     tips = {"staleness": "Gradients older than this many updates wait (async parameter server only).",
             "H": "Local steps between two averages (local SGD only)."}
 
+    for name, tip in tips.items():
+        controls[name].tooltip = tip
+
+    def work(params: dict, report: Report) -> dict[str, Any]:
+        from plsim.data import load_dataset
+        from plsim.models import SoftmaxRegression
+
+        histories = race_work(params, report, executor=ex)
+        ds = load_dataset("digits")
+        model = SoftmaxRegression(ds.X_train.shape[1], ds.n_classes)
+        text, complete = race_outcome(histories, params, final_losses(histories, model, ds))
+        report.finish(text, complete=complete)
+        return histories
+
+    panel = RunPanel("Sync vs async vs local SGD", controls, work, validate=validate_race,
+                     description=("Softmax regression on digits, trained three ways at the same time on the Dask "
+                                  f"cluster. {workers_hint(have, _cpus(ex))}"))
+
     def update_states(_: Any = None) -> None:
         params = {name: control.value for name, control in controls.items()}
-        for name, reason in race_control_states(params).items():
-            controls[name].disabled = reason is not None
-            controls[name].tooltip = reason or tips[name]
+        panel.set_inapplicable({name: reason for name, reason in race_control_states(params).items() if reason})
 
     for name in ("sync", "async", "local_sgd", "workers"):
         controls[name].observe(update_states, names="value")
     update_states()
-    panel = RunPanel("Sync vs async vs local SGD", controls,
-                     lambda params, report: race_work(params, report, executor=ex), validate=validate_race,
-                     description=("Softmax regression on digits, trained three ways at the same time on the Dask "
-                                  f"cluster. {workers_hint(have, _cpus(ex))}"))
     return panel.widget
 
 
@@ -351,6 +447,10 @@ def pipeline_work(params: dict, report: Report | None = None) -> dict[str, Any]:
     formula = bubble_fraction(p, m)
     if report is not None:
         report.progress(1, 1, f"bubble {timeline.bubble_fraction:.1%}")
+        if isinstance(report, Report):  # a test's stand-in may only show progress, figure and text
+            report.finish(f"GPipe with {p} stage(s) and {m} micro-batch(es), backward = "
+                          f"{float(params['backward_ratio']):g} x forward: bubble {timeline.bubble_fraction:.1%} "
+                          "of the stage time (simulated).")
         report.figure(plot_pipeline_timeline(timeline).figure)
         report.html(f"<p>Simulated bubble fraction <b>{timeline.bubble_fraction:.3f}</b>; "
                     f"formula (p-1)/(m+p-1) = {formula:.3f}. Doubling the micro-batches to {2 * m} "
