@@ -15,7 +15,8 @@ One module per concept; every public name is also importable from ``plsim.comm``
 * :mod:`plsim.comm.compression` -- :func:`topk_compress` (+ :class:`ErrorFeedback`) and
   :func:`quantize_8bit`; their payloads know their own byte size.
 * :mod:`plsim.comm.measure` -- :func:`measure_exchange` times real exchanges on the cluster
-  (*measured*) and :func:`fit_alpha_beta` fits a :class:`LinkModel` for "this machine".
+  (*measured*), :func:`fit_alpha_beta` fits a :class:`LinkModel` for "this machine" and
+  :func:`fit_with_heldout` checks it on sizes it was not fitted on.
 
 Taught in ``notebooks/05_collectives_compression_pipelines.ipynb``.
 """
@@ -33,7 +34,16 @@ from plsim.comm.compression import (
     topk_compress,
 )
 from plsim.comm.cost_models import ALGORITHMS, LINK_PRESETS, LinkModel, comm_bytes, comm_time, cost_table, link_preset
-from plsim.comm.measure import ExchangeTimes, exchange_coefficients, fit_alpha_beta, measure_exchange
+from plsim.comm.measure import (
+    AlphaBetaFit,
+    ExchangeTimes,
+    exchange_coefficients,
+    fit_alpha_beta,
+    fit_with_heldout,
+    measure_exchange,
+    predict_exchange,
+    split_heldout,
+)
 from plsim.comm.sizes import payload_nbytes
 
 __all__ = [
@@ -59,4 +69,8 @@ __all__ = [
     "measure_exchange",
     "fit_alpha_beta",
     "exchange_coefficients",
+    "AlphaBetaFit",
+    "fit_with_heldout",
+    "split_heldout",
+    "predict_exchange",
 ]

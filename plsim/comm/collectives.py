@@ -105,8 +105,62 @@ def _identity(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _add_scaled(a: np.ndarray, b: np.ndarray, factor: float) -> np.ndarray:
+    return (a + b) * factor
+
+
 def _concat_scale(scale: float, *parts: np.ndarray) -> np.ndarray:
     return np.concatenate(parts) / scale
+
+
+def ring_exchange_chunks(client: Any, chunks: list[list[Any]], where: list[str], chunk_bytes: list[int], *,
+                         scale: float | None = None) -> tuple[list[list[Any]], list[int]]:
+    """The ring's ``2 (p - 1)`` communication steps on a table of chunk futures, nothing else.
+
+    ``chunks[r][c]`` is rank ``r``'s chunk ``c`` (a future held by worker ``where[r]``).
+    Every step is ``p`` tasks, one per rank, each pinned to the receiving rank's
+    worker and taking one chunk from its left neighbour: the messages the alpha-beta
+    model counts, and no other task (cutting the vectors into chunks and joining them
+    happen outside). :func:`ring_allreduce` wraps it; :func:`plsim.comm.measure_exchange`
+    times it alone.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+    chunks : list of list of Future
+        ``p`` lists of ``p`` chunk futures; not modified (a new table is returned).
+    where : list of str
+        The worker of each rank.
+    chunk_bytes : list of int
+        Bytes of chunk ``c`` (to count what each rank sends).
+    scale : float or None
+        Multiply each reduced chunk by this in the last reduce-scatter step (``1 / p``
+        for the mean); ``None`` leaves the sum.
+
+    Returns
+    -------
+    (table, bytes_per_rank)
+        The new chunk table, every chunk reduced over the ranks, and the bytes each rank sent.
+    """
+    p = len(chunks)
+    table = [list(row) for row in chunks]
+    per_rank = [0] * p
+    steps = _ring_steps(p)
+    last_reduce = p - 2  # index of the last reduce-scatter step
+    for index, (phase, _, sends) in enumerate(steps):
+        new = {}
+        for src, dst, c in sends:
+            per_rank[src] += chunk_bytes[c]
+            if phase == "reduce-scatter" and index == last_reduce and scale is not None:
+                new[(dst, c)] = client.submit(_add_scaled, table[dst][c], table[src][c], scale,
+                                              workers=[where[dst]], pure=False)
+            elif phase == "reduce-scatter":
+                new[(dst, c)] = client.submit(_add, table[dst][c], table[src][c], workers=[where[dst]], pure=False)
+            else:
+                new[(dst, c)] = client.submit(_identity, table[src][c], workers=[where[dst]], pure=False)
+        for (dst, c), fut in new.items():
+            table[dst][c] = fut
+    return table, per_rank
 
 
 def ring_allreduce(client: Any, arrays: list[Any], *, average: bool = True, gather: bool = True,
@@ -175,23 +229,10 @@ def ring_allreduce(client: Any, arrays: list[Any], *, average: bool = True, gath
 
         chunks = [[client.submit(_split_chunk, futures[r], c, p, workers=[where[r]], pure=False)
                    for c in range(p)] for r in range(p)]
-        per_rank = [0] * p
-        messages = 0
-        for phase, _, sends in _ring_steps(p):
-            new = {}
-            for src, dst, c in sends:
-                per_rank[src] += chunk_len[c] * itemsize
-                messages += 1
-                if phase == "reduce-scatter":
-                    new[(dst, c)] = client.submit(_add, chunks[dst][c], chunks[src][c], workers=[where[dst]],
-                                                  pure=False)
-                else:
-                    new[(dst, c)] = client.submit(_identity, chunks[src][c], workers=[where[dst]], pure=False)
-            for (dst, c), fut in new.items():
-                chunks[dst][c] = fut
+        chunks, per_rank = ring_exchange_chunks(client, chunks, where, [n_c * itemsize for n_c in chunk_len])
         scale = float(p if average else 1)
         values = [client.submit(_concat_scale, scale, *chunks[r], workers=[where[r]], pure=False) for r in range(p)]
         if gather:
             values = client.gather(values)
-    return RingResult(values, sum(per_rank), per_rank, messages, 2 * (p - 1))
+    return RingResult(values, sum(per_rank), per_rank, 2 * p * (p - 1), 2 * (p - 1))
 

@@ -48,13 +48,13 @@ def _ring_time_explain(guess: float | None, measured: float, link: Any = None, e
     parts = [f"The fitted α–β model predicts {model_ms:.1f} ms for {p} ranks and {n / 1e6:.0f} MB per rank "
              f"(predicted); the exchange took {measured:.1f} ms (measured), {ratio:.2f} times the model."]
     if ratio > 1.25:
-        parts.append("Slower than the model: each of the ring's 2(p − 1) steps is a Dask task that waits for the "
-                     "scheduler, and the ring also runs tasks the model does not count (cutting each vector into "
-                     "chunks, joining them); other processes on this machine only ever add time.")
+        parts.append("Slower than the model: other processes on this machine only ever add time, and they were "
+                     "busier now than while the fit's exchanges ran; each of the ring's 2(p − 1) steps is a Dask "
+                     "task that waits for the scheduler, so a busy moment hits every step.")
     elif ratio < 0.8:
-        parts.append("Faster than the model: one α and one β were fitted to three algorithms at once, and the "
-                     "parameter server's and tree's whole-vector messages pull β up; the ring's small chunks "
-                     "also move at the same time between different pairs of ranks.")
+        parts.append("Faster than the model: one α and one β were fitted to point-to-point messages and "
+                     "collectives of every size at once, a compromise; in the ring every rank sends and receives "
+                     "its chunk at the same time, which a busy machine's worse moments during the fit did not show.")
     else:
         parts.append("The fitted model is a fair guide at this size on this machine.")
     if exchange.n_workers == 1:

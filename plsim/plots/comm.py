@@ -1,5 +1,6 @@
 """Figures of communication cost: alpha-beta predictions per all-reduce algorithm, exchanges
-measured on the cluster next to them, compression trade-off.
+measured on the cluster next to them, the fitted model's predictions of held-out sizes,
+compression trade-off.
 
 Cost-model curves are dashed and labelled "predicted"; times measured on the cluster are
 solid and labelled "measured". Taught in ``notebooks/05_collectives_compression_pipelines.ipynb``.
@@ -16,9 +17,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from plsim.comm import LinkModel
-    from plsim.comm.measure import ExchangeTimes
+    from plsim.comm.measure import AlphaBetaFit, ExchangeTimes
 
-__all__ = ["plot_cost_vs_workers", "plot_cost_vs_model_size", "plot_exchange_times", "plot_compression"]
+__all__ = ["plot_cost_vs_workers", "plot_cost_vs_model_size", "plot_exchange_times", "plot_heldout_predictions",
+           "plot_compression"]
 
 ALG_COLORS = {alg: COLORS[alg] for alg in ("parameter_server", "naive", "tree", "ring")}
 ALG_NAMES = {"parameter_server": "parameter server", "naive": "naive all-to-all", "tree": "tree all-reduce",
@@ -65,7 +67,8 @@ def plot_cost_vs_model_size(n_workers: int, sizes: Sequence[float] = (1e3, 1e4, 
     return fig
 
 
-def plot_exchange_times(times: ExchangeTimes, link: LinkModel | None = None, *, ax: Any = None) -> Figure:
+def plot_exchange_times(times: ExchangeTimes, link: LinkModel | None = None, *, heldout: Sequence[float] = (),
+                        ax: Any = None) -> Figure:
     """Exchange times measured on the cluster (solid) next to the alpha-beta prediction (dashed).
 
     Parameters
@@ -74,10 +77,12 @@ def plot_exchange_times(times: ExchangeTimes, link: LinkModel | None = None, *, 
         From :func:`plsim.comm.measure_exchange`.
     link : LinkModel or None
         The link the predictions use; default ``times.fit()`` (alpha and beta fitted to these times).
+    heldout : sequence of float
+        Sizes left out of the fit: their measured points are drawn hollow ("held out").
     """
     import numpy as np
 
-    from plsim.comm import comm_time
+    from plsim.comm.measure import predict_exchange
 
     if not times.rows:
         raise ValueError("times has no rows; measure some exchanges with plsim.comm.measure_exchange")
@@ -88,12 +93,17 @@ def plot_exchange_times(times: ExchangeTimes, link: LinkModel | None = None, *, 
         color = ALG_COLORS.get(alg, COLORS["communication"])
         name = ALG_NAMES.get(alg, alg)
         ax.plot(sizes, seconds, **measured_style(color), label=f"{name} ({MEASURED})")
+        # a size asked for is measured rounded down to whole float64s: within 8 bytes is the same size
+        held = [(n, t) for n, t in zip(sizes, seconds) if np.any(np.abs(np.asarray(heldout, float) - n) < 8)]
+        if held:
+            ax.plot(*zip(*held), linestyle="none", marker="o", markersize=10, markerfacecolor="white",
+                    markeredgecolor=color, markeredgewidth=2)
         grid = np.geomspace(min(sizes), max(sizes), 40)
-        if alg == "send":
-            model = [link.alpha + n * link.beta for n in grid]
-        else:
-            model = [comm_time(alg, times.n_ranks, n, link) for n in grid]
-        ax.plot(grid, model, **{**model_style(color), "marker": None}, label=f"{name} ({PREDICTED}, α–β fit)")
+        ax.plot(grid, [predict_exchange(alg, times.n_ranks, n, link) for n in grid],
+                **{**model_style(color), "marker": None}, label=f"{name} ({PREDICTED}, α–β fit)")
+    if len(heldout):
+        ax.plot([], [], linestyle="none", marker="o", markersize=10, markerfacecolor="white",
+                markeredgecolor="black", markeredgewidth=2, label="held out of the fit (measured)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain_log_ticks(ax, "y")
@@ -103,6 +113,57 @@ def plot_exchange_times(times: ExchangeTimes, link: LinkModel | None = None, *, 
     ax.legend(fontsize="small")
     where = f"{times.n_ranks} ranks on {times.n_workers} worker{'s' if times.n_workers != 1 else ''}"
     ax.set_title(f"{where}: fitted {link.describe()}", fontsize=10)
+    return fig
+
+
+def plot_heldout_predictions(fit: AlphaBetaFit, *, band: tuple[float, float] = (0.8, 1.25), ax: Any = None
+                             ) -> Figure:
+    """Measured against predicted seconds of every exchange: fitted sizes filled, held-out sizes hollow.
+
+    Points on the diagonal are predicted exactly; the shaded band is ``band`` (measured /
+    predicted). A model that only fits its own points but misses the held-out ones
+    shows them off the band.
+
+    Parameters
+    ----------
+    fit : AlphaBetaFit
+        From :func:`plsim.comm.fit_with_heldout`.
+    band : (float, float)
+        Measured / predicted ratios shaded as "close".
+    """
+    import numpy as np
+
+    if not fit.rows:
+        raise ValueError("fit has no rows; make one with plsim.comm.fit_with_heldout")
+    lo_band, hi_band = band
+    if not 0 < lo_band <= 1 <= hi_band:
+        raise ValueError(f"band={band!r} must be (low, high) with 0 < low <= 1 <= high")
+    fig, ax = new_axes(ax)
+    values = [r[k] for r in fit.rows for k in ("measured", "predicted") if r[k] > 0]
+    lo, hi = min(values) / 1.5, max(values) * 1.5
+    grid = np.geomspace(lo, hi, 50)
+    ax.fill_between(grid, grid * lo_band, grid * hi_band, color=COLORS["ideal"], alpha=0.2,
+                    label=f"measured / predicted {lo_band:g} to {hi_band:g}")
+    ax.plot(grid, grid, color=COLORS["ideal"], linestyle=":", label="measured = predicted")
+    for alg in dict.fromkeys(r["algorithm"] for r in fit.rows):
+        color = ALG_COLORS.get(alg, COLORS["communication"])
+        name = ALG_NAMES.get(alg, alg)
+        for role, face, size in (("fitted", color, 6), ("held out", "white", 10)):
+            rows = [r for r in fit.rows if r["algorithm"] == alg and r["role"] == role]
+            if rows:
+                ax.plot([r["predicted"] for r in rows], [r["measured"] for r in rows], linestyle="none", marker="o",
+                        markersize=size, markerfacecolor=face, markeredgecolor=color, markeredgewidth=2,
+                        label=f"{name}, {role}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel(f"seconds per exchange, {PREDICTED} by the α–β fit (log scale)")
+    ax.set_ylabel(f"seconds per exchange, {MEASURED} (log scale)")
+    ax.grid(alpha=0.3, which="major")
+    ax.legend(fontsize="small", loc="upper left")
+    ax.set_title(f"Held-out sizes: measured / predicted, median {fit.heldout_median_ratio:.2f} "
+                 f"(fit: {fit.points} points, R² {fit.r2:.2f} on log time)", fontsize=10)
     return fig
 
 

@@ -47,10 +47,23 @@ class TrainingDemo:
     local_link: str = "home"       # plsim.comm.LINK_PRESETS entry of the plotted simulated clock
     # compression
     topk_ratios: tuple[float, ...] = (1.0, 0.1, 0.01)
-    # pipeline
-    pipeline_hidden: tuple[int, ...] = (128, 128, 128)
-    pipeline_stages: int = 4
-    pipeline_micro: tuple[int, ...] = (1, 2, 4, 8, 16)
+    # alpha-beta fit (05, section 1): point-to-point messages and collectives between the workers, timed at
+    # sizes over four orders of magnitude; the model is fitted on most and predicts the held-out rest
+    exchange_algorithms: tuple[str, ...] = ("send", "ring")
+    exchange_sizes: tuple[float, ...] = (1e3, 2.5e3, 6e3, 1.6e4, 4e4, 1e5, 2.5e5, 6e5, 1.6e6, 4e6, 1e7)
+    exchange_heldout: int = 3      # interior sizes kept out of the fit (plsim.comm.split_heldout)
+    exchange_repeats: int = 3      # timed chains per size (median)
+    exchange_chain: int = 3        # exchanges back to back per timed chain
+    # pipeline (05, section 3): two stages of equal work whose tasks take tens of milliseconds per
+    # micro-batch, so that Dask's few milliseconds per task are small next to them
+    pipeline_hidden: tuple[int, ...] = (1024, 1024, 1024)
+    pipeline_stages: int = 2
+    pipeline_micro: tuple[int, ...] = (1, 4)
+    pipeline_batch: int = 1024     # rows of the batch cut into micro-batches
+    pipeline_repeats: int = 3      # timed passes per micro-batch count (median bubble)
+    # strong versus weak scaling (05, section 4)
+    scaling_hidden: tuple[int, ...] = (256, 256)
+    scaling_repeats: int = 3       # best of, per point
     # scaling / benchmark (a compute-heavy wide MLP on generated data)
     bench_samples: int = 8192
     bench_features: int = 256
@@ -66,5 +79,6 @@ def demo_settings(small: bool | None = None) -> TrainingDemo:
     if not small:
         return TrainingDemo()
     return TrainingDemo(sync_steps=20, async_updates=100, local_replicas=4,
-                              pipeline_hidden=(64, 64, 64), pipeline_micro=(1, 2, 4, 8), bench_samples=2048,
-                              bench_hidden=(512, 512), bench_steps=2)
+                              exchange_sizes=(1e3, 2.5e3, 6e3, 1.6e4, 4e4, 1e5, 2.5e5, 6e5, 1.6e6, 4e6),
+                              exchange_heldout=2, pipeline_repeats=1, scaling_repeats=2,
+                              bench_samples=2048, bench_hidden=(512, 512), bench_steps=2)

@@ -10,13 +10,27 @@ The idle "bubble": with ``p`` stages, ``m`` micro-batches and equal per-stage
 times, the GPipe schedule keeps each stage busy ``m`` of ``m + p - 1`` slots, so the
 bubble fraction is ``(p - 1) / (m + p - 1)``. :func:`gpipe_schedule` computes the
 schedule on a virtual clock (exactly that fraction); :func:`pipeline_gradient`
-also returns the *measured* timeline of the real run.
+also returns the *measured* timeline of the real run, read from Dask's task stream
+(:func:`timeline_from_task_stream`), and :func:`measure_bubble` repeats runs and
+reports the measured bubble next to the formula -- or says why this cluster cannot
+measure one (fewer workers or CPUs than stages: the stages take turns).
+
+On a Dask cluster with at least two workers, stage ``s`` lives on worker
+``s mod workers``, as a stage lives on its own device: its tasks are restricted to
+that worker, named by the worker's *name* (a worker the nanny restarts after a crash
+comes back under the same name and takes its stage back). Unrestricted, Dask would
+run a stage wherever it is cheapest at the moment, and its work stealing would move
+queued micro-batches to an idle worker -- good for throughput, but no longer a
+pipeline. (A loose restriction, ``allow_other_workers=True``, does not stop the
+stealing.) A stage whose worker leaves for good is noticed while the pass waits:
+the pass is cancelled with an error that says so, instead of waiting forever.
 
 Taught in ``notebooks/05_collectives_compression_pipelines.ipynb``.
 """
 
 from __future__ import annotations
 
+import itertools
 import operator
 import time
 from collections.abc import Sequence
@@ -30,7 +44,8 @@ from plsim.executor import resolve_executor
 from plsim.models import MLP, softmax_cross_entropy
 from plsim.validation import check_positive_int
 
-__all__ = ["split_stages", "bubble_fraction", "gpipe_schedule", "Timeline", "pipeline_gradient", "PipelineResult"]
+__all__ = ["split_stages", "bubble_fraction", "gpipe_schedule", "Timeline", "pipeline_gradient", "PipelineResult",
+           "timeline_from_task_stream", "measure_bubble", "BubbleMeasurement"]
 
 
 def split_stages(model: MLP, n_stages: int) -> list[list[int]]:
@@ -75,9 +90,13 @@ class Timeline:
             out[stage] += end - start
         return out
 
+    def idle_shares(self) -> np.ndarray:
+        """Each stage's idle share of the schedule's window (first start to last end, over all stages)."""
+        return 1.0 - self.busy() / self.makespan
+
     @property
     def bubble_fraction(self) -> float:
-        """Idle share of ``n_stages * makespan``."""
+        """Idle share of ``n_stages * makespan``: the stages' idle shares, averaged."""
         return float(1.0 - self.busy().sum() / (self.n_stages * self.makespan))
 
 
@@ -184,6 +203,110 @@ def _times(out: dict[str, Any]) -> tuple[tuple[float, float], float | None, int,
     return out["t"], out.get("loss"), 0 if payload is None else payload_nbytes(payload), out["worker"]
 
 
+def timeline_from_task_stream(records: Sequence[Any], labels: dict[str, tuple[int, str, int]], n_stages: int,
+                              n_micro: int) -> Timeline:
+    """The measured :class:`Timeline` of a pipeline pass from Dask's task stream.
+
+    Parameters
+    ----------
+    records : sequence
+        Task-stream entries (``distributed.get_task_stream().data``: dicts with
+        ``key`` and ``startstops``) or :class:`plsim.speedup.TaskRecord`\\ s from
+        :func:`plsim.speedup.record_timeline`; only ``compute`` spans count (fetching
+        inputs is waiting, not work).
+    labels : dict
+        ``{task key: (stage, "F" or "B", micro-batch)}`` of the stage tasks; other
+        tasks of the stream (activations picked out of a stage's result, other
+        clients' work) are left out.
+    n_stages, n_micro : int
+
+    Returns
+    -------
+    Timeline
+        ``kind = "measured"``, times in seconds from the first stage task's start: what
+        the scheduler saw, not what the tasks said of themselves.
+    """
+    from plsim.speedup.timeline import TaskRecord, timeline_from_task_stream as _records
+
+    spans = [r for r in records if isinstance(r, TaskRecord) and r.action == "compute"]
+    dicts = [r for r in records if not isinstance(r, TaskRecord)]
+    spans += _records(dicts, actions=("compute",)) if dicts else []
+    events = [(*labels[r.key], r.start, r.stop) for r in spans if r.key in labels]
+    missing = len(labels) - len({(e[0], e[1], e[2]) for e in events})
+    if missing:
+        raise ValueError(f"{missing} of the {len(labels)} stage tasks are not in the task stream; record the "
+                         "whole pass (plsim.speedup.record_timeline around it)")
+    origin = min(e[3] for e in events)
+    return Timeline(check_positive_int("n_stages", n_stages), check_positive_int("n_micro", n_micro),
+                    sorted((s, k, j, a - origin, b - origin) for s, k, j, a, b in events), "measured")
+
+
+def _worker_names(dask_scheduler: Any) -> dict[str, Any]:
+    return {address: ws.name for address, ws in dask_scheduler.workers.items()}
+
+
+def _stage_workers(ex: Any, p: int) -> list[Any]:
+    """The name of the worker each stage lives on (worker ``s mod workers`` in address order), or ``None``
+    for every stage where there is nothing to choose (one worker, or not Dask)."""
+    from plsim.executor import Dask
+
+    if not isinstance(ex, Dask):
+        return [None] * p
+    names = ex.client.run_on_scheduler(_worker_names)
+    if len(names) < 2:
+        return [None] * p
+    ordered = [names[a] for a in sorted(names)]
+    return [ordered[s % len(ordered)] for s in range(p)]
+
+
+def _on_worker(name: Any, order: int) -> Any:
+    """Tasks submitted inside run on the worker called ``name`` (anywhere if ``None``), ``order``-th in GPipe's order.
+
+    Dask runs a worker's ready tasks by priority; tasks submitted within a few
+    milliseconds of each other share one, so without an explicit one a stage could
+    run micro-batch 3's forward before micro-batch 0's and leave the next stage waiting.
+    """
+    import dask
+
+    return dask.annotate(priority=-order, **({} if name is None else {"workers": [name], "allow_other_workers": False}))
+
+
+#: Seconds a stage's worker may be missing (a nanny restarting it) before the pass gives up.
+STAGE_WORKER_GRACE = 20.0
+
+
+def _wait_for_stages(ex: Any, futures: list[Any], home: list[Any]) -> None:
+    """Wait for the pass; if a stage's worker left the cluster and did not come back, fail instead of hanging."""
+    if all(h is None for h in home):
+        return
+    import distributed
+
+    client = ex.client
+    missing_since: float | None = None
+    while _pending(futures):
+        try:
+            with client.as_current():
+                distributed.wait(futures, timeout=0.5)
+            return
+        except TimeoutError:
+            pass
+        names = set(client.run_on_scheduler(_worker_names).values())
+        gone = [h for h in home if h is not None and h not in names]
+        if not gone:
+            missing_since = None
+            continue
+        missing_since = missing_since or time.monotonic()
+        if time.monotonic() - missing_since > STAGE_WORKER_GRACE:
+            raise RuntimeError(f"pipeline_gradient: the worker{'s' if len(gone) > 1 else ''} {sorted(map(str, gone))} "
+                               f"holding a pipeline stage left the cluster and did not come back within "
+                               f"{STAGE_WORKER_GRACE:.0f} s; the pass is cancelled. Run it again: the stages go to "
+                               "the workers the cluster has now.")
+
+
+def _pending(futures: list[Any]) -> bool:
+    return any(not f.done() for f in futures)
+
+
 def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *, n_stages: int = 2,
                       n_micro: int = 4, executor: Any = None) -> PipelineResult:
     """Loss and gradient of ``model`` at ``w`` with its layers split into ``n_stages`` pipeline stages.
@@ -199,16 +322,21 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
         Micro-batches (<= rows of ``X``).
     executor : None, "auto", dask.distributed.Client or plsim.executor.Executor
         Where the stages run (:func:`plsim.executor.resolve_executor`); ``None``
-        runs the same stage tasks here, one after the other.
+        runs the same stage tasks here, one after the other. On a Dask cluster of
+        two or more workers stage ``s`` lives on worker ``s mod workers`` (see the
+        module docstring).
 
     Returns
     -------
     PipelineResult
         ``loss``/``gradient`` equal ``model.loss_and_gradient(w, X, y)``;
-        ``timeline`` is the measured busy intervals (sequentially: one stage at
-        a time, so no overlap); ``bytes_sent`` counts activations forward and
-        gradients backward between stages.
+        ``timeline`` is the measured busy intervals (on Dask: the compute spans of
+        the scheduler's task stream; sequentially: one stage at a time, so no
+        overlap); ``bytes_sent`` counts activations forward and gradients backward
+        between stages; ``info["workers"]`` lists where each stage's tasks ran.
     """
+    from plsim.executor import Dask
+
     stages = split_stages(model, n_stages)
     w = model.check_params(w)
     X = model.check_X(X)
@@ -222,46 +350,182 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
     layers = model.unflatten(np.array(w, dtype=np.float64))
     params = [[layers[i] for i in ids] for ids in stages]
     p = len(stages)
+    stream: list[Any] = []
     # interrupted (the kernel's stop button), every task of this pass is cancelled: the workers are free at once
-    with ex.running("pipeline_gradient"):
+    with ex.running("pipeline_gradient"), _recording(ex) as stream:
+        home = _stage_workers(ex, p)
         addresses = ex.workers()
-        where = [addresses[s % len(addresses)] for s in range(p)]  # for the memory check: stages spread round-robin
+        where = [h or addresses[s % len(addresses)] for s, h in enumerate(home)]  # for the memory check
         ex.check_fits([*(sum(W.nbytes + b.nbytes for W, b in params[s]) for s in range(p)), X.nbytes, y.nbytes],
                       what="the batch X, y and the stages' parameters", where=[*where, where[0], where[-1]])
-        pf = [part["params"] for part in ex.place_each([{"params": params[s]} for s in range(p)], name="stage")]
+        placed = [part["params"] for part in ex.place_each([{"params": params[s]} for s in range(p)], name="stage")]
+        pf = []
+        order = itertools.count()  # GPipe's order: forwards by micro-batch, then backwards from the last one
+        for s in range(p):  # each stage's parameters fetched to its worker once, before its first micro-batch
+            with _on_worker(home[s], next(order)):
+                pf.append(ex.submit(_identity, placed[s], name="plsim-stage-params"))
         xs = [ex.place(X=X[rows])["X"] for rows in micro]
         ys = [ex.place(y=y[rows])["y"] for rows in micro]
+        labels: dict[str, tuple[int, str, int]] = {}
         fwd: list[list[Any]] = [[None] * n_micro for _ in range(p)]
         for j in range(n_micro):  # GPipe: every forward is submitted before any backward
             a = xs[j]
             for s in range(p):
-                fwd[s][j] = ex.submit(_stage_forward, model, stages[s], pf[s], a, name="plsim-forward")
-                a = ex.submit(operator.getitem, fwd[s][j], "out", name="plsim-activation")
+                with _on_worker(home[s], next(order)):
+                    fwd[s][j] = ex.submit(_stage_forward, model, stages[s], pf[s], a, name="plsim-forward")
+                    a = ex.submit(operator.getitem, fwd[s][j], "out", name="plsim-activation")
+                labels[_key(fwd[s][j])] = (s, "F", j)
         back: list[list[Any]] = [[None] * n_micro for _ in range(p)]
         for j in range(n_micro - 1, -1, -1):
             g = None
             for s in range(p - 1, -1, -1):
-                back[s][j] = ex.submit(_stage_backward, model, stages[s], pf[s], fwd[s][j], g,
-                                       ys[j] if s == p - 1 else None, N, name="plsim-backward")
-                g = ex.submit(operator.getitem, back[s][j], "grad_in", name="plsim-grad-in")
-        stage_grads = ex.gather([ex.submit(_sum_stage_grads, *back[s], name="plsim-stage-grad") for s in range(p)])
+                with _on_worker(home[s], next(order)):
+                    back[s][j] = ex.submit(_stage_backward, model, stages[s], pf[s], fwd[s][j], g,
+                                           ys[j] if s == p - 1 else None, N, name="plsim-backward")
+                    g = ex.submit(operator.getitem, back[s][j], "grad_in", name="plsim-grad-in")
+                labels[_key(back[s][j])] = (s, "B", j)
+        sums = []
+        for s in range(p):
+            with _on_worker(home[s], next(order)):
+                sums.append(ex.submit(_sum_stage_grads, *back[s], name="plsim-stage-grad"))
+        _wait_for_stages(ex, sums, home)
+        stage_grads = ex.gather(sums)
         stats_f = ex.gather([ex.submit(_times, f, name="plsim-times") for row in fwd for f in row])
         stats_b = ex.gather([ex.submit(_times, b, name="plsim-times") for row in back for b in row])
     # bytes crossing a stage boundary: activations out of every stage but the last, gradients out of all but the first
     nbytes = int(sum(n for _, _, n, _ in stats_f[:(p - 1) * n_micro]) + sum(n for _, _, n, _ in stats_b[n_micro:]))
     loss = float(sum(lb for _, lb, _, _ in stats_b[(p - 1) * n_micro:]))
-    events = []
-    for idx, (t, _, _, _) in enumerate(stats_f):
-        events.append((idx // n_micro, "F", idx % n_micro, *t))
-    for idx, (t, _, _, _) in enumerate(stats_b):
-        events.append((idx // n_micro, "B", idx % n_micro, *t))
-    origin = min(e[3] for e in events)
-    timeline = Timeline(p, n_micro, [(s, k, j, a - origin, b - origin) for s, k, j, a, b in events], "measured")
+    if isinstance(ex, Dask):
+        timeline = timeline_from_task_stream(stream, labels, p, n_micro)
+        source = "task stream"
+    else:  # no scheduler here: the tasks' own clocks
+        events = [(idx // n_micro, "F", idx % n_micro, *t) for idx, (t, _, _, _) in enumerate(stats_f)]
+        events += [(idx // n_micro, "B", idx % n_micro, *t) for idx, (t, _, _, _) in enumerate(stats_b)]
+        origin = min(e[3] for e in events)
+        timeline = Timeline(p, n_micro, [(s, k, j, a - origin, b - origin) for s, k, j, a, b in events], "measured")
+        source = "task clocks"
     grad = np.concatenate(stage_grads)
     if model.l2:
         loss += 0.5 * model.l2 * float(w @ w)
         grad = grad + model.l2 * w
-    # where each stage's forward passes ran (Dask runs a task where its inputs are): one list per stage
-    ran_on = [sorted({stats_f[s * n_micro + j][3] for j in range(n_micro)}) for s in range(p)]
-    info = {"workers": ran_on, "executed_on": ex.describe(), "micro_batch_sizes": [len(r) for r in micro]}
+    # where each stage's tasks ran: one list per stage
+    ran_on = [sorted({stats_f[s * n_micro + j][3] for j in range(n_micro)}
+                     | {stats_b[s * n_micro + j][3] for j in range(n_micro)}) for s in range(p)]
+    info = {"workers": ran_on, "executed_on": ex.describe(), "micro_batch_sizes": [len(r) for r in micro],
+            "stage_workers": home, "timeline_source": source}
     return PipelineResult(float(loss), grad, stages, timeline, int(nbytes), info)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _key(handle: Any) -> str:
+    key = handle.key
+    return str(key[0] if isinstance(key, tuple) and len(key) == 1 else key)
+
+
+def _recording(ex: Any) -> Any:
+    """The task stream of the block on a Dask executor (a list filled when the block ends); else an empty list."""
+    import contextlib
+
+    from plsim.executor import Dask
+
+    if isinstance(ex, Dask):
+        from plsim.speedup.timeline import record_timeline
+
+        return record_timeline(ex.client, actions=("compute",))
+    return contextlib.nullcontext([])
+
+
+@dataclass
+class BubbleMeasurement:
+    """The pipeline bubble measured on the cluster (median of repeated passes) next to the formula.
+
+    Attributes
+    ----------
+    n_stages, n_micro : int
+    measured : float or None
+        Median over the repeats of the measured idle share (``None`` when this cluster
+        cannot measure a bubble: see ``reason``).
+    predicted : float
+        ``(p - 1) / (m + p - 1)`` (:func:`bubble_fraction`).
+    repeats : list of float
+        The measured idle share of every pass.
+    timeline : Timeline
+        The median pass's measured timeline (on any cluster, for the figure).
+    simulated : Timeline
+        :func:`gpipe_schedule` with this run's median forward and backward task times.
+    reason : str
+        Why ``measured`` is ``None`` (empty otherwise).
+    stage_seconds : float
+        Median seconds of one stage task (forward or backward), measured.
+    """
+
+    n_stages: int
+    n_micro: int
+    measured: float | None
+    predicted: float
+    repeats: list[float]
+    timeline: Timeline
+    simulated: Timeline
+    reason: str = ""
+    stage_seconds: float = 0.0
+
+
+def measure_bubble(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *, n_stages: int = 2,
+                   n_micro: int = 4, executor: Any = None, repeats: int = 3, cpus: int | None = None,
+                   warmup: bool = True) -> BubbleMeasurement:
+    """Run :func:`pipeline_gradient` ``repeats`` times and measure its bubble from the task stream.
+
+    The bubble of one pass is each stage's idle share of the pass's window (from the
+    first stage task's start to the last one's end), averaged over the stages
+    (:attr:`Timeline.bubble_fraction`); the median over the passes is reported. It is
+    a measurement only when every stage has a worker and a CPU of its own: with fewer,
+    the stages take turns and "idle" means "waiting for the other stage's turn"
+    (``measured`` is then ``None`` and ``reason`` says why); the simulated schedule
+    with the measured task times is returned in every case.
+
+    Parameters
+    ----------
+    model, w, X, y, n_stages, n_micro, executor
+        As :func:`pipeline_gradient`.
+    repeats : int
+        Passes timed.
+    cpus : int or None
+        CPUs the workers share (:func:`plsim.speedup.cluster_cpus`); default: the workers' threads.
+    warmup : bool
+        Run one untimed pass first (the workers' first stage tasks also load code and fill caches).
+
+    Returns
+    -------
+    BubbleMeasurement
+    """
+    from plsim.executor import Dask
+
+    repeats = check_positive_int("repeats", repeats)
+    ex = resolve_executor(executor)
+    workers = ex.n_workers if isinstance(ex, Dask) else 1
+    cpus = workers if cpus is None else check_positive_int("cpus", cpus)
+    predicted = bubble_fraction(n_stages, n_micro)
+    if warmup:
+        pipeline_gradient(model, w, X, y, n_stages=n_stages, n_micro=n_micro, executor=ex)
+    runs = [pipeline_gradient(model, w, X, y, n_stages=n_stages, n_micro=n_micro, executor=ex)
+            for _ in range(repeats)]
+    bubbles = [r.timeline.bubble_fraction for r in runs]
+    median = runs[int(np.argsort(bubbles)[len(bubbles) // 2])]
+    spans = {k: [e[4] - e[3] for r in runs for e in r.timeline.events if e[1] == k] for k in ("F", "B")}
+    simulated = gpipe_schedule(n_stages, n_micro, float(np.median(spans["F"])), float(np.median(spans["B"])))
+    reason = ""
+    if not isinstance(ex, Dask):
+        reason = "the passes ran in this process, one task after the other: nothing runs in parallel"
+    elif workers < n_stages or cpus < n_stages:
+        reason = (f"{n_stages} stages on {workers} worker{'s' if workers != 1 else ''} sharing {cpus} "
+                  f"CPU{'s' if cpus != 1 else ''}: the stages take turns, so a stage's idle time is the other "
+                  "stages' turn, not the pipeline's bubble")
+    elif any(len(set(stage)) != 1 for stage in median.info["workers"]) or \
+            len({stage[0] for stage in median.info["workers"]}) != n_stages:
+        reason = "the stages did not each run on a worker of their own (a worker was lost or replaced)"
+    return BubbleMeasurement(n_stages, n_micro, None if reason else float(np.median(bubbles)), predicted, bubbles,
+                             median.timeline, simulated, reason,
+                             float(np.median(spans["F"] + spans["B"])))
