@@ -553,9 +553,22 @@ def test_compare_with_members_names_the_best_member_and_the_reason():
     c = compare_with_members(outvoted, None, y, name="vote")
     assert (c.best_member, c.best_accuracy, c.ensemble_accuracy) == ("m0", 0.8, 0.6)
     assert c.gain == pytest.approx(-0.2)
-    assert "no better (-20.0 points)" in c.explain() and "40+ points weaker than m0" in c.explain()
-    helped = _FakeEnsemble([strong, weak1, weak2], y)  # 10 of 10
-    assert "better by 20.0 points" in str(compare_with_members(helped, None, y, name="vote"))
+    # 10 test rows: the vote is wrong on 2 rows m0 gets right, right on none m0 gets wrong. Two discordant rows
+    # lost out of two: exact McNemar p = 2 * 0.5**2 = 0.5, nowhere near a difference.
+    assert (c.versus_best.only_a, c.versus_best.only_b) == (0, 2)
+    assert c.versus_best.p_value == pytest.approx(0.5)
+    assert c.relation == "is about as good as" and not c.beats_best
+    assert "about as good as it" in c.explain() and "40+ points weaker than m0" in c.explain()
+    helped = _FakeEnsemble([strong, weak1, weak2], y)  # 10 of 10, +20 points on 10 rows: p = 0.5 again
+    assert "about as good as it" in str(compare_with_members(helped, None, y, name="vote"))
+    # The same rows ten times over: 20 discordant rows, all one way, p = 2 * 0.5**20. Now it shows.
+    many = np.tile(y, 10)
+    worse = compare_with_members(_FakeEnsemble(np.tile([strong, weak1, weak2], 10), np.tile(outvoted._combined, 10)),
+                                 None, many, name="vote")
+    assert worse.relation == "is beaten by" and worse.versus_best.p_value == pytest.approx(2 * 0.5**20)
+    assert "worse (-20.0 points, 95% interval" in worse.explain() and "on the same 100 test rows" in worse.explain()
+    better = compare_with_members(_FakeEnsemble(np.tile([strong, weak1, weak2], 10), many), None, many, name="vote")
+    assert better.beats_best and "better (+20.0 points, 95% interval" in str(better)
     with pytest.raises(TypeError, match=r"ensemble=object has no predict\(\)"):
         compare_with_members(object(), None, y)
 

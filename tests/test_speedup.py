@@ -216,6 +216,10 @@ def test_measure_speedup_on_two_workers_is_sane(client):
     iterations = sp.python_work_iterations(20)
     cal = sp.calibrate(client, n_tasks=50, megabytes=1, repeats=1)
     assert 0 < cal.overhead_per_task < 1 and cal.bandwidth > 1e6
+    # It says how it measured: the notebooks print this line.
+    assert (cal.n_tasks, cal.repeats, cal.nbytes) == (50, 1, 2**20)
+    assert "(measured: 50 empty tasks, median of 1 run(s), divided by 50)" in str(cal)
+    assert "(measured: 1 MiB scattered to one worker)" in str(cal)
     events = []
     res = sp.measure_speedup(sp.python_work, [iterations] * 6, executor=client, repeats=1, warmup=1,
                              calibration=cal, callback=events.append)
@@ -265,6 +269,22 @@ def test_explanation_when_measurement_is_worse_than_the_model_says():
     model = sp.CostModel(task_seconds=0.5, n_tasks=16)
     text = model.explain(2, measured_speedup=0.8)
     assert "predicts 2.00x" in text and "do not explain" in text and "shared" in text
+
+
+def test_a_measurement_below_the_prediction_is_not_blamed_on_the_modelled_costs():
+    # 8 tasks of 77 ms, 7.6 ms overhead each: 1.67x predicted on 2 workers.
+    model = sp.CostModel(task_seconds=0.0774, n_tasks=8, overhead_per_task=0.00757)
+    assert model.speedup(2) == pytest.approx(8 * 0.0774 / (8 * 0.00757 + 4 * 0.0774))
+    low = model.explain(2, measured_speedup=1.18)  # below 85 % of 1.67x: something the model leaves out
+    assert "cost model 1.67x" in low and "largest loss the model knows of is per-task scheduling overhead" in low
+    assert "do not explain the rest of the gap" in low and "other programs" in low
+    close = model.explain(2, measured_speedup=1.55)  # 93 % of the prediction: the modelled costs explain it
+    assert "do not explain" not in close
+    assert model.explain(2).startswith("Predicted speedup 1.67x on 2 workers (ideal 2x); the largest loss is")
+
+
+def test_calibration_written_by_hand_prints_without_how():
+    assert str(sp.Calibration(0.002, 5e8)) == "per-task overhead 2.00 ms; bandwidth 500 MB/s"
 
 
 def test_one_worker_slowdown_is_not_blamed_on_task_size():

@@ -130,6 +130,19 @@ def test_range_in_summary_and_html():
     assert "one pair" in single.summary()
 
 
+def test_the_printed_level_says_why_it_is_not_95_percent():
+    # 7 pairs: the 2nd smallest to 2nd largest cover only 1 - 2 * 8/128 = 87.5 %, so the whole range,
+    # 1 - 2/128 = 98.4 %: the lowest level of at least 95 % that exists for 7 pairs.
+    seven = compare_paired([1.0] * 7, [1.0 + i / 100 for i in range(7)]).summary()
+    assert "(98.4% interval for the median, the lowest level of at least 95 % that 7 pairs allow)" in seven
+    five = compare_paired([1.0] * 5, [1.0 + i / 100 for i in range(5)]).summary()
+    assert "(93.8% interval for the median: 5 pairs cannot reach 95 %)" in five
+    # 17 pairs: the 5th order statistics cover 1 - 2 * P(Binomial(17, 1/2) <= 4) = 95.1 %: no excuse needed.
+    seventeen = compare_paired([1.0] * 17, [1.0 + i / 100 for i in range(17)])
+    assert seventeen.median_interval[2] == pytest.approx(1 - 2 * sum(math.comb(17, j) for j in range(5)) / 2**17)
+    assert "(95.1% interval for the median)" in seventeen.summary()
+
+
 def test_recorded_order_in_summary_and_html():
     a, b = _split(6, 0)
     c = compare_paired(a, b, name_a="plsim", name_b="joblib", first=list("abbaab"), randomized=True)

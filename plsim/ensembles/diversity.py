@@ -8,6 +8,11 @@ measurements show it:
 * :func:`pairwise_disagreement`: the fraction of samples on which two members
   predict differently (0 = identical members, nothing to gain by voting).
 
+:func:`compare_with_members` sets an ensemble against its best member on the
+same test rows, with the paired difference's interval
+(:func:`plsim.accuracy.compare_accuracy`, an exact McNemar test): "beats" only
+when the interval excludes 0.
+
 Taught in ``notebooks/02_ensembles.ipynb``.
 """
 
@@ -17,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from plsim.accuracy import AccuracyComparison, compare_accuracy
 
 __all__ = ["AccuracyCurve", "accuracy_curve", "pairwise_disagreement", "mean_disagreement", "error_correlation",
            "MemberComparison", "compare_with_members"]
@@ -124,12 +131,20 @@ def error_correlation(predictions: Any, y: Any) -> float:
 
 @dataclass(frozen=True)
 class MemberComparison:
-    """A fitted ensemble's test accuracy next to each of its members' (all measured on the same data)."""
+    """A fitted ensemble's test accuracy next to each of its members' (all measured on the same data).
+
+    ``versus_best`` pairs the ensemble with its best member on the same test
+    rows (:class:`plsim.accuracy.AccuracyComparison`): the difference's
+    interval decides whether the ensemble *beats* it, is *about as good as*
+    it, or is *beaten by* it. Without it (a comparison built by hand from
+    accuracies alone) the sign of the gain decides.
+    """
 
     name: str
     ensemble_accuracy: float
     member_accuracy: dict[str, float]
     error_correlation: float
+    versus_best: AccuracyComparison | None = None
 
     @property
     def best_member(self) -> str:
@@ -144,15 +159,25 @@ class MemberComparison:
         """Ensemble accuracy minus the best member's: > 0 when the ensemble earns its place."""
         return self.ensemble_accuracy - self.best_accuracy
 
-    def explain(self) -> str:
-        """Whether the ensemble beats its best member, and the likely reason when it does not."""
-        head = (f"{self.name}: {self.ensemble_accuracy:.3f} against its best member "
-                f"({self.best_member}, {self.best_accuracy:.3f})")
-        r = self.error_correlation
-        if self.gain > 0:
-            return (f"{head}: better by {self.gain * 100:.1f} points. Its members are wrong on partly different "
-                    f"samples (error correlation r = {r:.2f}), so combining them cancels some mistakes.")
+    @property
+    def relation(self) -> str:
+        """``"beats"``, ``"is about as good as"`` or ``"is beaten by"`` its best member.
+
+        From the paired interval when there is one (``versus_best``); from the
+        sign of :attr:`gain` alone otherwise.
+        """
+        if self.versus_best is not None:
+            return self.versus_best.relation
+        return "beats" if self.gain > 0 else "is beaten by" if self.gain < 0 else "is about as good as"
+
+    @property
+    def beats_best(self) -> bool:
+        """True only when the ensemble is measurably better than its best member (see :attr:`relation`)."""
+        return self.relation == "beats"
+
+    def _reasons_no_gain(self) -> str:
         ranked = sorted(self.member_accuracy.values(), reverse=True)
+        r = self.error_correlation
         reasons = []
         if r >= CORRELATED:
             reasons.append(f"the members make largely the same mistakes (error correlation r = {r:.2f})")
@@ -161,7 +186,28 @@ class MemberComparison:
                            f"{self.best_member} and outvote it where it is right")
         if not reasons:
             reasons.append(f"its members' errors (r = {r:.2f}) do not cancel on this data")
-        return f"{head}: no better ({self.gain * 100:+.1f} points), because " + " and ".join(reasons) + "."
+        return " and ".join(reasons)
+
+    def explain(self) -> str:
+        """Whether the ensemble beats its best member (with the paired interval), and the likely reason."""
+        head = (f"{self.name}: {self.ensemble_accuracy:.3f} against its best member "
+                f"({self.best_member}, {self.best_accuracy:.3f})")
+        r = self.error_correlation
+        evidence = "" if self.versus_best is None else f" ({self.versus_best.evidence()})"
+        relation = self.relation
+        if relation == "beats":
+            better = f" by {self.gain * 100:.1f} points" if self.versus_best is None else ""
+            return (f"{head}: better{better}{evidence}. Its members are wrong on partly different samples (error "
+                    f"correlation r = {r:.2f}), so combining them cancels some mistakes.")
+        if relation == "is about as good as":
+            if self.gain > 0:
+                return (f"{head}: about as good as it{evidence}: the {self.gain * 100:.1f} points it gains are within "
+                        "the noise of this test set, so this run does not show that it earns its extra fits.")
+            return (f"{head}: about as good as it{evidence}, so it does not earn its extra fits here, because "
+                    f"{self._reasons_no_gain()}.")
+        if self.versus_best is None:
+            evidence = f" ({self.gain * 100:+.1f} points)"
+        return f"{head}: worse{evidence}, because {self._reasons_no_gain()}."
 
     def __str__(self) -> str:
         return self.explain()
@@ -184,5 +230,10 @@ def compare_with_members(ensemble: Any, X: Any, y: Any, *, name: str | None = No
     y = np.asarray(y)
     members = ensemble.predict_members(X)
     accuracy = {n: float(np.mean(pred == y)) for n, pred in zip(names, members, strict=True)}
-    return MemberComparison(name or type(ensemble).__name__, float(np.mean(ensemble.predict(X) == y)), accuracy,
-                            error_correlation(members, y))
+    label = name or type(ensemble).__name__
+    predicted = ensemble.predict(X)
+    best = max(accuracy, key=accuracy.get)
+    # Paired on the same test rows: only the rows where exactly one of the two is right tell them apart.
+    versus_best = compare_accuracy(y, predicted, members[names.index(best)], name_a=label, name_b=best)
+    return MemberComparison(label, float(np.mean(predicted == y)), accuracy, error_correlation(members, y),
+                            versus_best)

@@ -14,6 +14,8 @@
   ``ceil(n_tasks / p)`` waves. With no overhead and no data it is exactly
   Amdahl's law. :meth:`CostModel.explain` names the term that eats the gain
   when the predicted or measured speedup is below 1.
+* **Calibrate**: :func:`calibrate` measures the per-task overhead (empty
+  tasks) and the bandwidth once; 00, 01 and 06 all predict from it.
 * **Compare**: :func:`compare_paired` says whether one way of doing the work
   (plsim, say) is measurably faster than another (joblib) from interleaved,
   paired runs, with a two-sided sign test instead of two medians that flip
@@ -21,7 +23,9 @@
   warm-up and in a random order per pair, so order and warm-up do not bias it.
 * **Judge**: :func:`read_speedup` reads a measured speedup against the CPUs
   the workers really shared (:func:`cluster_cpus`) and the prediction, and says
-  when it cannot show a speedup (one CPU) or is implausible (above the ideal).
+  when it cannot show a speedup (one CPU) or is implausible (above the ideal);
+  :func:`read_serial_fraction` does the same for the Amdahl fit and the
+  Karp-Flatt metric (a value above 1 is a slowdown, not a serial part).
 * **Demo sizes**: :func:`demo_settings` gives the notebook's sizes as one
   :class:`SpeedupDemo` (smaller under ``PLSIM_SMALL=1``).
 * **See**: :func:`record_timeline` turns Dask's task stream into
@@ -37,7 +41,7 @@ from __future__ import annotations
 from plsim.speedup.compare import PairedComparison, compare_paired, time_paired
 from plsim.speedup.cost_model import CostModel
 from plsim.speedup.demo import SpeedupDemo, demo_settings
-from plsim.speedup.judge import SpeedupReading, cluster_cpus, read_speedup
+from plsim.speedup.judge import SerialFractionReading, SpeedupReading, cluster_cpus, read_serial_fraction, read_speedup
 from plsim.speedup.laws import amdahl_speedup, fit_amdahl, gustafson_speedup, karp_flatt
 from plsim.speedup.measure import (
     Calibration,
@@ -71,6 +75,8 @@ __all__ = [
     "SpeedupResult",
     "SpeedupReading",
     "read_speedup",
+    "SerialFractionReading",
+    "read_serial_fraction",
     "cluster_cpus",
     "measure_speedup",
     "PairedComparison",

@@ -143,6 +143,15 @@ class PairedComparison:
             return NO_CONSISTENT_DIFFERENCE
         return A_FASTER if self.wins_a > self.wins_b else B_FASTER
 
+    def _level(self, cover: float) -> str:
+        """The interval's exact level, and why it is not 95 % when it is not (only some levels exist for n pairs)."""
+        n = len(self.ratios)
+        if cover < 0.95:
+            return f"{cover:.1%} interval for the median: {n} pairs cannot reach 95 %"
+        if cover < 0.955:
+            return f"{cover:.1%} interval for the median"
+        return f"{cover:.1%} interval for the median, the lowest level of at least 95 % that {n} pairs allow"
+
     def _order(self) -> str:
         """``", order randomized per pair (A first in 4)"``, the recorded order, or ``""``."""
         if not self.first:
@@ -159,7 +168,7 @@ class PairedComparison:
         if n == 1:
             return head + " (one pair: run more repeats to tell a difference from noise)."
         low, high, cover = self.median_interval
-        head += f", {low:.3f} to {high:.3f} ({cover:.1%} interval for the median)"
+        head += f", {low:.3f} to {high:.3f} ({self._level(cover)})"
         wins = f"{self.name_a} faster in {self.wins_a}, {self.name_b} faster in {self.wins_b}"
         verdict = self.verdict
         if verdict == TOO_FEW_PAIRS:

@@ -13,6 +13,8 @@ from plsim.validation import check_nonneg_real as _nonneg_real, check_positive_i
 # ---------------------------------------------------------------------------
 # cost model
 # ---------------------------------------------------------------------------
+UNEXPLAINED_BELOW = 0.85
+"""A measured speedup below 85 % of the prediction has a cause the model leaves out."""
 _TERM_NAMES = {
     "serial": "the serial part",
     "overhead": "per-task scheduling overhead",
@@ -151,9 +153,15 @@ class CostModel:
             return text
         if p == 1:
             return f"One worker: {kind} speedup {shown:.2f}x; the cluster only adds {_TERM_NAMES[key]} ({cost:.3g} s)."
-        return (
-            f"{kind.capitalize()} speedup {shown:.2f}x on {p} workers (ideal {p}x); "
-            f"the largest loss is {_TERM_NAMES[key]} ({cost:.3g} s)."
-        )
+        if measured_speedup is None:
+            return (f"Predicted speedup {shown:.2f}x on {p} workers (ideal {p}x); "
+                    f"the largest loss is {_TERM_NAMES[key]} ({cost:.3g} s).")
+        text = (f"Measured speedup {shown:.2f}x on {p} workers (ideal {p}x, cost model {predicted:.2f}x); "
+                f"the largest loss the model knows of is {_TERM_NAMES[key]} ({cost:.3g} s).")
+        if measured_speedup < UNEXPLAINED_BELOW * predicted:
+            # The modelled costs explain the prediction, not a measurement this far below it.
+            text += (" They do not explain the rest of the gap to the prediction: most likely other programs used "
+                     "the CPUs during the run (check the load), or a straggler held the last wave (the timeline shows it).")
+        return text
 
 

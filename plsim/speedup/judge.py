@@ -18,6 +18,13 @@ number can and cannot show:
 * **far below the prediction**, or **repeats that disagree** widely: the
   machine was busy; rerun, or trust the prediction more than this run.
 
+:func:`read_serial_fraction` does the same for the numbers derived from
+several measured speedups, the Amdahl fit and the Karp-Flatt metric: a
+"serial fraction" of 1 or a Karp-Flatt value above 1 is not a serial part of
+the work but a parallel run slower than the sequential one, and a value far
+above what the cost model's measured overhead accounts for points at a busy
+machine.
+
 :func:`cluster_cpus` gives the CPUs a client's workers really share.
 Used by ``plsim bench`` and taught in ``notebooks/00_start_here.ipynb`` and
 ``notebooks/01_speedup.ipynb``.
@@ -28,12 +35,13 @@ from __future__ import annotations
 import math
 import numbers
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from plsim.validation import check_positive_int as _positive_int
 
-__all__ = ["SpeedupReading", "read_speedup", "cluster_cpus"]
+__all__ = ["SpeedupReading", "read_speedup", "SerialFractionReading", "read_serial_fraction", "cluster_cpus"]
 
 SLACK = 1.05
 """A measured speedup up to 5 % above the ideal is timing noise, not yet implausible."""
@@ -41,6 +49,8 @@ FAR_BELOW = 0.7
 """Measured below 70 % of the predicted speedup: the machine was probably busy."""
 WIDE_SPREAD = 0.25
 """Repeats whose range exceeds 25 % of their median disagree too much to quote one number."""
+UNEXPLAINED = 0.15
+"""Karp-Flatt more than 0.15 above (or below) the cost model's: the model's overhead does not explain the run."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +161,14 @@ def read_speedup(speedup: float, workers: int, *, cpus: int, predicted: float | 
             f"Implausible: {speedup:.2f}x is above the ideal {ideal}x (efficiency {speedup / workers:.0%}). "
             "Parallel work cannot beat the CPUs it has; the sequential baseline was slowed (another program "
             "busy, first-run warm-up, cold caches). Rerun with more repeats on a quiet machine."))
-    if speedup < 1:
+    far_below = predicted is not None and speedup < FAR_BELOW * min(predicted, ideal)
+    if speedup < 1 and far_below and ideal < 2:
+        # One CPU or one worker: a slowdown is expected, but not this much of one.
+        caveats.append(("suspect",
+            f"Suspect: slower than sequential by far more than the cost model's {predicted:.2f}x (the cluster's "
+            "measured overhead) explains; most likely other programs used the CPUs during the run. Check the load "
+            "and rerun."))
+    elif speedup < 1:
         if predicted is not None and predicted < 1:
             caveats.append(("slower",
                 f"Slower than sequential, as the cost model predicted ({predicted:.2f}x): the cluster's "
@@ -168,7 +185,7 @@ def read_speedup(speedup: float, workers: int, *, cpus: int, predicted: float | 
             caveats.append(("suspect",
                 "Suspect: slower than sequential although the cost model expects a gain; most likely other "
                 "programs used the CPUs during the parallel run. Check the load and rerun."))
-    elif predicted is not None and ideal >= 2 and speedup < FAR_BELOW * min(predicted, ideal):
+    elif far_below and ideal >= 2:
         caveats.append(("suspect",
             f"Suspect: well below the predicted {predicted:.2f}x; the CPUs were probably busy with other work "
             "(check the load) or a straggler held the last wave (see the timeline)."))
@@ -177,6 +194,150 @@ def read_speedup(speedup: float, workers: int, *, cpus: int, predicted: float | 
         caveats.append(("noisy", f"The repeats disagree by {spread:.0%} of their median: a noisy machine; quote the median "
                        "with care and rerun."))
     return SpeedupReading(speedup, workers, cpus, predicted, tuple(caveats))
+
+
+@dataclass(frozen=True)
+class SerialFractionReading:
+    """An Amdahl fit and Karp-Flatt values from measured speedups, and what they can honestly be said to show."""
+
+    serial_fraction: float
+    """Amdahl's serial fraction fitted to the measured speedups (clipped to [0, 1], as :func:`fit_amdahl`)."""
+    karp_flatt: dict[int, float]
+    """Karp-Flatt metric per worker count >= 2 (measured)."""
+    predicted_karp_flatt: dict[int, float] | None
+    """The same metric computed from the cost model's predicted speedups, or None without a model."""
+    caveats: tuple[tuple[str, str], ...]
+    """``(kind, sentence)`` pairs; kinds: ``"slower"``, ``"implausible"``, ``"cpus"``, ``"unexplained"``."""
+
+    @property
+    def plausible(self) -> bool:
+        """False when the fitted numbers cannot be read as a serial part of the work."""
+        return not self.caveats
+
+    @property
+    def max_speedup(self) -> float:
+        """Amdahl's bound ``1 / f`` for the fitted ``f`` (``inf`` for ``f = 0``)."""
+        return math.inf if self.serial_fraction <= 0 else 1.0 / self.serial_fraction
+
+    def notes(self, skip: tuple[str, ...] = ()) -> list[str]:
+        """The caveat sentences, leaving out the kinds in ``skip``."""
+        return [text for kind, text in self.caveats if kind not in skip]
+
+    def __str__(self) -> str:
+        f = self.serial_fraction
+        bound = "no limit" if f <= 0 else f"at most {self.max_speedup:.1f}x"
+        lines = [f"Amdahl fit to the measured speedups: serial fraction {f:.3f} -> {bound}"]
+        for p, e in self.karp_flatt.items():
+            model = ("" if self.predicted_karp_flatt is None else
+                     f" (the cost model, from the measured per-task overhead: {self.predicted_karp_flatt[p]:.3f})")
+            lines.append(f"Karp-Flatt on {p} workers (measured): {e:.3f}{model}")
+        return "\n".join(lines + [f"  * {c}" for c in self.notes()])
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+
+def read_serial_fraction(speedups: Mapping[int, float], *, cpus: int | None = None,
+                         predicted: Mapping[int, float] | None = None) -> SerialFractionReading:
+    """Fit Amdahl's serial fraction and the Karp-Flatt metric to measured speedups, and judge them.
+
+    Both numbers assume that the parallel run is the sequential work spread over
+    ``p`` workers plus a serial part. On a machine that cannot show that (one
+    CPU, a busy machine, tasks smaller than the per-task overhead) they come out
+    as numbers no serial fraction can be, and the reading says why:
+
+    * a **Karp-Flatt value above 1** (and a fit clipped to 1): the run on ``p``
+      workers was slower than sequential; overhead or other programs, not a
+      serial part of the work;
+    * **below 0**: a speedup above ``p``, a disturbed sequential baseline;
+    * **more workers than CPUs**: the extra workers take turns;
+    * **far from the cost model's** value (by more than 0.15): the model's
+      measured overhead does not explain the run; most likely other programs
+      used the CPUs (or the overhead was measured at a busier moment).
+
+    Parameters
+    ----------
+    speedups : mapping of int to float
+        Measured speedup ``T1 / Tp`` per worker count ``p`` (at least one ``p >= 2``).
+    cpus : int, optional
+        CPUs the workers shared (:func:`cluster_cpus`); unknown if None.
+    predicted : mapping of int to float, optional
+        The cost model's speedups for the same counts.
+
+    Returns
+    -------
+    SerialFractionReading
+        ``str()`` of it is the lines to print (fit, Karp-Flatt per count, caveats).
+    """
+    from plsim.speedup.laws import fit_amdahl, karp_flatt
+
+    if not isinstance(speedups, Mapping):
+        raise TypeError(f"speedups must be a mapping of worker count to measured speedup, got {type(speedups).__name__}")
+    measured = {_positive_int("workers", p): float(s) for p, s in sorted(speedups.items())}
+    bad = {p: s for p, s in measured.items() if not (math.isfinite(s) and s > 0)}
+    if bad:
+        raise ValueError(f"speedups={dict(speedups)!r}: every speedup must be a finite number > 0, got {bad}")
+    counts = [p for p in measured if p >= 2]
+    if not counts:
+        raise ValueError(f"speedups for workers {list(measured)}: an Amdahl fit needs a speedup measured on 2 or "
+                         "more workers")
+    cpus = None if cpus is None else _positive_int("cpus", cpus)
+    model: dict[int, float] | None = None
+    if predicted is not None:
+        if not isinstance(predicted, Mapping):
+            raise TypeError(f"predicted must be a mapping of worker count to speedup or None, "
+                            f"got {type(predicted).__name__}")
+        missing = [p for p in counts if p not in predicted]
+        if missing:
+            raise ValueError(f"predicted={dict(predicted)!r} has no speedup for workers {missing}")
+        model = {p: karp_flatt(float(predicted[p]), p) for p in counts}
+    f = fit_amdahl(list(measured), list(measured.values()))
+    kf = {p: karp_flatt(measured[p], p) for p in counts}
+    caveats: list[tuple[str, str]] = []
+    slower = [p for p in counts if kf[p] > 1]
+    if slower:
+        p = slower[0]
+        clipped = " The Amdahl fit is clipped to 1.000 and says nothing about the work either." if f >= 1 else ""
+        if model is None:
+            why = ("overhead that outweighed the work spread over the workers (scheduling, transfer: tasks too "
+                   "small), or other programs using the CPUs")
+        elif model[p] > 1:
+            why = (f"the cluster's overhead outweighing the work spread over the workers, as the cost model "
+                   f"predicts ({predicted[p]:.2f}x): the tasks are too small")
+        else:
+            why = (f"something the cost model leaves out: with the measured per-task overhead it expects "
+                   f"{predicted[p]:.2f}x, so most likely other programs used the CPUs during the run (check the "
+                   "load and rerun)")
+        caveats.append(("slower",
+            f"Karp-Flatt {kf[p]:.3f} on {p} workers is above 1, and no part of the work can be more than all of "
+            f"it: the run on {p} workers was slower than the sequential one (measured {measured[p]:.3g}x). That is "
+            f"not a serial part of the work but {why}." + clipped))
+    above = [p for p in counts if measured[p] > p * SLACK]
+    if above:
+        p = above[0]
+        caveats.append(("implausible",
+            f"Karp-Flatt {kf[p]:.3f} on {p} workers is below 0: the measured {measured[p]:.2f}x is above {p}x, "
+            "which parallel work cannot do; the sequential baseline was slowed (busy machine, warm-up)."))
+    if cpus is not None:
+        crowded = [p for p in counts if p > cpus]
+        if crowded:
+            caveats.append(("cpus",
+                f"{crowded[-1]} workers share {cpus} usable CPU(s): the extra workers take turns, so their speedup "
+                "measures contention and the fitted serial fraction is no property of the work."))
+    if model is not None and not slower and not above:
+        far = [p for p in counts if abs(kf[p] - model[p]) > UNEXPLAINED]
+        if far:
+            p = far[-1]
+            if kf[p] > model[p]:
+                caveats.append(("unexplained",
+                    f"The cost model's per-task overhead accounts for {model[p]:.3f} of the {kf[p]:.3f} on {p} "
+                    f"workers; the other {kf[p] - model[p]:.3f} is not in the model and not a serial part of the "
+                    "work: most likely other programs used the CPUs during the run (check the load and rerun)."))
+            else:
+                caveats.append(("unexplained",
+                    f"The run did better than the cost model expects ({kf[p]:.3f} against {model[p]:.3f} on {p} "
+                    "workers): the per-task overhead was measured at a busier moment than the run."))
+    return SerialFractionReading(f, kf, model, tuple(caveats))
 
 
 def cluster_cpus(client: Any) -> int:

@@ -83,10 +83,24 @@ def _timed_runs(fn: Callable[[], Any], repeats: int, warmup: int,
 # ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Calibration:
-    """Measured costs of the cluster: seconds per (empty) task and bytes per second moved."""
+    """Measured costs of the cluster: seconds per (empty) task and bytes per second moved.
+
+    ``n_tasks``, ``repeats`` and ``nbytes`` record how :func:`calibrate`
+    measured them (None for a calibration written by hand).
+    """
 
     overhead_per_task: float
     bandwidth: float
+    n_tasks: int | None = None
+    repeats: int | None = None
+    nbytes: int | None = None
+
+    def __str__(self) -> str:
+        how = "" if self.n_tasks is None else (f" (measured: {self.n_tasks} empty tasks, median of {self.repeats} "
+                                               f"run(s), divided by {self.n_tasks})")
+        moved = "" if self.nbytes is None else f" (measured: {self.nbytes / 2**20:.3g} MiB scattered to one worker)"
+        return (f"per-task overhead {self.overhead_per_task * 1e3:.2f} ms{how}; "
+                f"bandwidth {self.bandwidth / 1e6:.0f} MB/s{moved}")
 
 
 def _noop(i: int) -> int:
@@ -104,7 +118,31 @@ def calibrate(client: Client, *, n_tasks: int = 200, megabytes: float = 8.0, rep
     ``n_tasks``, so it includes everything a tiny task pays end to end
     (client, scheduler, worker, result back). The bandwidth is the bytes of a
     ``megabytes`` array divided by the time to scatter it to one worker and
-    release it.
+    release it. Every notebook that quotes or predicts with the overhead
+    (``00_start_here``, ``01_speedup``, ``06_scaling_out``) takes it from here.
+
+    Empty tasks, not the difference between a parallel and a sequential run of
+    real work: that difference divided by the tasks mixes the overhead with the
+    work's own timing noise on a shared CPU. On one pinned CPU, 8 tasks of
+    0.25 s gave -9 to +65 ms "per task" from one run to the next while 200
+    empty tasks measured 6 ms each; an earlier ``00_start_here`` quoted 44 ms
+    that way and predicted more CPUs from it.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+        The running cluster.
+    n_tasks : int
+        Empty tasks per timed run.
+    megabytes : float
+        Size of the array scattered to measure the bandwidth.
+    repeats : int
+        Timed runs of each measurement, after one untimed warm-up; the median is used.
+
+    Returns
+    -------
+    Calibration
+        ``str()`` of it says what was measured and how.
     """
     import numpy as np
 
@@ -131,7 +169,8 @@ def calibrate(client: Client, *, n_tasks: int = 200, megabytes: float = 8.0, rep
         future.release()
 
     moved, _ = time_call(ship, repeats=repeats, warmup=1)
-    return Calibration(overhead_per_task=timing.seconds / n_tasks, bandwidth=payload.nbytes / moved.seconds)
+    return Calibration(overhead_per_task=timing.seconds / n_tasks, bandwidth=payload.nbytes / moved.seconds,
+                       n_tasks=n_tasks, repeats=repeats, nbytes=int(payload.nbytes))
 
 
 # ---------------------------------------------------------------------------

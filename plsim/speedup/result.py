@@ -15,8 +15,8 @@ from plsim.executor import Dask, resolve_executor
 from plsim.progress import Callback, Progress, check_callback, notify
 from plsim.stopping import PartialResultWarning, note_interrupted, refuse_if_cell_interrupted
 from plsim.validation import check_nonneg_int as _nonneg_int, check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
-from plsim.speedup.cost_model import CostModel
-from plsim.speedup.judge import SpeedupReading, cluster_cpus, read_speedup
+from plsim.speedup.cost_model import UNEXPLAINED_BELOW, CostModel
+from plsim.speedup.judge import SerialFractionReading, SpeedupReading, cluster_cpus, read_serial_fraction, read_speedup
 from plsim.speedup.laws import fit_amdahl, karp_flatt
 from plsim.speedup.measure import (
     Calibration,
@@ -117,6 +117,25 @@ class SpeedupResult:
     def karp_flatt(self, workers: int) -> float | None:
         return None if workers < 2 else karp_flatt(self.speedup(workers), workers)
 
+    def speedup_range(self, workers: int) -> tuple[float, float]:
+        """Lowest and highest speedup over the repeats (measured): ``T1`` median over each parallel run.
+
+        With one repeat both ends are the speedup itself. Two ranges that
+        overlap do not show a difference between two ways of running the work.
+        """
+        if workers not in self.parallel:
+            raise ValueError(f"workers={workers!r} was not measured; measured: {self.workers}")
+        runs = [self.sequential.seconds / t for t in self.parallel[workers].runs]
+        return min(runs), max(runs)
+
+    def fit_reading(self) -> SerialFractionReading | None:
+        """The Amdahl fit and Karp-Flatt values judged against the CPUs and the cost model; None below 2 workers."""
+        if not any(p > 1 for p in self.workers):
+            return None
+        predicted = None if self.model is None else {p: self.model.speedup(p) for p in self.workers}
+        return read_serial_fraction({p: self.speedup(p) for p in self.workers}, cpus=self.cpus,
+                                    predicted=predicted)
+
     def reading(self, workers: int | None = None) -> SpeedupReading | None:
         """The measurement on ``workers`` (default: the most) judged against the CPUs; None if ``cpus`` is unknown."""
         if self.cpus is None or not self.parallel:
@@ -167,6 +186,7 @@ class SpeedupResult:
             "cpus": self.cpus,
             "stopped_reason": self.stopped_reason,
             "caveats": [] if self.reading() is None else self.reading().notes(),
+            "fit_caveats": [] if self.fit_reading() is None else self.fit_reading().notes(),
             "model": None if self.model is None else dict(self.model.__dict__),
         }
 
@@ -185,22 +205,48 @@ class SpeedupResult:
                  fmt(r["measured_efficiency"], ".0%"), fmt(r["predicted_speedup"], ".2f"),
                  fmt(r["karp_flatt"], ".3f")] for r in self.rows()]
 
+    def _busy_named(self) -> bool:
+        """Whether :meth:`explanation` already says the modelled costs do not explain the run (a busy machine)."""
+        if self.model is None or not self.parallel:
+            return False
+        p = self.workers[-1]
+        predicted = self.model.speedup(p)
+        return p > 1 and predicted >= 1 and self.speedup(p) < UNEXPLAINED_BELOW * predicted
+
     def _footer(self) -> list[str]:
         lines = []
-        f = self.serial_fraction
-        if f is not None:
+        why = self.explanation()
+        busy_named = self._busy_named()
+        fit = self.fit_reading()
+        if fit is not None:
+            f = fit.serial_fraction
             lines.append(f"Amdahl fit (measured): serial fraction {f:.3f} -> at most {1 / f:.1f}x"
                          if f > 0 else "Amdahl fit (measured): serial fraction 0.000")
+            # Why a fitted f or a Karp-Flatt value in the table is no serial part of the work (judge.py); the
+            # reading below already covers crowded CPUs, and a busy machine when it calls the speedup suspect.
+            reading = self.reading()
+            p = self.workers[-1]
+            s, predicted = self.speedup(p), self.predicted_speedup(p)
+            skip = {"cpus"}
+            if busy_named or (reading is not None and not reading.plausible):
+                skip.add("unexplained")  # the reading or the explanation below already names a busy machine
+            slow_explained = s < 1 and (why is not None or reading is not None)
+            if slow_explained:
+                skip.add("slower")
+            lines += fit.notes(skip=tuple(skip))
+            if slow_explained and any(kind == "slower" for kind, _ in fit.caveats):
+                # The explanation below says why the run was slow; here only why f and Karp-Flatt mean nothing.
+                lines.append("Karp-Flatt above 1 (and a fit clipped to 1) is no serial fraction: the parallel run "
+                             "was slower than the sequential one, for the reason below.")
         if self.model is not None:
             lines.append(f"Cost model (predicted): serial {self.model.serial:.3g} s, "
                          f"{self.model.overhead_per_task * 1e3:.3g} ms overhead/task, "
                          f"{self.model.n_tasks} tasks of {self.model.task_seconds * 1e3:.3g} ms")
-        why = self.explanation()
         if why:
             lines.append(why)
         reading = self.reading()
-        if reading is not None:  # the cost model's explanation already covers a slowdown
-            lines += reading.notes(skip=("slower",) if why else ())
+        if reading is not None:  # the cost model's explanation already covers a slowdown, or a busy machine
+            lines += reading.notes(skip=("slower",) * bool(why) + ("suspect",) * busy_named)
         spread = max([self.sequential.spread, *(t.spread for t in self.parallel.values())])
         runs = len(self.sequential.runs)
         lines.append(f"Median of {runs} run(s); largest spread between runs {spread:.3f} s.")
