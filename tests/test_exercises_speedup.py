@@ -100,6 +100,24 @@ def test_first_speedup_feedback_follows_the_machine():
     assert "above that ceiling" in above
 
 
+def test_first_speedup_feedback_quotes_the_calibrated_overhead_and_the_prediction():
+    # 2 CPUs, 1.44x against 1.97x predicted from 3.5 ms per task: the overhead explains the prediction only.
+    busy = reveal("first_speedup", 1.44, workers=2, cpus=2, n_tasks=8, overhead_per_task=0.0035,
+                  predicted=1.97, quiet=True)
+    assert "3.5 ms per task (measured by calibrate, with empty tasks)" in busy
+    assert "explains only the cost model's 1.97x" in busy and "other programs" in busy
+    close = reveal("first_speedup", 1.9, workers=2, cpus=2, n_tasks=8, overhead_per_task=0.0035,
+                   predicted=1.97, quiet=True)
+    assert "came close" in close and "3.5 ms Dask spends" in close and "expects 1.97x" in close
+    # One CPU: 1.17x is above what one CPU can do; the cluster's real cost is the calibrated one.
+    above = reveal("first_speedup", 1.17, workers=1, cpus=1, n_tasks=8, overhead_per_task=0.0067,
+                   predicted=0.99, quiet=True)
+    assert "above 1x, which one CPU cannot do" in above and "6.7 ms per task" in above
+    below = reveal("first_speedup", 0.97, workers=1, cpus=1, n_tasks=8, overhead_per_task=0.0067,
+                   predicted=0.99, quiet=True)
+    assert "blurred by the noise" in below and "expects 0.99x" in below and "cannot do" not in below
+
+
 def test_waves():
     # 10 tasks of 1 s on 3 CPUs: waves of 3, 3, 3, 1 -> 4 s (not 10 / 3 s).
     assert check("waves", 4, quiet=True).correct is True

@@ -43,12 +43,18 @@ def _poor_team_explain(guess: float | None, measured: float, comparison: Any = N
     mean_acc = float(np.mean(list(accs.values())))
     r = comparison.error_correlation
     parts = []
-    if measured > best_acc:
+    # "Beat" only when the paired interval on the same test rows excludes 0 (MemberComparison.relation).
+    relation = comparison.relation
+    if relation == "beats":
         parts.append(f"The vote beat its best member ({best}, {best_acc:.3f}): the members are wrong on partly "
                      f"different samples (error correlation r = {r:.2f}), so a majority is more often right than "
                      "any one of them.")
     else:
-        parts.append(f"The vote did not beat its best member ({best}, {best_acc:.3f}).")
+        if relation == "is about as good as":
+            parts.append(f"The vote was about as good as its best member ({best}, {best_acc:.3f}): the difference is "
+                         "within the noise of this test set, so it did not earn its extra fits.")
+        else:
+            parts.append(f"The vote did not beat its best member ({best}, {best_acc:.3f}).")
         ranked = sorted(accs.values(), reverse=True)
         if len(ranked) > 1 and ranked[0] - ranked[1] > 0.02:
             parts.append(f"{best} is {(ranked[0] - ranked[1]) * 100:.1f} points better than the next member: "

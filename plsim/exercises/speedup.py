@@ -35,31 +35,57 @@ def speedup_ceiling(client: Any) -> int:
 
 
 def explain_first_speedup(guess: float | None, measured: float, *, workers: int, cpus: int,
-                          n_tasks: int = 8) -> str:
-    """Why the first measurement of 00 came out as it did, chosen from the measured numbers."""
+                          n_tasks: int = 8, overhead_per_task: float | None = None,
+                          predicted: float | None = None) -> str:
+    """Why the first measurement of 00 came out as it did, chosen from the measured numbers.
+
+    ``overhead_per_task`` is the cluster's cost per task measured by
+    :func:`plsim.speedup.calibrate` and ``predicted`` the cost model's speedup
+    built from it (both as ``00_start_here`` prints them); without them the
+    feedback speaks of "a few milliseconds".
+    """
     ideal = min(workers, cpus)
+    if overhead_per_task is None:
+        cost, measured_by = "a few milliseconds", ""
+    else:
+        cost, measured_by = f"{overhead_per_task * 1e3:.1f} ms", " (measured by calibrate, with empty tasks)"
+    expect = "" if predicted is None else f"; with it the cost model expects {predicted:.2f}x"
     reasons = []
     if cpus < 2:
         reasons.append(
             f"This machine gives the cluster one usable CPU, so its {workers} worker(s) take turns on it: no "
-            f"parallel speedup is possible here. The measured {measured:.2f}x is the cost of the cluster "
-            "(sending each task to a worker and its result back) against the plain loop.")
+            "parallel speedup is possible here.")
+        if measured > 1.05:
+            reasons.append(
+                f"The measured {measured:.2f}x is above 1x, which one CPU cannot do: the plain loop was slowed, most "
+                "likely by other programs on this machine (rerun the cell). What the cluster really costs is "
+                f"{cost} per task{measured_by}{expect}.")
+        else:
+            reasons.append(
+                f"What the measured {measured:.2f}x shows is the cost of the cluster (sending each task to a worker "
+                f"and its result back) against the plain loop, blurred by the noise of a shared machine: {cost} per "
+                f"0.25 s task{measured_by}{expect}.")
     else:
         waves = math.ceil(n_tasks / ideal)
+        close_to = n_tasks / waves if predicted is None else min(predicted, n_tasks / waves)
         reasons.append(f"The ceiling on this machine is {ideal}x: {workers} worker(s) on {cpus} usable CPU(s).")
         if measured > ideal * 1.05:
             reasons.append("The measurement is above that ceiling, which real parallel work cannot do: the "
                            "sequential baseline was slowed (another program, a first-run warm-up). Rerun it.")
-        elif measured >= 0.85 * n_tasks / waves:
-            reasons.append("The run came close to it: each task does about 0.25 s of work, far more than the "
-                           "few milliseconds Dask spends scheduling it and moving its result.")
+        elif measured >= 0.85 * close_to:
+            reasons.append(f"The run came close to it: each task does about 0.25 s of work, far more than the "
+                           f"{cost} Dask spends scheduling it and moving its result{measured_by}{expect}.")
         elif measured < 0.7 * ideal:
-            reasons.append(f"The run stayed far below it: a few milliseconds of overhead per 0.25 s task cannot "
-                           "explain that much, so most likely other programs were using the CPUs while it ran "
-                           "(check the machine's load and rerun the cell).")
+            reasons.append(f"The run stayed far below it: {cost} of overhead per 0.25 s task{measured_by} cannot "
+                           f"explain that much{expect}, so most likely other programs were using the CPUs while it "
+                           "ran (check the machine's load and rerun the cell).")
         else:
-            why = ["scheduling each task and moving its result costs time",
-                   "other programs on this machine may have used the CPUs during the parallel run"]
+            why = [f"scheduling each task and moving its result costs time ({cost} per task{measured_by}"
+                   f"{expect})", "other programs on this machine may have used the CPUs during the parallel run"]
+            if predicted is not None and measured < 0.85 * predicted:
+                why = [f"{cost} per task{measured_by} explains only the cost model's {predicted:.2f}x, not the "
+                       "rest of the gap: most likely other programs on this machine used the CPUs during the "
+                       "parallel run (check the load and rerun the cell)"]
             if n_tasks % ideal:
                 why.insert(1, f"{n_tasks} tasks do not split evenly over {ideal} workers ({waves} waves, the "
                               "last one partly idle)")
