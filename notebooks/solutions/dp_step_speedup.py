@@ -6,5 +6,6 @@ What it adds, every step: scheduling the replicas' tasks, sending each replica's
 others, applying the update on every replica, and waiting for the slowest one. For a model this
 small the added time is far larger than the compute it splits, so one step is slower on the
 cluster (a speedup below 1). With fewer CPUs than replicas they also take turns.
-Data parallelism pays off when the compute per step (a big model, a big batch) dwarfs the exchange.
+Data parallelism pays off when the compute per step (a big model, a big batch) dwarfs that fixed cost;
+the next section measures from which model size.
 """

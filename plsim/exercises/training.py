@@ -249,15 +249,14 @@ register(Exercise(
 
 
 # -- predict -> run -> explain: the speedup of one data-parallel step ------------------------------
-def _step_seconds(hist: Any) -> float:
-    """The typical (median) wall-clock seconds between recorded steps of a run (measured)."""
-    t = np.asarray(hist.time, dtype=np.float64)
-    return float(np.median(np.diff(t))) if len(t) > 1 else float(t[-1])
-
-
 def step_speedup(sync: Any, single: Any) -> float:
-    """Measured speedup of one synchronous data-parallel step over one single-process large-batch step."""
-    return _step_seconds(single) / _step_seconds(sync)
+    """Measured speedup of one synchronous data-parallel step over one single-process large-batch step.
+
+    The notebook's own figure (:func:`plsim.training.lessons.step_speedup`), so the check reads what it printed.
+    """
+    from plsim.training.lessons import step_speedup as lesson_speedup
+
+    return lesson_speedup(sync, single)
 
 
 def _explain_step(guess: float | None, measured: float, sync: Any = None, single: Any = None,
@@ -265,7 +264,9 @@ def _explain_step(guess: float | None, measured: float, sync: Any = None, single
     reasons = []
     replicas = sync.info.get("n_workers") if sync is not None else None
     if sync is not None and single is not None:
-        dp_ms, one_ms = _step_seconds(sync) * 1e3, _step_seconds(single) * 1e3
+        from plsim.training.lessons import step_seconds
+
+        dp_ms, one_ms = step_seconds(sync) * 1e3, step_seconds(single) * 1e3
         reasons.append(f"Here one step took {dp_ms:.2f} ms on the cluster and {one_ms:.2f} ms in one process "
                        "(measured).")
     if measured < 1:
@@ -274,7 +275,7 @@ def _explain_step(guess: float | None, measured: float, sync: Any = None, single
         reasons.append(lead + "each data-parallel step adds scheduling tasks, moving parameters and gradients "
                        "between processes and waiting for the slowest replica, and here that added more than the "
                        "split compute saved. Data parallelism pays off when the compute per step (big models, big "
-                       "batches) dwarfs the exchange.")
+                       "batches) dwarfs that fixed cost: the next section measures from which model size.")
     elif replicas and measured < replicas:
         reasons.append(f"Faster, but less than {replicas}x: the exchange and the update are not split (Amdahl), "
                        "and every step waits for the slowest replica.")

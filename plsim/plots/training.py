@@ -22,9 +22,10 @@ if TYPE_CHECKING:
 
     from plsim.training._common import TrainingHistory
     from plsim.training.pipeline import Timeline
+    from plsim.training.scaling import SizeSpeedup
 
 __all__ = ["plot_loss_curves", "plot_loss_costs", "simulated_history", "plot_staleness", "plot_pipeline_timeline",
-           "plot_scaling"]
+           "plot_scaling", "plot_size_speedup"]
 
 _EXTRA = ["#000000", "#E69F00", "#F0E442"]
 
@@ -324,4 +325,52 @@ def plot_scaling(measured: Sequence[dict], predicted: Sequence[dict], *, ax: Any
         ax.set_title(title, fontsize=10)
     else:
         ax.set_title("Speedup versus workers")
+    return fig
+
+
+def plot_size_speedup(sweep: SizeSpeedup, *, ax: Any = None) -> Figure:
+    """Speedup of one synchronous data-parallel step against model size: measured points, alpha-beta curve.
+
+    Measured speedups (``sweep.speedup``) are solid markers, labelled with what they ran on
+    (replicas taking turns on fewer CPUs than replicas are not speedups); the dashed curve
+    is the alpha-beta model with every replica on its own CPU (predicted). Dotted lines:
+    break-even (1x) and ideal (one per replica); the predicted crossover is marked.
+    """
+    from plsim.training.scaling import SizeSpeedup
+
+    if not isinstance(sweep, SizeSpeedup):
+        raise TypeError(f"sweep must be a plsim.training.scaling.SizeSpeedup, got {type(sweep).__name__}")
+    fig, ax = new_axes(ax)
+    params = np.asarray(sweep.params, dtype=float)
+    grid = np.geomspace(params.min() / 2, params.max() * 2, 200)
+    curve = [sweep.predicted_speedup(n) for n in grid]
+    ax.axhline(sweep.replicas, color=COLORS["ideal"], linestyle=":", label=f"ideal ({sweep.replicas}x)")
+    ax.axhline(1.0, color=COLORS["sequential"], linestyle=":", linewidth=1, label="break-even (1x)")
+    ax.plot(grid, curve, **{**model_style(COLORS["predicted"]), "marker": None},
+            label=f"α–β model, {sweep.replicas} replicas on {sweep.replicas} CPUs ({PREDICTED})")
+    ax.plot(params, sweep.speedup, **{**measured_style(COLORS["parallel"]), "linestyle": "none"},
+            label=f"{sweep.replicas} replicas, one step ({sweep.kind})")
+    crossover = sweep.crossover_params()
+    if crossover is not None and grid[0] <= crossover <= grid[-1]:
+        ax.axvline(crossover, color=COLORS["predicted"], linestyle=":", linewidth=1)
+        ax.annotate(f"pays above ~{crossover:,.0f} parameters\n({PREDICTED})", (crossover, 1.0),
+                    xytext=(6, 10), textcoords="offset points", fontsize=8, color=COLORS["predicted"])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    plain_log_ticks(ax)
+    ax.set_xlabel("model size (parameters, log scale)")
+    ax.set_ylabel("speedup of one step (one process / data-parallel)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small", loc="lower right")
+    big = sweep.predicted_speedup(sweep.params[-1], one_process_s=sweep.one_process_s[-1])
+    if sweep.parallel < sweep.replicas:
+        title = (f"{sweep.parallel} CPU for {sweep.replicas} replicas: they take turns, no step is faster "
+                 f"({MEASURED});\non {sweep.replicas} CPUs the model predicts {big:.2f}x for the largest ({PREDICTED})")
+    elif sweep.speedup[-1] >= 1:
+        title = (f"Data parallelism pays for the largest model: {sweep.speedup[-1]:.2f}x ({MEASURED}),\n"
+                 f"not for the smallest: {sweep.speedup[0]:.2g}x")
+    else:
+        title = (f"No step paid on this run ({MEASURED}: {sweep.speedup[-1]:.2f}x for the largest model,\n"
+                 f"{big:.2f}x {PREDICTED}): were the CPUs busy?")
+    ax.set_title(title, fontsize=10)
     return fig

@@ -7,6 +7,7 @@ Taught in ``notebooks/04_distributed_training.ipynb``.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from plsim.progress import Progress, notify
 from plsim.stopping import DIVERGED_LOSS_FACTOR, PartialResultWarning, has_diverged, note_interrupted
 from plsim.validation import check_positive_int, check_random_state, check_real
 
-__all__ = ["TrainingHistory", "shard_indices", "local_batch", "DIVERGED_LOSS_FACTOR"]
+__all__ = ["TrainingHistory", "shard_indices", "check_shards", "local_batch", "DIVERGED_LOSS_FACTOR"]
 
 
 @dataclass
@@ -38,6 +39,11 @@ class TrainingHistory:
         ``"measured"`` (wall clock) or ``"simulated"`` (virtual clock).
     staleness : list of int
         For asynchronous runs: updates applied between a worker's pull and its push.
+    clock_gap : list of int
+        For asynchronous runs, one per applied gradient: how many more gradients its
+        worker had pushed than the slowest worker when it pulled the parameters. This is
+        the unit of an SSP ``staleness_bound`` (never above it); ``staleness`` counts
+        updates instead, which with ``n`` workers may reach ``(n - 1)(2 s + 1)``.
     bytes_sent : list of int
         Bytes exchanged for that update, counted from the payloads.
     params : ndarray
@@ -62,6 +68,7 @@ class TrainingHistory:
     loss: list[float] = field(default_factory=list)
     time: list[float] = field(default_factory=list)
     staleness: list[int] = field(default_factory=list)
+    clock_gap: list[int] = field(default_factory=list)
     bytes_sent: list[int] = field(default_factory=list)
     params: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
@@ -125,6 +132,22 @@ def shard_indices(n_samples: int, n_shards: int, random_state: Any = 0) -> list[
         raise ValueError(f"n_workers={n_shards} exceeds the {n_samples} training samples; each worker needs one")
     perm = task_rng(check_random_state(random_state), "shards").permutation(n_samples)
     return [np.sort(part) for part in np.array_split(perm, n_shards)]
+
+
+def check_shards(shards: Any, n_samples: int) -> list[np.ndarray]:
+    """One non-empty array of distinct row indices in ``[0, n_samples)`` per replica (copies, as int64)."""
+    if isinstance(shards, np.ndarray) or not isinstance(shards, Sequence) or not shards:
+        raise TypeError("shards must be a non-empty list of index arrays, one per replica "
+                        "(e.g. plsim.data.partition_shards(y, n_replicas))")
+    out = []
+    for i, s in enumerate(shards):
+        s = np.asarray(s)
+        if s.ndim != 1 or s.size == 0 or not np.issubdtype(s.dtype, np.integer):
+            raise ValueError(f"shards[{i}] must be a non-empty 1-d array of integer row indices")
+        if s.min() < 0 or s.max() >= n_samples or np.unique(s).size != s.size:
+            raise ValueError(f"shards[{i}] must hold distinct row indices in [0, {n_samples})")
+        out.append(s.astype(np.int64))
+    return out
 
 
 def local_batch(shard_size: int, batch_size: int | None, random_state: int, step: int, worker: int) -> np.ndarray:
@@ -198,13 +221,13 @@ def trim(hist: TrainingHistory, per_update: bool = False) -> None:
 
     ``steps``, ``loss``, ``time`` (and ``bytes_sent`` unless ``per_update``) have one entry
     per record; with ``per_update`` (asynchronous runs) ``staleness`` and ``bytes_sent`` have
-    one per applied update.
+    one per applied update (and so has ``clock_gap``).
     """
     n = min(len(hist.steps), len(hist.loss), len(hist.time))
     del hist.steps[n:], hist.loss[n:], hist.time[n:]
     if per_update:
         m = min(len(hist.staleness), len(hist.bytes_sent))
-        del hist.staleness[m:], hist.bytes_sent[m:]
+        del hist.staleness[m:], hist.bytes_sent[m:], hist.clock_gap[m:]
     else:
         del hist.bytes_sent[n:]
 

@@ -21,7 +21,12 @@ shards of different sizes. With full-shard gradients (``batch_size=None``) of
 unequal shards it does not: synchronous SGD weights each shard's gradient by its
 size (the gradient of the union), the parameter server adds them equally.
 The staleness of every applied gradient (updates applied between its pull and
-its push) is recorded.
+its push) is recorded, and so is its *clock gap*: how many more gradients its worker
+had pushed than the slowest worker when it pulled. The bound is stated in clock gaps,
+so the clock gap never exceeds it; staleness counts updates, and with ``n`` workers
+SSP(s) bounds it only by ``(n - 1)(2 s + 1)``: while one worker computes a gradient,
+each other worker may push up to ``2 s + 1`` (it can start ``s`` behind and end ``s``
+ahead). A straggler's gradients are the stalest in updates while its clock gap is 0.
 
 Taught in ``notebooks/04_distributed_training.ipynb``.
 """
@@ -45,6 +50,7 @@ from plsim.training._common import (
     check_batch,
     check_data,
     check_lr,
+    check_shards,
     check_w0,
     diverged,
     local_batch,
@@ -97,14 +103,30 @@ class _Clocks:
     def may_start(self, i: int) -> bool:
         return self.bound is None or self.clock[i] - min(self.clock) <= self.bound
 
-    def started(self, i: int) -> None:
-        self.max_gap = max(self.max_gap, self.clock[i] - min(self.clock))
+    def started(self, i: int) -> int:
+        """Note that worker ``i`` starts a gradient now; return its clock gap (its clock minus the slowest's)."""
+        gap = self.clock[i] - min(self.clock)
+        self.max_gap = max(self.max_gap, gap)
+        return gap
 
 
-def _push(hist: TrainingHistory, w: np.ndarray, lr: float, grad: np.ndarray, staleness: int,
+def _worker_shards(shards: Any, n_workers: int | None, n_samples: int, random_state: int,
+                   default_workers: int) -> list[np.ndarray]:
+    """The rows each worker holds: ``shards`` when given (one per worker), else a random split (stream ``"shards"``)."""
+    if shards is None:
+        n_workers = default_workers if n_workers is None else n_workers
+        return shard_indices(n_samples, check_positive_int("n_workers", n_workers), random_state)
+    shards = check_shards(shards, n_samples)
+    if n_workers is not None and n_workers != len(shards):
+        raise ValueError(f"n_workers={n_workers!r} but {len(shards)} shards were given; give one shard per worker")
+    return shards
+
+
+def _push(hist: TrainingHistory, w: np.ndarray, lr: float, grad: np.ndarray, staleness: int, gap: int,
           pull_nbytes: int) -> np.ndarray:
-    """The server applies one pushed gradient; its staleness and bytes (push + pull) are recorded."""
+    """The server applies one pushed gradient; its staleness, clock gap and bytes (push + pull) are recorded."""
     hist.staleness.append(staleness)
+    hist.clock_gap.append(gap)
     hist.bytes_sent.append(payload_nbytes(grad) + pull_nbytes)
     return w - lr * grad
 
@@ -117,7 +139,7 @@ def _undo_unfinished(hist: TrainingHistory, done: tuple[int, np.ndarray, float],
     As a run that finishes, the history then ends with the loss at its last update (also
     when ``eval_every`` skipped it, or the interrupt came between the update and its record).
     """
-    del hist.staleness[done[0]:], hist.bytes_sent[done[0]:]
+    del hist.staleness[done[0]:], hist.bytes_sent[done[0]:], hist.clock_gap[done[0]:]
     trim(hist, per_update=True)
     if hist.steps and hist.steps[-1] < done[0]:
         finite = bool(np.all(np.isfinite(done[1])))
@@ -146,12 +168,12 @@ def _evaluate(hist: TrainingHistory, model: Any, w: np.ndarray, X: np.ndarray, y
     return False
 
 
-def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: int = 4,
+def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: int | None = None,
                         worker_speeds: Sequence[float] | None = None, staleness_bound: int | None = None,
                         lr: float = 0.05, n_updates: int = 200, batch_size: int | None = 32,
                         random_state: Any = 0, w0: np.ndarray | None = None, compute_time: float = 1.0,
                         comm_time: float = 0.0, jitter: float = 0.0, eval_every: int = 1,
-                        callback: Callback | None = None) -> TrainingHistory:
+                        shards: Sequence[Any] | None = None, callback: Callback | None = None) -> TrainingHistory:
     """Asynchronous (or SSP) parameter-server SGD on a virtual clock -- reproducible.
 
     Worker ``i`` needs ``compute_time / worker_speeds[i]`` (times a seeded
@@ -161,33 +183,42 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
 
     Parameters
     ----------
+    n_workers : int, optional
+        Asynchronous workers (default: ``len(shards)`` when ``shards`` is given, else 4).
     worker_speeds : sequence of float, optional
         Relative speeds (default all 1). ``[1, 1, 1, 0.25]`` makes worker 3 a straggler.
     staleness_bound : int, optional
-        SSP bound (see the module docstring). ``None`` = fully asynchronous.
+        SSP bound (see the module docstring), in clock gaps. ``None`` = fully asynchronous.
     batch_size : int, optional
         Each worker's mini-batch per gradient (``None``: its whole shard).
     eval_every : int
         Record the full training loss every this many updates.
+    shards : sequence of index arrays, optional
+        The rows of ``X`` each worker holds, one array per worker, e.g. a non-IID split
+        from :func:`plsim.data.partition_shards`. Default: a random split into
+        ``n_workers`` near-equal shards (IID, seed stream ``"shards"``).
 
     Returns
     -------
     TrainingHistory
-        ``time`` is simulated seconds; ``staleness`` has one entry per applied
-        gradient; ``info["max_clock_gap"]`` is the largest ``clock_i - min clock``
-        at which any worker started (never above ``staleness_bound``). A
+        ``time`` is simulated seconds; ``staleness`` and ``clock_gap`` have one
+        entry per applied gradient; ``info["max_clock_gap"]`` is the largest
+        ``clock_i - min clock`` at which any worker started (never above
+        ``staleness_bound``), applied or not; ``info["pushed"]`` the gradients
+        each worker pushed. A
         diverging run (loss not finite or above ``DIVERGED_LOSS_FACTOR`` times
         the initial loss) stops with a RuntimeWarning and ``diverged_step``; a
         KeyboardInterrupt returns the updates applied so far
         (``stopped_reason="interrupted"``, a warning).
     """
     X, y = check_data(model, X, y)
-    n_workers = check_positive_int("n_workers", n_workers)
+    random_state = check_random_state(random_state)
+    shards = _worker_shards(shards, n_workers, len(y), random_state, 4)
+    n_workers = len(shards)
     speeds = _check_speeds(worker_speeds, n_workers)
     bound = _check_bound(staleness_bound)
     lr = check_lr(lr)
     n_updates = check_positive_int("n_updates", n_updates)
-    random_state = check_random_state(random_state)
     eval_every = check_positive_int("eval_every", eval_every)
     check_callback(callback)
     batch_size = check_batch(batch_size)
@@ -197,7 +228,6 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
         raise ValueError(f"compute_time={compute_time!r} must be > 0")
     if jitter >= 1:
         raise ValueError(f"jitter={jitter!r} must be in [0, 1)")
-    shards = shard_indices(len(y), n_workers, random_state)
     w = check_w0(model, w0, random_state)
     method = "async" if bound is None else f"ssp(s={bound})"
     hist = TrainingHistory(method, "simulated", info={
@@ -205,7 +235,8 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
         "loss_kind": "full training loss", "bytes_kind": "gradient push + parameter pull, counted from payloads"})
     clocks = _Clocks(n_workers, bound)
     version = 0
-    events: list[tuple[float, int, int, int, np.ndarray]] = []  # (finish time, worker, pulled version, clock, w)
+    # (finish time, worker, pulled version, clock, clock gap, w); ties go to the lower worker index
+    events: list[tuple[float, int, int, int, int, np.ndarray]] = []
     waiting: list[int] = []
 
     def duration(i: int, clock: int) -> float:
@@ -216,8 +247,8 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
         return compute_time * factor / speeds[i] + comm_time
 
     def start(i: int, now: float) -> None:
-        clocks.started(i)
-        heapq.heappush(events, (now + duration(i, clocks.clock[i]), i, version, clocks.clock[i], w.copy()))
+        gap = clocks.started(i)
+        heapq.heappush(events, (now + duration(i, clocks.clock[i]), i, version, clocks.clock[i], gap, w.copy()))
 
     for i in range(n_workers):
         start(i, 0.0)
@@ -228,10 +259,10 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
     refuse_if_cell_interrupted("async_sgd_simulated")  # before the try: its except keeps partial results
     try:
         while version < n_updates:
-            now, i, pulled, clock, w_pulled = heapq.heappop(events)
+            now, i, pulled, clock, gap, w_pulled = heapq.heappop(events)
             rows = shards[i][local_batch(len(shards[i]), batch_size, random_state, clock, i)]
             grad = model.gradient(w_pulled, X[rows], y[rows])
-            w = _push(hist, w, lr, grad, version - pulled, payload_nbytes(w_pulled))
+            w = _push(hist, w, lr, grad, version - pulled, gap, payload_nbytes(w_pulled))
             done = (version + 1, w, now)
             version += 1
             clocks.clock[i] += 1
@@ -248,6 +279,7 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
         stop_interrupted(hist, "async_sgd_simulated", len(hist.staleness), n_updates, per_update=True)
     hist.params = w
     hist.info["max_clock_gap"] = clocks.max_gap
+    hist.info["pushed"] = list(clocks.clock)  # gradients each worker pushed (and the server applied)
     return hist
 
 
@@ -255,7 +287,7 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
               staleness_bound: int | None = None, lr: float = 0.05, n_updates: int = 100,
               batch_size: int | None = 32, random_state: Any = 0, w0: np.ndarray | None = None,
               delays: Sequence[float] | None = None, eval_every: int = 1,
-              callback: Callback | None = None) -> TrainingHistory:
+              shards: Sequence[Any] | None = None, callback: Callback | None = None) -> TrainingHistory:
     """Asynchronous (or SSP) parameter-server SGD, with real asynchrony on a Dask cluster.
 
     The server (this process) keeps the parameters; each worker's shard is
@@ -275,7 +307,10 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
         workers and no bound, every gradient is ``n - 1`` updates stale.
         With ``n_workers=1`` every executor gives plain sequential SGD.
     n_workers : int, optional
-        Asynchronous workers (default: the cluster's workers; 2 when sequential).
+        Asynchronous workers (default: ``len(shards)`` if given, else the cluster's
+        workers; 2 when sequential).
+    shards : sequence of index arrays, optional
+        The rows of ``X`` each worker holds, as in :func:`async_sgd_simulated`.
     delays : sequence of float, optional
         Extra seconds each worker sleeps per gradient -- an injected straggler,
         so staleness shows on a 2-CPU machine.
@@ -297,18 +332,17 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
     X, y = check_data(model, X, y)
     check_callback(callback)
     ex = resolve_executor(executor)
-    n_workers = (ex.n_workers if ex.kind == "dask" else 2) if n_workers is None else n_workers
-    n_workers = check_positive_int("n_workers", n_workers)
+    random_state = check_random_state(random_state)
+    shards = _worker_shards(shards, n_workers, len(y), random_state, ex.n_workers if ex.kind == "dask" else 2)
+    n_workers = len(shards)
     bound = _check_bound(staleness_bound)
     lr = check_lr(lr)
     n_updates = check_positive_int("n_updates", n_updates)
-    random_state = check_random_state(random_state)
     eval_every = check_positive_int("eval_every", eval_every)
     batch_size = check_batch(batch_size)
     delays_arr = np.zeros(n_workers) if delays is None else np.asarray(delays, dtype=np.float64)
     if delays_arr.shape != (n_workers,) or np.any(delays_arr < 0):
         raise ValueError(f"delays={delays!r} must hold one non-negative number of seconds per worker ({n_workers})")
-    shards = shard_indices(len(y), n_workers, random_state)
     w = check_w0(model, w0, random_state)
     method = "async" if bound is None else f"ssp(s={bound})"
     hist = TrainingHistory(method, "measured", info={
@@ -317,7 +351,7 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
         "executed_on": ex.describe()})
     clocks = _Clocks(n_workers, bound)
     version = 0
-    owner: dict[str, tuple[int, int]] = {}  # task key -> (worker, pulled version)
+    owner: dict[str, tuple[int, int, int]] = {}  # task key -> (worker, pulled version, clock gap)
     done = (0, w, 0.0)  # (updates applied, parameters after them, when): one assignment, never split
     refuse_if_cell_interrupted("async_sgd")  # before the try: its except keeps partial results
     try:
@@ -327,10 +361,10 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
             waiting: list[int] = []
 
             def start(i: int) -> None:
-                clocks.started(i)
+                gap = clocks.started(i)
                 handle = ex.submit(_grad_task, model, w, data[i]["X"], data[i]["y"], batch_size, random_state,
                                    clocks.clock[i], i, float(delays_arr[i]), name="plsim-push")
-                owner[handle.key] = (i, version)
+                owner[handle.key] = (i, version, gap)
                 ac.add(handle)
 
             t0 = time.perf_counter()
@@ -340,11 +374,11 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
             for i in range(n_workers):
                 start(i)
             for handle in ac:
-                i, pulled = owner.pop(handle.key)
+                i, pulled, gap = owner.pop(handle.key)
                 grad, _ = handle.result()
                 if version >= n_updates:
                     continue
-                w = _push(hist, w, lr, grad, version - pulled, payload_nbytes(w))
+                w = _push(hist, w, lr, grad, version - pulled, gap, payload_nbytes(w))
                 done = (version + 1, w, time.perf_counter() - t0)
                 version += 1
                 clocks.clock[i] += 1
@@ -363,4 +397,5 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
         stop_interrupted(hist, "async_sgd", len(hist.staleness), n_updates, per_update=True)
     hist.params = w
     hist.info["max_clock_gap"] = clocks.max_gap
+    hist.info["pushed"] = list(clocks.clock)  # gradients each worker pushed (and the server applied)
     return hist

@@ -26,12 +26,21 @@ class TrainingDemo:
     lr: float = 0.2
     sync_steps: int = 40
     batch_size: int = 128
-    # parameter server
+    # when data parallelism pays: one full-batch step (an epoch of the digits) of MLPs of growing size,
+    # from the model above (its fixed cost per step is the alpha of the prediction) to one whose
+    # compute (about 1 s per step in one process) dwarfs it (plsim.training.scaling.measure_size_speedup)
+    dp_hidden: tuple[tuple[int, ...], ...] = ((32,), (128,), (512,), (512, 512), (1024, 1024), (2048, 2048))
+    dp_steps: int = 3              # timed steps per size and side (more for the cheap sizes)
+    # parameter server (simulated clock): a straggler 10x slower than the others holds digits no fast
+    # worker has (label-sorted shards), so asynchronous SGD, which applies its gradients rarely and
+    # late, needs more updates to reach the target than lock-step SGD; on IID shards it would not.
     async_workers: int = 4
-    worker_speeds: tuple[float, ...] = (1.0, 1.0, 1.0, 0.25)
-    async_lr: float = 0.05
+    worker_speeds: tuple[float, ...] = (1.0, 1.0, 1.0, 0.1)
+    async_labels: int = 2          # label-sorted pieces per worker (plsim.data.partition_shards, seed 0)
+    async_lr: float = 0.1
     async_updates: int = 200
     async_batch: int = 32
+    async_target: float = 0.4      # training-loss target: updates and simulated time to reach it
     staleness_bounds: tuple[int | None, ...] = (0, 3, None)
     # local SGD: more replicas than the other demos, each holding few labels (non-IID), so
     # that the averaging period H visibly trades bytes for convergence. (On IID shards of
@@ -78,7 +87,7 @@ def demo_settings(small: bool | None = None) -> TrainingDemo:
         small = small_mode()
     if not small:
         return TrainingDemo()
-    return TrainingDemo(sync_steps=20, async_updates=100, local_replicas=4,
+    return TrainingDemo(sync_steps=20, local_replicas=4, dp_hidden=TrainingDemo.dp_hidden[:-1],
                               exchange_sizes=(1e3, 2.5e3, 6e3, 1.6e4, 4e4, 1e5, 2.5e5, 6e5, 1.6e6, 4e6),
                               exchange_heldout=2, pipeline_repeats=1, scaling_repeats=2,
                               bench_samples=2048, bench_hidden=(512, 512), bench_steps=2)

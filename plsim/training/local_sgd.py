@@ -24,6 +24,7 @@ from plsim.training._common import (
     check_batch,
     check_data,
     check_lr,
+    check_shards,
     check_w0,
     default_replicas,
     diverged,
@@ -48,22 +49,6 @@ def local_steps(model: Any, w: np.ndarray, X: np.ndarray, y: np.ndarray, lr: flo
         rows = local_batch(len(y), batch_size, random_state, first_step + h, worker)
         w = w - lr * model.gradient(w, X[rows], y[rows])
     return w
-
-
-def _check_shards(shards: Any, n_samples: int) -> list[np.ndarray]:
-    """One non-empty array of distinct row indices in ``[0, n_samples)`` per replica."""
-    if isinstance(shards, np.ndarray) or not isinstance(shards, Sequence) or not shards:
-        raise TypeError("shards must be a non-empty list of index arrays, one per replica "
-                        "(e.g. plsim.data.partition_shards(y, n_replicas))")
-    out = []
-    for i, s in enumerate(shards):
-        s = np.asarray(s)
-        if s.ndim != 1 or s.size == 0 or not np.issubdtype(s.dtype, np.integer):
-            raise ValueError(f"shards[{i}] must be a non-empty 1-d array of integer row indices")
-        if s.min() < 0 or s.max() >= n_samples or np.unique(s).size != s.size:
-            raise ValueError(f"shards[{i}] must hold distinct row indices in [0, {n_samples})")
-        out.append(s.astype(np.int64))
-    return out
 
 
 def _average(weights: list[float], *ws: np.ndarray) -> np.ndarray:
@@ -120,7 +105,7 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
     check_callback(callback)
     ex = resolve_executor(executor)
     if shards is not None:
-        shards = _check_shards(shards, len(y))
+        shards = check_shards(shards, len(y))
         if n_workers is not None and n_workers != len(shards):
             raise ValueError(f"n_workers={n_workers!r} but {len(shards)} shards were given; give one shard per replica")
         n_workers = len(shards)

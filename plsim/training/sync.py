@@ -194,7 +194,9 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
     try:
         with ex.running("sync_sgd"):
             data = place_shards(ex, s["X"], s["y"], s["shards"])
-            replicas: list[Any] = [w] * k_workers
+            # the initial parameters go out once (not embedded in every replica's first task: a 35 MB model
+            # would travel in the task graph twice, with a "large graph" warning)
+            replicas: list[Any] = [ex.place(w=w)["w"]] * k_workers
             last = replicas  # each replica after the last recorded step (handles once there)
             try:
                 residuals: list[Any] = [None] * k_workers
