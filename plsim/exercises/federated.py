@@ -56,7 +56,22 @@ def _saving_explain(guess: float | None, measured: float, tuned: Any = None, fai
     if not parts:
         parts.append("Local work pays off on IID clients, but not one-for-one: compare the ratio with the "
                      "number of local steps per round.")
+    edge = _tuned_at_an_edge(tuned)
+    if edge:
+        parts.append(f"Careful: the tuned rate of {' and '.join(edge)} lies at an end of its grid, so a rate "
+                     "outside the grid might do better and change the ratio.")
     return " ".join(parts)
+
+
+def _tuned_at_an_edge(tuned: Any) -> list[str]:
+    """The algorithms whose tuned rate is not inside their grid (the figure's circled point at an end)."""
+    from plsim.federated.config import LrTuning
+    from plsim.federated.lessons import grid_interior
+
+    if not isinstance(tuned, dict):
+        return []
+    return [label for label, t in tuned.items()
+            if isinstance(t, LrTuning) and t.best_lr is not None and not grid_interior(t)]
 
 
 register(Exercise(
