@@ -8,15 +8,24 @@ transfers 2 p (p - 1).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
-from _exercise_solutions import SOLUTIONS, exec_solution as _exec_solution, no_predictions_left  # noqa: F401
+from _exercise_solutions import (  # noqa: F401
+    SOLUTIONS,
+    exec_solution as _exec_solution,
+    no_predictions_left,
+    on_clusters,
+    one_worker_client,
+)
 from plsim.comm import LinkModel, comm_time, ring_allreduce_local
 from plsim.comm import ExchangeTimes
 from plsim.exercises import check, check_code, predict, reveal
 from plsim.exercises import _core
 from plsim.exercises import collectives as ex
+from plsim.exercises.scheduler_record import watch_scheduler
 from plsim.training.pipeline import bubble_fraction
 
 
@@ -43,8 +52,9 @@ def test_ring_chunks_bad_input(client):
         ex.ring_chunks(client, [np.zeros(3), np.zeros(4)])
 
 
-def test_ring_solution_passes(client):
-    ns = _exec_solution("ring_allreduce_by_hand", client=client)
+@on_clusters
+def test_ring_solution_passes(cluster, request):
+    ns = _exec_solution("ring_allreduce_by_hand", client=request.getfixturevalue(cluster))
     fb = ns["_feedback"][-1]
     assert fb.correct is True, fb
     assert "p = 3: 12 chunk transfers" in fb and "p = 4: 24 chunk transfers" in fb
@@ -53,9 +63,13 @@ def test_ring_solution_passes(client):
 def test_ring_solution_result_is_the_sum_and_the_local_schedule(client):
     vectors = ex.ring_case(4)
     chunks, where = ex.ring_chunks(client, vectors)
-    counting = ex.CountingClient(client)
-    out = _solution_ring()(counting, chunks, where)
-    assert counting.tasks == 2 * 4 * 3 and counting.max_inputs == 2
+    with watch_scheduler(client) as seen:
+        out = _solution_ring()(client, chunks, where)
+        client.gather([f for row in out for f in row])  # the record ends when the block does: let them finish
+    tasks = seen.record.computed()
+    assert len(tasks) == 2 * 4 * 3 and max(len(t.dependencies) for t in tasks) == 2
+    # every task ran where the exercise pins it: on the worker of the rank that receives the chunk
+    assert {t.worker for t in tasks} <= set(where)
     local = ring_allreduce_local(vectors, average=False)
     for r, row in enumerate(out):
         got = np.concatenate(client.gather(row))
@@ -104,16 +118,91 @@ def _mean(client, chunks, where):
     return [[client.submit(np.divide, f, p, pure=False) for f in row] for row in out]
 
 
+def _dummies(client, n):
+    client.gather([client.submit(abs, -i, pure=False) for i in range(n)])
+
+
+def _in_this_process_plus_dummies(client, chunks, where):
+    """The sums made here, and exactly as many tasks as a ring runs, for show."""
+    p = len(chunks)
+    _dummies(client, 2 * p * (p - 1))
+    return _in_this_process(client, chunks, where)
+
+
+def _laundered(client, chunks, where):
+    """The sums made here, then passed through tasks (one per chunk, topped up to a ring's count)."""
+    p = len(chunks)
+    table = _in_this_process(client, chunks, where)
+    out = [[client.submit(np.copy, f, pure=False) for f in row] for row in table]
+    _dummies(client, 2 * p * (p - 1) - p * p)
+    return out
+
+
+def _one_step_at_a_time(client, chunks, where):
+    """The worked schedule, but waiting for each transfer before submitting the next."""
+    class Waiting:
+        def submit(self, *args, **kwargs):
+            future = client.submit(*args, **kwargs)
+            future.result()
+            return future
+
+    return _solution_ring()(Waiting(), chunks, where)
+
+
+def _plsims_ring(client, chunks, where):
+    from plsim.comm import ring_allreduce
+
+    p = len(chunks)
+    mean = ring_allreduce(client, [np.concatenate(client.gather(row)) for row in chunks]).values
+    return [client.scatter(np.array_split(m * p, p)) for m in mean]
+
+
 @pytest.mark.parametrize("wrong, says", [
     (_skip_all_gather, "do not hold the sum"),
     (_all_to_all, "all-to-all"),
     (_in_this_process, "no task ran on the cluster"),
     (_ring_then_extra_copies, "2(p - 1) = 4 per rank"),
     (_mean, "hold the mean"),
+    # forgeries only the scheduler's record exposes: the values are right
+    (_in_this_process_plus_dummies, "3 summed chunks your answer needs were not computed by any task on the cluster"),
+    (_laundered, "rank 0's chunk 0 holds the sum, but not as the result of your tasks combining the chunks"),
+    (_one_step_at_a_time, "tasks that computed your summed chunks ran one at a time"),
+    (_plsims_ring, "plsim's own (plsim.comm.ring_allreduce's)"),
 ])
 def test_wrong_rings_fail(client, wrong, says):
     fb = check_code("ring_allreduce_by_hand", wrong, client=client, quiet=True)
     assert fb.correct is False and says in fb, fb
+
+
+def _wrong_chunk_sent(client, chunks, where):
+    """A plausible schedule mistake: in reduce-scatter step s rank r sends chunk (r + s) mod p."""
+    p = len(chunks)
+    chunks = [list(row) for row in chunks]
+    for s in range(p - 1):
+        moved = {}
+        for r in range(p):
+            dst, c = (r + 1) % p, (r + s) % p
+            moved[dst, c] = client.submit(np.add, chunks[dst][c], chunks[r][c], workers=[where[dst]], pure=False)
+        for (dst, c), f in moved.items():
+            chunks[dst][c] = f
+    for s in range(p - 1):
+        moved = {}
+        for r in range(p):
+            dst, c = (r + 1) % p, (r + 1 - s) % p
+            moved[dst, c] = client.submit(np.copy, chunks[r][c], workers=[where[dst]], pure=False)
+        for (dst, c), f in moved.items():
+            chunks[dst][c] = f
+    return chunks
+
+
+@pytest.mark.parametrize("wrong", [_skip_all_gather, _wrong_chunk_sent])
+def test_wrong_sum_feedback_never_states_the_schedule(client, wrong):
+    fb = check_code("ring_allreduce_by_hand", wrong, client=client, quiet=True)
+    assert fb.correct is False and "do not hold the sum" in fb, fb
+    assert "mod p" not in fb and "(r - s)" not in fb and "(r + 1 - s)" not in fb, fb
+    # it says what the student's own chunk holds instead: which ranks' parts, which are missing or repeated
+    assert re.search(r"rank \d's chunk \d holds rank \d's part", fb), fb
+    assert "missing rank(s)" in fb or "times" in fb, fb
 
 
 def test_ring_without_client_says_what_to_pass():

@@ -15,7 +15,13 @@ import numpy as np
 import pytest
 from sklearn.tree import DecisionTreeClassifier
 
-from _exercise_solutions import SOLUTIONS, exec_solution as _exec_solution, no_predictions_left  # noqa: F401
+from _exercise_solutions import (  # noqa: F401
+    SOLUTIONS,
+    exec_solution as _exec_solution,
+    no_predictions_left,
+    on_clusters,
+    one_worker_client,
+)
 from plsim.ensembles import ParallelBaggingClassifier
 from plsim.exercises import check, check_code, predict, reveal
 from plsim.exercises import _core
@@ -71,11 +77,12 @@ def test_the_reference_is_a_majority_vote_of_trees_on_the_draws():
     assert np.array_equal(ex.reference_bagging(case), _by_hand(case))
 
 
-def test_bagging_solution_passes(client):
-    ns = _exec_solution("bagging_by_hand", client=client)
+@on_clusters
+def test_bagging_solution_passes(cluster, request):
+    ns = _exec_solution("bagging_by_hand", client=request.getfixturevalue(cluster))
     fb = ns["_feedback"][-1]
     assert fb.correct is True, fb
-    assert "exactly" in fb
+    assert "exactly" in fb and "each fitted by its own task on the cluster" in fb and "went to the cluster once" in fb
 
 
 def _local_fit(case_fn):
@@ -119,6 +126,83 @@ def test_calling_plsims_own_bagging_fails(client):
 
     fb = check_code("bagging_by_hand", one_line, client=client, quiet=True)
     assert fb.correct is False and re.search(r"(\d+) of the \1 tasks were plsim's own", fb), fb
+
+
+# -- bagging_by_hand: forgeries the scheduler's record exposes ------------------------------------------
+
+def _fit(X, y, rows, seed):
+    return DecisionTreeClassifier(random_state=seed).fit(X[rows], y[rows])
+
+
+def _majority(trees, X_test):
+    votes = np.stack([t.predict(X_test) for t in trees])
+    return np.array([np.bincount(col, minlength=3).argmax() for col in votes.T])
+
+
+def test_kernel_work_plus_dummy_tasks_fails(client):
+    """plsim's bagging fitted in this process, and n tasks for show: the answer is exactly right."""
+    def kernel_plus_dummies(client, X, y, X_test, n_members, random_state):
+        client.gather(client.map(abs, range(n_members), pure=False))
+        return ParallelBaggingClassifier(n_estimators=n_members, random_state=random_state,
+                                         executor=None).fit(X, y).predict(X_test)
+
+    fb = check_code("bagging_by_hand", kernel_plus_dummies, client=client, quiet=True)
+    assert fb.correct is False, fb
+    assert "8 of the 8 members' trees your answer needs were not computed by any task on the cluster" in fb, fb
+    assert "returned int" in fb
+
+
+def test_x_inside_every_task_fails_and_teaches_scatter(client):
+    def x_in_every_task(client, X, y, X_test, n_members, random_state):
+        futures = [client.submit(_fit, X, y, rows, seed, pure=False)
+                   for rows, seed in ex.member_draws(n_members, len(y), random_state)]
+        return _majority(client.gather(futures), X_test)
+
+    fb = check_code("bagging_by_hand", x_in_every_task, client=client, quiet=True)
+    assert fb.correct is False, fb
+    assert "8 of your 8 member tasks carried the training data inside the task" in fb, fb
+    assert "client.scatter([X, y], broadcast=True)" in fb
+    # the bytes quoted are the tasks' own: at least X and y in each (336 kB + 16.8 kB here)
+    kb = int(re.search(r"about (\d+) kB each", fb).group(1))
+    case = ex.bagging_case()
+    assert kb >= (case["X"].nbytes + case["y"].nbytes) / 1e3 - 1
+
+
+def test_scattering_inside_the_loop_fails(client):
+    def scatter_per_member(client, X, y, X_test, n_members, random_state):
+        futures = []
+        for rows, seed in ex.member_draws(n_members, len(y), random_state):
+            X_f, y_f = client.scatter([X, y], hash=False)  # a fresh copy for every member
+            futures.append(client.submit(_fit, X_f, y_f, rows, seed, pure=False))
+        return _majority(client.gather(futures), X_test)
+
+    fb = check_code("bagging_by_hand", scatter_per_member, client=client, quiet=True)
+    assert fb.correct is False and "the training data went to the cluster 8 times" in fb, fb
+
+
+def test_one_member_at_a_time_fails(client):
+    def sequential(client, X, y, X_test, n_members, random_state):
+        X_f, y_f = client.scatter([X, y], broadcast=True)
+        trees = [client.submit(_fit, X_f, y_f, rows, seed, pure=False).result()
+                 for rows, seed in ex.member_draws(n_members, len(y), random_state)]
+        return _majority(trees, X_test)
+
+    fb = check_code("bagging_by_hand", sequential, client=client, quiet=True)
+    assert fb.correct is False and "the 8 tasks that computed your members' trees ran one at a time" in fb, fb
+
+
+def test_members_predicting_on_the_workers_pass(client):
+    """Another honest design: each task returns its member's labels on X_test instead of the tree."""
+    def labels_from_tasks(client, X, y, X_test, n_members, random_state):
+        X_f, y_f, Xt_f = client.scatter([X, y, X_test], broadcast=True)
+        futures = [client.submit(lambda X, y, Xt, rows, seed: _fit(X, y, rows, seed).predict(Xt), X_f, y_f, Xt_f,
+                                 rows, seed, pure=False)
+                   for rows, seed in ex.member_draws(n_members, len(y), random_state)]
+        votes = np.stack(client.gather(futures))
+        return np.array([np.bincount(col, minlength=3).argmax() for col in votes.T])
+
+    fb = check_code("bagging_by_hand", labels_from_tasks, client=client, quiet=True)
+    assert fb.correct is True, fb
 
 
 def test_bagging_that_mutates_its_input_fails(client):

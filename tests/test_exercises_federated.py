@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from _exercise_solutions import on_clusters, one_worker_client  # noqa: F401
 from plsim import federated as F
 from plsim.exercises import check, check_code, predict, reveal
 from plsim.exercises import _core
@@ -53,10 +54,13 @@ def test_the_reference_round_is_a_weighted_average_of_local_updates():
     assert np.max(np.abs(ref - _by_hand(case, weighted=False))) > 1e-3
 
 
-def test_fedavg_round_solution_passes(client):
+@on_clusters
+def test_fedavg_round_solution_passes(cluster, request):
+    client = request.getfixturevalue(cluster)
     ns = _exec_solution("fedavg_round", dask_client=client)
     fb = check_code("fedavg_round", ns["fedavg_round"], dask_client=client, quiet=True)
     assert fb.correct is True, fb
+    assert "each party's update was computed by its own task on the cluster" in fb
 
 
 def test_fedavg_round_without_weights_fails(client):
@@ -107,6 +111,52 @@ def test_fedavg_round_by_calling_run_federated_fails(client):
 
     fb = check_code("fedavg_round", via_run_federated, dask_client=client, quiet=True)
     assert fb.correct is False and "plsim's own (run_federated's)" in fb, fb
+
+
+def test_fedavg_round_in_this_process_plus_dummy_tasks_fails(client):
+    """run_federated in this process (executor=None) gives the exact round; tasks for show do not make it Dask."""
+    def kernel_plus_dummies(dask_client, model, w_global, parties, *, local_epochs, batch_size, lr, random_state,
+                            round_index):
+        dask_client.gather(dask_client.map(abs, range(len(parties)), pure=False))
+        case = ex.fedavg_round_case()
+        return F.run_federated(model, case["dataset"], case["parts"], rounds=1, client_fraction=1.0,
+                               local_epochs=local_epochs, batch_size=batch_size, lr=lr, random_state=random_state,
+                               initial_weights=w_global, executor=None).weights
+
+    fb = check_code("fedavg_round", kernel_plus_dummies, dask_client=client, quiet=True)
+    assert fb.correct is False, fb
+    assert "5 of the 5 parties' updates your answer needs were not computed by any task on the cluster" in fb, fb
+
+
+def _train(model, w, party, seed, *, local_epochs, batch_size, lr):
+    return F.local_update(model, w, party.X, party.y, algorithm="fedavg", local_epochs=local_epochs,
+                          batch_size=batch_size, lr=lr, seed=seed)
+
+
+def test_fedavg_round_one_party_at_a_time_fails(client):
+    def sequential(dask_client, model, w_global, parties, *, local_epochs, batch_size, lr, random_state,
+                   round_index):
+        results = [dask_client.submit(_train, model, w_global, p, F.client_seed(random_state, round_index, p.client_id),
+                                      local_epochs=local_epochs, batch_size=batch_size, lr=lr, pure=False).result()
+                   for p in parties]
+        return w_global - F.weighted_average([r.delta for r in results], [r.n_samples for r in results])
+
+    fb = check_code("fedavg_round", sequential, dask_client=client, quiet=True)
+    assert fb.correct is False and "the 5 tasks that computed your parties' updates ran one at a time" in fb, fb
+
+
+def test_fedavg_round_returning_local_weights_passes(client):
+    """Another honest design: each party's task returns its locally trained weights, the server averages them."""
+    def local_models(dask_client, model, w_global, parties, *, local_epochs, batch_size, lr, random_state,
+                     round_index):
+        futures = [dask_client.submit(lambda *a, **k: w_global - _train(*a, **k).delta, model, w_global, f,
+                                      F.client_seed(random_state, round_index, p.client_id),
+                                      local_epochs=local_epochs, batch_size=batch_size, lr=lr, pure=False)
+                   for p, f in zip(parties, dask_client.scatter(list(parties)))]
+        return F.weighted_average(dask_client.gather(futures), [p.n_samples for p in parties])
+
+    fb = check_code("fedavg_round", local_models, dask_client=client, quiet=True)
+    assert fb.correct is True, fb
 
 
 # -- dp_noise_for_budget (answer) --------------------------------------------------------------------

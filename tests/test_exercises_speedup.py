@@ -16,7 +16,13 @@ from plsim import speedup as sp
 from plsim.exercises import _core, check, check_code, predict, registered, reveal
 from plsim.exercises import speedup as ex
 
-from _exercise_solutions import SOLUTIONS, exec_solution, no_predictions_left  # noqa: F401 (autouse)
+from _exercise_solutions import (  # noqa: F401 (autouse, fixtures)
+    SOLUTIONS,
+    exec_solution,
+    no_predictions_left,
+    on_clusters,
+    one_worker_client,
+)
 
 NAMES = ("speedup_ceiling", "first_speedup", "waves", "tiny_task_speedup", "threads_speedup",
          "amdahl_from_run", "task_size_for_speedup", "batched_tasks")
@@ -197,13 +203,15 @@ def test_task_size_for_speedup():
 
 # -- 01_speedup: the Dask-code exercise, on a real cluster -----------------------------------------
 
-def test_batched_tasks_solution_passes_on_a_real_cluster(client):
+@on_clusters
+def test_batched_tasks_solution_passes_on_a_real_cluster(cluster, request):
     # 23 tasks in batches of 5: 5 Dask tasks (5 + 5 + 5 + 5 + 3), results identical to the plain loop.
+    client = request.getfixturevalue(cluster)
     ns, fb = None, []
     ns = {"client": client, "check_code": lambda *a, **k: fb.append(check_code(*a, quiet=True, **k))}
     exec(compile((SOLUTIONS / "batched_tasks.py").read_text(), "batched_tasks.py", "exec"), ns)
     assert len(fb) == 1 and fb[0].correct is True, fb
-    assert "in 5 Dask tasks" in fb[0]
+    assert "computed in 5 Dask tasks" in fb[0]
     tasks = list(range(100, 111))
     assert ns["run_batched"](client, sp.python_work, tasks, 4) == [sp.python_work(t) for t in tasks]
 
@@ -240,3 +248,40 @@ def test_batched_tasks_wrong_implementations_fail(client):
         raise NotImplementedError
 
     assert check_code("batched_tasks", todo, client=client, quiet=True).correct is None
+
+
+def _batches(tasks, batch_size):
+    return [tasks[i:i + batch_size] for i in range(0, len(tasks), batch_size)]
+
+
+def _run_batch(func, batch):
+    return [func(t) for t in batch]
+
+
+def test_batched_tasks_in_this_process_plus_dummy_tasks_fails(client):
+    """The plain loop here, and exactly one task per batch for show: the count and the results are right."""
+    def kernel_plus_dummies(client, func, tasks, batch_size):
+        client.gather(client.map(abs, range(len(_batches(tasks, batch_size))), pure=False))
+        return [func(t) for t in tasks]
+
+    fb = check_code("batched_tasks", kernel_plus_dummies, client=client, quiet=True)
+    assert fb.correct is False, fb
+    assert "23 of the 23 results your answer needs were not computed by any task on the cluster" in fb, fb
+
+
+def test_batched_tasks_one_batch_at_a_time_fails(client):
+    def sequential(client, func, tasks, batch_size):
+        return [r for b in _batches(tasks, batch_size) for r in client.submit(_run_batch, func, b).result()]
+
+    fb = check_code("batched_tasks", sequential, client=client, quiet=True)
+    assert fb.correct is False and "the 5 tasks that computed your results ran one at a time" in fb, fb
+
+
+def test_batched_tasks_through_plsims_run_parallel_fails(client):
+    def via_run_parallel(client, func, tasks, batch_size):
+        batch_results = sp.run_parallel(client, lambda batch, f: _run_batch(f, batch), _batches(tasks, batch_size),
+                                        func)  # func goes as data: scattered once, then run on every batch
+        return [r for rs in batch_results for r in rs]
+
+    fb = check_code("batched_tasks", via_run_parallel, client=client, quiet=True)
+    assert fb.correct is False and "tasks were plsim's own (run_parallel's)" in fb, fb

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from dask.distributed import as_completed
 
+from _exercise_solutions import on_clusters, one_worker_client  # noqa: F401
 from plsim.data import load_dataset
 from plsim.exercises import check, check_code, predict, registered, reveal
 from plsim.exercises import _core
@@ -143,16 +144,20 @@ def _server(client, model, shards, w0, lr, n_updates, *, stale_copy=False, resub
     return w, log
 
 
-def test_worked_parameter_server_passes_on_a_real_cluster(client, digits):
+@on_clusters
+def test_worked_parameter_server_passes_on_a_real_cluster(cluster, request, digits):
+    client = request.getfixturevalue(cluster)
     X, y = digits
-    ns = _solution("async_ps", client=client, soft=SOFT, X=X, y=y)
+    with client.as_current():  # as in the notebook, whose client is the default one (as_completed() finds it)
+        ns = _solution("async_ps", client=client, soft=SOFT, X=X, y=y)
     (fb,) = ns["_feedback"]
     assert fb.correct is True, fb
-    assert "Staleness of your run (measured)" in fb
+    assert "Staleness of your run (measured)" in fb and "each computed by a task on the cluster" in fb
     # and its log is a real asynchronous one: with 3 workers the 2nd and 3rd gradients read version 0
     shards = [(X[:300], y[:300]), (X[300:600], y[300:600]), (X[600:900], y[600:900])]
     w0 = check_w0(SOFT, None, 0)
-    w, log = ns["my_parameter_server"](client, SOFT, shards, w0, PS_LR, 9)
+    with client.as_current():
+        w, log = ns["my_parameter_server"](client, SOFT, shards, w0, PS_LR, 9)
     w_ref, staleness = replay_async_ps(SOFT, shards, w0, PS_LR, log)
     np.testing.assert_allclose(w, w_ref, rtol=1e-9, atol=1e-12)
     assert staleness[1] >= 1 and staleness[2] >= 1 and check_ps_log(log, 3, 9) == ""
@@ -207,8 +212,8 @@ def _simulated_server(client, model, shards, w0, lr, n, *, on_cluster):
     return w, log
 
 
-@pytest.mark.parametrize("on_cluster, says", [(False, "computed only 0 task"),
-                                               (True, "never had more than one gradient task")])
+@pytest.mark.parametrize("on_cluster, says", [(False, "no task ran on the cluster"),
+                                               (True, "tasks that computed your gradients ran one at a time")])
 def test_simulated_asynchrony_fails(client, digits, on_cluster, says):
     X, y = digits
     shards = [(X[:300], y[:300]), (X[300:600], y[300:600]), (X[600:900], y[600:900])]
@@ -219,6 +224,33 @@ def test_simulated_asynchrony_fails(client, digits, on_cluster, says):
     fb = check_code("async_ps", lambda *a: _simulated_server(*a, on_cluster=on_cluster), client=client,
                     model=SOFT, X=X, y=y, quiet=True)
     assert fb.correct is False and says in fb, fb  # ...but the scheduler saw what really ran
+
+
+def test_simulated_asynchrony_plus_dummy_tasks_fails(client, digits):
+    """The simulated server, and more tasks than gradients for show, all in flight at once."""
+    X, y = digits
+
+    def with_dummies(client, model, shards, w0, lr, n):
+        client.gather(client.map(abs, range(2 * n), pure=False))
+        return _simulated_server(client, model, shards, w0, lr, n, on_cluster=False)
+
+    fb = check_code("async_ps", with_dummies, client=client, model=SOFT, X=X, y=y, quiet=True)
+    assert fb.correct is False, fb
+    assert "15 of the 15 gradients your answer needs were not computed by any task on the cluster" in fb, fb
+
+
+def test_simulated_asynchrony_beside_plsims_async_sgd_fails(client, digits):
+    """plsim's own asynchronous server run on the cluster for show, the answer simulated here."""
+    from plsim.training.async_ps import async_sgd
+
+    X, y = digits
+
+    def beside_plsim(client, model, shards, w0, lr, n):
+        async_sgd(model, *shards[0], executor=client, n_workers=len(shards), lr=lr, n_updates=n, batch_size=None)
+        return _simulated_server(client, model, shards, w0, lr, n, on_cluster=False)
+
+    fb = check_code("async_ps", beside_plsim, client=client, model=SOFT, X=X, y=y, quiet=True)
+    assert fb.correct is False and "plsim's own (async_sgd's)" in fb, fb
 
 
 def test_parameter_server_check_needs_a_cluster(digits):

@@ -11,7 +11,11 @@ Three kinds of exercise, all registered by name in the topic modules
   and says what usually explains the gap. The student then writes their own
   explanation in the cell below (read by the instructor, not graded here).
 * **code** -- ``check_code(name, function, **context)`` runs the student's Dask
-  code and compares its result with plsim's own implementation.
+  code and compares its result with plsim's own implementation, then judges
+  where the work ran from what the scheduler recorded during the call
+  (:func:`cluster_work`, :mod:`plsim.exercises.scheduler_record`): every part of
+  the answer must be the result of a task the cluster computed, not work done in
+  the notebook's process.
 
 Every check prints feedback instead of raising, so an unanswered notebook still
 runs top to bottom (and under nbval in CI). Worked solutions live next to the
@@ -30,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Feedback", "Exercise", "register", "check", "predict", "reveal", "check_code", "exercise",
-           "registered", "TOPIC_MODULES"]
+           "registered", "TOPIC_MODULES", "ClusterWork", "cluster_work", "plsims_own", "values_in"]
 
 # The modules that register exercises; imported on the first lookup.
 TOPIC_MODULES = ("speedup", "ensembles", "federated", "training", "collectives", "scaling")
@@ -200,13 +204,111 @@ def reveal(name: str, measured: float, *, quiet: bool = False, **context: Any) -
     return _emit(Feedback(text.rstrip(), close), quiet)
 
 
-def plsim_tasks(task_stream: Any) -> int:
-    """How many tasks of a recorded task stream plsim itself submitted (their keys start ``plsim-``).
+def values_in(value: Any, depth: int = 2) -> list[Any]:
+    """``value`` and what it holds, ``depth`` levels down: items of tuples/lists/dicts, fields of dataclasses.
 
-    A code exercise asks the student to write with ``client.submit`` what a plsim function does; calling that
-    function gives exactly the reference result, and these tasks give it away.
+    A task's result is matched with an expected part wherever the student put it: a tree, ``(tree, rows)``,
+    a ``LocalUpdate`` whose ``.delta`` is the update, a list of batch results.
     """
-    return sum("plsim-" in str(t.get("key", "")) for t in task_stream)
+    out = [value]
+    if depth <= 0 or isinstance(value, (str, bytes)):
+        return out
+    if isinstance(value, dict):
+        items = list(value.values())
+    elif isinstance(value, (tuple, list)):
+        items = list(value)
+    elif hasattr(value, "__dataclass_fields__"):
+        items = [getattr(value, f, None) for f in value.__dataclass_fields__]
+    else:
+        return out
+    for item in items[:64]:
+        out.extend(values_in(item, depth - 1))
+    return out
+
+
+def plsims_own(seen: Any, *, own: str, how: str, own_modules: tuple[str, ...] = ()) -> str:
+    """"" unless some recorded tasks were plsim's own implementation's (then the feedback that says so).
+
+    plsim's executor names its tasks ``plsim-...``; ``own_modules`` adds plsim modules whose functions, as
+    tasks, mean the student called plsim's implementation (e.g. ``"plsim.comm."`` for the ring all-reduce).
+    Step 1 of :func:`cluster_work`; a check that must say it before anything else calls it first.
+    """
+    from plsim.exercises.scheduler_record import plsim_own
+
+    tasks = list(seen.record.tasks)
+    mine = plsim_own(tasks) + sum(any(t.function.startswith(m) for m in own_modules)
+                                  for t in tasks if not t.key.startswith("plsim-"))
+    if not mine:
+        return ""
+    return (f"{mine} of the {len(tasks)} tasks were plsim's own ({own}'s): the exercise is to write it yourself "
+            f"with client.submit, not to call {own}; {how}.")
+
+
+@dataclass(frozen=True)
+class ClusterWork:
+    """What the scheduler saw of a code exercise's work (:func:`cluster_work`).
+
+    ``problem`` is "" when every expected part was computed by a task on the cluster (and, if asked, two of
+    those tasks were in flight at once), otherwise the feedback that says what was wrong. ``tasks`` are the
+    tasks that computed the parts; ``in_flight`` the most of them submitted and unfinished at one instant,
+    ``running`` the most computing at one instant (scheduler clock).
+    """
+
+    problem: str
+    tasks: tuple = ()
+    in_flight: int = 0
+    running: int = 0
+
+
+def cluster_work(seen: Any, parts: Any, same: Callable[[Any, Any], bool], *, what: str, how: str, own: str,
+                 own_modules: tuple[str, ...] = (), concurrent: bool = True) -> ClusterWork:
+    """Judge where a code exercise's work ran, from what the scheduler recorded during the student's call.
+
+    Every check of a "write the Dask code yourself" exercise runs the student's function inside
+    ``with watch_scheduler(client) as seen:`` (:mod:`plsim.exercises.scheduler_record`) and then asks here,
+    in this order:
+
+    1. were any tasks plsim's own (keys ``plsim-...``, or functions of ``own_modules``)? Calling plsim's
+       implementation of the exercise is not writing it;
+    2. did any task run on the cluster at all?
+    3. was every expected part (a member's predictions, a party's update, a gradient, a batch's results, a
+       chunk's sum) the result of a task the cluster computed? ``same(result, part)`` says whether a task's
+       result is that part. Work done in the notebook's process, plus dummy tasks for show, fails here;
+    4. if ``concurrent``: were two of those tasks in flight at once (submitted, not yet finished, on the
+       scheduler's clock)? Code that waits for each result before submitting the next never lets the workers
+       run side by side. This holds on one worker too.
+
+    The feedback names what went wrong and how to do it (``what``: the parts, plural, e.g. "members' trees";
+    ``how``: the Dask way, e.g. "submit one fit per member with client.submit"; ``own``: plsim's function that
+    does it all), never the expected values.
+    """
+    from plsim.exercises.scheduler_record import most_in_flight, most_running, producers
+
+    problem = plsims_own(seen, own=own, how=how, own_modules=own_modules)
+    if problem:
+        return ClusterWork(problem)
+    record = seen.record
+    computed = record.computed()
+    if not computed:
+        return ClusterWork(f"no task ran on the cluster while your function ran: {how}.")
+    parts = list(parts)
+    found = producers(computed, seen.results, parts, same)
+    missing = sum(not f for f in found)
+    if missing:
+        kinds = sorted({t.result_type or "?" for t in computed})
+        return ClusterWork(
+            f"{missing} of the {len(parts)} {what} your answer needs were not computed by any task on the cluster: "
+            f"the {len(computed)} task(s) that ran while your function ran returned {', '.join(kinds)}, not "
+            f"those. Work done in this process does not count, even with other tasks sent alongside: {how}.")
+    used = tuple({t.key: t for f in found for t in f[:1]}.values())
+    flight, running = most_in_flight(used, until=record.stop), most_running(used)
+    if concurrent and len(used) >= 2 and flight < 2:
+        return ClusterWork(
+            f"the {len(used)} tasks that computed your {what} ran one at a time: the scheduler never had two of "
+            "them in flight at once, so the workers could not run them side by side. Submit them all before you "
+            "wait for any result (client.map, or client.submit in a loop, then client.gather).", used, flight,
+            running)
+    return ClusterWork("", used, flight, running)
 
 
 def check_code(name: str, function: Any, *, quiet: bool = False, **context: Any) -> Feedback:

@@ -6,8 +6,10 @@
   :func:`plsim.comm.measure_exchange`.
 * ``ring_allreduce_by_hand`` (code): the ring all-reduce written with
   ``client.submit``, one chunk moved per task (reduce-scatter then all-gather),
-  checked against the sum and :func:`plsim.comm.ring_allreduce`, and that it
-  moved exactly ``2 (p - 1)`` chunks per rank.
+  checked against the sum and :func:`plsim.comm.ring_allreduce`, and against the
+  scheduler's record of the call: exactly ``2 (p - 1)`` chunk transfers per rank,
+  each sum built by tasks from the chunks given (not in the notebook's process).
+  A wrong sum's feedback says what the chunk holds, never the schedule.
 * ``bubble_micro_batches`` (answer): the fewest GPipe micro-batches that keep
   the bubble of a 4-stage pipeline within 10 %.
 * ``ring_bytes_64`` (answer): the bytes each rank sends when 64 ranks ring
@@ -22,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from plsim.exercises._core import Exercise, register
+from plsim.exercises._core import Exercise, cluster_work, register
 
-__all__ = ["RING_BYTES", "ring_chunks", "CountingClient", "ring_case", "BUBBLE_STAGES", "BUBBLE_TARGET",
+__all__ = ["RING_BYTES", "ring_chunks", "ring_case", "BUBBLE_STAGES", "BUBBLE_TARGET",
            "SCALE_RANKS"]
 
 NOTEBOOK = "05_collectives_compression_pipelines"
@@ -82,41 +84,6 @@ register(Exercise(
 # -- code: a ring all-reduce by hand --------------------------------------------------------------------
 
 
-class CountingClient:
-    """A Dask client that counts the tasks submitted through it (and how many futures each one takes).
-
-    Everything else is the real client's. ``tasks`` is the number of
-    ``submit`` calls plus the items of every ``map``; ``max_inputs`` the most
-    futures any one task received.
-    """
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.tasks = 0
-        self.max_inputs = 0
-
-    def _note(self, args: tuple, kwargs: dict) -> None:
-        from distributed import Future
-
-        n = sum(isinstance(a, Future) for a in list(args) + list(kwargs.values()))
-        self.max_inputs = max(self.max_inputs, n)
-
-    def submit(self, func: Any, *args: Any, **kwargs: Any) -> Any:
-        self.tasks += 1
-        self._note(args, {k: v for k, v in kwargs.items() if k not in ("workers", "key", "pure")})
-        return self._client.submit(func, *args, **kwargs)
-
-    def map(self, func: Any, *iterables: Any, **kwargs: Any) -> Any:
-        columns = [list(it) for it in iterables]
-        for row in zip(*columns):
-            self.tasks += 1
-            self._note(row, {})
-        return self._client.map(func, *columns, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-
 def ring_chunks(client: Any, vectors: list[np.ndarray]) -> tuple[list[list[Any]], list[str]]:
     """Place rank ``r``'s vector, cut into ``p`` chunks, on worker ``r mod workers``.
 
@@ -149,19 +116,62 @@ def ring_case(p: int, length: int = 10_001, seed: int = 0) -> list[np.ndarray]:
     return [rng.normal(size=length) for _ in range(p)]
 
 
+def _holds(value: np.ndarray, parts: list[np.ndarray]) -> str:
+    """What a wrong chunk adds up, in words: which ranks' parts it holds (and how often), if it is such a sum."""
+    if value.shape != parts[0].shape:
+        return "a chunk of another length"
+    coef, *_ = np.linalg.lstsq(np.stack(parts, axis=1), value, rcond=None)
+    counts = np.rint(coef).astype(int)
+    if not np.allclose(np.stack(parts, axis=1) @ counts, value, rtol=1e-9, atol=1e-9) or (counts < 0).any():
+        return "something that is not a sum of the ranks' parts"
+    held = ", ".join(f"rank {q}'s part" + (f" {n} times" if n > 1 else "") for q, n in enumerate(counts) if n)
+    missing = [q for q, n in enumerate(counts) if n == 0]
+    return (held or "nothing") + (f" (missing rank(s) {missing})" if missing else "")
+
+
+def _wrong_sum_message(p: int, wrong: list[int], gathered: list[list[np.ndarray]], vectors: list[np.ndarray]) -> str:
+    """The feedback for ranks that do not hold the sum: what one wrong chunk holds, never the schedule to use."""
+    splits = [np.array_split(v, p) for v in vectors]
+    r = wrong[0]
+    for c in range(p):
+        parts = [splits[q][c] for q in range(p)]
+        got = np.asarray(gathered[r][c], dtype=np.float64)
+        if got.shape != parts[0].shape or not np.allclose(got, np.sum(parts, axis=0), rtol=1e-12, atol=1e-12):
+            break
+    return (f"with p = {p}, ranks {wrong} do not hold the sum of all vectors: rank {r}'s chunk {c} holds "
+            f"{_holds(got, parts)}. After the p - 1 reduce-scatter steps every rank must hold one chunk that has "
+            "collected each rank's part exactly once (a different chunk on each rank); the all-gather steps then "
+            "pass those finished chunks on around the ring. Work out on paper, for p = 3, which chunk each rank "
+            "must send in each step for that to happen.")
+
+
+def _settle(client: Any, table: Any) -> None:
+    """Wait until the futures of a returned table have finished (whatever the table's layout)."""
+    from distributed import Future
+
+    try:
+        futures = [f for row in table for f in row if isinstance(f, Future)]
+    except TypeError:
+        return
+    if futures:
+        client.gather(futures, errors="skip")
+
+
 def _run_ring(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
     if client is None:
         return False, ("pass the notebook's Dask client: check_code(\"ring_allreduce_by_hand\", my_ring_allreduce, "
                        "client=client)")
     from plsim.comm import ring_allreduce
+    from plsim.exercises.scheduler_record import inputs_of, watch_scheduler
 
     report = []
     for p in (3, 4):
         vectors = ring_case(p)
         before = [v.copy() for v in vectors]
         chunks, where = ring_chunks(client, vectors)
-        counting = CountingClient(client)
-        out = fn(counting, [list(row) for row in chunks], list(where))
+        with watch_scheduler(client) as seen:
+            out = fn(client, [list(row) for row in chunks], list(where))
+            _settle(client, out)  # the returned futures may still be running: the record must see them finish
         if any(not np.array_equal(a, b) for a, b in zip(vectors, before)):
             return False, "your function changed the input vectors in place."
         try:
@@ -170,11 +180,13 @@ def _run_ring(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
             return False, f"return chunks in the same layout (a list of p lists of p futures), not {type(out).__name__}"
         if len(rows) != p or any(len(r) != p for r in rows):
             return False, f"with p = {p} ranks return p lists of p chunks, got {[len(r) for r in rows]}"
-        values = [np.concatenate([np.asarray(c) for c in row]) for row in client.gather(rows)]
+        gathered = client.gather(rows)
+        values = [np.concatenate([np.asarray(c) for c in row]) for row in gathered]
         want_sum = np.sum(vectors, axis=0)
         plsim_mean = ring_allreduce(client, vectors).values
         needed = 2 * p * (p - 1)
-        if counting.tasks == 0:
+        computed = seen.record.computed()
+        if not computed:
             return False, ("no task ran on the cluster: every chunk must move as the input of a client.submit "
                            "task on the receiving rank's worker, not be gathered and added here.")
         wrong = [r for r, v in enumerate(values)
@@ -182,22 +194,43 @@ def _run_ring(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
         if wrong:
             if all(np.allclose(v, want_sum / p, rtol=1e-12, atol=1e-12) for v in values):
                 return False, "your chunks hold the mean; return the sum (the check divides by p itself)."
-            return False, (f"with p = {p}, ranks {wrong} do not hold the sum of all vectors. Reduce-scatter: in step "
-                           "s rank r sends chunk (r - s) mod p to rank r + 1, which adds it to its own; all-gather: "
-                           "in step s rank r forwards chunk (r + 1 - s) mod p to rank r + 1, which replaces its own.")
+            return False, _wrong_sum_message(p, wrong, gathered, vectors)
         if not all(np.allclose(v / p, m, rtol=1e-12, atol=1e-12) for v, m in zip(values, plsim_mean)):
             return False, f"with p = {p} your result differs from plsim.comm.ring_allreduce's."
-        if counting.max_inputs > 2:
-            return False, (f"one of your tasks took {counting.max_inputs} chunks at once: that is an all-to-all "
+        sums = [np.sum([np.array_split(v, p)[c] for v in vectors], axis=0) for c in range(p)]
+        work = cluster_work(seen, sums, _is_chunk_sum, what="summed chunks", own="plsim.comm.ring_allreduce",
+                            own_modules=("plsim.comm.",),
+                            how="every chunk must move as the input of a client.submit task on the receiving "
+                                "rank's worker, and the table you return must hold those tasks' futures")
+        if work.problem:
+            return False, f"with p = {p}: {work.problem}"
+        most_inputs = max(len(t.dependencies) for t in computed)
+        if most_inputs > 2:
+            return False, (f"one of your tasks took {most_inputs} chunks at once: that is an all-to-all "
                            "gather, not a ring. In a ring each task gets one chunk from the left neighbour "
                            "(plus, when reducing, the rank's own copy).")
-        if counting.tasks != needed:
-            return False, (f"with p = {p} ranks your function ran {counting.tasks} tasks; a ring moves one chunk per "
+        if len(computed) != needed:
+            return False, (f"with p = {p} ranks your function ran {len(computed)} tasks; a ring moves one chunk per "
                            f"task, 2(p - 1) = {2 * (p - 1)} per rank, {needed} in all (reduce-scatter and all-gather "
                            "each p - 1 steps of p transfers). Do the cutting and joining outside: chunks are given.")
-        report.append(f"p = {p}: {counting.tasks} chunk transfers = 2(p - 1) = {2 * (p - 1)} per rank")
-    return True, ("each rank holds the sum, equal to plsim.comm.ring_allreduce's result (times p); "
-                  + "; ".join(report) + ".")
+        for r, row in enumerate(rows):
+            for c, future in enumerate(row):
+                given = {str(chunks[q][c].key) for q in range(p)}
+                if seen.record.task(future) is None or not given <= inputs_of(seen.record, future):
+                    return False, (f"with p = {p}, rank {r}'s chunk {c} holds the sum, but not as the result of "
+                                   "your tasks combining the chunks you were given: return the futures of the tasks "
+                                   "that built each sum from the chunk futures (and from your earlier tasks' "
+                                   "futures), not data made in this process.")
+        report.append(f"p = {p}: {len(computed)} chunk transfers = 2(p - 1) = {2 * (p - 1)} per rank, up to "
+                      f"{work.in_flight} in flight at once")
+    return True, ("each rank holds the sum, equal to plsim.comm.ring_allreduce's result (times p), built by tasks on "
+                  "the cluster from the ranks' chunks (scheduler's record); " + "; ".join(report) + ".")
+
+
+def _is_chunk_sum(result: Any, chunk_sum: np.ndarray) -> bool:
+    """``same(result, sum)`` for :func:`cluster_work`: a task returned this chunk summed over the ranks."""
+    return (isinstance(result, np.ndarray) and result.shape == chunk_sum.shape
+            and np.allclose(result, chunk_sum, rtol=1e-12, atol=1e-12))
 
 
 register(Exercise(

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from plsim.validation import check_int
-from plsim.exercises._core import Exercise, plsim_tasks, register
+from plsim.exercises._core import Exercise, cluster_work, register, values_in
 
 __all__ = ["member_draws", "bagging_case", "reference_bagging", "BAGGING_MEMBERS", "BAGGING_SEED"]
 
@@ -155,28 +155,67 @@ def _reference_of_the_check() -> np.ndarray:
     return reference_bagging(bagging_case())
 
 
-def _vote(case: dict[str, Any], rows_of: Any) -> np.ndarray:
-    """Majority vote of trees fitted on ``rows_of(rows)`` with the members' seeds (for diagnosing mistakes)."""
+@functools.cache
+def _members_of_the_check() -> tuple[np.ndarray, ...]:
+    """Each member's own predictions on the check's X_test: what one member's task on the cluster yields."""
+    return tuple(_member_votes(bagging_case(), lambda rows: rows))
+
+
+def _member_votes(case: dict[str, Any], rows_of: Any) -> list[np.ndarray]:
+    """Predictions on X_test of trees fitted on ``rows_of(rows)`` with the members' seeds, one per member."""
     from sklearn.tree import DecisionTreeClassifier
 
     X, y = case["X"], case["y"]
-    votes = np.stack([DecisionTreeClassifier(random_state=seed).fit(X[rows_of(rows)], y[rows_of(rows)])
-                      .predict(case["X_test"])
-                      for rows, seed in member_draws(case["n_members"], len(y), case["random_state"])])
+    return [DecisionTreeClassifier(random_state=seed).fit(X[rows_of(rows)], y[rows_of(rows)]).predict(case["X_test"])
+            for rows, seed in member_draws(case["n_members"], len(y), case["random_state"])]
+
+
+def _vote(case: dict[str, Any], rows_of: Any) -> np.ndarray:
+    """Majority vote of trees fitted on ``rows_of(rows)`` with the members' seeds (for diagnosing mistakes)."""
+    votes = np.stack(_member_votes(case, rows_of))
     return np.array([np.bincount(col).argmax() for col in votes.T])
+
+
+def _is_member(X_test: np.ndarray) -> Any:
+    """``same(result, predictions)`` for :func:`cluster_work`: a fitted tree, or its labels, anywhere in a result."""
+    def same(result: Any, want: np.ndarray) -> bool:
+        for value in values_in(result):
+            got = value.predict(X_test) if hasattr(value, "predict") else value
+            if isinstance(got, (np.ndarray, list)) and np.array_equal(np.asarray(got), want):
+                return True
+        return False
+    return same
+
+
+def _data_went_once(seen: Any, members: Any, case: dict[str, Any]) -> str:
+    """"" if X went to the cluster once (scattered) for all member tasks; else a message that teaches scatter."""
+    data_bytes = case["X"].nbytes
+    inline = [t.payload_bytes for t in members if t.payload_bytes >= data_bytes]
+    if inline:
+        kb = sum(inline) / len(inline) / 1e3
+        return (f"{len(inline)} of your {len(members)} member tasks carried the training data inside the task "
+                f"(about {kb:.0f} kB each, {sum(inline) / 1e3:.0f} kB in all, measured from the tasks the scheduler "
+                "received): passed as an argument, X travels once per task. Scatter X and y once, before the "
+                "loop (X_f, y_f = client.scatter([X, y], broadcast=True)), and pass the futures to client.submit: "
+                "each task then carries only its rows and seed, and every worker gets the data once.")
+    copies = {d for t in members for d in t.dependencies
+              if d in seen.record.data and seen.record.data[d].nbytes >= data_bytes}
+    if len(copies) > 1:
+        return (f"the training data went to the cluster {len(copies)} times (your member tasks read {len(copies)} "
+                "different scattered copies of it): scatter X and y once, before the loop, and give every member "
+                "the same futures.")
+    return ""
 
 
 def _run_bagging(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
     if client is None:
         return False, "pass the notebook's Dask client: check_code(\"bagging_by_hand\", bagging_by_hand, client=client)"
-    from distributed import get_task_stream
+    from plsim.exercises.scheduler_record import watch_scheduler
 
     case = bagging_case()
     before = {k: np.copy(case[k]) for k in ("X", "y", "X_test")}
-    with get_task_stream(client=client) as stream:
+    with watch_scheduler(client) as seen:
         got = fn(client, case["X"], case["y"], case["X_test"], case["n_members"], case["random_state"])
-    n_tasks = len(stream.data)
-    own = plsim_tasks(stream.data)
     if any(not np.array_equal(case[k], v) for k, v in before.items()):
         return False, "your function changed X, y or X_test in place; leave the caller's data as it was."
     try:
@@ -188,23 +227,29 @@ def _run_bagging(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
         return False, (f"you returned shape {got.shape}; return one predicted label per row of X_test, "
                        f"shape {want.shape}")
     m = case["n_members"]
-    if own:
-        return False, (f"{own} of the {n_tasks} tasks were plsim's own (an ensemble's fit): the exercise is to "
-                       "write the bagging yourself with client.submit, not to call ParallelBaggingClassifier")
-    if n_tasks < m:
-        return False, (f"{n_tasks} task(s) ran on the cluster for {m} members: submit one fit per member with "
-                       "client.submit (or client.map)")
+    how = ("submit one fit per member with client.submit (or client.map), its rows and seed from member_draws, "
+           "and vote with the trees you gather")
+    if not seen.record.computed():
+        return False, f"no task ran on the cluster while your function ran: {how}."
     agree = float(np.mean(got == want))
-    if agree == 1.0:
-        return True, (f"your {m} members, trained as {n_tasks} tasks on the cluster, predict exactly what "
-                      f"plsim's ParallelBaggingClassifier(n_estimators={m}, random_state={case['random_state']}) "
-                      "predicts.")
-    if np.array_equal(got, _vote(case, lambda rows: np.arange(len(case["y"])))):
-        return False, ("every member was trained on all the rows: bagging trains member i on its own bootstrap "
-                       "rows (X[rows], y[rows] from member_draws), otherwise the trees are all alike.")
-    return False, (f"your predictions agree with plsim's on {agree:.1%} of the test rows, not all. Train member i "
-                   "on X[rows], y[rows] with DecisionTreeClassifier(random_state=seed), (rows, seed) from "
-                   "member_draws(n_members, len(y), random_state), and take the most common label per row.")
+    if agree < 1.0:
+        if np.array_equal(got, _vote(case, lambda rows: np.arange(len(case["y"])))):
+            return False, ("every member was trained on all the rows: bagging trains member i on its own bootstrap "
+                           "rows (X[rows], y[rows] from member_draws), otherwise the trees are all alike.")
+        return False, (f"your predictions agree with plsim's on {agree:.1%} of the test rows, not all. Train member "
+                       "i on X[rows], y[rows] with DecisionTreeClassifier(random_state=seed), (rows, seed) from "
+                       "member_draws(n_members, len(y), random_state), and take the most common label per row.")
+    work = cluster_work(seen, _members_of_the_check(), _is_member(case["X_test"]), what="members' trees", how=how,
+                        own="ParallelBaggingClassifier")
+    if work.problem:
+        return False, work.problem
+    problem = _data_went_once(seen, work.tasks, case)
+    if problem:
+        return False, problem
+    return True, (f"your {m} members, each fitted by its own task on the cluster (up to {work.in_flight} in flight "
+                  f"at once, scheduler's record), predict exactly what plsim's ParallelBaggingClassifier("
+                  f"n_estimators={m}, random_state={case['random_state']}) predicts; the training data went to the "
+                  "cluster once.")
 
 
 register(Exercise(

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from plsim.exercises._core import Exercise, plsim_tasks, register
+from plsim.exercises._core import Exercise, cluster_work, register, values_in
 
 __all__ = ["DP_NOISE_GRID", "DP_EPSILON_BUDGET", "DP_SAMPLING", "fedavg_round_case", "reference_fedavg_round",
            "noise_for_budget"]
@@ -121,28 +121,49 @@ def reference_fedavg_round(case: dict[str, Any]) -> np.ndarray:
     return np.asarray(h.weights)
 
 
-def _unweighted_round(case: dict[str, Any]) -> np.ndarray:
-    """The common mistake: every party's update counts the same, whatever its size."""
+def _party_deltas(case: dict[str, Any]) -> list[np.ndarray]:
+    """Each party's local update (``delta``) of the round, as plsim computes it: what one party's task yields."""
     from plsim.federated import client_seed, local_update
 
     s = case["settings"]
-    deltas = [local_update(case["model"], case["w_global"], p.X, p.y, algorithm="fedavg",
-                           local_epochs=s["local_epochs"], batch_size=s["batch_size"], lr=s["lr"],
-                           seed=client_seed(s["random_state"], s["round_index"], p.client_id)).delta
-              for p in case["parties"]]
-    return case["w_global"] - np.mean(deltas, axis=0)
+    return [local_update(case["model"], case["w_global"], p.X, p.y, algorithm="fedavg",
+                         local_epochs=s["local_epochs"], batch_size=s["batch_size"], lr=s["lr"],
+                         seed=client_seed(s["random_state"], s["round_index"], p.client_id)).delta
+            for p in case["parties"]]
+
+
+@functools.cache
+def _deltas_of_the_check() -> tuple[np.ndarray, ...]:
+    """:func:`_party_deltas` of the check's federation (computed once per process: the case never changes)."""
+    return tuple(_party_deltas(fedavg_round_case()))
+
+
+def _unweighted_round(case: dict[str, Any]) -> np.ndarray:
+    """The common mistake: every party's update counts the same, whatever its size."""
+    return case["w_global"] - np.mean(_party_deltas(case), axis=0)
+
+
+def _is_update(w_global: np.ndarray) -> Any:
+    """``same(result, delta)`` for :func:`cluster_work`: the party's delta, or its locally trained weights."""
+    def same(result: Any, delta: np.ndarray) -> bool:
+        for value in values_in(result):
+            if isinstance(value, np.ndarray) and value.shape == delta.shape and (
+                    np.allclose(value, delta, rtol=1e-9, atol=1e-12)
+                    or np.allclose(value, w_global - delta, rtol=1e-9, atol=1e-12)):
+                return True
+        return False
+    return same
 
 
 def _run_fedavg_round(fn: Any, dask_client: Any = None, **_: Any) -> tuple[bool, str]:
     if dask_client is None:
         return False, "pass the notebook's Dask client: check_code(\"fedavg_round\", fedavg_round, dask_client=dask_client)"
-    from distributed import get_task_stream
+    from plsim.exercises.scheduler_record import watch_scheduler
 
     case = fedavg_round_case()
     w_before = case["w_global"].copy()
-    with get_task_stream(client=dask_client) as stream:
+    with watch_scheduler(dask_client) as seen:
         got = fn(dask_client, case["model"], case["w_global"], case["parties"], **case["settings"])
-    n_tasks, own = len(stream.data), plsim_tasks(stream.data)
     if not np.array_equal(case["w_global"], w_before):
         return False, "your function changed w_global in place; the server's model must stay as it was (copy it)."
     try:
@@ -153,24 +174,26 @@ def _run_fedavg_round(fn: Any, dask_client: Any = None, **_: Any) -> tuple[bool,
     if got.shape != want.shape:
         return False, f"you returned shape {got.shape}; the model has {want.size} parameters (a flat vector)"
     n = len(case["parties"])
-    if own:
-        return False, (f"{own} of the {n_tasks} tasks were plsim's own (run_federated's): the exercise is to write "
-                       "the round yourself, one dask_client.submit(F.local_update, ...) per party")
-    if n_tasks < n:
-        return False, (f"{n_tasks} task(s) ran on the cluster for {n} parties: submit one local-training task per "
-                       "party with dask_client.submit")
-    if np.allclose(got, want, rtol=1e-9, atol=1e-12):
-        return True, (f"your round matches plsim's run_federated round on {n} parties of sizes "
-                      f"{[p.n_samples for p in case['parties']]}; {n_tasks} tasks ran on the cluster.")
-    gap = float(np.max(np.abs(got - want)))
-    if np.allclose(got, _unweighted_round(case), rtol=1e-9, atol=1e-12):
-        return False, ("you averaged the updates with equal weights: a party with 320 samples must count 16 times "
-                       "as much as one with 20 (weight each update by its party's n_samples).")
-    if np.allclose(got, case["w_global"]):
-        return False, "the weights did not change: apply the averaged update, w_global - average(delta)."
-    return False, (f"your new weights differ from plsim's by up to {gap:.3g}. Seed each party's local training "
-                   "with client_seed(random_state, round_index, party.client_id) and subtract the weighted "
-                   "average of the deltas from w_global.")
+    how = "submit one local-training task per party with dask_client.submit, and average the updates you gather"
+    if not seen.record.computed():
+        return False, f"no task ran on the cluster while your function ran: {how}."
+    if not np.allclose(got, want, rtol=1e-9, atol=1e-12):
+        gap = float(np.max(np.abs(got - want)))
+        if np.allclose(got, _unweighted_round(case), rtol=1e-9, atol=1e-12):
+            return False, ("you averaged the updates with equal weights: a party with 320 samples must count 16 times "
+                           "as much as one with 20 (weight each update by its party's n_samples).")
+        if np.allclose(got, case["w_global"]):
+            return False, "the weights did not change: apply the averaged update, w_global - average(delta)."
+        return False, (f"your new weights differ from plsim's by up to {gap:.3g}. Seed each party's local training "
+                       "with client_seed(random_state, round_index, party.client_id) and subtract the weighted "
+                       "average of the deltas from w_global.")
+    work = cluster_work(seen, _deltas_of_the_check(), _is_update(case["w_global"]), what="parties' updates", how=how,
+                        own="run_federated")
+    if work.problem:
+        return False, work.problem
+    return True, (f"your round matches plsim's run_federated round on {n} parties of sizes "
+                  f"{[p.n_samples for p in case['parties']]}; each party's update was computed by its own task on "
+                  f"the cluster, up to {work.in_flight} in flight at once (scheduler's record).")
 
 
 register(Exercise(

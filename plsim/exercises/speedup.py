@@ -11,14 +11,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from plsim.exercises._core import Exercise, register
+from plsim.exercises._core import Exercise, cluster_work, plsims_own, register
 from plsim.speedup import (
     CostModel,
     amdahl_speedup,
     cluster_cpus,
     fit_amdahl,
     python_work,
-    record_timeline,
     run_sequential,
 )
 
@@ -225,15 +224,19 @@ def check_batched(function: Any, *, client: Any, n_tasks: int = 23, batch_size: 
     """Run the student's ``run_batched(client, func, tasks, batch_size)`` and judge it.
 
     Right when it returns what :func:`plsim.speedup.run_sequential` returns on the
-    same tasks, in task order, and the cluster ran one Dask task per batch
-    (``ceil(n_tasks / batch_size)``, counted from Dask's task stream), not one per task.
+    same tasks, in task order, and the scheduler's record of the call shows one
+    Dask task per batch (``ceil(n_tasks / batch_size)``), not one per task, whose
+    results are the answer's results (the work ran in those tasks, not in the
+    notebook's process) and which were in flight together, not one at a time.
     """
+    from plsim.exercises.scheduler_record import watch_scheduler
+
     tasks = [1000 + 37 * i for i in range(n_tasks)]  # distinct tasks, so each result says which task it was
     want = run_sequential(python_work, tasks)
-    with record_timeline(client, actions=("compute",)) as timeline:
+    with watch_scheduler(client) as seen:
         got = function(client, python_work, tasks, batch_size)
     batches = math.ceil(n_tasks / batch_size)
-    ran = len(timeline)
+    ran = len(seen.record.computed())
     try:
         got = list(got)
     except TypeError:
@@ -245,12 +248,26 @@ def check_batched(function: Any, *, client: Any, n_tasks: int = 23, batch_size: 
         wrong = next(i for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w)
         return False, (f"the results differ from plsim.speedup.run_sequential on the same tasks, first at task "
                        f"{wrong}; are they in task order?")
+    how = ("client.map a function that runs func on every task of one batch and returns their results, then "
+           "gather and flatten those lists")
+    problem = plsims_own(seen, own="run_parallel", how=how)
+    if problem:
+        return False, problem
     if ran != batches:
         return False, (f"the results are right, but the cluster ran {ran} Dask task(s) for {n_tasks} tasks in "
                        f"batches of {batch_size}: submit one Dask task per batch ({batches}), each running func "
                        "on its tasks")
-    return True, (f"same results as plsim.speedup.run_sequential on {n_tasks} tasks, in {ran} Dask tasks of up to "
-                  f"{batch_size}: {n_tasks - ran} fewer per-task overheads.")
+    work = cluster_work(seen, want, _holds_result, what="results", own="run_parallel", how=how)
+    if work.problem:
+        return False, work.problem
+    return True, (f"same results as plsim.speedup.run_sequential on {n_tasks} tasks, computed in {ran} Dask tasks of "
+                  f"up to {batch_size} (up to {work.in_flight} in flight at once, scheduler's record): "
+                  f"{n_tasks - ran} fewer per-task overheads.")
+
+
+def _holds_result(result: Any, value: Any) -> bool:
+    """``same(result, value)`` for :func:`cluster_work`: one task's result (a batch's list) holds ``value``."""
+    return isinstance(result, (list, tuple)) and any(r == value for r in result)
 
 
 register(Exercise(

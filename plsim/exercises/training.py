@@ -8,8 +8,10 @@
   ``dask.distributed.as_completed``, checked by replaying the order it observed
   through plsim's update rule (:func:`replay_async_ps`), against
   :func:`plsim.training.async_sgd` itself where the order is fixed (one worker),
-  and against the scheduler's own log: a log simulated in the kernel, or one
-  gradient task at a time, is not an asynchronous server.
+  and against the scheduler's own record: every applied gradient must be the
+  result of a task the cluster computed, two of them in flight at once. A log
+  simulated in the kernel (with or without dummy tasks), or one gradient task at
+  a time, is not an asynchronous server.
 * ``ssp_sync_lr`` (answer): the learning rate at which synchronous SGD follows
   an SSP parameter server with bound 0, checked by running both.
 
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from plsim.exercises._core import Exercise, register
+from plsim.exercises._core import Exercise, cluster_work, register, values_in
 
 __all__ = ["replay_async_ps", "check_ps_log", "step_speedup", "steady_staleness", "sync_follows_ssp0",
            "PS_WORKERS", "PS_UPDATES", "PS_LR"]
@@ -57,19 +59,27 @@ def replay_async_ps(model: Any, shards: Sequence[tuple[np.ndarray, np.ndarray]],
     (ndarray, list of int)
         The final parameters and each gradient's staleness ``k - v``.
     """
+    w, _, staleness = _replay(model, shards, w0, lr, log)
+    return w, staleness
+
+
+def _replay(model: Any, shards: Sequence[tuple[np.ndarray, np.ndarray]], w0: np.ndarray, lr: float,
+            log: Sequence[tuple[int, int]]) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
+    """:func:`replay_async_ps` with the gradients it applied: (final parameters, gradients, staleness)."""
     from plsim.training._common import check_lr
 
     lr = check_lr(lr)
     versions = [np.array(w0, dtype=np.float64)]
-    staleness = []
+    gradients, staleness = [], []
     for k, (i, v) in enumerate(log):
         if not (0 <= i < len(shards) and 0 <= v <= k):
             raise ValueError(f"log[{k}]=({i!r}, {v!r}) needs a worker in 0..{len(shards) - 1} and a version read "
                              f"in 0..{k} (no update can read a version not applied yet)")
         X, y = shards[i]
-        versions.append(versions[-1] - lr * model.gradient(versions[v], X, y))
+        gradients.append(model.gradient(versions[v], X, y))
+        versions.append(versions[-1] - lr * gradients[-1])
         staleness.append(k - v)
-    return versions[-1], staleness
+    return versions[-1], gradients, staleness
 
 
 def check_ps_log(log: Any, n_workers: int, n_updates: int) -> str:
@@ -140,49 +150,10 @@ def _call(fn: Callable, client: Any, model: Any, shards: list, w0: np.ndarray, n
     return w, log, ""
 
 
-def _scheduler_time(dask_scheduler: Any = None) -> float:
-    import time
-
-    return time.time()
-
-
-def _tasks_between(dask_scheduler: Any = None, *, start: float, stop: float) -> tuple[int, int]:
-    """(tasks computed, most tasks in flight at once) in the scheduler's transition log from start to stop.
-
-    A task is in flight from its submission (``waiting``, ``queued``, ``processing``, ``no-worker``) until it
-    leaves those states; scattered data never is. Runs on the scheduler (``Client.run_on_scheduler``).
-    """
-    in_flight = {"waiting", "queued", "processing", "no-worker"}
-    computed = now = most = 0
-    for entry in dask_scheduler.transition_log:
-        before, after, stamp = entry[1], entry[2], entry[-1]  # (key, start, finish, ..., timestamp)
-        if not start <= stamp <= stop:
-            continue
-        if before not in in_flight and after in in_flight:
-            now += 1
-            most = max(most, now)
-        elif before in in_flight and after not in in_flight:
-            now = max(now - 1, 0)  # a task submitted just before the window leaves it
-            computed += after == "memory"
-    return computed, most
-
-
-def _watched(client: Any, run: Callable[[], Any]) -> tuple[Any, int, int]:
-    """``run()`` and what the cluster's scheduler saw meanwhile: (result, tasks computed, most in flight).
-
-    Read from the scheduler's own transition log with its own clock (on a remote cluster the clocks differ).
-    The two functions sent are this module's, so the scheduler needs plsim installed, as every course cluster has.
-    """
-    start = client.run_on_scheduler(_scheduler_time)
-    out = run()
-    stop = client.run_on_scheduler(_scheduler_time)
-    computed, most = client.run_on_scheduler(_tasks_between, start=start, stop=stop)
-    return out, computed, most
-
-
 def _run_async_ps(fn: Callable, *, client: Any, model: Any, X: np.ndarray, y: np.ndarray) -> tuple[bool, str]:
     from dask.distributed import Client
 
+    from plsim.exercises.scheduler_record import watch_scheduler
     from plsim.training.async_ps import async_sgd
 
     if not isinstance(client, Client):
@@ -204,33 +175,38 @@ def _run_async_ps(fn: Callable, *, client: Any, model: Any, X: np.ndarray, y: np
                        f"{np.abs(w - ref.params).max():.2g}: apply w = w - lr * gradient, once per gradient")
     # 2. Several workers: the order is up to the cluster; replay the one the student's server observed.
     shards, w0 = _ps_problem(model, X, y, PS_WORKERS, PS_UPDATES)
-    (w, log, problem), computed, most = _watched(client, lambda: _call(fn, client, model, shards, w0, PS_UPDATES))
+    with watch_scheduler(client) as seen:
+        w, log, problem = _call(fn, client, model, shards, w0, PS_UPDATES)
     if problem:
         return False, problem
     problem = check_ps_log(log, PS_WORKERS, PS_UPDATES)
     if problem:
         return False, f"with {PS_WORKERS} workers: {problem}"
-    # A log and parameters can be simulated in this process; the cluster's scheduler says what really ran.
-    if computed < PS_UPDATES:
-        return False, (f"with {PS_WORKERS} workers your server applied {PS_UPDATES} gradients, but the cluster "
-                       f"computed only {computed} task(s) while it ran: compute every gradient as a task on the "
-                       "cluster (client.submit(model.gradient, ...)), not in this process")
-    if most < 2:
-        return False, (f"with {PS_WORKERS} workers your server never had more than one gradient task on the cluster "
-                       "at a time, so nothing ran asynchronously: submit every worker's gradient before waiting for "
-                       "any, and take them back in the order they finish (as_completed)")
-    want, staleness = replay_async_ps(model, shards, w0, PS_LR, log)
+    want, gradients, staleness = _replay(model, shards, w0, PS_LR, log)
     gap = float(np.abs(w - want).max())
     if not np.allclose(w, want, rtol=1e-9, atol=1e-12):
         return False, (f"with {PS_WORKERS} workers your parameters differ by {gap:.2g} from replaying your own "
                        "arrival order through the parameter-server rule: apply each gradient to the server's "
                        "CURRENT parameters (not to the copy the worker read), and send each worker the parameters "
                        "it is recorded as reading")
+    # A log and parameters can be simulated in this process; the scheduler's record says what really ran.
+    work = cluster_work(seen, gradients, _is_gradient, what="gradients", own="async_sgd",
+                        how="compute every gradient as a task on the cluster (client.submit(model.gradient, w, X_i, "
+                            "y_i, pure=False)) and apply the results as they finish (as_completed)")
+    if work.problem:
+        return False, f"with {PS_WORKERS} workers: {work.problem}"
     hist = np.bincount(staleness)
     return True, (f"your server applied {PS_UPDATES} gradients from {PS_WORKERS} workers in the order the cluster "
-                  f"finished them, with up to {most} gradient tasks in flight at once; replayed through plsim's rule "
-                  f"it gives the same parameters. Staleness of your run (measured): mean {np.mean(staleness):.2f}, "
+                  f"finished them, each computed by a task on the cluster, with up to {work.in_flight} gradient tasks "
+                  f"in flight at once (scheduler's record); replayed through plsim's rule it gives the same "
+                  f"parameters. Staleness of your run (measured): mean {np.mean(staleness):.2f}, "
                   f"max {max(staleness)}, histogram {hist.tolist()}.")
+
+
+def _is_gradient(result: Any, gradient: np.ndarray) -> bool:
+    """``same(result, gradient)`` for :func:`cluster_work`: the gradient, anywhere in a task's result."""
+    return any(isinstance(v, np.ndarray) and v.shape == gradient.shape
+               and np.allclose(v, gradient, rtol=1e-9, atol=1e-12) for v in values_in(result))
 
 
 register(Exercise(
