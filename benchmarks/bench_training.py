@@ -7,7 +7,8 @@ Prints (every number says whether it is measured, simulated or predicted):
    workers on a compute-heavy wide MLP (target: >= 1.5x with 2 workers);
 2. bytes per step per exchange algorithm (counted from payloads / cost model);
 3. the alpha-beta cost model's predicted time per step for 2..1024 workers;
-4. async vs sync convergence on the virtual clock (steps and simulated time to a target loss);
+4. async vs sync convergence on the virtual clock (updates and simulated time to a target loss),
+   notebook 04's own demo (plsim.training.lessons.staleness_race);
 5. gradient compression: bytes saved versus accuracy reached;
 6. pipeline bubble: measured on the cluster versus the (p-1)/(m+p-1) formula.
 Taught in notebooks/04_distributed_training.ipynb and 05_collectives_compression_pipelines.ipynb.
@@ -30,8 +31,7 @@ def main() -> None:
     import plsim
     from plsim.comm import ALGORITHMS, LinkModel, comm_bytes, comm_time, ring_allreduce
     from plsim.data import load_dataset
-    from plsim.models import MLP, SoftmaxRegression
-    from plsim.training.async_ps import async_sgd_simulated
+    from plsim.models import MLP
     from plsim.training.config import demo_settings
     from plsim.training.pipeline import bubble_fraction, pipeline_gradient
     from plsim.training.sync import sync_sgd
@@ -76,23 +76,27 @@ def main() -> None:
         rows = [[p] + [f"{comm_time(alg, p, n_bytes, link) * 1e3:.2f}" for alg in ALGORITHMS] for p in ps]
         print(_table(rows, ["workers"] + [f"{a} (ms, predicted)" for a in ALGORITHMS]))
 
-        # 4. async vs sync (simulated) -----------------------------------------------------------
-        dg = load_dataset("digits")
-        soft = SoftmaxRegression(64, 10)
-        target = 0.35
-        print(f"\n== 4. parameter server on the virtual clock (simulated): 4 workers, speeds "
-              f"{list(cfg.worker_speeds)}, target training loss {target}")
+        # 4. async vs sync (simulated): notebook 04's own race (plsim.training.lessons) --------------
+        from plsim.training.lessons import staleness_race
+
+        race = staleness_race(cfg)
+        print(f"\n== 4. parameter server on the virtual clock (simulated, notebook 04's demo): "
+              f"{cfg.async_workers} workers, speeds {list(race.speeds)}, digits held "
+              f"{[list(lab) for lab in race.labels]}, target training loss {race.target}")
         rows = []
-        for bound in (0, 1, 3, None):
-            hh = async_sgd_simulated(soft, dg.X_train, dg.y_train, n_workers=4, worker_speeds=cfg.worker_speeds,
-                                     staleness_bound=bound, lr=cfg.async_lr, n_updates=400, batch_size=32)
-            rows.append(["sync-equivalent (s=0)" if bound == 0 else hh.method, hh.steps_to_loss(target),
-                         None if hh.time_to_loss(target) is None else f"{hh.time_to_loss(target):.1f}",
-                         f"{np.mean(hh.staleness):.2f}", max(hh.staleness), f"{hh.loss[-1]:.3f}"])
-        print(_table(rows, ["run", "updates to target", "simulated time to target", "mean staleness",
-                            "max staleness", "final loss"]))
+        for shards, runs in (("non-IID", race.runs), ("IID", race.iid)):
+            for hh in runs.values():
+                t = race.seconds(hh)
+                rows.append([shards, "sync-equivalent (s=0)" if hh.method == "ssp(s=0)" else hh.method,
+                             race.updates(hh), None if t is None else f"{t:.1f}", f"{np.mean(hh.staleness):.2f}",
+                             max(hh.staleness), max(hh.clock_gap), f"{hh.loss[-1]:.3f}"])
+        print(_table(rows, ["shards", "run", "updates to target", "simulated time to target", "mean staleness",
+                            "max staleness (updates)", "max clock gap", "final loss"]))
+        print(f"  async / sync: {race.ratio(race.asynchronous, race.sync):.2f}x the updates, "
+              f"{race.ratio(race.asynchronous, race.sync, 'seconds'):.2f}x the simulated time (target: >= 1.2 and < 1)")
 
         # 5. compression -----------------------------------------------------------------------------
+        dg = load_dataset("digits")
         print("\n== 5. gradient compression (sync DP, 2 workers, digits MLP, 60 steps; bytes counted from payloads)")
         mlp = MLP(64, hidden=(32,), n_classes=10)
         rows = []

@@ -183,3 +183,21 @@ def test_course_figures_keys_come_from_the_notebooks_functions(monkeypatch):
     assert f["cpus"] == 1 and f["workers"] == 1 and "taking turns" in f["data_parallel_kind"]
     assert len(f["data_parallel_params"]) == 2 and f["data_parallel_speedup_2w"] == f["data_parallel_speedups"][-1]
     assert f["data_parallel_small_speedup_2w"] > 0 and math.isfinite(f["data_parallel_predicted_2w"])
+
+
+def test_plot_size_speedup_labels_what_was_measured_and_what_predicted():
+    from plsim.plots.training import plot_size_speedup
+
+    fig = plot_size_speedup(_sweep())
+    ax = fig.axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert any("(predicted)" in lab for lab in labels) and any("(measured)" in lab for lab in labels)
+    measured = next(line for line in ax.get_lines() if "(measured)" in line.get_label())
+    np.testing.assert_allclose(measured.get_ydata(), _sweep().speedup)
+    # the 2-CPU run whose largest model lost says so; one CPU says the points are no speedups
+    assert "No step paid" in ax.get_title()
+    one = plot_size_speedup(_sweep(parallel=1)).axes[0]
+    assert "take turns" in one.get_title() and "taking turns on 1 CPU" in "".join(
+        line.get_label() for line in one.get_lines())
+    with pytest.raises(TypeError, match="SizeSpeedup"):
+        plot_size_speedup({"params": [1]})

@@ -353,18 +353,21 @@ def plot_size_speedup(sweep: SizeSpeedup, *, ax: Any = None) -> Figure:
     crossover = sweep.crossover_params()
     if crossover is not None and grid[0] <= crossover <= grid[-1]:
         ax.axvline(crossover, color=COLORS["predicted"], linestyle=":", linewidth=1)
+        # the label on the side of the line with more room (log scale)
+        right = np.log(crossover / grid[0]) < np.log(grid[-1] / crossover)
         ax.annotate(f"pays above ~{crossover:,.0f} parameters\n({PREDICTED})", (crossover, 1.0),
-                    xytext=(6, 10), textcoords="offset points", fontsize=8, color=COLORS["predicted"])
+                    xytext=(6 if right else -6, 10), textcoords="offset points", fontsize=8,
+                    color=COLORS["predicted"], ha="left" if right else "right")
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain_log_ticks(ax)
     ax.set_xlabel("model size (parameters, log scale)")
     ax.set_ylabel("speedup of one step (one process / data-parallel)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="upper left")  # the curve rises left to right: that corner stays empty
     big = sweep.predicted_speedup(sweep.params[-1], one_process_s=sweep.one_process_s[-1])
     if sweep.parallel < sweep.replicas:
-        title = (f"{sweep.parallel} CPU for {sweep.replicas} replicas: they take turns, no step is faster "
+        title = (f"{sweep.parallel} CPU for {sweep.replicas} replicas: they take turns, so these are no speedups "
                  f"({MEASURED});\non {sweep.replicas} CPUs the model predicts {big:.2f}x for the largest ({PREDICTED})")
     elif sweep.speedup[-1] >= 1:
         title = (f"Data parallelism pays for the largest model: {sweep.speedup[-1]:.2f}x ({MEASURED}),\n"

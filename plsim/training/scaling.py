@@ -127,7 +127,7 @@ def measure_scaling(executor: Any, model: Any, X: np.ndarray, y: np.ndarray, *, 
 class SizeSpeedup:
     """Speedup of one synchronous data-parallel step over one step in one process, per model size.
 
-    Every time is measured wall-clock seconds per step: ``one_process_s`` in this process
+    Every time is measured wall-clock seconds per step (the median step): ``one_process_s`` in this process
     with one BLAS thread (as each local Dask worker runs), ``data_parallel_s`` with
     ``replicas`` replicas on the cluster, which runs ``parallel`` of them at once (its
     threads, capped by its CPUs). The prediction is the alpha-beta model of a step,
@@ -268,14 +268,12 @@ def measure_size_speedup(executor: Any, X: np.ndarray, y: np.ndarray, hidden_siz
     for hidden in sizes:
         model = MLP(X.shape[1], hidden=hidden, n_classes=int(y.max()) + 1)
         kwargs = dict(n_workers=replicas, lr=lr, batch_size=batch_size, random_state=random_state)
+        durations: list[float] = []
         with threadpool_limits(1):  # one BLAS thread, as each worker has
-            steps, spent = 0, 0.0
-            while steps < n_steps or spent < min_seconds:
+            while len(durations) < 20 * n_steps and (len(durations) < n_steps or sum(durations) < min_seconds):
                 ran = large_batch_sgd(model, X, y, n_steps=n_steps, **kwargs)
-                steps, spent = steps + n_steps, spent + ran.time[-1]
-                if steps >= 20 * n_steps:
-                    break
-        t1 = spent / steps
+                durations.extend(np.diff(np.concatenate([[0.0], ran.time])))
+        t1 = float(np.median(durations))  # the median step: a burst of other work on the CPU moves it little
         # enough steps for a stable median: the cheap sizes take about min_seconds, the dear ones n_steps
         guess = t1 / replicas + 0.02
         dp_steps = int(min(max(n_steps, math.ceil(min_seconds / guess)), 20 * n_steps)) + 1
