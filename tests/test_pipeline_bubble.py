@@ -1,12 +1,14 @@
 """The pipeline bubble measured from Dask's task stream: the computation on hand-made streams, and on the cluster."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
 from plsim.models import MLP
 from plsim.speedup import TaskRecord
-from plsim.training.pipeline import (Timeline, bubble_fraction, gpipe_schedule, measure_bubble, pipeline_gradient,
-                                     timeline_from_task_stream)
+from plsim.training.pipeline import (Timeline, _wait_for_stages, bubble_fraction, gpipe_schedule, measure_bubble,
+                                     pipeline_gradient, timeline_from_task_stream)
 
 
 def _stream(schedule, t0=1.7e9, extra=True):
@@ -91,11 +93,75 @@ def test_on_two_workers_each_stage_has_its_own_and_the_bubble_comes_from_the_tas
     # stage s on worker s, all its tasks: each stage ran on exactly one worker, a different one each
     assert all(len(stage) == 1 for stage in res.info["workers"])
     assert len({stage[0] for stage in res.info["workers"]}) == 2
-    names = client.run_on_scheduler(lambda dask_scheduler: {a: ws.name for a, ws in dask_scheduler.workers.items()})
-    assert [names[stage[0]] for stage in res.info["workers"]] == res.info["stage_workers"]
+    assert [stage[0] for stage in res.info["workers"]] == res.info["stage_workers"] == sorted(client.nthreads())
     b = measure_bubble(MODEL, w, X, y, n_stages=2, n_micro=4, executor=client, repeats=2, cpus=2)
     assert b.reason == "" and b.measured == pytest.approx(float(np.median(b.repeats)))
     assert 0 < b.measured < 1 and b.timeline.kind == "measured"
     # on one CPU the same run is not a measurement, and says so
     one = measure_bubble(MODEL, w, X, y, n_stages=2, n_micro=4, executor=client, repeats=1, cpus=1)
     assert one.measured is None and "take turns" in one.reason
+
+
+def test_a_pass_whose_stage_worker_left_fails_instead_of_waiting_for_good(monkeypatch):
+    """A restricted task whose worker is gone would wait in 'no-worker' for ever: the pass says so instead."""
+    import distributed
+
+    class Pending:
+        def done(self):
+            return False
+
+    class Client:  # the cluster now: worker b (stage 1's) is gone, a restarted worker came back elsewhere
+        def nthreads(self):
+            return {"tcp://a:1": 1, "tcp://c:3": 1}
+
+        def as_current(self):
+            return contextlib.nullcontext()
+
+    class Executor:
+        client = Client()
+
+    def still_waiting(*args, **kwargs):
+        raise TimeoutError
+
+    monkeypatch.setattr(distributed, "wait", still_waiting)
+    with pytest.raises(RuntimeError, match=r"\['tcp://b:2'\] holding a pipeline stage left the cluster"):
+        _wait_for_stages(Executor(), [Pending()], ["tcp://a:1", "tcp://b:2"])
+    _wait_for_stages(Executor(), [Pending()], [None, None])   # nothing pinned (one worker): nothing to watch
+
+
+@pytest.mark.slow
+def test_killing_a_stage_worker_mid_pass_fails_the_pass_with_a_clear_error():
+    import os
+    import signal
+    import threading
+
+    from _worker_kill import two_worker_cluster
+
+    big = MLP(64, hidden=(512, 512, 512), n_classes=10)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(2048, 64)), rng.integers(0, 10, 2048)
+    with two_worker_cluster("local_cluster") as c:
+        outcome = {}
+
+        def run():
+            try:
+                outcome["result"] = pipeline_gradient(big, big.init_params(0), X, y, n_stages=2, n_micro=16, executor=c)
+            except Exception as exc:  # noqa: BLE001 - the test reads it
+                outcome["error"] = exc
+
+        pids = c.run(os.getpid)
+        stage_1 = sorted(pids)[1]
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = 0
+        while not c.who_has() and deadline < 100:   # the pass has started placing data
+            threading.Event().wait(0.05)
+            deadline += 1
+        os.kill(pids[stage_1], signal.SIGKILL)
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "the pass still waits for a worker that is gone"
+        if "error" in outcome:  # the usual case: the pass was still running when its stage-1 worker died
+            assert "holding a pipeline stage left the cluster" in str(outcome["error"])
+        else:  # it finished just before the kill: then it is complete and exact
+            np.testing.assert_allclose(outcome["result"].gradient, big.gradient(big.init_params(0), X, y),
+                                       atol=1e-12)

@@ -60,7 +60,8 @@ def _ring_time_explain(guess: float | None, measured: float, link: Any = None, e
     else:
         parts.append("The fitted model is a fair guide at this size on this machine.")
     if exchange.n_workers == 1:
-        parts.append("With one worker no byte leaves its process: β here is a memory copy, not a network.")
+        parts.append("With one worker no byte leaves its process: a message there copies nothing, so β is the "
+                     "ring's additions averaged with free messages -- memory, not a network.")
     if guess is not None and model_ms > 0 and not 0.5 <= guess / model_ms <= 2:
         parts.append("Your guess was far from the model's own prediction: start from "
                      "comm_time(\"ring\", p, n_bytes, here) and then adjust it by how far the measured ring "

@@ -17,13 +17,14 @@ measure one (fewer workers or CPUs than stages: the stages take turns).
 
 On a Dask cluster with at least two workers, stage ``s`` lives on worker
 ``s mod workers``, as a stage lives on its own device: its tasks are restricted to
-that worker, named by the worker's *name* (a worker the nanny restarts after a crash
-comes back under the same name and takes its stage back). Unrestricted, Dask would
-run a stage wherever it is cheapest at the moment, and its work stealing would move
-queued micro-batches to an idle worker -- good for throughput, but no longer a
-pipeline. (A loose restriction, ``allow_other_workers=True``, does not stop the
-stealing.) A stage whose worker leaves for good is noticed while the pass waits:
-the pass is cancelled with an error that says so, instead of waiting forever.
+that worker. Unrestricted, Dask would run a stage wherever it is cheapest at the
+moment, and its work stealing would move queued micro-batches to an idle worker --
+good for throughput, but no longer a pipeline (a loose restriction,
+``allow_other_workers=True``, does not stop the stealing). A restriction names a
+worker's address, which a worker restarted after a crash does not get back, so the
+pass watches its stages' workers while it waits: if one leaves the cluster, the
+pass is cancelled with an error that says so (run it again: the stages go to the
+workers there are then), instead of waiting forever for a worker that is gone.
 
 Taught in ``notebooks/05_collectives_compression_pipelines.ipynb``.
 """
@@ -241,26 +242,21 @@ def timeline_from_task_stream(records: Sequence[Any], labels: dict[str, tuple[in
                     sorted((s, k, j, a - origin, b - origin) for s, k, j, a, b in events), "measured")
 
 
-def _worker_names(dask_scheduler: Any) -> dict[str, Any]:
-    return {address: ws.name for address, ws in dask_scheduler.workers.items()}
-
-
-def _stage_workers(ex: Any, p: int) -> list[Any]:
-    """The name of the worker each stage lives on (worker ``s mod workers`` in address order), or ``None``
-    for every stage where there is nothing to choose (one worker, or not Dask)."""
+def _stage_workers(ex: Any, p: int) -> list[str | None]:
+    """The worker each stage lives on (worker ``s mod workers`` in address order), or ``None`` for every
+    stage where there is nothing to choose (one worker, or not Dask)."""
     from plsim.executor import Dask
 
     if not isinstance(ex, Dask):
         return [None] * p
-    names = ex.client.run_on_scheduler(_worker_names)
-    if len(names) < 2:
+    addresses = ex.workers()
+    if len(addresses) < 2:
         return [None] * p
-    ordered = [names[a] for a in sorted(names)]
-    return [ordered[s % len(ordered)] for s in range(p)]
+    return [addresses[s % len(addresses)] for s in range(p)]
 
 
-def _on_worker(name: Any, order: int) -> Any:
-    """Tasks submitted inside run on the worker called ``name`` (anywhere if ``None``), ``order``-th in GPipe's order.
+def _on_worker(address: str | None, order: int) -> Any:
+    """Tasks submitted inside run on the worker at ``address`` (anywhere if ``None``), ``order``-th in GPipe's order.
 
     Dask runs a worker's ready tasks by priority; tasks submitted within a few
     milliseconds of each other share one, so without an explicit one a stage could
@@ -268,43 +264,31 @@ def _on_worker(name: Any, order: int) -> Any:
     """
     import dask
 
-    return dask.annotate(priority=-order, **({} if name is None else {"workers": [name], "allow_other_workers": False}))
+    where = {} if address is None else {"workers": [address], "allow_other_workers": False}
+    return dask.annotate(priority=-order, **where)
 
 
-#: Seconds a stage's worker may be missing (a nanny restarting it) before the pass gives up.
-STAGE_WORKER_GRACE = 20.0
-
-
-def _wait_for_stages(ex: Any, futures: list[Any], home: list[Any]) -> None:
-    """Wait for the pass; if a stage's worker left the cluster and did not come back, fail instead of hanging."""
+def _wait_for_stages(ex: Any, futures: list[Any], home: list[str | None]) -> None:
+    """Wait for the pass; if a stage's worker left the cluster, fail at once instead of waiting for good."""
     if all(h is None for h in home):
         return
     import distributed
 
+    from plsim.cluster import worker_threads
+
     client = ex.client
-    missing_since: float | None = None
-    while _pending(futures):
+    while any(not f.done() for f in futures):
         try:
             with client.as_current():
                 distributed.wait(futures, timeout=0.5)
             return
         except TimeoutError:
             pass
-        names = set(client.run_on_scheduler(_worker_names).values())
-        gone = [h for h in home if h is not None and h not in names]
-        if not gone:
-            missing_since = None
-            continue
-        missing_since = missing_since or time.monotonic()
-        if time.monotonic() - missing_since > STAGE_WORKER_GRACE:
-            raise RuntimeError(f"pipeline_gradient: the worker{'s' if len(gone) > 1 else ''} {sorted(map(str, gone))} "
-                               f"holding a pipeline stage left the cluster and did not come back within "
-                               f"{STAGE_WORKER_GRACE:.0f} s; the pass is cancelled. Run it again: the stages go to "
-                               "the workers the cluster has now.")
-
-
-def _pending(futures: list[Any]) -> bool:
-    return any(not f.done() for f in futures)
+        gone = sorted({h for h in home if h is not None} - set(worker_threads(client)))
+        if gone:
+            raise RuntimeError(f"pipeline_gradient: the worker{'s' if len(gone) > 1 else ''} {gone} holding a "
+                               "pipeline stage left the cluster (a crash, or its memory limit); the pass is "
+                               "cancelled. Run it again: the stages go to the workers the cluster has now.")
 
 
 def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *, n_stages: int = 2,
