@@ -191,10 +191,9 @@ def commit_to_branch(branch: str, *, repo: Path = ROOT, ref: str = "HEAD",
         folder = Path(tmp) / "edition"
         write(folder, repo=repo, ref=source, lesson_solutions=lesson_solutions)
         env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        for var, value in (("GIT_AUTHOR_NAME", "plsim student edition"), ("GIT_COMMITTER_NAME", "plsim student edition"),
-                           ("GIT_AUTHOR_EMAIL", "student-edition@plsim.invalid"),
-                           ("GIT_COMMITTER_EMAIL", "student-edition@plsim.invalid")):
-            env.setdefault(var, value)
+        for role in ("AUTHOR", "COMMITTER"):  # a CI runner has no git identity; keep the user's if set
+            env.setdefault(f"GIT_{role}_NAME", "plsim student edition")
+            env.setdefault(f"GIT_{role}_EMAIL", "student-edition@plsim.invalid")
         _git(repo, f"--work-tree={folder}", "add", "-A", "-f", ".", env=env)  # -f: .gitignore drops nothing
         tree = _git(repo, "write-tree", env=env).decode().strip()
     if parent is not None and _git(repo, "rev-parse", f"{parent}^{{tree}}").decode().strip() == tree:

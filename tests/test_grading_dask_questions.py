@@ -19,6 +19,7 @@ import pytest
 
 from plsim.exercises.scheduler_record import watch_scheduler
 from plsim.grading import dask_checks as dc
+from plsim.grading.dask_cases import bagging_data, fedavg_data, ps_data
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +59,7 @@ def _no_answer_in(verdict: dc.Verdict, *arrays) -> None:
 @pytest.fixture(scope="module")
 def a1():
     ns = _solution("a1")
-    X, y, X_test = dc.bagging_data(CASE_A1)
+    X, y, X_test = bagging_data(CASE_A1)
     m, r = CASE_A1["n_members"], CASE_A1["random_state"]
     return ns, X, y, X_test, m, r
 
@@ -160,7 +161,7 @@ def test_a1_a_wrong_vote_scores_0(client, a1):
 
 @pytest.fixture(scope="module")
 def a2():
-    return _solution("a2"), *dc.fedavg_data(CASE_A2)
+    return _solution("a2"), *fedavg_data(CASE_A2)
 
 
 def _call_a2(fn, client, model, w, parties):
@@ -246,7 +247,7 @@ def test_a2_one_client_at_a_time_loses_the_concurrency_point(client, a2):
 
 @pytest.fixture(scope="module")
 def a3():
-    return _solution("a3"), *dc.ps_data(CASE_A3)
+    return _solution("a3"), *ps_data(CASE_A3)
 
 
 def _judge_a3(client, run) -> dc.Verdict:
@@ -353,7 +354,7 @@ def test_the_graded_cells_are_registered_and_judge_through_the_record(client, a1
         assert all(checks[f"q5-{c}"].needs_record for c in criteria)
     checks = load_checks("a1")
     [case] = checks["q5-members"].draw(np.random.default_rng(0))
-    Xc, yc, Xc_test = dc.bagging_data(case)
+    Xc, yc, Xc_test = bagging_data(case)
     with watch_scheduler(client) as good:
         labels = ns["bag_on_cluster"](client, Xc, yc, Xc_test, case["n_members"], case["random_state"])
     with watch_scheduler(client) as dummy:

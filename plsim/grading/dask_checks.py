@@ -10,6 +10,8 @@ staleness. Each is worth three points, one per graded cell, and each cell's chec
   computed tasks returned, recorded outside the kernel), the case the grader drew and the function's return
   value, and return a :class:`Verdict`: each criterion met or not, with feedback that teaches and never states
   the expected values.
+* The inputs come from :mod:`plsim.grading.dask_cases` (the kernel builds the same arrays from the case; that
+  module holds no answers, so it stays readable in the sandbox, unlike this one).
 * The references are computed here, in the grader's process, with plsim's sequential building blocks (the
   given task function, ``member_draws``, ``select_clients``, ``local_update``, the model's gradient): never with
   the Dask code the question asks for.
@@ -45,10 +47,10 @@ from typing import Any
 import numpy as np
 
 from plsim.exercises.scheduler_record import TaskSeen, most_in_flight, plsim_own, producers
+from plsim.grading.dask_cases import bagging_data, fedavg_data, ps_data
 
-__all__ = ["Verdict", "bagging_data", "fit_member", "bagging_reference", "judge_bagging", "fedavg_data",
-           "client_update", "fedavg_reference", "judge_fedavg", "ps_data", "staleness_replay",
-           "judge_async_server", "A1_CRITERIA", "A2_CRITERIA", "A3_CRITERIA"]
+__all__ = ["Verdict", "fit_member", "bagging_reference", "judge_bagging", "client_update", "fedavg_reference",
+           "judge_fedavg", "staleness_replay", "judge_async_server", "A1_CRITERIA", "A2_CRITERIA", "A3_CRITERIA"]
 
 # Each criterion is one graded cell, grade_id "q5-<criterion>" (unique across the course: the grader's
 # in-kernel mode finds a check by its grade_id alone).
@@ -125,16 +127,6 @@ def _kb(n: float) -> str:
 
 
 # -- A1: bagging with scatter, submit, gather ------------------------------------------------------------
-
-def bagging_data(case: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(X, y, X_test)`` of an A1 case (the kernel and the grader make the same arrays from it)."""
-    from sklearn.datasets import make_classification
-
-    n_train, n_test = int(case["n_train"]), int(case["n_test"])
-    X, y = make_classification(n_samples=n_train + n_test, n_features=int(case["n_features"]), n_informative=4,
-                               n_redundant=2, n_classes=3, random_state=int(case["data_seed"]))
-    return X[:n_train], y[:n_train], X[n_train:]
-
 
 def fit_member(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, rows: np.ndarray, seed: int) -> np.ndarray:
     """One bagging member, as the A1 notebook gives it: a tree on its bootstrap rows, its labels for X_test."""
@@ -238,18 +230,6 @@ def _concurrent(tasks: Sequence[TaskSeen], record: Any, what: str,
 
 # -- A2: one FedAvg round, one task per selected client --------------------------------------------------
 
-def fedavg_data(case: dict[str, Any]) -> tuple[Any, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-    """``(model, w, parties)`` of an A2 case: a softmax model, the global vector, each client's (X, y)."""
-    from plsim import data, models
-
-    seed = int(case["data_seed"])
-    ds = data.load_dataset("digits", n_samples=360, random_state=seed)
-    parts = data.partition(ds.y_train, int(case["n_clients"]), "quantity", sigma=0.8, random_state=seed)
-    model = models.SoftmaxRegression(ds.n_features, ds.n_classes)
-    w = model.init_params(random_state=seed) + 0.05 * np.random.default_rng(seed).normal(size=model.n_params)
-    return model, w, [(ds.X_train[p], ds.y_train[p]) for p in parts]
-
-
 def client_update(model: Any, w: np.ndarray, X: np.ndarray, y: np.ndarray, seed: Any) -> tuple[np.ndarray, int]:
     """One client's local FedAvg training from ``w``, as the A2 notebook gives it: (update, sample count)."""
     from plsim import federated
@@ -324,18 +304,6 @@ def _weighted(updates: Sequence[tuple[np.ndarray, int]], selected: Sequence[int]
 
 
 # -- A3: an asynchronous parameter server, staleness-aware -----------------------------------------------
-
-def ps_data(case: dict[str, Any]) -> tuple[Any, list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
-    """``(model, shards, w0)`` of an A3 case: one shard of the digits data per asynchronous worker."""
-    from plsim import data, models
-
-    seed = int(case["data_seed"])
-    ds = data.load_dataset("digits", n_samples=300, random_state=seed)
-    order = np.random.default_rng(seed).permutation(len(ds.y_train))
-    shards = [(ds.X_train[np.sort(p)], ds.y_train[np.sort(p)]) for p in np.array_split(order, int(case["n_workers"]))]
-    model = models.SoftmaxRegression(ds.n_features, ds.n_classes)
-    return model, shards, model.init_params(random_state=seed)
-
 
 def staleness_replay(model: Any, shards: Sequence[tuple[np.ndarray, np.ndarray]], w0: np.ndarray, lr: float,
                      log: Sequence[tuple[int, int]], *, scaled: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
