@@ -186,6 +186,19 @@ def test_watch_scheduler_records_what_ran(client):
     assert left == ([], [], [])
 
 
+def test_watch_scheduler_reads_every_result_of_a_collection(client):
+    """A dask.array's tasks have tuple keys; their intermediate results are pinned and read too."""
+    import dask.array as da
+
+    with watch_scheduler(client) as seen:
+        total = client.compute(da.arange(10, chunks=5).sum()).result()
+    computed = seen.record.computed()
+    chunk_keys = [t.key for t in computed if t.key.startswith("(")]
+    assert total == 45 and len(chunk_keys) >= 2
+    assert set(seen.results) == {t.key for t in computed}  # the chunks' partial sums too, not only the total
+    assert 45 in [int(np.sum(v)) for v in seen.results.values()]
+
+
 def test_watch_scheduler_cleans_up_when_the_code_raises(client):
     with pytest.raises(ZeroDivisionError):
         with watch_scheduler(client) as seen:

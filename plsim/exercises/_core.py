@@ -260,8 +260,13 @@ class ClusterWork:
     running: int = 0
 
 
+TOGETHER = ("Submit them all before you wait for any result (client.map, or client.submit in a loop, then "
+            "client.gather).")
+
+
 def cluster_work(seen: Any, parts: Any, same: Callable[[Any, Any], bool], *, what: str, how: str, own: str,
-                 own_modules: tuple[str, ...] = (), concurrent: bool = True) -> ClusterWork:
+                 own_modules: tuple[str, ...] = (), concurrent: bool = True, together: str = TOGETHER
+                 ) -> ClusterWork:
     """Judge where a code exercise's work ran, from what the scheduler recorded during the student's call.
 
     Every check of a "write the Dask code yourself" exercise runs the student's function inside
@@ -280,7 +285,7 @@ def cluster_work(seen: Any, parts: Any, same: Callable[[Any, Any], bool], *, wha
 
     The feedback names what went wrong and how to do it (``what``: the parts, plural, e.g. "members' trees";
     ``how``: the Dask way, e.g. "submit one fit per member with client.submit"; ``own``: plsim's function that
-    does it all), never the expected values.
+    does it all; ``together``: how to let the tasks run side by side), never the expected values.
     """
     from plsim.exercises.scheduler_record import most_in_flight, most_running, producers
 
@@ -305,8 +310,7 @@ def cluster_work(seen: Any, parts: Any, same: Callable[[Any, Any], bool], *, wha
     if concurrent and len(used) >= 2 and flight < 2:
         return ClusterWork(
             f"the {len(used)} tasks that computed your {what} ran one at a time: the scheduler never had two of "
-            "them in flight at once, so the workers could not run them side by side. Submit them all before you "
-            "wait for any result (client.map, or client.submit in a loop, then client.gather).", used, flight,
+            f"them in flight at once, so the workers could not run them side by side. {together}", used, flight,
             running)
     return ClusterWork("", used, flight, running)
 

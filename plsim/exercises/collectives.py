@@ -202,7 +202,9 @@ def _run_ring(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
         work = cluster_work(seen, sums, _is_chunk_sum, what="summed chunks", own="plsim.comm.ring_allreduce",
                             own_modules=("plsim.comm.",),
                             how="every chunk must move as the input of a client.submit task on the receiving "
-                                "rank's worker, and the table you return must hold those tasks' futures")
+                                "rank's worker, and the table you return must hold those tasks' futures",
+                            together="Do not wait for a transfer's result inside the ring: a task's input can be the "
+                                     "future of a task that has not finished yet, and Dask runs it when it has.")
         if work.problem:
             return False, f"with p = {p}: {work.problem}"
         most_inputs = max(len(t.dependencies) for t in computed)

@@ -228,6 +228,7 @@ class Recorder(SchedulerPlugin):
         self.name = name
         self.tasks: dict[str, dict[str, Any]] = {}
         self.data: dict[str, dict[str, Any]] = {}
+        self.keys: dict[str, Any] = {}  # the record's str(key) -> the scheduler's key (a tuple for collections)
         self.start_time = 0.0
 
     async def start(self, scheduler: Any) -> None:
@@ -252,6 +253,7 @@ class Recorder(SchedulerPlugin):
                 dependencies=tuple(str(d.key) for d in ts.dependencies), result_bytes=None, result_type=None,
                 reused=ts.state == "memory")
             new.append(key)
+            self.keys[str(key)] = key
             for d in ts.dependencies:
                 if str(d.key) not in self.tasks and str(d.key) not in self.data:
                     self.data[str(d.key)] = dict(key=str(d.key), nbytes=int(d.nbytes), scattered=d.run_spec is None,
@@ -287,12 +289,6 @@ class Recorder(SchedulerPlugin):
                 "data": {k: dict(d) for k, d in self.data.items()}}
 
 
-def _now(dask_scheduler: Any = None) -> float:
-    from distributed.metrics import time
-
-    return time()
-
-
 async def _finish(dask_scheduler: Any = None, *, name: str, fetch: bool, max_bytes: int) -> dict[str, Any]:
     """Stop recording, read the pinned results (up to ``max_bytes`` in all), release them."""
     from distributed.metrics import time
@@ -300,6 +296,7 @@ async def _finish(dask_scheduler: Any = None, *, name: str, fetch: bool, max_byt
     plugin = dask_scheduler.plugins.get(name)
     stop = time()
     snap = plugin.snapshot() if plugin is not None else {"start": stop, "tasks": [], "data": {}}
+    real_keys = plugin.keys if plugin is not None else {}
     if plugin is not None:
         dask_scheduler.remove_plugin(name=name)
     values: dict[str, Any] = {}
@@ -307,7 +304,7 @@ async def _finish(dask_scheduler: Any = None, *, name: str, fetch: bool, max_byt
         if fetch:
             keys, total = [], 0
             for t in snap["tasks"]:
-                ts = dask_scheduler.tasks.get(t["key"])
+                ts = dask_scheduler.tasks.get(real_keys.get(t["key"], t["key"]))
                 if ts is not None and ts.state == "memory" and total + (ts.nbytes or 0) <= max_bytes:
                     keys.append(ts.key)
                     total += ts.nbytes or 0

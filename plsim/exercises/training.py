@@ -192,7 +192,9 @@ def _run_async_ps(fn: Callable, *, client: Any, model: Any, X: np.ndarray, y: np
     # A log and parameters can be simulated in this process; the scheduler's record says what really ran.
     work = cluster_work(seen, gradients, _is_gradient, what="gradients", own="async_sgd",
                         how="compute every gradient as a task on the cluster (client.submit(model.gradient, w, X_i, "
-                            "y_i, pure=False)) and apply the results as they finish (as_completed)")
+                            "y_i, pure=False)) and apply the results as they finish (as_completed)",
+                        together="Submit every worker's gradient before you wait for any, and take them back in the "
+                                 "order they finish (as_completed).")
     if work.problem:
         return False, f"with {PS_WORKERS} workers: {work.problem}"
     hist = np.bincount(staleness)
