@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from plsim.grading.record import SchedulerRecord
+    from plsim.grading.record import RecordedRun
 
 __all__ = ["Failed", "CheckContext", "Check", "check", "load_checks", "registered", "run_here", "close",
            "same_array"]
@@ -50,7 +50,7 @@ class CheckContext:
     grade_id: str
     cases: list[Any]
     answers: list[Any]
-    record: SchedulerRecord | None = None
+    record: RecordedRun | None = None  # what the grader's Dask cluster saw (checks with needs_record)
     window: tuple[float, float] | None = None  # time.time() when the grader sent the cell / got its reply
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
 
@@ -151,15 +151,21 @@ def run_here(grade_id: str, probe: Callable[[Any], Any], *, seed: int | None = N
     found = _find(grade_id)
     rng = np.random.default_rng(secrets.randbits(64) if seed is None else seed)
     cases = found.draw(rng)
-    start = time.time()
-    answers = [from_plain(answer_of(probe, case)) for case in cases]
-    window = (start, time.time())
     record = None
-    if found.needs_record:
+    start = time.time()
+    if found.needs_record:  # record what this kernel's cluster runs while the probe runs, as the grader does
         from plsim.cluster import current_client
-        from plsim.grading.record import SchedulerRecord
+        from plsim.exercises.scheduler_record import watch_scheduler
+        from plsim.grading.record import RecordedRun
         client = current_client()
-        record = SchedulerRecord.from_client(client) if client is not None else None
+        if client is None:
+            raise AssertionError(f"{grade_id} is checked on a Dask cluster: start one (plsim.start_cluster())")
+        with watch_scheduler(client) as seen:
+            answers = [from_plain(answer_of(probe, case)) for case in cases]
+        record = RecordedRun.from_watch(seen)
+    else:
+        answers = [from_plain(answer_of(probe, case)) for case in cases]
+    window = (start, time.time())
     reason = found.judge(CheckContext(found.assignment, grade_id, cases, answers, record, window, rng))
     if reason is not None:
         raise AssertionError(reason)

@@ -44,7 +44,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from plsim.grading.checks import load_checks
 from plsim.grading.protocol import CASES_ENV
-from plsim.grading.record import SchedulerRecord
+from plsim.grading.record import RecordedRun
 from plsim.grading.sandbox import Limits, Sandbox
 
 __all__ = ["SandboxedExecute", "ClusterHost", "question_of", "uses_cluster"]
@@ -87,12 +87,12 @@ class ClusterHost:
             stdin=subprocess.PIPE, stdout=log_file, stderr=log_file, env=env, pass_fds=(write_fd,),
             **sandbox.popen_kwargs(uid))
         os.close(write_fd)
-        hello = self._read(startup_timeout)
+        hello = json.loads(self._read(startup_timeout))
         if not isinstance(hello, dict) or not str(hello.get("address", "")).startswith("tcp://127.0.0.1:"):
             raise RuntimeError(f"the grading cluster did not start: {hello!r}")
         self.address: str = hello["address"]
 
-    def _read(self, timeout: float) -> Any:
+    def _read(self, timeout: float) -> bytes:
         import select
         line = b""
         deadline = time.monotonic() + timeout
@@ -106,16 +106,16 @@ class ClusterHost:
             line += chunk
             if len(line) > 64 << 20:
                 raise RuntimeError("the grading cluster's record is too large")
-        return json.loads(line.split(b"\n", 1)[0])
+        return line.split(b"\n", 1)[0]
 
-    def record(self, timeout: float = 30.0) -> SchedulerRecord | None:
-        """The scheduler's record as JSON from the host (None if the cluster is gone)."""
+    def record(self, timeout: float = 60.0) -> RecordedRun | None:
+        """The scheduler's record of the run, as JSON from the host (None if the cluster is gone)."""
         if self.process.poll() is not None:
             return None
         try:
             self.process.stdin.write(b"record\n")
             self.process.stdin.flush()
-            return SchedulerRecord.from_json(self._read(timeout))
+            return RecordedRun.from_json(self._read(timeout))
         except (OSError, RuntimeError, TimeoutError, ValueError, KeyError, TypeError):
             return None
 
@@ -233,6 +233,9 @@ class SandboxedExecute(Execute):
                 break
         exchange = self.config.get("Exchange", {}).get("root", "/srv/nbgrader/exchange")
         hidden.append(Path(exchange))
+        # A checkout of plsim (an editable install, as in development) holds the instructor's copies too.
+        import plsim
+        hidden.append(Path(plsim.__file__).resolve().parents[1] / "notebooks" / "assignments" / "source")
         return [p for p in hidden if p.is_dir() and p.resolve() != Path("/")]
 
     def _log_tail(self, path: Path, what: str) -> None:

@@ -7,7 +7,8 @@ of a submission. In this order it
 2. mounts an empty read-only folder over every ``--hide`` path (the course folder: ``source/``, the gradebook,
    the other submissions; the grader's home), binding back any ``--keep`` path that lies inside one (the
    Python installation when it lives in ``/root``, as pyenv puts it), so hiding does not depend on the
-   course folder's permissions;
+   course folder's permissions; and makes every ``--blank`` file read as empty (the grader's reference
+   checks, ``plsim/grading/*_checks.py`` and their bytecode);
 3. sets the resource limits (``--limits`` JSON of :class:`~plsim.grading.sandbox.Limits`), drops every
    supplementary group, switches to ``--gid`` and ``--uid`` (real, effective and saved), sets no_new_privs so
    no setuid program can give a privilege back,
@@ -69,6 +70,13 @@ def hide(paths: list[Path], keep: list[Path], staging: Path) -> None:
         _mount(None, str(hidden), None, MS_BIND | MS_RDONLY | 0x20)  # MS_REMOUNT(32): the empty folder read-only
 
 
+def blank(files: list[Path]) -> None:
+    """Make each file read as empty (``/dev/null`` bound over it) in this mount namespace."""
+    for path in files:
+        if path.is_file():
+            _mount("/dev/null", str(path), None, MS_BIND)
+
+
 def drop(uid: int, gid: int, limits: dict) -> None:
     """Limits, then no groups, then the sandbox gid and uid for good, then no new privileges."""
     import resource
@@ -102,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gid", type=int, required=True)
     parser.add_argument("--hide", action="append", default=[], help="folder to cover with an empty one")
     parser.add_argument("--keep", action="append", default=[], help="folder inside a hidden one to bind back")
+    parser.add_argument("--blank", action="append", default=[], help="file to make read as empty")
     parser.add_argument("--staging", help="an empty folder for parking kept trees (needed with --keep)")
     parser.add_argument("--limits", default="{}", help="JSON of resource limits")
     parser.add_argument("--cwd")
@@ -109,8 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     command = argv[split + 1:]
     if not command:
         parser.error("no command after --")
-    if args.hide:
+    if args.hide or args.blank:
         hide([Path(p) for p in args.hide], [Path(p) for p in args.keep], Path(args.staging or "/nonexistent"))
+        blank([Path(p) for p in args.blank])
     drop(args.uid, args.gid, json.loads(args.limits))
     if args.cwd:
         os.chdir(args.cwd)

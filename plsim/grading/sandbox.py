@@ -128,6 +128,8 @@ class Sandbox:
         # Folders the submission must not see at all (the course folder, the grader's home), whatever
         # their permissions: covered by empty ones in the sandbox's own mount namespace (see jail.py).
         self.hidden = sorted({Path(p).resolve() for p in [*hidden, Path.home()]})
+        # Files read as empty in the sandbox: the grader's reference checks (and their bytecode).
+        self.blanked = _reference_files()
         self.switch_user = can_switch_user() if switch_user is None else switch_user
         if self.switch_user and not can_switch_user():
             raise PermissionError("running submissions as another user needs root (POSIX); run the grader as "
@@ -201,6 +203,8 @@ class Sandbox:
                 "--limits", json.dumps(dataclasses.asdict(self.limits)), "--staging", str(self._staging())]
         for path in self.hidden:
             jail += ["--hide", str(path)]
+        for path in self.blanked:
+            jail += ["--blank", str(path)]
         for path in _python_installation():
             if any(path.is_relative_to(h) for h in self.hidden) and not any(h.is_relative_to(path)
                                                                           for h in self.hidden):
@@ -259,6 +263,13 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _reference_files() -> list[Path]:
+    """``plsim/grading/*_checks.py`` and their cached bytecode: the references a kernel must not import."""
+    folder = Path(__file__).resolve().parent
+    files = sorted(folder.glob("*_checks.py"))
+    return files + sorted(p for f in files for p in (folder / "__pycache__").glob(f"{f.stem}.*.pyc"))
 
 
 def _python_installation() -> list[Path]:

@@ -80,8 +80,11 @@ class GraderChecks(NbGraderPreprocessor):
             answers = [from_plain(a) for a in message["answers"]]
         except (ValueError, TypeError, KeyError, RecursionError) as exc:
             return f"the answers could not be read ({type(exc).__name__})"
-        ctx = CheckContext(assignment, gid, state["cases"].get(gid, []), answers, state.get("record"),
-                           tuple(state["windows"][gid]) if gid in state["windows"] else None)
+        window = tuple(state["windows"][gid]) if gid in state["windows"] else None
+        record = state.get("record")
+        if record is not None and window is not None:
+            record = record.window(*window)  # the check sees what the cluster ran during its own cell
+        ctx = CheckContext(assignment, gid, state["cases"].get(gid, []), answers, record, window)
         return check.judge(ctx)
 
 
