@@ -180,6 +180,16 @@ def test_scattering_inside_the_loop_fails(client):
     assert fb.correct is False and "the training data went to the cluster 8 times" in fb, fb
 
 
+def test_trees_fitted_here_and_passed_through_tasks_fail(client):
+    """Members fitted in this process, each sent through a task that returns it: the results are right trees."""
+    def laundered(client, X, y, X_test, n_members, random_state):
+        trees = [_fit(X, y, rows, seed) for rows, seed in ex.member_draws(n_members, len(y), random_state)]
+        return _majority(client.gather([client.submit(lambda t: t, t, pure=False) for t in trees]), X_test)
+
+    fb = check_code("bagging_by_hand", laundered, client=client, quiet=True)
+    assert fb.correct is False and "8 of your 8 member tasks never received the training data" in fb, fb
+
+
 def test_one_member_at_a_time_fails(client):
     def sequential(client, X, y, X_test, n_members, random_state):
         X_f, y_f = client.scatter([X, y], broadcast=True)

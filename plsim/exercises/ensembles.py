@@ -198,8 +198,15 @@ def _data_went_once(seen: Any, members: Any, case: dict[str, Any]) -> str:
                 "received): passed as an argument, X travels once per task. Scatter X and y once, before the "
                 "loop (X_f, y_f = client.scatter([X, y], broadcast=True)), and pass the futures to client.submit: "
                 "each task then carries only its rows and seed, and every worker gets the data once.")
-    copies = {d for t in members for d in t.dependencies
-              if d in seen.record.data and seen.record.data[d].nbytes >= data_bytes}
+    from plsim.exercises.scheduler_record import inputs_of
+
+    data = seen.record.data
+    read = [{k for k in inputs_of(seen.record, t.key) if k in data and data[k].nbytes >= data_bytes} for t in members]
+    if not all(read):
+        return (f"{sum(not r for r in read)} of your {len(members)} member tasks never received the training data, "
+                "neither inside the task nor as a scattered future, so their trees were not fitted there: fit "
+                "each member in its task, on X_f[rows], y_f[rows] from the scattered data.")
+    copies = set().union(*read)
     if len(copies) > 1:
         return (f"the training data went to the cluster {len(copies)} times (your member tasks read {len(copies)} "
                 "different scattered copies of it): scatter X and y once, before the loop, and give every member "
