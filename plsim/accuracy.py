@@ -57,6 +57,11 @@ def _labels(name: str, values: Any) -> np.ndarray:
     return array
 
 
+def _sentence(text: str) -> str:
+    """The text with its first letter upper-cased (names such as "the top-5 vote" start sentences)."""
+    return text[:1].upper() + text[1:]
+
+
 def accuracy_interval(y_true: Any, y_pred: Any, *, level: float = LEVEL) -> tuple[float, float, float]:
     """``(accuracy, low, high)``: one test accuracy with its exact (Clopper-Pearson) interval.
 
@@ -156,9 +161,11 @@ class AccuracyComparison:
 
     def summary(self) -> str:
         """Two sentences: both accuracies, the paired difference with its interval; the verdict."""
-        return (f"{self.name_a} {self.accuracy_a:.3f} against {self.name_b} {self.accuracy_b:.3f} (test accuracy, "
-                f"measured): {self.evidence()}. {self.name_a} {self.relation} {self.name_b}"
-                + (" on this test set." if self.verdict == NO_CLEAR_DIFFERENCE else "."))
+        first = (f"{self.name_a} {self.accuracy_a:.3f} against {self.name_b} {self.accuracy_b:.3f} (test accuracy, "
+                 f"measured): {self.evidence()}.")
+        second = (f"{self.name_a} {self.relation} {self.name_b}"
+                  + (" on this test set." if self.verdict == NO_CLEAR_DIFFERENCE else "."))
+        return f"{_sentence(first)} {_sentence(second)}"
 
     def __str__(self) -> str:
         return self.summary()

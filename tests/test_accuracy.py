@@ -62,9 +62,9 @@ def test_a_clear_loss_and_a_clear_win():
     y, a, b = _case(only_a=2, only_b=40, both=800, neither=58)
     lost = compare_accuracy(y, a, b, name_a="poor team", name_b="knn")
     assert lost.verdict == "b_better" and lost.relation == "is beaten by" and lost.interval[1] < 0
-    assert "poor team is beaten by knn." in str(lost)
+    assert str(lost).startswith("Poor team 0.891 against knn 0.933") and "Poor team is beaten by knn." in str(lost)
     won = compare_accuracy(y, b, a, name_a="knn", name_b="poor team")
-    assert won.verdict == "a_better" and "knn beats poor team." in str(won)
+    assert won.verdict == "a_better" and "Knn beats poor team." in str(won)
     assert "-4.2 points" in lost.evidence() and "2 of them right only for poor team and 40 only for knn" in lost.evidence()
 
 

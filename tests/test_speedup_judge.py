@@ -235,3 +235,16 @@ def test_a_one_cpu_slowdown_far_beyond_the_models_is_suspect():
     r = read_speedup(0.47, 1, cpus=1, predicted=0.82)
     assert kinds(r) == ["cpus", "suspect"] and "0.82x" in r.notes()[1]
     assert kinds(read_speedup(0.7, 1, cpus=1, predicted=0.82)) == ["cpus", "slower"]
+
+
+def test_a_slowdown_deeper_than_the_models_is_not_called_as_predicted():
+    # One CPU, 0.25 s tasks: the measured overhead predicts 0.98x; 0.85x is a loss the model does not explain.
+    deep = read_speedup(0.85, 1, cpus=1, predicted=0.98)
+    assert kinds(deep) == ["cpus", "slower"] and "by more than the cost model predicted (0.98x" in deep.notes()[1]
+    near = read_speedup(0.95, 1, cpus=1, predicted=0.98)
+    assert "as the cost model predicted (0.98x)" in near.notes()[1]
+
+
+def test_speedup_result_flags_a_smaller_worker_count_above_its_ideal():
+    r = SpeedupResult(Timing((0.72,)), {1: Timing((0.54,)), 2: Timing((0.40,))}, cpus=2)
+    assert "On 1 worker(s): Implausible: 1.33x is above the ideal 1x" in str(r)

@@ -49,6 +49,8 @@ FAR_BELOW = 0.7
 """Measured below 70 % of the predicted speedup: the machine was probably busy."""
 WIDE_SPREAD = 0.25
 """Repeats whose range exceeds 25 % of their median disagree too much to quote one number."""
+AS_PREDICTED = 0.9
+"""A slowdown within 10 % of the cost model's is "as predicted"; a deeper one has a cause the model leaves out."""
 UNEXPLAINED = 0.15
 """Karp-Flatt more than 0.15 above (or below) the cost model's: the model's overhead does not explain the run."""
 
@@ -169,7 +171,12 @@ def read_speedup(speedup: float, workers: int, *, cpus: int, predicted: float | 
             "measured overhead) explains; most likely other programs used the CPUs during the run. Check the load "
             "and rerun."))
     elif speedup < 1:
-        if predicted is not None and predicted < 1:
+        if predicted is not None and predicted < 1 and speedup < AS_PREDICTED * predicted:
+            caveats.append(("slower",
+                f"Slower than sequential, and by more than the cost model predicted ({predicted:.2f}x from the "
+                "measured overhead): the cluster's overhead explains part of it, the rest is not in the model "
+                "(most likely other programs using the CPUs; rerun to see how much of it stays)."))
+        elif predicted is not None and predicted < 1:
             caveats.append(("slower",
                 f"Slower than sequential, as the cost model predicted ({predicted:.2f}x): the cluster's "
                 "overhead outweighs the work it spreads."))

@@ -247,6 +247,11 @@ class SpeedupResult:
         reading = self.reading()
         if reading is not None:  # the cost model's explanation already covers a slowdown, or a busy machine
             lines += reading.notes(skip=("slower",) * bool(why) + ("suspect",) * busy_named)
+        if self.cpus is not None:
+            # The reading judges the most workers; a smaller count above its own ideal is flagged too.
+            for q in self.workers[:-1]:
+                other = read_speedup(self.speedup(q), q, cpus=self.cpus)
+                lines += [f"On {q} worker(s): {text}" for kind, text in other.caveats if kind == "implausible"]
         spread = max([self.sequential.spread, *(t.spread for t in self.parallel.values())])
         runs = len(self.sequential.runs)
         lines.append(f"Median of {runs} run(s); largest spread between runs {spread:.3f} s.")
