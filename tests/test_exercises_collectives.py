@@ -68,7 +68,8 @@ def test_ring_solution_result_is_the_sum_and_the_local_schedule(client):
         client.gather([f for row in out for f in row])  # the record ends when the block does: let them finish
     tasks = seen.record.computed()
     assert len(tasks) == 2 * 4 * 3 and max(len(t.dependencies) for t in tasks) == 2
-    # every task ran where the exercise pins it: on the worker of the rank that receives the chunk
+    # every task ran where the exercise pins it: on the worker of a rank
+    assert all(t.restricted_to and t.worker in t.restricted_to for t in tasks)
     assert {t.worker for t in tasks} <= set(where)
     local = ring_allreduce_local(vectors, average=False)
     for r, row in enumerate(out):
@@ -149,6 +150,15 @@ def _one_step_at_a_time(client, chunks, where):
     return _solution_ring()(Waiting(), chunks, where)
 
 
+def _not_pinned(client, chunks, where):
+    """The worked schedule with every task left to run wherever Dask likes."""
+    class Anywhere:
+        def submit(self, *args, workers=None, **kwargs):
+            return client.submit(*args, **kwargs)
+
+    return _solution_ring()(Anywhere(), chunks, where)
+
+
 def _plsims_ring(client, chunks, where):
     from plsim.comm import ring_allreduce
 
@@ -168,6 +178,7 @@ def _plsims_ring(client, chunks, where):
     (_laundered, "rank 0's chunk 0 holds the sum, but not as the result of your tasks combining the chunks"),
     (_one_step_at_a_time, "tasks that computed your summed chunks ran one at a time"),
     (_plsims_ring, "plsim's own (plsim.comm.ring_allreduce's)"),
+    (_not_pinned, "12 of your 12 tasks were not pinned to a worker"),
 ])
 def test_wrong_rings_fail(client, wrong, says):
     fb = check_code("ring_allreduce_by_hand", wrong, client=client, quiet=True)

@@ -224,6 +224,11 @@ def _run_ring(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
                                    "your tasks combining the chunks you were given: return the futures of the tasks "
                                    "that built each sum from the chunk futures (and from your earlier tasks' "
                                    "futures), not data made in this process.")
+        loose = [t for t in computed if not t.restricted_to or t.worker not in t.restricted_to]
+        if loose:
+            return False, (f"with p = {p}, {len(loose)} of your {len(computed)} tasks were not pinned to a worker, so "
+                           "Dask ran each where it liked, not where the receiving rank's chunks live: submit every "
+                           "transfer with workers=[where[dst]], dst the rank that receives the chunk.")
         report.append(f"p = {p}: {len(computed)} chunk transfers = 2(p - 1) = {2 * (p - 1)} per rank, up to "
                       f"{work.in_flight} in flight at once")
     return True, ("each rank holds the sum, equal to plsim.comm.ring_allreduce's result (times p), built by tasks on "

@@ -59,6 +59,7 @@ class TaskSeen:
     result_bytes: int | None       # the result's size as the worker measured it
     result_type: str | None        # the result's type name
     reused: bool = False           # already computed when submitted (a pure key seen before the block)
+    restricted_to: tuple[str, ...] = ()  # the workers it was allowed on (client.submit(..., workers=[...]))
 
     @property
     def computed(self) -> bool:
@@ -102,7 +103,8 @@ class SchedulerRecord:
     @classmethod
     def from_json(cls, text: str) -> SchedulerRecord:
         raw = json.loads(text)
-        tasks = tuple(TaskSeen(**{**t, "dependencies": tuple(t["dependencies"])}) for t in raw["tasks"])
+        tasks = tuple(TaskSeen(**{**t, "dependencies": tuple(t["dependencies"]),
+                                  "restricted_to": tuple(t.get("restricted_to", ()))}) for t in raw["tasks"])
         return cls(raw["start"], raw["stop"], tasks, {k: DataSeen(**d) for k, d in raw["data"].items()})
 
 
@@ -251,7 +253,7 @@ class Recorder(SchedulerPlugin):
                 client=str(client), submitted=now, processing=None, started=None, stopped=None, finished=None,
                 state=ts.state, worker=None, payload_bytes=_payload_bytes(spec),
                 dependencies=tuple(str(d.key) for d in ts.dependencies), result_bytes=None, result_type=None,
-                reused=ts.state == "memory")
+                reused=ts.state == "memory", restricted_to=tuple(sorted(ts.worker_restrictions or ())))
             new.append(key)
             self.keys[str(key)] = key
             for d in ts.dependencies:
