@@ -314,9 +314,9 @@ class RunPanel:
         if problem:
             # One place, one line: the reason is the status itself; the previous output is marked as such.
             self.message.value = ""
-            self.status.value = f"<span style='{_RED}'>Not started: {escape(problem)}</span>"
             self.progress.value = 0
             self._show_note(refused=True)
+            self.status.value = f"<span style='{_RED}'>Not started: {escape(problem)}</span>"  # last: see above
             return
         self.message.value = ""
         self._stop_event.clear()
@@ -372,13 +372,14 @@ class RunPanel:
 
     def _execute(self, params: dict) -> None:
         report = Report(self)
+        status = "Failed."
         try:
             self.result = self._work(params, report)
-            self.status.value = self._final_status(report)
+            status = self._final_status(report)
         except (ValueError, TypeError) as exc:  # bad combination of values
             self.error = exc
             self.message.value = f"<span style='{_RED}'>{exc}</span>"
-            self.status.value = "Failed: the message below says why."
+            status = "Failed: the message below says why."
         except Exception as exc:  # keep the panel usable; show, do not raise into the void
             self.error = exc
             self.message.value = (
@@ -386,9 +387,11 @@ class RunPanel:
                 + "".join(traceback.format_exception_only(type(exc), exc))
                 + "</pre>"
             )
-            self.status.value = "Failed: the error is below."
+            status = "Failed: the error is below."
         finally:
+            # The note first, the status and buttons last: whoever sees the run ended sees it all.
             self._busy = False
+            self._show_note()
+            self.status.value = status
             self.run_button.disabled = False
             self.stop_button.disabled = True
-            self._show_note()
