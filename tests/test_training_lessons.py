@@ -171,7 +171,7 @@ def test_measure_size_speedup_sequential_has_the_shape_and_labels(digits):
 
 # -- one source of figures ----------------------------------------------------------------------------
 def test_course_figures_keys_come_from_the_notebooks_functions(monkeypatch):
-    tiny = TrainingDemo(sync_steps=3, dp_hidden=((4,), (16,)), dp_steps=2)
+    tiny = TrainingDemo(sync_steps=3, dp_hidden=((4,), (16,)), dp_steps=2, bench_samples=300, bench_features=20)
     monkeypatch.setattr(lessons, "demo_settings", lambda small=None: tiny)
     monkeypatch.setattr("plsim.current_client", lambda: None)  # no cluster: sequential, one CPU
     f = lessons.course_figures(None)

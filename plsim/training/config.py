@@ -26,11 +26,12 @@ class TrainingDemo:
     lr: float = 0.2
     sync_steps: int = 40
     batch_size: int = 128
-    # when data parallelism pays: one full-batch step (an epoch of the digits) of MLPs of growing size,
-    # from the model above (its fixed cost per step is the alpha of the prediction) to one whose
-    # compute (about 1 s per step in one process) dwarfs it (plsim.training.scaling.measure_size_speedup)
-    dp_hidden: tuple[tuple[int, ...], ...] = ((32,), (128,), (512,), (512, 512), (1024, 1024), (2048, 2048))
-    dp_steps: int = 3              # timed steps per size and side (more for the cheap sizes)
+    # when data parallelism pays (plsim.training.scaling.measure_size_speedup): one full-batch step (an
+    # epoch) over the benchmark's generated data (bench_samples x bench_features below) of MLPs of growing
+    # size, from one whose step is mostly the fixed cost (the alpha of the prediction) to the benchmark's
+    # model, whose compute dwarfs it. Many rows per step: more compute for the same gradient bytes.
+    dp_hidden: tuple[tuple[int, ...], ...] = ((16,), (64,), (256,), (256, 256), (512, 512), (1024, 1024))
+    dp_steps: int = 2              # timed steps per size and side (more for the cheap sizes)
     # parameter server (simulated clock): a straggler 10x slower than the others holds digits no fast
     # worker has (label-sorted shards), so asynchronous SGD, which applies its gradients rarely and
     # late, needs more updates to reach the target than lock-step SGD; on IID shards it would not.

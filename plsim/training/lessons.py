@@ -31,7 +31,7 @@ from plsim.training._common import TrainingHistory
 from plsim.training.config import TrainingDemo, demo_settings
 from plsim.training.scaling import SizeSpeedup
 
-__all__ = ["small_step", "step_seconds", "step_speedup", "size_speedup", "StalenessRace", "staleness_race",
+__all__ = ["small_step", "step_seconds", "step_speedup", "size_data", "size_speedup", "StalenessRace", "staleness_race",
            "course_figures"]
 
 
@@ -76,13 +76,24 @@ def step_speedup(sync: TrainingHistory, single: TrainingHistory) -> float:
 
 
 # -- 2. the speedup against model size ------------------------------------------------------------
+def size_data(cfg: TrainingDemo | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The training rows of the size sweep: the benchmark's generated problem (``cfg.bench_samples`` rows of
+    ``cfg.bench_features`` features, 10 classes), as ``benchmarks/bench_training.py`` builds it."""
+    from plsim.data import load_dataset
+
+    cfg = cfg or demo_settings()
+    ds = load_dataset("classification", n_samples=cfg.bench_samples + cfg.bench_samples // 3,
+                      n_features=cfg.bench_features, n_classes=10, test_size=0.25)
+    return ds.X_train, ds.y_train
+
+
 def size_speedup(executor: Any, cfg: TrainingDemo | None = None) -> SizeSpeedup:
-    """One full-batch step (an epoch of the digits) of each MLP in ``cfg.dp_hidden``, in one process and on
-    ``cfg.replicas`` replicas on the cluster (measured), with the alpha-beta prediction."""
+    """One full-batch step (an epoch of :func:`size_data`) of each MLP in ``cfg.dp_hidden``, in one process and
+    on ``cfg.replicas`` replicas on the cluster (measured), with the alpha-beta prediction."""
     from plsim.training.scaling import measure_size_speedup
 
     cfg = cfg or demo_settings()
-    X, y = _digits()
+    X, y = size_data(cfg)
     return measure_size_speedup(executor, X, y, cfg.dp_hidden, replicas=cfg.replicas, n_steps=cfg.dp_steps,
                                 batch_size=None)
 
