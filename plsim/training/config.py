@@ -66,7 +66,7 @@ class TrainingDemo:
     exchange_chain: int = 3        # exchanges back to back per timed chain
     # pipeline (05, section 3): two stages of equal work whose tasks take tens of milliseconds per
     # micro-batch, so that Dask's few milliseconds per task are small next to them
-    pipeline_hidden: tuple[int, ...] = (1024, 1024, 1024)
+    pipeline_hidden: tuple[int, ...] = (1536, 1536, 1536)
     pipeline_stages: int = 2
     pipeline_micro: tuple[int, ...] = (1, 4)
     pipeline_batch: int = 1024     # rows of the batch cut into micro-batches
