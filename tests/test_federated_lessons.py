@@ -166,8 +166,10 @@ def test_start_comparison_refuses_bad_input():
         start_comparison(demo_settings())
     with pytest.raises(ValueError, match="partitions"):
         start_comparison(TINY, partitions=("IID", "Dirichlet"))
-    with pytest.raises(ValueError, match="partitions"):
+    with pytest.raises(TypeError, match="partitions"):
         start_comparison(TINY, partitions="IID")
+    with pytest.raises(ValueError, match="partitions"):
+        start_comparison(TINY, partitions=())
     comp = start_comparison(TINY, partitions=("IID",))
     with pytest.raises(ValueError, match="not in this comparison"):
         comp.partition("2 shards per client")

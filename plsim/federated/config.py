@@ -360,8 +360,9 @@ def start_comparison(cfg: FairComparison, executor: Any = None, *, partitions: t
 
     if not isinstance(cfg, FairComparison):
         raise TypeError(f"cfg must be a FairComparison (e.g. demo_settings().compare), got {type(cfg).__name__}")
-    unknown = [p for p in partitions if p not in PARTITIONS]
-    if isinstance(partitions, str) or unknown or not partitions:
+    if isinstance(partitions, str) or not isinstance(partitions, (tuple, list)):
+        raise TypeError(f"partitions={partitions!r} must be a tuple of partition names out of {PARTITIONS}")
+    if not partitions or any(p not in PARTITIONS for p in partitions):
         raise ValueError(f"partitions={partitions!r}: give a non-empty tuple out of {PARTITIONS}")
     ex = resolve_executor(executor)
     ds, model, parts = comparison_task(cfg) if task is None else task
