@@ -346,6 +346,7 @@ def test_a3_plsims_own_async_sgd_scores_0(client, a3):
 
 def test_the_graded_cells_are_registered_and_judge_through_the_record(client, a1):
     from plsim.grading.checks import CheckContext, load_checks
+    from plsim.grading.record import RecordedRun
 
     ns, X, y, X_test, m, r = a1
     for a, criteria in (("a1", dc.A1_CRITERIA), ("a2", dc.A2_CRITERIA), ("a3", dc.A3_CRITERIA)):
@@ -359,9 +360,29 @@ def test_the_graded_cells_are_registered_and_judge_through_the_record(client, a1
         labels = ns["bag_on_cluster"](client, Xc, yc, Xc_test, case["n_members"], case["random_state"])
     with watch_scheduler(client) as dummy:
         client.gather(client.map(abs, range(case["n_members"]), pure=False))
+    # As the grader gets them: through JSON from the sandboxed cluster host (plain data only).
+    good, dummy = (RecordedRun.from_json(RecordedRun.from_watch(seen).to_json()) for seen in (good, dummy))
     for criterion in dc.A1_CRITERIA:
         check = checks[f"q5-{criterion}"]
         assert check.judge(CheckContext("a1", check.grade_id, [case], [labels], good)) is None
         reason = check.judge(CheckContext("a1", check.grade_id, [case], [labels], dummy))
         assert reason and "none of them returned" in reason
     assert "no record" in checks["q5-members"].judge(CheckContext("a1", "q5-members", [case], [labels], None))
+
+
+def test_a2_and_a3_results_survive_the_graders_json(client, a2, a3):
+    """A2's tasks return (update, n) tuples, A3's float vectors: both must reach the grader's judge intact."""
+    from plsim.grading.record import RecordedRun
+
+    def through_json(seen):
+        run = RecordedRun.from_json(RecordedRun.from_watch(seen).to_json())
+        return run.record, run.results
+
+    ns, model, w, parties = a2
+    with watch_scheduler(client) as seen:
+        new_w = _call_a2(ns["fedavg_round_on_cluster"], client, model, w, parties)
+    assert dc.judge_fedavg(*through_json(seen), CASE_A2, new_w).points == 3
+    ns, model, shards, w0 = a3
+    with client.as_current(), watch_scheduler(client) as seen:
+        out = ns["async_server"](client, model, shards, w0, CASE_A3["lr"], CASE_A3["n_updates"])
+    assert dc.judge_async_server(*through_json(seen), CASE_A3, out).points == 3
