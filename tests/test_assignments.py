@@ -1,11 +1,13 @@
 """The assignments are an nbgrader course (notebooks/assignments): layout, cell metadata, student copies.
 
-Grading itself (nbgrader autograde on real submissions) is tested in tests/test_nbgrader_grading.py.
+Grading itself (nbgrader autograde on real submissions, sandboxed, forgeries included) is tested in
+tests/test_nbgrader_grading.py; plsim.grading's parts in tests/test_grading_*.py.
 These checks read the notebooks only and take a second, except the one that regenerates the student copies.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -18,6 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = ROOT / "notebooks" / "assignments"
 NOTEBOOKS = {"a1": "a1_speedup_ensembles", "a2": "a2_federated_learning", "a3": "a3_distributed_training"}
+AUTO_POINTS = 13  # automatically graded points of each assignment (plus 2 written, graded by hand)
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 # The plsim function each question asks for: a test may not simply call it (the answer would be one line).
 ANSWER_IN_PLSIM = {
     "a1": ["karp_flatt("],
@@ -63,14 +67,14 @@ def test_nbgrader_metadata(a):
             assert not m["locked"]
     tests = [c for c in nb.cells if _meta(c).get("grade") and not _meta(c)["solution"]]
     written = [c for c in nb.cells if _meta(c).get("grade") and _meta(c)["solution"]]
-    assert sum(_meta(c)["points"] for c in tests) == 10
+    assert sum(_meta(c)["points"] for c in tests) == AUTO_POINTS
     assert len(written) >= 1 and all(c.cell_type == "markdown" for c in written)
-    # Several test cells per question, for partial credit.
+    # Several test cells per question, for partial credit (Q5 is the Dask question, Q6 the written one).
     per_question = {}
     for c in tests:
         q = re.match(r"# Tests for (Q\d+)", c.source).group(1)
         per_question[q] = per_question.get(q, 0) + 1
-    assert len(per_question) == 4 and all(n >= 2 for n in per_question.values()), per_question
+    assert len(per_question) == 5 and all(n >= 2 for n in per_question.values()), per_question
     assert nb.cells[1].source.count("plsim") and _meta(nb.cells[1]).get("locked")  # the setup cell is locked
 
 
@@ -85,6 +89,31 @@ def test_hidden_tests_check_behaviour(a):
     setup = nb.cells[1].source
     for call in ANSWER_IN_PLSIM[a]:
         assert call.rstrip("(") not in setup
+
+
+@pytest.mark.parametrize("a", NOTEBOOKS)
+def test_every_graded_cell_is_decided_by_a_grader_side_check(a):
+    """No graded code cell scores by the absence of an error: its hidden part sends its own grade id's answers
+    (plsim.grading.send) and a check of that grade id is registered for the grader; nothing hidden asserts."""
+    from plsim.grading.checks import load_checks
+
+    checks = load_checks(a)
+    graded = [c for c in _nb(a).cells if _meta(c).get("grade") and c.cell_type == "code"]
+    assert graded
+    for c in graded:
+        gid = _meta(c)["grade_id"]
+        hidden = HIDDEN.findall(c.source)
+        assert len(hidden) == 1, f"{gid}: one hidden region"
+        assert re.search(rf"""send\(["']{re.escape(gid)}["']""", hidden[0]), f"{gid} does not send its own answers"
+        assert not re.search(r"^\s*assert\b", hidden[0], re.M), f"{gid}: a hidden assert runs in the student's kernel"
+        assert gid in checks, f"no grader-side check registered for {a} {gid}"
+    assert set(checks) == {_meta(c)["grade_id"] for c in graded}, "a check for a cell the notebook does not have"
+
+
+@pytest.mark.parametrize("a", NOTEBOOKS)
+def test_student_copy_does_not_import_the_grader(a):
+    """The student edition ships without plsim.grading: a student copy must not need it."""
+    assert "plsim.grading" not in (COURSE / "release" / a / f"{NOTEBOOKS[a]}.ipynb").read_text()
 
 
 @pytest.mark.parametrize("a", NOTEBOOKS)
@@ -122,8 +151,9 @@ def test_committed_student_copies_are_what_nbgrader_generates(tmp_path):
     shutil.copytree(COURSE / "source", course / "source")
     shutil.copy(COURSE / "nbgrader_config.py", course)
     for a in NOTEBOOKS:
-        subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", a, "--force"], cwd=course,
-                       check=True, capture_output=True)
+        run = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", a, "--force"], cwd=course,
+                             check=True, capture_output=True, text=True)
+        assert "not recognized" not in run.stderr, run.stderr  # no unknown options in nbgrader_config.py
         fresh = (course / "release" / a / f"{NOTEBOOKS[a]}.ipynb").read_text()
         committed = (COURSE / "release" / a / f"{NOTEBOOKS[a]}.ipynb").read_text()
         assert fresh == committed, f"release/{a} is stale: run `plsim assign release {a}`"
@@ -145,6 +175,16 @@ def test_plsim_assign_course_folder_checked(tmp_path):
         assign.course_dir(tmp_path)
     with pytest.raises(ValueError, match="jobs"):
         assign.autograde(COURSE, "a2", [], jobs=0)
+
+
+def test_nbgrader_subprocesses_find_this_interpreters_commands():
+    """`.venv/bin/plsim assign release` without an activated environment: nbgrader runs `alembic` by name."""
+    from plsim import assign
+
+    env = assign.interpreter_env({"PATH": "/usr/bin:/bin"})
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    assert env["PATH"].endswith("/usr/bin:/bin")
+    assert assign.interpreter_env({"PATH": env["PATH"]})["PATH"] == env["PATH"]  # not added twice
 
 
 def test_add_students_when_another_grader_adds_the_same_student_first(tmp_path, monkeypatch):

@@ -20,7 +20,6 @@ What the grader keeps for :class:`~plsim.grading.scoring.GraderChecks` goes into
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import os

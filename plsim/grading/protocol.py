@@ -111,13 +111,14 @@ def answer_of(probe: Callable[[Any], Any], case: Any) -> Any:
         return to_plain(Raised("NotPlainData", ("NotPlainData",)))
 
 
-def send(grade_id: str, probe: Callable[[Any], Any]) -> None:
+def send(grade_id: str, probe: Callable[[Any], Any], *, assignment: str | None = None) -> None:
     """Answer the grader's cases for ``grade_id``: ``probe(case)`` for each, sent out of the kernel as data.
 
     Called by the hidden part of a graded test cell. ``probe`` is the instructor's code: it calls the student's
     function on one case and returns plain data (see :func:`to_plain`). Under the grader this only *displays*
     the answers; whether they are right is decided outside the kernel. Elsewhere it checks them here with the
-    registered check (AssertionError when wrong), so a solution copy tests itself.
+    registered check of ``assignment`` (needed when several assignments have a cell ``grade_id``):
+    AssertionError when wrong, so a solution copy tests itself.
     """
     if not isinstance(grade_id, str) or not callable(probe):
         raise TypeError(f"send(grade_id: str, probe: callable), got {type(grade_id).__name__} and "
@@ -133,7 +134,7 @@ def send(grade_id: str, probe: Callable[[Any], Any]) -> None:
                 raw=True)
         return
     from plsim.grading.checks import run_here
-    run_here(grade_id, probe)
+    run_here(grade_id, probe, assignment=assignment)
 
 
 def answers_in(outputs: list[dict]) -> list[dict]:

@@ -22,25 +22,21 @@ import ctypes
 import dataclasses
 import itertools
 import json
-import logging
 import os
 import resource
 import shutil
 import signal
-import stat
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-__all__ = ["Limits", "Sandbox", "can_switch_user", "processes_of", "reachable_by_others"]
+__all__ = ["Limits", "Sandbox", "can_switch_user", "processes_of"]
 
-log = logging.getLogger(__name__)
 
 # Sandbox user ids: UID_BASE + 2 * (pid * 16 + n) and + 1 (kernel, cluster). No account has them
 # (accounts live far below), and two graders alive at once never share one (their pids differ).
@@ -106,17 +102,6 @@ def processes_of(uid: int) -> list[psutil.Process]:
         except (psutil.Error, ChildProcessError):
             continue
     return found
-
-
-def reachable_by_others(path: Path) -> bool:
-    """Whether a user other than the owner (and outside its group) can read ``path`` (every folder above it
-    searchable by others, and the path itself readable by others)."""
-    path = Path(path).resolve()
-    for parent in reversed(path.parents):
-        if not os.stat(parent).st_mode & stat.S_IXOTH:
-            return False
-    mode = os.stat(path).st_mode
-    return bool(mode & stat.S_IROTH) and (not stat.S_ISDIR(mode) or bool(mode & stat.S_IXOTH))
 
 
 class Sandbox:
@@ -296,12 +281,3 @@ def _remove_files_of(uids: set[int], folders: Iterable[str] = ("/tmp", "/var/tmp
                         os.unlink(entry.path)
             except OSError:
                 continue
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
