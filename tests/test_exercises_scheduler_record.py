@@ -20,6 +20,7 @@ from plsim.exercises.scheduler_record import (
     data_sent,
     inputs_of,
     most_in_flight,
+    most_outstanding,
     most_running,
     plsim_own,
     producers,
@@ -46,6 +47,19 @@ def test_most_in_flight_counts_overlaps_on_the_schedulers_clock():
     assert most_in_flight([_task("a", 0, None), _task("b", 5, 6)], until=10) == 2
     assert most_in_flight([_task("a", 0, None), _task("b", 5, 6)], until=3) == 1  # the window ended before b
     assert most_in_flight([]) == 0
+
+
+def test_most_outstanding_counts_tasks_submitted_before_their_results_were_asked_for():
+    # short tasks submitted in a loop, each done before the next arrives, then all gathered at 10: all 3 at once
+    fast = [_task("a", 0, 0.5), _task("b", 1, 1.5), _task("c", 2, 2.5)]
+    assert most_in_flight(fast) == 1 and most_outstanding(fast, [(10, ("a", "b", "c"))]) == 3
+    # each result asked for (at 0.6, 1.6) before the next submission: one at a time
+    assert most_outstanding(fast, [(0.6, ("a",)), (1.6, ("b",)), (2.6, ("c",))]) == 1
+    # never gathered: outstanding until the window ends (a task whose future only feeds other tasks)
+    assert most_outstanding(fast, [], until=3) == 3
+    assert most_outstanding(fast, [(0.6, ("a",))], until=3) == 2
+    # only a key's first gather counts; a gather of other keys changes nothing
+    assert most_outstanding(fast, [(0.6, ("a",)), (5, ("a", "b", "c")), (0.1, ("zzz",))]) == 2
 
 
 def test_most_running_counts_compute_intervals():
@@ -93,7 +107,7 @@ def test_data_sent_counts_shared_data_once():
 
 def test_record_round_trips_through_json():
     record = SchedulerRecord(1.5, 2.5, (_task("a-1", 1.6, 2.0, deps=["x"], started=1.7, stopped=1.9),),
-                             {"x": DataSeen("x", 8, True, 2)})
+                             {"x": DataSeen("x", 8, True, 2)}, ((2.1, ("a-1",)),))
     assert SchedulerRecord.from_json(record.to_json()) == record
 
 
@@ -110,8 +124,8 @@ def test_values_in_finds_parts_wherever_they_are():
     assert values_in({"a": [1, [2]]}, depth=1) == [{"a": [1, [2]]}, [1, [2]]]
 
 
-def _seen(tasks, results, stop=10.0):
-    return SimpleNamespace(record=SchedulerRecord(0.0, stop, tuple(tasks)), results=results)
+def _seen(tasks, results, stop=10.0, gathers=()):
+    return SimpleNamespace(record=SchedulerRecord(0.0, stop, tuple(tasks), {}, tuple(gathers)), results=results)
 
 
 def test_cluster_work_verdicts_in_order():
@@ -130,16 +144,16 @@ def test_cluster_work_verdicts_in_order():
                       same, **kw)
     assert fb.problem.startswith("2 of the 3 squares your answer needs were not computed by any task") and \
         "returned int" in fb.problem
-    # 4. every part computed, but one at a time
-    seq = [_task("sq-1", 0, 1), _task("sq-2", 1, 2), _task("sq-3", 2, 3)]
-    fb = cluster_work(_seen(seq, {"sq-1": 1, "sq-2": 4, "sq-3": 9}), [1, 4, 9], same, **kw)
+    # 4. every part computed, but each result asked for before the next task was submitted
+    seq = [_task("sq-1", 0, 0.5), _task("sq-2", 1, 1.5), _task("sq-3", 2, 2.5)]
+    results = {"sq-1": 1, "sq-2": 4, "sq-3": 9}
+    waited = [(0.7, ("sq-1",)), (1.7, ("sq-2",)), (2.7, ("sq-3",))]
+    fb = cluster_work(_seen(seq, results, gathers=waited), [1, 4, 9], same, **kw)
     assert "the 3 tasks that computed your squares ran one at a time" in fb.problem
-    assert cluster_work(_seen(seq, {"sq-1": 1, "sq-2": 4, "sq-3": 9}), [1, 4, 9], same, concurrent=False,
-                        **kw).problem == ""
-    # all good: two in flight at once
-    par = [_task("sq-1", 0, 2), _task("sq-2", 0.5, 2), _task("sq-3", 2, 3)]
-    fb = cluster_work(_seen(par, {"sq-1": 1, "sq-2": 4, "sq-3": 9}), [1, 4, 9], same, **kw)
-    assert fb.problem == "" and fb.in_flight == 2 and [t.key for t in fb.tasks] == ["sq-1", "sq-2", "sq-3"]
+    assert cluster_work(_seen(seq, results, gathers=waited), [1, 4, 9], same, concurrent=False, **kw).problem == ""
+    # all good: the same quick tasks, all submitted before any result was asked for
+    fb = cluster_work(_seen(seq, results, gathers=[(3, ("sq-1", "sq-2", "sq-3"))]), [1, 4, 9], same, **kw)
+    assert fb.problem == "" and fb.in_flight == 3 and [t.key for t in fb.tasks] == ["sq-1", "sq-2", "sq-3"]
 
 
 # -- recording, on a real cluster --------------------------------------------------------------------
@@ -176,14 +190,19 @@ def test_watch_scheduler_records_what_ran(client):
     (inline_task,) = [t for t in by_name["total"] if not t.dependencies]
     assert len(shared_tasks) == 3 and inline_task.payload_bytes >= X.nbytes
     assert all(t.payload_bytes < X.nbytes / 10 for t in shared_tasks)
-    assert most_in_flight(shared_tasks, until=record.stop) >= 2 and most_in_flight(by_name["inc"]) == 1
-    # nothing of the recorder is left on the scheduler: no plugin, no pseudo-client, no key it still wants
+    # the scheduler saw the gathers: the 4 _total results asked for together, after all were submitted
+    assert any(set(keys) == {t.key for t in by_name["total"]} for _, keys in record.gathers)
+    assert most_outstanding(by_name["total"], record.gathers, until=record.stop) == 4
+    assert most_outstanding(by_name["inc"], record.gathers, until=record.stop) == 1
+    # nothing of the recorder is left on the scheduler: no plugin, no pseudo-client, no key it still wants, and
+    # the scheduler's own gather handler is back
     left = client.run_on_scheduler(lambda dask_scheduler: (
         [n for n in dask_scheduler.plugins if n.startswith("plsim-watch-")],
         [c for c in dask_scheduler.clients if c.startswith("plsim-watch-")],
         [k for k, ts in dask_scheduler.tasks.items()
-         if any(cs.client_key.startswith("plsim-watch-") for cs in ts.who_wants or ())]))
-    assert left == ([], [], [])
+         if any(cs.client_key.startswith("plsim-watch-") for cs in ts.who_wants or ())],
+        dask_scheduler.handlers["gather"] == dask_scheduler.gather))
+    assert left == ([], [], [], True)
 
 
 def test_watch_scheduler_reads_every_result_of_a_collection(client):

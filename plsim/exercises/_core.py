@@ -250,8 +250,9 @@ class ClusterWork:
 
     ``problem`` is "" when every expected part was computed by a task on the cluster (and, if asked, two of
     those tasks were in flight at once), otherwise the feedback that says what was wrong. ``tasks`` are the
-    tasks that computed the parts; ``in_flight`` the most of them submitted and unfinished at one instant,
-    ``running`` the most computing at one instant (scheduler clock).
+    tasks that computed the parts; ``in_flight`` the most of them submitted before the code asked for any of
+    their results (:func:`~plsim.exercises.scheduler_record.most_outstanding`), ``running`` the most computing
+    at one instant (scheduler clock).
     """
 
     problem: str
@@ -279,15 +280,16 @@ def cluster_work(seen: Any, parts: Any, same: Callable[[Any, Any], bool], *, wha
     3. was every expected part (a member's predictions, a party's update, a gradient, a batch's results, a
        chunk's sum) the result of a task the cluster computed? ``same(result, part)`` says whether a task's
        result is that part. Work done in the notebook's process, plus dummy tasks for show, fails here;
-    4. if ``concurrent``: were two of those tasks in flight at once (submitted, not yet finished, on the
-       scheduler's clock)? Code that waits for each result before submitting the next never lets the workers
-       run side by side. This holds on one worker too.
+    4. if ``concurrent``: were two of those tasks in flight at once, i.e. submitted before the code asked for
+       either's result (the scheduler sees every gather)? Code that waits for each result before submitting
+       the next never lets the workers run side by side. This holds on one worker too, and however short the
+       tasks are.
 
     The feedback names what went wrong and how to do it (``what``: the parts, plural, e.g. "members' trees";
     ``how``: the Dask way, e.g. "submit one fit per member with client.submit"; ``own``: plsim's function that
     does it all; ``together``: how to let the tasks run side by side), never the expected values.
     """
-    from plsim.exercises.scheduler_record import most_in_flight, most_running, producers
+    from plsim.exercises.scheduler_record import most_outstanding, most_running, producers
 
     problem = plsims_own(seen, own=own, how=how, own_modules=own_modules)
     if problem:
@@ -306,12 +308,12 @@ def cluster_work(seen: Any, parts: Any, same: Callable[[Any, Any], bool], *, wha
             f"the {len(computed)} task(s) that ran while your function ran returned {', '.join(kinds)}, not "
             f"those. Work done in this process does not count, even with other tasks sent alongside: {how}.")
     used = tuple({t.key: t for f in found for t in f[:1]}.values())
-    flight, running = most_in_flight(used, until=record.stop), most_running(used)
+    flight, running = most_outstanding(used, record.gathers, until=record.stop), most_running(used)
     if concurrent and len(used) >= 2 and flight < 2:
         return ClusterWork(
-            f"the {len(used)} tasks that computed your {what} ran one at a time: the scheduler never had two of "
-            f"them in flight at once, so the workers could not run them side by side. {together}", used, flight,
-            running)
+            f"the {len(used)} tasks that computed your {what} ran one at a time: you asked for each one's result "
+            "before you submitted the next (the scheduler saw every result gathered before the next task arrived), "
+            f"so the workers could not run them side by side. {together}", used, flight, running)
     return ClusterWork("", used, flight, running)
 
 

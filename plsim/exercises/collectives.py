@@ -163,7 +163,7 @@ def _run_ring(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
         return False, ("pass the notebook's Dask client: check_code(\"ring_allreduce_by_hand\", my_ring_allreduce, "
                        "client=client)")
     from plsim.comm import ring_allreduce
-    from plsim.exercises.scheduler_record import inputs_of, most_in_flight, watch_scheduler
+    from plsim.exercises.scheduler_record import inputs_of, most_outstanding, watch_scheduler
 
     report = []
     for p in (3, 4):
@@ -230,7 +230,7 @@ def _run_ring(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
                            "Dask ran each where it liked, not where the receiving rank's chunks live: submit every "
                            "transfer with workers=[where[dst]], dst the rank that receives the chunk.")
         report.append(f"p = {p}: {len(computed)} chunk transfers = 2(p - 1) = {2 * (p - 1)} per rank, up to "
-                      f"{most_in_flight(computed, until=seen.record.stop)} in flight at once")
+                      f"{most_outstanding(computed, seen.record.gathers, until=seen.record.stop)} in flight at once")
     return True, ("each rank holds the sum, equal to plsim.comm.ring_allreduce's result (times p), built by tasks on "
                   "the cluster from the ranks' chunks (scheduler's record); " + "; ".join(report) + ".")
 

@@ -14,7 +14,7 @@ the cluster for show. The scheduler knows better. Two halves:
   dropped its futures. At the end ``seen.record`` is a :class:`SchedulerRecord`
   (plain data) and ``seen.results`` the values of the tasks computed in the block.
 * **Judging** (pure functions of a record, no cluster): :func:`most_in_flight`,
-  :func:`most_running`, :func:`plsim_own`, :func:`producers`, :func:`inputs_of`,
+  :func:`most_outstanding`, :func:`most_running`, :func:`plsim_own`, :func:`producers`, :func:`inputs_of`,
   :func:`data_sent`.
 
 The scheduler needs plsim importable (the plugin is this module's class), as
@@ -32,8 +32,8 @@ from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-__all__ = ["TaskSeen", "DataSeen", "SchedulerRecord", "watch_scheduler", "most_in_flight", "most_running",
-           "plsim_own", "producers", "inputs_of", "data_sent"]
+__all__ = ["TaskSeen", "DataSeen", "SchedulerRecord", "watch_scheduler", "most_in_flight", "most_outstanding",
+           "most_running", "plsim_own", "producers", "inputs_of", "data_sent"]
 
 # A task is "in flight" from its submission until it leaves these states (scattered data never is).
 IN_FLIGHT = ("waiting", "queued", "processing", "no-worker")
@@ -85,6 +85,8 @@ class SchedulerRecord:
     stop: float
     tasks: tuple[TaskSeen, ...] = ()
     data: dict[str, DataSeen] = field(default_factory=dict)
+    # Each time a client asked the scheduler for results (Client.gather, Future.result): (time, keys).
+    gathers: tuple[tuple[float, tuple[str, ...]], ...] = ()
 
     def computed(self) -> list[TaskSeen]:
         """The tasks a worker computed inside the window, in submission order."""
@@ -98,14 +100,16 @@ class SchedulerRecord:
     def to_json(self) -> str:
         """The record as JSON (for a grader that must not unpickle anything)."""
         return json.dumps({"start": self.start, "stop": self.stop, "tasks": [asdict(t) for t in self.tasks],
-                           "data": {k: asdict(d) for k, d in self.data.items()}})
+                           "data": {k: asdict(d) for k, d in self.data.items()},
+                           "gathers": [[t, list(keys)] for t, keys in self.gathers]})
 
     @classmethod
     def from_json(cls, text: str) -> SchedulerRecord:
         raw = json.loads(text)
         tasks = tuple(TaskSeen(**{**t, "dependencies": tuple(t["dependencies"]),
                                   "restricted_to": tuple(t.get("restricted_to", ()))}) for t in raw["tasks"])
-        return cls(raw["start"], raw["stop"], tasks, {k: DataSeen(**d) for k, d in raw["data"].items()})
+        gathers = tuple((t, tuple(keys)) for t, keys in raw.get("gathers", ()))
+        return cls(raw["start"], raw["stop"], tasks, {k: DataSeen(**d) for k, d in raw["data"].items()}, gathers)
 
 
 # -- judging: pure functions of a record ---------------------------------------------------------------
@@ -127,6 +131,36 @@ def most_in_flight(tasks: Iterable[TaskSeen], until: float | None = None) -> int
             events.append((end, -1))
     most = now = 0
     for _, step in sorted(events):  # at equal times -1 sorts first: a hand-over is not an overlap
+        now += step
+        most = max(most, now)
+    return most
+
+
+def most_outstanding(tasks: Iterable[TaskSeen], gathers: Iterable[tuple[float, Sequence[str]]],
+                     until: float | None = None) -> int:
+    """The most of ``tasks`` submitted before the code asked for any of their results (scheduler clock).
+
+    A task is outstanding from its submission until a client first gathers its result (``Future.result``,
+    ``Client.gather``: ``gathers`` of a :class:`SchedulerRecord`), or until ``until`` if nobody did. Code that
+    waits for each result before submitting the next task never has two outstanding, however short the tasks;
+    code that submits them all and then gathers has all of them, even when each task ends before the next
+    arrives (which :func:`most_in_flight` would count as one at a time). A client that gathers straight from
+    the workers (``direct_to_workers=True``) is not seen gathering: its tasks stay outstanding.
+    """
+    first: dict[str, float] = {}
+    for when, keys in sorted(gathers):
+        for k in keys:
+            first.setdefault(str(k), when)
+    events = []
+    for t in tasks:
+        if t.reused:
+            continue
+        end = first.get(t.key, until)
+        events.append((t.submitted, 1))
+        if end is not None:
+            events.append((max(end, t.submitted), -1))
+    most = now = 0
+    for _, step in sorted(events):
         now += step
         most = max(most, now)
     return most
@@ -231,12 +265,32 @@ class Recorder(SchedulerPlugin):
         self.tasks: dict[str, dict[str, Any]] = {}
         self.data: dict[str, dict[str, Any]] = {}
         self.keys: dict[str, Any] = {}  # the record's str(key) -> the scheduler's key (a tuple for collections)
+        self.gathers: list[tuple[float, tuple[str, ...]]] = []
+        self.active = True
         self.start_time = 0.0
 
     async def start(self, scheduler: Any) -> None:
         from distributed.metrics import time
 
         self.start_time = time()
+        # A client's gather (Future.result, Client.gather) is a request to the scheduler's "gather" handler:
+        # note it on the way through. No plugin hook sees it.
+        self._delegate = scheduler.handlers.get("gather")
+        if self._delegate is not None:
+            scheduler.handlers["gather"] = self._gather
+
+    async def _gather(self, keys: Any, serializers: Any = None) -> Any:
+        if self.active:
+            from distributed.metrics import time
+
+            self.gathers.append((time(), tuple(str(k) for k in keys)))
+        return await self._delegate(keys=keys, serializers=serializers)
+
+    def stop(self, scheduler: Any) -> None:
+        """Stop recording; hand the gather handler back (if another watch wrapped it since, ours just passes on)."""
+        self.active = False
+        if getattr(self, "_delegate", None) is not None and scheduler.handlers.get("gather") == self._gather:
+            scheduler.handlers["gather"] = self._delegate
 
     def update_graph(self, scheduler: Any, *, client: str, keys: Any, tasks: Any, **kwargs: Any) -> None:
         from dask.utils import key_split
@@ -288,7 +342,7 @@ class Recorder(SchedulerPlugin):
 
     def snapshot(self) -> dict[str, Any]:
         return {"start": self.start_time, "tasks": [dict(t) for t in self.tasks.values()],
-                "data": {k: dict(d) for k, d in self.data.items()}}
+                "data": {k: dict(d) for k, d in self.data.items()}, "gathers": list(self.gathers)}
 
 
 async def _finish(dask_scheduler: Any = None, *, name: str, fetch: bool, max_bytes: int) -> dict[str, Any]:
@@ -297,9 +351,10 @@ async def _finish(dask_scheduler: Any = None, *, name: str, fetch: bool, max_byt
 
     plugin = dask_scheduler.plugins.get(name)
     stop = time()
-    snap = plugin.snapshot() if plugin is not None else {"start": stop, "tasks": [], "data": {}}
+    snap = plugin.snapshot() if plugin is not None else {"start": stop, "tasks": [], "data": {}, "gathers": []}
     real_keys = plugin.keys if plugin is not None else {}
     if plugin is not None:
+        plugin.stop(dask_scheduler)
         dask_scheduler.remove_plugin(name=name)
     values: dict[str, Any] = {}
     try:
@@ -363,7 +418,8 @@ class watch_scheduler:  # noqa: N801 -- used as a context manager, like Dask's g
                                            max_bytes=self.max_result_bytes)
         tasks = tuple(TaskSeen(**t) for t in out["tasks"])
         self.record = SchedulerRecord(start=out["start"], stop=out["stop"], tasks=tasks,
-                                      data={k: DataSeen(**d) for k, d in out["data"].items()})
+                                      data={k: DataSeen(**d) for k, d in out["data"].items()},
+                                      gathers=tuple((t, tuple(keys)) for t, keys in out["gathers"]))
         self.results = {k: v for k, v in ((k, _deserialized(v)) for k, v in out["values"].items())
                         if v is not _UNREADABLE}
 
