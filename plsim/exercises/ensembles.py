@@ -8,6 +8,9 @@
   :class:`plsim.ensembles.ParallelBaggingClassifier` with the same
   ``random_state``: :func:`member_draws` gives each member's rows and seed
   exactly as plsim derives them, so a correct implementation matches it exactly.
+  The scheduler's record of the call must show each member fitted by its own
+  task from the training data, the tasks submitted together, and X sent once
+  (scattered), not inside every task.
 * ``unseen_rows`` (answer): the share of training rows member 0 of the
   notebook's bagging never saw, measured on the fitted model.
 * ``most_different`` (answer): which member of the notebook's bagging

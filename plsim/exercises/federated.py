@@ -4,7 +4,9 @@
   FedAvg (E=5) needs than FedSGD on IID clients, each at its own tuned rate.
 * ``fedavg_round`` (code): one FedAvg round written with ``client.scatter`` and
   ``client.submit``, checked against :func:`plsim.federated.run_federated`
-  running exactly one round from the same weights, parties and seed.
+  running exactly one round from the same weights, parties and seed, and
+  against the scheduler's record: every party's update the result of a task on
+  the cluster, the tasks submitted together.
 * ``dp_noise_for_budget`` (answer): the least noise that keeps DP-FedAvg within
   a privacy budget, found with :func:`plsim.federated.compute_epsilon`.
 * ``secagg_max_dropouts`` (answer): how many drop-outs the notebook's secure
