@@ -94,6 +94,10 @@ def test_on_two_workers_each_stage_has_its_own_and_the_bubble_comes_from_the_tas
     assert all(len(stage) == 1 for stage in res.info["workers"])
     assert len({stage[0] for stage in res.info["workers"]}) == 2
     assert [stage[0] for stage in res.info["workers"]] == res.info["stage_workers"] == sorted(client.nthreads())
+    # each stage, like one device, ran GPipe's order: its forwards by micro-batch, then its backwards from the last
+    for s in range(2):
+        ran = [(kind, j) for stage, kind, j, _, _ in sorted(res.timeline.events, key=lambda e: e[3]) if stage == s]
+        assert ran == [("F", j) for j in range(4)] + [("B", j) for j in (3, 2, 1, 0)], (s, ran)
     b = measure_bubble(MODEL, w, X, y, n_stages=2, n_micro=4, executor=client, repeats=2, cpus=2)
     assert b.reason == "" and b.measured == pytest.approx(float(np.median(b.repeats)))
     assert 0 < b.measured < 1 and b.timeline.kind == "measured"

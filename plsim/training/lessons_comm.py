@@ -100,10 +100,11 @@ def bubble_lesson(executor: Any, cfg: TrainingDemo | None = None, *, cpus: int |
     if cpus is None and client is not None:
         cpus = cluster_cpus(client)
     model, w, X, y = pipeline_model(cfg)
+    # no warm-up pass: the median of the passes leaves out a first one slowed by the workers' first tasks
     return {m: measure_bubble(model, w, X, y, n_stages=cfg.pipeline_stages, n_micro=m,
                               executor=client if client is not None else executor,
-                              repeats=cfg.pipeline_repeats, cpus=cpus, warmup=k == 0)  # one warm-up is enough
-            for k, m in enumerate(cfg.pipeline_micro)}
+                              repeats=cfg.pipeline_repeats, cpus=cpus, warmup=False)
+            for m in cfg.pipeline_micro}
 
 
 def course_figures(executor: Any = None, *, small: bool | None = None) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """Pipeline (model) parallelism: the MLP's layers split into stages on different workers.
 
 Each stage owns a contiguous group of layers whose parameters are placed once
-(:mod:`plsim.executor`); Dask runs a stage's tasks where its inputs are. A batch is cut into ``m`` micro-batches;
-activations flow forward stage to stage, gradients flow backward, and each stage
-sums its micro-batch gradients (GPipe). The loss and gradient equal the unsplit
-model's (to rounding).
+(:mod:`plsim.executor`). A batch is cut into ``m`` micro-batches; activations flow
+forward stage to stage, gradients flow backward, and each stage sums its micro-batch
+gradients (GPipe). As in GPipe, a stage keeps only the activation it hands on
+(*re-materialisation*): its backward pass recomputes the stage's forward from the
+stage's input, so each forward task's result is exactly what the next stage needs,
+with nothing to pick out of it on a worker that is busy with the next micro-batch.
+The loss and gradient equal the unsplit model's (to rounding).
 
 The idle "bubble": with ``p`` stages, ``m`` micro-batches and equal per-stage
 times, the GPipe schedule keeps each stage busy ``m`` of ``m + p - 1`` slots, so the
@@ -41,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from plsim.comm import payload_nbytes
-from plsim.executor import resolve_executor
+from plsim.executor import LOCAL, resolve_executor
 from plsim.models import MLP, softmax_cross_entropy
 from plsim.validation import check_positive_int
 
@@ -140,41 +143,36 @@ def gpipe_schedule(n_stages: int, n_micro: int, forward_time: float | Sequence[f
 
 
 # -- the real, split computation ---------------------------------------------
-def _here() -> str:
-    """The address of the Dask worker running this task, or ``"local"`` in this process."""
-    from plsim.executor import LOCAL
-
-    try:
-        from distributed import get_worker
-
-        return get_worker().address
-    except (ImportError, ValueError):
-        return LOCAL
-
-
 def _stage_forward(model: MLP, layer_ids: list[int], params: list[tuple[np.ndarray, np.ndarray]],
-                   a: np.ndarray) -> dict[str, Any]:
-    t0 = time.time()
+                   a: np.ndarray, after: Any = None) -> np.ndarray:
+    """A stage's forward pass on one micro-batch: only the activation it hands on is kept (GPipe's
+    re-materialisation: the backward pass recomputes the rest). ``after``: see :func:`_stage_backward`."""
+    for i, (W, b) in zip(layer_ids, params):
+        _, a = model.layer_forward(i, W, b, a)
+    return a
+
+
+def _stage_backward(model: MLP, layer_ids: list[int], params: list[tuple[np.ndarray, np.ndarray]],
+                    a_in: np.ndarray, grad_out: np.ndarray | None, y: np.ndarray | None = None,
+                    normalizer: float | None = None, after: Any = None) -> dict[str, Any]:
+    """A stage's backward pass on one micro-batch, recomputing its forward from the stage's input first.
+
+    ``after``: the stage's previous task, an input only so that the stage runs its tasks in order.
+    """
     cache = []
+    a = a_in
     for i, (W, b) in zip(layer_ids, params):
         z, a_next = model.layer_forward(i, W, b, a)
         cache.append((a, z))
         a = a_next
-    return {"out": a, "cache": cache, "t": (t0, time.time()), "worker": _here()}
-
-
-def _stage_backward(model: MLP, layer_ids: list[int], params: list[tuple[np.ndarray, np.ndarray]],
-                    fwd: dict[str, Any], grad_out: np.ndarray | None, y: np.ndarray | None = None,
-                    normalizer: float | None = None) -> dict[str, Any]:
-    t0 = time.time()
     loss = None
     if grad_out is None:  # last stage: the loss starts the backward pass
-        loss, grad_out = softmax_cross_entropy(fwd["out"], y, normalizer)
+        loss, grad_out = softmax_cross_entropy(a, y, normalizer)
     grads = []
-    for i, (W, b), (a, z) in zip(reversed(layer_ids), reversed(params), reversed(fwd["cache"])):
+    for i, (W, b), (a, z) in zip(reversed(layer_ids), reversed(params), reversed(cache)):
         dW, db, grad_out = model.layer_backward(i, W, b, a, z, grad_out)
         grads.append((dW, db))
-    return {"grad_in": grad_out, "grads": grads[::-1], "loss": loss, "t": (t0, time.time()), "worker": _here()}
+    return {"grad_in": grad_out, "grads": grads[::-1], "loss": loss}
 
 
 def _sum_stage_grads(*outs: dict[str, Any]) -> np.ndarray:
@@ -183,6 +181,10 @@ def _sum_stage_grads(*outs: dict[str, Any]) -> np.ndarray:
         flat = np.concatenate([np.concatenate([dW.ravel(), db]) for dW, db in out["grads"]])
         total = flat if total is None else total + flat
     return total
+
+
+def _loss_of(out: dict[str, Any]) -> float:
+    return float(out["loss"])
 
 
 @dataclass
@@ -195,13 +197,6 @@ class PipelineResult:
     timeline: Timeline | None
     bytes_sent: int
     info: dict[str, Any] = field(default_factory=dict)
-
-
-def _times(out: dict[str, Any]) -> tuple[tuple[float, float], float | None, int, str]:
-    """A stage task's (start, end) wall-clock times, its loss (last stage), its outgoing payload's bytes and
-    the worker it ran on."""
-    payload = out.get("out", out.get("grad_in"))
-    return out["t"], out.get("loss"), 0 if payload is None else payload_nbytes(payload), out["worker"]
 
 
 def timeline_from_task_stream(records: Sequence[Any], labels: dict[str, tuple[int, str, int]], n_stages: int,
@@ -335,6 +330,8 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
     params = [[layers[i] for i in ids] for ids in stages]
     p = len(stages)
     stream: list[Any] = []
+    labels: dict[str, tuple[int, str, int]] = {}   # stage task key -> (stage, "F" or "B", micro-batch)
+    clock: dict[str, tuple[float, float]] = {}      # sequentially: each stage task's start and end, here
     # interrupted (the kernel's stop button), every task of this pass is cancelled: the workers are free at once
     with ex.running("pipeline_gradient"), _recording(ex) as stream:
         home = _stage_workers(ex, p)
@@ -343,58 +340,74 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
         ex.check_fits([*(sum(W.nbytes + b.nbytes for W, b in params[s]) for s in range(p)), X.nbytes, y.nbytes],
                       what="the batch X, y and the stages' parameters", where=[*where, where[0], where[-1]])
         placed = [part["params"] for part in ex.place_each([{"params": params[s]} for s in range(p)], name="stage")]
-        pf = []
         order = itertools.count()  # GPipe's order: forwards by micro-batch, then backwards from the last one
-        for s in range(p):  # each stage's parameters fetched to its worker once, before its first micro-batch
-            with _on_worker(home[s], next(order)):
-                pf.append(ex.submit(_identity, placed[s], name="plsim-stage-params"))
-        xs = [ex.place(X=X[rows])["X"] for rows in micro]
-        ys = [ex.place(y=y[rows])["y"] for rows in micro]
-        labels: dict[str, tuple[int, str, int]] = {}
-        fwd: list[list[Any]] = [[None] * n_micro for _ in range(p)]
+
+        def submit(s: int | None, func: Any, *args: Any, name: str, label: tuple[int, str, int] | None = None) -> Any:
+            with _on_worker(None if s is None else home[s], next(order)):
+                start = time.time()
+                handle = ex.submit(func, *args, name=name)
+                if label is not None:
+                    labels[_key(handle)] = label
+                    clock[_key(handle)] = (start, time.time())  # the task's own span only where submit runs it
+            return handle
+
+        # each stage's parameters fetched to its worker once, before its first micro-batch
+        pf = [submit(s, _identity, placed[s], name="plsim-stage-params") for s in range(p)]
+        # the batch placed once; each micro-batch cut from it on the stage that reads it (the first stage its
+        # rows, the last its labels), before the first forward: a micro-batch is never late because its rows
+        # were still travelling while a later one's had arrived
+        batch = ex.place(X=X, y=y)
+        xs = [submit(0, _rows, batch["X"], rows[0], rows[-1] + 1, name="plsim-micro-batch") for rows in micro]
+        ys = [submit(p - 1, _rows, batch["y"], rows[0], rows[-1] + 1, name="plsim-micro-batch") for rows in micro]
+        # A stage runs its tasks in GPipe's order, as one device would: each of its tasks is also an input of
+        # its next one (the order only), so a micro-batch whose input arrived early cannot overtake one whose
+        # input is still travelling, and the small task that picks a finished backward pass's gradient out of
+        # its result runs before the stage's next pass instead of waiting behind it. The first stage's
+        # forwards need no such link: their inputs are on their worker and priorities order them, back to back.
+        previous: list[Any] = [None] * p
+        inputs: list[list[Any]] = [[None] * n_micro for _ in range(p)]  # what stage s received for micro-batch j
+        fwd: list[list[Any]] = [[None] * n_micro for _ in range(p)]     # the activation it handed on
         for j in range(n_micro):  # GPipe: every forward is submitted before any backward
             a = xs[j]
             for s in range(p):
-                with _on_worker(home[s], next(order)):
-                    fwd[s][j] = ex.submit(_stage_forward, model, stages[s], pf[s], a, name="plsim-forward")
-                    a = ex.submit(operator.getitem, fwd[s][j], "out", name="plsim-activation")
-                labels[_key(fwd[s][j])] = (s, "F", j)
+                inputs[s][j] = a
+                a = fwd[s][j] = previous[s] = submit(s, _stage_forward, model, stages[s], pf[s], a,
+                                                     previous[s] if s > 0 else None, name="plsim-forward",
+                                                     label=(s, "F", j))
         back: list[list[Any]] = [[None] * n_micro for _ in range(p)]
+        grads_in: list[list[Any]] = [[None] * n_micro for _ in range(p)]
         for j in range(n_micro - 1, -1, -1):
             g = None
             for s in range(p - 1, -1, -1):
-                with _on_worker(home[s], next(order)):
-                    back[s][j] = ex.submit(_stage_backward, model, stages[s], pf[s], fwd[s][j], g,
-                                           ys[j] if s == p - 1 else None, N, name="plsim-backward")
-                    g = ex.submit(operator.getitem, back[s][j], "grad_in", name="plsim-grad-in")
-                labels[_key(back[s][j])] = (s, "B", j)
-        sums = []
-        for s in range(p):
-            with _on_worker(home[s], next(order)):
-                sums.append(ex.submit(_sum_stage_grads, *back[s], name="plsim-stage-grad"))
+                back[s][j] = previous[s] = submit(
+                    s, _stage_backward, model, stages[s], pf[s], inputs[s][j], g, ys[j] if s == p - 1 else None, N,
+                    previous[s], name="plsim-backward", label=(s, "B", j))
+                g = grads_in[s][j] = (submit(s, operator.getitem, back[s][j], "grad_in", name="plsim-grad-in")
+                                      if s > 0 else None)
+        sums = [submit(s, _sum_stage_grads, *back[s], name="plsim-stage-grad") for s in range(p)]
+        losses = [submit(None, _loss_of, back[p - 1][j], name="plsim-loss") for j in range(n_micro)]
+        # bytes crossing a stage boundary: activations out of every stage but the last, gradients out of all but
+        # the first, counted from the payloads (after the pass: these tasks come last in the order)
+        sizes = [submit(None, payload_nbytes, h, name="plsim-bytes")
+                 for h in [*(f for row in fwd[:-1] for f in row), *(g for row in grads_in[1:] for g in row)]]
         _wait_for_stages(ex, sums, home)
         stage_grads = ex.gather(sums)
-        stats_f = ex.gather([ex.submit(_times, f, name="plsim-times") for row in fwd for f in row])
-        stats_b = ex.gather([ex.submit(_times, b, name="plsim-times") for row in back for b in row])
-    # bytes crossing a stage boundary: activations out of every stage but the last, gradients out of all but the first
-    nbytes = int(sum(n for _, _, n, _ in stats_f[:(p - 1) * n_micro]) + sum(n for _, _, n, _ in stats_b[n_micro:]))
-    loss = float(sum(lb for _, lb, _, _ in stats_b[(p - 1) * n_micro:]))
+        loss = float(sum(ex.gather(losses)))
+        nbytes = int(sum(ex.gather(sizes)))
     if isinstance(ex, Dask):
         timeline = timeline_from_task_stream(stream, labels, p, n_micro)
+        ran_on = [sorted({r.worker for r in stream if labels.get(r.key, (None,))[0] == s}) for s in range(p)]
         source = "task stream"
-    else:  # no scheduler here: the tasks' own clocks
-        events = [(idx // n_micro, "F", idx % n_micro, *t) for idx, (t, _, _, _) in enumerate(stats_f)]
-        events += [(idx // n_micro, "B", idx % n_micro, *t) for idx, (t, _, _, _) in enumerate(stats_b)]
-        origin = min(e[3] for e in events)
-        timeline = Timeline(p, n_micro, [(s, k, j, a - origin, b - origin) for s, k, j, a, b in events], "measured")
+    else:  # no scheduler here: the tasks' own spans, one after the other
+        origin = min(t for t, _ in clock.values())
+        timeline = Timeline(p, n_micro, sorted((*labels[k], a - origin, b - origin) for k, (a, b) in clock.items()),
+                            "measured")
+        ran_on = [[LOCAL] for _ in range(p)]
         source = "task clocks"
     grad = np.concatenate(stage_grads)
     if model.l2:
         loss += 0.5 * model.l2 * float(w @ w)
         grad = grad + model.l2 * w
-    # where each stage's tasks ran: one list per stage
-    ran_on = [sorted({stats_f[s * n_micro + j][3] for j in range(n_micro)}
-                     | {stats_b[s * n_micro + j][3] for j in range(n_micro)}) for s in range(p)]
     info = {"workers": ran_on, "executed_on": ex.describe(), "micro_batch_sizes": [len(r) for r in micro],
             "stage_workers": home, "timeline_source": source}
     return PipelineResult(float(loss), grad, stages, timeline, int(nbytes), info)
@@ -402,6 +415,10 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def _rows(array: np.ndarray, start: int, stop: int) -> np.ndarray:
+    return array[start:stop]
 
 
 def _key(handle: Any) -> str:
@@ -444,6 +461,8 @@ class BubbleMeasurement:
         Why ``measured`` is ``None`` (empty otherwise).
     stage_seconds : float
         Median seconds of one stage task (forward or backward), measured.
+    result : PipelineResult or None
+        The median pass itself (its loss, gradient, bytes and where its stages ran).
     """
 
     n_stages: int
@@ -455,6 +474,7 @@ class BubbleMeasurement:
     simulated: Timeline
     reason: str = ""
     stage_seconds: float = 0.0
+    result: PipelineResult | None = None
 
 
 def measure_bubble(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *, n_stages: int = 2,
@@ -511,5 +531,4 @@ def measure_bubble(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *, n
             len({stage[0] for stage in median.info["workers"]}) != n_stages:
         reason = "the stages did not each run on a worker of their own (a worker was lost or replaced)"
     return BubbleMeasurement(n_stages, n_micro, None if reason else float(np.median(bubbles)), predicted, bubbles,
-                             median.timeline, simulated, reason,
-                             float(np.median(spans["F"] + spans["B"])))
+                             median.timeline, simulated, reason, float(np.median(spans["F"] + spans["B"])), median)
