@@ -22,16 +22,17 @@ What each criterion needs (the first one is a prerequisite of the other two):
 A1     ``members``                        every member's predictions were returned by a task computed on a
                                           worker, none by plsim's own ensemble, and the vote is theirs
        ``scatter-once``                   no member task carried the training set; it reached the cluster once
-       ``members-at-once``                two or more member tasks were in flight at once
+       ``members-at-once``                two or more member tasks were outstanding at once (submitted, result not
+                                          yet asked for)
 A2     ``updates``                        every selected client's (update, sample count) was returned by a task
                                           on a worker, and no client outside the selection trained
        ``weighted``                       the new global vector is w minus the sample-weighted mean update
-       ``clients-at-once``                two or more client tasks were in flight at once
+       ``clients-at-once``                two or more client tasks were outstanding at once
 A3     ``gradients``                      a valid asynchronous log; each worker's first gradient (at w0) and at
                                           least n_updates gradients were computed by tasks on workers
        ``staleness-rule``                 replaying the log with lr / (1 + staleness): every applied gradient is
                                           a task's result and the parameters are the replay's
-       ``gradients-at-once``              two or more gradient tasks were in flight at once
+       ``gradients-at-once``              two or more gradient tasks were outstanding at once
 =====  =================================  ===================================================================
 
 "Kernel work plus dummy tasks" fails every criterion: the dummy tasks return nothing the reference expects.
@@ -46,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from plsim.exercises.scheduler_record import TaskSeen, most_in_flight, plsim_own, producers
+from plsim.exercises.scheduler_record import TaskSeen, most_in_flight, most_outstanding, plsim_own, producers
 from plsim.grading.dask_cases import bagging_data, fedavg_data, ps_data
 
 __all__ = ["Verdict", "fit_member", "bagging_reference", "judge_bagging", "client_update", "fedavg_reference",
@@ -222,10 +223,16 @@ def _scatter_once(record: Any, computed: Sequence[TaskSeen], tasks: Sequence[Tas
 def _concurrent(tasks: Sequence[TaskSeen], record: Any, what: str,
                 how: str = "submit every {what} task first, then wait for the results (client.gather), instead of "
                            "waiting for each result before submitting the next") -> str | None:
-    if most_in_flight(tasks, until=record.stop) >= 2:
+    # Outstanding = submitted and its result not yet asked for (the scheduler's gathers): submit-all-then-gather
+    # counts all even when each task ends before the next arrives, which "in flight" would call one at a time.
+    # A record without gathers (a client gathering straight from the workers) falls back to "in flight".
+    gathers = getattr(record, "gathers", ())
+    most = (most_outstanding(tasks, gathers, until=record.stop) if gathers
+            else most_in_flight(tasks, until=record.stop))
+    if most >= 2:
         return None
-    return (f"your {what} tasks were on the cluster one at a time (never two in flight at once), so nothing ran in "
-            f"parallel: {how.format(what=what)}.")
+    return (f"your {what} tasks were on the cluster one at a time (each result was asked for before the next task "
+            f"was submitted), so nothing ran in parallel: {how.format(what=what)}.")
 
 
 # -- A2: one FedAvg round, one task per selected client --------------------------------------------------
