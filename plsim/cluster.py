@@ -15,6 +15,18 @@ stops the cell, not the cluster: worker processes started here ignore SIGINT
 (see :func:`dask_setup`), and plsim's runs cancel the tasks they submitted
 when interrupted (:func:`cancel_on_interrupt`).
 
+In a Jupyter kernel with ``PLSIM_SESSION_CLUSTER=1`` (``binder/start`` sets
+it), every notebook and widget of the student's session shares ONE cluster,
+sized once to the allowance: the first ``start_cluster()`` starts it as a
+detached process, later ones, in other kernels, join it, and
+:func:`close_cluster` (or the kernel's exit) only disconnects; it ends when no
+notebook has been connected for a while or the Jupyter server stops
+(:mod:`plsim.session_cluster`). ``start_cluster(shared=False)``, or sizing
+arguments that differ from the shared cluster's, give a private one.
+:func:`is_local_cluster` says whether a client's workers share this machine's
+CPUs (a private or the shared cluster), which is what the lessons judge
+speedups against.
+
 The same code runs on a real multi-host deployment (``dask scheduler`` plus
 ``dask worker`` on many machines, dask-jobqueue, Kubernetes): pass
 ``address="tcp://scheduler:8786"`` or set ``DASK_SCHEDULER_ADDRESS``. On a hub
@@ -58,6 +70,8 @@ __all__ = [
     "worker_threads",
     "start_cluster",
     "close_cluster",
+    "cluster_kind",
+    "is_local_cluster",
     "current_client",
     "dashboard_link",
     "parse_memory_limit",
@@ -144,6 +158,7 @@ class _Request:
     threads_per_worker: int | None
     memory_limit: Any
     processes: bool
+    session: str | None = None   # the key of the session's shared cluster it joined, if it did
 
 
 # The clients plsim opened and must close (at close_cluster or at exit), with what each was asked for.
@@ -277,6 +292,7 @@ def start_cluster(
     resources: Resources | None = None,
     set_as_default: bool = True,
     gateway: str | bool | None = None,
+    shared: bool | None = None,
 ) -> Client:
     """Start a LocalCluster sized to this machine, or connect to a running scheduler or a Dask Gateway.
 
@@ -315,6 +331,14 @@ def start_cluster(
         setting if the hub set one (``DASK_GATEWAY__ADDRESS``) and no scheduler
         ``address`` is given; ``False``: never. Needs ``pip install "plsim[hub]"``.
         Closing the client shuts the gateway cluster down.
+    shared : bool, optional
+        Use the student session's one shared cluster (:mod:`plsim.session_cluster`):
+        join it, or start it if no notebook of this Jupyter server has. Default
+        (None): in a Jupyter kernel when ``PLSIM_SESSION_CLUSTER=1`` (set by
+        ``binder/start``), else not. ``False``: a private cluster for this
+        notebook. Sizing arguments that differ from the shared cluster's
+        (which is sized as ``start_cluster()`` sizes one) give a private
+        cluster, with a note saying so; with ``shared=True`` they are an error.
 
     Returns
     -------
@@ -322,7 +346,8 @@ def start_cluster(
         Use it as a context manager or close it with :func:`close_cluster`.
         Calling ``start_cluster`` again with the same arguments returns the
         same client rather than stacking a second cluster on the first; with
-        other arguments it closes the default cluster it started before.
+        other arguments it closes the default cluster it started before. For
+        the session's shared cluster, closing only disconnects this notebook.
     """
     import dask.config
 
@@ -331,6 +356,8 @@ def start_cluster(
     for flag, value in (("processes", processes), ("set_as_default", set_as_default)):
         if not isinstance(value, bool):
             raise TypeError(f"{flag} must be True or False, got {value!r}")
+    if shared is not None and not isinstance(shared, bool):
+        raise TypeError(f"shared must be True, False or None (the environment decides), got {shared!r}")
     if not (isinstance(timeout, numbers.Real) and timeout > 0):
         raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
     per_worker_memory = parse_memory_limit(memory_limit)
@@ -355,7 +382,18 @@ def start_cluster(
                 stacklevel=2,
             )
 
-    request = _Request(address, gateway_at, n_workers, threads_per_worker, memory_limit, processes)
+    plan, private_note = None, None
+    if address is None and gateway_at is None:
+        plan, private_note = _session_plan(shared, n_workers, threads_per_worker, memory_limit, per_worker_memory,
+                                           processes, resources)
+    elif shared:
+        raise ValueError(f"shared=True uses this session's local cluster; address={address!r} / "
+                         f"gateway={gateway_at!r} connect elsewhere: give one or the other (gateway=False "
+                         "ignores the hub's gateway)")
+    if plan is not None:
+        request = _Request(None, None, plan.n_workers, plan.threads_per_worker, plan.memory_limit, True, plan.key)
+    else:
+        request = _Request(address, gateway_at, n_workers, threads_per_worker, memory_limit, processes)
     running = current_client() if set_as_default else None
     running_request = _request_of(running)
     if running_request is not None:  # the default client is one plsim opened: reuse or replace it
@@ -365,7 +403,12 @@ def start_cluster(
             return running
         close_cluster()
 
-    if address is not None:
+    started = False
+    if plan is not None:
+        from plsim.session_cluster import START_TIMEOUT, join_or_start
+
+        client, started = join_or_start(plan, set_as_default=set_as_default, timeout=max(timeout, START_TIMEOUT))
+    elif address is not None:
         client = _connect(address, timeout, set_as_default)
     elif gateway_at is not None:
         client = start_gateway_cluster(gateway_at, n_workers=n_workers, threads_per_worker=threads_per_worker,
@@ -388,8 +431,56 @@ def start_cluster(
 
     _opened.append((client, request))
     if not quiet:
-        print(f"plsim: {_summary(client)}")
+        if plan is not None:
+            print(f"plsim: {_summary(client)}; {_how_shared(client, started)}")
+        else:
+            print(f"plsim: {_summary(client)}" + (f"; {private_note}" if private_note else ""))
     return client
+
+
+def _session_plan(shared: bool | None, n_workers: int | None, threads_per_worker: int | None, memory_limit: Any,
+                  per_worker_memory: int | None, processes: bool,
+                  resources: Resources | None) -> tuple[Any, str | None]:
+    """``(the session's cluster plan, None)`` to join it, or ``(None, why this one is private)``.
+
+    ``(None, None)`` when the session's cluster is not wanted at all.
+    """
+    from plsim.session_cluster import plan_session, session_wanted
+
+    if not session_wanted(shared):
+        return None, None
+    if os.name != "posix":
+        if shared:
+            raise ValueError("shared=True needs a POSIX system (Linux, macOS): the session's cluster is found "
+                             "through a file lock; pass shared=False")
+        return None, None
+    plan = plan_session(resources or detect_resources())
+    differ = [f"{name}={value!r}" for name, value, given, planned in (
+        ("n_workers", n_workers, n_workers, plan.n_workers),
+        ("threads_per_worker", threads_per_worker, threads_per_worker, plan.threads_per_worker),
+        ("memory_limit", memory_limit, per_worker_memory, plan.memory_limit),
+    ) if given is not None and given != planned]
+    if not processes:
+        differ.append("processes=False (thread workers live inside this kernel)")
+    if not differ:
+        return plan, None
+    why = f"{', '.join(differ)} differ from this session's shared cluster ({plan.describe()})"
+    if shared:
+        raise ValueError(f"shared=True, but {why}: leave those arguments out to join the shared cluster, "
+                         "or pass shared=False for a private one")
+    return None, (f"a private cluster for this notebook: {why}. It takes its memory from the same allowance as "
+                  "the shared one; plsim.start_cluster() without sizing arguments joins the shared cluster")
+
+
+def _how_shared(client: Client, started: bool) -> str:
+    """How the session's cluster is shared, for the one-line summary."""
+    from plsim.session_cluster import connected_clients
+
+    if started:
+        return "started for this session: other notebooks and widgets join it, and it ends when none is connected"
+    others = connected_clients(client)
+    return (f"joined: {others} notebook connection(s) share it now" if others
+            else "joined: other notebooks of this session share it")
 
 
 def _fit_workers_in_memory(wanted: int, res: Resources) -> tuple[int, int, str | None]:
@@ -416,9 +507,12 @@ def _fit_workers_in_memory(wanted: int, res: Resources) -> tuple[int, int, str |
     return workers, budget // workers, note
 
 
-def _start_local(n_workers: int, threads: int, memory: int, processes: bool, set_as_default: bool = True) -> Client:
+def _local_cluster_settings(processes: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(configuration overrides, worker keywords)`` of every LocalCluster plsim starts, private or shared.
+
+    Used here and by the session's cluster process (:mod:`plsim.session_cluster`).
+    """
     import dask.config
-    from dask.distributed import Client
 
     # Three of Dask's defaults skew the very speedups the course measures:
     # * the statistical profiler interrupts the task thread every 10 ms (~2-3 %
@@ -434,7 +528,18 @@ def _start_local(n_workers: int, threads: int, memory: int, processes: bool, set
     # One BLAS/OpenMP thread per worker stays: workers must not oversubscribe.
     # Worker processes also preload this module, whose dask_setup makes them ignore
     # the kernel's interrupt (see there); thread workers run in the kernel and must not.
-    extra = _ignore_interrupt_preload() if processes else {}
+    environ = {key: value for key, value in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+               if key != "MALLOC_TRIM_THRESHOLD_"}
+    overrides = {"distributed.worker.profile.enabled": False, "distributed.nanny.pre-spawn-environ": environ,
+                 "distributed.scheduler.worker-saturation": 1.0}
+    return overrides, (_ignore_interrupt_preload() if processes else {})
+
+
+def _start_local(n_workers: int, threads: int, memory: int, processes: bool, set_as_default: bool = True) -> Client:
+    import dask.config
+    from dask.distributed import Client
+
+    overrides, extra = _local_cluster_settings(processes)
     if not processes:  # thread workers log in this process
         _quiet_task_failures()
     scheduler_log = logging.getLogger("distributed.scheduler")  # a local scheduler runs in this process
@@ -442,10 +547,6 @@ def _start_local(n_workers: int, threads: int, memory: int, processes: bool, set
         scheduler_log.addFilter(_DropWorkersDied())
     _refuse_in_spawned_child()
     _forget_closed_schedulers()
-    environ = {key: value for key, value in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
-               if key != "MALLOC_TRIM_THRESHOLD_"}
-    overrides = {"distributed.worker.profile.enabled": False, "distributed.nanny.pre-spawn-environ": environ,
-                 "distributed.scheduler.worker-saturation": 1.0}
     # Nannies hand this configuration to the worker processes they spawn.
     with dask.config.set(overrides), _hint_missing_main_guard():
         # Given cluster keywords instead of an address, the Client creates its
@@ -920,7 +1021,8 @@ def memory_guard(client: Client | None, *, what: str = "the run") -> Iterator[No
 def _summary(client: Client) -> str:
     workers = worker_threads(client)
     threads = sum(workers.values())
-    where = ("gateway" if is_gateway_client(client) else "local") if client.cluster is not None else "remote"
+    where = {"local": "local", "session": "shared session", "gateway": "gateway", "remote": "remote"}[
+        cluster_kind(client)]
     link = dashboard_link(client)
     dash = f", dashboard {link}" if link else ""
     limits = sorted(set(_memory_limits_or_none(client) or []))
@@ -929,8 +1031,39 @@ def _summary(client: Client) -> str:
             f"{memory}{dash}")
 
 
+def cluster_kind(client: Client) -> str:
+    """Where ``client``'s workers run: ``"local"``, ``"session"``, ``"gateway"`` or ``"remote"``.
+
+    ``"local"``: a cluster this process started (its workers on this machine);
+    ``"session"``: the student session's shared cluster (:mod:`plsim.session_cluster`),
+    also on this machine, though its client, connected by address, has no
+    ``client.cluster``; ``"gateway"``: a Dask Gateway's cluster (workers on
+    other pods); ``"remote"``: a scheduler plsim connected to by address.
+    """
+    from plsim.session_cluster import is_session_client
+
+    if is_session_client(client):
+        return "session"
+    if getattr(client, "cluster", None) is None:
+        return "remote"
+    return "gateway" if is_gateway_client(client) else "local"
+
+
+def is_local_cluster(client: Client) -> bool:
+    """True when ``client``'s workers share this machine's CPUs: a local or the session's shared cluster.
+
+    Measured speedups are judged against the usable CPUs here
+    (:func:`plsim.speedup.cluster_cpus`) exactly when this holds; a remote or
+    gateway cluster's workers are counted by their threads instead.
+    """
+    return cluster_kind(client) in ("local", "session")
+
+
 def close_cluster() -> None:
     """Close the default cluster plsim started (its worker processes end), or disconnect from a remote one.
+
+    The session's shared cluster is only disconnected from: other notebooks
+    may be using it, and it ends by itself when none is connected.
 
     A default client plsim did not open (a ``Client`` made by the user) is
     left alone. Afterwards Dask's default client is whichever default client

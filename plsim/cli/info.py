@@ -52,7 +52,7 @@ def collect_info(*, start: bool = True, address: str | None = None, n_workers: i
 
 
 def _probe_cluster(address: str | None, n_workers: int | None) -> dict[str, Any]:
-    from plsim.cluster import close_cluster, dashboard_link, start_cluster, worker_threads
+    from plsim.cluster import close_cluster, dashboard_link, is_local_cluster, start_cluster, worker_threads
 
     t0 = time.perf_counter()
     try:
@@ -70,7 +70,7 @@ def _probe_cluster(address: str | None, n_workers: int | None) -> dict[str, Any]
         ok = answers == [i + 1 for i in range(len(workers))]
         result = {
             "ok": ok,
-            "kind": "local" if client.cluster is not None else "remote",
+            "kind": "local" if is_local_cluster(client) else "remote",
             "scheduler": client.scheduler.address,
             "workers": len(workers),
             "threads": sum(client.nthreads().values()),

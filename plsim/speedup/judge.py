@@ -350,14 +350,15 @@ def read_serial_fraction(speedups: Mapping[int, float], *, cpus: int | None = No
 def cluster_cpus(client: Any) -> int:
     """CPUs a client's workers really share.
 
-    A local cluster's workers share this machine's usable CPUs (cgroup quota,
-    ``CPU_LIMIT``, affinity), however many workers were started (fewer workers
-    than CPUs lower the ideal, not the CPUs). A remote cluster's workers are
-    assumed to have one CPU per thread.
+    A local cluster's workers -- a private one or the student session's shared
+    one (:func:`plsim.cluster.is_local_cluster`) -- share this machine's usable
+    CPUs (cgroup quota, ``CPU_LIMIT``, affinity), however many workers were
+    started (fewer workers than CPUs lower the ideal, not the CPUs). A remote or
+    gateway cluster's workers are assumed to have one CPU per thread.
     """
-    from plsim.cluster import worker_threads
+    from plsim.cluster import is_local_cluster, worker_threads
     from plsim.resources import detect_resources
 
-    if getattr(client, "cluster", None) is not None:
+    if is_local_cluster(client):
         return detect_resources().cpus
     return max(1, sum(worker_threads(client).values()))
