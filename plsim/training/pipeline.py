@@ -524,9 +524,10 @@ def measure_bubble(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *, n
     if not isinstance(ex, Dask):
         reason = "the passes ran in this process, one task after the other: nothing runs in parallel"
     elif workers < n_stages or cpus < n_stages:
+        others = "the other stage's turn" if n_stages == 2 else "the other stages' turns"
         reason = (f"{n_stages} stages on {workers} worker{'s' if workers != 1 else ''} sharing {cpus} "
-                  f"CPU{'s' if cpus != 1 else ''}: the stages take turns, so a stage's idle time is the other "
-                  "stages' turn, not the pipeline's bubble")
+                  f"CPU{'s' if cpus != 1 else ''}: the stages take turns, so a stage's idle time is {others}, "
+                  "not the pipeline's bubble")
     elif any(len(set(stage)) != 1 for stage in median.info["workers"]) or \
             len({stage[0] for stage in median.info["workers"]}) != n_stages:
         reason = "the stages did not each run on a worker of their own (a worker was lost or replaced)"
