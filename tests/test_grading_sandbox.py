@@ -119,3 +119,17 @@ def test_without_root_the_submission_runs_as_the_grader_with_its_limits(tmp_path
         run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ,
                              **box.popen_kwargs(box.kernel_uid))
         assert run.stdout.strip() == "77"
+
+
+@needs_root
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) drops a capability for the test")
+def test_without_mount_namespaces_the_jail_relies_on_permissions_or_refuses(open_course):
+    """In a default Docker container (no CAP_SYS_ADMIN) nothing can be hidden by mounting: the jail then starts
+    the submission only if the course folder is unreadable to its user anyway."""
+    jail = ["setpriv", "--bounding-set", "-sys_admin", sys.executable, "-m", "plsim.grading.jail",
+            "--uid", "2100000000", "--gid", "2100000000", "--hide", str(open_course), "--", "/usr/bin/id", "-u"]
+    refused = subprocess.run(jail, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 3 and "chmod o-rwx" in refused.stderr and str(open_course) in refused.stderr
+    os.chmod(open_course, 0o700)
+    started = subprocess.run(jail, capture_output=True, text=True, timeout=60)
+    assert started.returncode == 0 and started.stdout.strip() == "2100000000"

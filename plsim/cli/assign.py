@@ -3,8 +3,8 @@
 ::
 
     plsim assign release                 # nbgrader generate_assignment a1, a2, a3 --force
-    plsim assign grade a2 --jobs 2       # nbgrader's autograde of every submission, 2 at a time, in one
-                                         # process; then nbgrader's generate_feedback; then the scores,
+    plsim assign grade a2 --jobs 2       # nbgrader's autograde and generate_feedback of every submission,
+                                         # 2 at a time, in forked copies of one process; then the scores,
                                          # each with its log file (logs/a2/<student>.log)
 
 Everything is done by nbgrader (its command line, :class:`nbgrader.apps.NbGraderAPI` and
@@ -92,20 +92,27 @@ def _init_worker(course: Path, timeout: float | None) -> None:
     _WORKER_API = _api(course, timeout)
 
 
-def _grade_one(course: Path, assignment: str, student: str) -> tuple[bool, float]:
-    """In a forked grader: nbgrader's autograde of one submission; its log goes to :func:`log_path`."""
+def _grade_one(course: Path, assignment: str, student: str, feedback: bool) -> tuple[bool, float]:
+    """In a forked grader: nbgrader's autograde of one submission, then its feedback; the log goes to
+    :func:`log_path`."""
     start = time.perf_counter()
     result = _WORKER_API.autograde(assignment, student, force=True, create=True)
+    text = result.get("log", "") + (("\n" + result["error"]) if result.get("error") else "")
+    ok = bool(result.get("success"))
+    if ok and feedback:
+        made = _WORKER_API.generate_feedback(assignment, student, force=True)
+        text += "\n" + made.get("log", "") + (("\n" + made["error"]) if made.get("error") else "")
+        ok = bool(made.get("success"))
     path = log_path(course, assignment, student)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = result.get("log", "") + (("\n" + result["error"]) if result.get("error") else "")
     path.write_text(text)
-    return bool(result.get("success")), time.perf_counter() - start
+    return ok, time.perf_counter() - start
 
 
 def autograde(course: Path, assignment: str, students: list[str] | None = None, *, jobs: int = 1,
-              timeout: float | None = None) -> dict[str, int]:
-    """nbgrader's autograde of every submission (``submitted/*/ASSIGNMENT``), ``jobs`` at a time.
+              timeout: float | None = None, feedback: bool = True) -> dict[str, int]:
+    """nbgrader's autograde of every submission (``submitted/*/ASSIGNMENT``), ``jobs`` at a time, then (with
+    ``feedback``) nbgrader's generate_feedback of each.
 
     nbgrader and the course's configuration are loaded once; each submission is graded in a forked copy of this
     process, so one that crashes nbgrader does not stop the others. ``timeout`` overrides the seconds a cell may
@@ -123,7 +130,7 @@ def autograde(course: Path, assignment: str, students: list[str] | None = None, 
     status = {}
     with ProcessPoolExecutor(max_workers=min(jobs, len(students)), mp_context=context, initializer=_init_worker,
                              initargs=(course, timeout)) as pool:
-        futures = {s: pool.submit(_grade_one, course, assignment, s) for s in students}
+        futures = {s: pool.submit(_grade_one, course, assignment, s, feedback) for s in students}
         for student, future in futures.items():
             try:
                 ok, _seconds = future.result()
@@ -168,8 +175,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     rel = actions.add_parser("release", help="nbgrader generate_assignment --force (student copies in release/)")
     rel.add_argument("assignments", nargs="*", help="assignment names (default: every folder in source/)")
-    grd = actions.add_parser("grade", help="nbgrader's autograde of every submission in submitted/*/ASSIGNMENT "
-                             "(sandboxed, see docs/instructors.md), then generate_feedback, then the scores")
+    grd = actions.add_parser("grade", help="nbgrader's autograde and generate_feedback of every submission in "
+                             "submitted/*/ASSIGNMENT (sandboxed, see docs/instructors.md), then the scores")
     grd.add_argument("assignment")
     grd.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
                      help="submissions graded at the same time (default: the CPU count)")
@@ -192,11 +199,9 @@ def run(args: argparse.Namespace) -> int:
     status = autograde(course, args.assignment, jobs=args.jobs, timeout=args.timeout)
     if not status:
         raise ValueError(f"no submissions in {course / 'submitted'}/*/{args.assignment}")
-    feedback = _api(course, None).generate_feedback(args.assignment, force=True)
     print(f"graded {len(status)} submission(s) of {args.assignment} in {time.perf_counter() - start:.0f} s "
-          f"({_cpu_seconds() - cpu:.0f} CPU s; logs in {course / 'logs' / args.assignment})")
-    if not feedback.get("success"):
-        print(f"nbgrader generate_feedback failed:\n{feedback.get('error', '')[-2000:]}")
+          f"({_cpu_seconds() - cpu:.0f} CPU s; feedback in {course / 'feedback'}, logs in "
+          f"{course / 'logs' / args.assignment})")
     table = scores(course, args.assignment)
     for student in sorted(set(table) | set(status)):
         score, max_score, manual = table.get(student, (0.0, 0.0, False))
@@ -204,4 +209,4 @@ def run(args: argparse.Namespace) -> int:
             f"  (not graded: see {log_path(course, args.assignment, student).relative_to(course)})"
         note += "  + written answers to grade by hand" if manual else ""
         print(f"{student:<20} {score:5.1f} / {max_score:.0f}{note}")
-    return 0 if all(code == 0 for code in status.values()) and feedback.get("success") else 1
+    return 0 if all(code == 0 for code in status.values()) else 1

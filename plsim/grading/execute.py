@@ -195,6 +195,7 @@ class SandboxedExecute(Execute):
         with Sandbox(limits, switch_user=switch, hidden=self._hidden_paths(resources)) as box:
             state["switched_user"] = switch
             self.log.info("Sandbox %s, kernel uid %s, cluster uid %s", box.root, box.kernel_uid, box.cluster_uid)
+            box.check()  # the jail works here (a clear error now rather than a kernel that never starts)
             folder = Path(resources.get("metadata", {}).get("path") or ".")
             box.add_files((p, str(p.relative_to(folder))) for p in sorted(folder.rglob("*"))
                           if p.is_file() and p.suffix != ".ipynb")
@@ -211,6 +212,9 @@ class SandboxedExecute(Execute):
                 run_sync(self._grade_all)()
                 if cluster is not None:
                     state["record"] = cluster.record()
+                    cpu = box.cpu_seconds(box.cluster_uid)
+                    if cpu is not None:
+                        self.log.info("CPU time of the grading cluster: %.1f s", cpu)
             finally:
                 if cluster is not None:
                     cluster.close()
@@ -332,6 +336,9 @@ class SandboxedExecute(Execute):
                 elif outcome == "ok" and not (utils.is_grade(cell) and not utils.is_solution(cell)):
                     ran.append(index)
         finally:
+            cpu = self._box.cpu_seconds(self._box.kernel_uid)
+            if cpu is not None:
+                self.log.info("CPU time of the kernel: %.1f s", cpu)
             await self._stop_kernel()
             self.log.info("Ran the notebook in %.1f s (%d kernel restart(s); questions lost to time: %s)",
                           time.perf_counter() - started, state["restarts"], ", ".join(state["lost"]) or "none")

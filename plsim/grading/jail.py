@@ -14,6 +14,10 @@ of a submission. In this order it
    no setuid program can give a privilege back,
 4. and replaces itself by COMMAND (same pid: the kernel manager's process is COMMAND's).
 
+Where no mount namespace may be made (no CAP_SYS_ADMIN, as in a default Docker container) step 2 is skipped, and
+the jail refuses to start COMMAND (exit status 3, the reason on stderr) if the sandbox user could read a ``--hide``
+path: then only permissions protect it, and they must.
+
 Nothing here imports more than the standard library (it runs before every kernel start).
 """
 
@@ -118,10 +122,22 @@ def main(argv: list[str] | None = None) -> int:
     command = argv[split + 1:]
     if not command:
         parser.error("no command after --")
-    if args.hide or args.blank:
-        hide([Path(p) for p in args.hide], [Path(p) for p in args.keep], Path(args.staging or "/nonexistent"))
-        blank([Path(p) for p in args.blank])
+    hidden = [Path(p) for p in args.hide]
+    mounted = True
+    if hidden or args.blank:
+        try:
+            hide(hidden, [Path(p) for p in args.keep], Path(args.staging or "/nonexistent"))
+            blank([Path(p) for p in args.blank])
+        except PermissionError:  # no CAP_SYS_ADMIN (a default Docker container): rely on permissions instead
+            mounted = False
     drop(args.uid, args.gid, json.loads(args.limits))
+    if not mounted:
+        readable = [str(p) for p in hidden if p.exists() and (os.access(p, os.R_OK) or os.access(p, os.X_OK))]
+        if readable:
+            print(f"plsim.grading.jail: this system allows no mount namespace (CAP_SYS_ADMIN), so the sandbox "
+                  f"cannot hide {', '.join(readable)}, which its user can read: make them unreadable to other "
+                  "users (chmod o-rwx) or give the grader CAP_SYS_ADMIN", file=sys.stderr)
+            return 3
     if args.cwd:
         os.chdir(args.cwd)
     os.execvp(command[0], command)

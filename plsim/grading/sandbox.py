@@ -196,6 +196,17 @@ class Sandbox:
                 jail += ["--keep", str(path)]
         return jail + ["--", *command]
 
+    def check(self) -> None:
+        """Start a trivial process through the jail; RuntimeError with the jail's reason if it refuses."""
+        if not self.switch_user:
+            return
+        import subprocess
+        uid = self.kernel_uid
+        run = subprocess.run(self.command(uid, [sys.executable, "-c", "pass"]), env=self.environment(uid),
+                             capture_output=True, text=True, timeout=60, **self.popen_kwargs(uid))
+        if run.returncode != 0:
+            raise RuntimeError(f"the sandbox cannot start a process: {run.stderr.strip()[-2000:]}")
+
     def _staging(self) -> Path:
         staging = self.root / f"staging-{next(_SLOTS)}"
         staging.mkdir(mode=0o700)
@@ -208,6 +219,19 @@ class Sandbox:
             limits = self.limits
             kwargs["preexec_fn"] = lambda: (limits.apply(), _no_new_privileges())
         return kwargs
+
+    def cpu_seconds(self, uid: int) -> float | None:
+        """CPU time (user + system, with reaped children) of the live processes of ``uid``; None without own uids."""
+        if not self.switch_user:
+            return None
+        total = 0.0
+        for proc in processes_of(uid):
+            try:
+                t = proc.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+            except psutil.Error:
+                continue
+        return total
 
     def kill(self, uids: Iterable[int] | None = None, *, rounds: int = 50) -> int:
         """SIGKILL every process of the sandbox's users (or of ``uids``) until none is left; returns how many."""
