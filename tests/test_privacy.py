@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -106,7 +107,7 @@ def _setup(n_clients=5, size=40, seed=0):
 def test_secure_sum_equals_true_sum_and_masked_updates_hide_values():
     xs, masked = _setup()
     true = sum(xs.values())
-    np.testing.assert_allclose(secagg.unmask_sum(masked), true, atol=1e-8)
+    np.testing.assert_allclose(secagg.unmask_sum(masked, participants=xs), true, atol=1e-8)
     for k, x in xs.items():
         seen = secagg.decode(masked[k])  # what the server sees of one client
         assert not np.allclose(seen, x, atol=1.0)
@@ -127,12 +128,15 @@ def test_dropout_recovery_removes_dangling_masks():
     dropped = [1, 3]
     survivors = {k: v for k, v in masked.items() if k not in dropped}
     # without recovery the survivors' masks with the dropped clients do not cancel: garbage
-    garbage = secagg.unmask_sum(survivors)
+    garbage = secagg.decode(secagg.masked_sum(list(survivors.values())))
     true = sum(xs[k] for k in survivors)
     assert not np.allclose(garbage, true, atol=1.0)
+    # ... which unmask_sum refuses to return, naming a missing seed
+    with pytest.raises(ValueError, match="participant 1 sent no vector and survivor 0 has not revealed"):
+        secagg.unmask_sum(survivors, participants=xs)
     # survivors reveal only their seeds with the dropped clients
     revealed = {k: {j: secagg.pair_seed(42, 1, k, j) for j in dropped} for k in survivors}
-    np.testing.assert_allclose(secagg.unmask_sum(survivors, revealed), true, atol=1e-8)
+    np.testing.assert_allclose(secagg.unmask_sum(survivors, revealed, participants=xs), true, atol=1e-8)
 
 
 def test_run_with_secure_aggregation_matches_plain_and_handles_dropouts():
@@ -167,6 +171,59 @@ def test_run_with_secure_aggregation_skips_rounds_below_the_threshold():
         if r.round > 1:
             assert r.test_accuracy == h.records[r.round - 2].test_accuracy
     assert f"{len(below)} round(s) not aggregated" in h.summary()
+
+
+def test_unmask_sum_cannot_guess_who_took_part():
+    # The issue's case: client 2 agreed on masks but its vector is missing. Without participants= the
+    # server cannot know, and the "sum" used to come back off by about 2e9 with no warning.
+    v = [np.ones(3) * i for i in range(3)]
+    seeds = {i: {j: secagg.pair_seed(0, 1, i, j) for j in range(3) if j != i} for i in range(3)}
+    m = {i: secagg.mask_vector(secagg.encode(v[i]), i, seeds[i]) for i in (0, 1)}
+    with pytest.raises(TypeError, match="participants"):
+        secagg.unmask_sum(m)
+    with pytest.raises(ValueError, match="participant 2 sent no vector"):
+        secagg.unmask_sum(m, participants=range(3))
+    with pytest.raises(ValueError, match=r"clients \[1\] sent masked vectors but are not in participants"):
+        secagg.unmask_sum(m, participants=[0])
+    with pytest.raises(TypeError, match="participants must be"):
+        secagg.unmask_sum(m, participants="012")
+
+
+def test_secure_aggregation_refuses_a_federation_where_no_round_could_be_aggregated():
+    # The issue's case: 20 clients, C = 0.05 samples one client per round; its update went to the server
+    # unmasked, no round was aggregated and the model never trained, silently.
+    ds = data.load_dataset("digits", n_samples=400)
+    parts = data.partition_iid(ds.y_train, 20)
+    model = models.SoftmaxRegression(ds.n_features, ds.n_classes)
+    with pytest.raises(ValueError, match=r"client_fraction=0.05 of 20 client\(s\) samples 1 client per round.*"
+                                         r"client_fraction >= 0.075"):
+        F.run_federated(model, ds, parts, rounds=2, client_fraction=0.05, secure_aggregation=True)
+    # the bound the message gives is the real one: 0.075 x 20 = 1.5 rounds to 2 clients and trains
+    h = F.run_federated(model, ds, parts, rounds=2, client_fraction=0.075, secure_aggregation=True, lr=0.1)
+    assert [len(r.selected) for r in h.records] == [2, 2] and all(r.unmasked for r in h.records)
+    assert h.records[-1].test_loss < h.initial_loss   # aggregated rounds train the model
+
+
+def test_a_poisson_round_with_fewer_than_two_clients_is_skipped_before_any_update_leaves():
+    # DP samples each client independently, so a round can draw one client: no client may train or send.
+    strategy = F.SecAgg(F.DPFedAvg(F.FedAvg(client_fraction=0.05, lr=0.1), F.DPConfig(1.0, 0.5, 1e-3)))
+    strategy.start(0, 20)
+    w = np.zeros(4)
+    seen = {}
+    for t in range(1, 60):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            instructions = strategy.configure_fit(t, w, list(range(20)))
+        sampled = len(strategy.strategy.strategy.sample(t, list(range(20))))
+        seen[sampled < 2] = (t, instructions, caught)
+        if sampled < 2:
+            assert instructions == [], f"round {t}: {sampled} client(s) sampled yet instructions were sent"
+            assert any("fewer than the 2 a masked sum needs" in str(c.message) and "client_fraction (now 0.05)"
+                       in str(c.message) for c in caught)
+            assert strategy.aggregate_fit(t, [], [])[1]["unmasked"] is False
+        else:
+            assert all("secagg" in ins.config for _, ins in instructions) and not caught
+    assert set(seen) == {True, False}, "the seeds should give rounds of both kinds"
 
 
 # -- secure aggregation with a threshold (Bonawitz et al. 2017) ------------------------------------
@@ -233,7 +290,7 @@ def test_unmask_sum_with_participants_refuses_missing_seeds():
     seeds = {k: {j: secagg.pair_seed(0, 1, k, j) for j in xs if j != k} for k in xs}
     masked = {k: secagg.mask_vector(secagg.encode(x), k, seeds[k]) for k, x in xs.items()}
     survivors = {k: masked[k] for k in (0, 1)}
-    with pytest.raises(ValueError, match="survivor 0 has not revealed its seed with dropped client 2"):
+    with pytest.raises(ValueError, match="participant 2 sent no vector and survivor 0 has not revealed"):
         secagg.unmask_sum(survivors, {1: {2: seeds[1][2]}}, participants=range(3))
     revealed = {k: {2: seeds[k][2]} for k in (0, 1)}
     np.testing.assert_allclose(secagg.unmask_sum(survivors, revealed, participants=range(3)), xs[0] + xs[1],

@@ -125,7 +125,7 @@ def dangling_mask_correction(survivor: int, revealed: dict[int, np.ndarray], siz
 
 
 def unmask_sum(masked: dict[int, np.ndarray], revealed: dict[int, dict[int, np.ndarray]] | None = None,
-               participants: Iterable[int] | None = None) -> np.ndarray:
+               *, participants: Iterable[int]) -> np.ndarray:
     """Server side: the decoded true sum of the survivors' vectors.
 
     Parameters
@@ -136,20 +136,31 @@ def unmask_sum(masked: dict[int, np.ndarray], revealed: dict[int, dict[int, np.n
         ``survivor id -> {dropped id -> pair seed}``: the seeds each survivor
         revealed with the clients that dropped out. Needed whenever a client
         that took part in the mask agreement did not send its vector.
-    participants : iterable of int, optional
-        Every client that took part in the mask agreement. Given, a missing
-        revealed seed is an error instead of a sum off by a random mask.
+    participants : iterable of int
+        Every client that took part in the mask agreement (required: from the
+        vectors alone the server cannot tell that one is missing, and a missing
+        one leaves random masks in the sum). A dropped participant without
+        every survivor's revealed seed is an error, not a sum off by a random mask.
+
+    See Also
+    --------
+    masked_sum, decode : the raw sum, masks and all (what the server has before any recovery).
     """
     if not masked:
         raise ValueError("no masked vectors arrived; nothing to aggregate")
-    if participants is not None:
-        dropped = sorted(set(int(k) for k in participants) - set(masked))
-        missing = [(k, j) for k in sorted(masked) for j in dropped if j not in (revealed or {}).get(k, {})]
-        if missing:
-            k, j = missing[0]
-            raise ValueError(f"survivor {k} has not revealed its seed with dropped client {j} "
-                             f"({len(missing)} seed(s) missing): their masks would not cancel and the sum "
-                             "would be random")
+    if isinstance(participants, (str, bytes)) or not isinstance(participants, Iterable):
+        raise TypeError(f"participants must be the ids of every client that agreed on masks, got {participants!r}")
+    participants = {int(k) for k in participants}
+    strangers = sorted(set(int(k) for k in masked) - participants)
+    if strangers:
+        raise ValueError(f"clients {strangers} sent masked vectors but are not in participants={sorted(participants)}")
+    dropped = sorted(participants - set(masked))
+    missing = [(k, j) for k in sorted(masked) for j in dropped if j not in (revealed or {}).get(k, {})]
+    if missing:
+        k, j = missing[0]
+        raise ValueError(f"participant {j} sent no vector and survivor {k} has not revealed its seed with it "
+                         f"({len(missing)} seed(s) missing): their masks would not cancel and the sum would be "
+                         "random. Pass revealed={survivor: {dropped: seed}} for every survivor and dropped client.")
     total = masked_sum([masked[k] for k in sorted(masked)])
     for survivor, seeds in sorted((revealed or {}).items()):
         if survivor not in masked:

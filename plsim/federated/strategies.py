@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -392,12 +393,35 @@ class SecAgg(StrategyWrapper):
         super().__init__(strategy)
         self._round: secagg.SecureAggregation | None = None
 
+    def start(self, random_state, n_clients, evaluate_fn=None):
+        super().start(random_state, n_clients, evaluate_fn)
+        base = _base(self.strategy)
+        # Fixed-size sampling draws max(1, round(C K)) clients every round: below 2, no round could
+        # ever be aggregated (a lone client's "sum" is its update), so refuse the run before it starts.
+        per_round = n_clients if base.poisson else max(1, int(round(base.client_fraction * n_clients)))
+        if per_round < 2:
+            need = 1.5 / n_clients if n_clients >= 2 else None
+            raise ValueError(
+                f"secure_aggregation=True with client_fraction={base.client_fraction:g} of {n_clients} client(s) "
+                f"samples {per_round} client per round, and secure aggregation needs at least 2 (a lone client's "
+                "sum is its own update): no round could ever be aggregated. "
+                + (f"Use client_fraction >= {need:.3g} (2 clients per round)." if need is not None
+                   else "Give the federation at least 2 clients."))
+
     def configure_fit(self, server_round, weights, available_clients):
         instructions = self.strategy.configure_fit(server_round, weights, available_clients)
         selected = [k for k, _ in instructions]
         self._round, self._selected = None, selected
-        if len(selected) < 2:  # a lone client's "sum" is its update: nothing to hide it in
-            return instructions
+        if len(selected) < 2:
+            # Poisson sampling (DP) can draw fewer than 2 clients. A lone client's masked "sum" would be its
+            # own update, so the round is refused before any update leaves a client: nobody trains.
+            warnings.warn(
+                f"secure aggregation: round {server_round} sampled {len(selected)} client(s), fewer than the 2 a "
+                "masked sum needs; no client trains or sends this round (nothing of theirs is aggregated). Raise "
+                f"client_fraction (now {_base(self.strategy).client_fraction:g}) so that rounds sample 2 or more.",
+                RuntimeWarning, stacklevel=2)
+            self._selected = []
+            return []
         self._round = secagg.SecureAggregation(selected, threshold=len(selected) // 2 + 1,
                                                value_bound=secagg.SUM_LIMIT / (len(selected) + 1),
                                                random_state=self.random_state, round_index=server_round)
