@@ -478,9 +478,12 @@ def _how_shared(client: Client, started: bool) -> str:
 
     if started:
         return "started for this session: other notebooks and widgets join it, and it ends when none is connected"
-    others = connected_clients(client)
-    return (f"joined: {others} notebook connection(s) share it now" if others
-            else "joined: other notebooks of this session share it")
+    connected = connected_clients(client)   # this notebook's connection included
+    if connected is None:
+        return "joined: other notebooks of this session share it"
+    if connected <= 1:
+        return "joined: no other notebook is connected to it now"
+    return f"joined: {connected - 1} other connection(s) (notebooks, widgets' kernels) share it now"
 
 
 def _fit_workers_in_memory(wanted: int, res: Resources) -> tuple[int, int, str | None]:

@@ -135,7 +135,8 @@ def kernel_env(runtime: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("DASK_SCHEDULER_ADDRESS", "DASK_GATEWAY__ADDRESS", "CPU_LIMIT")}
     env.update(MPLBACKEND="Agg", MEM_LIMIT=str(MEM_LIMIT), JUPYTER_RUNTIME_DIR=str(runtime),
-               PLSIM_SESSION_CLUSTER="1", PLSIM_SESSION_IDLE_TIMEOUT=str(IDLE), **extra)
+               PLSIM_SESSION_CLUSTER="1", PLSIM_SESSION_IDLE_TIMEOUT=str(IDLE))
+    env.update(extra)
     return env
 
 
@@ -329,3 +330,12 @@ def test_a_stale_scheduler_file_is_replaced_and_the_cluster_ends_with_its_server
     gone, alive = psutil.wait_procs(members, timeout=60)
     assert not alive, f"still running after the server exited: {alive}"
     assert list(runtime.iterdir()) == []
+
+
+def test_binder_start_turns_the_session_cluster_on():
+    """Binder runs notebooks through binder/start: its kernels share one cluster per student session."""
+    start = Path(__file__).resolve().parents[1] / "binder" / "start"
+    out = subprocess.run(["bash", str(start), sys.executable, "-c",
+                          "import os; print(os.environ['PLSIM_SESSION_CLUSTER'])"],
+                         env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=30, check=True)
+    assert out.stdout.split() == ["1"]
