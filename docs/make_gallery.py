@@ -241,6 +241,24 @@ class Inputs:
         return measure_exchange(self.client, repeats=2)
 
     @functools.cached_property
+    def size_speedup(self):
+        from plsim.data import load_dataset
+        from plsim.training.scaling import measure_size_speedup
+
+        ds = load_dataset("classification", n_samples=2048, n_features=128, n_classes=10)
+        return measure_size_speedup(self.client, ds.X_train, ds.y_train, [(16,), (256,), (512, 512)], replicas=2,
+                                    n_steps=2, min_seconds=0.05)
+
+    @functools.cached_property
+    def heldout_fit(self):
+        from plsim.comm.measure import fit_with_heldout, measure_exchange, split_heldout
+
+        sizes = [1e3, 1e4, 1e5, 3e5, 1e6, 3e6]
+        _, heldout = split_heldout(sizes, 2)
+        times = measure_exchange(self.client, sizes=sizes, algorithms=("send", "ring"), repeats=2)
+        return fit_with_heldout(times, heldout)
+
+    @functools.cached_property
     def compression(self):
         from plsim.models import SoftmaxRegression
         from plsim.training.sync import sync_sgd
@@ -368,6 +386,14 @@ def entries(inp: Inputs) -> list[Entry]:
               "parameter-server, tree and ring exchanges of 10 kB to 16 MB timed on the cluster, next to the "
               "alpha-beta model with alpha and beta fitted to them",
               lambda: comm.plot_exchange_times(inp.exchanges)),
+        Entry("training", "plot_size_speedup", f"{M} (one step, 2 replicas on 2 workers) + {P} (α–β model)",
+              "speedup of one synchronous data-parallel step against model size: communication dominates small "
+              "models, compute large ones; the predicted crossover is marked",
+              lambda: training.plot_size_speedup(inp.size_speedup)),
+        Entry("comm", "plot_heldout_predictions", f"{M} (wall clock) against {P} (α–β fitted without the hollow sizes)",
+              "every timed message and ring all-reduce against its α–β prediction; held-out sizes hollow, "
+              "the shaded band is 0.8-1.25",
+              lambda: comm.plot_heldout_predictions(inp.heldout_fit)),
         Entry("comm", "plot_compression", f"{M} (bytes counted, test accuracy)",
               "bytes sent versus accuracy for no compression, 8-bit and top-k sparsification",
               lambda: comm.plot_compression(inp.compression)),
