@@ -231,3 +231,18 @@ def test_watch_scheduler_cleans_up_when_the_code_raises(client):
 def test_watch_scheduler_needs_a_client():
     with pytest.raises(TypeError):
         watch_scheduler(None)
+
+
+@pytest.mark.slow
+def test_only_this_client_leaves_out_another_notebooks_tasks(client):
+    # On a session cluster shared by several notebooks, another kernel's client computes while a check records.
+    from dask.distributed import Client
+
+    with Client(client.scheduler.address, set_as_default=False) as other:
+        with watch_scheduler(client, only_this_client=True) as mine, watch_scheduler(client) as everyone:
+            theirs = other.map(abs, range(-3, 0), pure=False)
+            ours = client.map(abs, range(-2, 0), pure=False)
+            assert client.gather(ours) == [2, 1] and other.gather(theirs) == [3, 2, 1]
+    assert sorted(mine.results.values()) == [1, 2]
+    assert {t.client for t in mine.record.tasks} == {str(client.id)}
+    assert sorted(everyone.results.values()) == [1, 1, 2, 2, 3]

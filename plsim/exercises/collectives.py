@@ -170,7 +170,7 @@ def _run_ring(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
         vectors = ring_case(p)
         before = [v.copy() for v in vectors]
         chunks, where = ring_chunks(client, vectors)
-        with watch_scheduler(client) as seen:
+        with watch_scheduler(client, only_this_client=True) as seen:
             out = fn(client, [list(row) for row in chunks], list(where))
             _settle(client, out)  # the returned futures may still be running: the record must see them finish
         if any(not np.array_equal(a, b) for a, b in zip(vectors, before)):

@@ -224,7 +224,7 @@ def _run_bagging(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
 
     case = bagging_case()
     before = {k: np.copy(case[k]) for k in ("X", "y", "X_test")}
-    with watch_scheduler(client) as seen:
+    with watch_scheduler(client, only_this_client=True) as seen:
         got = fn(client, case["X"], case["y"], case["X_test"], case["n_members"], case["random_state"])
     if any(not np.array_equal(case[k], v) for k, v in before.items()):
         return False, "your function changed X, y or X_test in place; leave the caller's data as it was."

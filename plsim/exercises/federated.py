@@ -164,7 +164,7 @@ def _run_fedavg_round(fn: Any, dask_client: Any = None, **_: Any) -> tuple[bool,
 
     case = fedavg_round_case()
     w_before = case["w_global"].copy()
-    with watch_scheduler(dask_client) as seen:
+    with watch_scheduler(dask_client, only_this_client=True) as seen:
         got = fn(dask_client, case["model"], case["w_global"], case["parties"], **case["settings"])
     if not np.array_equal(case["w_global"], w_before):
         return False, "your function changed w_global in place; the server's model must stay as it was (copy it)."

@@ -260,8 +260,9 @@ def _payload_bytes(run_spec: Any) -> int:
 class Recorder(SchedulerPlugin):
     """The scheduler side of :func:`watch_scheduler` (runs in the scheduler; notes plain dicts)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, clients: tuple[str, ...] | None = None) -> None:
         self.name = name
+        self.clients = clients  # record only the tasks these clients submit (None: every client's)
         self.tasks: dict[str, dict[str, Any]] = {}
         self.data: dict[str, dict[str, Any]] = {}
         self.keys: dict[str, Any] = {}  # the record's str(key) -> the scheduler's key (a tuple for collections)
@@ -296,6 +297,8 @@ class Recorder(SchedulerPlugin):
         from dask.utils import key_split
         from distributed.metrics import time
 
+        if self.clients is not None and str(client) not in self.clients:
+            return  # another notebook's work on a shared session cluster is not the student's
         now, new = time(), []
         for key in tasks:
             ts = scheduler.tasks.get(key)
@@ -391,26 +394,32 @@ class watch_scheduler:  # noqa: N801 -- used as a context manager, like Dask's g
     Parameters
     ----------
     client : distributed.Client
-        The client whose cluster to watch (tasks from any client of that scheduler are recorded).
+        The client whose cluster to watch (tasks from any client of that scheduler are recorded, unless
+        ``only_this_client``).
     results : bool
         Read the values of the tasks computed in the block (kept on the cluster until then).
     max_result_bytes : int
         Read at most this many bytes of results (the first tasks' first); the record itself is complete.
+    only_this_client : bool
+        Record only the tasks ``client`` submits (what an exercise check wants: on a session cluster
+        shared by several notebooks, another notebook's tasks are not the student's answer).
     """
 
-    def __init__(self, client: Any, *, results: bool = True, max_result_bytes: int = 64 * 2**20) -> None:
+    def __init__(self, client: Any, *, results: bool = True, max_result_bytes: int = 64 * 2**20,
+                 only_this_client: bool = False) -> None:
         from plsim.cluster import check_client
 
         check_client(client, what="watch_scheduler")
         self.client = client
         self.fetch = bool(results)
         self.max_result_bytes = int(max_result_bytes)
+        self.clients = (str(client.id),) if only_this_client else None
         self.name = f"plsim-watch-{uuid.uuid4().hex}"
         self.record: SchedulerRecord | None = None
         self.results: dict[str, Any] = {}
 
     def __enter__(self) -> watch_scheduler:
-        self.client.register_plugin(Recorder(self.name), name=self.name)
+        self.client.register_plugin(Recorder(self.name, self.clients), name=self.name)
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -233,7 +233,7 @@ def check_batched(function: Any, *, client: Any, n_tasks: int = 23, batch_size: 
 
     tasks = [1000 + 37 * i for i in range(n_tasks)]  # distinct tasks, so each result says which task it was
     want = run_sequential(python_work, tasks)
-    with watch_scheduler(client) as seen:
+    with watch_scheduler(client, only_this_client=True) as seen:
         got = function(client, python_work, tasks, batch_size)
     batches = math.ceil(n_tasks / batch_size)
     ran = len(seen.record.computed())

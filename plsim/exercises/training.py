@@ -175,7 +175,7 @@ def _run_async_ps(fn: Callable, *, client: Any, model: Any, X: np.ndarray, y: np
                        f"{np.abs(w - ref.params).max():.2g}: apply w = w - lr * gradient, once per gradient")
     # 2. Several workers: the order is up to the cluster; replay the one the student's server observed.
     shards, w0 = _ps_problem(model, X, y, PS_WORKERS, PS_UPDATES)
-    with watch_scheduler(client) as seen:
+    with watch_scheduler(client, only_this_client=True) as seen:
         w, log, problem = _call(fn, client, model, shards, w0, PS_UPDATES)
     if problem:
         return False, problem
