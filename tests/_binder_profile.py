@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BINDER_START = ROOT / "binder" / "start"
 MEM_LIMIT = 2 * 2**30
 
-__all__ = ["ProfileRun", "binder_environment", "run_notebook", "MEM_LIMIT"]
+__all__ = ["ProfileRun", "binder_environment", "run_notebook", "run_sampled", "MEM_LIMIT"]
 
 
 @dataclass
@@ -78,6 +78,41 @@ def _tree_rss(root: psutil.Process) -> int:
     return total
 
 
+def run_sampled(command: list[str], *, cwd: str | os.PathLike, env: dict[str, str], timeout: float,
+                preexec_fn=None) -> tuple[int, str, float, int]:
+    """Run ``command``, sampling the summed RSS of all its descendants every 0.2 s.
+
+    Returns ``(returncode, stderr, seconds, peak_bytes)``; after ``timeout + 60`` s the command and its
+    descendants are killed. Also used by ``benchmarks/bench_hub.py`` (several students at once).
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=preexec_fn)
+    peak = 0
+    stop = threading.Event()
+    watched = psutil.Process(proc.pid)
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss(watched))
+            stop.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        _, stderr = proc.communicate(timeout=timeout + 60)
+    except subprocess.TimeoutExpired:
+        for child in watched.children(recursive=True):
+            child.kill()
+        proc.kill()
+        _, stderr = proc.communicate()
+    finally:
+        stop.set()
+        sampler.join()
+    return proc.returncode, stderr, time.perf_counter() - start, peak
+
+
 def run_notebook(path: str | os.PathLike, *, timeout: float = 900.0, cpu: int | None = None,
                  output_dir: str | os.PathLike | None = None) -> ProfileRun:
     """Execute one notebook under the Binder profile.
@@ -92,37 +127,13 @@ def run_notebook(path: str | os.PathLike, *, timeout: float = 900.0, cpu: int | 
         command = [str(BINDER_START), sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook",
                    "--execute", f"--ExecutePreprocessor.timeout={int(timeout)}",
                    "--output-dir", out, str(path)]
-        start = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=path.parent, env=binder_environment(),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
-        peak = 0
-        stop = threading.Event()
-        watched = psutil.Process(proc.pid)
-
-        def sample() -> None:
-            nonlocal peak
-            while not stop.is_set():
-                peak = max(peak, _tree_rss(watched))
-                stop.wait(0.2)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        try:
-            _, stderr = proc.communicate(timeout=timeout + 60)
-        except subprocess.TimeoutExpired:
-            for child in watched.children(recursive=True):
-                child.kill()
-            proc.kill()
-            _, stderr = proc.communicate()
-        finally:
-            stop.set()
-            sampler.join()
-        seconds = time.perf_counter() - start
+        returncode, stderr, seconds, peak = run_sampled(
+            command, cwd=path.parent, env=binder_environment(), timeout=timeout,
+            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
         done = Path(out) / path.name
-        executed = json.loads(done.read_text()) if proc.returncode == 0 and done.exists() else None
-    error = "" if proc.returncode == 0 else stderr[-4000:]
-    return ProfileRun(str(path.relative_to(ROOT)), seconds, peak, proc.returncode, cpu, error, executed)
+        executed = json.loads(done.read_text()) if returncode == 0 and done.exists() else None
+    error = "" if returncode == 0 else stderr[-4000:]
+    return ProfileRun(str(path.relative_to(ROOT)), seconds, peak, returncode, cpu, error, executed)
 
 
 def main(argv: list[str]) -> int:
