@@ -31,6 +31,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SOLUTIONS = ROOT / "notebooks" / "solutions"
 TOPIC_NOTEBOOKS = ("02_", "03_", "04_", "05_")
 HELPERS = {"check", "predict", "reveal", "check_code"}
+EXPLAIN = "explain_"  # notebooks/solutions/explain_<exercise>.py: the model answer to an Explain cell
 
 
 def _code(nb: dict) -> list[str]:
@@ -89,12 +90,53 @@ def test_exercises_solutions_and_notebooks_match():
     names = set(registered())
     assert used <= names, f"notebooks use unregistered exercises: {used - names}"
     assert names <= used, f"registered but in no notebook: {names - used}"
-    files = {p.stem for p in SOLUTIONS.glob("*.py")}
+    files = {p.stem for p in SOLUTIONS.glob("*.py") if not p.stem.startswith(EXPLAIN)}
     assert files == names, f"missing solutions: {names - files}; solutions of nothing: {files - names}"
     for p in NOTEBOOKS:
         text = p.read_text()
         for _, name in _exercise_calls(json.loads(text)):
             assert f"%load solutions/{name}.py" in text, f"{p.name}: no on-demand solution for {name}"
+
+
+def _explanation_text(path: Path) -> str | None:
+    """The string a model-answer file assigns to ``explanation`` (None if it assigns none)."""
+    for node in ast.parse(path.read_text()).body:
+        if (isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["explanation"]
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            return node.value.value
+    return None
+
+
+def test_every_predict_exercise_has_a_model_answer_to_its_explain_cell():
+    predicts = {name for name, ex in registered().items() if ex.kind == "predict"}
+    answers = {p.stem[len(EXPLAIN):] for p in SOLUTIONS.glob(f"{EXPLAIN}*.py")}
+    assert answers == predicts, f"missing model answers: {predicts - answers}; answers to nothing: {answers - predicts}"
+    for name in predicts:
+        text = _explanation_text(SOLUTIONS / f"{EXPLAIN}{name}.py")
+        assert text is not None, f"{EXPLAIN}{name}.py does not assign explanation = \"\"\"...\"\"\""
+        assert len(text.split()) >= 60, f"{EXPLAIN}{name}.py: a model answer of {len(text.split())} words"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_explain_cell_points_to_its_model_answer(path):
+    # After reveal(name, ...), the first code cell assigning `explanation` is the student's; the cell right after
+    # it is a markdown cell offering %load solutions/explain_<name>.py (markdown: running the notebook top to
+    # bottom must not overwrite the student's explanation).
+    cells = json.loads(path.read_text())["cells"]
+    pending = None
+    for i, cell in enumerate(cells):
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "code":
+            for call in _calls(src):
+                if call.func.id == "reveal":
+                    pending = call.args[0].value
+            if pending and re.match(r"\s*explanation\s*=", src):
+                after = cells[i + 1] if i + 1 < len(cells) else None
+                load = f"%load solutions/{EXPLAIN}{pending}.py"
+                assert after is not None and after["cell_type"] == "markdown" and load in "".join(after["source"]), \
+                    f"{path.name}: the explanation cell of {pending} is not followed by a markdown cell with {load}"
+                pending = None
+    assert pending is None, f"{path.name}: no explanation cell after reveal({pending!r})"
 
 
 # -- the machinery, on exercises registered just for these tests ---------------------------------
