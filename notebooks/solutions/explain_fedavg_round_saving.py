@@ -1,7 +1,6 @@
 # Model answer to the Explain cell of 03_federated_learning, exercise fedavg_round_saving (instructors' guide,
-# docs/instructors.md). Rounds are counted, not timed, so they do not depend on the CPUs; the numbers below are
-# those of the full demo sizes (2 CPUs, default). With PLSIM_SMALL=1 (Binder) read the table your run printed:
-# its grids are narrower, the reasoning is the same.
+# docs/instructors.md). Rounds are counted, not timed, so they do not depend on the CPUs, and the full demo sizes
+# (2 CPUs, default) and PLSIM_SMALL=1 (Binder) give the same tuned rounds below (the small grids are narrower).
 explanation = """
 Each at its own tuned learning rate, FedSGD needed 50 rounds (lr 3) and FedAvg E=5 needed 6 (lr 0.5): 8.3x fewer
 rounds (and bytes), although an E=5 round does 5 x 30 = 150 local steps per client. Local steps do not convert
