@@ -92,6 +92,15 @@ def test_send_under_the_grader_only_displays_answers_to_the_graders_cases(tmp_pa
         protocol.send(3, lambda case: 1)
 
 
+def test_send_refuses_to_grade_in_the_kernel_under_nbgrader_without_the_sandbox(monkeypatch):
+    """If the course's nbgrader_config.py did not load, nbgrader would autograde with its own pipeline and the
+    kernel would judge its own answers: every graded cell fails instead."""
+    monkeypatch.delenv(protocol.CASES_ENV, raising=False)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    with pytest.raises(RuntimeError, match="without plsim.grading's sandbox"):
+        protocol.send("q1-by-hand", lambda case: 1, assignment="a2")
+
+
 # -- the registry --------------------------------------------------------------------------------------
 
 def test_check_registration_is_checked():
@@ -311,12 +320,14 @@ def test_recorded_run_round_trip_and_window():
     late = {**task, "key": "f-2", "submitted": 20.0}
     record = SchedulerRecord.from_json(json.dumps({"start": 0.0, "stop": 30.0, "tasks": [task, late],
                                                    "data": {"x-1": {"key": "x-1", "nbytes": 800, "scattered": True,
-                                                                    "replicas": 1}}}))
+                                                                    "replicas": 1}},
+                                                   "gathers": [[10.5, ["f-1"]], [20.5, ["f-2"]]]}))
     run = RecordedRun(record, {"f-1": np.array([1.0, 2.0]), "f-2": object()})
     back = RecordedRun.from_json(run.to_json())
     assert [t.key for t in back.record.tasks] == ["f-1", "f-2"] and list(back.results) == ["f-1"]  # not data
     cut = back.window(9.0, 15.0)
     assert [t.key for t in cut.record.tasks] == ["f-1"] and set(cut.results) == {"f-1"}
     assert cut.record.data["x-1"].scattered
+    assert [keys for _, keys in cut.record.gathers][0] == ("f-1",)  # what the Dask checks' "at once" reads
     with pytest.raises(ValueError):
         RecordedRun.from_json("[1, 2]")

@@ -171,6 +171,10 @@ for gid in ["q1-by-hand", "q1-properties", "q1-errors", "q2-by-hand", "q2-scalin
 """
 # The grader's own reference, imported instead of answering (Q4: nothing later uses client_drift).
 IMPORT_REFERENCE = "from plsim.grading.a2_checks import _drift as client_drift\n"
+# FedAvg as the plain mean of the vectors (the weights ignored), with its input check: partial credit.
+UNWEIGHTED = ("def fedavg(vectors, n_samples):\n    if len(vectors) != len(n_samples):\n"
+              "        raise ValueError('one count per vector')\n"
+              "    return np.mean(np.asarray(vectors, dtype=float), axis=0)\n")
 SIGINT_LOOP = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"
 LOOP_INSIDE = ("import signal\n\n\ndef client_drift(deltas, n_samples):\n"
                "    signal.signal(signal.SIGINT, signal.SIG_IGN)\n    while True:\n        pass\n")
@@ -236,7 +240,8 @@ def _a2_class(course: Path, heartbeat: Path) -> dict[str, object]:
         if c.metadata.get("nbgrader", {}).get("grade"):
             c.source = "pass"
     subs["s03-edited-tests"] = nb
-    subs["s04-sigint-loop-answer"] = _answer(_release(course, "a2"), {**sol, "q4-answer": SIGINT_LOOP + sol["q4-answer"]})
+    subs["s04-sigint-loop-answer"] = _answer(_release(course, "a2"),
+                                             {**sol, "q4-answer": SIGINT_LOOP + sol["q4-answer"]})
     subs["s05-reply-patch"] = _first(_release(course, "a2"), REPLY_PATCH)
     subs["s06-exception-hooks"] = _first(_release(course, "a2"), EXCEPTION_HOOKS)
     subs["s07-lying-libraries"] = _first(_answer(_release(course, "a2"), WRONG_A2), LYING_LIBRARIES)
@@ -249,6 +254,7 @@ def _a2_class(course: Path, heartbeat: Path) -> dict[str, object]:
     subs["s12-deleted-test"] = nb
     subs["s13-corrupt"] = '{"cells": [ this is not a notebook'
     subs["s14-half-done"] = _answer(_release(course, "a2"), sol, only={"q1-answer", "q2-answer"})
+    subs["s15-unweighted-fedavg"] = _answer(_release(course, "a2"), {**sol, "q1-answer": UNWEIGHTED})
     return subs
 
 
@@ -267,6 +273,7 @@ EXPECTED_A2 = {
     "s11-loop-inside-function": 11,   # only Q4 lost
     "s12-deleted-test": 12,           # the deleted cell's point
     "s14-half-done": 6,               # Q1 and Q2
+    "s15-unweighted-fedavg": 8,       # Q1 1 of 3 (its input check); Q4 and Q5 build on fedavg: Q4 0, Q5 2 of 3
 }
 
 
@@ -366,6 +373,14 @@ def test_edited_tests_are_restored_and_reported(graded_a2):
     # Real tampering stands out: the edited cells are reported, an honest submission's log has no such warning.
     assert "has changed" in assign.log_path(course, "a2", "s03-edited-tests").read_text()
     assert "has changed" not in assign.log_path(course, "a2", "s01-solution").read_text()
+
+
+def test_partial_credit_within_a_question(graded_a2):
+    """An unweighted FedAvg loses the cells that weigh, keeps the one that checks its input, and costs what builds
+    on it (Q4's drift uses the weighted mean; Q5's new vector is w minus the weighted mean update)."""
+    grades = _grades(graded_a2["course"], "a2", "s15-unweighted-fedavg")
+    assert (grades["q1-by-hand"], grades["q1-properties"], grades["q1-errors"]) == (0, 0, 1)
+    assert (grades["q5-updates"], grades["q5-weighted"], grades["q5-clients-at-once"]) == (1, 0, 1)
 
 
 def test_deleted_test_cell_scores_zero_for_it(graded_a2):

@@ -18,12 +18,12 @@ grader's own check of the answers the kernel sent out, never by the absence of a
 """
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearOutput,
-                                    DeduplicateIds, GetGrades, IgnorePattern, LimitOutput, OverwriteKernelspec)
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, GetGrades,
+                                    IgnorePattern, LimitOutput, OverwriteKernelspec)
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 
 from plsim.grading.execute import SandboxedExecute
-from plsim.grading.scoring import GraderChecks, QuietOverwriteCells, SaveGraderScores
+from plsim.grading.scoring import GraderChecks, HideHiddenTests, QuietOverwriteCells, SaveGraderScores
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
@@ -36,7 +36,7 @@ c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKern
 c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                        GraderChecks, SaveGraderScores, AssignLatePenalties, CheckCellMetadata]
 # Feedback shows the visible tests and the grader's verdicts, never the hidden tests' source.
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 
 # Every solution cell runs in a few seconds on 2 CPUs; a cell that takes longer than this is stuck (an endless
 # loop): it is interrupted (killed, with a fresh kernel replaying the cells before it, if it ignores the

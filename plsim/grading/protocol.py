@@ -124,6 +124,11 @@ def send(grade_id: str, probe: Callable[[Any], Any], *, assignment: str | None =
         raise TypeError(f"send(grade_id: str, probe: callable), got {type(grade_id).__name__} and "
                         f"{type(probe).__name__}")
     path = os.environ.get(CASES_ENV)
+    if not path and os.environ.get("NBGRADER_EXECUTION") == "autograde":
+        # nbgrader is grading, but not through plsim.grading (its nbgrader_config.py did not load, or lacks the
+        # sandbox): checking here would let the student's kernel decide. Fail loudly instead.
+        raise RuntimeError("this notebook is being autograded without plsim.grading's sandbox: check that the "
+                           "course's nbgrader_config.py loads (see docs/instructors.md)")
     if path:
         with open(path, encoding="utf-8") as file:
             cases = json.load(file).get(grade_id, [])

@@ -10,6 +10,7 @@ anything from the cluster. Dask checks read it as ``ctx.record`` (``.record`` an
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,12 +38,12 @@ class RecordedRun:
     def window(self, t0: float, t1: float) -> RecordedRun:
         """This record cut to one cell: the tasks submitted within ``[t0, t1]`` and their results.
 
-        What a check of that cell sees, as if :func:`watch_scheduler` had been around the cell alone (the
-        data entries are kept whole: they describe dependencies, whenever they reached the cluster).
+        What a check of that cell sees, as if :func:`watch_scheduler` had been around the cell alone.
         """
         tasks = tuple(self.between(t0, t1))
         keys = {t.key for t in tasks}
-        record = SchedulerRecord(start=t0, stop=t1, tasks=tasks, data=dict(self.record.data))
+        # Every other field (data, the clients' gathers, ...) is kept whole: it is looked up by the tasks' keys.
+        record = dataclasses.replace(self.record, start=t0, stop=t1, tasks=tasks)
         return RecordedRun(record, {k: v for k, v in self.results.items() if k in keys})
 
     def to_json(self) -> str:

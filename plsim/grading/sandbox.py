@@ -214,7 +214,8 @@ class Sandbox:
 
     def popen_kwargs(self, uid: int) -> dict:
         """``subprocess.Popen`` arguments for a process of this sandbox (its own session, its folder)."""
-        kwargs: dict = {"start_new_session": True, "cwd": str(self.home if uid == self.kernel_uid else self.cluster_dir)}
+        folder = self.home if uid == self.kernel_uid else self.cluster_dir
+        kwargs: dict = {"start_new_session": True, "cwd": str(folder)}
         if not self.switch_user:
             limits = self.limits
             kwargs["preexec_fn"] = lambda: (limits.apply(), _no_new_privileges())

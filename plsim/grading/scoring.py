@@ -7,7 +7,8 @@
 - :class:`SaveGraderScores`: nbgrader's SaveAutoGrades, with the verdicts as the autograder's scores;
 - :class:`QuietOverwriteCells`: nbgrader's OverwriteCells, which restores every locked cell from the gradebook,
   without warning about an unchanged student copy (the gradebook holds the instructor's cell, hidden tests
-  included, so every honest test cell "changed"); a real edit is still reported.
+  included, so every honest test cell "changed"); a real edit is still reported;
+- :class:`HideHiddenTests`: nbgrader's ClearHiddenTests, for ``generate_feedback``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from nbconvert.exporters.exporter import ResourcesDict
+from traitlets import List
 from nbformat.notebooknode import NotebookNode
 
 from nbgrader import utils
@@ -22,7 +24,7 @@ from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, Overw
 from plsim.grading.checks import CheckContext, load_checks
 from plsim.grading.protocol import MIMETYPE, answers_in, from_plain
 
-__all__ = ["GraderChecks", "SaveGraderScores", "QuietOverwriteCells", "verdicts"]
+__all__ = ["GraderChecks", "SaveGraderScores", "QuietOverwriteCells", "HideHiddenTests", "verdicts"]
 
 
 def verdicts(resources: ResourcesDict) -> dict[str, tuple[float, str | None]]:
@@ -135,6 +137,19 @@ class QuietOverwriteCells(OverwriteCells):
             if source is not None and source.cell_type == cell.cell_type and _released(source.source) == cell.source:
                 cell.source = source.source  # the student's copy, untouched: restore the hidden tests silently
         return super().preprocess_cell(cell, resources, cell_index)
+
+
+class HideHiddenTests(ClearHiddenTests):
+    """nbgrader's ClearHiddenTests, for the feedback: the hidden test regions removed from the HTML.
+
+    nbconvert's HTML exporter configures ``display_data_priority`` of every preprocessor; nbgrader's base class
+    does not take it as an option, so ClearHiddenTests itself warned on every ``generate_feedback``.
+    """
+
+    display_data_priority = List(["text/html", "application/pdf", "text/latex", "image/svg+xml", "image/png",
+                                  "image/jpeg", "text/plain"],
+                                 help="Output types in order of preference (set by nbconvert's exporter)."
+                                 ).tag(config=True)
 
 
 def _released(source: str) -> str:
