@@ -89,6 +89,12 @@ _WORKER_API = None
 
 def _init_worker(course: Path, timeout: float | None) -> None:
     global _WORKER_API
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+    # nbgrader 0.9.6 trips SQLAlchemy's autoflush warnings when it creates a submission (harmless, its own code);
+    # six of them per new submission would bury this command's table.
+    warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.")
     _WORKER_API = _api(course, timeout)
 
 
