@@ -75,8 +75,8 @@ def alpha_beta_lesson(client: Any, cfg: TrainingDemo | None = None) -> AlphaBeta
 
 def pipeline_model(cfg: TrainingDemo | None = None) -> tuple[Any, Any, Any, Any]:
     """``(model, w, X, y)`` of the pipeline demo: an MLP of ``cfg.pipeline_hidden`` on ``cfg.pipeline_batch``
-    rows of digits (the first stage's ``64 x H + H x H`` weights and the last's ``H x H + H x 10`` are
-    nearly equal work)."""
+    rows of digits (cut into two stages of three weight matrices each, ``64 x H + 2 H x H`` and
+    ``2 H x H + H x 10``: nearly equal work)."""
     from plsim.data import load_dataset
     from plsim.models import MLP
 
