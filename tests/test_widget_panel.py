@@ -253,3 +253,13 @@ def test_result_tables_keep_their_columns_apart():
     assert ".plsim-details .num{text-align:right" in _TABLE_CSS
     panel = _panel(lambda p, r: None)
     assert _TABLE_CSS in panel.widget.children[0].children[0].value
+
+
+def test_a_stop_that_lands_after_the_run_ended_leaves_its_final_status():
+    # The browser test caught it: a 0.3 s run ended, then the Stop click set "Stopping..." for good.
+    panel = _panel(lambda params, report: params["n"])
+    panel.run(block=True)
+    final = panel.status.value
+    panel.stop()
+    assert panel.status.value == final
+    assert not panel._stop_event.is_set()   # the next Run does not start stopped

@@ -185,6 +185,7 @@ class RunPanel:
         self._validate = validate
         self._thread: threading.Thread | None = None
         self._busy = False
+        self._state_lock = threading.Lock()  # Stop against the run's end: one of them writes the final status
         self._stop_event = threading.Event()
         self.result: Any = None
         self.error: BaseException | None = None
@@ -340,9 +341,12 @@ class RunPanel:
             self._show_note()
 
     def stop(self) -> None:
-        """Ask the running work to end after its current piece."""
-        self._stop_event.set()
-        self.status.value = "Stopping after the current step..."
+        """Ask the running work to end after its current piece (a Stop landing after the work ended does nothing)."""
+        with self._state_lock:
+            if not self._busy:  # the click raced the end of the run: its final status stays
+                return
+            self._stop_event.set()
+            self.status.value = "Stopping after the current step..."
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the background work ends (for tests and scripts)."""
@@ -390,8 +394,9 @@ class RunPanel:
             status = "Failed: the error is below."
         finally:
             # The note first, the status and buttons last: whoever sees the run ended sees it all.
-            self._busy = False
-            self._show_note()
-            self.status.value = status
-            self.run_button.disabled = False
-            self.stop_button.disabled = True
+            with self._state_lock:
+                self._busy = False
+                self._show_note()
+                self.status.value = status
+                self.run_button.disabled = False
+                self.stop_button.disabled = True
