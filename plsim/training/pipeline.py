@@ -362,8 +362,9 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
         # A stage runs its tasks in GPipe's order, as one device would: each of its tasks is also an input of
         # its next one (the order only), so a micro-batch whose input arrived early cannot overtake one whose
         # input is still travelling, and the small task that picks a finished backward pass's gradient out of
-        # its result runs before the stage's next pass instead of waiting behind it. The first stage's
-        # forwards need no such link: their inputs are on their worker and priorities order them, back to back.
+        # its result runs before the stage's next pass instead of waiting behind it. The first stage's forwards
+        # are linked too: priorities alone do not order them, since when their shared inputs land the scheduler
+        # hands them to the worker one message at a time and an idle worker starts whichever comes first.
         previous: list[Any] = [None] * p
         inputs: list[list[Any]] = [[None] * n_micro for _ in range(p)]  # what stage s received for micro-batch j
         fwd: list[list[Any]] = [[None] * n_micro for _ in range(p)]     # the activation it handed on
@@ -372,7 +373,7 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
             for s in range(p):
                 inputs[s][j] = a
                 a = fwd[s][j] = previous[s] = submit(s, _stage_forward, model, stages[s], pf[s], a,
-                                                     previous[s] if s > 0 else None, name="plsim-forward",
+                                                     previous[s], name="plsim-forward",
                                                      label=(s, "F", j))
         back: list[list[Any]] = [[None] * n_micro for _ in range(p)]
         grads_in: list[list[Any]] = [[None] * n_micro for _ in range(p)]
