@@ -15,8 +15,8 @@ explanation makes its French message fuzzy until a translator updates it.
 
 The French notebooks live in ``notebooks/fr/`` (the assignments' in ``notebooks/fr/assignments/``), so
 that plsim's library messages follow them into French (see ``plsim.i18n``). Their ``solutions/`` folder
-holds the French model answers where a translation exists (``docs/locales/fr/solutions/``) and links
-to the English solution code otherwise, so ``%load solutions/...`` works unchanged.
+holds the French model answers where a translation exists (``docs/locales/fr/solutions/``) and a
+generated copy of the English solution otherwise, so ``%load solutions/...`` works unchanged.
 """
 from __future__ import annotations
 
@@ -166,15 +166,19 @@ def french_notebook(english: Path, catalog: Catalog, *, allow_missing: bool = Fa
     return fr
 
 
-def _solutions_links() -> dict[Path, tuple[str, str]]:
-    """``{path under notebooks/fr/solutions: ("file", text) or ("link", target)}``."""
+def _solutions() -> dict[Path, tuple[str, str]]:
+    """``{path under notebooks/fr/solutions: ("file", text)}``: the French model answer where one exists,
+    else a generated copy of the English solution (real files, not links: the student edition, the book
+    and Windows checkouts all read them)."""
     out: dict[Path, tuple[str, str]] = {}
     for p in sorted((NOTEBOOKS / "solutions").glob("*.py")):
         french = SOLUTIONS_FR / p.name
         if french.exists():
-            out[FRENCH / "solutions" / p.name] = ("file", french.read_text(encoding="utf-8"))
+            text = french.read_text(encoding="utf-8")
         else:
-            out[FRENCH / "solutions" / p.name] = ("link", os.path.relpath(p, FRENCH / "solutions"))
+            text = (f"# Solution non traduite : copie de notebooks/solutions/{p.name}, générée par "
+                    "docs/make_french_edition.py.\n" + p.read_text(encoding="utf-8"))
+        out[FRENCH / "solutions" / p.name] = ("file", text)
     return out
 
 
@@ -183,7 +187,7 @@ def _expected(allow_missing: bool) -> dict[Path, tuple[str, str]]:
     for name, (english, french) in sources().items():
         nb = french_notebook(english, _read(name), allow_missing=allow_missing)
         out[french] = ("file", nbformat.writes(nb) + "\n")
-    out.update(_solutions_links())
+    out.update(_solutions())
     return out
 
 
@@ -194,11 +198,8 @@ def build(*, check: bool = False, allow_missing: bool = False) -> int:
         print(f"build: {exc}", file=sys.stderr)
         return 1
     stale = []
-    for path, (kind, value) in expected.items():
-        if kind == "link":
-            current = os.readlink(path) if path.is_symlink() else None
-        else:
-            current = path.read_text(encoding="utf-8") if path.exists() and not path.is_symlink() else None
+    for path, (_, value) in expected.items():
+        current = path.read_text(encoding="utf-8") if path.exists() and not path.is_symlink() else None
         if current == value:
             continue
         stale.append(path)
@@ -207,10 +208,7 @@ def build(*, check: bool = False, allow_missing: bool = False) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_symlink() or path.exists():
             path.unlink()
-        if kind == "link":
-            path.symlink_to(value)
-        else:
-            path.write_text(value, encoding="utf-8")
+        path.write_text(value, encoding="utf-8")
     known = set(expected)
     extra = [p for p in FRENCH.rglob("*") if (p.is_file() or p.is_symlink()) and p not in known
              and p.suffix in (".ipynb", ".py") and ".ipynb_checkpoints" not in p.parts]
