@@ -83,7 +83,8 @@ def _template(english: Path) -> Catalog:
     nb = nbformat.read(english, as_version=4)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown" and _text(cell).strip():
-            template.add(_text(cell), locations=[(english.relative_to(ROOT).as_posix(), i)])
+            where = english.relative_to(ROOT).as_posix() if english.is_relative_to(ROOT) else english.name
+            template.add(_text(cell), locations=[(where, i)])
     return template
 
 
