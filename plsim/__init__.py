@@ -21,10 +21,12 @@ _LAZY = {
     "small_mode": "plsim.config",
     "resolve_executor": "plsim.executor",
     "Progress": "plsim.progress",
+    "set_language": "plsim.i18n",
+    "get_language": "plsim.i18n",
 }
 
 _SUBMODULES = {
-    "cluster", "executor", "progress", "validation", "resources", "stopping", "config", "cli", "benchmark", "exercises", "speedup", "ensembles",
+    "cluster", "i18n", "executor", "progress", "validation", "resources", "stopping", "config", "cli", "benchmark", "exercises", "speedup", "ensembles",
     "models", "data", "federated", "training", "comm", "plots",
     "widgets",
 }

@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from plsim.i18n import _
 from plsim.validation import check_positive_int as _positive_int
 
 __all__ = ["SpeedupReading", "read_speedup", "SerialFractionReading", "read_serial_fraction", "cluster_cpus"]
@@ -90,10 +91,11 @@ class SpeedupReading:
         return [text for kind, text in self.caveats if kind not in skip]
 
     def __str__(self) -> str:
-        head = (f"measured speedup {self.speedup:.2f}x on {self.workers} worker(s) sharing {self.cpus} usable "
-                f"CPU(s) (ideal {self.ideal}x, efficiency {self.efficiency:.0%})")
+        head = _("measured speedup {speedup:.2f}x on {workers} worker(s) sharing {cpus} usable "
+                 "CPU(s) (ideal {ideal}x, efficiency {efficiency:.0%})").format(
+            speedup=self.speedup, workers=self.workers, cpus=self.cpus, ideal=self.ideal, efficiency=self.efficiency)
         if self.predicted is not None:
-            head += f"; cost model predicted {self.predicted:.2f}x"
+            head += _("; cost model predicted {predicted:.2f}x").format(predicted=self.predicted)
         if not self.caveats:
             return head + "."
         return head + ".\n" + "\n".join(f"  * {c}" for c in self.notes())
@@ -149,57 +151,60 @@ def read_speedup(speedup: float, workers: int, *, cpus: int, predicted: float | 
     ideal = min(workers, cpus)
     caveats: list[tuple[str, str]] = []
     if cpus < 2:
-        who = "one worker" if workers == 1 else f"{workers} workers take turns on it"
+        who = _("one worker") if workers == 1 else _("{workers} workers take turns on it").format(workers=workers)
         caveats.append(("cpus",
-            f"One usable CPU ({who}): no parallel speedup can be measured "
-            "here. What this run does measure is the cluster's cost (scheduling and transfer) against the "
-            "plain loop; the speedup on more CPUs comes from the cost model (predicted), not from this machine."))
+            _("One usable CPU ({who}): no parallel speedup can be measured "
+              "here. What this run does measure is the cluster's cost (scheduling and transfer) against the "
+              "plain loop; the speedup on more CPUs comes from the cost model (predicted), not from this machine."
+              ).format(who=who)))
     elif workers > cpus:
         caveats.append(("cpus",
-            f"{workers} workers share {cpus} usable CPUs: at most {cpus}x is possible, and the extra workers' "
-            "timings show contention, not speedup."))
+            _("{workers} workers share {cpus} usable CPUs: at most {cpus}x is possible, and the extra workers' "
+              "timings show contention, not speedup.").format(workers=workers, cpus=cpus)))
     if speedup > ideal * SLACK:
         caveats.append(("implausible",
-            f"Implausible: {speedup:.2f}x is above the ideal {ideal}x (efficiency {speedup / workers:.0%}). "
-            "Parallel work cannot beat the CPUs it has; the sequential baseline was slowed (another program "
-            "busy, first-run warm-up, cold caches). Rerun with more repeats on a quiet machine."))
+            _("Implausible: {speedup:.2f}x is above the ideal {ideal}x (efficiency {efficiency:.0%}). "
+              "Parallel work cannot beat the CPUs it has; the sequential baseline was slowed (another program "
+              "busy, first-run warm-up, cold caches). Rerun with more repeats on a quiet machine.").format(
+                speedup=speedup, ideal=ideal, efficiency=speedup / workers)))
     far_below = predicted is not None and speedup < FAR_BELOW * min(predicted, ideal)
     if speedup < 1 and far_below and ideal < 2:
         # One CPU or one worker: a slowdown is expected, but not this much of one.
         caveats.append(("suspect",
-            f"Suspect: slower than sequential by far more than the cost model's {predicted:.2f}x (the cluster's "
-            "measured overhead) explains; most likely other programs used the CPUs during the run. Check the load "
-            "and rerun."))
+            _("Suspect: slower than sequential by far more than the cost model's {predicted:.2f}x (the cluster's "
+              "measured overhead) explains; most likely other programs used the CPUs during the run. Check the load "
+              "and rerun.").format(predicted=predicted)))
     elif speedup < 1:
         if predicted is not None and predicted < 1 and speedup < AS_PREDICTED * predicted:
             caveats.append(("slower",
-                f"Slower than sequential, and by more than the cost model predicted ({predicted:.2f}x from the "
-                "measured overhead): the cluster's overhead explains part of it, the rest is not in the model "
-                "(most likely other programs using the CPUs; rerun to see how much of it stays)."))
+                _("Slower than sequential, and by more than the cost model predicted ({predicted:.2f}x from the "
+                  "measured overhead): the cluster's overhead explains part of it, the rest is not in the model "
+                  "(most likely other programs using the CPUs; rerun to see how much of it stays).").format(
+                    predicted=predicted)))
         elif predicted is not None and predicted < 1:
             caveats.append(("slower",
-                f"Slower than sequential, as the cost model predicted ({predicted:.2f}x): the cluster's "
-                "overhead outweighs the work it spreads."))
+                _("Slower than sequential, as the cost model predicted ({predicted:.2f}x): the cluster's "
+                  "overhead outweighs the work it spreads.").format(predicted=predicted)))
         elif ideal < 2:
-            alone = "one CPU" if cpus < 2 else "one worker"
-            caveats.append(("slower", f"Slower than sequential: with {alone} there is nothing to gain, so the cluster "
-                            "only adds its overhead (expected here)."))
+            alone = _("one CPU") if cpus < 2 else _("one worker")
+            caveats.append(("slower", _("Slower than sequential: with {alone} there is nothing to gain, so the cluster "
+                                        "only adds its overhead (expected here).").format(alone=alone)))
         elif predicted is None:
-            caveats.append(("slower", "Slower than sequential: the per-task overhead (scheduling, transfer) outweighed "
-                            "the work spread over the workers, or other programs used the CPUs; a cost model "
-                            "(01_speedup) tells which."))
+            caveats.append(("slower", _("Slower than sequential: the per-task overhead (scheduling, transfer) "
+                                        "outweighed the work spread over the workers, or other programs used the "
+                                        "CPUs; a cost model (01_speedup) tells which.")))
         else:
             caveats.append(("suspect",
-                "Suspect: slower than sequential although the cost model expects a gain; most likely other "
-                "programs used the CPUs during the parallel run. Check the load and rerun."))
+                _("Suspect: slower than sequential although the cost model expects a gain; most likely other "
+                  "programs used the CPUs during the parallel run. Check the load and rerun.")))
     elif far_below and ideal >= 2:
         caveats.append(("suspect",
-            f"Suspect: well below the predicted {predicted:.2f}x; the CPUs were probably busy with other work "
-            "(check the load) or a straggler held the last wave (see the timeline)."))
+            _("Suspect: well below the predicted {predicted:.2f}x; the CPUs were probably busy with other work "
+              "(check the load) or a straggler held the last wave (see the timeline).").format(predicted=predicted)))
     spread = _relative_spread(runs)
     if spread is not None and spread > WIDE_SPREAD:
-        caveats.append(("noisy", f"The repeats disagree by {spread:.0%} of their median: a noisy machine; quote the median "
-                       "with care and rerun."))
+        caveats.append(("noisy", _("The repeats disagree by {spread:.0%} of their median: a noisy machine; quote the "
+                                   "median with care and rerun.").format(spread=spread)))
     return SpeedupReading(speedup, workers, cpus, predicted, tuple(caveats))
 
 
@@ -232,12 +237,13 @@ class SerialFractionReading:
 
     def __str__(self) -> str:
         f = self.serial_fraction
-        bound = "no limit" if f <= 0 else f"at most {self.max_speedup:.1f}x"
-        lines = [f"Amdahl fit to the measured speedups: serial fraction {f:.3f} -> {bound}"]
+        bound = _("no limit") if f <= 0 else _("at most {bound:.1f}x").format(bound=self.max_speedup)
+        lines = [_("Amdahl fit to the measured speedups: serial fraction {f:.3f} -> {bound}").format(f=f, bound=bound)]
         for p, e in self.karp_flatt.items():
             model = ("" if self.predicted_karp_flatt is None else
-                     f" (the cost model, from the measured per-task overhead: {self.predicted_karp_flatt[p]:.3f})")
-            lines.append(f"Karp-Flatt on {p} workers (measured): {e:.3f}{model}")
+                     _(" (the cost model, from the measured per-task overhead: {model:.3f})").format(
+                         model=self.predicted_karp_flatt[p]))
+            lines.append(_("Karp-Flatt on {p} workers (measured): {e:.3f}{model}").format(p=p, e=e, model=model))
         return "\n".join(lines + [f"  * {c}" for c in self.notes()])
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -304,46 +310,52 @@ def read_serial_fraction(speedups: Mapping[int, float], *, cpus: int | None = No
     slower = [p for p in counts if kf[p] > 1]
     if slower:
         p = slower[0]
-        clipped = " The Amdahl fit is clipped to 1.000 and says nothing about the work either." if f >= 1 else ""
+        clipped = (_(" The Amdahl fit is clipped to 1.000 and says nothing about the work either.") if f >= 1
+                   else "")
         if model is None:
-            why = ("overhead that outweighed the work spread over the workers (scheduling, transfer: tasks too "
-                   "small), or other programs using the CPUs")
+            why = _("overhead that outweighed the work spread over the workers (scheduling, transfer: tasks too "
+                    "small), or other programs using the CPUs")
         elif model[p] > 1:
-            why = (f"the cluster's overhead outweighing the work spread over the workers, as the cost model "
-                   f"predicts ({predicted[p]:.2f}x): the tasks are too small")
+            why = _("the cluster's overhead outweighing the work spread over the workers, as the cost model "
+                    "predicts ({predicted:.2f}x): the tasks are too small").format(predicted=predicted[p])
         else:
-            why = (f"something the cost model leaves out: with the measured per-task overhead it expects "
-                   f"{predicted[p]:.2f}x, so most likely other programs used the CPUs during the run (check the "
-                   "load and rerun)")
+            why = _("something the cost model leaves out: with the measured per-task overhead it expects "
+                    "{predicted:.2f}x, so most likely other programs used the CPUs during the run (check the "
+                    "load and rerun)").format(predicted=predicted[p])
         caveats.append(("slower",
-            f"Karp-Flatt {kf[p]:.3f} on {p} workers is above 1, and no part of the work can be more than all of "
-            f"it: the run on {p} workers was slower than the sequential one (measured {measured[p]:.3g}x). That is "
-            f"not a serial part of the work but {why}." + clipped))
+            _("Karp-Flatt {kf:.3f} on {p} workers is above 1, and no part of the work can be more than all of "
+              "it: the run on {p} workers was slower than the sequential one (measured {measured:.3g}x). That is "
+              "not a serial part of the work but {why}.").format(kf=kf[p], p=p, measured=measured[p], why=why)
+            + clipped))
     above = [p for p in counts if measured[p] > p * SLACK]
     if above:
         p = above[0]
         caveats.append(("implausible",
-            f"Karp-Flatt {kf[p]:.3f} on {p} workers is below 0: the measured {measured[p]:.2f}x is above {p}x, "
-            "which parallel work cannot do; the sequential baseline was slowed (busy machine, warm-up)."))
+            _("Karp-Flatt {kf:.3f} on {p} workers is below 0: the measured {measured:.2f}x is above {p}x, "
+              "which parallel work cannot do; the sequential baseline was slowed (busy machine, warm-up).").format(
+                kf=kf[p], p=p, measured=measured[p])))
     if cpus is not None:
         crowded = [p for p in counts if p > cpus]
         if crowded:
             caveats.append(("cpus",
-                f"{crowded[-1]} workers share {cpus} usable CPU(s): the extra workers take turns, so their speedup "
-                "measures contention and the fitted serial fraction is no property of the work."))
+                _("{workers} workers share {cpus} usable CPU(s): the extra workers take turns, so their speedup "
+                  "measures contention and the fitted serial fraction is no property of the work.").format(
+                    workers=crowded[-1], cpus=cpus)))
     if model is not None and not slower and not above:
         far = [p for p in counts if abs(kf[p] - model[p]) > UNEXPLAINED]
         if far:
             p = far[-1]
             if kf[p] > model[p]:
                 caveats.append(("unexplained",
-                    f"The cost model's per-task overhead accounts for {model[p]:.3f} of the {kf[p]:.3f} on {p} "
-                    f"workers; the other {kf[p] - model[p]:.3f} is not in the model and not a serial part of the "
-                    "work: most likely other programs used the CPUs during the run (check the load and rerun)."))
+                    _("The cost model's per-task overhead accounts for {model:.3f} of the {kf:.3f} on {p} "
+                      "workers; the other {rest:.3f} is not in the model and not a serial part of the "
+                      "work: most likely other programs used the CPUs during the run (check the load and rerun)."
+                      ).format(model=model[p], kf=kf[p], p=p, rest=kf[p] - model[p])))
             else:
                 caveats.append(("unexplained",
-                    f"The run did better than the cost model expects ({kf[p]:.3f} against {model[p]:.3f} on {p} "
-                    "workers): the per-task overhead was measured at a busier moment than the run."))
+                    _("The run did better than the cost model expects ({kf:.3f} against {model:.3f} on {p} "
+                      "workers): the per-task overhead was measured at a busier moment than the run.").format(
+                        kf=kf[p], model=model[p], p=p)))
     return SerialFractionReading(f, kf, model, tuple(caveats))
 
 
