@@ -1,4 +1,4 @@
-# Réponse type à la cellule d'explication de 04_distributed_training, exercice dp_step_speedup (guide de
+# Corrigé type de la cellule « Expliquez » de 04_distributed_training, exercice dp_step_speedup (guide de
 # l'enseignant, docs/instructors.md). Une bonne explication parmi d'autres ; celle d'un étudiant doit citer les
 # nombres que sa propre exécution a affichés au-dessus.
 explanation = """
