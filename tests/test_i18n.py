@@ -189,3 +189,50 @@ def test_a_kernel_follows_its_notebooks_folder(tmp_path):
                         tmp_path) == "en"
     # Outside a kernel (a script in a folder called fr) the folder says nothing.
     assert _language_in({}, tmp_path / "fr", kernel=False) == "en"
+
+
+def _binds_underscore(func) -> bool:
+    """Whether ``func`` itself (not a nested function or comprehension) assigns the name ``_``."""
+    import ast
+
+    stack = list(ast.iter_child_nodes(func))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp,
+                             ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
+        if isinstance(node, ast.Name) and node.id == "_" and isinstance(node.ctx, ast.Store):
+            return True
+        stack.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def test_no_function_that_translates_uses_underscore_as_a_throwaway_name():
+    """``seq, _ = ...`` in a function that also calls ``_()`` makes ``_`` local there: TypeError or
+    UnboundLocalError at the first message."""
+    import ast
+
+    bad = []
+    for path in sorted((ROOT / "plsim").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for func in ast.walk(tree):
+            if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)) and _binds_underscore(func):
+                calls = [n for n in ast.walk(func) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                         and n.func.id == "_"]
+                if calls:
+                    bad.append(f"{path.relative_to(ROOT)}:{func.lineno} {func.name}")
+    assert bad == []
+
+
+def test_no_message_hides_in_an_f_string():
+    """Babel cannot see ``_("...")`` inside an f-string on every Python: such a message would never reach the .po."""
+    import ast
+
+    hidden = []
+    for path in sorted((ROOT / "plsim").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.JoinedStr):
+                hidden += [f"{path.relative_to(ROOT)}:{node.lineno}" for n in ast.walk(node)
+                           if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                           and n.func.id in ("_", "N_", "ngettext") and n.args and isinstance(n.args[0], ast.Constant)]
+    assert hidden == []

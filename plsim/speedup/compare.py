@@ -42,6 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from plsim.i18n import _
 from plsim.validation import check_nonneg_int as _nonneg_int, check_positive_int as _positive_int
 
 __all__ = ["PairedComparison", "compare_paired", "time_paired"]
@@ -147,51 +148,55 @@ class PairedComparison:
         """The interval's exact level, and why it is not 95 % when it is not (only some levels exist for n pairs)."""
         n = len(self.ratios)
         if cover < 0.95:
-            return f"{cover:.1%} interval for the median: {n} pairs cannot reach 95 %"
+            return _("{cover:.1%} interval for the median: {n} pairs cannot reach 95 %").format(cover=cover, n=n)
         if cover < 0.955:
-            return f"{cover:.1%} interval for the median"
-        return f"{cover:.1%} interval for the median, the lowest level of at least 95 % that {n} pairs allow"
+            return _("{cover:.1%} interval for the median").format(cover=cover)
+        return _("{cover:.1%} interval for the median, the lowest level of at least 95 % that {n} pairs "
+                 "allow").format(cover=cover, n=n)
 
     def _order(self) -> str:
         """``", order randomized per pair (A first in 4)"``, the recorded order, or ``""``."""
         if not self.first:
             return ""
         a_first = sum(f == "a" for f in self.first)
-        counts = f"{self.name_a} first in {a_first}, {self.name_b} first in {len(self.first) - a_first}"
-        return f", order randomized per pair ({counts})" if self.randomized else f" ({counts})"
+        counts = _("{a} first in {a_first}, {b} first in {b_first}").format(
+            a=self.name_a, a_first=a_first, b=self.name_b, b_first=len(self.first) - a_first)
+        return _(", order randomized per pair ({counts})").format(counts=counts) if self.randomized else f" ({counts})"
 
     def summary(self) -> str:
         """One sentence: median ratio, range, run order, who won how many pairs, verdict."""
         n = len(self.ratios)
-        head = (f"{self.name_a} versus {self.name_b}, {n} paired run(s){self._order()}: {self.name_b} time / "
-                f"{self.name_a} time = {self.median_ratio:.3f} median")
+        head = _("{a} versus {b}, {n} paired run(s){order}: {b} time / {a} time = {ratio:.3f} median").format(
+            a=self.name_a, b=self.name_b, n=n, order=self._order(), ratio=self.median_ratio)
         if n == 1:
-            return head + " (one pair: run more repeats to tell a difference from noise)."
+            return head + _(" (one pair: run more repeats to tell a difference from noise).")
         low, high, cover = self.median_interval
-        head += f", {low:.3f} to {high:.3f} ({self._level(cover)})"
-        wins = f"{self.name_a} faster in {self.wins_a}, {self.name_b} faster in {self.wins_b}"
+        head += _(", {low:.3f} to {high:.3f} ({level})").format(low=low, high=high, level=self._level(cover))
+        wins = _("{a} faster in {wins_a}, {b} faster in {wins_b}").format(
+            a=self.name_a, wins_a=self.wins_a, b=self.name_b, wins_b=self.wins_b)
         verdict = self.verdict
         if verdict == TOO_FEW_PAIRS:
-            return (f"{head}; {wins}: too few pairs to tell a difference from noise "
-                    f"(time at least {MIN_PAIRS} pairs).")
-        test = f"two-sided sign test p = {self.p_value:.3f}"
-        if verdict == A_FASTER:
-            return f"{head}; {wins}: {self.name_a} measurably faster ({test})."
-        if verdict == B_FASTER:
-            return f"{head}; {wins}: {self.name_b} measurably faster ({test})."
-        return f"{head}; {wins}: no consistent difference ({test}), a tie within this machine's noise."
+            return _("{head}; {wins}: too few pairs to tell a difference from noise "
+                     "(time at least {min_pairs} pairs).").format(head=head, wins=wins, min_pairs=MIN_PAIRS)
+        test = _("two-sided sign test p = {p:.3f}").format(p=self.p_value)
+        if verdict in (A_FASTER, B_FASTER):
+            return _("{head}; {wins}: {name} measurably faster ({test}).").format(
+                head=head, wins=wins, name=self.name_a if verdict == A_FASTER else self.name_b, test=test)
+        return _("{head}; {wins}: no consistent difference ({test}), a tie within this machine's noise.").format(
+            head=head, wins=wins, test=test)
 
     def _repr_html_(self) -> str:
         names = {"a": self.name_a, "b": self.name_b}
         first = [names[f] for f in self.first] if self.first else [""] * len(self.seconds_a)
-        order_head = "<th>ran first</th>" if self.first else ""
+        order_head = "<th>" + _("ran first") + "</th>" if self.first else ""
         rows = "".join(
             f"<tr><td>{i + 1}</td>" + (f"<td>{who}</td>" if self.first else "")
             + f"<td>{a:.3f}</td><td>{b:.3f}</td><td>{b / a:.3f}</td></tr>"
             for i, (who, a, b) in enumerate(zip(first, self.seconds_a, self.seconds_b, strict=True)))
-        return (f"<table><thead><tr><th>pair</th>{order_head}<th>{self.name_a} (s, measured)</th>"
-                f"<th>{self.name_b} (s, measured)</th><th>ratio</th></tr></thead><tbody>{rows}</tbody></table>"
-                f"<p>{self.summary()}</p>")
+        measured, pair, ratio = _("{name} (s, measured)"), _("pair"), _("ratio")
+        return (f"<table><thead><tr><th>{pair}</th>{order_head}<th>{measured.format(name=self.name_a)}</th>"
+                f"<th>{measured.format(name=self.name_b)}</th><th>{ratio}</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table><p>{self.summary()}</p>")
 
     def __str__(self) -> str:
         return self.summary()

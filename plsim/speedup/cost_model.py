@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from plsim.i18n import N_, _
 from plsim.validation import check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
 
 # ---------------------------------------------------------------------------
@@ -16,10 +17,10 @@ from plsim.validation import check_nonneg_real as _nonneg_real, check_positive_i
 UNEXPLAINED_BELOW = 0.85
 """A measured speedup below 85 % of the prediction has a cause the model leaves out."""
 _TERM_NAMES = {
-    "serial": "the serial part",
-    "overhead": "per-task scheduling overhead",
-    "transfer": "data transfer",
-    "compute": "the work itself",
+    "serial": N_("the serial part"),
+    "overhead": N_("per-task scheduling overhead"),
+    "transfer": N_("data transfer"),
+    "compute": N_("the work itself"),
 }
 
 
@@ -123,45 +124,50 @@ class CostModel:
         saved = self.n_tasks * self.task_seconds - parts["compute"]
         key = self.dominant_cost(p)
         shown = predicted if measured_speedup is None else measured_speedup
-        kind = "predicted" if measured_speedup is None else "measured"
+        kind = _("predicted speedup") if measured_speedup is None else _("measured speedup")
         cost = parts[key]
+        term = _(_TERM_NAMES[key])
         if measured_speedup is not None and measured_speedup < 1 <= predicted and p > 1:
-            return (
-                f"Slower than sequential (measured speedup {measured_speedup:.2f}x on {p} workers) although the "
-                f"cost model predicts {predicted:.2f}x: the modelled costs (largest: {_TERM_NAMES[key]}, "
-                f"{cost:.3g} s) do not explain it. Most likely the CPUs were shared with other programs while "
+            return _(
+                "Slower than sequential (measured speedup {measured:.2f}x on {p} workers) although the "
+                "cost model predicts {predicted:.2f}x: the modelled costs (largest: {term}, "
+                "{cost:.3g} s) do not explain it. Most likely the CPUs were shared with other programs while "
                 "the parallel run was measured (check the load), or the workers have fewer CPUs than assumed."
-            )
+            ).format(measured=measured_speedup, p=p, predicted=predicted, term=term, cost=cost)
         if shown < 1 and p == 1:
-            return (f"Slower than sequential ({kind} speedup {shown:.2f}x on 1 worker): one worker saves no "
-                    f"compute, so the cluster can only add its costs (largest: {_TERM_NAMES[key]}, {cost:.3g} s).")
+            return _("Slower than sequential ({kind} {shown:.2f}x on 1 worker): one worker saves no "
+                     "compute, so the cluster can only add its costs (largest: {term}, {cost:.3g} s).").format(
+                kind=kind, shown=shown, term=term, cost=cost)
         if shown < 1:
-            text = (
-                f"Slower than sequential ({kind} speedup {shown:.2f}x on {p} worker(s)): "
-                f"{_TERM_NAMES[key]} costs {cost:.3g} s, while spreading the work over {p} worker(s) "
-                f"saves only {saved:.3g} s of compute."
-            )
+            text = _(
+                "Slower than sequential ({kind} {shown:.2f}x on {p} worker(s)): "
+                "{term} costs {cost:.3g} s, while spreading the work over {p} worker(s) "
+                "saves only {saved:.3g} s of compute."
+            ).format(kind=kind, shown=shown, p=p, term=term, cost=cost, saved=saved)
             if key == "overhead" and self.overhead_per_task > 0.1 * self.task_seconds:
-                text += (
-                    f" Each task does {self.task_seconds * 1e3:.3g} ms of work but costs "
-                    f"{self.overhead_per_task * 1e3:.3g} ms to schedule: make tasks bigger (batch them)."
-                )
+                text += _(
+                    " Each task does {task_ms:.3g} ms of work but costs "
+                    "{overhead_ms:.3g} ms to schedule: make tasks bigger (batch them)."
+                ).format(task_ms=self.task_seconds * 1e3, overhead_ms=self.overhead_per_task * 1e3)
             elif key == "transfer":
-                text += " Scatter the data once and pass futures, or send less data per task."
+                text += _(" Scatter the data once and pass futures, or send less data per task.")
             else:
-                text += " Most of the time is in the part that cannot run in parallel."
+                text += _(" Most of the time is in the part that cannot run in parallel.")
             return text
         if p == 1:
-            return f"One worker: {kind} speedup {shown:.2f}x; the cluster only adds {_TERM_NAMES[key]} ({cost:.3g} s)."
+            return _("One worker: {kind} {shown:.2f}x; the cluster only adds {term} ({cost:.3g} s).").format(
+                kind=kind, shown=shown, term=term, cost=cost)
         if measured_speedup is None:
-            return (f"Predicted speedup {shown:.2f}x on {p} workers (ideal {p}x); "
-                    f"the largest loss is {_TERM_NAMES[key]} ({cost:.3g} s).")
-        text = (f"Measured speedup {shown:.2f}x on {p} workers (ideal {p}x, cost model {predicted:.2f}x); "
-                f"the largest loss the model knows of is {_TERM_NAMES[key]} ({cost:.3g} s).")
+            return _("Predicted speedup {shown:.2f}x on {p} workers (ideal {p}x); "
+                     "the largest loss is {term} ({cost:.3g} s).").format(shown=shown, p=p, term=term, cost=cost)
+        text = _("Measured speedup {shown:.2f}x on {p} workers (ideal {p}x, cost model {predicted:.2f}x); "
+                 "the largest loss the model knows of is {term} ({cost:.3g} s).").format(
+            shown=shown, p=p, predicted=predicted, term=term, cost=cost)
         if measured_speedup < UNEXPLAINED_BELOW * predicted:
             # The modelled costs explain the prediction, not a measurement this far below it.
-            text += (" They do not explain the rest of the gap to the prediction: most likely other programs used "
-                     "the CPUs during the run (check the load), or a straggler held the last wave (the timeline shows it).")
+            text += _(" They do not explain the rest of the gap to the prediction: most likely other programs used "
+                      "the CPUs during the run (check the load), or a straggler held the last wave (the timeline "
+                      "shows it).")
         return text
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from dask.distributed import Client
 
 from plsim.executor import Dask, Executor
+from plsim.i18n import _
 from plsim.progress import Callback, Progress, check_callback, notify
 from plsim.validation import check_nonneg_int as _nonneg_int, check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
 
@@ -96,11 +97,12 @@ class Calibration:
     nbytes: int | None = None
 
     def __str__(self) -> str:
-        how = "" if self.n_tasks is None else (f" (measured: {self.n_tasks} empty tasks, median of {self.repeats} "
-                                               f"run(s), divided by {self.n_tasks})")
-        moved = "" if self.nbytes is None else f" (measured: {self.nbytes / 2**20:.3g} MiB scattered to one worker)"
-        return (f"per-task overhead {self.overhead_per_task * 1e3:.2f} ms{how}; "
-                f"bandwidth {self.bandwidth / 1e6:.0f} MB/s{moved}")
+        how = "" if self.n_tasks is None else _(" (measured: {n} empty tasks, median of {repeats} "
+                                                "run(s), divided by {n})").format(n=self.n_tasks, repeats=self.repeats)
+        moved = "" if self.nbytes is None else _(" (measured: {mib:.3g} MiB scattered to one worker)").format(
+            mib=self.nbytes / 2**20)
+        return _("per-task overhead {overhead_ms:.2f} ms{how}; bandwidth {mb_s:.0f} MB/s{moved}").format(
+            overhead_ms=self.overhead_per_task * 1e3, how=how, mb_s=self.bandwidth / 1e6, moved=moved)
 
 
 def _noop(i: int) -> int:
@@ -296,7 +298,7 @@ def run_parallel(
     tasks = list(tasks)
 
     def progress(done: int, total: int) -> None:
-        if notify(callback, Progress(done, total, "task", message=f"{done} of {total} tasks")):
+        if notify(callback, Progress(done, total, "task", message=_("{done} of {total} tasks").format(done=done, total=total))):
             raise _Stop
 
     finished: dict[int, Any] = {}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plsim.executor import Dask, resolve_executor
+from plsim.i18n import N_, _
 from plsim.progress import Callback, Progress, check_callback, notify
 from plsim.stopping import PartialResultWarning, note_interrupted, refuse_if_cell_interrupted
 from plsim.validation import check_nonneg_int as _nonneg_int, check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
@@ -61,7 +62,7 @@ class SpeedupResult:
     sequential: Timing
     parallel: dict[int, Timing]
     model: CostModel | None = None
-    title: str = "Speedup"
+    title: str = N_("Speedup")
     notes: list[str] = field(default_factory=list)
     cpus: int | None = None
     """CPUs the workers shared (:func:`plsim.speedup.cluster_cpus`); lets the table judge its own numbers."""
@@ -153,11 +154,12 @@ class SpeedupResult:
         if self.model is not None:
             text = self.model.explain(p, measured_speedup=self.speedup(p))
         elif self.speedup(p) < 1:
-            text = (f"Slower than sequential on {p} worker(s) (measured {self.speedup(p):.2f}x): "
-                    "overheads (scheduling, data transfer, serial part) exceed the compute saved.")
+            text = _("Slower than sequential on {p} worker(s) (measured {speedup:.2f}x): "
+                     "overheads (scheduling, data transfer, serial part) exceed the compute saved.").format(
+                p=p, speedup=self.speedup(p))
         if p > 1 and 1 in self.parallel and self.speedup(1) < 1 <= self.speedup(p):
-            extra = (f"On 1 worker the cluster is slower than the plain loop (measured {self.speedup(1):.2f}x): "
-                     "it only adds overhead.")
+            extra = _("On 1 worker the cluster is slower than the plain loop (measured {speedup:.2f}x): "
+                      "it only adds overhead.").format(speedup=self.speedup(1))
             text = extra if text is None else f"{text} {extra}"
         return text
 
@@ -190,8 +192,12 @@ class SpeedupResult:
             "model": None if self.model is None else dict(self.model.__dict__),
         }
 
-    _HEAD = ("run", "workers", "time (s) measured", "speedup measured", "efficiency measured",
-             "speedup predicted", "Karp-Flatt")
+    _HEAD = (N_("run"), N_("workers"), N_("time (s) measured"), N_("speedup measured"), N_("efficiency measured"),
+             N_("speedup predicted"), "Karp-Flatt")
+    N_("sequential"), N_("parallel"), N_("stopped"), N_("interrupted")   # codes translated where shown
+
+    def _head(self) -> list[str]:
+        return [_(h) for h in self._HEAD]
 
     def _cells(self) -> list[list[str]]:
         def fmt(x: Any, spec: str) -> str:
@@ -201,7 +207,7 @@ class SpeedupResult:
                 return format(x, ".2g")
             return format(x, spec)
 
-        return [[r["run"], str(r["workers"]), fmt(r["measured_seconds"], ".3f"), fmt(r["measured_speedup"], ".2f"),
+        return [[_(r["run"]), str(r["workers"]), fmt(r["measured_seconds"], ".3f"), fmt(r["measured_speedup"], ".2f"),
                  fmt(r["measured_efficiency"], ".0%"), fmt(r["predicted_speedup"], ".2f"),
                  fmt(r["karp_flatt"], ".3f")] for r in self.rows()]
 
@@ -220,8 +226,8 @@ class SpeedupResult:
         fit = self.fit_reading()
         if fit is not None:
             f = fit.serial_fraction
-            lines.append(f"Amdahl fit (measured): serial fraction {f:.3f} -> at most {1 / f:.1f}x"
-                         if f > 0 else "Amdahl fit (measured): serial fraction 0.000")
+            lines.append(_("Amdahl fit (measured): serial fraction {f:.3f} -> at most {bound:.1f}x").format(
+                f=f, bound=1 / f) if f > 0 else _("Amdahl fit (measured): serial fraction 0.000"))
             # Why a fitted f or a Karp-Flatt value in the table is no serial part of the work (judge.py); the
             # reading below already covers crowded CPUs, and a busy machine when it calls the speedup suspect.
             reading = self.reading()
@@ -236,12 +242,13 @@ class SpeedupResult:
             lines += fit.notes(skip=tuple(skip))
             if slow_explained and any(kind == "slower" for kind, _ in fit.caveats):
                 # The explanation below says why the run was slow; here only why f and Karp-Flatt mean nothing.
-                lines.append("Karp-Flatt above 1 (and a fit clipped to 1) is no serial fraction: the parallel run "
-                             "was slower than the sequential one, for the reason below.")
+                lines.append(_("Karp-Flatt above 1 (and a fit clipped to 1) is no serial fraction: the parallel "
+                               "run was slower than the sequential one, for the reason below."))
         if self.model is not None:
-            lines.append(f"Cost model (predicted): serial {self.model.serial:.3g} s, "
-                         f"{self.model.overhead_per_task * 1e3:.3g} ms overhead/task, "
-                         f"{self.model.n_tasks} tasks of {self.model.task_seconds * 1e3:.3g} ms")
+            lines.append(_("Cost model (predicted): serial {serial:.3g} s, {overhead_ms:.3g} ms overhead/task, "
+                           "{n_tasks} tasks of {task_ms:.3g} ms").format(
+                serial=self.model.serial, overhead_ms=self.model.overhead_per_task * 1e3,
+                n_tasks=self.model.n_tasks, task_ms=self.model.task_seconds * 1e3))
         if why:
             lines.append(why)
         reading = self.reading()
@@ -251,12 +258,15 @@ class SpeedupResult:
             # The reading judges the most workers; a smaller count above its own ideal is flagged too.
             for q in self.workers[:-1]:
                 other = read_speedup(self.speedup(q), q, cpus=self.cpus)
-                lines += [f"On {q} worker(s): {text}" for kind, text in other.caveats if kind == "implausible"]
+                lines += [_("On {q} worker(s): {text}").format(q=q, text=text)
+                          for kind, text in other.caveats if kind == "implausible"]
         spread = max([self.sequential.spread, *(t.spread for t in self.parallel.values())])
         runs = len(self.sequential.runs)
-        lines.append(f"Median of {runs} run(s); largest spread between runs {spread:.3f} s.")
+        lines.append(_("Median of {runs} run(s); largest spread between runs {spread:.3f} s.").format(
+            runs=runs, spread=spread))
         if self.stopped_reason is not None:
-            lines.append(f"Partial: {self.stopped_reason} after {len(self.parallel)} worker count(s).")
+            lines.append(_("Partial: {reason} after {counts} worker count(s).").format(
+                reason=_(self.stopped_reason), counts=len(self.parallel)))
         return lines + list(self.notes)
 
     def __repr__(self) -> str:
@@ -264,19 +274,20 @@ class SpeedupResult:
 
     def __str__(self) -> str:
         cells = self._cells()
-        widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(self._HEAD)]
+        head = self._head()
+        widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
         line = lambda items: "  ".join(s.rjust(w) for s, w in zip(items, widths, strict=True))  # noqa: E731
-        out = [self.title, line(self._HEAD), line(["-" * w for w in widths])]
+        out = [_(self.title), line(head), line(["-" * w for w in widths])]
         out += [line(c) for c in cells]
         return "\n".join(out + self._footer())
 
     def _repr_html_(self) -> str:
         from html import escape
 
-        head = "".join(f"<th>{escape(h)}</th>" for h in self._HEAD)
+        head = "".join(f"<th>{escape(h)}</th>" for h in self._head())
         body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in self._cells())
         foot = "".join(f"<p style='margin:2px 0'>{escape(t)}</p>" for t in self._footer())
-        return (f"<div><b>{escape(self.title)}</b><table><thead><tr>{head}</tr></thead>"
+        return (f"<div><b>{escape(_(self.title))}</b><table><thead><tr>{head}</tr></thead>"
                 f"<tbody>{body}</tbody></table>{foot}</div>")
 
 
@@ -371,9 +382,9 @@ def measure_speedup(
     refuse_if_cell_interrupted("measure_speedup")  # before the try: its except keeps partial results
     try:
         with ex.running("the speedup measurement"):
-            seq_runs, _ = _timed_runs(lambda: run_sequential(func, tasks, data), repeats, warmup, after("sequential"))
+            seq_runs, _result = _timed_runs(lambda: run_sequential(func, tasks, data), repeats, warmup, after("sequential"))
             for p in counts if not progress["stop"] else ():
-                runs, _ = _timed_runs(lambda p=p: run_parallel(ex, func, tasks, data, workers=p, ship=ship),
+                runs, _result = _timed_runs(lambda p=p: run_parallel(ex, func, tasks, data, workers=p, ship=ship),
                                       repeats, warmup, after(f"{p} worker(s)"))
                 if runs:
                     parallel[p] = Timing(tuple(runs))
@@ -406,5 +417,5 @@ def measure_speedup(
             bandwidth=cal.bandwidth,
         )
     name = getattr(func, "__name__", "task")
-    return SpeedupResult(seq, parallel, model=model, title=title or f"{len(tasks)} x {name} (data: {ship})",
+    return SpeedupResult(seq, parallel, model=model, title=title or _("{n} x {name} (data: {ship})").format(n=len(tasks), name=name, ship=ship),
                          cpus=cluster_cpus(ex.client), stopped_reason=stopped)
