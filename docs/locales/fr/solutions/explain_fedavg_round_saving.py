@@ -11,6 +11,6 @@ la moyenne de mises à jour qui se recoupent en partie. FedSGD, une fois réglé
 c'est une référence solide, et non FedSGD au petit taux de FedAvg. Le tableau le confirme : FedAvg E=20 (600 pas locaux) a
 besoin des mêmes 6 tours que E=5, donc quatre fois plus de travail local n'économise rien de plus, et les deux taux réglés se
 trouvent à l'intérieur de leur grille (un taux plus lent de chaque côté) : le rapport n'est donc pas un artefact de la grille. Sur
-des clients IID, le travail local reste payant ; sur les fragments non IID de la section 3, la dérive des clients réduit
+des clients IID, le travail local reste payant ; sur les tranches non IID de la section 3, la dérive des clients réduit
 l'économie, voire l'inverse.
 """
