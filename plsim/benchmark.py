@@ -251,7 +251,8 @@ def run_bench(cfg: BenchConfig, *, callback: Callable[[Any], Any] | None = None)
     already = plsim.current_client()
     client = plsim.start_cluster(n_workers=cfg.workers, address=cfg.address, quiet=True)
     try:
-        from plsim.cluster import is_local_cluster, worker_threads
+        from plsim.cluster import is_local_cluster
+        from plsim.executor import worker_threads
 
         threads_by_worker = worker_threads(client)
         n_workers, threads = len(threads_by_worker), sum(threads_by_worker.values())

@@ -412,18 +412,18 @@ async def _serve(args: argparse.Namespace, stop: threading.Event) -> str:
     import psutil
     from distributed import LocalCluster
 
-    from plsim.cluster import _DropWorkersDied, _keep_restarting_workers, _local_cluster_settings
+    from plsim.local_cluster import DropWorkersDied, keep_restarting_workers, local_cluster_settings
 
     path = Path(args.scheduler_file)
-    overrides, extra = _local_cluster_settings(processes=True)
-    logging.getLogger("distributed.scheduler").addFilter(_DropWorkersDied())
+    overrides, extra = local_cluster_settings(processes=True)
+    logging.getLogger("distributed.scheduler").addFilter(DropWorkersDied())
     with dask.config.set(overrides):
         cluster = await LocalCluster(
             n_workers=args.n_workers, threads_per_worker=args.threads_per_worker, memory_limit=args.memory_limit,
             processes=True, host="127.0.0.1", protocol="tcp", scheduler_port=0, dashboard_address="127.0.0.1:0",
             silence_logs=logging.ERROR, asynchronous=True, **extra)
     try:
-        _keep_restarting_workers(cluster)
+        keep_restarting_workers(cluster)
         scheduler = cluster.scheduler
         me = psutil.Process()
         _write_atomically(path, {

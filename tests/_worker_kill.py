@@ -1,7 +1,7 @@
 """Shared pieces of the worker-kill tests: a 2-worker cluster of each kind, and a callback that SIGKILLs one.
 
 ``two_worker_clusters`` yields a ``Client`` on a 2-worker LocalCluster started through the public
-API, then on the separate-process :class:`plsim.cluster.LocalDeployment` (``dask scheduler`` +
+API, then on the separate-process :class:`plsim.deployment.LocalDeployment` (``dask scheduler`` +
 ``dask worker`` processes). :func:`kill_after` makes a :mod:`plsim.progress` callback that, once
 ``k`` units finished, SIGKILLs a worker (pid from ``client.run(os.getpid)``) and waits until the
 scheduler has seen it die, so that the rest of the run goes on without it.
@@ -24,7 +24,7 @@ def two_worker_cluster(kind: str) -> Iterator[Any]:
     """A ``Client`` on a fresh 2-worker cluster of ``kind`` (closed, every process ended, on exit)."""
     from distributed import Client, LocalCluster
 
-    from plsim.cluster import LocalDeployment
+    from plsim.deployment import LocalDeployment
 
     if kind == "local_cluster":
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \

@@ -375,7 +375,8 @@ def test_warns_when_local_sizing_is_given_with_an_address():
 
 @pytest.mark.slow
 def test_local_deployment_is_real_processes_and_closes_them(monkeypatch):
-    from plsim.cluster import WORKER_MEMORY_FRACTION, LocalDeployment
+    from plsim.cluster import WORKER_MEMORY_FRACTION
+    from plsim.deployment import LocalDeployment
 
     # Binder's allowance: each `dask worker` gets its share of it, not the host's RAM (24 GiB here).
     monkeypatch.setenv("MEM_LIMIT", str(2 * 1024**3))
@@ -393,7 +394,7 @@ def test_local_deployment_is_real_processes_and_closes_them(monkeypatch):
 
 
 def test_local_deployment_checks_memory_limit_before_starting_anything():
-    from plsim.cluster import LocalDeployment
+    from plsim.deployment import LocalDeployment
 
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     with pytest.raises(ValueError, match=r"memory_limit='lots' is not a memory size"):

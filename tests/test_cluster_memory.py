@@ -17,15 +17,12 @@ from plsim.cluster import (
     MIN_WORKER_MEMORY,
     WORKER_PEAK_MEMORY,
     WORKER_TASK_MEMORY,
-    DataTooLargeError,
     WorkerMemoryError,
-    check_data_fits,
     close_cluster,
-    explain_worker_loss,
-    memory_guard,
     parse_memory_limit,
     start_cluster,
 )
+from plsim.executor import DataTooLargeError, check_data_fits, explain_worker_loss, memory_guard
 from plsim.resources import Resources
 
 MiB = 2**20

@@ -111,7 +111,7 @@ def test_heartbeat_failures_are_dropped_only_once_plsim_closes_the_cluster(tmp_p
         import logging
 
         import plsim
-        from plsim.cluster import _expect_close
+        from plsim.local_cluster import _expect_close
 
         def heartbeat_fails(label):
             try:

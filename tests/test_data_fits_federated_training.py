@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from plsim import federated as F
-from plsim.cluster import MIN_WORKER_MEMORY, WORKER_PEAK_MEMORY, WORKER_TASK_MEMORY, DataTooLargeError
+from plsim.cluster import MIN_WORKER_MEMORY, WORKER_PEAK_MEMORY, WORKER_TASK_MEMORY
+from plsim.executor import DataTooLargeError
 from plsim.models import MLP, SoftmaxRegression
 from plsim.training.async_ps import async_sgd
 from plsim.training.local_sgd import local_sgd
@@ -81,7 +82,7 @@ def test_a_worker_lost_to_its_memory_limit_ends_the_run_with_a_memory_error(clie
     """SIMULATED loss: the gather fails as Dask's does after a nanny restarted a worker for memory.
 
     The real mechanism (a task allocating past a worker's limit) is tested in tests/test_cluster_memory.py;
-    here only the wiring: each runner's Dask path is inside plsim.cluster.memory_guard.
+    here only the wiring: each runner's Dask path is inside plsim.executor.memory_guard.
     """
     from distributed import KilledWorker
 

@@ -145,7 +145,7 @@ def test_regressors_identical_sequential_and_two_workers(client):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["bagging", "stacking", "sweep"])
 def test_data_placed_once_and_tasks_carry_no_data(name, client, monkeypatch):
-    from plsim.executor import _identity
+    from plsim.executor.core import _identity
 
     placed, payloads = [], []
     real_map = client.map
@@ -468,14 +468,14 @@ def test_clone_keeps_executor_and_pickle_drops_it(monkeypatch):
 
 
 def test_auto_executor_is_sequential_without_a_cluster(monkeypatch):
-    monkeypatch.setattr("plsim.executor.current_client", lambda: None)
+    monkeypatch.setattr("plsim.executor.core.current_client", lambda: None)
     model = ParallelBaggingClassifier(n_estimators=2, executor="auto", random_state=0).fit(X_CLF, Y_CLF)
     assert model.member_workers_ == ["local", "local"]
 
 
 @pytest.mark.slow
 def test_auto_executor_uses_the_plsim_cluster(monkeypatch, client):
-    monkeypatch.setattr("plsim.executor.current_client", lambda: client)
+    monkeypatch.setattr("plsim.executor.core.current_client", lambda: client)
     model = ParallelBaggingClassifier(n_estimators=2, executor="auto", random_state=0).fit(X_CLF, Y_CLF)
     assert set(model.member_workers_) <= set(client.nthreads())
 
@@ -577,16 +577,17 @@ def test_compare_with_members_names_the_best_member_and_the_reason():
 
 @pytest.mark.slow
 def test_data_too_large_for_a_worker_is_refused_before_it_is_sent(client, monkeypatch):
-    from plsim.cluster import WORKER_TASK_MEMORY, DataTooLargeError
+    from plsim.cluster import WORKER_TASK_MEMORY
+    from plsim.executor import DataTooLargeError
 
     calls = []
     real_submit, real_map = client.submit, client.map
     monkeypatch.setattr(client, "submit", lambda *a, **k: calls.append(a) or real_submit(*a, **k))
     monkeypatch.setattr(client, "map", lambda *a, **k: calls.append(a) or real_map(*a, **k))
     # Workers whose memory limit leaves no room once plsim's own tasks are counted (only the limits
-    # the scheduler reports are replaced; the check itself is plsim.cluster.check_data_fits).
+    # the scheduler reports are replaced; the check itself is plsim.executor.check_data_fits).
     small = {address: WORKER_TASK_MEMORY for address in client.nthreads()}
-    monkeypatch.setattr("plsim.cluster._worker_memory_limits", lambda c: small)
+    monkeypatch.setattr("plsim.executor.memory._worker_memory_limits", lambda c: small)
     for model in (ParallelBaggingClassifier(n_estimators=2, executor=client),
                   ParallelStackingClassifier([("nb", GaussianNB())], cv=2, executor=client)):
         with pytest.raises(DataTooLargeError, match=r"the training data \(X, y\) is .* more than a worker can hold"):

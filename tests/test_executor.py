@@ -289,7 +289,7 @@ def test_a_killed_worker_holding_the_only_copy_of_placed_data_changes_nothing_on
 def test_a_killed_worker_changes_nothing_on_the_separate_process_deployment():
     from distributed import Client
 
-    from plsim.cluster import LocalDeployment
+    from plsim.deployment import LocalDeployment
 
     with LocalDeployment(n_workers=2) as deployment, Client(deployment.address, set_as_default=False) as c:
         values, chained = _kill_holder_then_map(c)

@@ -36,7 +36,8 @@ SETUP = """
 import json, os, time
 import numpy as np
 import plsim
-from plsim.cluster import cluster_kind, is_local_cluster, _worker_memory_limits
+from plsim.cluster import cluster_kind, is_local_cluster
+from plsim.executor.memory import _worker_memory_limits
 from plsim.ensembles import ParallelBaggingClassifier
 from plsim.speedup import cluster_cpus
 from sklearn.datasets import make_classification

@@ -8,7 +8,7 @@ guards against (#14): with broadcast-scattered data a killed worker could abort 
 ``FutureCancelledError ... lost dependencies``.
 
 Checked on a 2-worker LocalCluster started through the public API (``distributed.LocalCluster``)
-and on the separate-process :class:`plsim.cluster.LocalDeployment` (``dask worker`` processes).
+and on the separate-process :class:`plsim.deployment.LocalDeployment` (``dask worker`` processes).
 Both run their workers under a nanny, which starts a replacement worker after the kill; the fit
 does not wait for it (the kill callback waits only until the scheduler has seen the worker die, so
 the members still pending run on the survivor, or on the replacement if it is up in time). The

@@ -7,7 +7,7 @@ with the same updates. The issue this guards against (#14): with broadcast-scatt
 worker aborted the run with ``FutureCancelledError ... lost dependencies``.
 
 Checked on a 2-worker LocalCluster started through the public API and on the separate-process
-:class:`plsim.cluster.LocalDeployment`. The kill comes from the progress callback after round
+:class:`plsim.deployment.LocalDeployment`. The kill comes from the progress callback after round
 ``k`` (``tests/_worker_kill.py``).
 """
 

@@ -4,7 +4,7 @@ Every shard is placed as a task (its lineage) and every step is a deterministic 
 the seed tree, so when a worker dies Dask recomputes what it held -- shards, replica chains,
 gradients in flight -- on the worker left (or its restarted replacement). Checked on a 2-worker
 LocalCluster started through the public API and on the separate-process
-:class:`plsim.cluster.LocalDeployment` (``dask scheduler`` + ``dask worker`` processes).
+:class:`plsim.deployment.LocalDeployment` (``dask scheduler`` + ``dask worker`` processes).
 
 The kill comes from the progress callback after step ``k`` (``tests/_worker_kill.py``).
 """

@@ -52,7 +52,8 @@ def collect_info(*, start: bool = True, address: str | None = None, n_workers: i
 
 
 def _probe_cluster(address: str | None, n_workers: int | None) -> dict[str, Any]:
-    from plsim.cluster import close_cluster, dashboard_link, is_local_cluster, start_cluster, worker_threads
+    from plsim.cluster import close_cluster, dashboard_link, is_local_cluster, start_cluster
+    from plsim.executor import worker_threads
 
     t0 = time.perf_counter()
     try:

@@ -194,7 +194,7 @@ def ring_allreduce(client: Any, arrays: list[Any], *, average: bool = True, gath
     """
     from dask.distributed import Future
 
-    from plsim.cluster import cancel_on_interrupt, check_client, worker_threads
+    from plsim.executor import cancel_on_interrupt, check_client, worker_threads
 
     check_client(client, what="ring_allreduce", instead="ring_allreduce_local")
     if not isinstance(arrays, (list, tuple)) or len(arrays) == 0:

@@ -471,7 +471,7 @@ def measure_exchange(client: Any, sizes: Sequence[float] = DEFAULT_SIZES,
     """
     import distributed
 
-    from plsim.cluster import cancel_on_interrupt, check_client, worker_threads
+    from plsim.executor import cancel_on_interrupt, check_client, worker_threads
 
     check_client(client, what="measure_exchange (real exchanges between workers)",
                  instead="plsim.comm.comm_time for the cost model")

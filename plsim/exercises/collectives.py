@@ -94,7 +94,7 @@ def ring_chunks(client: Any, vectors: list[np.ndarray]) -> tuple[list[list[Any]]
     Taught in ``notebooks/05_collectives_compression_pipelines.ipynb`` (exercise
     ``ring_allreduce_by_hand``).
     """
-    from plsim.cluster import worker_threads
+    from plsim.executor import worker_threads
 
     if not isinstance(vectors, (list, tuple)) or len(vectors) < 2:
         raise ValueError(f"vectors must be a list of at least 2 equally long 1-D arrays (one per rank), got "

@@ -407,7 +407,7 @@ class watch_scheduler:  # noqa: N801 -- used as a context manager, like Dask's g
 
     def __init__(self, client: Any, *, results: bool = True, max_result_bytes: int = 64 * 2**20,
                  only_this_client: bool = False) -> None:
-        from plsim.cluster import check_client
+        from plsim.executor import check_client
 
         check_client(client, what="watch_scheduler")
         self.client = client

@@ -368,7 +368,8 @@ def cluster_cpus(client: Any) -> int:
     started (fewer workers than CPUs lower the ideal, not the CPUs). A remote or
     gateway cluster's workers are assumed to have one CPU per thread.
     """
-    from plsim.cluster import is_local_cluster, worker_threads
+    from plsim.cluster import is_local_cluster
+    from plsim.executor import worker_threads
     from plsim.resources import detect_resources
 
     if is_local_cluster(client):

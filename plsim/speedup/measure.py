@@ -148,7 +148,7 @@ def calibrate(client: Client, *, n_tasks: int = 200, megabytes: float = 8.0, rep
     """
     import numpy as np
 
-    from plsim.cluster import check_client
+    from plsim.executor import check_client
 
     check_client(client, what="calibrate")
     n_tasks = _positive_int("n_tasks", n_tasks)
@@ -210,7 +210,7 @@ def python_work_iterations(milliseconds: float, *, probe: int = 200_000) -> int:
 # ---------------------------------------------------------------------------
 def worker_addresses(client: Client) -> list[str]:
     """Addresses of the client's workers, sorted (a stable order for choosing ``p`` of them)."""
-    from plsim.cluster import worker_threads
+    from plsim.executor import worker_threads
 
     return sorted(worker_threads(client))
 

@@ -57,7 +57,7 @@ def record_timeline(client: Client, *, actions: Sequence[str] = ("compute", "tra
     """
     from dask.distributed import get_task_stream
 
-    from plsim.cluster import check_client
+    from plsim.executor import check_client
 
     check_client(client, what="record_timeline")
     timeline: list[TaskRecord] = []

@@ -225,7 +225,7 @@ def course_figures(executor: Any = None, *, small: bool | None = None) -> dict[s
         executor = plsim.current_client()
     ex = resolve_executor(executor)
     if ex.kind == "dask":
-        from plsim.cluster import worker_threads
+        from plsim.executor import worker_threads
         from plsim.speedup import cluster_cpus
 
         workers, cpus = len(worker_threads(ex.client)), cluster_cpus(ex.client)

@@ -130,7 +130,7 @@ def course_figures(executor: Any = None, *, small: bool | None = None) -> dict[s
         the context: ``comm_workers``, ``comm_cpus``, ``comm_ranks``, ``comm_algorithms``.
         Without a Dask cluster the measured figures are ``None``.
     """
-    from plsim.cluster import worker_threads
+    from plsim.executor import worker_threads
     from plsim.speedup import cluster_cpus
 
     cfg = demo_settings(small)

@@ -269,7 +269,7 @@ def _wait_for_stages(ex: Any, futures: list[Any], home: list[str | None]) -> Non
         return
     import distributed
 
-    from plsim.cluster import worker_threads
+    from plsim.executor import worker_threads
 
     client = ex.client
     while any(not f.done() for f in futures):

@@ -255,7 +255,7 @@ def measure_size_speedup(executor: Any, X: np.ndarray, y: np.ndarray, hidden_siz
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     if ex.kind == "dask":
-        from plsim.cluster import worker_threads
+        from plsim.executor import worker_threads
         from plsim.speedup import calibrate, cluster_cpus
 
         parallel = max(1, min(sum(worker_threads(ex.client).values()), cluster_cpus(ex.client)))

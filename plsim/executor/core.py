@@ -29,7 +29,8 @@ The interface is four verbs:
   they finish (the asynchronous parameter server).
 * :meth:`~Executor.running` -- the block a run lives in: an interrupt or error
   cancels every task made inside it, and a worker lost to its memory limit
-  becomes a :class:`plsim.cluster.WorkerMemoryError` that says what to shrink.
+  becomes a :class:`plsim.cluster.WorkerMemoryError` that says what to shrink
+  (:mod:`plsim.executor.memory`, :mod:`plsim.executor.interrupt`).
 
 Because every task is deterministic and seeded from the task's index (see
 :mod:`plsim._random`), a task that Dask re-runs after a worker is lost returns
@@ -60,8 +61,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from plsim.cluster import (cancel_on_interrupt, check_client, check_data_fits, current_client, memory_guard,
-                           worker_threads)
+from plsim.cluster import current_client
+from plsim.executor.client import check_client, worker_threads
+from plsim.executor.interrupt import cancel_on_interrupt
+from plsim.executor.memory import check_data_fits, memory_guard
 
 __all__ = ["Executor", "Sequential", "Dask", "Joblib", "TaskResult", "resolve_executor", "LOCAL"]
 
