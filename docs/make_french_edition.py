@@ -13,6 +13,11 @@ explanation makes its French message fuzzy until a translator updates it.
     python docs/make_french_edition.py build            # catalogues -> notebooks/fr/ (fails if a cell is untranslated)
     python docs/make_french_edition.py build --check    # notebooks/fr/ is what build would write (a test runs this)
 
+What a code cell prints in prose goes through ``tr()`` (``from plsim.i18n import tr``), so the shared code
+prints French in the French edition: those messages are extracted from the English code cells with Babel
+into ``plsim/locale/fr/LC_MESSAGES/notebooks.po`` (``extract``) and compiled to ``notebooks.mo`` (``build``),
+which ``plsim.i18n`` reads after the library's own catalogue. ``dump``/``load`` take ``notebooks`` as NAME.
+
 The French notebooks live in ``notebooks/fr/`` (the assignments' in ``notebooks/fr/assignments/``), so
 that plsim's library messages follow them into French (see ``plsim.i18n``). Their ``solutions/`` folder
 holds the French model answers where a translation exists (``docs/locales/fr/solutions/``) and a
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
 import os
 import sys
@@ -35,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 FRENCH = NOTEBOOKS / "fr"
 CATALOGUES = ROOT / "docs" / "locales" / "fr" / "notebooks"
+CODE_MESSAGES = ROOT / "plsim" / "locale" / "fr" / "LC_MESSAGES" / "notebooks.po"
+KEYWORDS = {"tr": None}  # plsim.i18n.tr: the notebooks' gettext (IPython keeps ``_`` for the last output)
 SOLUTIONS_FR = ROOT / "docs" / "locales" / "fr" / "solutions"
 
 
@@ -52,7 +60,7 @@ def _text(cell: dict) -> str:
 
 
 def _po_path(name: str) -> Path:
-    return CATALOGUES / f"{name}.po"
+    return CODE_MESSAGES if name == "notebooks" else CATALOGUES / f"{name}.po"
 
 
 def _new_catalog() -> Catalog:
@@ -88,11 +96,38 @@ def _template(english: Path) -> Catalog:
     return template
 
 
+def _code_template() -> Catalog:
+    """The ``tr("...")`` messages of every English notebook's code cells (IPython magics skipped)."""
+    from babel.messages.extract import extract as babel_extract
+
+    template = _new_catalog()
+    for english, _ in sources().values():
+        nb = nbformat.read(english, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type != "code" or "tr(" not in _text(cell):
+                continue
+            code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in _text(cell).splitlines())
+            where = english.relative_to(ROOT).as_posix() if english.is_relative_to(ROOT) else english.name
+            for lineno, message, _comments, _context in babel_extract("python", io.BytesIO(code.encode()),
+                                                                       keywords=KEYWORDS):
+                template.add(message, locations=[(f"{where}#cell{i}", lineno)], python_format=False)
+    return template
+
+
 def extract() -> None:
     """Bring every catalogue in step with its English notebook: new cells empty, changed ones fuzzy."""
+    catalog = _read("notebooks")
+    created = catalog.creation_date
+    catalog.update(_code_template(), update_header_comment=False)
+    catalog.creation_date = created   # an unchanged catalogue stays byte for byte the same
+    catalog.obsolete.clear()
+    _write("notebooks", catalog)
+    print(f"{CODE_MESSAGES.relative_to(ROOT)}: {_summary(catalog)}")
     for name, (english, _) in sources().items():
         catalog = _read(name)
+        created = catalog.creation_date
         catalog.update(_template(english), update_header_comment=False)
+        catalog.creation_date = created
         catalog.obsolete.clear()  # a removed English cell's translation is in git history
         _write(name, catalog)
         print(f"{_po_path(name).relative_to(ROOT)}: {_summary(catalog)}")
@@ -111,7 +146,7 @@ def _summary(catalog: Catalog) -> str:
 
 def status() -> int:
     left = 0
-    for name in sources():
+    for name in ["notebooks", *sources()]:
         catalog = _read(name)
         left += len(_missing(catalog))
         print(f"{name}: {_summary(catalog)}")
@@ -119,7 +154,7 @@ def status() -> int:
 
 
 def dump(name: str, out: Path) -> None:
-    if name not in sources():
+    if name not in sources() and name != "notebooks":
         raise SystemExit(f"dump: no notebook named {name!r}; known: {', '.join(sources())}")
     entries = [{"msgid": m.id, "previous_msgid": m.previous_id[0] if m.previous_id else None,
                 "old_msgstr": m.string if m.fuzzy else "", "msgstr": ""} for m in _missing(_read(name))]
@@ -183,12 +218,40 @@ def _solutions() -> dict[Path, tuple[str, str]]:
     return out
 
 
-def _expected(allow_missing: bool) -> dict[Path, tuple[str, str]]:
-    out: dict[Path, tuple[str, str]] = {}
+FRENCH_COURSE_CONFIG = '''"""nbgrader course configuration of the French assignments (this folder): the English course's
+(../../assignments/nbgrader_config.py: sandbox, grader-side checks, stubs, timeout), under its own course id.
+Generated by docs/make_french_edition.py."""
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+load_subconfig("../../assignments/nbgrader_config.py")  # noqa: F821 (traitlets, relative to this file)
+c.CourseDirectory.course_id = "plsim-fr"
+'''
+# what nbgrader writes in the French course (release, submissions, ...) is never swept away by build
+_NOT_GENERATED = ("release", "submitted", "autograded", "feedback", "nbgrader_config.py", "gradebook.db")
+
+
+def _compiled_code_messages(allow_missing: bool) -> bytes:
+    from babel.messages.mofile import write_mo
+
+    catalog = _read("notebooks")
+    missing = _missing(catalog)
+    if missing and not allow_missing:
+        raise ValueError(f"{len(missing)} message(s) printed by the notebooks' code are untranslated or fuzzy in "
+                         f"{CODE_MESSAGES.relative_to(ROOT)}, e.g. {missing[0].id[:70]!r}; "
+                         "run: python docs/make_french_edition.py dump notebooks F.json")
+    out = io.BytesIO()
+    write_mo(out, catalog, use_fuzzy=False)
+    return out.getvalue()
+
+
+def _expected(allow_missing: bool) -> dict[Path, bytes]:
+    out: dict[Path, bytes] = {}
     for name, (english, french) in sources().items():
         nb = french_notebook(english, _read(name), allow_missing=allow_missing)
-        out[french] = ("file", nbformat.writes(nb) + "\n")
-    out.update(_solutions())
+        out[french] = (nbformat.writes(nb) + "\n").encode()
+    out.update({path: text.encode() for path, (_, text) in _solutions().items()})
+    out[FRENCH / "assignments" / "nbgrader_config.py"] = FRENCH_COURSE_CONFIG.encode()
+    out[CODE_MESSAGES.with_suffix(".mo")] = _compiled_code_messages(allow_missing)
     return out
 
 
@@ -199,8 +262,8 @@ def build(*, check: bool = False, allow_missing: bool = False) -> int:
         print(f"build: {exc}", file=sys.stderr)
         return 1
     stale = []
-    for path, (_, value) in expected.items():
-        current = path.read_text(encoding="utf-8") if path.exists() and not path.is_symlink() else None
+    for path, value in expected.items():
+        current = path.read_bytes() if path.exists() and not path.is_symlink() else None
         if current == value:
             continue
         stale.append(path)
@@ -209,16 +272,17 @@ def build(*, check: bool = False, allow_missing: bool = False) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_symlink() or path.exists():
             path.unlink()
-        path.write_text(value, encoding="utf-8")
+        path.write_bytes(value)
     known = set(expected)
     extra = [p for p in FRENCH.rglob("*") if (p.is_file() or p.is_symlink()) and p not in known
-             and p.suffix in (".ipynb", ".py") and ".ipynb_checkpoints" not in p.parts]
+             and p.suffix in (".ipynb", ".py") and ".ipynb_checkpoints" not in p.parts
+             and not any(part in _NOT_GENERATED for part in p.relative_to(FRENCH).parts)]
     for p in extra:
         stale.append(p)
         if not check:
             p.unlink()
     if check and stale:
-        print("build --check: notebooks/fr is out of step with the English notebooks and their catalogues: "
+        print("build --check: the French edition is out of step with the English notebooks and their catalogues: "
               + ", ".join(str(p.relative_to(ROOT)) for p in stale)
               + "\nrun: python docs/make_french_edition.py extract && python docs/make_french_edition.py build",
               file=sys.stderr)

@@ -38,9 +38,11 @@ import sys
 import warnings
 from pathlib import Path, PurePath
 
-__all__ = ["_", "N_", "ngettext", "set_language", "get_language", "LANGUAGES", "DOMAIN", "LOCALE_DIR"]
+__all__ = ["_", "tr", "N_", "ngettext", "set_language", "get_language", "LANGUAGES", "DOMAIN", "LOCALE_DIR"]
 
 DOMAIN = "plsim"
+NOTEBOOK_DOMAIN = "notebooks"
+"""The catalogue of what the notebooks' code cells print through :func:`tr` (built from the notebooks)."""
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 LANGUAGES = ("en", "fr")
 """The languages the library speaks; English is the source language of the catalogue."""
@@ -127,12 +129,21 @@ def catalogue(language: str | None = None) -> _gettext.NullTranslations:
             found = _gettext.NullTranslations()
         else:
             found = _gettext.translation(DOMAIN, LOCALE_DIR, languages=[language], fallback=True)
+            # then what the notebooks' code cells print (docs/make_french_edition.py compiles it)
+            found.add_fallback(_gettext.translation(NOTEBOOK_DOMAIN, LOCALE_DIR, languages=[language], fallback=True))
         _catalogues[language] = found
     return found
 
 
 def _(message: str) -> str:
     """``message`` in the current language (unchanged in English)."""
+    return catalogue().gettext(message)
+
+
+def tr(message: str) -> str:
+    """:func:`_` under the name the notebooks use (IPython keeps ``_`` for the last output): a code cell
+    prints ``tr("{n} workers").format(n=n)``, and the French edition, whose code cells are the same,
+    prints the French of it."""
     return catalogue().gettext(message)
 
 

@@ -1,18 +1,20 @@
-# Solution non traduite : copie de notebooks/solutions/explain_dp_step_speedup.py, générée par docs/make_french_edition.py.
-# Model answer to the Explain cell of 04_distributed_training, exercise dp_step_speedup (instructors' guide,
-# docs/instructors.md). One good explanation; a student's should quote the numbers their own run printed above it.
+# Corrigé type de la cellule « Expliquez » de 04_distributed_training, exercice dp_step_speedup (guide de
+# l'enseignant, docs/instructors.md). Une bonne explication parmi d'autres ; celle d'un étudiant doit citer les
+# nombres que sa propre exécution a affichés au-dessus.
 explanation = """
-The measured speedup of one step is far below 1x: a data-parallel step took tens of milliseconds on the
-cluster, a step in one process a fraction of a millisecond. For this small MLP (2,410 parameters) the whole
-gradient computation and update is that fraction of a millisecond, so splitting it over 2 replicas could save
-at most half of it. Each data-parallel step instead adds Dask tasks to schedule, parameters and gradients to
-move between processes (the bytes counted above, every step) and a wait for the slower replica; those fixed
-costs are many times the compute they split (compare the two times printed).
+L'accélération mesurée d'un pas est très inférieure à 1x : un pas en parallélisme de données a pris des dizaines
+de millisecondes sur le cluster, un pas dans un seul processus une fraction de milliseconde. Pour ce petit MLP
+(2 410 paramètres), tout le calcul du gradient et de la mise à jour tient dans cette fraction de milliseconde ; le
+répartir sur 2 répliques pourrait donc en économiser au plus la moitié. En contrepartie, chaque pas en parallélisme
+de données ajoute des tâches Dask à ordonnancer, des paramètres et des gradients à faire passer d'un processus à
+l'autre (les octets comptés plus haut, à chaque pas) et l'attente de la réplique la plus lente ; ces coûts fixes
+valent de nombreuses fois le calcul qu'ils répartissent (comparez les deux temps affichés).
 
-On 2 CPUs the replicas do run at the same time, but the added costs still dominate. On one CPU (Binder) the 2
-replicas also take turns, so no step could be faster than one process doing all the work, whatever the model.
-Either way the result is the same trajectory as large-batch SGD (the parameters agree to rounding).
+Sur 2 CPU, les répliques tournent bien en même temps, mais les coûts ajoutés dominent toujours. Sur un seul CPU
+(Binder), les 2 répliques passent en plus à tour de rôle : aucun pas ne pourrait être plus rapide qu'un seul
+processus qui fait tout le travail, quel que soit le modèle. Dans les deux cas, on obtient la même trajectoire
+qu'avec le SGD à grand lot (les paramètres coïncident aux arrondis près).
 
-Data parallelism pays off when the compute per step (big models, big batches) dwarfs the fixed cost of
-synchronising: the next section measures from which model size that happens.
+Le parallélisme de données devient rentable quand le calcul par pas (grands modèles, grands lots) écrase le coût
+fixe de la synchronisation : la section suivante mesure à partir de quelle taille de modèle cela se produit.
 """

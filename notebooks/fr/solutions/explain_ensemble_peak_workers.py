@@ -1,15 +1,15 @@
-# Solution non traduite : copie de notebooks/solutions/explain_ensemble_peak_workers.py, générée par docs/make_french_edition.py.
-# Model answer to the Explain cell of 06_scaling_out, exercise ensemble_peak_workers (instructors' guide,
-# docs/instructors.md). The outcome is predicted by the cost model, so it is the same on 2 CPUs and on one.
+# Corrigé type de la cellule « Expliquez » de 06_scaling_out, exercice ensemble_peak_workers (guide de
+# l'enseignant, docs/instructors.md). Le résultat est prédit par le modèle de coût : il est le même sur 2 CPU et sur un seul.
 explanation = """
-The predicted speedup peaks at 32 workers (about 17.6x). The cost that grows with the workers is data
-transfer: every worker needs its own copy of the 10 MB of training data, 0.08 s per worker at 1 Gbit/s, so
-32 workers spend 2.56 s receiving it. Going from 32 to 64 workers saves 2 s of the members' work but adds
-another 2.56 s of transfer, so the job gets slower. Past 256 workers there is not even one member per worker
-(granularity), and the per-task overhead measured on this cluster is the same for any number of workers, so it
-does not move the peak.
+L'accélération prédite culmine à 32 workers (environ 17.6x). Le coût qui croît avec le nombre de workers est le
+transfert des données : chaque worker a besoin de sa propre copie des 10 Mo de données d'entraînement, soit
+0.08 s par worker à 1 Gbit/s ; 32 workers passent donc 2.56 s à les recevoir. Passer de 32 à 64 workers économise
+2 s de travail des membres mais ajoute encore 2.56 s de transfert : le travail devient plus lent. Au-delà de 256
+workers, il n'y a même plus un membre par worker (granularité), et le surcoût par tâche mesuré sur ce cluster est
+le même quel que soit le nombre de workers : il ne déplace donc pas le pic.
 
-The peak moves to the right with less data per worker or a faster way to get it there (a faster network,
-broadcasting along a tree, reading from shared storage instead of copying from the client), and with more or
-longer tasks (a bigger ensemble, slower members), which give the extra workers work worth the copy.
+Le pic se déplace vers la droite avec moins de données par worker ou un moyen plus rapide de les y amener (un
+réseau plus rapide, une diffusion en arbre, une lecture depuis un stockage partagé au lieu d'une copie depuis le
+client), ainsi qu'avec des tâches plus nombreuses ou plus longues (un ensemble plus grand, des membres plus lents),
+qui donnent aux workers supplémentaires un travail qui vaut la copie.
 """

@@ -1,15 +1,16 @@
-# Solution non traduite : copie de notebooks/solutions/explain_fedavg_round_saving.py, générée par docs/make_french_edition.py.
-# Model answer to the Explain cell of 03_federated_learning, exercise fedavg_round_saving (instructors' guide,
-# docs/instructors.md). Rounds are counted, not timed, so they do not depend on the CPUs, and the full demo sizes
-# (2 CPUs, default) and PLSIM_SMALL=1 (Binder) give the same tuned rounds below (the small grids are narrower).
+# Corrigé type de la cellule « Expliquez » de 03_federated_learning, exercice fedavg_round_saving (guide de l'enseignant,
+# docs/instructors.md). Les tours sont comptés, pas chronométrés : ils ne dépendent donc pas des CPU, et les tailles complètes de
+# la démo (2 CPU, par défaut) comme PLSIM_SMALL=1 (Binder) donnent les mêmes nombres de tours réglés ci-dessous (les grilles
+# réduites sont plus étroites).
 explanation = """
-Each at its own tuned learning rate, FedSGD needed 50 rounds (lr 3) and FedAvg E=5 needed 6 (lr 0.5): 8.3x fewer
-rounds (and bytes), although an E=5 round does 5 x 30 = 150 local steps per client. Local steps do not convert
-one-for-one into saved rounds: after the first few, a client's model already fits its own 300 samples, so later
-steps add less, and every client starts each round from the same global model, so the round's progress is the
-average of updates that partly repeat each other. FedSGD, tuned, takes big steps (lr 3, against 0.5 for FedAvg),
-so it is a strong baseline, not FedSGD at FedAvg's small rate. The table supports this: FedAvg E=20 (600 local
-steps) needs the same 6 rounds as E=5, so four times more local work saves nothing more, and both tuned rates
-lie inside their grids (a slower rate on each side), so the ratio is not an artefact of the grid. On IID clients
-local work still pays; on the non-IID shards of section 3 client drift shrinks the saving, or reverses it.
+Chacun à son propre taux d'apprentissage réglé, FedSGD a eu besoin de 50 tours (lr 3) et FedAvg E=5 de 6 (lr 0.5) : 8.3x moins de
+tours (et d'octets), alors qu'un tour avec E=5 fait 5 x 30 = 150 pas locaux par client. Les pas locaux ne se convertissent pas un
+pour un en tours économisés : après les premiers, le modèle d'un client s'ajuste déjà à ses propres 300 échantillons, et les pas
+suivants apportent moins ; de plus, chaque client repart à chaque tour du même modèle global, si bien que le progrès du tour est
+la moyenne de mises à jour qui se recoupent en partie. FedSGD, une fois réglé, fait de grands pas (lr 3, contre 0.5 pour FedAvg) :
+c'est une référence solide, et non FedSGD au petit taux de FedAvg. Le tableau le confirme : FedAvg E=20 (600 pas locaux) a
+besoin des mêmes 6 tours que E=5, donc quatre fois plus de travail local n'économise rien de plus, et les deux taux réglés se
+trouvent à l'intérieur de leur grille (un taux plus lent de chaque côté) : le rapport n'est donc pas un artefact de la grille. Sur
+des clients IID, le travail local reste payant ; sur les tranches non IID de la section 3, la dérive des clients réduit
+l'économie, voire l'inverse.
 """

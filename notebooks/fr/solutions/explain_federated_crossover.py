@@ -1,12 +1,12 @@
-# Solution non traduite : copie de notebooks/solutions/explain_federated_crossover.py, générée par docs/make_french_edition.py.
-# Model answer to the Explain cell of 06_scaling_out, exercise federated_crossover (instructors' guide,
-# docs/instructors.md). The outcome is predicted by the cost model, so it is the same on 2 CPUs and on one.
+# Corrigé type de la cellule « Expliquez » de 06_scaling_out, exercice federated_crossover (guide de
+# l'enseignant, docs/instructors.md). Le résultat est prédit par le modèle de coût : il est le même sur 2 CPU et sur un seul.
 explanation = """
-The server does talk to all clients at once, so the latency is paid once per direction: 2 x 50 ms = 0.1 s per
-round whatever the number of clients K. What does not overlap is the bytes. Every client's 4 MB update comes in
-and the 4 MB model goes out through the server's one 1 Gbit/s link, 2 x 4 MB / 125 MB/s = 0.064 s per client,
-so communication is 0.1 s + 0.064 s x K. From 30 clients per round on it exceeds the 2 s of local training
-(predicted), and at 1,000 clients it is 97 % of a round. This is incast: the link, not the latency, limits a
-round. Sharding the model over 10 servers divides the bytes per link by 10 and moves the crossover to 297
-clients; sampling fewer clients, compressing updates and aggregating in tiers help the same way.
+Le serveur parle bien à tous les clients à la fois : la latence n'est donc payée qu'une fois par sens, soit
+2 x 50 ms = 0.1 s par tour, quel que soit le nombre de clients K. Ce qui ne se superpose pas, ce sont les octets.
+La mise à jour de 4 Mo de chaque client arrive, et le modèle de 4 Mo repart, par l'unique lien à 1 Gbit/s du
+serveur : 2 x 4 Mo / 125 Mo/s = 0.064 s par client ; la communication vaut donc 0.1 s + 0.064 s x K. À partir de
+30 clients par tour, elle dépasse les 2 s d'entraînement local (prédit), et à 1 000 clients elle représente 97 %
+d'un tour. C'est l'effet d'incast : c'est le lien, et non la latence, qui limite un tour. Répartir le modèle sur 10
+serveurs divise par 10 les octets par lien et repousse le point de bascule à 297 clients ; échantillonner moins de
+clients, compresser les mises à jour et agréger par niveaux aident de la même façon.
 """

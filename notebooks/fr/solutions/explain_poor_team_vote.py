@@ -1,17 +1,17 @@
-# Solution non traduite : copie de notebooks/solutions/explain_poor_team_vote.py, générée par docs/make_french_edition.py.
-# Model answer to the Explain cell of 02_ensembles, exercise poor_team_vote (instructors' guide, docs/instructors.md).
-# The accuracies do not depend on the CPUs (same random_state, same models on any cluster), only on the demo
-# sizes: the full sizes (2 CPUs, default) and PLSIM_SMALL=1 (Binder) give the two sets of numbers below.
+# Corrigé type de la cellule « Expliquez » de 02_ensembles, exercice poor_team_vote (guide de l'enseignant, docs/instructors.md).
+# Les exactitudes ne dépendent pas des CPU (même random_state, mêmes modèles sur n'importe quel cluster), seulement des tailles de
+# la démo : les tailles complètes (2 CPU, par défaut) et PLSIM_SMALL=1 (Binder) donnent les deux séries de nombres ci-dessous.
 explanation = """
-The hard vote did not beat its best member, kNN: with the full sizes it scored 0.751 against kNN's 0.794
-(Binder's small sizes: 0.667 against 0.767), above the three weak members but well below kNN. kNN is 11 to 15
-points better than the next member, and a plain majority counts each of the three weaker votes as much as
-kNN's: wherever kNN is right but the tree, logistic regression and naive Bayes agree on the same wrong label,
-they outvote it. The paired comparison shows it: on far more test rows only kNN was right than only the vote
-(71 against 32 of 900; small sizes 33 against 6 of 270). Their errors are only partly correlated (r about 0.4),
-so the vote still lands above the weak members' average, but nowhere near enough to lift the team past kNN.
+Le vote dur n'a pas battu son meilleur membre, kNN : avec les tailles complètes, il obtient 0.751 contre 0.794 pour kNN (tailles
+réduites de Binder : 0.667 contre 0.767), au-dessus des trois membres faibles mais bien en dessous de kNN. kNN devance de 11 à 15
+points le membre suivant, et un simple vote majoritaire compte chacune des trois voix plus faibles autant que celle de kNN :
+partout où kNN a raison mais où l'arbre, la régression logistique et le bayésien naïf s'accordent sur la même mauvaise étiquette,
+ils le mettent en minorité. La comparaison appariée le montre : les lignes de test où seul kNN avait raison sont bien plus
+nombreuses que celles où seul le vote avait raison (71 contre 32 sur 900 ; tailles réduites : 33 contre 6 sur 270). Leurs
+erreurs ne sont que partiellement corrélées (r d'environ 0.4) : le vote reste donc au-dessus de la moyenne des membres faibles,
+mais il s'en faut de beaucoup pour qu'il hisse l'équipe au-delà de kNN.
 
-To make voting pay, the members must be of similar strength with mistakes that differ: replace the weak members
-by stronger, different ones (e.g. the soft vote over kNN, SVM and MLP above), weight the votes by each member's
-accuracy, or simply use kNN alone.
+Pour que le vote soit payant, les membres doivent être de force comparable et se tromper différemment : remplacez les membres
+faibles par d'autres, plus forts et différents (par exemple le vote souple sur kNN, SVM et MLP plus haut), pondérez les voix par
+l'exactitude de chaque membre, ou utilisez tout simplement kNN seul.
 """

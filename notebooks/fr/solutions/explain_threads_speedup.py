@@ -1,17 +1,17 @@
-# Solution non traduite : copie de notebooks/solutions/explain_threads_speedup.py, générée par docs/make_french_edition.py.
-# Model answer to the Explain cell of 01_speedup, exercise threads_speedup (instructors' guide, docs/instructors.md).
-# One good explanation; a student's should quote the numbers their own run printed above it.
+# Corrigé type de la cellule « Expliquez » de 01_speedup, exercice threads_speedup (guide de l'enseignant, docs/instructors.md).
+# Une bonne explication parmi d'autres ; celle d'un étudiant doit citer les nombres que sa propre exécution a affichés juste au-dessus.
 explanation = """
-The task is pure Python, and CPython lets only one thread of a process run Python code at a time (the Global
-Interpreter Lock). The worker's two threads therefore take turns and the measured speedup stays near 1x.
-Worker processes each have their own interpreter and lock, which is why plsim starts one single-threaded
-process per CPU.
+La tâche est en Python pur, et CPython ne laisse qu'un seul thread d'un processus exécuter du code Python à la fois (le verrou
+global de l'interpréteur, ou GIL). Les deux threads du worker s'exécutent donc à tour de rôle, et l'accélération mesurée reste
+proche de 1x. Chaque processus worker a son propre interpréteur et son propre verrou : c'est pourquoi plsim démarre un processus
+à un seul thread par CPU.
 
-On 2 CPUs the comparison printed above shows it: processes come closer to 2x than the threads do. If the two
-sets of runs overlap (the notebook then says it cannot tell them apart), the machine was busy and a rerun on a
-quieter machine separates them. On one CPU (Binder) neither threads nor processes can beat 1x, since both take
-turns on the one CPU, so this run says nothing about the GIL; the lesson holds from 2 CPUs on.
+Sur 2 CPU, la comparaison affichée plus haut le montre : les processus s'approchent davantage de 2x que les threads. Si les deux
+séries d'exécutions se chevauchent (le notebook dit alors qu'il ne peut pas les départager), la machine était occupée, et une
+nouvelle exécution sur une machine plus calme les sépare. Sur un seul CPU (Binder), ni les threads ni les processus ne peuvent
+dépasser 1x, puisque tous se relaient sur l'unique CPU : cette exécution ne dit donc rien du GIL ; la leçon vaut à partir de 2 CPU.
 
-Two threads do speed up work that releases the GIL: NumPy and BLAS operations on large arrays, scikit-learn's
-compiled code, and waiting for I/O (reading files, downloads), during which another thread can run.
+Deux threads accélèrent bel et bien un travail qui libère le GIL : les opérations NumPy et BLAS sur de grands tableaux, le code
+compilé de scikit-learn, et l'attente des entrées-sorties (lecture de fichiers, téléchargements), pendant laquelle un autre thread
+peut s'exécuter.
 """

@@ -1,18 +1,18 @@
-# Solution non traduite : copie de notebooks/solutions/explain_tiny_task_speedup.py, générée par docs/make_french_edition.py.
-# Model answer to the Explain cell of 01_speedup, exercise tiny_task_speedup (instructors' guide, docs/instructors.md).
-# One good explanation; a student's should quote the numbers their own run printed above it.
+# Corrigé type de la cellule « Expliquez » de 01_speedup, exercice tiny_task_speedup (guide de l'enseignant, docs/instructors.md).
+# Une bonne explication parmi d'autres ; celle d'un étudiant doit citer les nombres que sa propre exécution a affichés juste au-dessus.
 explanation = """
-The dominant cost is Dask's per-task overhead: scheduling each task, sending it to a worker and its result
-back. Calibrate measured it at a few milliseconds per task, more than the 1 ms of work each task does, and it
-is paid for every task whatever the number of workers, so the cluster spends more time on overhead than the
-plain loop spends on the whole job: the measured speedup is well below 1x (the table's cost model predicts
-about the same). Section 1's tasks were tens of milliseconds long, so there the same overhead was a small
-share and the workers paid off.
+Le coût dominant est le surcoût par tâche de Dask : ordonnancer chaque tâche, l'envoyer à un worker et en rapatrier le résultat.
+sp.calibrate l'a mesuré à quelques millisecondes par tâche, soit plus que la milliseconde de travail de chaque tâche, et il est
+payé pour chaque tâche quel que soit le nombre de workers : le cluster passe plus de temps en surcoût que la boucle simple n'en
+met pour tout le travail, et l'accélération mesurée est bien inférieure à 1x (le modèle de coût du tableau prédit à peu près la
+même chose). Les tâches de la section 1 duraient des dizaines de millisecondes : le même surcoût n'y pesait que peu, et les
+workers étaient rentables.
 
-On 2 CPUs, spreading the work over 2 workers saves only half of the small total work, far less than the
-overhead adds. On one CPU (Binder) there is nothing to gain at all, so the cluster only adds its overhead,
-which is also larger there because the notebook, scheduler and worker share the CPU.
+Sur 2 CPU, répartir le travail entre 2 workers n'économise que la moitié d'un travail total déjà faible, bien moins que ce
+qu'ajoute le surcoût. Sur un seul CPU (Binder), il n'y a rien à gagner du tout : le cluster ne fait qu'ajouter son surcoût,
+lui-même plus élevé, car le notebook, l'ordonnanceur et le worker se partagent le CPU.
 
-What to change: batch the work, fewer and bigger Dask tasks (e.g. 50 of the 1 ms pieces per task, as
-run_batched in the next exercise does), so the overhead is paid once per batch instead of once per piece.
+Que changer : regrouper le travail en tâches Dask moins nombreuses et plus grosses (par exemple 50 des morceaux de 1 ms par
+tâche, comme le fait run_batched dans l'exercice suivant), pour que le surcoût soit payé une fois par lot et non une fois par
+morceau.
 """
