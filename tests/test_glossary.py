@@ -15,16 +15,20 @@ A term is covered when it contains a glossary term (its English name or one of t
 *also*) as whole words, case-insensitively, a trailing plural "s"/"es" allowed ("Workers" is covered by
 "worker"). Every extracted term must be covered, or be one of the genuine non-terms of NON_TERMS below.
 
-Each glossary entry must have an English and a French term, a definition in each language, and a link to
-the notebook section that teaches it, written as Jupyter Book 2 (MyST) resolves it: the notebook's path
-relative to docs/ and the anchor MyST derives from the heading's text (no anchor: the notebook's
-introduction, above its first section, since the book turns the notebook's title into the page title).
-The section linked must mention the term.
+Each glossary entry must have an English and a French term, a definition in each language, and links to
+the notebook section that teaches it, in the English notebook and in its French edition, written as the
+course book (docs/build_book.py: Sphinx and MyST-NB with ``myst_heading_anchors``) resolves them: the
+notebook's path relative to docs/ and the anchor MyST derives from the heading's text (myst-parser's
+GitHub-style slug; no anchor: the notebook's introduction, above its first section). The English section
+must mention the term; the French link must point to the same section of the French notebook, as
+docs/make_french_edition.py builds it from its catalogue.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -56,16 +60,7 @@ _DISTRIBUTIVE = re.compile(r"^(\w+) (?:versus|and|or) ((?:\w+ )+)(\w+)$")
 
 def _markdown_lines(path: Path):
     """The lines of a notebook's markdown cells, outside fenced code blocks, cell by cell."""
-    for cell in json.loads(path.read_text())["cells"]:
-        if cell["cell_type"] != "markdown":
-            continue
-        fenced = False
-        for line in "".join(cell["source"]).splitlines():
-            if line.lstrip().startswith(("```", "~~~")):
-                fenced = not fenced
-                continue
-            if not fenced:
-                yield line
+    yield from _markdown_cells_lines(json.loads(path.read_text())["cells"])
 
 
 def _plain(text: str) -> str:
@@ -75,12 +70,36 @@ def _plain(text: str) -> str:
 
 
 def html_id(text: str) -> str:
-    """The anchor MyST (Jupyter Book 2) gives a heading: mystmd's normalizeLabel then createHtmlId."""
-    identifier = re.sub(r"['‘’\"“”]+", "", re.sub(r"[\t\n\r ]+", " ", text)).strip().lower()
-    html = re.sub(r"[^a-z0-9-]", "-", identifier)
-    html = re.sub(r"^([0-9-])", r"id-\1", html)
-    html = re.sub(r"-[-]+", "-", html)
-    return re.sub(r"(?:^[-]+)|(?:[-]+$)", "", html)
+    """The anchor MyST gives a heading: myst_parser.slugs.github_slugify (copied: pure standard library)."""
+    return re.sub(r"[^\w\u4e00-\u9fff\- ]", "", text.lower().replace(" ", "-"))
+
+
+def _markdown_cells_lines(cells):
+    for cell in cells:
+        if cell["cell_type"] != "markdown":
+            continue
+        fenced = False
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        for line in source.splitlines():
+            if line.lstrip().startswith(("```", "~~~")):
+                fenced = not fenced
+                continue
+            if not fenced:
+                yield line
+
+
+def heading_anchors(cells) -> list[str]:
+    """The anchors of a notebook's headings, in order, unique as myst-parser makes them (x, x-1, x-2, ...)."""
+    anchors: list[str] = []
+    for line in _markdown_cells_lines(cells):
+        heading = re.match(r"(#{1,6})\s+(.*)", line)
+        if heading:
+            slug = html_id(_plain(heading.group(2)))
+            unique, n = slug, 1
+            while unique in anchors:
+                unique, n = f"{slug}-{n}", n + 1
+            anchors.append(unique)
+    return anchors
 
 
 def _heading_items(text: str) -> list[str]:
@@ -147,19 +166,36 @@ def _sections(path: Path) -> dict[str | None, str]:
     A section runs to the next heading of the same or a higher level, so it includes its subsections.
     """
     lines = list(_markdown_lines(path))
+    anchors = iter(heading_anchors(json.loads(path.read_text())["cells"]))
     starts = []
     for i, line in enumerate(lines):
         heading = re.match(r"(#{1,6})\s+(.*)", line)
         if heading:
-            starts.append((i, len(heading.group(1)), html_id(_plain(heading.group(2)))))
+            starts.append((i, len(heading.group(1)), next(anchors)))
     first_section = next((i for i, level, _ in starts if level >= 2), len(lines))
     sections = {None: "\n".join(lines[:first_section])}
     for n, (i, level, anchor) in enumerate(starts):
         if level == 1:
             continue
         end = next((j for j, lev, _ in starts[n + 1:] if lev <= level), len(lines))
-        sections.setdefault(anchor, "\n".join(lines[i:end]))
+        sections[anchor] = "\n".join(lines[i:end])
     return sections
+
+
+@cache
+def _french_edition():
+    spec = importlib.util.spec_from_file_location("make_french_edition", ROOT / "docs" / "make_french_edition.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@cache
+def french_anchors(name: str) -> list[str]:
+    """The heading anchors of a French notebook as docs/make_french_edition.py builds it from its catalogue."""
+    edition = _french_edition()
+    notebook = edition.french_notebook(ROOT / "notebooks" / f"{name}.ipynb", edition._read(name), allow_missing=True)
+    return heading_anchors(notebook["cells"])
 
 
 ENTRIES = glossary_entries()
@@ -181,12 +217,16 @@ def test_entry_has_both_definitions(entry):
     assert entry["den"] != entry["dfr"], f"{entry['en']}: the French definition is the English one"
 
 
+_LINKS = re.compile(r"\[[^\]]+\]\(\.\./notebooks/(?P<file>0[^/#)]+)\.ipynb(?:#(?P<anchor>[^)\s]+))?\) · "
+                    r"\[en français\]\(\.\./notebooks/fr/(?P<fr_file>0[^/#)]+)\.ipynb(?:#(?P<fr_anchor>[^)\s]+))?\)")
+
+
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e["en"])
 def test_entry_links_to_the_section_that_teaches_it(entry):
-    link = re.fullmatch(r"\[[^\]]+\]\(\.\./notebooks/(?P<file>0[^/#)]+\.ipynb)(?:#(?P<anchor>[a-z0-9-]+))?\)",
-                        entry["link"].strip())
-    assert link, f"{entry['en']}: link {entry['link']!r} is not [text](../notebooks/NN_name.ipynb#anchor)"
-    path = ROOT / "notebooks" / link["file"]
+    link = _LINKS.fullmatch(entry["link"].strip())
+    assert link, (f"{entry['en']}: links {entry['link']!r} are not "
+                  "[text](../notebooks/NN_name.ipynb#anchor) · [en français](../notebooks/fr/NN_name.ipynb#anchor)")
+    path = ROOT / "notebooks" / f"{link['file']}.ipynb"
     assert path.exists(), f"{entry['en']}: {link['file']} is not a notebook"
     sections = _sections(path)
     anchor = link["anchor"]
@@ -194,6 +234,15 @@ def test_entry_links_to_the_section_that_teaches_it(entry):
                                 f"its anchors: {sorted(a for a in sections if a)}")
     assert any(covers(name, _plain(sections[anchor])) for name in _names(entry)), (
         f"{entry['en']}: the section #{anchor} of {link['file']} never mentions {_names(entry)}")
+    # The French link: the same notebook, the same section (headings correspond one to one, in order).
+    assert link["fr_file"] == link["file"] and (ROOT / "notebooks" / "fr" / f"{link['file']}.ipynb").exists()
+    if anchor is None:
+        assert link["fr_anchor"] is None, entry["en"]
+    else:
+        english, french = heading_anchors(json.loads(path.read_text())["cells"]), french_anchors(link["file"])
+        assert len(english) == len(french), f"{link['file']}: the French notebook's headings differ in number"
+        expected = french[english.index(anchor)]
+        assert link["fr_anchor"] == expected, f"{entry['en']}: the French link should be #{expected}"
 
 
 def test_extraction_finds_the_terms_it_should():
@@ -207,8 +256,11 @@ def test_extraction_finds_the_terms_it_should():
     assert _heading_items("3c. Processes versus threads: the GIL") == ["Processes", "threads"]
     assert _heading_items("4. Strong versus weak scaling") == ["Strong scaling", "weak scaling"]
     assert html_id("1. The same tasks, one after another and on the cluster") == \
-        "id-1-the-same-tasks-one-after-another-and-on-the-cluster"
+        "1-the-same-tasks-one-after-another-and-on-the-cluster"
+    assert html_id("2 · Accuracy versus number of members") == "2--accuracy-versus-number-of-members"
     assert html_id("Is it really faster? Compare in pairs") == "is-it-really-faster-compare-in-pairs"
+    assert heading_anchors([{"cell_type": "markdown", "source": "## Exercises\n## Exercises"}]) == \
+        ["exercises", "exercises-1"]
     assert covers("worker", "1, 2, … workers") and covers("process", "Processes")
     assert not covers("task", "multitasking") and not covers("IID", "Non-IID data")
 
