@@ -55,7 +55,7 @@ NON_TERMS = {
 
 _NUMBERING = re.compile(r"^\d+[a-z]?\s*[.·]\s*")
 _ITEM_SPLIT = re.compile(r"\s*[,;()]\s*|\s+(?:and|or|versus)\s+")
-_DISTRIBUTIVE = re.compile(r"^(\w+) (?:versus|and|or) ((?:\w+ )+)(\w+)$")
+_DISTRIBUTIVE = re.compile(r"^(\w+) (?:versus|and|or) (\w+ )(\w+)$")
 
 
 def _markdown_lines(path: Path):
@@ -105,7 +105,7 @@ def heading_anchors(cells) -> list[str]:
 def _heading_items(text: str) -> list[str]:
     topic = _NUMBERING.sub("", text).split(":")[0].strip()
     match = _DISTRIBUTIVE.match(topic)
-    if match:  # "Strong versus weak scaling": the first item shares the last word
+    if match:  # "Strong versus weak scaling": the first item shares the noun of the second
         first, middle, last = match.groups()
         return [f"{first} {last}", f"{middle}{last}"]
     return [item for item in _ITEM_SPLIT.split(topic) if item]
@@ -255,6 +255,7 @@ def test_extraction_finds_the_terms_it_should():
         assert label not in terms, label
     assert _heading_items("3c. Processes versus threads: the GIL") == ["Processes", "threads"]
     assert _heading_items("4. Strong versus weak scaling") == ["Strong scaling", "weak scaling"]
+    assert _heading_items("2 · Accuracy versus number of members") == ["Accuracy", "number of members"]
     assert html_id("1. The same tasks, one after another and on the cluster") == \
         "1-the-same-tasks-one-after-another-and-on-the-cluster"
     assert html_id("2 · Accuracy versus number of members") == "2--accuracy-versus-number-of-members"
