@@ -215,15 +215,26 @@ class Executor:
         """Shared data, placed once: ``{name: handle}`` that tasks receive instead of the value."""
         return dict(values)
 
-    def place_each(self, groups: Sequence[Mapping[str, Any]], *, name: str = "part") -> list[dict[str, Any]]:
+    def place_each(self, groups: Sequence[Mapping[str, Any]], *, name: str = "part",
+                   what: str | None = None) -> list[dict[str, Any]]:
         """Place several groups of shared data (a shard's X and y, a party's data) spread over the workers.
 
         Group ``i`` stays together, and the groups go out in one graph update,
         so idle workers each take one (Dask gives root tasks to the least busy
         worker): parallel units start on different workers without being
         pinned there. Returns one ``{name: handle}`` per group.
+
+        ``what`` names the data (e.g. ``"the training data X, y"``): before
+        anything is sent, the groups, spread round-robin over the workers as
+        they will be, are checked against the workers' memory (:meth:`check_fits`;
+        a group's size is the sum of its values' ``nbytes``).
         """
-        return [dict(group) for group in groups]
+        groups = [dict(group) for group in groups]
+        if what is not None:
+            addresses = self.workers()
+            self.check_fits([sum(int(getattr(v, "nbytes", 0)) for v in group.values()) for group in groups],
+                            what=what, where=[addresses[i % len(addresses)] for i in range(len(groups))])
+        return groups
 
     def release(self, handles: Iterable[Any]) -> None:
         """Forget handles a run no longer needs (their data can leave the workers)."""
@@ -433,8 +444,8 @@ class Dask(Executor):
                                        key=[self._key(f"plsim-data-{n}") for n in names], pure=False)
             return dict(zip(names, futures, strict=True))
 
-    def place_each(self, groups, *, name="part"):
-        groups = [dict(group) for group in groups]
+    def place_each(self, groups, *, name="part", what=None):
+        groups = super().place_each(groups, name=name, what=what)  # checked against the workers' memory
         with _quiet_large_graph():
             placed = self._active.map(_identity, groups, key=[self._key(f"plsim-data-{name}") for _ in groups],
                                       pure=False)

@@ -65,6 +65,11 @@ class ClientData:
     def n_samples(self) -> int:
         return int(self.X.shape[0])
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the client's arrays: what a worker holds for it."""
+        return int(self.X.nbytes + self.y.nbytes)
+
 
 @dataclass(eq=False)
 class LocalResult:

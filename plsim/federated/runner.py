@@ -122,10 +122,9 @@ class _Federation:
         """Every party's data placed ONCE, spread over the workers; a lost worker's share is recomputed."""
         ex = self.ex
         # the parties are spread over the workers (about one in n_workers on each), checked before any is sent
-        where = [ex.workers()[k % ex.n_workers] for k in range(len(self.datas))]
-        ex.check_fits([d.X.nbytes + d.y.nbytes for d in self.datas], what="the federated clients' data", where=where)
+        parties = ex.place_each([{"data": d} for d in self.datas], name="party", what="the federated clients' data")
         self.model_h = ex.place(model=self.model)["model"]
-        self.data_h = [group["data"] for group in ex.place_each([{"data": d} for d in self.datas], name="party")]
+        self.data_h = [group["data"] for group in parties]
         self.placed = [self.model_h, *self.data_h]
 
     def release(self) -> None:

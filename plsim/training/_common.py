@@ -178,18 +178,18 @@ def default_replicas(ex: Executor) -> int:
     return ex.n_workers if ex.kind == "dask" else 2
 
 
-def place_shards(ex: Executor, X: np.ndarray, y: np.ndarray, shards: list[np.ndarray],
-                 what: str = "the training data X, y (one shard per replica)") -> list[dict[str, Any]]:
-    """Each replica's rows, placed once (with lineage: recomputed elsewhere if the worker holding them dies).
+SHARDS = "the training data X, y (one shard per replica)"
+"""What the shards are called when they do not fit a worker's memory."""
 
-    Checked against the workers' memory before anything is sent, for shards spread
-    round-robin over the workers. Tasks are not pinned (see :mod:`plsim.executor`):
-    Dask runs a replica's step where its shard is, its largest input.
+
+def shard_groups(X: np.ndarray, y: np.ndarray, shards: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """Each replica's rows, one group each, for :meth:`plsim.executor.Executor.place_each`.
+
+    Placed once, with lineage (recomputed elsewhere if the worker holding them dies), and
+    checked against the workers' memory before anything is sent. Tasks are not pinned (see
+    :mod:`plsim.executor.core`): Dask runs a replica's step where its shard is, its largest input.
     """
-    addresses = ex.workers()
-    ex.check_fits([X[s].nbytes + y[s].nbytes for s in shards], what=what,
-                  where=[addresses[i % len(addresses)] for i in range(len(shards))])
-    return ex.place_each([{"X": X[s], "y": y[s]} for s in shards], name="shard")
+    return [{"X": X[s], "y": y[s]} for s in shards]
 
 
 def report(callback: Any, done: int, total: int, unit: str, loss: float) -> bool:

@@ -54,7 +54,7 @@ from plsim.training._common import (
     check_w0,
     diverged,
     local_batch,
-    place_shards,
+    shard_groups,
     report,
     shard_indices,
     stop_diverged,
@@ -356,7 +356,8 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
     refuse_if_cell_interrupted("async_sgd")  # before the try: its except keeps partial results
     try:
         with ex.running("async_sgd"):
-            data = place_shards(ex, X, y, shards, what="the training data X, y (one shard per worker)")
+            data = ex.place_each(shard_groups(X, y, shards), name="shard",
+                                 what="the training data X, y (one shard per worker)")
             ac = ex.as_completed()
             waiting: list[int] = []
 

@@ -29,7 +29,8 @@ from plsim.training._common import (
     default_replicas,
     diverged,
     local_batch,
-    place_shards,
+    SHARDS,
+    shard_groups,
     report,
     shard_indices,
     stop_diverged,
@@ -134,7 +135,7 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
     refuse_if_cell_interrupted("local_sgd")  # before the try: its except keeps partial results
     try:
         with ex.running("local_sgd"):
-            data = place_shards(ex, X, y, shards)
+            data = ex.place_each(shard_groups(X, y, shards), name="shard", what=SHARDS)
             for r in range(n_rounds):
                 futs = [ex.submit(local_steps, model, w, data[i]["X"], data[i]["y"], lr, H, batch_size, random_state,
                                   r * H, i, name="plsim-local-steps") for i in range(n_workers)]

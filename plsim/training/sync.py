@@ -30,7 +30,8 @@ from plsim.training._common import (
     default_replicas,
     diverged,
     local_batch,
-    place_shards,
+    SHARDS,
+    shard_groups,
     report,
     shard_indices,
     split_batch,
@@ -193,7 +194,7 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
     refuse_if_cell_interrupted("sync_sgd")  # before the try: its except keeps partial results
     try:
         with ex.running("sync_sgd"):
-            data = place_shards(ex, s["X"], s["y"], s["shards"])
+            data = ex.place_each(shard_groups(s["X"], s["y"], s["shards"]), name="shard", what=SHARDS)
             # the initial parameters go out once (not embedded in every replica's first task: a 35 MB model
             # would travel in the task graph twice, with a "large graph" warning)
             replicas: list[Any] = [ex.place(w=w)["w"]] * k_workers
