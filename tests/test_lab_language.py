@@ -20,7 +20,7 @@ import pytest
 from plsim.lab_language import LOCALES, PLUGIN, set_lab_locale, settings_file
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / "jupyter-config" / "jupyter_server_config.d" / "plsim.json"
+CONFIG = ROOT / "plsim" / "jupyter_config" / "plsim.json"
 
 
 def test_set_lab_locale_keeps_the_plugins_other_settings(tmp_path):
@@ -39,7 +39,7 @@ def test_installing_plsim_enables_the_extension():
     assert json.loads(CONFIG.read_text())["ServerApp"]["jpserver_extensions"] == {"plsim.lab_language": True}
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     data_files = project["tool"]["setuptools"]["data-files"]
-    assert data_files["etc/jupyter/jupyter_server_config.d"] == ["jupyter-config/jupyter_server_config.d/plsim.json"]
+    assert data_files["etc/jupyter/jupyter_server_config.d"] == ["plsim/jupyter_config/plsim.json"]
     assert any(d.startswith("jupyterlab-language-pack-fr-FR") for d in project["project"]["optional-dependencies"]
                ["notebooks"])
 
