@@ -195,6 +195,9 @@ def _binds_underscore(func) -> bool:
     """Whether ``func`` itself (not a nested function or comprehension) assigns the name ``_``."""
     import ast
 
+    args = func.args
+    if any(a.arg == "_" for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a):
+        return True
     stack = list(ast.iter_child_nodes(func))
     while stack:
         node = stack.pop()

@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from plsim.i18n import N_, _
+
 __all__ = ["Feedback", "Exercise", "register", "check", "predict", "reveal", "check_code", "exercise",
            "registered", "TOPIC_MODULES", "ClusterWork", "cluster_work", "plsims_own", "values_in"]
 
@@ -78,7 +80,7 @@ class Exercise:
     notebook: str = ""
     # What ``reveal`` compares the prediction with: "measured" on the cluster, or e.g.
     # "predicted by the cost model" when the notebook can only simulate it.
-    outcome: str = "measured"
+    outcome: str = N_("measured")
     context: tuple[str, ...] = field(default=())
 
 
@@ -155,15 +157,15 @@ def check(name: str, answer: Any, *, quiet: bool = False, **context: Any) -> Fee
     """
     ex = exercise(name, "answer")
     if _unanswered(answer):
-        return _emit(Feedback(f"[{name}] not answered yet. {ex.hint}".rstrip(), None), quiet)
+        return _emit(Feedback(_("[{name}] not answered yet. {hint}").format(name=name, hint=_(ex.hint) if ex.hint else "").rstrip(), None), quiet)
     expected = ex.expected(**context)
     try:
         ok = _close(answer, expected, ex)
     except (TypeError, ValueError):
         ok = False
     if ok:
-        return _emit(Feedback(f"[{name}] correct!", True), quiet)
-    return _emit(Feedback(f"[{name}] not quite: you gave {answer!r}. {ex.hint}".rstrip(), False), quiet)
+        return _emit(Feedback(_("[{name}] correct!").format(name=name), True), quiet)
+    return _emit(Feedback(_("[{name}] not quite: you gave {answer!r}. {hint}").format(name=name, answer=answer, hint=_(ex.hint) if ex.hint else "").rstrip(), False), quiet)
 
 
 def predict(name: str, prediction: Any, *, quiet: bool = False) -> Feedback:
@@ -171,16 +173,18 @@ def predict(name: str, prediction: Any, *, quiet: bool = False) -> Feedback:
     ex = exercise(name, "predict")
     if _unanswered(prediction):
         _PREDICTIONS.pop(name, None)
-        return _emit(Feedback(f"[{name}] write your prediction first, then run the next cells. {ex.hint}"
+        return _emit(Feedback(_("[{name}] write your prediction first, then run the next "
+                                 "cells. {hint}").format(name=name, hint=_(ex.hint) if ex.hint else "")
                               .rstrip(), None), quiet)
     try:
         value = float(prediction)
     except (TypeError, ValueError):
-        return _emit(Feedback(f"[{name}] a prediction is a number; you gave {prediction!r}.", False), quiet)
+        return _emit(Feedback(_("[{name}] a prediction is a number; you gave {prediction!r}.").format(name=name, prediction=prediction), False), quiet)
     if not math.isfinite(value):
-        return _emit(Feedback(f"[{name}] a prediction is a finite number; you gave {prediction!r}.", False), quiet)
+        return _emit(Feedback(_("[{name}] a prediction is a finite number; you gave "
+                                 "{prediction!r}.").format(name=name, prediction=prediction), False), quiet)
     _PREDICTIONS[name] = value
-    return _emit(Feedback(f"[{name}] prediction recorded: {value:g}. Now run the measurement.", True), quiet)
+    return _emit(Feedback(_("[{name}] prediction recorded: {value:g}. Now run the measurement.").format(name=name, value=value), True), quiet)
 
 
 def reveal(name: str, measured: float, *, quiet: bool = False, **context: Any) -> Feedback:
@@ -193,14 +197,14 @@ def reveal(name: str, measured: float, *, quiet: bool = False, **context: Any) -
     measured = float(measured)
     why = ex.explain(_PREDICTIONS.get(name), measured, **context) if ex.explain else ""
     if name not in _PREDICTIONS:
-        text = (f"[{name}] {ex.outcome}: {measured:.3g}. You did not record a prediction: next time write one "
-                f"down before you run, then compare. {why}")
+        text = (_("[{name}] {outcome}: {measured:.3g}. You did not record a prediction: next "
+                   "time write one down before you run, then compare. {why}").format(name=name, outcome=_(ex.outcome), measured=measured, why=why))
         return _emit(Feedback(text.rstrip(), None), quiet)
     guess = _PREDICTIONS[name]
     close = math.isclose(guess, measured, rel_tol=ex.rel_tol, abs_tol=ex.abs_tol)
-    verdict = "close" if close else ("too high" if guess > measured else "too low")
-    text = (f"[{name}] you predicted {guess:.3g}; {ex.outcome}: {measured:.3g}: your prediction was {verdict}. "
-            f"{why}")
+    verdict = _("close") if close else (_("too high") if guess > measured else _("too low"))
+    text = (_("[{name}] you predicted {guess:.3g}; {outcome}: {measured:.3g}: your prediction "
+               "was {verdict}. {why}").format(name=name, guess=guess, outcome=_(ex.outcome), measured=measured, verdict=verdict, why=why))
     return _emit(Feedback(text.rstrip(), close), quiet)
 
 
@@ -240,8 +244,8 @@ def plsims_own(seen: Any, *, own: str, how: str, own_modules: tuple[str, ...] = 
                                   for t in tasks if not t.key.startswith("plsim-"))
     if not mine:
         return ""
-    return (f"{mine} of the {len(tasks)} tasks were plsim's own ({own}'s): the exercise is to write it yourself "
-            f"with client.submit, not to call {own}; {how}.")
+    return (_("{mine} of the {n_tasks} tasks were plsim's own ({own}'s): the exercise is to "
+               "write it yourself with client.submit, not to call {own}; {how}.").format(mine=mine, n_tasks=len(tasks), own=own, how=how))
 
 
 @dataclass(frozen=True)
@@ -297,23 +301,25 @@ def cluster_work(seen: Any, parts: Any, same: Callable[[Any, Any], bool], *, wha
     record = seen.record
     computed = record.computed()
     if not computed:
-        return ClusterWork(f"no task ran on the cluster while your function ran: {how}.")
+        return ClusterWork(_("no task ran on the cluster while your function ran: {how}.").format(how=how))
     parts = list(parts)
     found = producers(computed, seen.results, parts, same)
     missing = sum(not f for f in found)
     if missing:
         kinds = sorted({t.result_type or "?" for t in computed})
         return ClusterWork(
-            f"{missing} of the {len(parts)} {what} your answer needs were not computed by any task on the cluster: "
-            f"the {len(computed)} task(s) that ran while your function ran returned {', '.join(kinds)}, not "
-            f"those. Work done in this process does not count, even with other tasks sent alongside: {how}.")
+            _("{missing} of the {n_parts} {what} your answer needs were not computed by any "
+               "task on the cluster: the {n_computed} task(s) that ran while your function ran "
+               "returned {join}, not those. Work done in this process does not count, even with "
+               "other tasks sent alongside: {how}.").format(missing=missing, n_parts=len(parts), what=what, n_computed=len(computed), join=', '.join(kinds), how=how))
     used = tuple({t.key: t for f in found for t in f[:1]}.values())
     flight, running = most_outstanding(used, record.gathers, until=record.stop), most_running(used)
     if concurrent and len(used) >= 2 and flight < 2:
         return ClusterWork(
-            f"the {len(used)} tasks that computed your {what} ran one at a time: you asked for each one's result "
-            "before you submitted the next (the scheduler saw every result gathered before the next task arrived), "
-            f"so the workers could not run them side by side. {together}", used, flight, running)
+            _("the {n_used} tasks that computed your {what} ran one at a time: you asked for "
+               "each one's result before you submitted the next (the scheduler saw every result "
+               "gathered before the next task arrived), so the workers could not run them side "
+               "by side. {together}").format(n_used=len(used), what=what, together=together), used, flight, running)
     return ClusterWork("", used, flight, running)
 
 
@@ -321,16 +327,16 @@ def check_code(name: str, function: Any, *, quiet: bool = False, **context: Any)
     """Run the student's ``function`` and compare what it computes with plsim's own implementation."""
     ex = exercise(name, "code")
     if _unanswered(function):
-        return _emit(Feedback(f"[{name}] not written yet. {ex.hint}".rstrip(), None), quiet)
+        return _emit(Feedback(_("[{name}] not written yet. {hint}").format(name=name, hint=_(ex.hint) if ex.hint else "").rstrip(), None), quiet)
     if not callable(function):
-        return _emit(Feedback(f"[{name}] pass your function itself, not {type(function).__name__}.", False),
+        return _emit(Feedback(_("[{name}] pass your function itself, not {name2}.").format(name=name, name2=type(function).__name__), False),
                      quiet)
     try:
         ok, message = ex.run(function, **context)
     except NotImplementedError:
-        return _emit(Feedback(f"[{name}] not written yet (NotImplementedError). {ex.hint}".rstrip(), None), quiet)
+        return _emit(Feedback(_("[{name}] not written yet (NotImplementedError). {hint}").format(name=name, hint=_(ex.hint) if ex.hint else "").rstrip(), None), quiet)
     except Exception as exc:  # the student's code raised: show where, keep the notebook running
         tb = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        return _emit(Feedback(f"[{name}] your code raised {tb}. {ex.hint}".rstrip(), False), quiet)
+        return _emit(Feedback(_("[{name}] your code raised {tb}. {hint}").format(name=name, tb=tb, hint=_(ex.hint) if ex.hint else "").rstrip(), False), quiet)
     prefix = "correct! " if ok else "not quite: "
     return _emit(Feedback(f"[{name}] {prefix}{message}".rstrip(), bool(ok)), quiet)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from plsim.validation import check_int
+from plsim.i18n import N_, _
 from plsim.exercises._core import Exercise, cluster_work, register, values_in
 
 __all__ = ["member_draws", "bagging_case", "reference_bagging", "BAGGING_MEMBERS", "BAGGING_SEED"]
@@ -37,10 +38,10 @@ NOTEBOOK = "02_ensembles"
 # -- predict -> run -> explain: a hard vote over a poor team -------------------------------------------
 
 
-def _poor_team_explain(guess: float | None, measured: float, comparison: Any = None, **_: Any) -> str:
+def _poor_team_explain(guess: float | None, measured: float, comparison: Any = None, **_ignored: Any) -> str:
     """The usual reasons for the gap, chosen from the run's own numbers (a MemberComparison)."""
     if comparison is None:
-        return "Compare the vote's accuracy with its best member's, printed by compare_with_members above."
+        return _("Compare the vote's accuracy with its best member's, printed by compare_with_members above.")
     accs = comparison.member_accuracy
     best, best_acc = comparison.best_member, comparison.best_accuracy
     mean_acc = float(np.mean(list(accs.values())))
@@ -49,31 +50,35 @@ def _poor_team_explain(guess: float | None, measured: float, comparison: Any = N
     # "Beat" only when the paired interval on the same test rows excludes 0 (MemberComparison.relation).
     relation = comparison.relation
     if relation == "beats":
-        parts.append(f"The vote beat its best member ({best}, {best_acc:.3f}): the members are wrong on partly "
-                     f"different samples (error correlation r = {r:.2f}), so a majority is more often right than "
-                     "any one of them.")
+        parts.append(_("The vote beat its best member ({best}, {best_acc:.3f}): the members "
+                        "are wrong on partly different samples (error correlation r = {r:.2f}), "
+                        "so a majority is more often right than any one of them.").format(best=best, best_acc=best_acc, r=r))
     else:
         if relation == "is about as good as":
-            parts.append(f"The vote was about as good as its best member ({best}, {best_acc:.3f}): the difference is "
-                         "within the noise of this test set, so it did not earn its extra fits.")
+            parts.append(_("The vote was about as good as its best member ({best}, "
+                            "{best_acc:.3f}): the difference is within the noise of this test "
+                            "set, so it did not earn its extra fits.").format(best=best, best_acc=best_acc))
         else:
-            parts.append(f"The vote did not beat its best member ({best}, {best_acc:.3f}).")
+            parts.append(_("The vote did not beat its best member ({best}, {best_acc:.3f}).").format(best=best, best_acc=best_acc))
         ranked = sorted(accs.values(), reverse=True)
         if len(ranked) > 1 and ranked[0] - ranked[1] > 0.02:
-            parts.append(f"{best} is {(ranked[0] - ranked[1]) * 100:.1f} points better than the next member: "
-                         "where it is right and the weaker ones agree on a wrong label, they outvote it.")
+            parts.append(_("{best} is {value:.1f} points better than the next member: where it "
+                            "is right and the weaker ones agree on a wrong label, they outvote "
+                            "it.").format(best=best, value=(ranked[0] - ranked[1]) * 100))
         if math.isfinite(r) and r >= 0.5:
-            parts.append(f"The members' mistakes are strongly correlated (r = {r:.2f}): there is little to cancel.")
+            parts.append(_("The members' mistakes are strongly correlated (r = {r:.2f}): there "
+                            "is little to cancel.").format(r=r))
         elif math.isfinite(r):
-            parts.append(f"Their errors are only partly correlated (r = {r:.2f}), but a plain majority counts a "
-                         "weak member's vote as much as a strong one's.")
+            parts.append(_("Their errors are only partly correlated (r = {r:.2f}), but a plain "
+                            "majority counts a weak member's vote as much as a strong one's.").format(r=r))
     if guess is not None:
         if guess > best_acc and measured <= best_acc:
-            parts.append("You expected the team to beat its best member, as if more models always help: a vote "
-                         "only helps members of about equal strength whose mistakes differ.")
+            parts.append(_("You expected the team to beat its best member, as if more models always help: a vote "
+                            "only helps members of about equal strength whose mistakes differ."))
         elif guess <= mean_acc + 1e-9 and measured > mean_acc:
-            parts.append(f"You expected no better than the members' average ({mean_acc:.3f}): a majority is right "
-                         "wherever most members are, even if each one alone is often wrong.")
+            parts.append(_("You expected no better than the members' average ({mean_acc:.3f}): "
+                            "a majority is right wherever most members are, even if each one "
+                            "alone is often wrong.").format(mean_acc=mean_acc))
     return " ".join(parts)
 
 
@@ -81,7 +86,7 @@ register(Exercise(
     name="poor_team_vote",
     kind="predict",
     rel_tol=0.02,
-    hint="prediction = the hard vote's test accuracy, a number between 0 and 1 (e.g. 0.8)",
+    hint=N_("prediction = the hard vote's test accuracy, a number between 0 and 1 (e.g. 0.8)"),
     explain=_poor_team_explain,
     misconception="An ensemble always beats its best member (more models, more accuracy), or a vote lands at "
                   "its members' average; in fact a majority of weaker members outvotes a much better one where "
@@ -196,30 +201,33 @@ def _data_went_once(seen: Any, members: Any, case: dict[str, Any]) -> str:
     inline = [t.payload_bytes for t in members if t.payload_bytes >= data_bytes]
     if inline:
         kb = sum(inline) / len(inline) / 1e3
-        return (f"{len(inline)} of your {len(members)} member tasks carried the training data inside the task "
-                f"(about {kb:.0f} kB each, {sum(inline) / 1e3:.0f} kB in all, measured from the tasks the scheduler "
-                "received): passed as an argument, X travels once per task. Scatter X and y once, before the "
-                "loop (X_f, y_f = client.scatter([X, y], broadcast=True)), and pass the futures to client.submit: "
-                "each task then carries only its rows and seed, and every worker gets the data once.")
+        return (_("{n_inline} of your {n_members} member tasks carried the training data "
+                   "inside the task (about {kb:.0f} kB each, {value:.0f} kB in all, measured "
+                   "from the tasks the scheduler received): passed as an argument, X travels "
+                   "once per task. Scatter X and y once, before the loop (X_f, y_f = "
+                   "client.scatter([X, y], broadcast=True)), and pass the futures to "
+                   "client.submit: each task then carries only its rows and seed, and every "
+                   "worker gets the data once.").format(n_inline=len(inline), n_members=len(members), kb=kb, value=sum(inline) / 1e3))
     from plsim.exercises.scheduler_record import inputs_of
 
     data = seen.record.data
     read = [{k for k in inputs_of(seen.record, t.key) if k in data and data[k].nbytes >= data_bytes} for t in members]
     if not all(read):
-        return (f"{sum(not r for r in read)} of your {len(members)} member tasks never received the training data, "
-                "neither inside the task nor as a scattered future, so their trees were not fitted there: fit "
-                "each member in its task, on X_f[rows], y_f[rows] from the scattered data.")
+        return (_("{sum} of your {n_members} member tasks never received the training data, "
+                   "neither inside the task nor as a scattered future, so their trees were not "
+                   "fitted there: fit each member in its task, on X_f[rows], y_f[rows] from the "
+                   "scattered data.").format(sum=sum(not r for r in read), n_members=len(members)))
     copies = set().union(*read)
     if len(copies) > 1:
-        return (f"the training data went to the cluster {len(copies)} times (your member tasks read {len(copies)} "
-                "different scattered copies of it): scatter X and y once, before the loop, and give every member "
-                "the same futures.")
+        return (_("the training data went to the cluster {n_copies} times (your member tasks "
+                   "read {n_copies} different scattered copies of it): scatter X and y once, "
+                   "before the loop, and give every member the same futures.").format(n_copies=len(copies)))
     return ""
 
 
-def _run_bagging(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
+def _run_bagging(fn: Any, client: Any = None, **_ignored: Any) -> tuple[bool, str]:
     if client is None:
-        return False, "pass the notebook's Dask client: check_code(\"bagging_by_hand\", bagging_by_hand, client=client)"
+        return False, _("pass the notebook's Dask client: check_code(\"bagging_by_hand\", bagging_by_hand, client=client)")
     from plsim.exercises.scheduler_record import watch_scheduler
 
     case = bagging_case()
@@ -227,28 +235,31 @@ def _run_bagging(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
     with watch_scheduler(client, only_this_client=True) as seen:
         got = fn(client, case["X"], case["y"], case["X_test"], case["n_members"], case["random_state"])
     if any(not np.array_equal(case[k], v) for k, v in before.items()):
-        return False, "your function changed X, y or X_test in place; leave the caller's data as it was."
+        return False, _("your function changed X, y or X_test in place; leave the caller's data as it was.")
     try:
         got = np.asarray(got)
     except (TypeError, ValueError):
-        return False, f"return the ensemble's predicted labels for X_test as one array, not {type(got).__name__}"
+        return False, _("return the ensemble's predicted labels for X_test as one array, not "
+                         "{name}").format(name=type(got).__name__)
     want = _reference_of_the_check()
     if got.shape != want.shape:
-        return False, (f"you returned shape {got.shape}; return one predicted label per row of X_test, "
-                       f"shape {want.shape}")
+        return False, (_("you returned shape {shape}; return one predicted label per row of "
+                          "X_test, shape {shape2}").format(shape=got.shape, shape2=want.shape))
     m = case["n_members"]
-    how = ("submit one fit per member with client.submit (or client.map), its rows and seed from member_draws, "
-           "and vote with the trees you gather")
+    how = (_("submit one fit per member with client.submit (or client.map), its rows and seed from member_draws, "
+              "and vote with the trees you gather"))
     if not seen.record.computed():
-        return False, f"no task ran on the cluster while your function ran: {how}."
+        return False, _("no task ran on the cluster while your function ran: {how}.").format(how=how)
     agree = float(np.mean(got == want))
     if agree < 1.0:
         if np.array_equal(got, _vote(case, lambda rows: np.arange(len(case["y"])))):
-            return False, ("every member was trained on all the rows: bagging trains member i on its own bootstrap "
-                           "rows (X[rows], y[rows] from member_draws), otherwise the trees are all alike.")
-        return False, (f"your predictions agree with plsim's on {agree:.1%} of the test rows, not all. Train member "
-                       "i on X[rows], y[rows] with DecisionTreeClassifier(random_state=seed), (rows, seed) from "
-                       "member_draws(n_members, len(y), random_state), and take the most common label per row.")
+            return False, (_("every member was trained on all the rows: bagging trains member i on its own bootstrap "
+                              "rows (X[rows], y[rows] from member_draws), otherwise the trees are all alike."))
+        return False, (_("your predictions agree with plsim's on {agree:.1%} of the test rows, "
+                          "not all. Train member i on X[rows], y[rows] with "
+                          "DecisionTreeClassifier(random_state=seed), (rows, seed) from "
+                          "member_draws(n_members, len(y), random_state), and take the most "
+                          "common label per row.").format(agree=agree))
     work = cluster_work(seen, _members_of_the_check(), _is_member(case["X_test"]), what="members' trees", how=how,
                         own="ParallelBaggingClassifier")
     if work.problem:
@@ -256,17 +267,18 @@ def _run_bagging(fn: Any, client: Any = None, **_: Any) -> tuple[bool, str]:
     problem = _data_went_once(seen, work.tasks, case)
     if problem:
         return False, problem
-    return True, (f"your {m} members, each fitted by its own task on the cluster (up to {work.in_flight} in flight "
-                  f"at once, scheduler's record), predict exactly what plsim's ParallelBaggingClassifier("
-                  f"n_estimators={m}, random_state={case['random_state']}) predicts; the training data went to the "
-                  "cluster once.")
+    return True, (_("your {m} members, each fitted by its own task on the cluster (up to "
+                     "{in_flight} in flight at once, scheduler's record), predict exactly what "
+                     "plsim's ParallelBaggingClassifier(n_estimators={m}, "
+                     "random_state={random_state}) predicts; the training data went to the "
+                     "cluster once.").format(m=m, in_flight=work.in_flight, random_state=case['random_state']))
 
 
 register(Exercise(
     name="bagging_by_hand",
     kind="code",
-    hint="scatter X and y once (client.scatter), submit one fit per member with its (rows, seed) from "
-         "member_draws(n_members, len(y), random_state), gather the trees and take a majority vote on X_test",
+    hint=N_("scatter X and y once (client.scatter), submit one fit per member with its (rows, seed) from "
+            "member_draws(n_members, len(y), random_state), gather the trees and take a majority vote on X_test"),
     run=_run_bagging,
     misconception="Parallel members need a seed per worker (so results depend on where they ran), or the data "
                   "goes with every member's task; in plsim each member's rows and seed come from random_state "
@@ -289,8 +301,8 @@ register(Exercise(
     kind="answer",
     expected=_unseen_expected,
     rel_tol=1e-6,
-    hint="count the distinct rows of member 0's sample (np.unique(parallel.estimators_samples_[0])) and "
-         "compare with len(X_train)",
+    hint=N_("count the distinct rows of member 0's sample (np.unique(parallel.estimators_samples_[0])) and "
+            "compare with len(X_train)"),
     misconception="A bootstrap sample of n rows contains every row once (it is the training set reshuffled); "
                   "in fact about a third of the rows are left out of each member, which is what makes members "
                   "differ (and what out-of-bag estimates use).",
@@ -309,8 +321,8 @@ register(Exercise(
     kind="answer",
     expected=_most_different_expected,
     compare=lambda answer, expected: int(answer) == expected and float(answer) == float(expected),
-    hint="add up each row of the disagreement matrix (a member's disagreement with all the others) and take "
-         "the index of the largest",
+    hint=N_("add up each row of the disagreement matrix (a member's disagreement with all the others) and take "
+            "the index of the largest"),
     misconception="Bagged members are all alike (same algorithm, same data), so they agree everywhere; in fact "
                   "their bootstrap samples make them disagree on a sizeable share of the test set, some members "
                   "far more than others.",

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from plsim.i18n import N_, _
 from plsim.exercises._core import Exercise, cluster_work, register, values_in
 
 __all__ = ["DP_NOISE_GRID", "DP_EPSILON_BUDGET", "DP_SAMPLING", "fedavg_round_case", "reference_fedavg_round",
@@ -33,35 +34,36 @@ NOTEBOOK = "03_federated_learning"
 # -- predict -> run -> explain: FedAvg's round saving ------------------------------------------------
 
 
-def _saving_explain(guess: float | None, measured: float, tuned: Any = None, fair: Any = None, **_: Any) -> str:
+def _saving_explain(guess: float | None, measured: float, tuned: Any = None, fair: Any = None, **_ignored: Any) -> str:
     """The usual reasons for the gap, picked from the run's own numbers."""
     if not math.isfinite(measured):
-        return ("There is no ratio this time: one of the two runs did not reach the target within its round "
-                "cap at any learning rate of its grid. Look at the table: which one, and at which rates?")
+        return (_("There is no ratio this time: one of the two runs did not reach the target within its round "
+                   "cap at any learning rate of its grid. Look at the table: which one, and at which rates?"))
     steps = None
     if fair is not None:
         steps = 5 * -(-fair.samples_per_client // fair.batch_size)
     sgd_lr = getattr(tuned.get("FedSGD"), "best_lr", None) if isinstance(tuned, dict) else None
     parts = []
     if guess is not None and steps and guess >= 0.5 * steps:
-        parts.append(f"Each FedAvg round does {steps} local steps per client, yet it saves far fewer rounds than "
-                     "that: later local steps start from a model that already fits the client's data, so each "
-                     "adds less, and they all start from the same stale global model.")
+        parts.append(_("Each FedAvg round does {steps} local steps per client, yet it saves "
+                        "far fewer rounds than that: later local steps start from a model that "
+                        "already fits the client's data, so each adds less, and they all start "
+                        "from the same stale global model.").format(steps=steps))
     if guess is not None and guess > measured:
-        lr_txt = f" (its tuned rate here is {sgd_lr:g})" if sgd_lr else ""
-        parts.append("FedSGD at its OWN tuned learning rate takes large steps" + lr_txt + ", so it is a much "
-                     "stronger baseline than FedSGD at FedAvg's small rate.")
+        lr_txt = _(" (its tuned rate here is {sgd_lr:g})").format(sgd_lr=sgd_lr) if sgd_lr else ""
+        parts.append(_("FedSGD at its OWN tuned learning rate takes large steps") + lr_txt + _(", so it is a much "
+                        "stronger baseline than FedSGD at FedAvg's small rate."))
     elif guess is not None and guess < measured:
-        parts.append("On IID clients every client's data looks like the whole data set, so a client's local "
-                     "steps are nearly steps on the pooled data: local work converts into progress well, and "
-                     "FedSGD's one step per round is capped by the largest stable step size.")
+        parts.append(_("On IID clients every client's data looks like the whole data set, so a client's local "
+                        "steps are nearly steps on the pooled data: local work converts into progress well, and "
+                        "FedSGD's one step per round is capped by the largest stable step size."))
     if not parts:
-        parts.append("Local work pays off on IID clients, but not one-for-one: compare the ratio with the "
-                     "number of local steps per round.")
+        parts.append(_("Local work pays off on IID clients, but not one-for-one: compare the ratio with the "
+                        "number of local steps per round."))
     edge = _tuned_at_an_edge(tuned)
     if edge:
-        parts.append(f"Careful: the tuned rate of {' and '.join(edge)} lies at an end of its grid, so a rate "
-                     "outside the grid might do better and change the ratio.")
+        parts.append(_("Careful: the tuned rate of {join} lies at an end of its grid, so a "
+                        "rate outside the grid might do better and change the ratio.").format(join=' and '.join(edge)))
     return " ".join(parts)
 
 
@@ -80,7 +82,7 @@ register(Exercise(
     name="fedavg_round_saving",
     kind="predict",
     rel_tol=0.35,
-    hint="prediction = how many times fewer rounds FedAvg (E=5) needs than FedSGD, e.g. 2.0",
+    hint=N_("prediction = how many times fewer rounds FedAvg (E=5) needs than FedSGD, e.g. 2.0"),
     explain=_saving_explain,
     misconception="Local steps convert one-for-one into saved rounds (150 local steps per round = 150x fewer "
                   "rounds), or the opposite: FedAvg's saving is a fixed property of the algorithm, whatever the "
@@ -157,9 +159,9 @@ def _is_update(w_global: np.ndarray) -> Any:
     return same
 
 
-def _run_fedavg_round(fn: Any, dask_client: Any = None, **_: Any) -> tuple[bool, str]:
+def _run_fedavg_round(fn: Any, dask_client: Any = None, **_ignored: Any) -> tuple[bool, str]:
     if dask_client is None:
-        return False, "pass the notebook's Dask client: check_code(\"fedavg_round\", fedavg_round, dask_client=dask_client)"
+        return False, _("pass the notebook's Dask client: check_code(\"fedavg_round\", fedavg_round, dask_client=dask_client)")
     from plsim.exercises.scheduler_record import watch_scheduler
 
     case = fedavg_round_case()
@@ -167,43 +169,45 @@ def _run_fedavg_round(fn: Any, dask_client: Any = None, **_: Any) -> tuple[bool,
     with watch_scheduler(dask_client, only_this_client=True) as seen:
         got = fn(dask_client, case["model"], case["w_global"], case["parties"], **case["settings"])
     if not np.array_equal(case["w_global"], w_before):
-        return False, "your function changed w_global in place; the server's model must stay as it was (copy it)."
+        return False, _("your function changed w_global in place; the server's model must stay as it was (copy it).")
     try:
         got = np.asarray(got, dtype=np.float64)
     except (TypeError, ValueError):
-        return False, f"return the new global weights as one flat array, not {type(got).__name__}"
+        return False, _("return the new global weights as one flat array, not {name}").format(name=type(got).__name__)
     want = reference_fedavg_round(case)
     if got.shape != want.shape:
-        return False, f"you returned shape {got.shape}; the model has {want.size} parameters (a flat vector)"
+        return False, _("you returned shape {shape}; the model has {size} parameters (a flat "
+                         "vector)").format(shape=got.shape, size=want.size)
     n = len(case["parties"])
-    how = "submit one local-training task per party with dask_client.submit, and average the updates you gather"
+    how = _("submit one local-training task per party with dask_client.submit, and average the updates you gather")
     if not seen.record.computed():
-        return False, f"no task ran on the cluster while your function ran: {how}."
+        return False, _("no task ran on the cluster while your function ran: {how}.").format(how=how)
     if not np.allclose(got, want, rtol=1e-9, atol=1e-12):
         gap = float(np.max(np.abs(got - want)))
         if np.allclose(got, _unweighted_round(case), rtol=1e-9, atol=1e-12):
-            return False, ("you averaged the updates with equal weights: a party with 320 samples must count 16 times "
-                           "as much as one with 20 (weight each update by its party's n_samples).")
+            return False, (_("you averaged the updates with equal weights: a party with 320 samples must count 16 times "
+                              "as much as one with 20 (weight each update by its party's n_samples)."))
         if np.allclose(got, case["w_global"]):
-            return False, "the weights did not change: apply the averaged update, w_global - average(delta)."
-        return False, (f"your new weights differ from plsim's by up to {gap:.3g}. Seed each party's local training "
-                       "with client_seed(random_state, round_index, party.client_id) and subtract the weighted "
-                       "average of the deltas from w_global.")
+            return False, _("the weights did not change: apply the averaged update, w_global - average(delta).")
+        return False, (_("your new weights differ from plsim's by up to {gap:.3g}. Seed each "
+                          "party's local training with client_seed(random_state, round_index, "
+                          "party.client_id) and subtract the weighted average of the deltas "
+                          "from w_global.").format(gap=gap))
     work = cluster_work(seen, _deltas_of_the_check(), _is_update(case["w_global"]), what="parties' updates", how=how,
                         own="run_federated")
     if work.problem:
         return False, work.problem
-    return True, (f"your round matches plsim's run_federated round on {n} parties of sizes "
-                  f"{[p.n_samples for p in case['parties']]}; each party's update was computed by its own task on "
-                  f"the cluster, up to {work.in_flight} in flight at once (scheduler's record).")
+    return True, (_("your round matches plsim's run_federated round on {n} parties of sizes "
+                     "{value}; each party's update was computed by its own task on the cluster, "
+                     "up to {in_flight} in flight at once (scheduler's record).").format(n=n, value=[p.n_samples for p in case['parties']], in_flight=work.in_flight))
 
 
 register(Exercise(
     name="fedavg_round",
     kind="code",
-    hint="scatter each party once (dask_client.scatter), submit one F.local_update task per party "
-         "(seed=F.client_seed(random_state, round_index, party.client_id)), gather, and average the deltas "
-         "weighted by each result's n_samples",
+    hint=N_("scatter each party once (dask_client.scatter), submit one F.local_update task per party "
+            "(seed=F.client_seed(random_state, round_index, party.client_id)), gather, and average the deltas "
+            "weighted by each result's n_samples"),
     run=_run_fedavg_round,
     misconception="The server's average is a plain mean of the clients' models; and the clients' data travels "
                   "with every round's task (instead of being placed on the workers once).",
@@ -241,8 +245,8 @@ register(Exercise(
     kind="answer",
     expected=_dp_expected,
     rel_tol=1e-9,
-    hint="loop over the grid and call F.compute_epsilon(z, 0.5, cfg.rounds, cfg.delta) for each z; keep the "
-         "smallest z whose epsilon is within the budget",
+    hint=N_("loop over the grid and call F.compute_epsilon(z, 0.5, cfg.rounds, cfg.delta) for each z; keep the "
+            "smallest z whose epsilon is within the budget"),
     misconception="Privacy is a property of the noise level alone; in fact epsilon grows with every round and "
                   "with the sampling rate, so the noise needed depends on how long you train.",
     notebook=NOTEBOOK,
@@ -261,7 +265,7 @@ register(Exercise(
     name="secagg_max_dropouts",
     kind="answer",
     expected=_secagg_expected,
-    hint="the server unmasks only when at least `threshold` of the participants sent their vectors",
+    hint=N_("the server unmasks only when at least `threshold` of the participants sent their vectors"),
     misconception="Secure aggregation survives any number of drop-outs (and so would reveal a lone survivor's "
                   "update), or none at all.",
     notebook=NOTEBOOK,

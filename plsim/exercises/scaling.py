@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from plsim.i18n import N_, _
 from plsim.exercises._core import Exercise, register
 from plsim.speedup import CostModel
 
@@ -40,21 +41,21 @@ def explain_ensemble_peak(guess: float | None, measured: float, *, model: CostMo
     best = int(measured)
     i = workers.index(best) if best in workers else None
     parts = model.breakdown(best)
-    text = (f"The cost model's speedup peaks at {best} workers (predicted). At {best} workers the work takes "
-            f"{parts['compute']:.3g} s and shipping the data to every worker {parts['transfer']:.3g} s.")
+    text = (_("The cost model's speedup peaks at {best} workers (predicted). At {best} workers "
+               "the work takes {compute:.3g} s and shipping the data to every worker "
+               "{transfer:.3g} s.").format(best=best, compute=parts['compute'], transfer=parts['transfer']))
     if i is not None and i + 1 < len(workers):
         nxt = workers[i + 1]
         after = model.breakdown(nxt)
-        text += (f" Going to {nxt} saves {parts['compute'] - after['compute']:.3g} s of work but adds "
-                 f"{after['transfer'] - parts['transfer']:.3g} s of data transfer: each new worker needs its "
-                 "own copy of the data.")
-    text += (f" Beyond {model.n_tasks} workers there is not even a task for each (granularity). The per-task "
-             f"overhead ({model.breakdown(1)['overhead']:.3g} s in all) does not move the peak: it is the same "
-             "for any number of workers.")
+        text += (_(" Going to {nxt} saves {value:.3g} s of work but adds {value2:.3g} s of "
+                    "data transfer: each new worker needs its own copy of the data.").format(nxt=nxt, value=parts['compute'] - after['compute'], value2=after['transfer'] - parts['transfer']))
+    text += (_(" Beyond {n_tasks} workers there is not even a task for each (granularity). The "
+                "per-task overhead ({overhead:.3g} s in all) does not move the peak: it is the "
+                "same for any number of workers.").format(n_tasks=model.n_tasks, overhead=model.breakdown(1)['overhead']))
     if guess is not None and guess > 2 * best:
-        text += " A peak at hundreds of workers ignores that the data has to reach every one of them."
+        text += _(" A peak at hundreds of workers ignores that the data has to reach every one of them.")
     elif guess is not None and guess < best / 2:
-        text += " Half-second tasks are long next to the overhead, so the first doublings still pay off."
+        text += _(" Half-second tasks are long next to the overhead, so the first doublings still pay off.")
     return text
 
 
@@ -63,22 +64,23 @@ def explain_federated_crossover(guess: float | None, measured: float, *, link: A
     """Why server communication outlasts local training from that many clients per round on."""
     latency = 2 * link.alpha
     per_client = 2 * model_bytes * link.beta
-    text = (f"Latency costs {latency:.3g} s per round whatever the number of clients K (the server hears "
-            f"from all of them at once). What grows with K is the bytes: every client's update in, and the "
-            f"model out, pass through the server's one link, {per_client:.3g} s per client (predicted). "
-            f"From {int(measured)} clients on, K times that exceeds the {local_seconds:g} s of local training.")
+    text = (_("Latency costs {latency:.3g} s per round whatever the number of clients K (the "
+               "server hears from all of them at once). What grows with K is the bytes: every "
+               "client's update in, and the model out, pass through the server's one link, "
+               "{per_client:.3g} s per client (predicted). From {int} clients on, K times that "
+               "exceeds the {local_seconds:g} s of local training.").format(latency=latency, per_client=per_client, int=int(measured), local_seconds=local_seconds))
     if guess is not None and guess > 2 * measured:
-        text += (" A server cannot take thousands of full-model updates per round through one link; that is "
-                 "why deployments sample clients, compress updates, shard the server and aggregate in tiers.")
+        text += (_(" A server cannot take thousands of full-model updates per round through one link; that is "
+                    "why deployments sample clients, compress updates, shard the server and aggregate in tiers."))
     elif guess is not None and guess < measured / 2:
-        text += " Latency is paid once per round, not once per client, so a few clients cost little."
+        text += _(" Latency is paid once per round, not once per client, so a few clients cost little.")
     return text
 
 
 register(Exercise(
     name="ensemble_peak_workers", kind="predict", notebook="06_scaling_out", rel_tol=0.5,
-    outcome="predicted by the cost model (not measured)",
-    hint="Which terms of the cost model grow with the number of workers, and which shrink?",
+    outcome=N_("predicted by the cost model (not measured)"),
+    hint=N_("Which terms of the cost model grow with the number of workers, and which shrink?"),
     explain=lambda guess, measured, **ctx: explain_ensemble_peak(guess, measured, **ctx),
     misconception="More workers are always faster; in fact copying the data to each one (and running out of "
                   "tasks) makes extra workers slow the job down.",
@@ -86,8 +88,8 @@ register(Exercise(
 
 register(Exercise(
     name="federated_crossover", kind="predict", notebook="06_scaling_out", rel_tol=0.5,
-    outcome="predicted by the cost model (not measured)",
-    hint="Each client's update and model copy cross the server's single link; latency is paid once per round.",
+    outcome=N_("predicted by the cost model (not measured)"),
+    hint=N_("Each client's update and model copy cross the server's single link; latency is paid once per round."),
     explain=lambda guess, measured, **ctx: explain_federated_crossover(guess, measured, **ctx),
     misconception="A server can talk to thousands of clients per round at no extra cost, or that latency is "
                   "what limits a round; it is the bytes through the server's one link (incast).",
@@ -95,8 +97,8 @@ register(Exercise(
 
 register(Exercise(
     name="tiny_tasks_best_workers", kind="answer", notebook="06_scaling_out",
-    hint="Build the CostModel of these tasks (overhead from cal, the data as bytes_once, bandwidth 125e6) and "
-         "compare parallel_time over the worker counts.",
+    hint=N_("Build the CostModel of these tasks (overhead from cal, the data as bytes_once, bandwidth 125e6) and "
+            "compare parallel_time over the worker counts."),
     expected=lambda calibration: tiny_tasks_best(calibration.overhead_per_task)[0],
     misconception="The best worker count is the largest one available; with data to copy to every worker the "
                   "time grows again after a few workers.",
@@ -104,7 +106,7 @@ register(Exercise(
 
 register(Exercise(
     name="tiny_tasks_best_speedup", kind="answer", notebook="06_scaling_out", rel_tol=0.02,
-    hint="speedup(p) of the same CostModel at the worker count you found; above or below 1?",
+    hint=N_("speedup(p) of the same CostModel at the worker count you found; above or below 1?"),
     expected=lambda calibration: tiny_tasks_best(calibration.overhead_per_task)[1],
     misconception="If there is a best worker count there is a gain; here even the best cluster run is slower "
                   "than a plain loop, so the right choice is not to scale out.",

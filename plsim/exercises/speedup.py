@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from plsim.i18n import N_, _
 from plsim.exercises._core import Exercise, cluster_work, plsims_own, register
 from plsim.speedup import (
     CostModel,
@@ -47,62 +48,69 @@ def explain_first_speedup(guess: float | None, measured: float, *, workers: int,
     if overhead_per_task is None:
         cost, measured_by = "a few milliseconds", ""
     else:
-        cost, measured_by = f"{overhead_per_task * 1e3:.1f} ms", " (measured by calibrate, with empty tasks)"
-    expect = "" if predicted is None else f"; with it the cost model expects {predicted:.2f}x"
+        cost, measured_by = f"{overhead_per_task * 1e3:.1f} ms", _(" (measured by calibrate, with empty tasks)")
+    expect = "" if predicted is None else _("; with it the cost model expects {predicted:.2f}x").format(predicted=predicted)
     reasons = []
     if cpus < 2:
         reasons.append(
-            f"This machine gives the cluster one usable CPU, so its {workers} worker(s) take turns on it: no "
-            "parallel speedup is possible here.")
+            _("This machine gives the cluster one usable CPU, so its {workers} worker(s) take "
+               "turns on it: no parallel speedup is possible here.").format(workers=workers))
         if measured > 1.05:
             reasons.append(
-                f"The measured {measured:.2f}x is above 1x, which one CPU cannot do: the plain loop was slowed, most "
-                "likely by other programs on this machine (rerun the cell). What the cluster really costs is "
-                f"{cost} per task{measured_by}{expect}.")
+                _("The measured {measured:.2f}x is above 1x, which one CPU cannot do: the "
+                   "plain loop was slowed, most likely by other programs on this machine (rerun "
+                   "the cell). What the cluster really costs is {cost} per "
+                   "task{measured_by}{expect}.").format(measured=measured, cost=cost, measured_by=measured_by, expect=expect))
         else:
             reasons.append(
-                f"What the measured {measured:.2f}x shows is the cost of the cluster (sending each task to a worker "
-                f"and its result back) against the plain loop, blurred by the noise of a shared machine: {cost} per "
-                f"0.25 s task{measured_by}{expect}.")
+                _("What the measured {measured:.2f}x shows is the cost of the cluster (sending "
+                   "each task to a worker and its result back) against the plain loop, blurred "
+                   "by the noise of a shared machine: {cost} per 0.25 s "
+                   "task{measured_by}{expect}.").format(measured=measured, cost=cost, measured_by=measured_by, expect=expect))
     else:
         waves = math.ceil(n_tasks / ideal)
         close_to = n_tasks / waves if predicted is None else min(predicted, n_tasks / waves)
-        reasons.append(f"The ceiling on this machine is {ideal}x: {workers} worker(s) on {cpus} usable CPU(s).")
+        reasons.append(_("The ceiling on this machine is {ideal}x: {workers} worker(s) on "
+                          "{cpus} usable CPU(s).").format(ideal=ideal, workers=workers, cpus=cpus))
         if measured > ideal * 1.05:
-            reasons.append("The measurement is above that ceiling, which real parallel work cannot do: the "
-                           "sequential baseline was slowed (another program, a first-run warm-up). Rerun it.")
+            reasons.append(_("The measurement is above that ceiling, which real parallel work cannot do: the "
+                              "sequential baseline was slowed (another program, a first-run warm-up). Rerun it."))
         elif measured >= 0.85 * close_to:
-            reasons.append(f"The run came close to it: each task does about 0.25 s of work, far more than the "
-                           f"{cost} Dask spends scheduling it and moving its result{measured_by}{expect}.")
+            reasons.append(_("The run came close to it: each task does about 0.25 s of work, "
+                              "far more than the {cost} Dask spends scheduling it and moving "
+                              "its result{measured_by}{expect}.").format(cost=cost, measured_by=measured_by, expect=expect))
         elif measured < 0.7 * ideal:
-            reasons.append(f"The run stayed far below it: {cost} of overhead per 0.25 s task{measured_by} cannot "
-                           f"explain that much{expect}, so most likely other programs were using the CPUs while it "
-                           "ran (check the machine's load and rerun the cell).")
+            reasons.append(_("The run stayed far below it: {cost} of overhead per 0.25 s "
+                              "task{measured_by} cannot explain that much{expect}, so most "
+                              "likely other programs were using the CPUs while it ran (check "
+                              "the machine's load and rerun the cell).").format(cost=cost, measured_by=measured_by, expect=expect))
         else:
-            why = [f"scheduling each task and moving its result costs time ({cost} per task{measured_by}"
-                   f"{expect})", "other programs on this machine may have used the CPUs during the parallel run"]
+            why = [_("scheduling each task and moving its result costs time ({cost} per "
+                      "task{measured_by}{expect})").format(cost=cost, measured_by=measured_by, expect=expect), _("other programs on this machine may have used the CPUs during the parallel run")]
             if predicted is not None and measured < 0.85 * predicted:
-                why = [f"{cost} per task{measured_by} explains only the cost model's {predicted:.2f}x, not the "
-                       "rest of the gap: most likely other programs on this machine used the CPUs during the "
-                       "parallel run (check the load and rerun the cell)"]
+                why = [_("{cost} per task{measured_by} explains only the cost model's "
+                          "{predicted:.2f}x, not the rest of the gap: most likely other "
+                          "programs on this machine used the CPUs during the parallel run "
+                          "(check the load and rerun the cell)").format(cost=cost, measured_by=measured_by, predicted=predicted)]
             if n_tasks % ideal:
-                why.insert(1, f"{n_tasks} tasks do not split evenly over {ideal} workers ({waves} waves, the "
-                              "last one partly idle)")
-            reasons.append("The run stayed below it: " + "; ".join(why) + ".")
+                why.insert(1, _("{n_tasks} tasks do not split evenly over {ideal} workers "
+                                 "({waves} waves, the last one partly idle)").format(n_tasks=n_tasks, ideal=ideal, waves=waves))
+            reasons.append(_("The run stayed below it: ") + "; ".join(why) + ".")
     if guess is not None:
         if guess > ideal * 1.05:
-            reasons.append(f"A prediction above {ideal}x could not come true here: work cannot run faster than "
-                           "the CPUs it is allowed to use, however many CPUs the host has.")
+            reasons.append(_("A prediction above {ideal}x could not come true here: work "
+                              "cannot run faster than the CPUs it is allowed to use, however "
+                              "many CPUs the host has.").format(ideal=ideal))
         elif guess < 1 and ideal >= 2 and measured > 1:
-            reasons.append("Expecting a slowdown is right for tiny tasks (01_speedup shows it), but 0.25 s "
-                           "tasks make Dask's overhead negligible.")
+            reasons.append(_("Expecting a slowdown is right for tiny tasks (01_speedup shows it), but 0.25 s "
+                              "tasks make Dask's overhead negligible."))
     return " ".join(reasons)
 
 
 register(Exercise(
     name="speedup_ceiling", kind="answer", notebook="00_start_here",
-    hint="Count what can really run at the same time: the workers' threads, and the CPUs this machine lets "
-         "you use (printed above).",
+    hint=N_("Count what can really run at the same time: the workers' threads, and the CPUs this machine lets "
+            "you use (printed above)."),
     expected=lambda client: speedup_ceiling(client),
     misconception="The host's core count (os.cpu_count()) is the speedup you can get; in a container or on "
                   "Binder only the allowed CPUs count, and more workers than CPUs just take turns.",
@@ -110,7 +118,7 @@ register(Exercise(
 
 register(Exercise(
     name="first_speedup", kind="predict", notebook="00_start_here", rel_tol=0.15,
-    hint="Use the ceiling you just worked out, then ask what the cluster costs per 0.25 s task.",
+    hint=N_("Use the ceiling you just worked out, then ask what the cluster costs per 0.25 s task."),
     explain=lambda guess, measured, **ctx: explain_first_speedup(guess, measured, **ctx),
     misconception="Parallel means p times faster on any machine; or, the opposite, that Dask's overhead "
                   "always eats the gain, even for tasks of a quarter of a second.",
@@ -118,8 +126,8 @@ register(Exercise(
 
 register(Exercise(
     name="waves", kind="answer", notebook="00_start_here",
-    hint="A task cannot be split between CPUs: how many rounds of at most 3 tasks running together are "
-         "needed, and how long is each round?",
+    hint=N_("A task cannot be split between CPUs: how many rounds of at most 3 tasks running together are "
+            "needed, and how long is each round?"),
     expected=lambda: CostModel(task_seconds=1.0, n_tasks=10).parallel_time(3),
     misconception="Time divides exactly by the number of workers (10 / 3 s); tasks are indivisible, so the "
                   "last, partly empty wave costs a whole task time (granularity).",
@@ -135,36 +143,39 @@ def explain_tiny_tasks(guess: float | None, measured: float, *, result: Any) -> 
     if model is not None:
         o, t = model.overhead_per_task, model.task_seconds
         reasons.append(
-            f"Each task does {t * 1e3:.2g} ms of work, and the cluster spends about {o * 1e3:.2g} ms on each "
-            f"(measured by calibrate): {model.n_tasks} tasks cost {model.n_tasks * o:.2g} s of scheduling that "
-            f"no number of workers removes, next to {model.n_tasks * t:.2g} s of work in total.")
+            _("Each task does {value:.2g} ms of work, and the cluster spends about "
+               "{value2:.2g} ms on each (measured by calibrate): {n_tasks} tasks cost "
+               "{value3:.2g} s of scheduling that no number of workers removes, next to "
+               "{value4:.2g} s of work in total.").format(value=t * 1e3, value2=o * 1e3, n_tasks=model.n_tasks, value3=model.n_tasks * o, value4=model.n_tasks * t))
     if result.cpus is not None and result.cpus < 2:
-        reasons.append("On one usable CPU nothing can be gained anyway: the cluster only adds that overhead.")
+        reasons.append(_("On one usable CPU nothing can be gained anyway: the cluster only adds that overhead."))
     if measured < 1:
-        reasons.append("Slower than the plain loop: the cure is batching, fewer and bigger tasks.")
+        reasons.append(_("Slower than the plain loop: the cure is batching, fewer and bigger tasks."))
     elif measured < 0.7 * p:
-        reasons.append(f"Well below the ideal {p}x: the overhead ate most of the gain; batch the tasks.")
+        reasons.append(_("Well below the ideal {p}x: the overhead ate most of the gain; batch "
+                          "the tasks.").format(p=p))
     if guess is not None and guess >= 0.7 * p and measured < 0.7 * p:
-        reasons.append("If you expected the same speedup as for 50 ms tasks, remember the overhead does not "
-                       "shrink with the task.")
+        reasons.append(_("If you expected the same speedup as for 50 ms tasks, remember the overhead does not "
+                          "shrink with the task."))
     return " ".join(reasons)
 
 
 def explain_threads(guess: float | None, measured: float, *, cpus: int) -> str:
     """Why two threads of one process do not speed up pure-Python work."""
-    text = ("Pure-Python code holds CPython's Global Interpreter Lock: the two threads of one worker process "
-            "take turns, so the speedup stays near 1x however many CPUs there are. Worker processes (plsim's "
-            "default) each have their own interpreter and lock.")
+    text = (_("Pure-Python code holds CPython's Global Interpreter Lock: the two threads of one worker process "
+               "take turns, so the speedup stays near 1x however many CPUs there are. Worker processes (plsim's "
+               "default) each have their own interpreter and lock."))
     if cpus < 2:
-        text += " On this one-CPU machine two processes would take turns too, so neither could beat 1x."
+        text += _(" On this one-CPU machine two processes would take turns too, so neither could beat 1x.")
     if measured < 0.8:
-        text += (f" Measured {measured:.2f}x, below 1x: on top of taking turns, the cluster adds its per-task "
-                 "overhead, and other programs may have been using the CPUs.")
+        text += (_(" Measured {measured:.2f}x, below 1x: on top of taking turns, the cluster "
+                    "adds its per-task overhead, and other programs may have been using the "
+                    "CPUs.").format(measured=measured))
     elif cpus >= 2 and measured > 1.3:
-        text += (f" Measured {measured:.2f}x is surprisingly high for pure Python; was the sequential baseline "
-                 "disturbed? Rerun the cell.")
+        text += (_(" Measured {measured:.2f}x is surprisingly high for pure Python; was the "
+                    "sequential baseline disturbed? Rerun the cell.").format(measured=measured))
     if guess is not None and guess > 1.5:
-        text += " Threads only run in parallel while they are inside code that releases the GIL (NumPy, I/O)."
+        text += _(" Threads only run in parallel while they are inside code that releases the GIL (NumPy, I/O).")
     return text
 
 
@@ -188,7 +199,7 @@ def task_seconds_for_speedup(overhead_per_task: float, speedup: float = 1.5, wor
 
 register(Exercise(
     name="tiny_task_speedup", kind="predict", notebook="01_speedup", rel_tol=0.25, abs_tol=0.1,
-    hint="The calibration above printed how many milliseconds the cluster spends on every task.",
+    hint=N_("The calibration above printed how many milliseconds the cluster spends on every task."),
     explain=lambda guess, measured, **ctx: explain_tiny_tasks(guess, measured, **ctx),
     misconception="If 50 ms tasks speed up, so do 1 ms tasks; in fact the per-task overhead does not shrink "
                   "with the task and can make the cluster slower than a plain loop.",
@@ -196,15 +207,15 @@ register(Exercise(
 
 register(Exercise(
     name="threads_speedup", kind="predict", notebook="01_speedup", rel_tol=0.25,
-    hint="What does CPython's Global Interpreter Lock let two threads of one process do at the same time?",
+    hint=N_("What does CPython's Global Interpreter Lock let two threads of one process do at the same time?"),
     explain=lambda guess, measured, **ctx: explain_threads(guess, measured, **ctx),
     misconception="Two threads run Python code twice as fast; the GIL lets only one run Python at a time.",
 ))
 
 register(Exercise(
     name="amdahl_from_run", kind="answer", notebook="01_speedup", rel_tol=0.02,
-    hint="Amdahl's law of section 2 with the serial fraction the cell of section 2 printed for this run, on "
-         "8 workers.",
+    hint=N_("Amdahl's law of section 2 with the serial fraction the cell of section 2 printed for this run, on "
+            "8 workers."),
     expected=lambda result: amdahl_speedup(serial_fraction_of_run(result), 8),
     misconception="A speedup measured on 2 workers doubles on 4 and again on 8; the serial fraction (or "
                   "overhead that behaves like one) caps it well below 8x.",
@@ -212,8 +223,8 @@ register(Exercise(
 
 register(Exercise(
     name="task_size_for_speedup", kind="answer", notebook="01_speedup", rel_tol=0.05,
-    hint="Write the cost model's speedup for n tasks of t seconds with overhead o on 2 workers and solve "
-         "for t; or try task lengths with sp.CostModel. Answer in milliseconds.",
+    hint=N_("Write the cost model's speedup for n tasks of t seconds with overhead o on 2 workers and solve "
+            "for t; or try task lengths with sp.CostModel. Answer in milliseconds."),
     expected=lambda calibration: task_seconds_for_speedup(calibration.overhead_per_task) * 1e3,
     misconception="Any task is worth sending to the cluster; a task has to be several times longer than the "
                   "per-task overhead before the workers pay off.",
@@ -240,29 +251,29 @@ def check_batched(function: Any, *, client: Any, n_tasks: int = 23, batch_size: 
     try:
         got = list(got)
     except TypeError:
-        return False, f"run_batched returned {type(got).__name__}, not a list of results"
+        return False, _("run_batched returned {name}, not a list of results").format(name=type(got).__name__)
     if len(got) != n_tasks:
-        return False, (f"{n_tasks} tasks gave {len(got)} results; return one result per task (flatten the batches' "
-                       "lists), in task order")
+        return False, (_("{n_tasks} tasks gave {n_got} results; return one result per task "
+                          "(flatten the batches' lists), in task order").format(n_tasks=n_tasks, n_got=len(got)))
     if got != want:
         wrong = next(i for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w)
-        return False, (f"the results differ from plsim.speedup.run_sequential on the same tasks, first at task "
-                       f"{wrong}; are they in task order?")
-    how = ("client.map a function that runs func on every task of one batch and returns their results, then "
-           "gather and flatten those lists")
+        return False, (_("the results differ from plsim.speedup.run_sequential on the same "
+                          "tasks, first at task {wrong}; are they in task order?").format(wrong=wrong))
+    how = (_("client.map a function that runs func on every task of one batch and returns their results, then "
+              "gather and flatten those lists"))
     problem = plsims_own(seen, own="run_parallel", how=how)
     if problem:
         return False, problem
     if ran != batches:
-        return False, (f"the results are right, but the cluster ran {ran} Dask task(s) for {n_tasks} tasks in "
-                       f"batches of {batch_size}: submit one Dask task per batch ({batches}), each running func "
-                       "on its tasks")
+        return False, (_("the results are right, but the cluster ran {ran} Dask task(s) for "
+                          "{n_tasks} tasks in batches of {batch_size}: submit one Dask task per "
+                          "batch ({batches}), each running func on its tasks").format(ran=ran, n_tasks=n_tasks, batch_size=batch_size, batches=batches))
     work = cluster_work(seen, want, _holds_result, what="results", own="run_parallel", how=how)
     if work.problem:
         return False, work.problem
-    return True, (f"same results as plsim.speedup.run_sequential on {n_tasks} tasks, computed in {ran} Dask tasks of "
-                  f"up to {batch_size} (up to {work.in_flight} in flight at once, scheduler's record): "
-                  f"{n_tasks - ran} fewer per-task overheads.")
+    return True, (_("same results as plsim.speedup.run_sequential on {n_tasks} tasks, computed "
+                     "in {ran} Dask tasks of up to {batch_size} (up to {in_flight} in flight at "
+                     "once, scheduler's record): {value} fewer per-task overheads.").format(n_tasks=n_tasks, ran=ran, batch_size=batch_size, in_flight=work.in_flight, value=n_tasks - ran))
 
 
 def _holds_result(result: Any, value: Any) -> bool:
@@ -272,8 +283,8 @@ def _holds_result(result: Any, value: Any) -> bool:
 
 register(Exercise(
     name="batched_tasks", kind="code", notebook="01_speedup",
-    hint="Split tasks into lists of batch_size, client.map a small function that runs func on every task of one "
-         "batch, gather, then flatten the lists in order.",
+    hint=N_("Split tasks into lists of batch_size, client.map a small function that runs func on every task of one "
+            "batch, gather, then flatten the lists in order."),
     run=lambda fn, **ctx: check_batched(fn, **ctx),
     misconception="The per-task overhead is a fixed cost of parallel computing; it is per *Dask task*, so packing "
                   "many small pieces of work into one task divides it away.",

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from plsim.i18n import N_, _
 from plsim.exercises._core import Exercise, cluster_work, register, values_in
 
 __all__ = ["replay_async_ps", "check_ps_log", "step_speedup", "steady_staleness", "sync_follows_ssp0",
@@ -92,24 +93,26 @@ def check_ps_log(log: Any, n_workers: int, n_updates: int) -> str:
     try:
         entries = [(int(i), int(v)) for i, v in log]
     except (TypeError, ValueError):
-        return "the log must be a list of (worker, version read) pairs of integers"
+        return _("the log must be a list of (worker, version read) pairs of integers")
     if len(entries) < n_updates:
-        return (f"the server applied {len(entries)} gradients, not {n_updates}: after applying a worker's gradient, "
-                "submit that worker again with the new parameters (and stop after n_updates)")
+        return (_("the server applied {n_entries} gradients, not {n_updates}: after applying a "
+                   "worker's gradient, submit that worker again with the new parameters (and "
+                   "stop after n_updates)").format(n_entries=len(entries), n_updates=n_updates))
     if len(entries) > n_updates:
-        return f"the server applied {len(entries)} gradients, more than n_updates={n_updates}"
+        return _("the server applied {n_entries} gradients, more than n_updates={n_updates}").format(n_entries=len(entries), n_updates=n_updates)
     last_push: dict[int, int] = {}
     for k, (i, v) in enumerate(entries):
         if not 0 <= i < n_workers:
-            return f"update {k} names worker {i}; the workers are 0..{n_workers - 1} (one per shard)"
+            return _("update {k} names worker {i}; the workers are 0..{value} (one per shard)").format(k=k, i=i, value=n_workers - 1)
         want = last_push[i] + 1 if i in last_push else 0
         if v != want:
             if i not in last_push:
-                return (f"worker {i}'s first gradient read version {v}: start every worker at once from the initial "
-                        "parameters (version 0)")
-            return (f"worker {i}'s gradient applied as update {k} read version {v}, but its previous gradient was "
-                    f"applied as update {last_push[i]}: resubmit a worker as soon as its gradient is applied, with "
-                    f"the parameters after that update (version {want}), without waiting for the others")
+                return (_("worker {i}'s first gradient read version {v}: start every worker at "
+                           "once from the initial parameters (version 0)").format(i=i, v=v))
+            return (_("worker {i}'s gradient applied as update {k} read version {v}, but its "
+                       "previous gradient was applied as update {last_push}: resubmit a worker "
+                       "as soon as its gradient is applied, with the parameters after that "
+                       "update (version {want}), without waiting for the others").format(i=i, k=k, v=v, last_push=last_push[i], want=want))
         last_push[i] = k
     return ""
 
@@ -133,20 +136,20 @@ def _call(fn: Callable, client: Any, model: Any, shards: list, w0: np.ndarray, n
     except Exception as exc:
         if "lost dependencies" not in str(exc):
             raise
-        return None, None, ("the cluster lost a scattered shard while your server ran. client.scatter's default "
-                            "hash=True gives the same data the same key, so a re-run can collide with the release "
-                            "of an earlier run's copy: scatter with hash=False")
+        return None, None, (_("the cluster lost a scattered shard while your server ran. client.scatter's default "
+                               "hash=True gives the same data the same key, so a re-run can collide with the release "
+                               "of an earlier run's copy: scatter with hash=False"))
     if not np.array_equal(w_in, w0):
-        return None, None, "your function changed the w0 it was given: copy it (w = w0.copy()) before updating"
+        return None, None, _("your function changed the w0 it was given: copy it (w = w0.copy()) before updating")
     if any(not (np.array_equal(a, Xi) and np.array_equal(b, yi)) for (a, b), (Xi, yi) in zip(copies, shards)):
-        return None, None, "your function changed the shards it was given"
+        return None, None, _("your function changed the shards it was given")
     if not (isinstance(out, tuple) and len(out) == 2):
-        return None, None, ("return (w, log), the parameters and the list of (worker, version read); "
-                            f"got {type(out).__name__}")
+        return None, None, (_("return (w, log), the parameters and the list of (worker, "
+                               "version read); got {name}").format(name=type(out).__name__))
     w, log = out
     w = np.asarray(w, dtype=np.float64)
     if w.shape != w0.shape:
-        return None, None, f"the parameters you returned have shape {w.shape}, not {w0.shape}"
+        return None, None, _("the parameters you returned have shape {shape}, not {shape2}").format(shape=w.shape, shape2=w0.shape)
     return w, log, ""
 
 
@@ -157,8 +160,8 @@ def _run_async_ps(fn: Callable, *, client: Any, model: Any, X: np.ndarray, y: np
     from plsim.training.async_ps import async_sgd
 
     if not isinstance(client, Client):
-        return False, ("this check runs your server on a Dask cluster: pass client=client "
-                       f"(plsim.start_cluster()), not {type(client).__name__}")
+        return False, (_("this check runs your server on a Dask cluster: pass client=client "
+                          "(plsim.start_cluster()), not {name}").format(name=type(client).__name__))
     X = np.asarray(X, dtype=np.float64)
     # 1. One worker: no asynchrony, so plsim's own async_sgd fixes the result exactly.
     shards1, w0 = _ps_problem(model, X, y, 1, 5)
@@ -167,12 +170,12 @@ def _run_async_ps(fn: Callable, *, client: Any, model: Any, X: np.ndarray, y: np
         return False, problem
     problem = check_ps_log(log, 1, 5)
     if problem:
-        return False, f"with one worker: {problem}"
+        return False, _("with one worker: {problem}").format(problem=problem)
     ref = async_sgd(model, X, y, executor=client, n_workers=1, lr=PS_LR, n_updates=5, batch_size=None,
                     random_state=PS_SEED)
     if not np.allclose(w, ref.params, rtol=1e-9, atol=1e-12):
-        return False, (f"with one worker your parameters differ from plsim's async_sgd by "
-                       f"{np.abs(w - ref.params).max():.2g}: apply w = w - lr * gradient, once per gradient")
+        return False, (_("with one worker your parameters differ from plsim's async_sgd by "
+                          "{max:.2g}: apply w = w - lr * gradient, once per gradient").format(max=np.abs(w - ref.params).max()))
     # 2. Several workers: the order is up to the cluster; replay the one the student's server observed.
     shards, w0 = _ps_problem(model, X, y, PS_WORKERS, PS_UPDATES)
     with watch_scheduler(client, only_this_client=True) as seen:
@@ -185,24 +188,26 @@ def _run_async_ps(fn: Callable, *, client: Any, model: Any, X: np.ndarray, y: np
     want, gradients, staleness = _replay(model, shards, w0, PS_LR, log)
     gap = float(np.abs(w - want).max())
     if not np.allclose(w, want, rtol=1e-9, atol=1e-12):
-        return False, (f"with {PS_WORKERS} workers your parameters differ by {gap:.2g} from replaying your own "
-                       "arrival order through the parameter-server rule: apply each gradient to the server's "
-                       "CURRENT parameters (not to the copy the worker read), and send each worker the parameters "
-                       "it is recorded as reading")
+        return False, (_("with {PS_WORKERS} workers your parameters differ by {gap:.2g} from "
+                          "replaying your own arrival order through the parameter-server rule: "
+                          "apply each gradient to the server's CURRENT parameters (not to the "
+                          "copy the worker read), and send each worker the parameters it is "
+                          "recorded as reading").format(PS_WORKERS=PS_WORKERS, gap=gap))
     # A log and parameters can be simulated in this process; the scheduler's record says what really ran.
     work = cluster_work(seen, gradients, _is_gradient, what="gradients", own="async_sgd",
-                        how="compute every gradient as a task on the cluster (client.submit(model.gradient, w, X_i, "
-                            "y_i, pure=False)) and apply the results as they finish (as_completed)",
-                        together="Submit every worker's gradient before you wait for any, and take them back in the "
-                                 "order they finish (as_completed).")
+                        how=_("compute every gradient as a task on the cluster (client.submit(model.gradient, w, X_i, "
+                               "y_i, pure=False)) and apply the results as they finish (as_completed)"),
+                        together=_("Submit every worker's gradient before you wait for any, and take them back in the "
+                                    "order they finish (as_completed)."))
     if work.problem:
         return False, f"with {PS_WORKERS} workers: {work.problem}"
     hist = np.bincount(staleness)
-    return True, (f"your server applied {PS_UPDATES} gradients from {PS_WORKERS} workers in the order the cluster "
-                  f"finished them, each computed by a task on the cluster, with up to {work.in_flight} gradient tasks "
-                  f"in flight at once (scheduler's record); replayed through plsim's rule it gives the same "
-                  f"parameters. Staleness of your run (measured): mean {np.mean(staleness):.2f}, "
-                  f"max {max(staleness)}, histogram {hist.tolist()}.")
+    return True, (_("your server applied {PS_UPDATES} gradients from {PS_WORKERS} workers in "
+                     "the order the cluster finished them, each computed by a task on the "
+                     "cluster, with up to {in_flight} gradient tasks in flight at once "
+                     "(scheduler's record); replayed through plsim's rule it gives the same "
+                     "parameters. Staleness of your run (measured): mean {mean:.2f}, max {max}, "
+                     "histogram {tolist}.").format(PS_UPDATES=PS_UPDATES, PS_WORKERS=PS_WORKERS, in_flight=work.in_flight, mean=np.mean(staleness), max=max(staleness), tolist=hist.tolist()))
 
 
 def _is_gradient(result: Any, gradient: np.ndarray) -> bool:
@@ -213,11 +218,11 @@ def _is_gradient(result: Any, gradient: np.ndarray) -> bool:
 
 register(Exercise(
     name="async_ps", kind="code", notebook=NOTEBOOK,
-    hint=("Scatter each shard once (hash=False); submit one gradient task per worker "
-          "(client.submit(model.gradient, w, X_i, y_i, pure=False)) and remember which worker and which version "
-          "each future read; loop over as_completed(...): w = w - lr * gradient, log (worker, version read), "
-          "version += 1, then submit that worker again with the new w (as_completed's .add) until n_updates "
-          "gradients are applied."),
+    hint=(N_("Scatter each shard once (hash=False); submit one gradient task per worker "
+             "(client.submit(model.gradient, w, X_i, y_i, pure=False)) and remember which worker and which version "
+             "each future read; loop over as_completed(...): w = w - lr * gradient, log (worker, version read), "
+             "version += 1, then submit that worker again with the new w (as_completed's .add) until n_updates "
+             "gradients are applied.")),
     run=_run_async_ps,
     misconception=("An asynchronous parameter server applies each gradient to the parameters the worker read (so "
                    "it is just SGD with some delay), or waits for every worker each round. It applies every "
@@ -238,36 +243,36 @@ def step_speedup(sync: Any, single: Any) -> float:
 
 
 def _explain_step(guess: float | None, measured: float, sync: Any = None, single: Any = None,
-                  cpus: int | None = None, **_: Any) -> str:
+                  cpus: int | None = None, **_ignored: Any) -> str:
     reasons = []
     replicas = sync.info.get("n_workers") if sync is not None else None
     if sync is not None and single is not None:
         from plsim.training.lessons import step_seconds
 
         dp_ms, one_ms = step_seconds(sync) * 1e3, step_seconds(single) * 1e3
-        reasons.append(f"Here one step took {dp_ms:.2f} ms on the cluster and {one_ms:.2f} ms in one process "
-                       "(measured).")
+        reasons.append(_("Here one step took {dp_ms:.2f} ms on the cluster and {one_ms:.2f} ms "
+                          "in one process (measured).").format(dp_ms=dp_ms, one_ms=one_ms))
     if measured < 1:
-        lead = ("The step in one process is the whole gradient computation and the update, so splitting it "
-                "over replicas could save at most that time; " if single is not None else "")
-        reasons.append(lead + "each data-parallel step adds scheduling tasks, moving parameters and gradients "
-                       "between processes and waiting for the slowest replica, and here that added more than the "
-                       "split compute saved. Data parallelism pays off when the compute per step (big models, big "
-                       "batches) dwarfs that fixed cost: the next section measures from which model size.")
+        lead = (_("The step in one process is the whole gradient computation and the update, so splitting it "
+                   "over replicas could save at most that time; ") if single is not None else "")
+        reasons.append(lead + _("each data-parallel step adds scheduling tasks, moving parameters and gradients "
+                          "between processes and waiting for the slowest replica, and here that added more than the "
+                          "split compute saved. Data parallelism pays off when the compute per step (big models, big "
+                          "batches) dwarfs that fixed cost: the next section measures from which model size."))
     elif replicas and measured < replicas:
-        reasons.append(f"Faster, but less than {replicas}x: the exchange and the update are not split (Amdahl), "
-                       "and every step waits for the slowest replica.")
+        reasons.append(_("Faster, but less than {replicas}x: the exchange and the update are "
+                          "not split (Amdahl), and every step waits for the slowest replica.").format(replicas=replicas))
     if cpus is not None and replicas is not None and cpus < replicas:
-        reasons.append(f"This cluster has {cpus} CPU(s) for {replicas} replicas: they take turns, so no step "
-                       "can be faster than one process doing all the work.")
+        reasons.append(_("This cluster has {cpus} CPU(s) for {replicas} replicas: they take "
+                          "turns, so no step can be faster than one process doing all the work.").format(cpus=cpus, replicas=replicas))
     if guess is not None and guess >= 1 and measured < 1:
-        reasons.append("A guess of 'about the number of workers' assumes the work splits for free.")
+        reasons.append(_("A guess of 'about the number of workers' assumes the work splits for free."))
     return " ".join(reasons)
 
 
 register(Exercise(
     name="dp_step_speedup", kind="predict", notebook=NOTEBOOK, rel_tol=0.3,
-    hint="Predict: (seconds per large-batch step in one process) / (seconds per synchronous step on the replicas).",
+    hint=N_("Predict: (seconds per large-batch step in one process) / (seconds per synchronous step on the replicas)."),
     explain=_explain_step,
     misconception=("Splitting every step over R workers makes it R times faster. For a small model the step is "
                    "dominated by scheduling and communication, which data parallelism adds rather than splits."),
@@ -306,8 +311,8 @@ register(Exercise(
     name="async_staleness", kind="answer", notebook=NOTEBOOK,
     expected=lambda: steady_staleness(STALENESS_WORKERS),
     compare=lambda answer, want: float(answer) == want,
-    hint=("Follow one worker: between its pull and its push, how many gradients do the other, equally fast, "
-          "workers push?"),
+    hint=(N_("Follow one worker: between its pull and its push, how many gradients do the other, equally fast, "
+             "workers push?")),
     misconception=("Staleness comes only from stragglers, or is at most 1. With n equally fast asynchronous "
                    "workers every gradient is n - 1 updates old: staleness grows with the number of workers."),
 ))
@@ -346,8 +351,8 @@ register(Exercise(
     name="ssp_sync_lr", kind="answer", notebook=NOTEBOOK,
     expected=lambda: True,
     compare=lambda answer, _: sync_follows_ssp0(answer),
-    hint=("With bound 0 the server applies four gradients, all computed at the same parameters, one after "
-          "another. Synchronous SGD applies their average once. Which learning rate makes the two steps equal?"),
+    hint=(N_("With bound 0 the server applies four gradients, all computed at the same parameters, one after "
+             "another. Synchronous SGD applies their average once. Which learning rate makes the two steps equal?")),
     misconception=("Lock-step SSP (bound 0) equals synchronous SGD at the same learning rate. The server adds the "
                    "gradients up, synchronous SGD averages them: the learning rates differ by the number of workers."),
 ))
