@@ -4,7 +4,7 @@
 * Communication rounds to reach a target test accuracy for FedSGD and FedAvg (B=10, E=5 / E=20) on IID
   and pathological non-IID data (2 label shards per client), C = 0.1 as in the paper, each algorithm's
   client learning rate tuned over a small grid (the best = fewest rounds): the protocol, grids and
-  settings are ``plsim.federated.config.bench_comparison`` / ``compare_algorithms``.
+  settings are ``plsim.federated.demo.bench_comparison`` / ``compare_algorithms``.
 * Bytes moved (measured from payloads) and simulated time (virtual clock) to the target.
 * Measured wall-clock speedup of running a compute-heavy round's clients on 2 Dask workers vs sequentially,
   and the measured time of a 100-client x 50-round FedAvg run on 2 workers.
@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from plsim import federated as F, models
-from plsim.federated.config import PARTITIONS, bench_comparison, compare_algorithms, comparison_task
+from plsim.federated.demo import PARTITIONS, bench_comparison, comparison_task
+from plsim.federated.comparison import compare_algorithms
 from plsim.federated.lessons import comparison_figures, round_ratio
 
 
@@ -63,7 +64,7 @@ def main() -> None:
     ap.add_argument("--out", default="federated_bench.png", help="figure file (PNG)")
     args = ap.parse_args()
 
-    cfg = bench_comparison(quick=args.quick)   # grid and settings: plsim/federated/config.py
+    cfg = bench_comparison(quick=args.quick)   # grid and settings: plsim/federated/demo.py
     ds, model, partitions = comparison_task(cfg)
     K = cfg.n_clients
     say = (lambda *a, **k: None) if args.json else print

@@ -32,7 +32,7 @@ def main() -> None:
     from plsim.comm import ALGORITHMS, LinkModel, comm_bytes, comm_time, ring_allreduce
     from plsim.data import load_dataset
     from plsim.models import MLP
-    from plsim.training.config import demo_settings
+    from plsim.training.demo import demo_settings
     from plsim.training.pipeline import bubble_fraction, pipeline_gradient
     from plsim.training.sync import sync_sgd
 
@@ -62,7 +62,7 @@ def main() -> None:
         n_bytes = model.n_params * 8
         print(f"\n== 2. bytes per step for a {n_bytes / 1e6:.2f} MB gradient")
         print(f"  sync DP, 2 workers, all-to-all: {h.bytes_sent[-1] / 1e6:.2f} MB (counted from payloads)")
-        ring = ring_allreduce(client, [np.ones(model.n_params), np.zeros(model.n_params)], gather=False)
+        ring = ring_allreduce([np.ones(model.n_params), np.zeros(model.n_params)], executor=client, gather=False)
         print(f"  ring all-reduce on the cluster, 2 ranks: {ring.bytes_sent / 1e6:.2f} MB (counted from chunks)")
         rows = [[alg] + [f"{comm_bytes(alg, p, n_bytes)['per_worker'] / 1e6:.2f}" for p in (2, 8, 64, 1024)]
                 for alg in ALGORITHMS]

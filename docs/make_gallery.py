@@ -71,7 +71,7 @@ class Inputs:
     def speedup(self):
         from plsim import speedup as sp
 
-        calibration = sp.calibrate(self.client, n_tasks=50, megabytes=2, repeats=1)
+        calibration = sp.calibrate(executor=self.client, n_tasks=50, megabytes=2, repeats=1)
         iterations = sp.python_work_iterations(80)
         return sp.measure_speedup(sp.python_work, [iterations] * 8, executor=self.client, workers=[1, 2], repeats=3,
                                   warmup=1, calibration=calibration,
@@ -148,7 +148,7 @@ class Inputs:
     @functools.cached_property
     def fed_lr_tuning(self):
         # notebook 03's protocol, small: every algorithm at each rate of its grid on IID digits
-        from plsim.federated.config import tune_lr
+        from plsim.federated.comparison import tune_lr
 
         ds, model = self.fed
         common = dict(target=0.85, patience=1.5, executor=self.client, client_fraction=0.2, random_state=0)
@@ -238,7 +238,7 @@ class Inputs:
     def exchanges(self):
         from plsim.comm.measure import measure_exchange
 
-        return measure_exchange(self.client, repeats=2)
+        return measure_exchange(executor=self.client, repeats=2)
 
     @functools.cached_property
     def size_speedup(self):
@@ -255,7 +255,7 @@ class Inputs:
 
         sizes = [1e3, 1e4, 1e5, 3e5, 1e6, 3e6]
         _, heldout = split_heldout(sizes, 2)
-        times = measure_exchange(self.client, sizes=sizes, algorithms=("send", "ring"), repeats=2)
+        times = measure_exchange(sizes=sizes, algorithms=("send", "ring"), executor=self.client, repeats=2)
         return fit_with_heldout(times, heldout)
 
     @functools.cached_property

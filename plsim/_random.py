@@ -8,7 +8,8 @@ its own branch of one tree rooted at the user's ``random_state``::
 
 A branch depends only on the root, the *stream* name and the task's indices --
 never on which worker runs the task or when -- so a run gives the same result
-sequentially, on one worker or on twenty (DESIGN principle 2).
+sequentially, on one worker or on twenty (``tests/test_random.py``; the topics' tests compare
+sequential and Dask runs).
 
 Streams are named (the table :data:`STREAMS`) so that two kinds of draw can
 never share a branch by accident. Taught in ``notebooks/02_ensembles.ipynb``.
@@ -37,7 +38,9 @@ STREAMS: dict[str, int] = {
     # distributed training
     "shards": 10,     # which rows each data-parallel worker holds
     "batch": 11,      # worker i's mini-batch at step t
-    "data": 12,       # generated data sets and partitions
+    "data": 12,       # generated data sets and partitions (and the vectors the collectives exchange)
+    # measuring
+    "order": 13,      # the coin that orders each pair of a paired timing (which of two runs goes first)
 }
 """Named streams of the seed tree: the first spawn-key word of each branch."""
 

@@ -30,7 +30,6 @@ Taught in ``notebooks/01_speedup.ipynb``.
 
 from __future__ import annotations
 
-import pickle
 import statistics
 import time
 from collections.abc import Callable
@@ -223,7 +222,9 @@ def run_bench(cfg: BenchConfig, *, callback: Callable[[Any], Any] | None = None)
 
     import plsim
     from plsim.ensembles import ParallelBaggingClassifier
-    from plsim.speedup import (CostModel, SpeedupResult, Timing, calibrate, cluster_cpus, compare_paired, karp_flatt,
+    from plsim._random import task_rng
+    from plsim.comm.sizes import shipped_nbytes
+    from plsim.speedup import (CostModel, SpeedupResult, Timing, calibrate, compare_paired, karp_flatt,
                                record_timeline)
 
     from plsim.progress import Progress, check_callback
@@ -252,9 +253,10 @@ def run_bench(cfg: BenchConfig, *, callback: Callable[[Any], Any] | None = None)
     client = plsim.start_cluster(n_workers=cfg.workers, address=cfg.address, quiet=True)
     try:
         from plsim.cluster import is_local_cluster
-        from plsim.executor import worker_threads
+        from plsim.executor import resolve_executor
 
-        threads_by_worker = worker_threads(client)
+        ex = resolve_executor(client)
+        threads_by_worker = ex.threads()
         n_workers, threads = len(threads_by_worker), sum(threads_by_worker.values())
         where = "local" if is_local_cluster(client) else "remote"
 
@@ -284,14 +286,14 @@ def run_bench(cfg: BenchConfig, *, callback: Callable[[Any], Any] | None = None)
             ParallelBaggingClassifier(clone(base), n_estimators=2 * n_workers,
                                       executor=Parallel(n_jobs=n_workers),
                                       random_state=cfg.seed).fit(X[:small], y[:small])
-        cal = calibrate(client, n_tasks=100, megabytes=4, repeats=2)
+        cal = calibrate(executor=client, n_tasks=100, megabytes=4, repeats=2)
 
         runs: dict[str, list[float]] = {"sequential": [], "dask": [], "joblib": []}
         # Which of plsim ("a") and joblib ("b") ran first in each repeat. The warm-up above took the
         # first-call costs; a coin seeded with cfg.seed orders each pair, so whatever favours the
         # second run of a back-to-back pair (warm caches) falls on both alike (as time_paired does;
         # this loop keeps its own timing to interleave the sequential run and record the timeline).
-        order_rng = np.random.default_rng(cfg.seed)
+        order_rng = task_rng(cfg.seed, "order")
         first: list[str] = []
         seq_member_times: list = []  # per sequential run: the measured seconds of each member
         seq_model = dask_model = joblib_model = None
@@ -303,7 +305,7 @@ def run_bench(cfg: BenchConfig, *, callback: Callable[[Any], Any] | None = None)
                 fitted = fit_dask()
                 runs["dask"].append(time.perf_counter() - t)
                 return fitted
-            with record_timeline(client) as stream:  # recording happens outside the timed span
+            with record_timeline(executor=client) as stream:  # recording happens outside the timed span
                 t = time.perf_counter()
                 fitted = fit_dask()
                 runs["dask"].append(time.perf_counter() - t)
@@ -338,8 +340,7 @@ def run_bench(cfg: BenchConfig, *, callback: Callable[[Any], Any] | None = None)
         middle = sorted(range(cfg.repeats), key=lambda i: runs["sequential"][i])[(cfg.repeats - 1) // 2]
         member_times = seq_member_times[middle]
         seq_for_model = runs["sequential"][middle]
-        result_bytes = statistics.mean(len(pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL))
-                                       for m in seq_model.estimators_)
+        result_bytes = statistics.mean(shipped_nbytes(m) for m in seq_model.estimators_)
         cost = CostModel(
             task_seconds=float(member_times.mean()),
             n_tasks=cfg.members,
@@ -351,7 +352,7 @@ def run_bench(cfg: BenchConfig, *, callback: Callable[[Any], Any] | None = None)
         )
         title = f"{cfg.members} x {cfg.estimator} bagging, {cfg.samples} x {cfg.features} samples"
         result = SpeedupResult(Timing(tuple(runs["sequential"])), {n_workers: Timing(tuple(runs["dask"]))},
-                               model=cost, title=title, cpus=cluster_cpus(client))
+                               model=cost, title=title, cpus=ex.cpus)
         # Read the measurement against the CPUs before presenting it (one CPU, above the ideal, noisy...).
         reading = result.reading()
 

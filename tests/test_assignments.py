@@ -168,7 +168,7 @@ def test_plsim_assign_help_names_nbgrader():
 
 
 def test_plsim_assign_course_folder_checked(tmp_path):
-    from plsim import assign
+    from plsim.cli import assign
 
     assert assign.course_dir(COURSE) == COURSE.resolve()
     with pytest.raises(ValueError, match="nbgrader_config.py"):
@@ -179,7 +179,7 @@ def test_plsim_assign_course_folder_checked(tmp_path):
 
 def test_nbgrader_subprocesses_find_this_interpreters_commands():
     """`.venv/bin/plsim assign release` without an activated environment: nbgrader runs `alembic` by name."""
-    from plsim import assign
+    from plsim.cli import assign
 
     env = assign.interpreter_env({"PATH": "/usr/bin:/bin"})
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
@@ -192,7 +192,7 @@ def test_add_students_when_another_grader_adds_the_same_student_first(tmp_path, 
     insert loses on the unique id must find the student there instead of failing (CI failed on this race)."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from plsim import assign
+    from plsim.cli import assign
 
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with Gradebook(url) as gb:

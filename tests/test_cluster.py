@@ -467,16 +467,21 @@ def test_functions_that_measure_the_cluster_refuse_none_and_a_closed_client():
     from plsim.speedup import calibrate, record_timeline
 
     def timeline(c):
-        with record_timeline(c):
+        with record_timeline(executor=c):
             pass
 
-    calls = {"calibrate": calibrate, "record_timeline": timeline, "measure_exchange": measure_exchange,
-             "ring_allreduce": lambda c: ring_allreduce(c, [np.ones(4), np.ones(4)])}
+    calls = {"calibrate": lambda c: calibrate(executor=c), "measure_exchange": lambda c: measure_exchange(executor=c),
+             "ring_allreduce": lambda c: ring_allreduce([np.ones(4), np.ones(4)], executor=c)}
     with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
         closed = Client(cluster, set_as_default=False)
         closed.close()
     for name, call in calls.items():
-        with pytest.raises(TypeError, match=rf"client=None \(NoneType\) is not a dask.distributed.Client: {name}"):
+        with pytest.raises(ValueError, match=rf"the executor runs sequential; {name}.* runs on the workers of a "
+                                             r"Dask cluster: pass executor=<the client from plsim.start_cluster"):
             call(None)
+    for name, call in {**calls, "record_timeline": timeline}.items():
         with pytest.raises(ValueError, match=r"is closed; start a cluster with plsim.start_cluster\(\)"):
             call(closed)
+    with record_timeline(executor=None) as nothing:  # no scheduler here: nothing to record
+        pass
+    assert nothing == []

@@ -149,11 +149,11 @@ def test_ring_allreduce_bad_inputs():
 def test_ring_allreduce_on_cluster_equals_mean(client):
     rng = np.random.default_rng(0)
     arrays = [rng.normal(size=1001) for _ in range(3)]  # 3 ranks on 2 workers, uneven chunks
-    result = ring_allreduce(client, arrays)
+    result = ring_allreduce(arrays, executor=client)
     for v in result.values:
         np.testing.assert_allclose(v, np.mean(arrays, axis=0), atol=1e-14)
     assert result.bytes_sent == ring_allreduce_local(arrays).bytes_sent
-    summed = ring_allreduce(client, arrays, average=False)
+    summed = ring_allreduce(arrays, executor=client, average=False)
     np.testing.assert_allclose(summed.values[1], np.sum(arrays, axis=0), atol=1e-12)
 
 
@@ -261,8 +261,6 @@ def test_every_public_name_is_importable_from_plsim_comm_and_from_its_home():
         owners = [h for h in homes if name in importlib.import_module(f"plsim.comm.{h}").__all__]
         assert len(owners) == 1, (name, owners)  # one home per name
         assert getattr(importlib.import_module(f"plsim.comm.{owners[0]}"), name) is obj
-    # The old module name stays importable for notebooks and older code: it is the new module.
-    assert importlib.import_module("plsim.comm_measure") is importlib.import_module("plsim.comm.measure")
 
 
 class _InterruptedGather:
@@ -287,7 +285,7 @@ def test_interrupted_ring_allreduce_leaves_no_task_on_the_cluster(client):
     before = set(client.run_on_scheduler(_scheduler_keys))  # the session's cluster may hold other tests' data
     arrays = [np.full(1000, float(r)) for r in range(3)]
     with pytest.raises(KeyboardInterrupt) as interrupted:
-        ring_allreduce(_InterruptedGather(client), arrays, length=1000)
+        ring_allreduce(arrays, executor=_InterruptedGather(client), length=1000)
     # `interrupted` holds the traceback, and so the function's futures, as IPython holds an interrupted
     # cell's: only cancelling them frees the workers. A cancel is a message: give it a moment.
     deadline = time.monotonic() + 5
@@ -295,4 +293,4 @@ def test_interrupted_ring_allreduce_leaves_no_task_on_the_cluster(client):
         time.sleep(0.1)
     assert left == set(), f"{len(left)} task(s) of the interrupted ring all-reduce left on the cluster"
     assert interrupted.traceback is not None
-    np.testing.assert_allclose(ring_allreduce(client, arrays).values[0], np.full(1000, 1.0))  # the cluster works
+    np.testing.assert_allclose(ring_allreduce(arrays, executor=client).values[0], np.full(1000, 1.0))  # the cluster works

@@ -5,6 +5,7 @@ import pytest
 
 from plsim.comm import LinkModel, comm_time
 from plsim.comm.collectives import ring_exchange_chunks
+from plsim.executor import Dask
 from plsim.comm.measure import (ExchangeTimes, exchange_coefficients, fit_alpha_beta, fit_with_heldout,
                                 measure_exchange, predict_exchange, split_heldout)
 
@@ -98,7 +99,7 @@ def test_r2_is_on_log_time_and_falls_with_misfit():
 
 
 def test_measure_exchange_chains_and_bad_inputs(client):
-    times = measure_exchange(client, sizes=(1e3, 8e4), algorithms=("send", "tree", "ring"), repeats=2, chain=3)
+    times = measure_exchange(executor=client, sizes=(1e3, 8e4), algorithms=("send", "tree", "ring"), repeats=2, chain=3)
     assert [r["algorithm"] for r in times.rows] == ["send", "send", "tree", "tree", "ring", "ring"]
     for row in times.rows:
         # every chain ends where it should: send returns rank 0's vector, the all-reduces every rank the mean
@@ -106,9 +107,9 @@ def test_measure_exchange_chains_and_bad_inputs(client):
         assert row["seconds"] == pytest.approx(float(np.median(row["all_seconds"])))
     assert times.sizes == [1e3, 8e4]
     with pytest.raises(ValueError, match="chain=0"):
-        measure_exchange(client, chain=0)
+        measure_exchange(executor=client, chain=0)
     with pytest.raises(ValueError, match="repeats=0"):
-        measure_exchange(client, repeats=0)
+        measure_exchange(executor=client, repeats=0)
 
 
 def test_ring_exchange_chunks_reduces_a_chunk_table(client):
@@ -118,7 +119,7 @@ def test_ring_exchange_chunks_reduces_a_chunk_table(client):
     where = [addresses[r % len(addresses)] for r in range(p)]
     chunks = [client.scatter(np.array_split(v, p), workers=[where[r]], hash=False) for r, v in enumerate(vectors)]
     sizes = [len(c) * 8 for c in np.array_split(vectors[0], p)]
-    table, per_rank = ring_exchange_chunks(client, chunks, where, sizes, scale=1.0 / p)
+    table, per_rank = ring_exchange_chunks(chunks, where, sizes, executor=Dask(client), scale=1.0 / p)
     for row in table:
         np.testing.assert_allclose(np.concatenate(client.gather(row)), np.mean(vectors, axis=0), atol=1e-14)
     # in each of the 2 (p - 1) steps every rank sends a different chunk: the whole vector's bytes per step

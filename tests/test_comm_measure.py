@@ -40,15 +40,15 @@ def test_fit_alpha_beta_bad_inputs():
 
 
 def test_measure_exchange_bad_inputs():
-    with pytest.raises(TypeError, match=r"client=None \(NoneType\) is not a dask.distributed.Client: "
-                                        r"measure_exchange .* or use plsim.comm.comm_time"):
-        measure_exchange(None)
+    with pytest.raises(ValueError, match=r"runs sequential; measure_exchange .* runs on the workers of a Dask "
+                                         r"cluster.* or use plsim.comm.comm_time"):
+        measure_exchange(executor=None)
 
 
 @pytest.mark.slow
 def test_measure_exchange_on_the_cluster(client):
     sizes = (1e3, 1e5, 8e6)
-    times = measure_exchange(client, sizes=sizes, algorithms=("parameter_server", "tree", "ring", "send"),
+    times = measure_exchange(executor=client, sizes=sizes, algorithms=("parameter_server", "tree", "ring", "send"),
                              repeats=2)
     assert isinstance(times, ExchangeTimes) and times.n_ranks == 2 and times.n_workers == 2
     assert times.algorithms == ["parameter_server", "tree", "ring", "send"]
@@ -63,14 +63,14 @@ def test_measure_exchange_on_the_cluster(client):
     link = times.fit()
     assert link.alpha >= 0 and link.beta >= 0
     with pytest.raises(ValueError, match="algorithms="):
-        measure_exchange(client, algorithms=("butterfly",))
+        measure_exchange(executor=client, algorithms=("butterfly",))
     with pytest.raises(ValueError, match="n_ranks=1"):
-        measure_exchange(client, n_ranks=1)
+        measure_exchange(executor=client, n_ranks=1)
 
 
 @pytest.mark.slow
 def test_ring_exchange_result_is_the_mean(client):
-    times = measure_exchange(client, sizes=(8 * 1001,), algorithms=("ring",), repeats=1, n_ranks=3)
+    times = measure_exchange(executor=client, sizes=(8 * 1001,), algorithms=("ring",), repeats=1, n_ranks=3)
     assert times.rows[0]["max_error"] < 1e-14 and times.rows[0]["ranks"] == 3
 
 

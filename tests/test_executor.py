@@ -294,3 +294,58 @@ def test_a_killed_worker_changes_nothing_on_the_separate_process_deployment():
     with LocalDeployment(n_workers=2) as deployment, Client(deployment.address, set_as_default=False) as c:
         values, chained = _kill_holder_then_map(c)
     assert values == _expected() and np.array_equal(chained, X + 1.0)
+
+
+# -- what an executor answers (code above the executor layer asks these, never its kind) -------------------
+def _where_am_i(value):
+    from distributed import get_worker
+
+    return get_worker().address, value
+
+
+def test_sequential_and_joblib_answer_what_they_can_run():
+    from joblib import Parallel
+
+    from plsim.resources import detect_resources
+
+    seq = Sequential()
+    assert (seq.concurrent, seq.on_cluster, seq.workers(), seq.threads(), seq.cpus, seq.parallelism) == (
+        False, False, ["local"], {"local": 1}, 1, 1)
+    handle = seq.send(np.arange(3.0), worker="local")
+    seq.wait([handle])  # already there
+    assert np.array_equal(seq.gather([seq.submit(np.sum, handle, worker="local")])[0], 3.0)
+    with seq.task_stream() as records:
+        seq.submit(abs, -1)
+    assert records == []  # no scheduler here to record anything
+    with pytest.raises(ValueError, match=r"runs sequential; calibrate runs on the workers of a Dask cluster.*"
+                                         r"or use something else"):
+        seq.require_cluster("calibrate", instead="something else")
+    two = Joblib(Parallel(n_jobs=2))
+    assert two.concurrent and not two.on_cluster and two.threads() == {"local": 2}
+    assert two.cpus == min(2, detect_resources().cpus) and two.parallelism == two.cpus
+    assert not Joblib(Parallel(n_jobs=1)).concurrent
+    with pytest.raises(TypeError, match="independent tasks only"):
+        two.send(1)
+
+
+def test_dask_answers_from_its_cluster_and_runs_a_task_on_the_worker_asked(client):
+    from plsim.cluster import is_local_cluster
+    from plsim.resources import detect_resources
+
+    ex = Dask(client)
+    threads = dict(client.nthreads())
+    assert ex.concurrent and ex.on_cluster and ex.threads() == threads and ex.workers() == sorted(threads)
+    assert is_local_cluster(client) and ex.cpus == detect_resources().cpus  # a local cluster shares this machine's
+    assert ex.parallelism == max(1, min(sum(threads.values()), ex.cpus))
+    ex.require_cluster("calibrate")  # no error on a cluster
+    with ex.running("the test"), ex.task_stream() as records:
+        for w in ex.workers():  # each worker, asked by name, several times
+            sent = ex.send(np.full(4, 2.0), worker=w)
+            ex.wait([sent])
+            assert client.who_has([sent])[sent.key] == (w,)  # the data went where asked, nowhere else
+            handles = [ex.submit(_where_am_i, sent, name="plsim-where", worker=w) for _ in range(3)]
+            ex.wait(handles, timeout=60)
+            assert [(where, float(v.sum())) for where, v in ex.gather(handles)] == [(w, 8.0)] * 3
+            ex.release([sent, *handles])
+    ran = sorted(r["worker"] for r in records if str(r["key"]).startswith("plsim-where-"))
+    assert ran == sorted(ex.workers() * 3)  # the task stream saw every one of them, each on its worker

@@ -163,7 +163,7 @@ def _plsims_ring(client, chunks, where):
     from plsim.comm import ring_allreduce
 
     p = len(chunks)
-    mean = ring_allreduce(client, [np.concatenate(client.gather(row)) for row in chunks]).values
+    mean = ring_allreduce([np.concatenate(client.gather(row)) for row in chunks], executor=client).values
     return [client.scatter(np.array_split(m * p, p)) for m in mean]
 
 

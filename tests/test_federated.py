@@ -188,7 +188,7 @@ def test_clock_times_hand_computed():
 
 
 def test_tune_lr_keeps_the_fewest_rounds_and_stops_losers_early():
-    from plsim.federated.config import tune_lr
+    from plsim.federated.comparison import tune_lr
     from plsim.plots.federated import plot_lr_tuning
 
     ds = data.load_dataset("digits", n_samples=400)
@@ -209,7 +209,7 @@ def test_tune_lr_keeps_the_fewest_rounds_and_stops_losers_early():
 
 
 def test_demo_comparison_settings_small_mode(monkeypatch):
-    from plsim.federated.config import demo_settings
+    from plsim.federated.demo import demo_settings
 
     monkeypatch.delenv("PLSIM_SMALL", raising=False)
     full = demo_settings()

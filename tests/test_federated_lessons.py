@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from plsim.federated import lessons
-from plsim.federated.config import (PARTITIONS, FairComparison, LrTuning, comparison_task, demo_settings,
-                                    fedavg_label, start_comparison, tune_lr)
+from plsim.federated.demo import PARTITIONS, FairComparison, comparison_task, demo_settings, fedavg_label
+from plsim.federated.comparison import LrTuning, start_comparison, tune_lr
 
 
 def _tuning(lrs, rounds, cap=20, target=0.8, algorithm="fedavg"):
@@ -176,13 +176,13 @@ def test_start_comparison_refuses_bad_input():
 
 
 def test_course_figures_runs_the_demo_settings(monkeypatch):
-    from plsim.federated import config
+    from plsim.federated import demo
 
     seen = []
 
     def tiny(small=None):
         seen.append(small)
-        return replace(config.FederatedDemo(), compare=TINY)
+        return replace(demo.FederatedDemo(), compare=TINY)
 
     monkeypatch.setattr(lessons, "demo_settings", tiny)
     fig = lessons.course_figures(small=True)

@@ -1,4 +1,4 @@
-"""The kernel's interrupt button cancels plsim's work but never kills the cluster (DESIGN principle 10).
+"""The kernel's interrupt button cancels plsim's work but never kills the cluster.
 
 JupyterLab's ■ button, and a grader's cell timeout, send SIGINT to the kernel's
 whole process group (jupyter_client's ``LocalProvisioner.send_signal`` uses

@@ -28,7 +28,7 @@ pytest.importorskip("nbgrader", reason="nbgrader is in the instructor extra: pip
 
 from nbgrader.api import Gradebook  # noqa: E402
 
-from plsim import assign  # noqa: E402
+from plsim.cli import assign  # noqa: E402
 from plsim.grading.sandbox import can_switch_user, processes_of  # noqa: E402
 
 pytestmark = pytest.mark.slow

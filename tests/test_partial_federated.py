@@ -118,7 +118,7 @@ def test_federated_stop_of_the_playground_returns_a_partial_history():
 def test_an_interrupt_ends_a_whole_learning_rate_sweep_not_one_run(fed, monkeypatch):
     """run_federated returns its partial history; tune_lr must not go on with the next rate."""
     import plsim.federated.runner as runner
-    from plsim.federated.config import tune_lr
+    from plsim.federated.comparison import tune_lr
 
     ds, parts, model = fed
     real, calls = runner.run_federated, []

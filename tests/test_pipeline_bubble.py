@@ -106,28 +106,20 @@ def test_on_two_workers_each_stage_has_its_own_and_the_bubble_comes_from_the_tas
     assert one.measured is None and "take turns" in one.reason
 
 
-def test_a_pass_whose_stage_worker_left_fails_instead_of_waiting_for_good(monkeypatch):
+def test_a_pass_whose_stage_worker_left_fails_instead_of_waiting_for_good():
     """A restricted task whose worker is gone would wait in 'no-worker' for ever: the pass says so instead."""
-    import distributed
 
     class Pending:
         def done(self):
             return False
 
-    class Client:  # the cluster now: worker b (stage 1's) is gone, a restarted worker came back elsewhere
-        def nthreads(self):
+    class Executor:  # the cluster now: worker b (stage 1's) is gone, a restarted worker came back elsewhere
+        def threads(self):
             return {"tcp://a:1": 1, "tcp://c:3": 1}
 
-        def as_current(self):
-            return contextlib.nullcontext()
+        def wait(self, handles, *, timeout=None):
+            raise TimeoutError  # still waiting
 
-    class Executor:
-        client = Client()
-
-    def still_waiting(*args, **kwargs):
-        raise TimeoutError
-
-    monkeypatch.setattr(distributed, "wait", still_waiting)
     with pytest.raises(RuntimeError, match=r"\['tcp://b:2'\] holding a pipeline stage left the cluster"):
         _wait_for_stages(Executor(), [Pending()], ["tcp://a:1", "tcp://b:2"])
     _wait_for_stages(Executor(), [Pending()], [None, None])   # nothing pinned (one worker): nothing to watch

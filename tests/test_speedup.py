@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from plsim import speedup as sp
+from plsim.executor import resolve_executor
 
 
 # -- laws -------------------------------------------------------------------
@@ -214,7 +215,7 @@ def test_run_parallel_stops_when_the_callback_says_so(executor, request):
 @pytest.mark.slow
 def test_measure_speedup_on_two_workers_is_sane(client):
     iterations = sp.python_work_iterations(20)
-    cal = sp.calibrate(client, n_tasks=50, megabytes=1, repeats=1)
+    cal = sp.calibrate(executor=client, n_tasks=50, megabytes=1, repeats=1)
     assert 0 < cal.overhead_per_task < 1 and cal.bandwidth > 1e6
     # It says how it measured: the notebooks print this line.
     assert (cal.n_tasks, cal.repeats, cal.nbytes) == (50, 1, 2**20)
@@ -256,11 +257,11 @@ def test_measure_speedup_stopped_keeps_what_was_measured(client):
 @pytest.mark.slow
 def test_record_timeline_sees_every_task_on_its_worker(client):
     iterations = sp.python_work_iterations(10)
-    with sp.record_timeline(client) as timeline:
+    with sp.record_timeline(executor=client) as timeline:
         sp.run_parallel(client, sp.python_work, [iterations] * 4, workers=2)
     compute = [r for r in timeline if r.action == "compute"]
     assert len(compute) == 4
-    assert {r.worker for r in compute} <= set(sp.worker_addresses(client))
+    assert {r.worker for r in compute} <= set(resolve_executor(client).workers())
     assert all(r.stop >= r.start for r in compute)
     assert all(r.key.startswith("plsim-speedup-task") for r in compute)
 

@@ -7,7 +7,7 @@ from plsim.comm import LinkModel
 from plsim.data import load_dataset
 from plsim.models import MLP, SoftmaxRegression
 from plsim.training.async_ps import async_sgd, async_sgd_simulated
-from plsim.training.config import demo_settings
+from plsim.training.demo import demo_settings
 from plsim.training.local_sgd import local_sgd
 from plsim.speedup import amdahl_speedup, gustafson_speedup
 from plsim.training.scaling import measure_scaling, predict_scaling

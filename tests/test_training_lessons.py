@@ -11,7 +11,7 @@ from plsim.data import load_dataset, partition_shards
 from plsim.models import MLP, SoftmaxRegression
 from plsim.training import lessons
 from plsim.training.async_ps import async_sgd, async_sgd_simulated
-from plsim.training.config import TrainingDemo, demo_settings
+from plsim.training.demo import TrainingDemo, demo_settings
 from plsim.training.scaling import SizeSpeedup, measure_size_speedup
 
 SOFTMAX = SoftmaxRegression(64, 10)

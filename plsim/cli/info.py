@@ -53,7 +53,7 @@ def collect_info(*, start: bool = True, address: str | None = None, n_workers: i
 
 def _probe_cluster(address: str | None, n_workers: int | None) -> dict[str, Any]:
     from plsim.cluster import close_cluster, dashboard_link, is_local_cluster, start_cluster
-    from plsim.executor import worker_threads
+    from plsim.executor import resolve_executor
 
     t0 = time.perf_counter()
     try:
@@ -62,11 +62,13 @@ def _probe_cluster(address: str | None, n_workers: int | None) -> dict[str, Any]
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     started = time.perf_counter() - t0
     try:
-        workers = sorted(worker_threads(client))
+        ex = resolve_executor(client)
+        threads = ex.threads()
+        workers = sorted(threads)
         t1 = time.perf_counter()
         # One trivial task pinned to each worker proves every worker answers.
-        futures = [client.submit(sum, [i, 1], workers=[w], pure=False) for i, w in enumerate(workers)]
-        answers = client.gather(futures)
+        with ex.running("plsim info"):
+            answers = ex.gather([ex.submit(sum, [i, 1], name="plsim-info", worker=w) for i, w in enumerate(workers)])
         roundtrip = time.perf_counter() - t1
         ok = answers == [i + 1 for i in range(len(workers))]
         result = {
@@ -74,7 +76,7 @@ def _probe_cluster(address: str | None, n_workers: int | None) -> dict[str, Any]
             "kind": "local" if is_local_cluster(client) else "remote",
             "scheduler": client.scheduler.address,
             "workers": len(workers),
-            "threads": sum(client.nthreads().values()),
+            "threads": sum(threads.values()),
             "dashboard": dashboard_link(client),
             "start_seconds": round(started, 3),
             "task_roundtrip_seconds": round(roundtrip, 4),

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from plsim.comm.cost_models import _check_workers
+from plsim.executor import Executor
+from plsim.validation import check_positive_int
 
 __all__ = ["RingResult", "ring_allreduce", "ring_allreduce_local"]
 
@@ -113,7 +114,7 @@ def _concat_scale(scale: float, *parts: np.ndarray) -> np.ndarray:
     return np.concatenate(parts) / scale
 
 
-def ring_exchange_chunks(client: Any, chunks: list[list[Any]], where: list[str], chunk_bytes: list[int], *,
+def ring_exchange_chunks(chunks: list[list[Any]], where: list[str], chunk_bytes: list[int], *, executor: Executor,
                          scale: float | None = None) -> tuple[list[list[Any]], list[int]]:
     """The ring's ``2 (p - 1)`` communication steps on a table of chunk futures, nothing else.
 
@@ -126,13 +127,15 @@ def ring_exchange_chunks(client: Any, chunks: list[list[Any]], where: list[str],
 
     Parameters
     ----------
-    client : dask.distributed.Client
-    chunks : list of list of Future
-        ``p`` lists of ``p`` chunk futures; not modified (a new table is returned).
+    chunks : list of list of handles
+        ``p`` lists of ``p`` chunk handles (futures); not modified (a new table is returned).
     where : list of str
         The worker of each rank.
     chunk_bytes : list of int
         Bytes of chunk ``c`` (to count what each rank sends).
+    executor : plsim.executor.Executor
+        Runs each step's tasks on the receiving rank's worker (:meth:`~plsim.executor.Executor.submit`
+        with ``worker=``).
     scale : float or None
         Multiply each reduced chunk by this in the last reduce-scatter step (``1 / p``
         for the mean); ``None`` leaves the sum.
@@ -152,32 +155,36 @@ def ring_exchange_chunks(client: Any, chunks: list[list[Any]], where: list[str],
         for src, dst, c in sends:
             per_rank[src] += chunk_bytes[c]
             if phase == "reduce-scatter" and index == last_reduce and scale is not None:
-                new[(dst, c)] = client.submit(_add_scaled, table[dst][c], table[src][c], scale,
-                                              workers=[where[dst]], pure=False)
+                new[(dst, c)] = executor.submit(_add_scaled, table[dst][c], table[src][c], scale,
+                                                name="plsim-ring-reduce", worker=where[dst])
             elif phase == "reduce-scatter":
-                new[(dst, c)] = client.submit(_add, table[dst][c], table[src][c], workers=[where[dst]], pure=False)
+                new[(dst, c)] = executor.submit(_add, table[dst][c], table[src][c], name="plsim-ring-reduce",
+                                                worker=where[dst])
             else:
-                new[(dst, c)] = client.submit(_identity, table[src][c], workers=[where[dst]], pure=False)
+                new[(dst, c)] = executor.submit(_identity, table[src][c], name="plsim-ring-gather", worker=where[dst])
         for (dst, c), fut in new.items():
             table[dst][c] = fut
     return table, per_rank
 
 
-def ring_allreduce(client: Any, arrays: list[Any], *, average: bool = True, gather: bool = True,
+def ring_allreduce(arrays: list[Any], *, executor: Any = "auto", average: bool = True, gather: bool = True,
                    length: int | None = None) -> RingResult:
     """Ring all-reduce over arrays living on the Dask workers.
 
     Rank ``r`` lives on worker ``r mod n_workers``. Its vector is cut into ``p``
     chunks; in each of the ``2 (p - 1)`` steps every rank passes one chunk to the
     next rank as the input of a task pinned to the next rank's worker
-    (``client.submit(..., workers=[addr])``), so the bytes really travel between
-    worker processes.
+    (:meth:`plsim.executor.Executor.submit` with ``worker=``), so the bytes really
+    travel between worker processes.
 
     Parameters
     ----------
-    client : dask.distributed.Client
     arrays : list of ndarray or Future
-        One flat vector per rank (numpy arrays are scattered to their rank's worker first).
+        One flat vector per rank (numpy arrays are sent to their rank's worker first).
+    executor : dask.distributed.Client, "auto" or plsim.executor.Executor
+        The cluster (:func:`plsim.executor.resolve_executor`; ``"auto"``: the one
+        :func:`plsim.start_cluster` started). :func:`ring_allreduce_local` runs the
+        same schedule in this process.
     average : bool
         Divide the sum by ``p`` (the mean, as data-parallel SGD needs).
     gather : bool
@@ -192,47 +199,44 @@ def ring_allreduce(client: Any, arrays: list[Any], *, average: bool = True, gath
     RingResult
         ``values`` equal ``mean(arrays)`` (up to floating-point summation order).
     """
-    from dask.distributed import Future
+    from plsim.executor import resolve_executor
 
-    from plsim.executor import cancel_on_interrupt, check_client, worker_threads
-
-    check_client(client, what="ring_allreduce", instead="ring_allreduce_local")
+    ex = resolve_executor(executor)
+    ex.require_cluster("ring_allreduce", instead="ring_allreduce_local")
     if not isinstance(arrays, (list, tuple)) or len(arrays) == 0:
         raise ValueError("arrays must be a non-empty list (one vector or Future per rank)")
 
-    addresses = sorted(worker_threads(client))
-    if not addresses:
-        raise ValueError("the cluster has no workers")
+    addresses = ex.workers()
     p = len(arrays)
     where = [addresses[r % len(addresses)] for r in range(p)]
     # Interrupted (the kernel's interrupt button) or failed half-way, the chunks already submitted
     # are cancelled: the workers do not go on with an abandoned exchange.
-    with cancel_on_interrupt(client) as client:
+    with ex.running("ring_allreduce"):
         futures = []
         for r, a in enumerate(arrays):
-            if isinstance(a, Future):
+            if hasattr(a, "key"):  # a future (handle) the caller made
                 futures.append(a)
             else:
                 (vec,) = _check_vectors([a])
-                futures.append(client.scatter(vec, workers=[where[r]], hash=False))
+                futures.append(ex.send(vec, worker=where[r]))
         if length is None:
-            length_and_dtype = client.gather([client.submit(_shape_of, f, pure=False)
-                                              for f in futures])
+            length_and_dtype = ex.gather([ex.submit(_shape_of, f, name="plsim-ring-shape") for f in futures])
             shapes = {s for s, _ in length_and_dtype}
             if len(shapes) != 1 or len(next(iter(shapes))) != 1:
                 raise ValueError(f"all vectors must be 1-D with the same shape; got shapes {sorted(shapes)}")
             (n,) = next(iter(shapes))
         else:
-            n = _check_workers(length, "length")
+            n = check_positive_int("length", length)
         itemsize = 8  # chunks are float64 after the additions
         chunk_len = [len(c) for c in np.array_split(np.empty(n), p)]
 
-        chunks = [[client.submit(_split_chunk, futures[r], c, p, workers=[where[r]], pure=False)
+        chunks = [[ex.submit(_split_chunk, futures[r], c, p, name="plsim-ring-split", worker=where[r])
                    for c in range(p)] for r in range(p)]
-        chunks, per_rank = ring_exchange_chunks(client, chunks, where, [n_c * itemsize for n_c in chunk_len])
+        chunks, per_rank = ring_exchange_chunks(chunks, where, [n_c * itemsize for n_c in chunk_len], executor=ex)
         scale = float(p if average else 1)
-        values = [client.submit(_concat_scale, scale, *chunks[r], workers=[where[r]], pure=False) for r in range(p)]
+        values = [ex.submit(_concat_scale, scale, *chunks[r], name="plsim-ring-join", worker=where[r])
+                  for r in range(p)]
         if gather:
-            values = client.gather(values)
+            values = ex.gather(values)
     return RingResult(values, sum(per_rank), per_rank, 2 * p * (p - 1), 2 * (p - 1))
 

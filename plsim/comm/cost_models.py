@@ -13,9 +13,10 @@ Taught in ``notebooks/05_collectives_compression_pipelines.ipynb`` (section 1).
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
+
+from plsim.validation import check_positive_int, check_real
 
 __all__ = ["ALGORITHMS", "LINK_PRESETS", "LinkModel", "link_preset", "comm_time", "comm_bytes", "cost_table"]
 
@@ -45,9 +46,7 @@ class LinkModel:
 
     def __post_init__(self) -> None:
         for name in ("alpha", "beta"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"{name}={value!r} must be a finite number >= 0 (seconds, seconds per byte)")
+            check_real(name, getattr(self, name), minimum=0)  # seconds, seconds per byte
 
     @property
     def bandwidth(self) -> float:
@@ -96,26 +95,11 @@ def _check_algorithm(algorithm: Any) -> str:
     return algorithm
 
 
-def _check_workers(p: Any, name: str = "n_workers") -> int:
-    if isinstance(p, bool) or not isinstance(p, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= 1, got {p!r}")
-    if p < 1:
-        raise ValueError(f"{name}={p!r} must be at least 1")
-    return int(p)
-
-
 def _check_servers(algorithm: str, servers: Any) -> int:
-    if isinstance(servers, bool) or not isinstance(servers, numbers.Integral) or servers < 1:
-        raise ValueError(f"servers={servers!r} must be an integer >= 1")
+    servers = check_positive_int("servers", servers)
     if servers != 1 and algorithm != "parameter_server":
         raise ValueError(f"servers={servers!r} only applies to algorithm='parameter_server', not {algorithm!r}")
-    return int(servers)
-
-
-def _check_bytes(n: Any) -> float:
-    if isinstance(n, bool) or not isinstance(n, numbers.Real) or not (n >= 0 and math.isfinite(n)):
-        raise ValueError(f"n_bytes={n!r} must be a finite number >= 0")
-    return float(n)
+    return servers
 
 
 def comm_time(algorithm: str, n_workers: int, n_bytes: float, link: LinkModel | None = None, *,
@@ -155,8 +139,8 @@ def comm_time(algorithm: str, n_workers: int, n_bytes: float, link: LinkModel | 
     in ``notebooks/06_scaling_out.ipynb``.
     """
     _check_algorithm(algorithm)
-    p = _check_workers(n_workers)
-    n = _check_bytes(n_bytes)
+    p = check_positive_int("n_workers", n_workers)
+    n = check_real("n_bytes", n_bytes, minimum=0)
     s = _check_servers(algorithm, servers)
     link = link or LinkModel()
     if p == 1:
@@ -178,8 +162,8 @@ def comm_bytes(algorithm: str, n_workers: int, n_bytes: float, *, servers: int =
     most any single node sends or receives in one direction (a server, or the tree root).
     """
     _check_algorithm(algorithm)
-    p = _check_workers(n_workers)
-    n = _check_bytes(n_bytes)
+    p = check_positive_int("n_workers", n_workers)
+    n = check_real("n_bytes", n_bytes, minimum=0)
     s = _check_servers(algorithm, servers)
     if p == 1:
         return {"total": 0.0, "per_worker": 0.0, "busiest": 0.0}

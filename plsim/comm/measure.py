@@ -1,7 +1,5 @@
 """Communication measured on the real cluster: time gradient exchanges, fit alpha and beta, check them.
 
-(Formerly ``plsim.comm_measure``, which stays importable as an alias of this module.)
-
 * :func:`measure_exchange` times real point-to-point messages (``"send"``) and
   parameter-server, tree, ring (and naive) exchanges of growing vectors among ranks
   living on the Dask workers. Every message is a task pinned to the receiving rank's
@@ -34,8 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from plsim._random import check_random_state, task_rng
 from plsim.comm.collectives import ring_exchange_chunks
 from plsim.comm.cost_models import ALGORITHMS, LinkModel, comm_time
+from plsim.executor import Executor
 
 __all__ = ["ExchangeTimes", "AlphaBetaFit", "measure_exchange", "fit_alpha_beta", "fit_with_heldout",
            "split_heldout", "exchange_coefficients", "predict_exchange", "EXCHANGES"]
@@ -147,8 +147,9 @@ def split_heldout(sizes: Sequence[float], n_heldout: int) -> tuple[list[float], 
 # ---------------------------------------------------------------------------
 # the exchanges, as tasks pinned to the ranks' workers
 # ---------------------------------------------------------------------------
-def _rank_vector(length: int, seed: int, rank: int) -> np.ndarray:
-    return np.random.default_rng([seed, rank]).standard_normal(length)
+def _rank_vector(length: int, root: int, rank: int) -> np.ndarray:
+    """Rank ``rank``'s vector: branch ``("data", rank)`` of the seed tree rooted at ``root``."""
+    return task_rng(root, "data", rank).standard_normal(length)
 
 
 def _mean_of(*vectors: np.ndarray) -> np.ndarray:
@@ -176,24 +177,24 @@ def _reply(rank: int, *vectors: np.ndarray) -> np.ndarray:
 
 # Each exchange takes the ranks' state -- state[r] is rank r's vector as a list of parts (one part,
 # or the ring's p chunks) -- and returns the state after the exchange: every rank holds the mean.
-def _parameter_server(client: Any, state: list, where: list[str], server: str) -> list:
+def _parameter_server(ex: Executor, state: list, where: list[str], server: str) -> list:
     """All ranks push to the server at once; it sends each rank its own copy of the mean.
 
     Two rounds, as in the model: the server's reply tasks fetch the pushes (all at once),
     then each rank fetches its reply.
     """
     vectors = [parts[0] for parts in state]
-    replies = [client.submit(_reply, r, *vectors, workers=[server], pure=False) for r in range(len(where))]
-    return [[client.submit(_copy, f, workers=[w], pure=False)] for f, w in zip(replies, where)]
+    replies = [ex.submit(_reply, r, *vectors, name="plsim-ps-reply", worker=server) for r in range(len(where))]
+    return [[ex.submit(_copy, f, name="plsim-ps-fetch", worker=w)] for f, w in zip(replies, where)]
 
 
-def _naive(client: Any, state: list, where: list[str], server: str) -> list:
+def _naive(ex: Executor, state: list, where: list[str], server: str) -> list:
     """Every rank fetches every other rank's vector and averages."""
     vectors = [parts[0] for parts in state]
-    return [[client.submit(_mean_of, *vectors, workers=[w], pure=False)] for w in where]
+    return [[ex.submit(_mean_of, *vectors, name="plsim-naive-mean", worker=w)] for w in where]
 
 
-def _tree(client: Any, state: list, where: list[str], server: str) -> list:
+def _tree(ex: Executor, state: list, where: list[str], server: str) -> list:
     """Binomial-tree reduce to rank 0 (ceil(log2 p) rounds), binomial broadcast back.
 
     The root's last addition also divides by ``p``: every task is a message the model
@@ -206,10 +207,10 @@ def _tree(client: Any, state: list, where: list[str], server: str) -> list:
         for r in range(0, p, 2 * span):
             if r + span < p:
                 if r == 0 and 2 * span >= p:
-                    acc[r] = client.submit(_add_scaled, acc[r], acc[r + span], 1.0 / p, workers=[where[r]],
-                                           pure=False)
+                    acc[r] = ex.submit(_add_scaled, acc[r], acc[r + span], 1.0 / p, name="plsim-tree-reduce",
+                                       worker=where[r])
                 else:
-                    acc[r] = client.submit(_add, acc[r], acc[r + span], workers=[where[r]], pure=False)
+                    acc[r] = ex.submit(_add, acc[r], acc[r + span], name="plsim-tree-reduce", worker=where[r])
         span *= 2
     out: list = [None] * p
     out[0] = acc[0]
@@ -217,22 +218,22 @@ def _tree(client: Any, state: list, where: list[str], server: str) -> list:
         span //= 2
         for r in range(0, p, 2 * span):
             if r + span < p:
-                out[r + span] = client.submit(_copy, out[r], workers=[where[r + span]], pure=False)
+                out[r + span] = ex.submit(_copy, out[r], name="plsim-tree-broadcast", worker=where[r + span])
     return [[o] for o in out]
 
 
-def _ring(client: Any, state: list, where: list[str], server: str) -> list:
+def _ring(ex: Executor, state: list, where: list[str], server: str) -> list:
     """The ring's 2 (p - 1) steps on the ranks' chunks (cut before the clock starts)."""
     p = len(state)
     chunk_bytes = [0] * p  # not counted here: ring_allreduce counts the bytes
-    table, _ = ring_exchange_chunks(client, state, where, chunk_bytes, scale=1.0 / p)
+    table, _ = ring_exchange_chunks(state, where, chunk_bytes, executor=ex, scale=1.0 / p)
     return table
 
 
 _ALLREDUCE = {"parameter_server": _parameter_server, "naive": _naive, "tree": _tree, "ring": _ring}
 
 
-def _chain(algorithm: str, client: Any, state: list, where: list[str], server: str, chain: int) -> list:
+def _chain(algorithm: str, ex: Executor, state: list, where: list[str], server: str, chain: int) -> list:
     """``chain`` exchanges back to back, each starting from the last one's result.
 
     ``"send"`` is a ping-pong: rank 0's vector goes to rank 1's worker, back to rank
@@ -244,11 +245,11 @@ def _chain(algorithm: str, client: Any, state: list, where: list[str], server: s
     if algorithm == "send":
         current = state[0][0]
         for k in range(chain):
-            current = client.submit(_copy, current, workers=[where[(k + 1) % 2]], pure=False)
+            current = ex.submit(_copy, current, name="plsim-send", worker=where[(k + 1) % 2])
         return [[current]]
     exchange = _ALLREDUCE[algorithm]
     for _ in range(chain):
-        state = exchange(client, state, where, server)
+        state = exchange(ex, state, where, server)
     return state
 
 
@@ -424,9 +425,10 @@ def _check_count(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
-def measure_exchange(client: Any, sizes: Sequence[float] = DEFAULT_SIZES,
-                     algorithms: Sequence[str] = ("parameter_server", "tree", "ring"), *,
-                     repeats: int = 5, chain: int = 3, n_ranks: int | None = None, seed: int = 0) -> ExchangeTimes:
+def measure_exchange(sizes: Sequence[float] = DEFAULT_SIZES,
+                     algorithms: Sequence[str] = ("parameter_server", "tree", "ring"), *, executor: Any = "auto",
+                     repeats: int = 5, chain: int = 3, n_ranks: int | None = None,
+                     random_state: Any = 0) -> ExchangeTimes:
     """Time real messages and gradient exchanges of growing vectors among ranks on the cluster's workers.
 
     For each size every rank gets a float64 vector of ``size / 8`` entries made on its
@@ -442,7 +444,6 @@ def measure_exchange(client: Any, sizes: Sequence[float] = DEFAULT_SIZES,
 
     Parameters
     ----------
-    client : dask.distributed.Client
     sizes : sequence of float
         Bytes of each rank's vector (of the message, for ``"send"``).
     algorithms : sequence of str
@@ -452,6 +453,9 @@ def measure_exchange(client: Any, sizes: Sequence[float] = DEFAULT_SIZES,
         (binomial reduce + broadcast), ``"ring"`` (the 2 (p - 1) steps of
         :func:`plsim.comm.collectives.ring_exchange_chunks`) and ``"naive"`` (every
         rank fetches all vectors).
+    executor : dask.distributed.Client, "auto" or plsim.executor.Executor
+        The cluster (:func:`plsim.executor.resolve_executor`; ``"auto"``: the one
+        :func:`plsim.start_cluster` started).
     repeats : int
         Timed chains per (algorithm, size).
     chain : int
@@ -460,8 +464,9 @@ def measure_exchange(client: Any, sizes: Sequence[float] = DEFAULT_SIZES,
         Ranks exchanging; default ``max(2, workers)``. Rank ``r`` lives on worker
         ``r mod workers`` (parameter server: see above); with one worker all ranks share
         its process and no byte leaves it.
-    seed : int
-        Seeds the vectors (each rank's from ``(seed, rank)``).
+    random_state : None, int, RandomState or Generator
+        Root of the vectors' seeds: rank ``r``'s vector draws from branch ``("data", r)``
+        of :mod:`plsim._random`'s tree.
 
     Returns
     -------
@@ -469,12 +474,12 @@ def measure_exchange(client: Any, sizes: Sequence[float] = DEFAULT_SIZES,
         ``kind = "measured"`` rows; ``.fit()`` gives the fitted :class:`plsim.comm.LinkModel`,
         :func:`fit_with_heldout` a fit checked on sizes it did not see.
     """
-    import distributed
+    from plsim.executor import resolve_executor
 
-    from plsim.executor import cancel_on_interrupt, check_client, worker_threads
-
-    check_client(client, what="measure_exchange (real exchanges between workers)",
-                 instead="plsim.comm.comm_time for the cost model")
+    ex = resolve_executor(executor)
+    ex.require_cluster("measure_exchange (real exchanges between workers)",
+                       instead="plsim.comm.comm_time for the cost model")
+    root = check_random_state(random_state)
     sizes = _check_sizes(sizes)
     if isinstance(algorithms, str):
         algorithms = (algorithms,)
@@ -483,9 +488,7 @@ def measure_exchange(client: Any, sizes: Sequence[float] = DEFAULT_SIZES,
         raise ValueError(f"algorithms={tuple(algorithms)!r}: choose from {EXCHANGES}")
     repeats = _check_count("repeats", repeats, 1)
     chain = _check_count("chain", chain, 1)
-    addresses = sorted(worker_threads(client))
-    if not addresses:
-        raise ValueError("the cluster has no workers")
+    addresses = ex.workers()
     p = max(2, len(addresses)) if n_ranks is None else n_ranks
     p = _check_count("n_ranks", p, 2)
 
@@ -494,52 +497,48 @@ def measure_exchange(client: Any, sizes: Sequence[float] = DEFAULT_SIZES,
     lengths = [max(1, int(size) // 8) for size in sizes]
     times: dict[tuple[str, int], list[float]] = {(alg, i): [] for alg in algorithms for i in range(len(sizes))}
     # interrupted (the kernel's stop button), every exchange still running is cancelled
-    with cancel_on_interrupt(client) as client:
-        def wait(futures: list[Any]) -> None:
-            """``distributed.wait`` on this client's futures, whether or not it is Dask's default client."""
-            with client.as_current():
-                distributed.wait(futures)
-
+    with ex.running("measure_exchange"):
         def fresh(alg: str, i: int) -> list[list[Any]]:
             """Each rank's vector copied afresh on its own worker (the ring's already cut into p chunks)."""
             where = placement[alg][0]
             parts = p if alg == "ring" else 1
-            return [[client.submit(_fresh_part, bases[tuple(where)][i][r], c, parts, workers=[where[r]], pure=False)
+            return [[ex.submit(_fresh_part, bases[tuple(where)][i][r], c, parts, name="plsim-fresh", worker=where[r])
                      for c in range(parts)] for r in range(p)]
 
         def run(alg: str, state: list[list[Any]]) -> tuple[float, list[list[Any]]]:
             where, server = placement[alg]
             start = time.perf_counter()
-            out = _chain(alg, client, state, where, server, chain)
-            wait([f for row in out for f in row])
+            out = _chain(alg, ex, state, where, server, chain)
+            ex.wait([f for row in out for f in row])
             return (time.perf_counter() - start) / chain, out
 
         bases: dict[tuple[str, ...], list[list[Any]]] = {}
         for where, _ in placement.values():  # each rank's vector, made once per size on its worker
             if tuple(where) not in bases:
-                bases[tuple(where)] = [[client.submit(_rank_vector, n, seed, r, workers=[where[r]], pure=False)
+                bases[tuple(where)] = [[ex.submit(_rank_vector, n, root, r, name="plsim-vector", worker=where[r])
                                         for r in range(p)] for n in lengths]
         for alg in algorithms:  # one untimed warm-up per algorithm (first tasks of a kind, imports)
             state = fresh(alg, 0)
-            wait([f for row in state for f in row])
+            ex.wait([f for row in state for f in row])
             run(alg, state)
         # Repeat rounds over every (size, algorithm): a busy moment of the machine spoils one repeat of a
         # few points, which the median drops, rather than every repeat of one size.
         last: dict[tuple[str, int], list[list[Any]]] = {}
         for k in range(repeats):
             states = {(alg, i): fresh(alg, i) for i in range(len(sizes)) for alg in algorithms}
-            wait([f for state in states.values() for row in state for f in row])
+            ex.wait([f for state in states.values() for row in state for f in row])
             for (alg, i), state in states.items():
                 seconds, out = run(alg, state)
                 times[(alg, i)].append(seconds)
                 if k == repeats - 1:
                     last[(alg, i)] = out
             del states
-        results = client.gather({key: out for key, out in last.items()})
+        keys = list(last)
+        results = dict(zip(keys, ex.gather([last[key] for key in keys]), strict=True))
         del last, bases
     for alg in algorithms:
         for i, n in enumerate(lengths):
-            vectors = [_rank_vector(n, seed, r) for r in range(p)]
+            vectors = [_rank_vector(n, root, r) for r in range(p)]
             expected = vectors[0] if alg == "send" else np.mean(vectors, axis=0)
             error = max(float(np.max(np.abs(np.concatenate(row) - expected))) for row in results[(alg, i)])
             result.rows.append({"algorithm": alg, "n_bytes": float(n * 8), "seconds": float(np.median(times[(alg, i)])),

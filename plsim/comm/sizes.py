@@ -10,13 +10,14 @@ Taught in ``notebooks/03_federated_learning.ipynb`` and
 from __future__ import annotations
 
 import numbers
+import pickle
 from typing import Any
 
 import numpy as np
 
 from plsim.comm.compression import QuantizedPayload, SparsePayload
 
-__all__ = ["payload_nbytes", "PYTHON_NUMBER_NBYTES"]
+__all__ = ["payload_nbytes", "shipped_nbytes", "PYTHON_NUMBER_NBYTES"]
 
 #: Bytes a Python ``bool``, ``int`` or ``float`` takes on the wire: one 64-bit value
 #: (``complex``: two). numpy scalars report their own size instead (``np.float32(1)``: 4).
@@ -69,3 +70,18 @@ def payload_nbytes(obj: Any) -> int:
         return sum(payload_nbytes(v) for v in obj.values())
     raise TypeError(f"payload_nbytes cannot size a {type(obj).__name__} ({obj!r:.40}); "
                     "send numpy arrays, numbers, compressed payloads, or lists/tuples/dicts of them")
+
+
+def shipped_nbytes(obj: Any) -> int:
+    """Bytes ``obj`` takes to ship to a worker, for any object.
+
+    :func:`payload_nbytes` for what it can size (arrays, numbers, compressed payloads,
+    containers of them); anything else -- a fitted estimator, a DataFrame -- by its
+    ``nbytes`` if it has one, else by the length of its pickle (what Dask sends). The
+    speedup cost model (:mod:`plsim.speedup`) and ``plsim bench`` size their data and
+    results with it.
+    """
+    try:
+        return payload_nbytes(obj)
+    except TypeError:
+        return int(getattr(obj, "nbytes", 0) or 0) or len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))

@@ -43,7 +43,18 @@ trap: in distributed 2026.8 a task whose allowed workers have all died stays in
 joining worker is only offered unrestricted tasks
 (``Scheduler.bulk_schedule_unrunnable_after_adding_worker``). On Binder's one
 worker, a single memory restart would hang the run. Only :meth:`Executor.map`'s
-``restrict_to`` (measuring 1, 2, ... workers of one cluster) restricts, on purpose.
+``restrict_to`` (measuring 1, 2, ... workers of one cluster) and :meth:`Executor.submit` /
+:meth:`Executor.send` with ``worker=`` (measuring messages between named workers) restrict,
+on purpose.
+
+Code above this layer never asks which kind of executor it holds: it asks the
+executor. :attr:`~Executor.concurrent` (can tasks run at the same time?),
+:attr:`~Executor.on_cluster` (do they run in a cluster's worker processes?),
+:meth:`~Executor.workers` / :meth:`~Executor.threads`, :attr:`~Executor.cpus` (the
+CPUs those workers really share) and :attr:`~Executor.parallelism` (how many tasks
+can really run at once), :meth:`~Executor.require_cluster` (refuse, clearly, a
+measurement that needs a cluster), :meth:`~Executor.wait` and
+:meth:`~Executor.task_stream` (what the workers ran, for timelines).
 
 Taught in ``notebooks/01_speedup.ipynb`` and ``notebooks/02_ensembles.ipynb``.
 """
@@ -181,14 +192,53 @@ class Executor:
     """Runs a run's tasks: in this process, on a Dask cluster or through joblib. See the module docstring."""
 
     kind: str = "executor"
+    #: Whether tasks can run at the same time (a cluster, a process pool); False: one after the other.
+    concurrent: bool = False
+    #: Whether tasks run in the worker processes of a Dask cluster (so bytes travel between processes,
+    #: a scheduler records a task stream, and :meth:`map`'s ``restrict_to`` can pick workers).
+    on_cluster: bool = False
 
     def workers(self) -> list[str]:
         """Where tasks can run, in a fixed (sorted) order."""
-        return [LOCAL]
+        return sorted(self.threads())
+
+    def threads(self) -> dict[str, int]:
+        """``{worker: threads}`` of the workers, asked now (this process: one)."""
+        return {LOCAL: 1}
 
     @property
     def n_workers(self) -> int:
         return len(self.workers())
+
+    @property
+    def cpus(self) -> int:
+        """CPUs the workers really share (:func:`plsim.speedup.cluster_cpus`); this process alone: 1."""
+        return 1
+
+    @property
+    def parallelism(self) -> int:
+        """Tasks that can really run at once: the workers' threads, at most the CPUs they share (>= 1)."""
+        return max(1, min(sum(self.threads().values()), self.cpus))
+
+    def require_cluster(self, what: str, *, instead: str | None = None) -> None:
+        """Refuse, with a clear error, to run ``what`` (a measurement of the cluster itself) off a cluster."""
+        if not self.on_cluster:
+            alternative = f", or use {instead}" if instead else ""
+            raise ValueError(f"the executor runs {self.describe()}; {what} runs on the workers of a Dask cluster: "
+                             f"pass executor=<the client from plsim.start_cluster()> (or 'auto' once one is "
+                             f"running){alternative}")
+
+    def wait(self, handles: Iterable[Any], *, timeout: float | None = None) -> None:
+        """Return when every task of ``handles`` has finished (``TimeoutError`` after ``timeout`` seconds)."""
+
+    @contextlib.contextmanager
+    def task_stream(self) -> Iterator[list[dict[str, Any]]]:
+        """Dask's task-stream records of what the workers ran in the block (filled when it ends); else none."""
+        yield []
+
+    def send(self, value: Any, *, worker: str | None = None) -> Any:
+        """``value`` put on ``worker`` directly, as it is (no lineage: to time the move itself); a handle."""
+        return Done(value, "plsim-sent")
 
     def describe(self) -> str:
         """One line for histories and plots ("sequential", "2 Dask workers", ...)."""
@@ -239,8 +289,13 @@ class Executor:
     def release(self, handles: Iterable[Any]) -> None:
         """Forget handles a run no longer needs (their data can leave the workers)."""
 
-    def submit(self, func: Callable[..., Any], *args: Any, name: str = "plsim-task") -> Any:
-        """Run ``func(*args)`` (handles in ``args`` are replaced by their values); returns a handle."""
+    def submit(self, func: Callable[..., Any], *args: Any, name: str = "plsim-task", worker: str | None = None) -> Any:
+        """Run ``func(*args)`` (handles in ``args`` are replaced by their values); returns a handle.
+
+        ``worker``: run it on that worker (one of :meth:`workers`) and nowhere else, so
+        that its inputs travel there -- for measuring communication; see the module
+        docstring for why nothing else pins tasks.
+        """
         raise NotImplementedError
 
     def gather(self, handles: Sequence[Any]) -> list[Any]:
@@ -318,7 +373,7 @@ class Sequential(Executor):
     def __repr__(self) -> str:
         return "Sequential()"
 
-    def submit(self, func: Callable[..., Any], *args: Any, name: str = "plsim-task") -> Done:
+    def submit(self, func: Callable[..., Any], *args: Any, name: str = "plsim-task", worker: str | None = None) -> Done:
         self._count += 1
         return Done(func(*_unwrap(args)), f"{name}-{self._count}")
 
@@ -361,7 +416,28 @@ class Joblib(Executor):
     def describe(self) -> str:
         return f"joblib (n_jobs={self.parallel.n_jobs})"
 
-    def submit(self, func, *args, name="plsim-task"):
+    def _jobs(self) -> int:
+        from joblib import effective_n_jobs
+
+        return max(1, int(effective_n_jobs(self.parallel.n_jobs)))
+
+    @property
+    def concurrent(self) -> bool:  # type: ignore[override]
+        return self._jobs() > 1
+
+    def threads(self) -> dict[str, int]:
+        return {LOCAL: self._jobs()}
+
+    @property
+    def cpus(self) -> int:
+        from plsim.resources import detect_resources
+
+        return max(1, min(self._jobs(), detect_resources().cpus))
+
+    def send(self, value, *, worker=None):
+        raise TypeError("a joblib.Parallel runs independent tasks only; use a dask.distributed.Client")
+
+    def submit(self, func, *args, name="plsim-task", worker=None):
         raise TypeError("a joblib.Parallel runs independent tasks only (ensemble fits, speedup measurements); "
                         "this run chains tasks: use executor=None (sequential) or a dask.distributed.Client")
 
@@ -390,6 +466,8 @@ class Dask(Executor):
     """Tasks on the workers of a ``dask.distributed.Client`` (local or remote cluster)."""
 
     kind = "dask"
+    concurrent = True
+    on_cluster = True
 
     def __init__(self, client: Any) -> None:
         self.client = check_client(client, what="the Dask executor", instead='executor=None (sequential)')
@@ -405,14 +483,50 @@ class Dask(Executor):
         return f"{name}-{self._run_id}-{self._count}"
 
     def workers(self) -> list[str]:
-        addresses = sorted(worker_threads(self.client))
+        addresses = sorted(self.threads())
         if not addresses:
             raise ValueError("the Dask cluster has no workers; start some, or pass executor=None to run here")
         return addresses
 
+    def threads(self) -> dict[str, int]:
+        return worker_threads(self.client)
+
+    @property
+    def cpus(self) -> int:
+        """A local cluster's workers (a private one or the session's shared one) share this machine's usable
+        CPUs (cgroup quota, ``CPU_LIMIT``, affinity), however many workers were started; a remote or gateway
+        cluster's workers are assumed to have one CPU per thread."""
+        from plsim.cluster import is_local_cluster
+        from plsim.resources import detect_resources
+
+        if is_local_cluster(self.client):
+            return detect_resources().cpus
+        return max(1, sum(self.threads().values()))
+
     def describe(self) -> str:
-        n = len(worker_threads(self.client))
+        n = len(self.threads())
         return f"{n} Dask worker{'s' if n != 1 else ''}"
+
+    def wait(self, handles, *, timeout=None):
+        import distributed
+
+        handles = [h for h in handles if hasattr(h, "key")]
+        if handles:
+            with self.client.as_current():  # this client's futures, whether or not it is Dask's default client
+                distributed.wait(handles, timeout=timeout)
+
+    @contextlib.contextmanager
+    def task_stream(self):
+        from distributed import get_task_stream
+
+        records: list[dict[str, Any]] = []
+        with get_task_stream(client=self.client) as stream:
+            yield records
+        records.extend(stream.data)
+
+    def send(self, value, *, worker=None):
+        where = {} if worker is None else {"workers": [worker]}
+        return self._active.scatter(value, hash=False, **where)
 
     @contextlib.contextmanager
     def running(self, what: str = "the run") -> Iterator[Executor]:
@@ -460,8 +574,9 @@ class Dask(Executor):
         if handles and self.client.status == "running":
             self.client.cancel(handles)
 
-    def submit(self, func, *args, name="plsim-task"):
-        return self._active.submit(func, *args, key=self._key(name), pure=False)
+    def submit(self, func, *args, name="plsim-task", worker=None):
+        where = {} if worker is None else {"workers": [worker], "allow_other_workers": False}
+        return self._active.submit(func, *args, key=self._key(name), pure=False, **where)
 
     def gather(self, handles):
         return self.client.gather(list(handles))

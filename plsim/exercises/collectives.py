@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from plsim._random import task_rng
 from plsim.i18n import N_, _
 from plsim.exercises._core import Exercise, cluster_work, register
 
@@ -96,7 +97,7 @@ def ring_chunks(client: Any, vectors: list[np.ndarray]) -> tuple[list[list[Any]]
     Taught in ``notebooks/05_collectives_compression_pipelines.ipynb`` (exercise
     ``ring_allreduce_by_hand``).
     """
-    from plsim.executor import worker_threads
+    from plsim.executor import resolve_executor
 
     if not isinstance(vectors, (list, tuple)) or len(vectors) < 2:
         raise ValueError(f"vectors must be a list of at least 2 equally long 1-D arrays (one per rank), got "
@@ -104,9 +105,7 @@ def ring_chunks(client: Any, vectors: list[np.ndarray]) -> tuple[list[list[Any]]
     vectors = [np.asarray(v, dtype=np.float64) for v in vectors]
     if any(v.ndim != 1 or v.shape != vectors[0].shape for v in vectors):
         raise ValueError(f"vectors have shapes {[v.shape for v in vectors]}; all must be 1-D with the same length")
-    addresses = sorted(worker_threads(client))
-    if not addresses:
-        raise ValueError("the cluster has no workers")
+    addresses = resolve_executor(client, name="client").workers()
     p = len(vectors)
     where = [addresses[r % len(addresses)] for r in range(p)]
     chunks = [client.scatter(np.array_split(v, p), workers=[where[r]], hash=False) for r, v in enumerate(vectors)]
@@ -115,7 +114,7 @@ def ring_chunks(client: Any, vectors: list[np.ndarray]) -> tuple[list[list[Any]]
 
 def ring_case(p: int, length: int = 10_001, seed: int = 0) -> list[np.ndarray]:
     """The check's vectors: ``p`` ranks, ``length`` entries each (not a multiple of ``p``: unequal chunks)."""
-    rng = np.random.default_rng([seed, p])
+    rng = task_rng(seed, "data", p)
     return [rng.normal(size=length) for _ in range(p)]
 
 
@@ -188,7 +187,7 @@ def _run_ring(fn: Any, client: Any = None, **_ignored: Any) -> tuple[bool, str]:
         gathered = client.gather(rows)
         values = [np.concatenate([np.asarray(c) for c in row]) for row in gathered]
         want_sum = np.sum(vectors, axis=0)
-        plsim_mean = ring_allreduce(client, vectors).values
+        plsim_mean = ring_allreduce(vectors, executor=client).values
         needed = 2 * p * (p - 1)
         computed = seen.record.computed()
         if not computed:

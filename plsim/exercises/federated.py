@@ -69,7 +69,7 @@ def _saving_explain(guess: float | None, measured: float, tuned: Any = None, fai
 
 def _tuned_at_an_edge(tuned: Any) -> list[str]:
     """The algorithms whose tuned rate is not inside their grid (the figure's circled point at an end)."""
-    from plsim.federated.config import LrTuning
+    from plsim.federated.comparison import LrTuning
     from plsim.federated.lessons import grid_interior
 
     if not isinstance(tuned, dict):

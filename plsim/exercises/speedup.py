@@ -16,8 +16,8 @@ from plsim.exercises._core import Exercise, cluster_work, plsims_own, register
 from plsim.speedup import (
     CostModel,
     amdahl_speedup,
-    cluster_cpus,
     fit_amdahl,
+    ideal_speedup,
     python_work,
     run_sequential,
 )
@@ -30,8 +30,9 @@ __all__ = ["speedup_ceiling", "explain_first_speedup", "explain_tiny_tasks", "ex
 
 def speedup_ceiling(client: Any) -> int:
     """The largest speedup independent CPU-bound tasks can reach on ``client``: ``min(threads, usable CPUs)``."""
-    threads = sum(client.nthreads().values())
-    return min(threads, cluster_cpus(client))
+    from plsim.executor import resolve_executor
+
+    return resolve_executor(client, name="client").parallelism
 
 
 def explain_first_speedup(guess: float | None, measured: float, *, workers: int, cpus: int,
@@ -44,7 +45,7 @@ def explain_first_speedup(guess: float | None, measured: float, *, workers: int,
     built from it (both as ``00_start_here`` prints them); without them the
     feedback speaks of "a few milliseconds".
     """
-    ideal = min(workers, cpus)
+    ideal = ideal_speedup(workers, cpus)
     if overhead_per_task is None:
         cost, measured_by = "a few milliseconds", ""
     else:

@@ -38,7 +38,8 @@ from plsim.federated.algorithms import (
 )
 from plsim.federated.client import fit_client
 from plsim.federated.clock import ClientTiming, VirtualClock
-from plsim.federated.config import FederatedDemo, compare_algorithms, demo_settings, tune_lr
+from plsim.federated.demo import FederatedDemo, demo_settings
+from plsim.federated.comparison import compare_algorithms, tune_lr
 from plsim.federated.history import FederatedHistory, RoundRecord
 from plsim.federated.ledger import CommunicationLedger, RoundTraffic, payload_nbytes
 from plsim.federated.privacy import DPConfig, PrivacyAccountant, clip_update, compute_epsilon

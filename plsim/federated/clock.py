@@ -20,12 +20,12 @@ Taught in ``notebooks/03_federated_learning.ipynb`` (section "Drop-outs and stra
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from plsim._random import task_rng
+from plsim.validation import check_int, check_real
 
 __all__ = ["VirtualClock", "ClientTiming"]
 
@@ -33,13 +33,8 @@ POLICIES = ("drop", "partial")
 
 
 def _positive(name: str, value: object, allow_none: bool = False, allow_zero: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name}={value!r} must be a finite number {bound}" + (" or None" if allow_none else ""))
+    if not (value is None and allow_none):
+        check_real(name, value, minimum=0, low_open=not allow_zero)
 
 
 @dataclass(frozen=True)
@@ -100,9 +95,7 @@ class VirtualClock:
         _positive("deadline", self.deadline, allow_none=True)
         if self.straggler_policy not in POLICIES:
             raise ValueError(f"straggler_policy={self.straggler_policy!r} must be one of {POLICIES}")
-        if isinstance(self.random_state, bool) or not isinstance(self.random_state, numbers.Integral) \
-                or self.random_state < 0:
-            raise ValueError(f"random_state={self.random_state!r} must be an integer >= 0")
+        check_int("random_state", self.random_state, 0)
 
     def profile(self, client_id: int) -> tuple[float, float]:
         """``(compute speed in samples/s, bandwidth in bytes/s)`` of one client (fixed across rounds)."""

@@ -1,7 +1,7 @@
 """The figures the course quotes about federated learning, read off the notebook's own comparison.
 
-``notebooks/03_federated_learning.ipynb`` runs :func:`plsim.federated.config.start_comparison`
-at :func:`~plsim.federated.config.demo_settings` and reads its ratios through
+``notebooks/03_federated_learning.ipynb`` runs :func:`plsim.federated.comparison.start_comparison`
+at :func:`~plsim.federated.demo.demo_settings` and reads its ratios through
 :func:`round_ratio`, :func:`grid_interior` and :func:`advantage_change`;
 :func:`course_figures` runs the same comparison through the same calls and returns the
 same figures as one JSON-able dict (``benchmarks/course_figures.py`` prints it). So the
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from plsim.config import small_mode
-from plsim.federated.config import (PARTITIONS, FairComparison, LrTuning, demo_settings, fedavg_label,
-                                    start_comparison)
+from plsim.federated.demo import PARTITIONS, FairComparison, demo_settings, fedavg_label
+from plsim.federated.comparison import LrTuning, start_comparison
 
 __all__ = ["RoundRatio", "round_ratio", "grid_interior", "advantage_change", "comparison_figures",
            "course_figures"]

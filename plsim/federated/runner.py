@@ -336,7 +336,7 @@ def run_federated(
         ledger=CommunicationLedger(),
         settings=dict(settings, rounds=rounds, dp=settings.get("dp"),
                       secure_aggregation=settings.get("secure_aggregation", False), dropout_rate=dropout_rate,
-                      clock=clock, n_clients=K, random_state=root, parallel=ex.kind != "sequential",
+                      clock=clock, n_clients=K, random_state=root, parallel=ex.concurrent,
                       strategy=strategy.name, executor=ex.describe()),
     )
     history.initial_loss, history.initial_accuracy = model.evaluate(w, X_test, y_test)

@@ -152,7 +152,7 @@ def plot_lr_tuning(tunings: Any, *, ax: Any = None, title: str | None = None) ->
     Parameters
     ----------
     tunings : dict of label -> LrTuning
-        From :func:`plsim.federated.config.tune_lr` / ``compare_algorithms`` (measured runs).
+        From :func:`plsim.federated.comparison.tune_lr` / ``compare_algorithms`` (measured runs).
         Filled markers reached the target; an open triangle at the top of a line means
         "not reached in that many rounds" (the run was stopped there), a cross a diverged run.
     """

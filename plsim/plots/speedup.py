@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from plsim.speedup.laws import amdahl_speedup
 from plsim.plots.style import COLORS, MEASURED, PREDICTED, measured_style, model_style, new_axes
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def plot_speedup(
     ax.plot(ps, scale(measured, ps), label=f"plsim on Dask ({MEASURED})", **measured_style(COLORS["parallel"]))
     f = result.serial_fraction
     if f is not None:
-        amdahl = [1.0 / (f + (1.0 - f) / p) for p in curve]
+        amdahl = [amdahl_speedup(f, p) for p in curve]
         ax.plot(curve, scale(amdahl, curve), color=COLORS["amdahl"], linestyle="-.", linewidth=1.5,
                 label=f"Amdahl law fitted to {MEASURED} (serial fraction {f:.2f})")
     if result.model is not None:

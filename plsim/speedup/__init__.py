@@ -42,7 +42,7 @@ from plsim.speedup.compare import PairedComparison, compare_paired, time_paired
 from plsim.speedup.cost_model import CostModel
 from plsim.speedup.demo import SpeedupDemo, demo_settings
 from plsim.speedup.judge import SerialFractionReading, SpeedupReading, cluster_cpus, read_serial_fraction, read_speedup
-from plsim.speedup.laws import amdahl_speedup, fit_amdahl, gustafson_speedup, karp_flatt
+from plsim.speedup.laws import amdahl_speedup, fit_amdahl, gustafson_speedup, ideal_speedup, karp_flatt
 from plsim.speedup.measure import (
     Calibration,
     Timing,
@@ -52,7 +52,6 @@ from plsim.speedup.measure import (
     run_parallel,
     run_sequential,
     time_call,
-    worker_addresses,
 )
 from plsim.speedup.result import SpeedupResult, measure_speedup
 from plsim.speedup.timeline import TaskRecord, record_timeline, timeline_from_task_stream
@@ -62,6 +61,7 @@ __all__ = [
     "time_call",
     "amdahl_speedup",
     "gustafson_speedup",
+    "ideal_speedup",
     "fit_amdahl",
     "karp_flatt",
     "CostModel",
@@ -69,7 +69,6 @@ __all__ = [
     "calibrate",
     "python_work",
     "python_work_iterations",
-    "worker_addresses",
     "run_sequential",
     "run_parallel",
     "SpeedupResult",

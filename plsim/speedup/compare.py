@@ -35,13 +35,13 @@ Taught in ``notebooks/01_speedup.ipynb`` (why one timing is not a result).
 from __future__ import annotations
 
 import math
-import numbers
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from plsim._random import task_rng
 from plsim.i18n import _
 from plsim.validation import check_nonneg_int as _nonneg_int, check_positive_int as _positive_int
 
@@ -281,9 +281,9 @@ def time_paired(run_a: Callable[[], Any], run_b: Callable[[], Any], *, pairs: in
         Timed pairs (>= 1); at least 6 are needed for a verdict, 7 by default.
     warmup : int
         Untimed calls of each callable before the first pair (>= 0).
-    random_state : None, int or numpy.random.Generator
-        Seed of the coin that orders each pair (``numpy.random.default_rng``);
-        the same seed gives the same order.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+        Root of the coin that orders each pair (branch ``"order"`` of
+        :mod:`plsim._random`'s seed tree); the same seed gives the same order.
     name_a, name_b : str
         Labels used in the summary.
 
@@ -297,7 +297,7 @@ def time_paired(run_a: Callable[[], Any], run_b: Callable[[], Any], *, pairs: in
     --------
     >>> c = time_paired(lambda: sum(range(2000)), lambda: sum(range(2000)), pairs=6, random_state=0)
     >>> len(c.seconds_a), c.first, c.randomized
-    (6, ('b', 'a', 'a', 'a', 'b', 'b'), True)
+    (6, ('a', 'a', 'a', 'b', 'b', 'b'), True)
     """
     for name, fn in (("run_a", run_a), ("run_b", run_b)):
         if not callable(fn):
@@ -307,7 +307,7 @@ def time_paired(run_a: Callable[[], Any], run_b: Callable[[], Any], *, pairs: in
     for name, label in (("name_a", name_a), ("name_b", name_b)):
         if not isinstance(label, str):
             raise TypeError(f"{name} must be a string, got {label!r} ({type(label).__name__})")
-    rng = _rng(random_state)
+    rng = task_rng(random_state, "order")
 
     for _ in range(warmup):
         run_a()
@@ -323,18 +323,3 @@ def time_paired(run_a: Callable[[], Any], run_b: Callable[[], Any], *, pairs: in
             runs[side]()
             seconds[side].append(time.perf_counter() - start)
     return compare_paired(seconds["a"], seconds["b"], name_a=name_a, name_b=name_b, first=first, randomized=True)
-
-
-def _rng(random_state: Any) -> Any:
-    """``numpy.random.default_rng(random_state)`` for None, an int >= 0 or a Generator; clear errors otherwise."""
-    import numpy as np
-
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is not None:
-        if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
-            raise TypeError(f"random_state must be None, a non-negative integer or a numpy Generator, "
-                            f"got {random_state!r} ({type(random_state).__name__})")
-        if random_state < 0:
-            raise ValueError(f"random_state={random_state!r} must be a non-negative integer seed (>= 0)")
-    return np.random.default_rng(random_state)

@@ -33,14 +33,14 @@ Used by ``plsim bench`` and taught in ``notebooks/00_start_here.ipynb`` and
 from __future__ import annotations
 
 import math
-import numbers
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from plsim.i18n import _
-from plsim.validation import check_positive_int as _positive_int
+from plsim.speedup.laws import ideal_speedup
+from plsim.validation import check_positive_int as _positive_int, check_real
 
 __all__ = ["SpeedupReading", "read_speedup", "SerialFractionReading", "read_serial_fraction", "cluster_cpus"]
 
@@ -73,8 +73,8 @@ class SpeedupReading:
 
     @property
     def ideal(self) -> int:
-        """The best speedup these workers can reach on these CPUs: ``min(workers, cpus)``."""
-        return min(self.workers, self.cpus)
+        """The best speedup these workers can reach on these CPUs (:func:`plsim.speedup.laws.ideal_speedup`)."""
+        return ideal_speedup(self.workers, self.cpus)
 
     @property
     def can_show_speedup(self) -> bool:
@@ -137,18 +137,12 @@ def read_speedup(speedup: float, workers: int, *, cpus: int, predicted: float | 
     SpeedupReading
         ``str()`` of it is the sentence to print under the measurement.
     """
-    if isinstance(speedup, bool) or not isinstance(speedup, numbers.Real):
-        raise TypeError(f"speedup must be a real number, got {type(speedup).__name__}")
-    speedup = float(speedup)
-    if not (math.isfinite(speedup) and speedup > 0):
-        raise ValueError(f"speedup={speedup!r} must be a finite number > 0 (T1 / Tp of two measured times)")
+    speedup = check_real("speedup", speedup, minimum=0, low_open=True)  # T1 / Tp of two measured times
     workers = _positive_int("workers", workers)
     cpus = _positive_int("cpus", cpus)
     if predicted is not None:
-        predicted = float(predicted)
-        if not (math.isfinite(predicted) and predicted > 0):
-            raise ValueError(f"predicted={predicted!r} must be a finite speedup > 0 or None")
-    ideal = min(workers, cpus)
+        predicted = check_real("predicted", predicted, minimum=0, low_open=True)
+    ideal = ideal_speedup(workers, cpus)
     caveats: list[tuple[str, str]] = []
     if cpus < 2:
         who = _("one worker") if workers == 1 else _("{workers} workers take turns on it").format(workers=workers)
@@ -360,18 +354,15 @@ def read_serial_fraction(speedups: Mapping[int, float], *, cpus: int | None = No
 
 
 def cluster_cpus(client: Any) -> int:
-    """CPUs a client's workers really share.
+    """CPUs a client's workers really share: :attr:`plsim.executor.Executor.cpus` of ``client``.
 
     A local cluster's workers -- a private one or the student session's shared
     one (:func:`plsim.cluster.is_local_cluster`) -- share this machine's usable
     CPUs (cgroup quota, ``CPU_LIMIT``, affinity), however many workers were
     started (fewer workers than CPUs lower the ideal, not the CPUs). A remote or
     gateway cluster's workers are assumed to have one CPU per thread.
+    ``client`` may also be any executor :func:`plsim.executor.resolve_executor` accepts.
     """
-    from plsim.cluster import is_local_cluster
-    from plsim.executor import worker_threads
-    from plsim.resources import detect_resources
+    from plsim.executor import resolve_executor
 
-    if is_local_cluster(client):
-        return detect_resources().cpus
-    return max(1, sum(worker_threads(client).values()))
+    return resolve_executor(client, name="client").cpus

@@ -25,6 +25,16 @@ def amdahl_speedup(serial_fraction: float, workers: int | float) -> float:
     return 1.0 / (f + (1.0 - f) / p)
 
 
+def ideal_speedup(workers: int, cpus: int) -> int:
+    """The best speedup ``workers`` can reach on ``cpus`` CPUs they share: ``min(workers, cpus)``.
+
+    Workers beyond the CPUs take turns (they lower nothing but add no speed); CPUs beyond
+    the workers stay idle. :attr:`plsim.executor.Executor.parallelism` is the same bound
+    read from a running cluster (its threads and the CPUs they share).
+    """
+    return min(_positive_int("workers", workers), _positive_int("cpus", cpus))
+
+
 def gustafson_speedup(serial_fraction: float, workers: int | float) -> float:
     """Gustafson's law ``p - f (p - 1)``: the problem grows with the workers.
 

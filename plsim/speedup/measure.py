@@ -6,18 +6,14 @@ Also calibrates a cluster's per-task overhead and bandwidth. Taught in ``noteboo
 from __future__ import annotations
 
 import math
-import pickle
 import statistics
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from dask.distributed import Client
-
-from plsim.executor import Dask, Executor
+from plsim.executor import Executor
 from plsim.i18n import _
 from plsim.progress import Callback, Progress, check_callback, notify
 from plsim.validation import check_nonneg_int as _nonneg_int, check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
@@ -109,18 +105,15 @@ def _noop(i: int) -> int:
     return i
 
 
-def _nbytes(obj: Any) -> int:
-    return int(getattr(obj, "nbytes", 0)) or len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def calibrate(client: Client, *, n_tasks: int = 200, megabytes: float = 8.0, repeats: int = 3) -> Calibration:
-    """Measure the per-task overhead (empty tasks) and the bandwidth (scatter) of ``client``.
+def calibrate(*, executor: Any = "auto", n_tasks: int = 200, megabytes: float = 8.0, repeats: int = 3
+              ) -> Calibration:
+    """Measure the per-task overhead (empty tasks) and the bandwidth (data sent to a worker) of a cluster.
 
     The overhead is the median wall time of ``n_tasks`` empty tasks divided by
     ``n_tasks``, so it includes everything a tiny task pays end to end
     (client, scheduler, worker, result back). The bandwidth is the bytes of a
-    ``megabytes`` array divided by the time to scatter it to one worker and
-    release it. Every notebook that quotes or predicts with the overhead
+    ``megabytes`` array divided by the time to send it to one worker
+    (:meth:`plsim.executor.Executor.send`, Dask's scatter) and release it. Every notebook that quotes or predicts with the overhead
     (``00_start_here``, ``01_speedup``, ``06_scaling_out``) takes it from here.
 
     Empty tasks, not the difference between a parallel and a sequential run of
@@ -132,8 +125,9 @@ def calibrate(client: Client, *, n_tasks: int = 200, megabytes: float = 8.0, rep
 
     Parameters
     ----------
-    client : dask.distributed.Client
-        The running cluster.
+    executor : dask.distributed.Client, "auto" or plsim.executor.Executor
+        The running cluster (resolved with :func:`plsim.executor.resolve_executor`;
+        ``"auto"``: the one :func:`plsim.start_cluster` started).
     n_tasks : int
         Empty tasks per timed run.
     megabytes : float
@@ -148,29 +142,26 @@ def calibrate(client: Client, *, n_tasks: int = 200, megabytes: float = 8.0, rep
     """
     import numpy as np
 
-    from plsim.executor import check_client
+    from plsim.executor import resolve_executor
 
-    check_client(client, what="calibrate")
+    ex = resolve_executor(executor)
+    ex.require_cluster("calibrate (the cluster's own costs)")
     n_tasks = _positive_int("n_tasks", n_tasks)
     mb = _nonneg_real("megabytes", megabytes)
     if mb <= 0:
         raise ValueError(f"megabytes={megabytes!r} must be > 0")
-
-    def empty_tasks() -> None:
-        futures = client.map(_noop, range(n_tasks), pure=False)
-        client.gather(futures)
-        del futures
-
-    timing, _ = time_call(empty_tasks, repeats=repeats, warmup=1)
+    tasks = [{"i": i} for i in range(n_tasks)]
     payload = np.ones(int(mb * 2**20) // 8, dtype=np.float64)
-    worker = worker_addresses(client)[:1]
+    worker = ex.workers()[0]
 
     def ship() -> None:
-        future = client.scatter(payload, workers=worker, hash=False)
-        future.result()  # scatter returns once the data is on the worker
-        future.release()
+        handle = ex.send(payload, worker=worker)
+        ex.wait([handle])  # the data is on the worker
+        ex.release([handle])
 
-    moved, _ = time_call(ship, repeats=repeats, warmup=1)
+    with ex.running("calibrate"):
+        timing, _ = time_call(lambda: ex.map(_noop, {}, tasks, name="plsim-calibrate"), repeats=repeats, warmup=1)
+        moved, _ = time_call(ship, repeats=repeats, warmup=1)
     return Calibration(overhead_per_task=timing.seconds / n_tasks, bandwidth=payload.nbytes / moved.seconds,
                        n_tasks=n_tasks, repeats=repeats, nbytes=int(payload.nbytes))
 
@@ -208,13 +199,6 @@ def python_work_iterations(milliseconds: float, *, probe: int = 200_000) -> int:
 # ---------------------------------------------------------------------------
 # running a set of tasks
 # ---------------------------------------------------------------------------
-def worker_addresses(client: Client) -> list[str]:
-    """Addresses of the client's workers, sorted (a stable order for choosing ``p`` of them)."""
-    from plsim.executor import worker_threads
-
-    return sorted(worker_threads(client))
-
-
 def run_sequential(func: Callable[..., Any], tasks: Sequence[Any], data: Any = None) -> list[Any]:
     """``[func(task) ...]`` or ``[func(task, data) ...]`` in this process, one after another."""
     if not callable(func):
@@ -250,7 +234,7 @@ def _chosen_workers(ex: Executor, workers: int | None) -> list[str] | None:
             f"workers={workers} but the executor ({ex.describe()}) has {len(available)} worker(s); "
             f"start a cluster with plsim.start_cluster(n_workers={workers})"
         )
-    return available[:workers] if isinstance(ex, Dask) else None
+    return available[:workers] if ex.on_cluster else None
 
 
 def run_parallel(

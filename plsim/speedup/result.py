@@ -11,18 +11,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from plsim.executor import Dask, resolve_executor
+from plsim.comm.sizes import shipped_nbytes
+from plsim.executor import resolve_executor
 from plsim.i18n import N_, _
 from plsim.progress import Callback, Progress, check_callback, notify
 from plsim.stopping import PartialResultWarning, note_interrupted, refuse_if_cell_interrupted
 from plsim.validation import check_nonneg_int as _nonneg_int, check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
 from plsim.speedup.cost_model import UNEXPLAINED_BELOW, CostModel
-from plsim.speedup.judge import SerialFractionReading, SpeedupReading, cluster_cpus, read_serial_fraction, read_speedup
+from plsim.speedup.judge import SerialFractionReading, SpeedupReading, read_serial_fraction, read_speedup
 from plsim.speedup.laws import fit_amdahl, karp_flatt
 from plsim.speedup.measure import (
     Calibration,
     Timing,
-    _nbytes,
     _timed_runs,
     calibrate,
     check_ship,
@@ -346,10 +346,7 @@ def measure_speedup(
         Measured times and speedups, the Amdahl fit, and the predicted speedups.
     """
     ex = resolve_executor(executor)
-    if not isinstance(ex, Dask):
-        raise ValueError(f"executor={executor!r} runs {ex.describe()}; measure_speedup compares this process with "
-                         "the workers of a Dask cluster: pass the client from plsim.start_cluster() (or 'auto' "
-                         "once one is running)")
+    ex.require_cluster("measure_speedup (compares this process with the cluster's workers)")
     tasks = list(tasks)
     if not tasks:
         raise ValueError("tasks is empty; give at least one task")
@@ -406,8 +403,8 @@ def measure_speedup(
 
     model = None
     if predict and (stopped is None or calibration is not None):
-        cal = calibration or calibrate(ex.client)
-        size = 0 if data is None else _nbytes(data)
+        cal = calibration or calibrate(executor=ex)
+        size = 0 if data is None else shipped_nbytes(data)
         model = CostModel(
             task_seconds=seq.seconds / len(tasks),
             n_tasks=len(tasks),
@@ -418,4 +415,4 @@ def measure_speedup(
         )
     name = getattr(func, "__name__", "task")
     return SpeedupResult(seq, parallel, model=model, title=title or _("{n} x {name} (data: {ship})").format(n=len(tasks), name=name, ship=ship),
-                         cpus=cluster_cpus(ex.client), stopped_reason=stopped)
+                         cpus=ex.cpus, stopped_reason=stopped)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-if TYPE_CHECKING:
-    from dask.distributed import Client
+from typing import Any, NamedTuple
 
 # ---------------------------------------------------------------------------
 # timeline from Dask's task stream
@@ -45,22 +42,24 @@ def timeline_from_task_stream(records: Sequence[Mapping[str, Any]], *, actions: 
 
 
 @contextlib.contextmanager
-def record_timeline(client: Client, *, actions: Sequence[str] = ("compute", "transfer")) -> Iterator[list[TaskRecord]]:
+def record_timeline(*, executor: Any = "auto", actions: Sequence[str] = ("compute", "transfer")
+                    ) -> Iterator[list[TaskRecord]]:
     """Collect the timeline of everything the cluster runs inside the ``with`` block.
 
-    >>> with record_timeline(client) as timeline:
+    >>> with record_timeline(executor=client) as timeline:
     ...     run_parallel(client, python_work, [10**5] * 8)
     >>> timeline[0]
     TaskRecord(worker='tcp://127.0.0.1:...', start=..., stop=..., key='plsim-speedup-task-...', action='compute')
 
-    The list is filled when the block ends.
+    The list is filled when the block ends. ``executor`` (resolved with
+    :func:`plsim.executor.resolve_executor`) is the cluster whose scheduler records the
+    tasks; an executor without a scheduler (sequential, joblib) records none: the list
+    stays empty.
     """
-    from dask.distributed import get_task_stream
+    from plsim.executor import resolve_executor
 
-    from plsim.executor import check_client
-
-    check_client(client, what="record_timeline")
+    ex = resolve_executor(executor)
     timeline: list[TaskRecord] = []
-    with get_task_stream(client=client) as stream:
+    with ex.task_stream() as stream:
         yield timeline
-    timeline.extend(timeline_from_task_stream(stream.data, actions=actions))
+    timeline.extend(timeline_from_task_stream(stream, actions=actions))

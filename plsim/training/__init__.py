@@ -5,7 +5,7 @@
 * :mod:`plsim.training.local_sgd` -- ``H`` local steps between averages;
 * :mod:`plsim.training.pipeline` -- layers split into stages on different workers, GPipe micro-batches;
 * :mod:`plsim.training.scaling` -- strong versus weak scaling, measured and predicted;
-* :mod:`plsim.training.config` -- the demo sizes of notebook 04 (small mode aware).
+* :mod:`plsim.training.demo` -- the demo sizes of notebook 04 (small mode aware).
 
 Communication (bytes, cost models, all-reduce, compression) lives in :mod:`plsim.comm`;
 Amdahl's and Gustafson's laws in :mod:`plsim.speedup` (``plsim.speedup.amdahl_speedup``).
@@ -30,8 +30,8 @@ _LAZY = {
     "pipeline_gradient": "plsim.training.pipeline",
     "predict_scaling": "plsim.training.scaling",
     "measure_scaling": "plsim.training.scaling",
-    "TrainingDemo": "plsim.training.config",
-    "demo_settings": "plsim.training.config",
+    "TrainingDemo": "plsim.training.demo",
+    "demo_settings": "plsim.training.demo",
 }
 
 __all__ = sorted(_LAZY)

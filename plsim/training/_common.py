@@ -175,7 +175,7 @@ def split_batch(batch_size: int | None, n_workers: int) -> list[int | None]:
 
 def default_replicas(ex: Executor) -> int:
     """Replicas when the caller gives none: the cluster's workers, 2 for a sequential run."""
-    return ex.n_workers if ex.kind == "dask" else 2
+    return ex.n_workers if ex.on_cluster else 2
 
 
 SHARDS = "the training data X, y (one shard per replica)"

@@ -52,6 +52,7 @@ from plsim.training._common import (
     check_lr,
     check_shards,
     check_w0,
+    default_replicas,
     diverged,
     local_batch,
     shard_groups,
@@ -333,7 +334,7 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
     check_callback(callback)
     ex = resolve_executor(executor)
     random_state = check_random_state(random_state)
-    shards = _worker_shards(shards, n_workers, len(y), random_state, ex.n_workers if ex.kind == "dask" else 2)
+    shards = _worker_shards(shards, n_workers, len(y), random_state, default_replicas(ex))
     n_workers = len(shards)
     bound = _check_bound(staleness_bound)
     lr = check_lr(lr)

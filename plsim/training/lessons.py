@@ -1,7 +1,7 @@
 """The figures notebook 04 quotes, computed once at its own sizes: one source for the notebook and the course.
 
 ``notebooks/04_distributed_training.ipynb`` calls :func:`small_step`, :func:`size_speedup`
-and :func:`staleness_race` with :func:`plsim.training.config.demo_settings`, and
+and :func:`staleness_race` with :func:`plsim.training.demo.demo_settings`, and
 ``benchmarks/course_figures.py`` calls :func:`course_figures`, which runs the very same
 functions at the very same settings, so the two always quote the same kind of number:
 
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from plsim.training._common import TrainingHistory
-from plsim.training.config import TrainingDemo, demo_settings
+from plsim.training.demo import TrainingDemo, demo_settings
 from plsim.training.scaling import SizeSpeedup
 
 __all__ = ["small_step", "step_seconds", "step_speedup", "size_data", "size_speedup", "StalenessRace", "staleness_race",
@@ -224,13 +224,7 @@ def course_figures(executor: Any = None, *, small: bool | None = None) -> dict[s
     if executor is None:
         executor = plsim.current_client()
     ex = resolve_executor(executor)
-    if ex.kind == "dask":
-        from plsim.executor import worker_threads
-        from plsim.speedup import cluster_cpus
-
-        workers, cpus = len(worker_threads(ex.client)), cluster_cpus(ex.client)
-    else:
-        workers, cpus = 1, 1
+    workers, cpus = len(ex.threads()), ex.cpus
     t0 = time.perf_counter()
     dp, ref = small_step(ex, cfg)
     sweep = size_speedup(ex, cfg)

@@ -1,7 +1,7 @@
 """The figures ``notebooks/05_collectives_compression_pipelines.ipynb`` quotes, computed in one place.
 
 The notebook and ``benchmarks/course_figures.py`` call the same functions at the same
-settings (:func:`plsim.training.config.demo_settings`), so the course quotes one source:
+settings (:func:`plsim.training.demo.demo_settings`), so the course quotes one source:
 
 * :func:`alpha_beta_lesson` -- point-to-point messages and collectives timed between
   the workers (:func:`plsim.comm.measure_exchange`) at sizes over four orders of
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from plsim.comm.measure import AlphaBetaFit, ExchangeTimes, fit_with_heldout, measure_exchange, split_heldout
-from plsim.training.config import TrainingDemo, demo_settings
+from plsim.training.demo import TrainingDemo, demo_settings
 from plsim.training.pipeline import BubbleMeasurement, measure_bubble
 
 __all__ = ["AlphaBetaLesson", "alpha_beta_lesson", "bubble_lesson", "pipeline_model", "course_figures"]
@@ -47,28 +47,28 @@ class AlphaBetaLesson:
     heldout: list[float]
 
 
-def _client(executor: Any) -> Any:
-    """The Dask client to measure on, or ``None`` (nothing to measure between workers here)."""
-    from plsim.executor import Dask, resolve_executor
+def _executor(executor: Any) -> Any:
+    """The executor to measure on (``None``: Dask's default client, if any, else this process)."""
+    from plsim.executor import resolve_executor
 
-    ex = resolve_executor("auto" if executor is None else executor)
-    return ex.client if isinstance(ex, Dask) else None
+    return resolve_executor("auto" if executor is None else executor)
 
 
-def alpha_beta_lesson(client: Any, cfg: TrainingDemo | None = None) -> AlphaBetaLesson:
+def alpha_beta_lesson(cfg: TrainingDemo | None = None, *, executor: Any = "auto") -> AlphaBetaLesson:
     """Time the exchanges of ``cfg`` on the cluster, fit alpha and beta on all sizes but the held-out ones.
 
     Parameters
     ----------
-    client : dask.distributed.Client
     cfg : TrainingDemo or None
-        The settings (default :func:`plsim.training.config.demo_settings`):
+        The settings (default :func:`plsim.training.demo.demo_settings`):
         ``exchange_algorithms``, ``exchange_sizes``, ``exchange_heldout``,
         ``exchange_repeats``, ``exchange_chain``.
+    executor : dask.distributed.Client, "auto" or plsim.executor.Executor
+        The cluster to measure on (:func:`plsim.comm.measure_exchange`).
     """
     cfg = cfg or demo_settings()
     _, heldout = split_heldout(cfg.exchange_sizes, cfg.exchange_heldout)
-    times = measure_exchange(client, sizes=cfg.exchange_sizes, algorithms=cfg.exchange_algorithms,
+    times = measure_exchange(executor=executor, sizes=cfg.exchange_sizes, algorithms=cfg.exchange_algorithms,
                              repeats=cfg.exchange_repeats, chain=cfg.exchange_chain)
     return AlphaBetaLesson(times, fit_with_heldout(times, heldout), heldout)
 
@@ -91,18 +91,15 @@ def bubble_lesson(executor: Any, cfg: TrainingDemo | None = None, *, cpus: int |
                   ) -> dict[int, BubbleMeasurement]:
     """The pipeline bubble for each micro-batch count of ``cfg.pipeline_micro``: ``{m: BubbleMeasurement}``.
 
-    ``cpus``: the CPUs the workers share (default :func:`plsim.speedup.cluster_cpus` on a Dask client).
+    ``cpus``: the CPUs the workers share (default :attr:`plsim.executor.Executor.cpus` on a cluster).
     """
-    from plsim.speedup import cluster_cpus
-
     cfg = cfg or demo_settings()
-    client = _client(executor)
-    if cpus is None and client is not None:
-        cpus = cluster_cpus(client)
+    ex = _executor(executor)
+    if cpus is None and ex.on_cluster:
+        cpus = ex.cpus
     model, w, X, y = pipeline_model(cfg)
     # no warm-up pass: the median of the passes leaves out a first one slowed by the workers' first tasks
-    return {m: measure_bubble(model, w, X, y, n_stages=cfg.pipeline_stages, n_micro=m,
-                              executor=client if client is not None else executor,
+    return {m: measure_bubble(model, w, X, y, n_stages=cfg.pipeline_stages, n_micro=m, executor=ex,
                               repeats=cfg.pipeline_repeats, cpus=cpus, warmup=False)
             for m in cfg.pipeline_micro}
 
@@ -130,26 +127,23 @@ def course_figures(executor: Any = None, *, small: bool | None = None) -> dict[s
         the context: ``comm_workers``, ``comm_cpus``, ``comm_ranks``, ``comm_algorithms``.
         Without a Dask cluster the measured figures are ``None``.
     """
-    from plsim.executor import worker_threads
-    from plsim.speedup import cluster_cpus
-
     cfg = demo_settings(small)
-    client = _client(executor)
-    out: dict[str, Any] = {"comm_workers": 0 if client is None else len(worker_threads(client)),
-                           "comm_cpus": None if client is None else cluster_cpus(client),
+    ex = _executor(executor)
+    out: dict[str, Any] = {"comm_workers": len(ex.threads()) if ex.on_cluster else 0,
+                           "comm_cpus": ex.cpus if ex.on_cluster else None,
                            "comm_algorithms": list(cfg.exchange_algorithms)}
-    if client is None:
+    if not ex.on_cluster:
         out.update(alpha_seconds=None, beta_seconds_per_byte=None, alpha_beta_heldout_median_ratio=None,
                    alpha_beta_points=None)
     else:
-        lesson = alpha_beta_lesson(client, cfg)
+        lesson = alpha_beta_lesson(cfg, executor=ex)
         fit = lesson.fit
         out.update(alpha_seconds=fit.link.alpha, beta_seconds_per_byte=fit.link.beta,
                    alpha_beta_heldout_median_ratio=round(fit.heldout_median_ratio, 3),
                    alpha_beta_points=fit.points, alpha_beta_r2=round(fit.r2, 3), comm_ranks=fit.n_ranks,
                    alpha_beta_sizes=fit.fitted_sizes, alpha_beta_heldout_sizes=fit.heldout_sizes,
                    alpha_beta_heldout_ratios=[round(r, 3) for r in fit.ratios("held out")])
-    bubbles = bubble_lesson(client if client is not None else executor, cfg, cpus=out["comm_cpus"])
+    bubbles = bubble_lesson(ex, cfg, cpus=out["comm_cpus"])
     reasons = []
     for m, b in bubbles.items():
         out[f"bubble_measured_m{m}"] = None if b.measured is None else round(b.measured, 3)

@@ -240,9 +240,7 @@ def timeline_from_task_stream(records: Sequence[Any], labels: dict[str, tuple[in
 def _stage_workers(ex: Any, p: int) -> list[str | None]:
     """The worker each stage lives on (worker ``s mod workers`` in address order), or ``None`` for every
     stage where there is nothing to choose (one worker, or not Dask)."""
-    from plsim.executor import Dask
-
-    if not isinstance(ex, Dask):
+    if not ex.on_cluster:
         return [None] * p
     addresses = ex.workers()
     if len(addresses) < 2:
@@ -267,19 +265,13 @@ def _wait_for_stages(ex: Any, futures: list[Any], home: list[str | None]) -> Non
     """Wait for the pass; if a stage's worker left the cluster, fail at once instead of waiting for good."""
     if all(h is None for h in home):
         return
-    import distributed
-
-    from plsim.executor import worker_threads
-
-    client = ex.client
     while any(not f.done() for f in futures):
         try:
-            with client.as_current():
-                distributed.wait(futures, timeout=0.5)
+            ex.wait(futures, timeout=0.5)
             return
         except TimeoutError:
             pass
-        gone = sorted({h for h in home if h is not None} - set(worker_threads(client)))
+        gone = sorted({h for h in home if h is not None} - set(ex.threads()))
         if gone:
             raise RuntimeError(f"pipeline_gradient: the worker{'s' if len(gone) > 1 else ''} {gone} holding a "
                                "pipeline stage left the cluster (a crash, or its memory limit); the pass is "
@@ -314,8 +306,6 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
         overlap); ``bytes_sent`` counts activations forward and gradients backward
         between stages; ``info["workers"]`` lists where each stage's tasks ran.
     """
-    from plsim.executor import Dask
-
     stages = split_stages(model, n_stages)
     w = model.check_params(w)
     X = model.check_X(X)
@@ -395,7 +385,7 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
         stage_grads = ex.gather(sums)
         loss = float(sum(ex.gather(losses)))
         nbytes = int(sum(ex.gather(sizes)))
-    if isinstance(ex, Dask):
+    if ex.on_cluster:
         timeline = timeline_from_task_stream(stream, labels, p, n_micro)
         ran_on = [sorted({r.worker for r in stream if labels.get(r.key, (None,))[0] == s}) for s in range(p)]
         source = "task stream"
@@ -429,15 +419,9 @@ def _key(handle: Any) -> str:
 
 def _recording(ex: Any) -> Any:
     """The task stream of the block on a Dask executor (a list filled when the block ends); else an empty list."""
-    import contextlib
+    from plsim.speedup.timeline import record_timeline
 
-    from plsim.executor import Dask
-
-    if isinstance(ex, Dask):
-        from plsim.speedup.timeline import record_timeline
-
-        return record_timeline(ex.client, actions=("compute",))
-    return contextlib.nullcontext([])
+    return record_timeline(executor=ex, actions=("compute",))
 
 
 @dataclass
@@ -506,11 +490,9 @@ def measure_bubble(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *, n
     -------
     BubbleMeasurement
     """
-    from plsim.executor import Dask
-
     repeats = check_positive_int("repeats", repeats)
     ex = resolve_executor(executor)
-    workers = ex.n_workers if isinstance(ex, Dask) else 1
+    workers = ex.n_workers
     cpus = workers if cpus is None else check_positive_int("cpus", cpus)
     predicted = bubble_fraction(n_stages, n_micro)
     if warmup:
@@ -522,7 +504,7 @@ def measure_bubble(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *, n
     spans = {k: [e[4] - e[3] for r in runs for e in r.timeline.events if e[1] == k] for k in ("F", "B")}
     simulated = gpipe_schedule(n_stages, n_micro, float(np.median(spans["F"])), float(np.median(spans["B"])))
     reason = ""
-    if not isinstance(ex, Dask):
+    if not ex.concurrent:
         reason = "the passes ran in this process, one task after the other: nothing runs in parallel"
     elif workers < n_stages or cpus < n_stages:
         others = "the other stage's turn" if n_stages == 2 else "the other stages' turns"

@@ -254,15 +254,11 @@ def measure_size_speedup(executor: Any, X: np.ndarray, y: np.ndarray, hidden_siz
         raise ValueError("hidden_sizes must name at least one model, e.g. [(32,), (1024, 1024)]")
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
-    if ex.kind == "dask":
-        from plsim.executor import worker_threads
-        from plsim.speedup import calibrate, cluster_cpus
+    parallel = ex.parallelism
+    if ex.on_cluster and bandwidth is None:
+        from plsim.speedup import calibrate
 
-        parallel = max(1, min(sum(worker_threads(ex.client).values()), cluster_cpus(ex.client)))
-        if bandwidth is None:
-            bandwidth = calibrate(ex.client, n_tasks=10, megabytes=8, repeats=3).bandwidth
-    else:
-        parallel = 1
+        bandwidth = calibrate(executor=ex, n_tasks=10, megabytes=8, repeats=3).bandwidth
     beta = 0.0 if bandwidth is None else 1.0 / check_real("bandwidth", bandwidth, minimum=0, low_open=True)
     params, one, many = [], [], []
     for hidden in sizes:

@@ -89,12 +89,10 @@ def explore_speedup(
     import numpy as np
 
     from plsim import speedup as sp
-    from plsim.executor import Dask, resolve_executor
+    from plsim.executor import resolve_executor
 
     ex = resolve_executor(executor)
-    if not isinstance(ex, Dask):
-        raise ValueError(f"executor={executor!r} runs {ex.describe()}; the explorer measures the workers of a "
-                         "Dask cluster: pass the client from plsim.start_cluster()")
+    ex.require_cluster("the speedup explorer (measures the cluster's workers)")
     if ship not in SHIP_CHOICES.values():
         raise ValueError(f"ship={ship!r} must be one of {sorted(SHIP_CHOICES.values())}")
     data_mb = check_nonneg_real("data_mb", data_mb)
@@ -121,8 +119,8 @@ def explore_speedup(
 
     # warm up: imports and the function on every worker, untimed
     sp.run_parallel(ex, sp.python_work, [1] * available)
-    cal = calibration or sp.calibrate(ex.client, n_tasks=100, megabytes=4, repeats=1)
-    cpus = sp.cluster_cpus(ex.client)  # the table then says what these CPUs can and cannot show
+    cal = calibration or sp.calibrate(executor=ex, n_tasks=100, megabytes=4, repeats=1)
+    cpus = ex.cpus  # the table then says what these CPUs can and cannot show
 
     def sequential() -> list:
         out = []
@@ -151,7 +149,7 @@ def explore_speedup(
                                    callback=lambda e, p=p: tick(f"{p} worker(s)", e.done))
 
         if p == workers:
-            with sp.record_timeline(ex.client) as timeline:
+            with sp.record_timeline(executor=ex) as timeline:
                 timing, _ = sp.time_call(run, repeats=1, warmup=0)
         else:
             timing, _ = sp.time_call(run, repeats=1, warmup=0)
@@ -305,7 +303,7 @@ def speedup_explorer(executor: Any = "auto") -> Any:
         ex = get_executor()
         if "calibration" not in cache:
             report.progress(0, 1, "measuring the cluster's per-task overhead and bandwidth...")
-            cache["calibration"] = calibrate(ex.client, n_tasks=100, megabytes=4, repeats=1)
+            cache["calibration"] = calibrate(executor=ex, n_tasks=100, megabytes=4, repeats=1)
 
         ran = f"<p><b>Ran</b>: {ran_text(params, have=ex.n_workers, cpus=cpus)}</p>"
         last: list[Phase] = []

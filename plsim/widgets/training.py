@@ -24,9 +24,7 @@ STALENESS_CHOICES = [("unbounded (async)", UNBOUNDED)] + [(str(s), s) for s in r
 
 def _cpus(ex: Any) -> int:
     """Usable CPUs of the executor's workers (1 for a sequential run)."""
-    from plsim.speedup import cluster_cpus
-
-    return cluster_cpus(ex.client) if ex.kind == "dask" else 1
+    return ex.cpus
 
 
 METHODS = ("sync", "async", "local_sgd")
