@@ -110,7 +110,8 @@ def _code_template() -> Catalog:
             where = english.relative_to(ROOT).as_posix() if english.is_relative_to(ROOT) else english.name
             for lineno, message, _comments, _context in babel_extract("python", io.BytesIO(code.encode()),
                                                                        keywords=KEYWORDS):
-                template.add(message, locations=[(f"{where}#cell{i}", lineno)], python_format=False)
+                # Catalog.add has no python_format argument: drop the flag Babel guesses from a '%' in the text
+                template.add(message, locations=[(f"{where}#cell{i}", lineno)]).flags.discard("python-format")
     return template
 
 
