@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from plsim.i18n import _
+
 __all__ = ["AccuracyComparison", "compare_accuracy", "accuracy_interval", "LEVEL"]
 
 LEVEL = 0.95
@@ -155,16 +157,16 @@ class AccuracyComparison:
     def evidence(self) -> str:
         """The difference in points, its interval and the rows behind it, as one clause to quote after a colon."""
         low, high = self.interval
-        return (f"{self.difference * 100:+.1f} points, {self.level:.0%} interval {low * 100:+.1f} to {high * 100:+.1f} "
-                f"on the same {self.n} test rows, {self.only_a} of them right only for {self.name_a} and "
-                f"{self.only_b} only for {self.name_b}, exact McNemar p = {self.p_value:.3f}")
+        return (_("{value:+.1f} points, {level:.0%} interval {value2:+.1f} to {value3:+.1f} on "
+                   "the same {n} test rows, {only_a} of them right only for {name_a} and "
+                   "{only_b} only for {name_b}, exact McNemar p = {p_value:.3f}").format(value=self.difference * 100, level=self.level, value2=low * 100, value3=high * 100, n=self.n, only_a=self.only_a, name_a=self.name_a, only_b=self.only_b, name_b=self.name_b, p_value=self.p_value))
 
     def summary(self) -> str:
         """Two sentences: both accuracies, the paired difference with its interval; the verdict."""
-        first = (f"{self.name_a} {self.accuracy_a:.3f} against {self.name_b} {self.accuracy_b:.3f} (test accuracy, "
-                 f"measured): {self.evidence()}.")
+        first = (_("{name_a} {accuracy_a:.3f} against {name_b} {accuracy_b:.3f} (test "
+                    "accuracy, measured): {evidence}.").format(name_a=self.name_a, accuracy_a=self.accuracy_a, name_b=self.name_b, accuracy_b=self.accuracy_b, evidence=self.evidence()))
         second = (f"{self.name_a} {self.relation} {self.name_b}"
-                  + (" on this test set." if self.verdict == NO_CLEAR_DIFFERENCE else "."))
+                  + (_(" on this test set.") if self.verdict == NO_CLEAR_DIFFERENCE else "."))
         return f"{_sentence(first)} {_sentence(second)}"
 
     def __str__(self) -> str:

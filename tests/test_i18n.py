@@ -239,3 +239,23 @@ def test_no_message_hides_in_an_f_string():
                            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
                            and n.func.id in ("_", "N_", "ngettext") and n.args and isinstance(n.args[0], ast.Constant)]
     assert hidden == []
+
+
+def test_no_message_is_translated_at_import_time():
+    """A ``_()`` at module or class level, or in a default argument, runs once at import: the language chosen
+    later (set_language, a kernel in notebooks/fr/) would never reach it. Mark such constants with ``N_()`` and
+    translate them where they are shown."""
+    import ast
+
+    early = []
+    for path in sorted((ROOT / "plsim").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        late: set[int] = set()
+        for func in ast.walk(tree):
+            if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                body = func.body if isinstance(func.body, list) else [func.body]
+                late |= {id(n) for stmt in body for n in ast.walk(stmt)}
+        early += [f"{path.relative_to(ROOT)}:{n.lineno}" for n in ast.walk(tree)
+                  if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("_", "ngettext")
+                  and id(n) not in late]
+    assert early == []

@@ -14,6 +14,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from plsim.i18n import _
 from plsim.benchmark import (DEFAULT_FEATURES, DEFAULT_MEMBERS, DEFAULT_REPEATS, DEFAULT_SAMPLES, ESTIMATORS,
                              SMALL_MEMBERS, SMALL_SAMPLES, BenchConfig, BenchResult, run_bench)
 
@@ -39,18 +40,18 @@ def _show(event: Progress) -> None:
 def format_table(out: BenchResult) -> str:
     """The human-readable table printed by ``plsim bench``."""
     p = out.workers
-    head = (f"plsim bench: {out.members} x {out.estimator} (bagging) on {out.samples} x {out.features} "
-            f"samples, {p} {out.cluster} worker(s), median of {out.repeats} run(s)")
+    head = (_("plsim bench: {members} x {estimator} (bagging) on {samples} x {features} "
+               "samples, {p} {cluster} worker(s), median of {repeats} run(s)").format(members=out.members, estimator=out.estimator, samples=out.samples, features=out.features, p=p, cluster=out.cluster, repeats=out.repeats))
     rows = [("", "time (s)", "speedup", "efficiency", "accuracy"),
             ("sequential (1 process, 1 thread)", f"{out.sequential_seconds:.2f}", "1.00x", "100%",
              f"{out.sequential_accuracy:.4f}"),
-            (f"plsim on Dask ({p} worker{'s' if p != 1 else ''})", f"{out.parallel_seconds:.2f}", f"{out.measured_speedup:.2f}x",
+            (_("plsim on Dask ({p} worker{value})").format(p=p, value='s' if p != 1 else ''), f"{out.parallel_seconds:.2f}", f"{out.measured_speedup:.2f}x",
              f"{out.measured_efficiency:.0%}", f"{out.parallel_accuracy:.4f}")]
     if out.joblib_seconds is not None:
         rows.append((f"joblib {out.joblib_backend} (n_jobs={p})", f"{out.joblib_seconds:.2f}",
                      f"{out.joblib_speedup:.2f}x", f"{out.joblib_efficiency:.0%}",
                      f"{out.joblib_accuracy:.4f}"))
-    rows.append((f"cost model ({p} worker{'s' if p != 1 else ''}, predicted)", f"{out.predicted_parallel_seconds:.2f}",
+    rows.append((_("cost model ({p} worker{value}, predicted)").format(p=p, value='s' if p != 1 else ''), f"{out.predicted_parallel_seconds:.2f}",
                  f"{out.predicted_speedup:.2f}x", f"{out.predicted_speedup / p:.0%}", "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [head, ""]
@@ -59,23 +60,24 @@ def format_table(out: BenchResult) -> str:
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
     lines.append("")
-    lines.append("All times and speedups are measured wall clock except the cost-model row (predicted from the "
-                 f"measured {out.member_seconds_mean * 1e3:.0f} ms per member, "
-                 f"{out.overhead_per_task_seconds * 1e3:.2f} ms overhead per task and "
-                 f"{out.bandwidth_bytes_per_second / 1e6:.0f} MB/s).")
+    lines.append(_("All times and speedups are measured wall clock except the cost-model row "
+                    "(predicted from the measured {value:.0f} ms per member, {value2:.2f} ms "
+                    "overhead per task and {value3:.0f} MB/s).").format(value=out.member_seconds_mean * 1e3, value2=out.overhead_per_task_seconds * 1e3, value3=out.bandwidth_bytes_per_second / 1e6))
     if out.joblib_comparison_summary is not None:
-        lines.append(f"On the same fit, {out.joblib_comparison_summary}")
+        lines.append(_("On the same fit, {joblib_comparison_summary}").format(joblib_comparison_summary=out.joblib_comparison_summary))
         if out.joblib_comparison == "too_few_pairs":
-            lines.append(f"(plsim bench --repeats {DEFAULT_REPEATS} or more can tell the two apart.)")
+            lines.append(_("(plsim bench --repeats {DEFAULT_REPEATS} or more can tell the two "
+                            "apart.)").format(DEFAULT_REPEATS=DEFAULT_REPEATS))
     if (out.joblib_speedup is not None and out.joblib_speedup > out.measured_speedup
             and out.member_seconds_mean < 0.05):
-        lines.append("joblib groups tiny tasks into batches by itself (batch_size='auto'), so it pays the per-task "
-                     "overhead once per batch; plsim submits one Dask task per member.")
+        lines.append(_("joblib groups tiny tasks into batches by itself (batch_size='auto'), so it pays the per-task "
+                        "overhead once per batch; plsim submits one Dask task per member."))
     same = "identical" if out.identical_predictions else "DIFFERENT"
-    lines.append(f"Sequential and plsim ensembles: {same} predictions on {out.test_samples} test samples.")
+    lines.append(_("Sequential and plsim ensembles: {same} predictions on {test_samples} test "
+                    "samples.").format(same=same, test_samples=out.test_samples))
     if out.joblib_identical_predictions is not None:
         same = "identical" if out.joblib_identical_predictions else "DIFFERENT"
-        lines.append(f"Sequential and joblib ensembles: {same} predictions.")
+        lines.append(_("Sequential and joblib ensembles: {same} predictions.").format(same=same))
     if out.explanation:
         lines.append(out.explanation)
     lines += [f"Note: {caveat}" for caveat in out.caveats]
@@ -93,7 +95,7 @@ def _figure(out: BenchResult) -> Any:
     plot_speedup(out.speedup, left, joblib_speedup=joblib)
     if out.timeline:
         plot_timeline(list(out.timeline), right)
-        right.set_title(f"Last parallel fit: {right.get_title()}")
+        right.set_title(_("Last parallel fit: {get_title}").format(get_title=right.get_title()))
     fig.suptitle(out.speedup.title)
     return fig
 
@@ -122,29 +124,34 @@ def plot_formats() -> frozenset[str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``plsim bench``."""
     parser.add_argument("--workers", type=int, default=None,
-                        help="worker processes of the local cluster (default: the usable CPUs)")
+                        help=_("worker processes of the local cluster (default: the usable CPUs)"))
     parser.add_argument("--members", type=int, default=None,
-                        help=f"ensemble members (default {DEFAULT_MEMBERS}; {SMALL_MEMBERS} with --small-tasks)")
+                        help=_("ensemble members (default {DEFAULT_MEMBERS}; {SMALL_MEMBERS} "
+                                "with --small-tasks)").format(DEFAULT_MEMBERS=DEFAULT_MEMBERS, SMALL_MEMBERS=SMALL_MEMBERS))
     parser.add_argument("--samples", type=int, default=None,
-                        help=f"training rows (default {DEFAULT_SAMPLES}; {SMALL_SAMPLES} with --small-tasks)")
+                        help=_("training rows (default {DEFAULT_SAMPLES}; {SMALL_SAMPLES} with "
+                                "--small-tasks)").format(DEFAULT_SAMPLES=DEFAULT_SAMPLES, SMALL_SAMPLES=SMALL_SAMPLES))
     parser.add_argument("--features", type=int, default=DEFAULT_FEATURES, help="columns (default %(default)s)")
     parser.add_argument("--estimator", choices=ESTIMATORS, default="decision_tree",
-                        help="base estimator of every member (default %(default)s)")
+                        help=_("base estimator of every member (default %(default)s)"))
     parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
-                        help="timed runs of each kind; the median is reported, and plsim and joblib are compared "
-                        f"pair by pair, in a random order ({DEFAULT_REPEATS} or more; default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random_state of the data and the ensemble")
+                        help=_("timed runs of each kind; the median is reported, and plsim and "
+                                "joblib are compared pair by pair, in a random order "
+                                "({DEFAULT_REPEATS} or more; default %(default)s)").format(DEFAULT_REPEATS=DEFAULT_REPEATS))
+    parser.add_argument("--seed", type=int, default=0, help=_("random_state of the data and the ensemble"))
     parser.add_argument("--address", default=None,
-                        help="connect to this Dask scheduler (tcp://host:8786) instead of a local cluster")
+                        help=_("connect to this Dask scheduler (tcp://host:8786) instead of a local cluster"))
     parser.add_argument("--small-tasks", action="store_true",
-                        help=f"many tiny members ({SMALL_MEMBERS} of ~10 ms): where per-task overhead wins")
+                        help=_("many tiny members ({SMALL_MEMBERS} of ~10 ms): where per-task "
+                                "overhead wins").format(SMALL_MEMBERS=SMALL_MEMBERS))
     parser.add_argument("--no-joblib", dest="joblib", action="store_false",
-                        help="skip the joblib comparison")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
+                        help=_("skip the joblib comparison"))
+    parser.add_argument("--json", action="store_true", help=_("print the figures as JSON on stdout"))
     parser.add_argument("--plot", metavar="FILE.png", default=None,
-                        help="write the speedup figure and task timeline to this file (its extension picks the "
-                        f"format: .png, .pdf, .svg...), or into FOLDER/{PLOT_NAME} when given an existing folder; "
-                        "checked before the benchmark starts")
+                        help=_("write the speedup figure and task timeline to this file (its "
+                                "extension picks the format: .png, .pdf, .svg...), or into "
+                                "FOLDER/{PLOT_NAME} when given an existing folder; checked "
+                                "before the benchmark starts").format(PLOT_NAME=PLOT_NAME))
     parser.epilog = BENCH_EXIT_STATUS
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from plsim.i18n import _
 from plsim.accuracy import AccuracyComparison, compare_accuracy
 
 __all__ = ["AccuracyCurve", "accuracy_curve", "pairwise_disagreement", "mean_disagreement", "error_correlation",
@@ -66,8 +67,8 @@ class AccuracyCurve:
         return float(self.ensemble[-1] - self.member_mean)
 
     def __repr__(self) -> str:
-        return (f"AccuracyCurve(measured on test data: {len(self.members)} members -> {self.ensemble[-1]:.3f}; "
-                f"one member: mean {self.member_mean:.3f}, best {self.member_best:.3f})")
+        return (_("AccuracyCurve(measured on test data: {n_members} members -> {value:.3f}; "
+                   "one member: mean {member_mean:.3f}, best {member_best:.3f})").format(n_members=len(self.members), value=self.ensemble[-1], member_mean=self.member_mean, member_best=self.member_best))
 
 
 def accuracy_curve(ensemble: Any, X: Any, y: Any) -> AccuracyCurve:
@@ -168,7 +169,7 @@ class MemberComparison:
         """
         if self.versus_best is not None:
             return self.versus_best.relation
-        return "beats" if self.gain > 0 else "is beaten by" if self.gain < 0 else "is about as good as"
+        return "beats" if self.gain > 0 else "is beaten by" if self.gain < 0 else _("is about as good as")
 
     @property
     def beats_best(self) -> bool:
@@ -180,31 +181,34 @@ class MemberComparison:
         r = self.error_correlation
         reasons = []
         if r >= CORRELATED:
-            reasons.append(f"the members make largely the same mistakes (error correlation r = {r:.2f})")
+            reasons.append(_("the members make largely the same mistakes (error correlation r "
+                              "= {r:.2f})").format(r=r))
         if len(ranked) > 1 and ranked[0] - ranked[1] >= OUTCLASSED:
-            reasons.append(f"the others are {(ranked[0] - ranked[1]) * 100:.0f}+ points weaker than "
-                           f"{self.best_member} and outvote it where it is right")
+            reasons.append(_("the others are {value:.0f}+ points weaker than {best_member} and "
+                              "outvote it where it is right").format(value=(ranked[0] - ranked[1]) * 100, best_member=self.best_member))
         if not reasons:
-            reasons.append(f"its members' errors (r = {r:.2f}) do not cancel on this data")
+            reasons.append(_("its members' errors (r = {r:.2f}) do not cancel on this data").format(r=r))
         return " and ".join(reasons)
 
     def explain(self) -> str:
         """Whether the ensemble beats its best member (with the paired interval), and the likely reason."""
-        head = (f"{self.name}: {self.ensemble_accuracy:.3f} against its best member "
-                f"({self.best_member}, {self.best_accuracy:.3f})")
+        head = (_("{name}: {ensemble_accuracy:.3f} against its best member ({best_member}, "
+                   "{best_accuracy:.3f})").format(name=self.name, ensemble_accuracy=self.ensemble_accuracy, best_member=self.best_member, best_accuracy=self.best_accuracy))
         r = self.error_correlation
         evidence = "" if self.versus_best is None else f" ({self.versus_best.evidence()})"
         relation = self.relation
         if relation == "beats":
             better = f" by {self.gain * 100:.1f} points" if self.versus_best is None else ""
-            return (f"{head}: better{better}{evidence}. Its members are wrong on partly different samples (error "
-                    f"correlation r = {r:.2f}), so combining them cancels some mistakes.")
+            return (_("{head}: better{better}{evidence}. Its members are wrong on partly "
+                       "different samples (error correlation r = {r:.2f}), so combining them "
+                       "cancels some mistakes.").format(head=head, better=better, evidence=evidence, r=r))
         if relation == "is about as good as":
             if self.gain > 0:
-                return (f"{head}: about as good as it{evidence}: the {self.gain * 100:.1f} points it gains are within "
-                        "the noise of this test set, so this run does not show that it earns its extra fits.")
-            return (f"{head}: about as good as it{evidence}, so it does not earn its extra fits here, because "
-                    f"{self._reasons_no_gain()}.")
+                return (_("{head}: about as good as it{evidence}: the {value:.1f} points it "
+                           "gains are within the noise of this test set, so this run does not "
+                           "show that it earns its extra fits.").format(head=head, evidence=evidence, value=self.gain * 100))
+            return (_("{head}: about as good as it{evidence}, so it does not earn its extra "
+                       "fits here, because {reasons_no_gain}.").format(head=head, evidence=evidence, reasons_no_gain=self._reasons_no_gain()))
         if self.versus_best is None:
             evidence = f" ({self.gain * 100:+.1f} points)"
         return f"{head}: worse{evidence}, because {self._reasons_no_gain()}."

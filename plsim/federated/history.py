@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from plsim.i18n import _
 from plsim.federated.ledger import CommunicationLedger
 
 __all__ = ["RoundRecord", "FederatedHistory"]
@@ -157,11 +158,11 @@ class FederatedHistory:
         last = self.records[-1]
         eps = f", epsilon={last.epsilon:.2f}" if last.epsilon is not None else ""
         refused = sum(r.unmasked is False for r in self.records)
-        skipped = (f", {refused} round(s) not aggregated: too few survivors for secure aggregation's threshold"
+        skipped = (_(", {refused} round(s) not aggregated: too few survivors for secure "
+                      "aggregation's threshold").format(refused=refused)
                    if refused else "")
-        cut = (f" (partial: {self.stopped_reason} after {len(self.records)} of {self.settings['rounds']} rounds)"
+        cut = (_(" (partial: {stopped_reason} after {n_records} of {rounds} rounds)").format(stopped_reason=self.stopped_reason, n_records=len(self.records), rounds=self.settings['rounds'])
                if self.partial and "rounds" in self.settings else "")
-        return (f"{len(self.records)} rounds{cut}: test accuracy {last.test_accuracy:.3f}, "
-                f"{last.cumulative_bytes / 1e6:.2f} MB moved (measured), "
-                f"{last.cumulative_simulated_seconds:.1f} s simulated, "
-                f"{self.wall_time[-1]:.2f} s wall (measured){eps}{skipped}")
+        return (_("{n_records} rounds{cut}: test accuracy {test_accuracy:.3f}, {value:.2f} MB "
+                   "moved (measured), {cumulative_simulated_seconds:.1f} s simulated, "
+                   "{value2:.2f} s wall (measured){eps}{skipped}").format(n_records=len(self.records), cut=cut, test_accuracy=last.test_accuracy, value=last.cumulative_bytes / 1e6, cumulative_simulated_seconds=last.cumulative_simulated_seconds, value2=self.wall_time[-1], eps=eps, skipped=skipped))

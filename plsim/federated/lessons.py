@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from plsim.i18n import _
 from plsim.config import small_mode
 from plsim.federated.demo import PARTITIONS, FairComparison, demo_settings, fedavg_label
 from plsim.federated.comparison import LrTuning, start_comparison
@@ -96,7 +97,7 @@ class RoundRatio:
 
     def __str__(self) -> str:
         if self.kind == "none":
-            return "no ratio (neither reached the target)"
+            return _("no ratio (neither reached the target)")
         prefix = {"exact": "", "at most": "at most ", "at least": "at least "}[self.kind]
         return f"{prefix}{self.ratio:.2f}x"
 

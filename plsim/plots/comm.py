@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from plsim.i18n import _
 from plsim.plots.style import COLORS, MEASURED, PREDICTED, measured_style, model_style, new_axes, plain_log_ticks
 
 if TYPE_CHECKING:
@@ -35,16 +36,16 @@ def plot_cost_vs_workers(n_bytes: float, workers: Sequence[int] = (2, 4, 8, 16, 
     fig, ax = new_axes(ax)
     for alg in ALGORITHMS:
         ax.plot(list(workers), [comm_time(alg, p, n_bytes, link) for p in workers], **model_style(ALG_COLORS[alg]),
-                label=f"{ALG_NAMES[alg]} ({PREDICTED})")
+                label=f"{ALG_NAMES[alg]} ({_(PREDICTED)})")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     plain_log_ticks(ax, "x", base=2)
     plain_log_ticks(ax, "y")
-    ax.set_xlabel("workers (log scale)")
-    ax.set_ylabel("time per exchange (s, log scale)")
+    ax.set_xlabel(_("workers (log scale)"))
+    ax.set_ylabel(_("time per exchange (s, log scale)"))
     ax.grid(alpha=0.3, which="major")
     ax.legend(fontsize="small")
-    ax.set_title(f"{n_bytes / 1e6:g} MB gradient: ring stays flat,\na single server grows linearly", fontsize=10)
+    ax.set_title(_("{value:g} MB gradient: ring stays flat,\na single server grows linearly").format(value=n_bytes / 1e6), fontsize=10)
     return fig
 
 
@@ -56,14 +57,14 @@ def plot_cost_vs_model_size(n_workers: int, sizes: Sequence[float] = (1e3, 1e4, 
     fig, ax = new_axes(ax)
     for alg in ALGORITHMS:
         ax.plot(list(sizes), [comm_time(alg, n_workers, n, link) for n in sizes], **model_style(ALG_COLORS[alg]),
-                label=f"{ALG_NAMES[alg]} ({PREDICTED})")
+                label=f"{ALG_NAMES[alg]} ({_(PREDICTED)})")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("gradient size (bytes, log scale)")
-    ax.set_ylabel("time per exchange (s, log scale)")
+    ax.set_xlabel(_("gradient size (bytes, log scale)"))
+    ax.set_ylabel(_("time per exchange (s, log scale)"))
     ax.grid(alpha=0.3, which="major")
     ax.legend(fontsize="small")
-    ax.set_title(f"{n_workers} workers: latency rules small gradients,\nbandwidth large ones", fontsize=10)
+    ax.set_title(_("{n_workers} workers: latency rules small gradients,\nbandwidth large ones").format(n_workers=n_workers), fontsize=10)
     return fig
 
 
@@ -92,7 +93,7 @@ def plot_exchange_times(times: ExchangeTimes, link: LinkModel | None = None, *, 
         sizes, seconds = times.of(alg)
         color = ALG_COLORS.get(alg, COLORS["communication"])
         name = ALG_NAMES.get(alg, alg)
-        ax.plot(sizes, seconds, **measured_style(color), label=f"{name} ({MEASURED})")
+        ax.plot(sizes, seconds, **measured_style(color), label=f"{name} ({_(MEASURED)})")
         # a size asked for is measured rounded down to whole float64s: within 8 bytes is the same size
         held = [(n, t) for n, t in zip(sizes, seconds) if np.any(np.abs(np.asarray(heldout, float) - n) < 8)]
         if held:
@@ -100,19 +101,20 @@ def plot_exchange_times(times: ExchangeTimes, link: LinkModel | None = None, *, 
                     markeredgecolor=color, markeredgewidth=2)
         grid = np.geomspace(min(sizes), max(sizes), 40)
         ax.plot(grid, [predict_exchange(alg, times.n_ranks, n, link) for n in grid],
-                **{**model_style(color), "marker": None}, label=f"{name} ({PREDICTED}, α–β fit)")
+                **{**model_style(color), "marker": None}, label=_("{name} ({PREDICTED}, α–β "
+                                                                   "fit)").format(name=name, PREDICTED=_(PREDICTED)))
     if len(heldout):
         ax.plot([], [], linestyle="none", marker="o", markersize=10, markerfacecolor="white",
-                markeredgecolor="black", markeredgewidth=2, label="held out of the fit (measured)")
+                markeredgecolor="black", markeredgewidth=2, label=_("held out of the fit (measured)"))
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain_log_ticks(ax, "y")
-    ax.set_xlabel("bytes per rank's vector (log scale)")
-    ax.set_ylabel("seconds per exchange (log scale)")
+    ax.set_xlabel(_("bytes per rank's vector (log scale)"))
+    ax.set_ylabel(_("seconds per exchange (log scale)"))
     ax.grid(alpha=0.3, which="major")
     ax.legend(fontsize="small")
-    where = f"{times.n_ranks} ranks on {times.n_workers} worker{'s' if times.n_workers != 1 else ''}"
-    ax.set_title(f"{where}: fitted {link.describe()}", fontsize=10)
+    where = _("{n_ranks} ranks on {n_workers} worker{value}").format(n_ranks=times.n_ranks, n_workers=times.n_workers, value='s' if times.n_workers != 1 else '')
+    ax.set_title(_("{where}: fitted {describe}").format(where=where, describe=link.describe()), fontsize=10)
     return fig
 
 
@@ -143,8 +145,8 @@ def plot_heldout_predictions(fit: AlphaBetaFit, *, band: tuple[float, float] = (
     lo, hi = min(values) / 1.5, max(values) * 1.5
     grid = np.geomspace(lo, hi, 50)
     ax.fill_between(grid, grid * lo_band, grid * hi_band, color=COLORS["ideal"], alpha=0.2,
-                    label=f"measured / predicted {lo_band:g} to {hi_band:g}")
-    ax.plot(grid, grid, color=COLORS["ideal"], linestyle=":", label="measured = predicted")
+                    label=_("measured / predicted {lo_band:g} to {hi_band:g}").format(lo_band=lo_band, hi_band=hi_band))
+    ax.plot(grid, grid, color=COLORS["ideal"], linestyle=":", label=_("measured = predicted"))
     for alg in dict.fromkeys(r["algorithm"] for r in fit.rows):
         color = ALG_COLORS.get(alg, COLORS["communication"])
         name = ALG_NAMES.get(alg, alg)
@@ -158,12 +160,12 @@ def plot_heldout_predictions(fit: AlphaBetaFit, *, band: tuple[float, float] = (
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
-    ax.set_xlabel(f"seconds per exchange, {PREDICTED} by the α–β fit (log scale)")
-    ax.set_ylabel(f"seconds per exchange, {MEASURED} (log scale)")
+    ax.set_xlabel(_("seconds per exchange, {PREDICTED} by the α–β fit (log scale)").format(PREDICTED=_(PREDICTED)))
+    ax.set_ylabel(_("seconds per exchange, {MEASURED} (log scale)").format(MEASURED=_(MEASURED)))
     ax.grid(alpha=0.3, which="major")
     ax.legend(fontsize="small", loc="upper left")
-    ax.set_title(f"Held-out sizes: measured / predicted, median {fit.heldout_median_ratio:.2f} "
-                 f"(fit: {fit.points} points, R² {fit.r2:.2f} on log time)", fontsize=10)
+    ax.set_title(_("Held-out sizes: measured / predicted, median {heldout_median_ratio:.2f} "
+                    "(fit: {points} points, R² {r2:.2f} on log time)").format(heldout_median_ratio=fit.heldout_median_ratio, points=fit.points, r2=fit.r2), fontsize=10)
     return fig
 
 
@@ -182,7 +184,7 @@ def plot_compression(results: Sequence[dict], *, ax: Any = None) -> Figure:
     xs = [r["bytes"] / 1e6 for r in results]
     ys = [r["accuracy"] for r in results]
     ax.plot(xs, ys, **{**measured_style(COLORS["communication"]), "linestyle": "none", "markersize": 7},
-            label=f"one training run (bytes counted, accuracy {MEASURED})")
+            label=_("one training run (bytes counted, accuracy {MEASURED})").format(MEASURED=_(MEASURED)))
     # label each point; points close together get their labels on alternating sides
     order = sorted(range(len(results)), key=lambda i: xs[i])
     for rank, i in enumerate(order):
@@ -197,10 +199,10 @@ def plot_compression(results: Sequence[dict], *, ax: Any = None) -> Figure:
     ax.legend(fontsize="small", loc="lower right")
     ax.set_xscale("log")
     plain_log_ticks(ax, "x")
-    ax.set_xlabel("bytes sent in training (MB, counted from payloads)")
-    ax.set_ylabel("test accuracy (fraction correct)")
+    ax.set_xlabel(_("bytes sent in training (MB, counted from payloads)"))
+    ax.set_ylabel(_("test accuracy (fraction correct)"))
     best = max(results, key=lambda r: r["accuracy"])
     cheapest = min(results, key=lambda r: r["bytes"])
-    ax.set_title(f"{cheapest['label']} sends {max(r['bytes'] for r in results) / max(cheapest['bytes'], 1):.0f}x "
-                 f"fewer bytes; accuracy {cheapest['accuracy']:.2f} vs {best['accuracy']:.2f}")
+    ax.set_title(_("{label} sends {value:.0f}x fewer bytes; accuracy {accuracy:.2f} vs "
+                    "{accuracy2:.2f}").format(label=cheapest['label'], value=max(r['bytes'] for r in results) / max(cheapest['bytes'], 1), accuracy=cheapest['accuracy'], accuracy2=best['accuracy']))
     return fig

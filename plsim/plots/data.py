@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from plsim.i18n import _
 from plsim.plots.style import integer_ticks, new_axes
 
 __all__ = ["plot_label_distribution"]
@@ -47,13 +48,13 @@ def plot_label_distribution(
     fig, ax = new_axes(ax, figsize=(6.4, max(2.5, min(7.0, 0.14 * len(shown) + 1.5))))
     values = shown / np.maximum(shown.sum(axis=1, keepdims=True), 1) if normalize else shown
     im = ax.imshow(values, aspect="auto", cmap="Blues", interpolation="nearest")
-    fig.colorbar(im, ax=ax, label="share of the client's samples" if normalize else "samples (count)")
-    ax.set_xlabel("class label")
-    ax.set_ylabel("client")
+    fig.colorbar(im, ax=ax, label=_("share of the client's samples") if normalize else "samples (count)")
+    ax.set_xlabel(_("class label"))
+    ax.set_ylabel(_("client"))
     ax.set_xticks(range(counts.shape[1]))
     integer_ticks(ax, "y")
     per_client = (counts > 0).sum(axis=1).mean()
     if title is None:
-        title = f"Each client holds {per_client:.1f} of {counts.shape[1]} labels on average"
+        title = _("Each client holds {per_client:.1f} of {value} labels on average").format(per_client=per_client, value=counts.shape[1])
     ax.set_title(title)
     return fig

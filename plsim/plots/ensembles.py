@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from plsim.i18n import _
 from plsim.plots.style import COLORS, MEASURED, integer_ticks, measured_style, new_axes, shade
 
 if TYPE_CHECKING:
@@ -45,19 +46,20 @@ def plot_accuracy_vs_members(curve: AccuracyCurve, ax: Any = None, *, label: str
     fig, ax = new_axes(ax)
     m = curve.n_members
     ax.fill_between([m[0], m[-1]], curve.members.min(), curve.members.max(), color=COLORS["idle"], alpha=0.7,
-                    linewidth=0, label=f"range of single members ({MEASURED})")
+                    linewidth=0, label=_("range of single members ({MEASURED})").format(MEASURED=_(MEASURED)))
     ax.axhline(curve.member_best, color=shade(COLORS["member"], 0.5), linewidth=1.2,
-               label=f"single member, best ({MEASURED})")
+               label=_("single member, best ({MEASURED})").format(MEASURED=_(MEASURED)))
     ax.axhline(curve.member_mean, color=COLORS["member"], linewidth=1.5,
-               label=f"single member, mean ({MEASURED})")
+               label=_("single member, mean ({MEASURED})").format(MEASURED=_(MEASURED)))
     ax.plot(m, curve.ensemble, **{**measured_style(COLORS["ensemble"]), "markersize": 3 if len(m) > 30 else 4},
-            label=f"{label} of the first m members ({MEASURED})")
-    ax.set_xlabel("members in the ensemble, m")
-    ax.set_ylabel("test accuracy (fraction correct)")
+            label=_("{label} of the first m members ({MEASURED})").format(label=label, MEASURED=_(MEASURED)))
+    ax.set_xlabel(_("members in the ensemble, m"))
+    ax.set_ylabel(_("test accuracy (fraction correct)"))
     integer_ticks(ax)
     final = curve.ensemble[-1]
     verb = "beat" if curve.gain > 0 else "did not beat"
-    ax.set_title(f"{len(m)} members: {final:.1%} test accuracy; they {verb} one member ({curve.member_mean:.1%})",
+    ax.set_title(_("{n_m} members: {final:.1%} test accuracy; they {verb} one member "
+                    "({member_mean:.1%})").format(n_m=len(m), final=final, verb=verb, member_mean=curve.member_mean),
                  fontsize=10)
     # legend under the axes: the band and the curves use the whole plot area
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, frameon=False)
@@ -88,16 +90,16 @@ def plot_disagreement(disagreement: Any, ax: Any = None, *, names: Sequence[str]
     lo = float(off.min()) if off.size else 0.0
     hi = max(float(off.max()) if off.size else float(d.max()), lo + 1e-9)
     image = ax.imshow(shown, cmap="viridis", vmin=lo, vmax=hi)
-    fig.colorbar(image, ax=ax, label=f"disagreement, fraction of test samples ({MEASURED})")
+    fig.colorbar(image, ax=ax, label=_("disagreement, fraction of test samples ({MEASURED})").format(MEASURED=_(MEASURED)))
     step = int(np.ceil(n / 12))  # at most ~12 tick labels so they stay readable
     ticks = np.arange(0, n, step)
     labels = [list(names)[t] for t in ticks] if names is not None else [str(t) for t in ticks]
     ax.set_xticks(ticks, labels=labels, rotation=90 if names is not None and n > 4 else 0, fontsize=9)
     ax.set_yticks(ticks, labels=labels, fontsize=9)
-    ax.set_xlabel("member")
-    ax.set_ylabel("member")
+    ax.set_xlabel(_("member"))
+    ax.set_ylabel(_("member"))
     mean = float(off.mean()) if off.size else 0.0
-    ax.set_title(f"Two members disagree on {mean:.0%} of test samples on average", fontsize=10)
+    ax.set_title(_("Two members disagree on {mean:.0%} of test samples on average").format(mean=mean), fontsize=10)
     return fig
 
 
@@ -110,22 +112,22 @@ def plot_diversity_vs_accuracy(member_accuracy: Any, disagreement: Any, ax: Any 
         raise ValueError(f"member_accuracy has shape {acc.shape}; expected ({d.shape[0]},), one per member")
     spread = d.sum(axis=1) / max(d.shape[0] - 1, 1)
     fig, ax = new_axes(ax)
-    ax.scatter(spread, acc, color=COLORS["member"], s=30, label=f"single member ({MEASURED})", zorder=3)
+    ax.scatter(spread, acc, color=COLORS["member"], s=30, label=_("single member ({MEASURED})").format(MEASURED=_(MEASURED)), zorder=3)
     ys = list(acc)
     if ensemble_accuracy is not None:
         ax.axhline(ensemble_accuracy, color=COLORS["ensemble"], linewidth=2,
-                   label=f"whole ensemble ({MEASURED})")
+                   label=_("whole ensemble ({MEASURED})").format(MEASURED=_(MEASURED)))
         ys.append(float(ensemble_accuracy))
     lo, hi = min(ys), max(ys)
     pad = max(0.08 * (hi - lo), 0.01)
     ax.set_ylim(lo - pad, hi + pad)
-    ax.set_xlabel("mean disagreement with the other members (fraction of test samples)")
-    ax.set_ylabel("test accuracy (fraction correct)")
+    ax.set_xlabel(_("mean disagreement with the other members (fraction of test samples)"))
+    ax.set_ylabel(_("test accuracy (fraction correct)"))
     if ensemble_accuracy is not None:
-        title = (f"Members disagree on {spread.mean():.0%} of samples; together {ensemble_accuracy:.1%} "
-                 f"vs {acc.mean():.1%} alone")
+        title = (_("Members disagree on {mean:.0%} of samples; together "
+                    "{ensemble_accuracy:.1%} vs {mean2:.1%} alone").format(mean=spread.mean(), ensemble_accuracy=ensemble_accuracy, mean2=acc.mean()))
     else:
-        title = f"Members disagree on {spread.mean():.0%} of test samples on average"
+        title = _("Members disagree on {mean:.0%} of test samples on average").format(mean=spread.mean())
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="center right")
     ax.grid(alpha=0.3)
@@ -135,7 +137,7 @@ def plot_diversity_vs_accuracy(member_accuracy: Any, disagreement: Any, ax: Any 
 def _worker_name(address: str, k: int) -> str:
     """``"tcp://127.0.0.1:44331"`` -> ``"worker 0 (:44331)"``; other names unchanged."""
     if "://" in address and ":" in address.rsplit("/", 1)[-1]:
-        return f"worker {k} (:{address.rsplit(':', 1)[-1]})"
+        return _("worker {k} (:{value})").format(k=k, value=address.rsplit(':', 1)[-1])
     return address
 
 
@@ -156,16 +158,16 @@ def plot_member_times(fit_times: Any, workers: Sequence[str], ax: Any = None, *,
     names = sorted(set(workers), key=list(workers).index)
     for k, name in enumerate(names):
         idx = [i for i, w in enumerate(workers) if w == name]
-        ax.bar(idx, times[idx], color=palette[k % len(palette)], label=f"{_worker_name(name, k)} ({MEASURED})")
-    ax.set_xlabel("member")
+        ax.bar(idx, times[idx], color=palette[k % len(palette)], label=f"{_worker_name(name, k)} ({_(MEASURED)})")
+    ax.set_xlabel(_("member"))
     integer_ticks(ax)
-    ax.set_ylabel("fit time (s)")
+    ax.set_ylabel(_("fit time (s)"))
     total = times.sum()
     if wall_seconds is not None:
-        ax.set_title(f"Members took {total:.2f} s in total; the fit took {wall_seconds:.2f} s wall-clock "
-                     f"on {len(names)} worker(s)", fontsize=10)
+        ax.set_title(_("Members took {total:.2f} s in total; the fit took {wall_seconds:.2f} s "
+                        "wall-clock on {n_names} worker(s)").format(total=total, wall_seconds=wall_seconds, n_names=len(names)), fontsize=10)
     else:
-        ax.set_title(f"Members took {total:.2f} s in total on {len(names)} worker(s)", fontsize=10)
+        ax.set_title(_("Members took {total:.2f} s in total on {n_names} worker(s)").format(total=total, n_names=len(names)), fontsize=10)
     ax.set_ylim(0, times.max() * 1.25)  # headroom for the legend above the bars
-    ax.legend(fontsize=8, title="trained on", title_fontsize=8, loc="upper right", ncols=min(len(names), 3))
+    ax.legend(fontsize=8, title=_("trained on"), title_fontsize=8, loc="upper right", ncols=min(len(names), 3))
     return fig

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from plsim.i18n import _
 from plsim.plots.style import (COLORS, MEASURED, SIMULATED, integer_ticks, measured_style, model_style, new_axes,
                                variant_styles)
 
@@ -66,13 +67,14 @@ def plot_accuracy(runs: Any, *, x: str = "rounds", ax: Any = None, target: float
             xs = np.concatenate([[0.0], h.cumulative_bytes]) / 1e6
         else:
             xs = np.concatenate([[0.0], h.simulated_time])
-        suffix = SIMULATED + " time" if x == "simulated" else MEASURED
+        suffix = _("simulated time") if x == "simulated" else _(MEASURED)
         ax.plot(xs, acc, label=f"{label} ({suffix})", **style)
     if target is not None:
-        ax.axhline(target, color=COLORS["ideal"], linewidth=1, linestyle=":", label=f"target {target:.0%}")
-    ax.set_xlabel({"rounds": "communication round", "bytes": "megabytes moved, up + down (measured)",
-                   "simulated": "simulated seconds (virtual clock)"}[x])
-    ax.set_ylabel("global test accuracy (fraction correct)")
+        ax.axhline(target, color=COLORS["ideal"], linewidth=1, linestyle=":", label=_("target "
+                                                                                       "{target:.0%}").format(target=target))
+    ax.set_xlabel({"rounds": "communication round", "bytes": _("megabytes moved, up + down (measured)"),
+                   "simulated": _("simulated seconds (virtual clock)")}[x])
+    ax.set_ylabel(_("global test accuracy (fraction correct)"))
     ax.set_ylim(0, 1.02)
     if x == "rounds":
         integer_ticks(ax)
@@ -80,7 +82,7 @@ def plot_accuracy(runs: Any, *, x: str = "rounds", ax: Any = None, target: float
     ax.legend(fontsize=8, loc="lower right")
     if title is None:
         best = max(runs, key=lambda k: runs[k].final_accuracy)
-        title = f"{best} ends highest ({runs[best].final_accuracy:.0%})"
+        title = _("{best} ends highest ({final_accuracy:.0%})").format(best=best, final_accuracy=runs[best].final_accuracy)
     ax.set_title(title)
     return fig
 
@@ -92,11 +94,11 @@ def plot_runs(runs: Any, *, target: float | None = None, title: str | None = Non
     runs = _runs(runs)
     fig = Figure(figsize=(11, 4), layout="constrained")
     a1, a2 = fig.subplots(1, 2)
-    plot_accuracy(runs, x="rounds", ax=a1, target=target, title="per round")
-    plot_accuracy(runs, x="bytes", ax=a2, target=target, title="per megabyte moved")
+    plot_accuracy(runs, x="rounds", ax=a1, target=target, title=_("per round"))
+    plot_accuracy(runs, x="bytes", ax=a2, target=target, title=_("per megabyte moved"))
     if title is None:
         best = max(runs, key=lambda k: runs[k].final_accuracy)
-        title = f"{best} reaches {runs[best].final_accuracy:.0%} test accuracy"
+        title = _("{best} reaches {final_accuracy:.0%} test accuracy").format(best=best, final_accuracy=runs[best].final_accuracy)
     fig.suptitle(title)
     return fig
 
@@ -107,15 +109,15 @@ def plot_drift(runs: Any, *, ax: Any = None, title: str | None = None) -> Any:
     fig, ax = new_axes(ax)
     colors = [run_color(h) for h in runs.values()]
     for (label, h), style in zip(runs.items(), variant_styles(colors, MEASURED)):
-        ax.plot(h.rounds, h.drift, label=f"{label} ({MEASURED})", **style)
-    ax.set_xlabel("communication round")
-    ax.set_ylabel("client drift ||w_k - mean w|| (L2 norm)")
+        ax.plot(h.rounds, h.drift, label=f"{label} ({_(MEASURED)})", **style)
+    ax.set_xlabel(_("communication round"))
+    ax.set_ylabel(_("client drift ||w_k - mean w|| (L2 norm)"))
     integer_ticks(ax)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title is None:
         worst = max(runs, key=lambda k: np.nanmean(runs[k].drift))
-        title = f"Clients drift apart most in {worst}"
+        title = _("Clients drift apart most in {worst}").format(worst=worst)
     ax.set_title(title)
     return fig
 
@@ -126,22 +128,22 @@ def plot_simulated_time(history: Any, *, ax: Any = None, title: str | None = Non
     r = history.rounds
     sim = np.array([rec.simulated_seconds for rec in history.records])
     wall = np.array([rec.wall_seconds_measured for rec in history.records])
-    ax.plot(r, sim, label=f"round time ({SIMULATED}, virtual clock)", **model_style(COLORS["communication"]))
-    ax.plot(r, wall, label=f"round time ({MEASURED} on this machine)", **measured_style(COLORS["compute"]))
+    ax.plot(r, sim, label=_("round time ({SIMULATED}, virtual clock)").format(SIMULATED=_(SIMULATED)), **model_style(COLORS["communication"]))
+    ax.plot(r, wall, label=_("round time ({MEASURED} on this machine)").format(MEASURED=_(MEASURED)), **measured_style(COLORS["compute"]))
     late = [rec.round for rec in history.records if rec.stragglers or rec.dropped]
     if late:
         ax.scatter(late, sim[np.isin(r, late)], s=90, facecolors="none", edgecolors=COLORS["straggler"],
-                   linewidths=1.5, label=f"round with stragglers / drop-outs ({SIMULATED})", zorder=5)
-    ax.set_xlabel("communication round")
-    ax.set_ylabel("seconds per round")
+                   linewidths=1.5, label=_("round with stragglers / drop-outs ({SIMULATED})").format(SIMULATED=_(SIMULATED)), zorder=5)
+    ax.set_xlabel(_("communication round"))
+    ax.set_ylabel(_("seconds per round"))
     ax.set_ylim(0, max(float(sim.max()), float(wall.max())) * 1.1)
     integer_ticks(ax)
     ax.grid(alpha=0.3)
     # legend under the axes so it never hides a round
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, frameon=False)
     if title is None:
-        title = (f"{len(late)} of {len(r)} rounds hit stragglers or drop-outs; "
-                 f"{history.simulated_time[-1]:.3g} s {SIMULATED} vs {history.wall_time[-1]:.2g} s {MEASURED}")
+        title = (_("{n_late} of {n_r} rounds hit stragglers or drop-outs; {value:.3g} s "
+                    "{SIMULATED} vs {value2:.2g} s {MEASURED}").format(n_late=len(late), n_r=len(r), value=history.simulated_time[-1], SIMULATED=_(SIMULATED), value2=history.wall_time[-1], MEASURED=_(MEASURED)))
     ax.set_title(title, fontsize=10)
     return fig
 
@@ -165,9 +167,9 @@ def plot_lr_tuning(tunings: Any, *, ax: Any = None, title: str | None = None) ->
         ys = np.array([r if r is not None else s for r, s in zip(t.rounds, t.stopped_at)], dtype=float)
         ok = np.array([r is not None for r in t.rounds])
         div = np.asarray(t.diverged, dtype=bool)
-        best = "" if t.best_lr is None else f": best lr {t.best_lr:g}, {t.best_rounds} rounds"
+        best = "" if t.best_lr is None else _(": best lr {best_lr:g}, {best_rounds} rounds").format(best_lr=t.best_lr, best_rounds=t.best_rounds)
         line = {k: v for k, v in style.items() if k not in ("marker",)}
-        ax.plot(lrs, ys, label=f"{label}{best} ({MEASURED})", **{**line, "marker": None})
+        ax.plot(lrs, ys, label=f"{label}{best} ({_(MEASURED)})", **{**line, "marker": None})
         ax.scatter(lrs[ok], ys[ok], color=style["color"], s=40, zorder=4)
         late = ~ok & ~div
         ax.scatter(lrs[late], ys[late], marker="^", facecolors="none", edgecolors=style["color"], s=70, zorder=4)
@@ -175,7 +177,7 @@ def plot_lr_tuning(tunings: Any, *, ax: Any = None, title: str | None = None) ->
         if t.best_lr is not None:
             ax.scatter([t.best_lr], [t.best_rounds], s=160, facecolors="none", edgecolors=style["color"],
                        linewidths=2, zorder=5)
-    ax.scatter([], [], marker="^", facecolors="none", edgecolors="k", label="not reached by then (stopped)")
+    ax.scatter([], [], marker="^", facecolors="none", edgecolors="k", label=_("not reached by then (stopped)"))
     from matplotlib.ticker import ScalarFormatter
 
     ax.set_xscale("log")
@@ -183,13 +185,13 @@ def plot_lr_tuning(tunings: Any, *, ax: Any = None, title: str | None = None) ->
     for axis in (ax.xaxis, ax.yaxis):  # plain numbers (0.3, 45), not 3 x 10^-1
         axis.set_major_formatter(ScalarFormatter())
         axis.set_minor_formatter(ScalarFormatter() if axis is ax.yaxis else axis.get_minor_formatter())
-    ax.set_xlabel("client learning rate (log scale)")
-    ax.set_ylabel(f"rounds to {next(iter(tunings.values())).target:.0%} test accuracy (log)")
+    ax.set_xlabel(_("client learning rate (log scale)"))
+    ax.set_ylabel(_("rounds to {target:.0%} test accuracy (log)").format(target=next(iter(tunings.values())).target))
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     if title is None:
         best = {k: t.best_rounds for k, t in tunings.items() if t.best_rounds is not None}
-        title = (f"Tuned, {min(best, key=best.get)} needs the fewest rounds ({min(best.values())})" if best
-                 else "No learning rate reached the target")
+        title = (_("Tuned, {min} needs the fewest rounds ({min2})").format(min=min(best, key=best.get), min2=min(best.values())) if best
+                 else _("No learning rate reached the target"))
     ax.set_title(title, fontsize=10)
     return fig

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from plsim.i18n import _
 from plsim.plots.style import COLORS, MEASURED, PREDICTED, measured_style, model_style, new_axes, plain_log_ticks
 
 __all__ = ["plot_scaling_out"]
@@ -64,18 +65,18 @@ def plot_scaling_out(
     for label, value in predicted.items():
         xs, ys = _series("predicted", value)
         all_x += xs
-        ax.plot(xs, ys, label=f"{label} ({PREDICTED})", **model_style(colors[label]))
+        ax.plot(xs, ys, label=f"{label} ({_(PREDICTED)})", **model_style(colors[label]))
     for label, value in (measured or {}).items():
         xs, ys = _series("measured", value)
         all_x += xs
-        ax.plot(xs, ys, label=f"{label} ({MEASURED})", **measured_style(colors[label]), markersize=8)
+        ax.plot(xs, ys, label=f"{label} ({_(MEASURED)})", **measured_style(colors[label]), markersize=8)
     if ideal:
         lo, hi = min(all_x), max(all_x)
-        ax.plot([lo, hi], [lo, hi], color=COLORS["ideal"], linestyle=":", label="ideal (linear)")
+        ax.plot([lo, hi], [lo, hi], color=COLORS["ideal"], linestyle=":", label=_("ideal (linear)"))
     ax.set_xscale("log", base=2)
     ax.set_yscale("log", base=2)
     plain_log_ticks(ax, base=2)  # 1, 2, 4 ... 1024 rather than 2^k
-    ax.set_xlabel("workers (log scale)")
+    ax.set_xlabel(_("workers (log scale)"))
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title, fontsize=11 if len(title) > 60 else None)

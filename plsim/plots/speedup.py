@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from plsim.i18n import _
 from plsim.speedup.laws import amdahl_speedup
 from plsim.plots.style import COLORS, MEASURED, PREDICTED, measured_style, model_style, new_axes
 
@@ -76,36 +77,40 @@ def plot_speedup(
         return [v / p for v, p in zip(values, workers, strict=True)] if eff else values
 
     ideal = [1.0] * len(curve) if eff else [float(p) for p in curve]
-    ax.plot(curve, ideal, color=COLORS["ideal"], linestyle=":", linewidth=1.5, label="ideal (linear)")
+    ax.plot(curve, ideal, color=COLORS["ideal"], linestyle=":", linewidth=1.5, label=_("ideal (linear)"))
     measured = [result.speedup(p) if p in result.parallel else 1.0 for p in ps]
-    ax.plot(ps, scale(measured, ps), label=f"plsim on Dask ({MEASURED})", **measured_style(COLORS["parallel"]))
+    ax.plot(ps, scale(measured, ps), label=_("plsim on Dask ({MEASURED})").format(MEASURED=_(MEASURED)), **measured_style(COLORS["parallel"]))
     f = result.serial_fraction
     if f is not None:
         amdahl = [amdahl_speedup(f, p) for p in curve]
         ax.plot(curve, scale(amdahl, curve), color=COLORS["amdahl"], linestyle="-.", linewidth=1.5,
-                label=f"Amdahl law fitted to {MEASURED} (serial fraction {f:.2f})")
+                label=_("Amdahl law fitted to {MEASURED} (serial fraction {f:.2f})").format(MEASURED=_(MEASURED), f=f))
     if result.model is not None:
         predicted = [result.model.speedup(p) for p in curve]
-        ax.plot(curve, scale(predicted, curve), label=f"cost model ({PREDICTED})", **model_style(COLORS["predicted"]))
+        ax.plot(curve, scale(predicted, curve), label=_("cost model ({PREDICTED})").format(PREDICTED=_(PREDICTED)), **model_style(COLORS["predicted"]))
     if joblib_speedup:
         jp = sorted(joblib_speedup)
-        ax.plot(jp, scale([float(joblib_speedup[p]) for p in jp], jp), label=f"joblib processes ({MEASURED})",
+        ax.plot(jp, scale([float(joblib_speedup[p]) for p in jp], jp), label=_("joblib "
+                                                                                "processes "
+                                                                                "({MEASURED})").format(MEASURED=_(MEASURED)),
                 **{**measured_style(COLORS["joblib"]), "linestyle": "none", "marker": "D", "markersize": 8})
     top = max(result.workers, default=1)  # a measurement stopped early may hold no worker count
     s = result.speedup(top) if result.parallel else 1.0
     if eff:
-        ax.set_ylabel("efficiency (speedup / workers)")
+        ax.set_ylabel(_("efficiency (speedup / workers)"))
         ax.set_ylim(0, max(1.15, max(scale(measured, ps)) * 1.1))
-        ax.set_title(f"Efficiency {s / top:.0%} on {top} worker(s) ({MEASURED})" if result.parallel
-                     else f"Stopped before any worker count was measured ({MEASURED}: sequential only)")
+        ax.set_title(_("Efficiency {value:.0%} on {top} worker(s) ({MEASURED})").format(value=s / top, top=top, MEASURED=_(MEASURED)) if result.parallel
+                     else _("Stopped before any worker count was measured ({MEASURED}: "
+                             "sequential only)").format(MEASURED=_(MEASURED)))
     else:
-        ax.set_ylabel("speedup T1 / Tp (x)")
+        ax.set_ylabel(_("speedup T1 / Tp (x)"))
         ax.set_ylim(0, max(curve[-1], max(measured)) * 1.15)
-        pred = f", {PREDICTED} {result.model.speedup(top):.2f}x" if result.model is not None else ""
-        verdict = f"{s:.2f}x faster" if s >= 1 else f"{1 / s:.2f}x slower"
-        ax.set_title(f"{verdict} on {top} worker(s) ({MEASURED}{pred})" if result.parallel
-                     else f"Stopped before any worker count was measured ({MEASURED}: sequential only)")
-    ax.set_xlabel("workers (processes)")
+        pred = f", {_(PREDICTED)} {result.model.speedup(top):.2f}x" if result.model is not None else ""
+        verdict = _("{s:.2f}x faster").format(s=s) if s >= 1 else _("{value:.2f}x slower").format(value=1 / s)
+        ax.set_title(_("{verdict} on {top} worker(s) ({MEASURED}{pred})").format(verdict=verdict, top=top, MEASURED=_(MEASURED), pred=pred) if result.parallel
+                     else _("Stopped before any worker count was measured ({MEASURED}: "
+                             "sequential only)").format(MEASURED=_(MEASURED)))
+    ax.set_xlabel(_("workers (processes)"))
     if len(curve) <= 12:
         ax.set_xticks(curve)
     else:  # a label on every worker count would overlap
@@ -177,19 +182,20 @@ def plot_timeline(records: Sequence[TaskRecord], ax: Any = None, *, title: str |
             merged_end = max(merged_end, stop)
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=COLORS["compute"], label=f"task running ({MEASURED})"),
-               Patch(color=COLORS["idle"], label="idle / overhead")]
+    handles = [Patch(color=COLORS["compute"], label=_("task running ({MEASURED})").format(MEASURED=_(MEASURED))),
+               Patch(color=COLORS["idle"], label=_("idle / overhead"))]
     if any(getattr(r, "action", "compute") == "transfer" for r in records):
-        handles.insert(1, Patch(color=COLORS["communication"], label="data transfer"))
+        handles.insert(1, Patch(color=COLORS["communication"], label=_("data transfer")))
     # the band above worker 0 (y < -0.5) is kept free for the legend
     ax.legend(handles=handles, fontsize="small", loc="upper right", ncols=len(handles), frameon=False)
     ax.set_yticks(range(len(workers)))
-    ax.set_yticklabels([f"worker {i}\n(:{w.rsplit(':', 1)[-1]})" if ":" in w else f"worker {i}" for i, w in enumerate(workers)],
+    ax.set_yticklabels([_("worker {i}\n(:{value})").format(i=i, value=w.rsplit(':', 1)[-1]) if ":" in w else _("worker {i}").format(i=i) for i, w in enumerate(workers)],
                        fontsize="small")
     ax.set_xlim(0, span)
     ax.set_ylim(-0.6 - 0.25 * max(2, len(workers)), len(workers) - 0.4)
     ax.invert_yaxis()
-    ax.set_xlabel("time since the first task started (s)")
+    ax.set_xlabel(_("time since the first task started (s)"))
     busy = busy_total / (span * len(workers))
-    ax.set_title(title or f"Workers busy {busy:.0%} of {span:.2f} s, idle {1 - busy:.0%} ({MEASURED})")
+    ax.set_title(title or _("Workers busy {busy:.0%} of {span:.2f} s, idle {value:.0%} "
+                             "({MEASURED})").format(busy=busy, span=span, value=1 - busy, MEASURED=_(MEASURED)))
     return fig

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from plsim.i18n import N_
+
 __all__ = ["COLORS", "MEASURED", "SIMULATED", "PREDICTED", "MARKERS", "measured_style", "model_style",
            "shade", "variant_styles", "plain_log_ticks", "integer_ticks", "new_axes", "legend_below"]
 
@@ -54,9 +56,9 @@ COLORS = {
 # markers that tell apart runs drawn in one colour
 MARKERS = ["o", "^", "s", "D", "v", "P"]
 
-MEASURED = "measured"
-SIMULATED = "simulated"
-PREDICTED = "predicted"
+MEASURED = N_("measured")
+SIMULATED = N_("simulated")
+PREDICTED = N_("predicted")
 
 
 def measured_style(color: str) -> dict[str, Any]:

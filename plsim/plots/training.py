@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from plsim.i18n import N_, _
 from plsim.plots.style import (COLORS, MEASURED, PREDICTED, integer_ticks, measured_style, model_style, new_axes,
                                plain_log_ticks, variant_styles)
 
@@ -106,10 +107,10 @@ def plot_loss_curves(histories: Sequence[TrainingHistory] | TrainingHistory, *, 
         from matplotlib.ticker import EngFormatter
 
         ax.xaxis.set_major_formatter(EngFormatter(unit="B", sep=" "))
-    default = {"steps": "updates applied", "time": f"time (s, {' / '.join(sorted(kinds))})",
-               "bytes": "bytes sent so far (counted)"}[x]
+    default = {"steps": "updates applied", "time": _("time (s, {join})").format(join=' / '.join(sorted(kinds))),
+               "bytes": _("bytes sent so far (counted)")}[x]
     ax.set_xlabel(xlabel or default)
-    ax.set_ylabel("training loss (cross-entropy)")
+    ax.set_ylabel(_("training loss (cross-entropy)"))
     ax.set_yscale("log")
     plain_log_ticks(ax, "y")
     ax.grid(alpha=0.3, which="both")
@@ -118,7 +119,7 @@ def plot_loss_curves(histories: Sequence[TrainingHistory] | TrainingHistory, *, 
         names = labels if labels is not None else [h.method for h in histories]
         finals = {name: h.loss[-1] for name, h in zip(names, histories)}
         best = min(finals, key=finals.get)
-        title = f"Lowest final loss: {best}"
+        title = _("Lowest final loss: {best}").format(best=best)
     ax.set_title(title)
     return fig
 
@@ -174,7 +175,7 @@ def simulated_history(history: TrainingHistory, *, step_seconds: float, link: An
 
 def plot_loss_costs(histories: Sequence[TrainingHistory] | TrainingHistory, *, step_seconds: float,
                     link: Any = "datacenter", labels: Sequence[str] | None = None, target: float | None = None,
-                    steps_label: str = "local steps per replica", axes: Sequence[Any] | None = None,
+                    steps_label: str = N_("local steps per replica"), axes: Sequence[Any] | None = None,
                     titles: Sequence[str] | None = None) -> Figure:
     """Three views of the same runs: loss versus steps, versus bytes sent (counted), versus simulated time.
 
@@ -197,14 +198,14 @@ def plot_loss_costs(histories: Sequence[TrainingHistory] | TrainingHistory, *, s
         raise ValueError(f"axes must be three matplotlib axes, got {len(axes)}")
     titles = list(titles) if titles is not None else ["Per step", "Per byte sent", "Per simulated second"]
     simulated = [simulated_history(h, step_seconds=step_seconds, link=link_model) for h in histories]
-    plot_loss_curves(histories, x="steps", labels=labels, ax=axes[0], title=titles[0], xlabel=steps_label)
+    plot_loss_curves(histories, x="steps", labels=labels, ax=axes[0], title=titles[0], xlabel=_(steps_label))
     plot_loss_curves(histories, x="bytes", labels=labels, ax=axes[1], title=titles[1])
     plot_loss_curves(simulated, x="time", labels=labels, ax=axes[2], title=titles[2],
-                     xlabel=f"time (s, simulated: {step_seconds * 1e3:.2g} ms/step + {name} link)")
+                     xlabel=_("time (s, simulated: {value:.2g} ms/step + {name} link)").format(value=step_seconds * 1e3, name=name))
     if target is not None:
         for ax in axes:
             ax.axhline(target, color=COLORS["ideal"], linestyle=":", linewidth=1)
-        axes[0].text(0.98, target, f"target {target:g}", transform=axes[0].get_yaxis_transform(), ha="right",
+        axes[0].text(0.98, target, _("target {target:g}").format(target=target), transform=axes[0].get_yaxis_transform(), ha="right",
                      va="bottom", fontsize=8, color=COLORS["ideal"])
     for ax in axes[1:]:
         ax.set_ylabel("")
@@ -238,9 +239,9 @@ def plot_staleness(histories: Sequence[TrainingHistory] | TrainingHistory, *, ax
         ax.bar(values[seen] - 0.4 + (i + 0.5) * width, counts[seen], width=width,
                color=style["color"] if measured else "none", edgecolor=style["color"],
                linestyle="-" if measured else "--", linewidth=1.5,
-               label=f"{name}, mean {np.mean(h.staleness):.1f}")
-    ax.set_xlabel("staleness (updates applied between pull and push)")
-    ax.set_ylabel("applied gradients (count)")
+               label=_("{name}, mean {mean:.1f}").format(name=name, mean=np.mean(h.staleness)))
+    ax.set_xlabel(_("staleness (updates applied between pull and push)"))
+    ax.set_ylabel(_("applied gradients (count)"))
     integer_ticks(ax)
     ax.legend(fontsize="small")
     means = {name: float(np.mean(h.staleness)) for name, h in zip(names, histories)}
@@ -248,11 +249,11 @@ def plot_staleness(histories: Sequence[TrainingHistory] | TrainingHistory, *, ax
         ax.set_title(title)
     elif len(means) > 1:
         lo, hi = min(means, key=means.get), max(means, key=means.get)
-        ax.set_title(f"Gradients are {means[hi]:.1f} updates stale on average with {hi},\n"
-                     f"{means[lo]:.1f} with {lo}", fontsize=10)
+        ax.set_title(_("Gradients are {means:.1f} updates stale on average with "
+                        "{hi},\n{means2:.1f} with {lo}").format(means=means[hi], hi=hi, means2=means[lo], lo=lo), fontsize=10)
     else:
         (only, mean), = means.items()
-        ax.set_title(f"{only}: gradients are {mean:.1f} updates stale on average (max {top})", fontsize=10)
+        ax.set_title(_("{only}: gradients are {mean:.1f} updates stale on average (max {top})").format(only=only, mean=mean, top=top), fontsize=10)
     return fig
 
 
@@ -265,7 +266,7 @@ def plot_pipeline_timeline(timeline: Timeline, *, ax: Any = None) -> Figure:
     fig, ax = new_axes(ax, figsize=(7.5, 0.6 * timeline.n_stages + 1.8))
     origin = min(e[3] for e in timeline.events)
     ax.barh(range(timeline.n_stages), timeline.makespan, left=0, color=COLORS["idle"], height=0.8,
-            label="idle (bubble)")
+            label=_("idle (bubble)"))
     for kind, color, label in (("F", COLORS["compute"], "forward"), ("B", COLORS["async"], "backward")):
         ev = [e for e in timeline.events if e[1] == kind]
         widths = [e[4] - e[3] for e in ev]
@@ -277,13 +278,13 @@ def plot_pipeline_timeline(timeline: Timeline, *, ax: Any = None) -> Figure:
         for s, kind, j, start, end in timeline.events:
             if end - start > timeline.makespan / 60:  # only where the bar is wide enough to hold the number
                 ax.text((start + end) / 2 - origin, s, str(j), ha="center", va="center", fontsize=7, color="white")
-    ax.set_yticks(range(timeline.n_stages), [f"stage {s}" for s in range(timeline.n_stages)])
+    ax.set_yticks(range(timeline.n_stages), [_("stage {s}").format(s=s) for s in range(timeline.n_stages)])
     ax.invert_yaxis()
-    ax.set_xlabel(f"time ({'simulated units' if timeline.kind != MEASURED else 's, measured'})")
+    ax.set_xlabel(_("time ({value})").format(value='simulated units' if timeline.kind != MEASURED else 's, measured'))
     formula = bubble_fraction(timeline.n_stages, timeline.n_micro)
-    note = "; task overhead dwarfs the tiny stages" if timeline.bubble_fraction > formula + 0.2 else ""
-    ax.set_title(f"{timeline.kind}: stages idle {timeline.bubble_fraction:.0%} of the time, formula "
-                 f"(p-1)/(m+p-1) = {formula:.0%} (p={timeline.n_stages}, m={timeline.n_micro}){note}",
+    note = _("; task overhead dwarfs the tiny stages") if timeline.bubble_fraction > formula + 0.2 else ""
+    ax.set_title(_("{kind}: stages idle {bubble_fraction:.0%} of the time, formula "
+                    "(p-1)/(m+p-1) = {formula:.0%} (p={n_stages}, m={n_micro}){note}").format(kind=timeline.kind, bubble_fraction=timeline.bubble_fraction, formula=formula, n_stages=timeline.n_stages, n_micro=timeline.n_micro, note=note),
                  fontsize=10)
     # legend outside the chart, right of it, so it never hides a bar
     ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
@@ -297,34 +298,34 @@ def plot_scaling(measured: Sequence[dict], predicted: Sequence[dict], *, ax: Any
     if not allrows:
         raise ValueError("give at least one measured or predicted row")
     workers = sorted({r["workers"] for r in allrows})
-    ax.plot(workers, workers, color=COLORS["ideal"], linestyle=":", label="ideal (linear)")
+    ax.plot(workers, workers, color=COLORS["ideal"], linestyle=":", label=_("ideal (linear)"))
     for mode, marker_color in (("strong", COLORS["strong_scaling"]), ("weak", COLORS["weak_scaling"])):
         pr = [r for r in predicted if r["mode"] == mode]
         if pr:
             ax.plot([r["workers"] for r in pr], [r["speedup"] for r in pr], **model_style(marker_color),
-                    label=f"{mode} scaling ({PREDICTED})")
+                    label=_("{mode} scaling ({PREDICTED})").format(mode=mode, PREDICTED=_(PREDICTED)))
         me = [r for r in measured if r["mode"] == mode]
         if me:
             ax.plot([r["workers"] for r in me], [r["speedup"] for r in me], **measured_style(marker_color),
-                    label=f"{mode} scaling ({MEASURED})")
+                    label=_("{mode} scaling ({MEASURED})").format(mode=mode, MEASURED=_(MEASURED)))
     ax.set_xscale("log", base=2)
     ax.set_yscale("log", base=2)
     plain_log_ticks(ax, base=2)
-    ax.set_xlabel("workers (log scale)")
-    ax.set_ylabel("speedup T1 / Tp (x; weak: scaled)")
+    ax.set_xlabel(_("workers (log scale)"))
+    ax.set_ylabel(_("speedup T1 / Tp (x; weak: scaled)"))
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small")
     strong = [r for r in predicted if r["mode"] == "strong"]
     weak = [r for r in predicted if r["mode"] == "weak"]
     if strong:
         top = max(strong, key=lambda r: r["speedup"])
-        title = f"Strong scaling peaks at {top['speedup']:.0f}x on {top['workers']} workers ({PREDICTED})"
+        title = _("Strong scaling peaks at {speedup:.0f}x on {workers} workers ({PREDICTED})").format(speedup=top['speedup'], workers=top['workers'], PREDICTED=_(PREDICTED))
         if weak:
             last = max(weak, key=lambda r: r["workers"])
-            title += f",\nweak scaling reaches {last['speedup']:.0f}x on {last['workers']}"
+            title += _(",\nweak scaling reaches {speedup:.0f}x on {workers}").format(speedup=last['speedup'], workers=last['workers'])
         ax.set_title(title, fontsize=10)
     else:
-        ax.set_title("Speedup versus workers")
+        ax.set_title(_("Speedup versus workers"))
     return fig
 
 
@@ -344,36 +345,38 @@ def plot_size_speedup(sweep: SizeSpeedup, *, ax: Any = None) -> Figure:
     params = np.asarray(sweep.params, dtype=float)
     grid = np.geomspace(params.min() / 2, params.max() * 2, 200)
     curve = [sweep.predicted_speedup(n) for n in grid]
-    ax.axhline(sweep.replicas, color=COLORS["ideal"], linestyle=":", label=f"ideal ({sweep.replicas}x)")
-    ax.axhline(1.0, color=COLORS["sequential"], linestyle=":", linewidth=1, label="break-even (1x)")
+    ax.axhline(sweep.replicas, color=COLORS["ideal"], linestyle=":", label=_("ideal "
+                                                                              "({replicas}x)").format(replicas=sweep.replicas))
+    ax.axhline(1.0, color=COLORS["sequential"], linestyle=":", linewidth=1, label=_("break-even (1x)"))
     ax.plot(grid, curve, **{**model_style(COLORS["predicted"]), "marker": None},
-            label=f"α–β model, {sweep.replicas} replicas on {sweep.replicas} CPUs ({PREDICTED})")
+            label=_("α–β model, {replicas} replicas on {replicas} CPUs ({PREDICTED})").format(replicas=sweep.replicas, PREDICTED=_(PREDICTED)))
     ax.plot(params, sweep.speedup, **{**measured_style(COLORS["parallel"]), "linestyle": "none"},
-            label=f"{sweep.replicas} replicas, one step ({sweep.kind})")
+            label=_("{replicas} replicas, one step ({kind})").format(replicas=sweep.replicas, kind=sweep.kind))
     crossover = sweep.crossover_params()
     if crossover is not None and grid[0] <= crossover <= grid[-1]:
         ax.axvline(crossover, color=COLORS["predicted"], linestyle=":", linewidth=1)
         # the label on the side of the line with more room (log scale)
         right = np.log(crossover / grid[0]) < np.log(grid[-1] / crossover)
-        ax.annotate(f"pays above ~{crossover:,.0f} parameters\n({PREDICTED})", (crossover, 1.0),
+        ax.annotate(_("pays above ~{crossover:,.0f} parameters\n({PREDICTED})").format(crossover=crossover, PREDICTED=_(PREDICTED)), (crossover, 1.0),
                     xytext=(6 if right else -6, 10), textcoords="offset points", fontsize=8,
                     color=COLORS["predicted"], ha="left" if right else "right")
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain_log_ticks(ax)
-    ax.set_xlabel("model size (parameters, log scale)")
-    ax.set_ylabel("speedup of one step (one process / data-parallel)")
+    ax.set_xlabel(_("model size (parameters, log scale)"))
+    ax.set_ylabel(_("speedup of one step (one process / data-parallel)"))
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small", loc="upper left")  # the curve rises left to right: that corner stays empty
     big = sweep.predicted_speedup(sweep.params[-1], one_process_s=sweep.one_process_s[-1])
     if sweep.parallel < sweep.replicas:
-        title = (f"{sweep.parallel} CPU for {sweep.replicas} replicas: they take turns, so these are no speedups "
-                 f"({MEASURED});\non {sweep.replicas} CPUs the model predicts {big:.2f}x for the largest ({PREDICTED})")
+        title = (_("{parallel} CPU for {replicas} replicas: they take turns, so these are no "
+                    "speedups ({MEASURED});\non {replicas} CPUs the model predicts {big:.2f}x "
+                    "for the largest ({PREDICTED})").format(parallel=sweep.parallel, replicas=sweep.replicas, MEASURED=_(MEASURED), big=big, PREDICTED=_(PREDICTED)))
     elif sweep.speedup[-1] >= 1:
-        title = (f"Data parallelism pays for the largest model: {sweep.speedup[-1]:.2f}x ({MEASURED}),\n"
-                 f"not for the smallest: {sweep.speedup[0]:.2g}x")
+        title = (_("Data parallelism pays for the largest model: {value:.2f}x "
+                    "({MEASURED}),\nnot for the smallest: {value2:.2g}x").format(value=sweep.speedup[-1], MEASURED=_(MEASURED), value2=sweep.speedup[0]))
     else:
-        title = (f"No step paid on this run ({MEASURED}: {sweep.speedup[-1]:.2f}x for the largest model,\n"
-                 f"{big:.2f}x {PREDICTED}): were the CPUs busy?")
+        title = (_("No step paid on this run ({MEASURED}: {value:.2f}x for the largest "
+                    "model,\n{big:.2f}x {PREDICTED}): were the CPUs busy?").format(MEASURED=_(MEASURED), value=sweep.speedup[-1], big=big, PREDICTED=_(PREDICTED)))
     ax.set_title(title, fontsize=10)
     return fig

@@ -29,6 +29,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from plsim.i18n import N_, _
 from plsim.progress import Progress
 
 __all__ = ["RunPanel", "Report", "figure_to_png", "widget_executor", "html_table", "value_text"]
@@ -83,7 +84,7 @@ class Report:
         text = text or f"{done}/{total}"
         self.last_text = text
         if self.stopped:  # keep the user's Stop visible until the work actually ends
-            text = f"Stopping after the current step... ({text})"
+            text = _("Stopping after the current step... ({text})").format(text=text)
         self._panel.status.value = text
 
     def callback(self, event: Progress) -> bool:
@@ -121,7 +122,7 @@ _TABLE_CSS = ("<style>.plsim-details table{border-collapse:collapse;margin:4px 0
               ".plsim-details th,.plsim-details td{padding:2px 14px 2px 0;text-align:left;vertical-align:top}"
               ".plsim-details .num{text-align:right}.plsim-details td.num{white-space:nowrap}"
               ".plsim-details td:first-child{min-width:12em}</style>")
-READY = "Ready: set the controls and press Run."
+READY = N_("Ready: set the controls and press Run.")
 _WARN = "color:#9a4d00"  # amber: the output on the right is not what the controls say
 _RED = "color:#b00020"
 
@@ -142,7 +143,7 @@ def html_table(rows: list[tuple[Any, ...]], header: tuple[str, ...] | None = Non
     head = ("<tr>" + "".join(f"<th{' class=num' if numeric[i] else ''}>{escape(str(h))}</th>"
                              for i, h in enumerate(header)) + "</tr>") if header else ""
     body = "".join("<tr>" + "".join(f"{cls[i]}{c}</td>" for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table class='plsim-table'>{head}{body}</table>"
+    return _("<table class='plsim-table'>{head}{body}</table>").format(head=head, body=body)
 
 
 def value_text(control: Any) -> str:
@@ -175,7 +176,7 @@ class RunPanel:
         *,
         validate: Callable[[dict], str | None] | None = None,
         description: str = "",
-        run_label: str = "Run",
+        run_label: str = N_("Run"),
     ) -> None:
         import ipywidgets as w
 
@@ -202,14 +203,14 @@ class RunPanel:
             control.layout = w.Layout(width="95%")
             control.observe(self._control_changed, names="value")
 
-        self.run_button = w.Button(description=run_label, button_style="primary", icon="play")
-        self.stop_button = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
+        self.run_button = w.Button(description=_(run_label), button_style="primary", icon="play")
+        self.stop_button = w.Button(description=_("Stop"), button_style="warning", icon="stop", disabled=True)
         self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="95%"))
-        self.status = w.HTML(value=READY)
+        self.status = w.HTML(value=_(READY))
         self.message = w.HTML(value="")  # what went wrong inside the work (an exception), in red
         self.why_off = w.HTML(value="")  # why greyed-out controls are greyed out, in words (set_inapplicable)
         # what the output shows: this run's settings, or in amber that it no longer matches the controls
-        self.note = w.HTML(value="<i>Press Run: the figure and the results appear here.</i>")
+        self.note = w.HTML(value=_("<i>Press Run: the figure and the results appear here.</i>"))
         # Natural size, never wider than the column: a small PNG is not blown up and blurred. Hidden until
         # the first figure: an Image with no PNG shows the browser's broken-image icon.
         self.image = w.Image(format="png", layout=w.Layout(width="auto", max_width="100%", display="none"))
@@ -218,7 +219,7 @@ class RunPanel:
         self.stop_button.on_click(lambda _: self.stop())
 
         header = w.HTML(_TABLE_CSS + f"<b>{title}</b>"
-                        + (f"<br><small>{description}</small>" if description else ""))
+                        + (_("<br><small>{description}</small>").format(description=description) if description else ""))
         left = w.VBox(
             [header, *self.controls.values(), self.why_off, w.HBox([self.run_button, self.stop_button]),
              self.progress, self.status, self.message],
@@ -264,7 +265,7 @@ class RunPanel:
             control.disabled = name in reasons
             control.tooltip = reasons.get(name) or self._tooltips.get(name)
         lines = [f"<b>{escape(self.controls[n].description or n)}</b>: {escape(r)}" for n, r in reasons.items()]
-        self.why_off.value = ("<small style='color:#555'>Greyed out (not used with these settings):<br>"
+        self.why_off.value = (_("<small style='color:#555'>Greyed out (not used with these settings):<br>")
                               + "<br>".join(lines) + "</small>") if lines else ""
 
     def changed_since_run(self) -> list[str]:
@@ -280,24 +281,25 @@ class RunPanel:
 
         if self._ran is None:
             if refused:
-                self.note.value = "<i>Nothing has run yet.</i>"
+                self.note.value = _("<i>Nothing has run yet.</i>")
             return
         changed = self.changed_since_run()
         ran = escape(self._ran_settings)
         if self.running:
-            head = f"<b>Running with</b> {ran}"
-            warn = ("Changed during this run: " + escape("; ".join(changed))
-                    + ". This run keeps the values it started with; press Run again when it ends to use the new "
-                    "ones.") if changed else ""
+            head = _("<b>Running with</b> {ran}").format(ran=ran)
+            warn = (_("Changed during this run: ") + escape("; ".join(changed))
+                    + _(". This run keeps the values it started with; press Run again when it ends to use the new "
+                       "ones.")) if changed else ""
         else:
-            head = f"<b>Result of the run with</b> {ran}"
+            head = _("<b>Result of the run with</b> {ran}").format(ran=ran)
             if refused:
-                warn = ("This is the previous run: the new Run was not started (see the status on the left)."
-                        + (" The controls now differ: " + escape("; ".join(changed)) + "." if changed else ""))
+                warn = (_("This is the previous run: the new Run was not started (see the status on the left).")
+                        + (_(" The controls now differ: ") + escape("; ".join(changed)) + "." if changed else ""))
             else:
-                warn = ("The controls have changed since: " + escape("; ".join(changed))
-                        + ". Press Run to see them.") if changed else ""
-        self.note.value = f"<small>{head}</small>" + (f"<br><span style='{_WARN}'>⚠ {warn}</span>" if warn else "")
+                warn = (_("The controls have changed since: ") + escape("; ".join(changed))
+                        + _(". Press Run to see them.")) if changed else ""
+        self.note.value = _("<small>{head}</small>").format(head=head) + (_("<br><span style='{WARN}'>⚠ "
+                                                         "{warn}</span>").format(WARN=_WARN, warn=warn) if warn else "")
 
     def _control_changed(self, _change: Any) -> None:
         if self._ran is not None:
@@ -317,7 +319,7 @@ class RunPanel:
             self.message.value = ""
             self.progress.value = 0
             self._show_note(refused=True)
-            self.status.value = f"<span style='{_RED}'>Not started: {escape(problem)}</span>"  # last: see above
+            self.status.value = _("<span style='{RED}'>Not started: {escape}</span>").format(RED=_RED, escape=escape(problem))  # last: see above
             return
         self.message.value = ""
         self._stop_event.clear()
@@ -346,7 +348,7 @@ class RunPanel:
             if not self._busy:  # the click raced the end of the run: its final status stays
                 return
             self._stop_event.set()
-            self.status.value = "Stopping after the current step..."
+            self.status.value = _("Stopping after the current step...")
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the background work ends (for tests and scripts)."""
@@ -365,14 +367,14 @@ class RunPanel:
         text = escape(text)
         if complete:
             bar.value = bar.max
-            status = f"Done: {text}" if text else "Done."
+            status = _("Done: {text}").format(text=text) if text else "Done."
             if stop_clicked:
-                status += " (Stop came after the last step had started: the run is complete.)"
+                status += _(" (Stop came after the last step had started: the run is complete.)")
             return status
         if text:
-            return f"<b>Stopped</b>: {text}"
-        return f"<b>Stopped</b> at {escape(report.last_text)}; the output shows what had finished." \
-            if report.last_text else "<b>Stopped</b> before the first step finished."
+            return _("<b>Stopped</b>: {text}").format(text=text)
+        return _("<b>Stopped</b> at {escape}; the output shows what had finished.").format(escape=escape(report.last_text)) \
+            if report.last_text else _("<b>Stopped</b> before the first step finished.")
 
     def _execute(self, params: dict) -> None:
         report = Report(self)
@@ -382,16 +384,16 @@ class RunPanel:
             status = self._final_status(report)
         except (ValueError, TypeError) as exc:  # bad combination of values
             self.error = exc
-            self.message.value = f"<span style='{_RED}'>{exc}</span>"
-            status = "Failed: the message below says why."
+            self.message.value = _("<span style='{RED}'>{exc}</span>").format(RED=_RED, exc=exc)
+            status = _("Failed: the message below says why.")
         except Exception as exc:  # keep the panel usable; show, do not raise into the void
             self.error = exc
             self.message.value = (
-                f"<span style='{_RED}'>Error:</span><pre>"
+                _("<span style='{RED}'>Error:</span><pre>").format(RED=_RED)
                 + "".join(traceback.format_exception_only(type(exc), exc))
                 + "</pre>"
             )
-            status = "Failed: the error is below."
+            status = _("Failed: the error is below.")
         finally:
             # The note first, the status and buttons last: whoever sees the run ended sees it all.
             with self._state_lock:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from plsim.i18n import _
 from plsim.widgets._panel import RunPanel, html_table, widget_executor
 
 if TYPE_CHECKING:
@@ -77,14 +78,15 @@ def sampling_text(sampling: str, n_features: int | None = None, n_used: int | No
         raise ValueError(f"sampling={sampling!r} is not offered; choose one of {list(SAMPLING)}")
     cfg = SAMPLING[sampling]
     how = "drawn with replacement" if cfg["bootstrap"] else "without replacement"
-    rows = (f"as many rows as the data, {how}" if cfg["max_samples"] == 1.0 and cfg["bootstrap"]
-            else "all rows" if cfg["max_samples"] == 1.0 else f"{cfg['max_samples']:.0%} of the rows, {how}")
+    rows = (_("as many rows as the data, {how}").format(how=how) if cfg["max_samples"] == 1.0 and cfg["bootstrap"]
+            else "all rows" if cfg["max_samples"] == 1.0 else _("{max_samples:.0%} of the "
+                                                                 "rows, {how}").format(max_samples=cfg['max_samples'], how=how))
     if cfg["max_features"] == 1.0:
         cols = "all columns"
     elif n_features:
-        cols = f"{n_used or max(1, int(cfg['max_features'] * n_features))} of {n_features} columns at random"
+        cols = _("{value} of {n_features} columns at random").format(value=n_used or max(1, int(cfg['max_features'] * n_features)), n_features=n_features)
     else:
-        cols = f"{cfg['max_features']:.0%} of the columns at random"
+        cols = _("{max_features:.0%} of the columns at random").format(max_features=cfg['max_features'])
     return f"{rows}, {cols}"
 
 
@@ -111,21 +113,21 @@ class EnsembleRun:
     def members_text(self) -> str:
         """``"16"``, or ``"5 of 16 (stopped: partial ensemble)"``."""
         kept = len(self.model.estimators_)
-        return f"{kept} of {self.model.n_estimators} (stopped: partial ensemble)" if self.partial else f"{kept}"
+        return _("{kept} of {n_estimators} (stopped: partial ensemble)").format(kept=kept, n_estimators=self.model.n_estimators) if self.partial else f"{kept}"
 
     def summary_html(self) -> str:
         workers = sorted(set(self.model.member_workers_))
         n_features = getattr(self.model, "n_features_in_", None)
         used = len(self.model.estimators_features_[0]) if self.model.estimators_features_ else None
         rows = [
-            ("base model (each member)", self.base),
+            (_("base model (each member)"), self.base),
             ("sampling", f"{self.sampling}: {sampling_text(self.sampling, n_features, used)}"),
             ("members", self.members_text()),
             ("workers used", f"{len(workers)}"),
-            ("training time, wall clock (measured)", f"{self.wall_seconds:.2f} s"),
-            ("sum of member fit times (measured)", f"{self.member_seconds:.2f} s"),
-            ("ensemble test accuracy (measured)", f"{self.curve.ensemble[-1]:.1%}"),
-            ("single member test accuracy, mean / best (measured)",
+            (_("training time, wall clock (measured)"), f"{self.wall_seconds:.2f} s"),
+            (_("sum of member fit times (measured)"), f"{self.member_seconds:.2f} s"),
+            (_("ensemble test accuracy (measured)"), f"{self.curve.ensemble[-1]:.1%}"),
+            (_("single member test accuracy, mean / best (measured)"),
              f"{self.curve.member_mean:.1%} / {self.curve.member_best:.1%}"),
         ]
         return html_table(rows)
@@ -183,13 +185,13 @@ def run_ensemble(
 def ensemble_outcome(run: EnsembleRun) -> tuple[str, bool]:
     """``(text, complete)`` for the panel's status: what trained, or after Stop what was kept."""
     kept, asked = len(run.model.estimators_), run.model.n_estimators
-    what = f"{run.base} members, {run.sampling}"
+    what = _("{base} members, {sampling}").format(base=run.base, sampling=run.sampling)
     if run.partial:
-        return (f"kept the {kept} of {asked} {what} that had finished (a partial ensemble, shown on the right); "
-                f"the other {asked - kept} were cancelled. Ensemble of {kept}: {run.curve.ensemble[-1]:.1%} test "
-                "accuracy (measured).", False)
-    return (f"trained {asked} {what} in {run.wall_seconds:.2f} s (measured): {run.curve.ensemble[-1]:.1%} test "
-            "accuracy (measured).", True)
+        return (_("kept the {kept} of {asked} {what} that had finished (a partial ensemble, "
+                   "shown on the right); the other {value} were cancelled. Ensemble of {kept}: "
+                   "{value2:.1%} test accuracy (measured).").format(kept=kept, asked=asked, what=what, value=asked - kept, value2=run.curve.ensemble[-1]), False)
+    return (_("trained {asked} {what} in {wall_seconds:.2f} s (measured): {value:.1%} test "
+               "accuracy (measured).").format(asked=asked, what=what, wall_seconds=run.wall_seconds, value=run.curve.ensemble[-1]), True)
 
 
 def _figure(run: EnsembleRun) -> Any:
@@ -203,13 +205,14 @@ def _figure(run: EnsembleRun) -> Any:
     plot_accuracy_vs_members(run.curve, ax=left)
     plot_member_times(run.model.member_fit_times_, run.model.member_workers_, ax=right,
                       wall_seconds=run.wall_seconds)
-    right.set_title(f"Fit: {run.wall_seconds:.2f} s wall clock vs {run.member_seconds:.2f} s of member work",
+    right.set_title(_("Fit: {wall_seconds:.2f} s wall clock vs {member_seconds:.2f} s of "
+                       "member work").format(wall_seconds=run.wall_seconds, member_seconds=run.member_seconds),
                     fontsize=10)
     right.set_ylim(0, max(run.model.member_fit_times_) * 1.08)  # no headroom needed: the legend goes below
     legend_below(right, gap=0.16)  # inside, it hid the tallest bars and the axis labels
     if run.partial:
-        left.set_title(f"Stopped: partial ensemble of {len(run.model.estimators_)} of {run.model.n_estimators} "
-                       "members", fontsize=10)
+        left.set_title(_("Stopped: partial ensemble of {n_estimators} of {n_estimators2} "
+                          "members").format(n_estimators=len(run.model.estimators_), n_estimators2=run.model.n_estimators), fontsize=10)
     fig.suptitle(f"{run.base}, {run.sampling}", fontsize=10)
     return fig
 
@@ -252,23 +255,26 @@ def ensemble_builder(executor: Any = "auto", X: Any = None, y: Any = None) -> An
 
     top = settings.max_members
     controls = {
-        "base": w.Dropdown(options=list(BASE_MODELS), value="decision tree", description="base model"),
+        "base": w.Dropdown(options=list(BASE_MODELS), value="decision tree", description=_("base model")),
         # the range is in the label: the slider cannot go past it, and a typed 32 would silently become 20
-        "members": w.IntSlider(value=min(16, top), min=1, max=top, description=f"members (1 to {top})"),
-        "sampling": w.Dropdown(options=list(SAMPLING), value="bootstrap (bagging)", description="sampling"),
+        "members": w.IntSlider(value=min(16, top), min=1, max=top, description=_("members (1 "
+                                                                                  "to {top})").format(top=top)),
+        "sampling": w.Dropdown(options=list(SAMPLING), value="bootstrap (bagging)", description=_("sampling")),
     }
-    controls["members"].tooltip = f"At most {top} members here, so a Run stays short{_why_limit()}."
+    controls["members"].tooltip = _("At most {top} members here, so a Run stays "
+                                     "short{why_limit}.").format(top=top, why_limit=_why_limit())
 
     def work(params: dict, report: Any) -> EnsembleRun:
         target = widget_executor(executor)
         total = params["members"]
         what = f"{params['base']}, {params['sampling']}"
-        report.progress(0, total, "Placing the data on the workers...")
+        report.progress(0, total, _("Placing the data on the workers..."))
 
         # Each member as it comes back; True once Stop was pressed: the fit then cancels the
         # members still pending and keeps those done.
         def callback(event: Any) -> bool:
-            report.progress(event.done, event.total, f"{event.done} of {event.total} members trained ({what})")
+            report.progress(event.done, event.total, _("{done} of {total} members trained "
+                                                        "({what})").format(done=event.done, total=event.total, what=what))
             return report.stopped
 
         run = run_ensemble(target, X_train, y_train, X_test, y_test, base=params["base"], members=total,
@@ -283,8 +289,9 @@ def ensemble_builder(executor: Any = "auto", X: Any = None, y: Any = None) -> An
         "Ensemble builder",
         controls,
         work,
-        description="Choose a base model, how many members and how each one samples the data; "
-                    f"Run trains the members in parallel on the cluster (1 to {top} members{_why_limit()}).",
+        description=_("Choose a base model, how many members and how each one samples the "
+                       "data; Run trains the members in parallel on the cluster (1 to {top} "
+                       "members{why_limit}).").format(top=top, why_limit=_why_limit()),
     )
     return panel.widget
 
@@ -292,4 +299,4 @@ def ensemble_builder(executor: Any = "auto", X: Any = None, y: Any = None) -> An
 def _why_limit() -> str:
     from plsim.config import small_mode
 
-    return " in small mode, PLSIM_SMALL" if small_mode() else ""
+    return _(" in small mode, PLSIM_SMALL") if small_mode() else ""

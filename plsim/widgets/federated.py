@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from plsim.i18n import _
 from plsim.widgets._panel import RunPanel, widget_executor
 
 __all__ = ["federation_playground", "play_federation", "live_history", "validate_playground",
@@ -50,12 +51,13 @@ def inapplicable_controls(algorithm: str, partition: str | None = None) -> dict[
     """
     out = {}
     if partition is not None and PARTITIONS.get(partition) != "dirichlet":
-        out["alpha"] = f"α sets the label skew of the Dirichlet partition only; {partition} clients do not use it."
+        out["alpha"] = _("α sets the label skew of the Dirichlet partition only; {partition} "
+                          "clients do not use it.").format(partition=partition)
     if algorithm == "fedsgd":
-        out["local_epochs"] = "FedSGD takes one gradient step per client per round: there are no local epochs."
-        out["batch_size"] = "FedSGD's one gradient uses the client's whole data set (B = ∞)."
+        out["local_epochs"] = _("FedSGD takes one gradient step per client per round: there are no local epochs.")
+        out["batch_size"] = _("FedSGD's one gradient uses the client's whole data set (B = ∞).")
     if algorithm != "fedprox":
-        out["mu"] = "μ is FedProx's proximal term: pick the fedprox algorithm to use it."
+        out["mu"] = _("μ is FedProx's proximal term: pick the fedprox algorithm to use it.")
     return out
 
 
@@ -85,10 +87,11 @@ def validate_playground(params: dict) -> str | None:
     """
     params = effective_params(params)
     if params["partition"] == "2-label shards" and 2 * params["n_clients"] > 1347:
-        return "Too many clients for 2 shards each."
+        return _("Too many clients for 2 shards each.")
     if _work(params) > MAX_WORK:
-        return (f"That is {_work(params):,.0f} sample-gradients (rounds x C x {N_TRAIN:,} rows x E), more than "
-                f"the playground's limit of {MAX_WORK:,.0f}: lower the rounds, C or E.")
+        return (_("That is {work:,.0f} sample-gradients (rounds x C x {N_TRAIN:,} rows x E), "
+                   "more than the playground's limit of {MAX_WORK:,.0f}: lower the rounds, C or "
+                   "E.").format(work=_work(params), N_TRAIN=N_TRAIN, MAX_WORK=MAX_WORK))
     return None
 
 
@@ -116,7 +119,7 @@ def _figure(history: Any, counts: np.ndarray, rounds: int, target: float = 0.9) 
     a1, a2 = fig.subplots(1, 2, width_ratios=[1.4, 1])
     label = history.settings["algorithm"]
     plot_accuracy({label: history}, ax=a1, target=target,
-                  title=f"round {len(history)}/{rounds}: test accuracy {history.final_accuracy:.1%}")
+                  title=_("round {n_history}/{rounds}: test accuracy {final_accuracy:.1%}").format(n_history=len(history), rounds=rounds, final_accuracy=history.final_accuracy))
     a1.set_xlim(0, rounds)
     plot_label_distribution(counts, ax=a2, max_clients=40)
     return fig
@@ -206,19 +209,19 @@ def federation_playground(executor: Any = "auto") -> Any:
     import ipywidgets as w
 
     controls = {
-        "n_clients": w.IntSlider(value=30, min=2, max=100, description="clients K"),
-        "partition": w.Dropdown(options=list(PARTITIONS), value="IID", description="partition"),
-        "alpha": w.FloatLogSlider(value=0.3, base=10, min=-2, max=2, step=0.1, description="Dirichlet α"),
-        "algorithm": w.Dropdown(options=["fedavg", "fedprox", "fedsgd"], value="fedavg", description="algorithm"),
-        "rounds": w.IntSlider(value=20, min=1, max=60, description="rounds"),
-        "client_fraction": w.FloatSlider(value=0.2, min=0.05, max=1.0, step=0.05, description="fraction C"),
-        "local_epochs": w.IntSlider(value=5, min=1, max=20, description="local epochs E"),
-        "batch_size": w.Dropdown(options=list(B_CHOICES), value="10", description="batch size B"),
-        "lr": w.FloatLogSlider(value=START_LR["fedavg"], base=10, min=-3, max=0, step=0.1, description="client lr"),
-        "mu": w.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="FedProx μ"),
+        "n_clients": w.IntSlider(value=30, min=2, max=100, description=_("clients K")),
+        "partition": w.Dropdown(options=list(PARTITIONS), value="IID", description=_("partition")),
+        "alpha": w.FloatLogSlider(value=0.3, base=10, min=-2, max=2, step=0.1, description=_("Dirichlet α")),
+        "algorithm": w.Dropdown(options=["fedavg", "fedprox", "fedsgd"], value="fedavg", description=_("algorithm")),
+        "rounds": w.IntSlider(value=20, min=1, max=60, description=_("rounds")),
+        "client_fraction": w.FloatSlider(value=0.2, min=0.05, max=1.0, step=0.05, description=_("fraction C")),
+        "local_epochs": w.IntSlider(value=5, min=1, max=20, description=_("local epochs E")),
+        "batch_size": w.Dropdown(options=list(B_CHOICES), value="10", description=_("batch size B")),
+        "lr": w.FloatLogSlider(value=START_LR["fedavg"], base=10, min=-3, max=0, step=0.1, description=_("client lr")),
+        "mu": w.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description=_("FedProx μ")),
         "noise_multiplier": w.FloatSlider(value=0.0, min=0.0, max=3.0, step=0.1,
-                                          description="DP noise (0 = off)"),
-        "dropout_rate": w.FloatSlider(value=0.0, min=0.0, max=0.8, step=0.05, description="drop-out rate"),
+                                          description=_("DP noise (0 = off)")),
+        "dropout_rate": w.FloatSlider(value=0.0, min=0.0, max=0.8, step=0.05, description=_("drop-out rate")),
     }
 
     def work(params: dict, report: Any) -> Any:
@@ -230,7 +233,7 @@ def federation_playground(executor: Any = "auto") -> Any:
         rounds = params["rounds"]
         counts = _counts(params)
         live = live_history(params)
-        ran = f"<b>Ran</b>: {ran_text(params)}<br>"
+        ran = _("<b>Ran</b>: {ran_text}<br>").format(ran_text=ran_text(params))
         drawn = [-REDRAW_SECONDS]
 
         def callback(event: Any) -> bool:
@@ -252,7 +255,7 @@ def federation_playground(executor: Any = "auto") -> Any:
 
     panel = RunPanel(
         "Federation playground", controls, work, validate=validate_playground,
-        description="Digits split over clients; a small MLP trained federatedly on the Dask workers.",
+        description=_("Digits split over clients; a small MLP trained federatedly on the Dask workers."),
     )
 
     def sync(change: Any = None) -> None:
@@ -272,34 +275,38 @@ def ran_text(params: dict) -> str:
     algorithm = params["algorithm"]
     partition = params["partition"] + (f" {params['alpha']:.3g}" if PARTITIONS[params["partition"]] == "dirichlet"
                                        else "")
-    local = ("one full-batch gradient per client per round" if algorithm == "fedsgd" else
-             f"E={params['local_epochs']} local epoch(s), B={params['batch_size']}"
+    local = (_("one full-batch gradient per client per round") if algorithm == "fedsgd" else
+             _("E={local_epochs} local epoch(s), B={batch_size}").format(local_epochs=params['local_epochs'], batch_size=params['batch_size'])
              + (f", μ={params['mu']:.3g}" if algorithm == "fedprox" else ""))
-    extras = "".join([f", DP noise {params['noise_multiplier']:.3g}" if params["noise_multiplier"] else "",
-                      f", drop-out rate {params['dropout_rate']:.2g}" if params["dropout_rate"] else ""])
+    extras = "".join([_(", DP noise {noise_multiplier:.3g}").format(noise_multiplier=params['noise_multiplier']) if params["noise_multiplier"] else "",
+                      _(", drop-out rate {dropout_rate:.2g}").format(dropout_rate=params['dropout_rate']) if params["dropout_rate"] else ""])
     ds = _digits()
-    return (f"{NAMES[algorithm]} training an MLP ({ds.n_features} inputs, {', '.join(map(str, HIDDEN))} hidden, "
-            f"{ds.n_classes} classes) on digits' {len(ds.y_train):,} training rows split over {params['n_clients']} "
-            f"clients ({partition}); "
-            f"{params['rounds']} rounds, C={params['client_fraction']:.2g}, {local}, client lr "
-            f"{params['lr']:.3g}{extras}.")
+    return (_("{NAMES} training an MLP ({n_features} inputs, {join} hidden, {n_classes} "
+               "classes) on digits' {n_y_train:,} training rows split over {n_clients} clients "
+               "({partition}); {rounds} rounds, C={client_fraction:.2g}, {local}, client lr "
+               "{lr:.3g}{extras}.").format(NAMES=NAMES[algorithm], n_features=ds.n_features, join=', '.join(map(str, HIDDEN)), n_classes=ds.n_classes, n_y_train=len(ds.y_train), n_clients=params['n_clients'], partition=partition, rounds=params['rounds'], client_fraction=params['client_fraction'], local=local, lr=params['lr'], extras=extras))
 
 
 def federation_outcome(history: Any) -> tuple[str, bool]:
     """``(text, complete)`` for the panel's status: what ran, or after Stop which rounds were kept."""
     asked = history.settings.get("rounds", len(history))
     done = len(history)
-    accuracy = f"test accuracy {history.final_accuracy:.1%} (measured)"
+    accuracy = _("test accuracy {final_accuracy:.1%} (measured)").format(final_accuracy=history.final_accuracy)
     if history.stopped_reason in ("stopped", "interrupted"):
         if done == 0:
-            return "before the first round finished: nothing was kept.", False
-        rest = f"; rounds {done + 1} to {asked} did not run" if done + 1 < asked else f"; round {asked} did not run"
-        kept = "the round that finished" if done == 1 else f"the {done} rounds that finished"
-        return f"after round {done} of {asked}: kept {kept}, {accuracy}{rest}.", False
+            return _("before the first round finished: nothing was kept."), False
+        rest = _("; rounds {value} to {asked} did not run").format(value=done + 1, asked=asked) if done + 1 < asked else _("; "
+                                                                                         "round "
+                                                                                         "{asked} "
+                                                                                         "did "
+                                                                                         "not "
+                                                                                         "run").format(asked=asked)
+        kept = _("the round that finished") if done == 1 else _("the {done} rounds that finished").format(done=done)
+        return _("after round {done} of {asked}: kept {kept}, {accuracy}{rest}.").format(done=done, asked=asked, kept=kept, accuracy=accuracy, rest=rest), False
     if history.stopped_reason == "diverged":
-        return (f"ended after round {done} of {asked}: the model diverged (lower the client learning rate); "
-                f"{accuracy}.", True)
-    return f"{done} rounds of {NAMES.get(history.settings.get('algorithm'), 'federated training')}, {accuracy}.", True
+        return (_("ended after round {done} of {asked}: the model diverged (lower the client "
+                   "learning rate); {accuracy}.").format(done=done, asked=asked, accuracy=accuracy), True)
+    return _("{done} rounds of {get}, {accuracy}.").format(done=done, get=NAMES.get(history.settings.get('algorithm'), 'federated training'), accuracy=accuracy), True
 
 
 def _details(history: Any, run_seconds: float | None = None) -> str:
@@ -307,7 +314,7 @@ def _details(history: Any, run_seconds: float | None = None) -> str:
         return ""
     last = history.records[-1]
     eps = "" if last.epsilon is None else (
-        f"<br>privacy budget ε = {last.epsilon:.2f} (δ = 1e-3)" if math.isfinite(last.epsilon) else "")
+        _("<br>privacy budget ε = {epsilon:.2f} (δ = 1e-3)").format(epsilon=last.epsilon) if math.isfinite(last.epsilon) else "")
     dropped = sum(len(r.dropped) for r in history.records)
     down = sum(r.bytes_down for r in history.records) / 1e6
     up = sum(r.bytes_up for r in history.records) / 1e6
@@ -316,16 +323,15 @@ def _details(history: Any, run_seconds: float | None = None) -> str:
         why = {"stopped": "stopped", "interrupted": "interrupted",
                "diverged": "diverged: lower the client learning rate"}.get(history.stopped_reason,
                                                                            history.stopped_reason)
-        cut = f" of {history.settings.get('rounds', '?')} (partial: {why})"
-    return (f"<b>{len(history)} rounds{cut}</b>: test accuracy {last.test_accuracy:.1%} (measured)<br>"
-            f"bytes moved: {last.cumulative_bytes / 1e6:.2f} MB "
-            f"({down:.2f} down, {up:.2f} up; measured "
-            f"from the payloads)<br>"
-            f"drop-outs: {dropped} client updates lost<br>"
-            f"time: {last.cumulative_simulated_seconds:.1f} s simulated (virtual clock); measured here: "
-            f"{_seconds(history.wall_time[-1])} in the rounds (client training, aggregation, test evaluation)"
-            + ("" if run_seconds is None else f", {_seconds(run_seconds)} for the whole Run (also placing the data "
-               "and drawing these figures)")
+        cut = _(" of {get} (partial: {why})").format(get=history.settings.get('rounds', '?'), why=why)
+    return (_("<b>{n_history} rounds{cut}</b>: test accuracy {test_accuracy:.1%} "
+               "(measured)<br>bytes moved: {value:.2f} MB ({down:.2f} down, {up:.2f} up; "
+               "measured from the payloads)<br>drop-outs: {dropped} client updates "
+               "lost<br>time: {cumulative_simulated_seconds:.1f} s simulated (virtual clock); "
+               "measured here: {seconds} in the rounds (client training, aggregation, test "
+               "evaluation)").format(n_history=len(history), cut=cut, test_accuracy=last.test_accuracy, value=last.cumulative_bytes / 1e6, down=down, up=up, dropped=dropped, cumulative_simulated_seconds=last.cumulative_simulated_seconds, seconds=_seconds(history.wall_time[-1]))
+            + ("" if run_seconds is None else _(", {seconds} for the whole Run (also placing "
+                                                 "the data and drawing these figures)").format(seconds=_seconds(run_seconds)))
             + eps)
 
 

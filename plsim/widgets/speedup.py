@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from plsim.i18n import _
 from plsim.progress import Callback, Progress, check_callback, notify
 from plsim.validation import check_nonneg_real, check_positive_int
 from plsim.widgets._panel import RunPanel, widget_executor
@@ -112,7 +113,8 @@ def explore_speedup(
     def tick(label: str, done_here: int) -> bool:
         state["done"] += 1
         state["phase_done"] = done_here
-        event = Progress(state["done"], total, "task", message=f"{label}: {done_here}/{n_tasks} tasks",
+        event = Progress(state["done"], total, "task", message=_("{label}: "
+                                                                  "{done_here}/{n_tasks} tasks").format(label=label, done_here=done_here, n_tasks=n_tasks),
                          record=Phase(label, done_here, n_tasks))
         state["stop"] = state["stop"] or notify(callback, event)
         return state["stop"]
@@ -130,7 +132,7 @@ def explore_speedup(
                 break
         return out
 
-    seq_timing, _ = sp.time_call(sequential, repeats=1, warmup=0)
+    seq_timing, _result = sp.time_call(sequential, repeats=1, warmup=0)
     if state["stop"]:  # a partial sequential time is not a baseline; a whole one alone gives no speedup
         return None, []
     parallel: dict[int, Any] = {}
@@ -139,8 +141,8 @@ def explore_speedup(
         task_seconds=seq_timing.seconds / n_tasks, n_tasks=n_tasks, overhead_per_task=cal.overhead_per_task,
         bytes_per_task=data.nbytes if data is not None and ship == "per-task" else 0,
         bytes_once=data.nbytes if data is not None and ship == "scatter" else 0, bandwidth=cal.bandwidth)
-    how = "scattered once" if ship == "scatter" else "shipped with every task"
-    title = f"{n_tasks} tasks x {task_ms:g} ms, {data_mb:g} MB data ({how})"
+    how = "scattered once" if ship == "scatter" else _("shipped with every task")
+    title = _("{n_tasks} tasks x {task_ms:g} ms, {data_mb:g} MB data ({how})").format(n_tasks=n_tasks, task_ms=task_ms, data_mb=data_mb, how=how)
     result = None
     for p in range(1, workers + 1):
 
@@ -150,9 +152,9 @@ def explore_speedup(
 
         if p == workers:
             with sp.record_timeline(executor=ex) as timeline:
-                timing, _ = sp.time_call(run, repeats=1, warmup=0)
+                timing, _result = sp.time_call(run, repeats=1, warmup=0)
         else:
-            timing, _ = sp.time_call(run, repeats=1, warmup=0)
+            timing, _result = sp.time_call(run, repeats=1, warmup=0)
         if state["stop"] and state["phase_done"] < n_tasks:  # a run cut short is not a time for p workers
             break
         parallel[p] = timing
@@ -175,40 +177,42 @@ def speedup_outcome(result: SpeedupResult | None, last: Phase | None, *, workers
     progress event), ``workers`` the largest worker count asked for.
     """
     if result is not None and workers in result.parallel:
-        return (f"measured sequentially and on 1 to {workers} worker(s): speedup {result.speedup(workers):.2f}x "
-                f"on {workers} (measured)", True)
+        return (_("measured sequentially and on 1 to {workers} worker(s): speedup "
+                   "{speedup:.2f}x on {workers} (measured)").format(workers=workers, speedup=result.speedup(workers)), True)
     if last is None:
-        return "before the first task finished: nothing was measured.", False
+        return _("before the first task finished: nothing was measured."), False
     n = last.n_tasks
     # the phase Stop cut short (a phase whose last task finished is whole and was kept)
     cut = last.done < n
-    where = "the sequential run" if last.workers is None else f"the {last.workers}-worker run"
-    dropped = (f"{where} was cut after {last.done} of {n} tasks; its other {n - last.done} task(s) were "
-               "dropped (a run cut short is not a time). " if cut else f"after {where} (all {n} tasks). ")
+    where = "the sequential run" if last.workers is None else _("the {workers}-worker run").format(workers=last.workers)
+    dropped = (_("{where} was cut after {done} of {n} tasks; its other {value} task(s) were "
+                  "dropped (a run cut short is not a time). ").format(where=where, done=last.done, n=n, value=n - last.done) if cut else _("after {where} (all "
+                                                                          "{n} tasks). ").format(where=where, n=n))
     if result is None:
-        kept = ("Nothing was kept: a speedup needs the whole sequential run and at least one whole parallel "
-                "run, and none finished.")
+        kept = (_("Nothing was kept: a speedup needs the whole sequential run and at least one whole parallel "
+                   "run, and none finished."))
     else:
         counts = ", ".join(str(p) for p in result.workers)
-        kept = (f"Kept: the sequential time and the time on {counts} worker(s) (measured), shown on the right; "
-                f"{workers} worker(s) were not measured.")
+        kept = (_("Kept: the sequential time and the time on {counts} worker(s) (measured), "
+                   "shown on the right; {workers} worker(s) were not measured.").format(counts=counts, workers=workers))
     return dropped + kept, False
 
 
 def ran_text(params: dict, *, have: int, cpus: int) -> str:
     """One line saying what a Run measures, for the top of the results."""
     data = ("no data" if not params["data_mb"] else
-            f"{params['data_mb']:g} MB of data ({'scattered once' if SHIP_CHOICES[params['ship']] == 'scatter' else 'shipped with every task'})")
-    return (f"{params['n_tasks']} tasks x {params['task_ms']} ms of pure-Python work each, {data}: timed "
-            f"sequentially here, then on 1 to {params['workers']} of this cluster's {have} worker(s) "
-            f"({cpus} usable CPU(s)).")
+            _("{data_mb:g} MB of data ({value})").format(data_mb=params['data_mb'], value='scattered once' if SHIP_CHOICES[params['ship']] == 'scatter' else _('shipped with every task')))
+    return (_("{n_tasks} tasks x {task_ms} ms of pure-Python work each, {data}: timed "
+               "sequentially here, then on 1 to {workers} of this cluster's {have} worker(s) "
+               "({cpus} usable CPU(s)).").format(n_tasks=params['n_tasks'], task_ms=params['task_ms'], data=data, workers=params['workers'], have=have, cpus=cpus))
 
 
 def workers_hint(have: int, cpus: int) -> str:
     """What the workers slider offers on this cluster, and how to get more."""
-    return (f"The slider goes up to this cluster's {have} worker(s). For more, restart it with "
-            f"plsim.start_cluster(n_workers=N)" + (f"; beyond its {cpus} usable CPU(s) workers share them "
-                                                   "and the speedup stops growing." if cpus else "."))
+    return (_("The slider goes up to this cluster's {have} worker(s). For more, restart it "
+               "with plsim.start_cluster(n_workers=N)").format(have=have) + (_("; beyond its {cpus} usable CPU(s) "
+                                                      "workers share them and the speedup stops "
+                                                      "growing.").format(cpus=cpus) if cpus else "."))
 
 
 def fit_workers_slider(slider: Any, have: int, cpus: int) -> None:
@@ -230,7 +234,7 @@ def _figure(result: SpeedupResult, timeline: list) -> Any:
     if timeline:
         plot_timeline(timeline, right)
     else:
-        right.text(0.5, 0.5, "timeline: shown after the largest worker count runs", ha="center", va="center")
+        right.text(0.5, 0.5, _("timeline: shown after the largest worker count runs"), ha="center", va="center")
         right.set_axis_off()
     fig.suptitle(result.title)
     return fig
@@ -273,12 +277,12 @@ def speedup_explorer(executor: Any = "auto") -> Any:
 
     have = n_available()
     controls = {
-        "workers": w.IntSlider(value=min(2, have), min=1, max=have, description="workers (at most)",
+        "workers": w.IntSlider(value=min(2, have), min=1, max=have, description=_("workers (at most)"),
                                disabled=have == 1),
-        "task_ms": w.IntSlider(value=100, min=1, max=1000, step=1, description="task size (ms)"),
-        "n_tasks": w.IntSlider(value=8, min=1, max=200, description="number of tasks"),
-        "data_mb": w.FloatSlider(value=0.0, min=0.0, max=64.0, step=0.5, description="data per task (MB)"),
-        "ship": w.Dropdown(options=list(SHIP_CHOICES), value="scatter once", description="send data"),
+        "task_ms": w.IntSlider(value=100, min=1, max=1000, step=1, description=_("task size (ms)")),
+        "n_tasks": w.IntSlider(value=8, min=1, max=200, description=_("number of tasks")),
+        "data_mb": w.FloatSlider(value=0.0, min=0.0, max=64.0, step=0.5, description=_("data per task (MB)")),
+        "ship": w.Dropdown(options=list(SHIP_CHOICES), value="scatter once", description=_("send data")),
     }
     controls["workers"].tooltip = workers_hint(have, cpus)
 
@@ -286,15 +290,16 @@ def speedup_explorer(executor: Any = "auto") -> Any:
         have = n_available()
         fit_workers_slider(controls["workers"], have, cpus)
         if params["workers"] > have:
-            return (f"The cluster has {have} worker(s). To try {params['workers']}, restart it with "
-                    f"plsim.start_cluster(n_workers={params['workers']}); with more workers than the "
-                    f"{cpus} usable CPU(s) they share CPUs (oversubscription) and the speedup stops growing.")
+            return (_("The cluster has {have} worker(s). To try {workers}, restart it with "
+                       "plsim.start_cluster(n_workers={workers}); with more workers than the "
+                       "{cpus} usable CPU(s) they share CPUs (oversubscription) and the speedup "
+                       "stops growing.").format(have=have, workers=params['workers'], cpus=cpus))
         seconds = params["task_ms"] * params["n_tasks"] / 1e3
         if seconds * (1 + params["workers"]) > MAX_SECONDS * 2 or seconds > MAX_SECONDS:
-            return (f"{params['n_tasks']} tasks x {params['task_ms']} ms = {seconds:.0f} s of work per run: "
-                    f"too long for a demo; keep it under {MAX_SECONDS:.0f} s.")
+            return (_("{n_tasks} tasks x {task_ms} ms = {seconds:.0f} s of work per run: too "
+                       "long for a demo; keep it under {MAX_SECONDS:.0f} s.").format(n_tasks=params['n_tasks'], task_ms=params['task_ms'], seconds=seconds, MAX_SECONDS=MAX_SECONDS))
         if params["ship"] == "with every task" and params["data_mb"] * params["n_tasks"] > 2048:
-            return "Shipping that much data with every task would move over 2 GB; use fewer tasks or less data."
+            return _("Shipping that much data with every task would move over 2 GB; use fewer tasks or less data.")
         return None
 
     def work(params: dict, report: Any) -> Any:
@@ -302,10 +307,10 @@ def speedup_explorer(executor: Any = "auto") -> Any:
 
         ex = get_executor()
         if "calibration" not in cache:
-            report.progress(0, 1, "measuring the cluster's per-task overhead and bandwidth...")
+            report.progress(0, 1, _("measuring the cluster's per-task overhead and bandwidth..."))
             cache["calibration"] = calibrate(executor=ex, n_tasks=100, megabytes=4, repeats=1)
 
-        ran = f"<p><b>Ran</b>: {ran_text(params, have=ex.n_workers, cpus=cpus)}</p>"
+        ran = _("<p><b>Ran</b>: {ran_text}</p>").format(ran_text=ran_text(params, have=ex.n_workers, cpus=cpus))
         last: list[Phase] = []
 
         def callback(event: Any) -> bool:
@@ -322,13 +327,13 @@ def speedup_explorer(executor: Any = "auto") -> Any:
             callback=callback, on_partial=partial)
         text, complete = speedup_outcome(result, last[0] if last else None, workers=params["workers"])
         if not complete:  # next to the result too, not only in the status line
-            report.html(ran + f"<p><b>Stopped</b>: {text}</p>" + (result._repr_html_() if result is not None else ""))
+            report.html(ran + _("<p><b>Stopped</b>: {text}</p>").format(text=text) + (result._repr_html_() if result is not None else ""))
         report.finish(text, complete=complete)
         return result
 
     panel = RunPanel(
         "Speedup explorer", controls, work, validate=validate,
-        description=(f"Measured on the real cluster ({cpus} usable CPU(s)); the dashed line is the cost model's "
-                     f"prediction. {workers_hint(have, cpus)}"),
+        description=(_("Measured on the real cluster ({cpus} usable CPU(s)); the dashed line "
+                        "is the cost model's prediction. {workers_hint}").format(cpus=cpus, workers_hint=workers_hint(have, cpus))),
     )
     return panel.widget

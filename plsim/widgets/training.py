@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from plsim.i18n import _
 from plsim.progress import Progress
 from plsim.stopping import PartialResultWarning
 from plsim.widgets._panel import Report, RunPanel, html_table, widget_executor
@@ -34,15 +35,15 @@ def validate_race(params: dict) -> str | None:
     """A message when the race cannot run with these values (None when it can)."""
     chosen = [key for key in METHODS if params.get(key, True)]
     if not chosen:
-        return "tick at least one method to race"
+        return _("tick at least one method to race")
     if params["workers"] < 1:
-        return f"workers={params['workers']} must be at least 1"
+        return _("workers={workers} must be at least 1").format(workers=params['workers'])
     if params["H"] < 1:
-        return f"H={params['H']} must be at least 1"
+        return _("H={H} must be at least 1").format(H=params['H'])
     if "local_sgd" in chosen and params["steps"] < params["H"]:
-        return f"steps={params['steps']} must be at least H={params['H']} (one averaging round)"
+        return _("steps={steps} must be at least H={H} (one averaging round)").format(steps=params['steps'], H=params['H'])
     if params["lr"] <= 0:
-        return f"learning rate {params['lr']} must be positive"
+        return _("learning rate {lr} must be positive").format(lr=params['lr'])
     return None
 
 
@@ -53,24 +54,26 @@ def race_control_states(params: dict) -> dict[str, str | None]:
     """
     states: dict[str, str | None] = {"staleness": None, "H": None}
     if not params.get("async", True):
-        states["staleness"] = "The staleness bound applies only to the async parameter server: tick 'async' to use it."
+        states["staleness"] = _("The staleness bound applies only to the async parameter server: tick 'async' to use it.")
     elif params["workers"] == 1:
-        states["staleness"] = ("One worker: every gradient is computed on the newest parameters, so there is "
-                               "nothing to bound. Use 2 or more workers.")
+        states["staleness"] = (_("One worker: every gradient is computed on the newest parameters, so there is "
+                                  "nothing to bound. Use 2 or more workers."))
     if not params.get("local_sgd", True):
-        states["H"] = "H (local steps between averages) applies only to local SGD: tick 'local SGD' to use it."
+        states["H"] = _("H (local steps between averages) applies only to local SGD: tick 'local SGD' to use it.")
     return states
 
 
 def _labels(params: dict) -> dict[str, str]:
-    bound = ("unbounded staleness" if params["staleness"] == UNBOUNDED else f"staleness bound {params['staleness']}")
-    return {"sync": "sync DP", "async": f"async PS, {bound}", "local_sgd": f"local SGD, H={params['H']}"}
+    bound = ("unbounded staleness" if params["staleness"] == UNBOUNDED else _("staleness bound "
+                                                                               "{staleness}").format(staleness=params['staleness']))
+    return {"sync": "sync DP", "async": _("async PS, {bound}").format(bound=bound), "local_sgd": _("local SGD, H={H}").format(H=params['H'])}
 
 
 def _units(params: dict) -> dict[str, str]:
     """What one step of each method is, for the status line and the outcome."""
-    return {"sync": "steps", "async": f"steps per worker ({params['workers']} workers' updates / {params['workers']})",
-            "local_sgd": f"local steps ({params['H']} per averaging round)"}
+    return {"sync": "steps", "async": _("steps per worker ({workers} workers' updates / "
+                                         "{workers})").format(workers=params['workers']),
+            "local_sgd": _("local steps ({H} per averaging round)").format(H=params['H'])}
 
 
 def _steps_done(h: Any) -> float:
@@ -115,7 +118,7 @@ def _race_figure(histories: dict[str, Any], params: dict, live: dict[str, Any] |
     per_step = [_per_worker_steps(histories[key]) for key in done] + [live[key] for key in running]
     if per_step:
         plot_loss_curves(per_step, x="steps", labels=[names[k] for k in done + running], ax=axes[0],
-                         title="Per step", xlabel="steps per worker (async: updates / workers)")
+                         title=_("Per step"), xlabel=_("steps per worker (async: updates / workers)"))
         # one legend under the three plots: inside the first one it covered the curves' start
         handles, texts = axes[0].get_legend_handles_labels()
         axes[0].get_legend().remove()
@@ -123,18 +126,18 @@ def _race_figure(histories: dict[str, Any], params: dict, live: dict[str, Any] |
     if done:
         link = params.get("link", "datacenter")
         plot_loss_curves([histories[k] for k in done], x="bytes", labels=[names[k] for k in done], ax=axes[1],
-                         title="Per byte sent (counted)")
+                         title=_("Per byte sent (counted)"))
         simulated = [simulated_history(histories[k], step_seconds=step_seconds or 0.0, link=link) for k in done]
         plot_loss_curves(simulated, x="time", labels=[names[k] for k in done], ax=axes[2],
-                         title=f"Per simulated second ({link} link)",
-                         xlabel=f"time (s, simulated: {(step_seconds or 0) * 1e3:.2g} ms/step + {link} link)")
+                         title=_("Per simulated second ({link} link)").format(link=link),
+                         xlabel=_("time (s, simulated: {value:.2g} ms/step + {link} link)").format(value=(step_seconds or 0) * 1e3, link=link))
         for ax in axes[1:]:
             ax.set_ylabel("")
             ax.get_legend().remove()
             ax.xaxis.set_major_locator(MaxNLocator(4))  # long tick labels ran into each other
     for ax, what in ((axes[0], "steps"), (axes[1], "bytes"), (axes[2], "simulated time")):
         if not ax.lines:
-            ax.text(0.5, 0.5, f"loss vs {what}:\n" + ("drawn when a run finishes" if ax is not axes[0] else "waiting"),
+            ax.text(0.5, 0.5, _("loss vs {what}:\n").format(what=what) + (_("drawn when a run finishes") if ax is not axes[0] else "waiting"),
                     ha="center", va="center", transform=ax.transAxes, color="#666666")
     if waiting:
         fig.suptitle("waiting: " + ", ".join(waiting), fontsize=9)
@@ -150,9 +153,9 @@ def _step_seconds(model: Any, X: Any, y: Any, batch_size: int) -> float:
     w = model.init_params(0)
     rows = np.arange(min(batch_size, len(y)))
     best = float("inf")
-    for _ in range(5):
+    for _attempt in range(5):
         t0 = _time.perf_counter()
-        for _ in range(10):
+        for _attempt in range(10):
             model.gradient(w, X[rows], y[rows])
         best = min(best, (_time.perf_counter() - t0) / 10)
     return best
@@ -230,7 +233,7 @@ def race_work(params: dict, report: Report | None = None, *, executor: Any = "au
         done = sum(min(n, steps) for n in count.values())
         names = _labels(params)
         report.progress(int(done), total, "; ".join(
-            f"{names[key]}: step {count[key]:g} of {steps}, loss {h.loss[-1]:.3f}"
+            _("{names}: step {count:g} of {steps}, loss {value:.3f}").format(names=names[key], count=count[key], steps=steps, value=h.loss[-1])
             for key, h in snapshot.items() if h.steps) or "starting...")
         report.figure(_race_figure(histories, params, snapshot, step_seconds))
 
@@ -239,7 +242,7 @@ def race_work(params: dict, report: Report | None = None, *, executor: Any = "au
         error: BaseException | None = None
         while pending:
             try:
-                finished, _ = wait(pending, timeout=redraw_every, return_when=FIRST_COMPLETED)
+                finished, _pending = wait(pending, timeout=redraw_every, return_when=FIRST_COMPLETED)
             except KeyboardInterrupt:  # the runs live in threads: ask them to stop, keep what they finished
                 if interrupted.is_set():
                     raise  # pressed twice: do not wait for the current steps
@@ -291,18 +294,18 @@ def race_outcome(histories: dict[str, Any], params: dict, losses: dict[str, floa
     parts, cut = [], False
     for key, h in histories.items():
         reached = _steps_done(h)
-        loss = "" if losses is None else f", final training loss {losses[key]:.4f}"
+        loss = "" if losses is None else _(", final training loss {losses:.4f}").format(losses=losses[key])
         if h.stopped_reason in ("stopped", "interrupted"):
             cut = True
             k = int(h.info.get("n_workers", 1))
-            kept = (f"its first {h.steps[-1] if h.steps else 0:g} of {steps * k} updates" if key == "async"
-                    else f"its first {reached:g} of {steps} steps")
-            parts.append(f"{names[key]}: kept {kept}{loss}")
+            kept = (_("its first {value:g} of {value2} updates").format(value=h.steps[-1] if h.steps else 0, value2=steps * k) if key == "async"
+                    else _("its first {reached:g} of {steps} steps").format(reached=reached, steps=steps))
+            parts.append(_("{names}: kept {kept}{loss}").format(names=names[key], kept=kept, loss=loss))
         elif h.diverged_step is not None:
-            parts.append(f"{names[key]}: diverged at step {h.diverged_step} (lower the learning rate)")
+            parts.append(_("{names}: diverged at step {diverged_step} (lower the learning rate)").format(names=names[key], diverged_step=h.diverged_step))
         else:
-            parts.append(f"{names[key]}: {reached:g} steps{loss}")
-    how = "the other steps did not run" if cut else "losses measured"
+            parts.append(_("{names}: {reached:g} steps{loss}").format(names=names[key], reached=reached, loss=loss))
+    how = _("the other steps did not run") if cut else "losses measured"
     return "; ".join(parts) + f" ({how}).", not cut
 
 
@@ -320,21 +323,22 @@ def _race_table(histories: dict[str, Any], params: dict, step_seconds: float, k:
              f"{simulated_history(h, step_seconds=step_seconds, link=link).time[-1]:.3g}",
              f"{(np.mean(h.staleness) if h.staleness else 0):.2f}") for key, h in histories.items()]
     table = html_table(rows, ("method", "steps per worker", "final training loss", "MB sent (counted)",
-                              f"simulated s ({link})", "mean staleness (updates)"))
+                              _("simulated s ({link})").format(link=link), "mean staleness (updates)"))
     bound = ("" if params["staleness"] == UNBOUNDED or "async" not in histories else
-             f" The staleness bound counts gradients a worker may be ahead of the slowest one (SSP clocks); the "
-             f"staleness column counts updates applied between a gradient's pull and its push, so even with bound 0 "
-             f"the later gradients of each round are up to {k - 1} update(s) old.")
-    same = (" With a staleness bound of 0 the parameter server runs in lock-step: it is synchronous SGD, so it "
-            "ends at sync DP's loss." if params["staleness"] == 0 and k > 1 and {"sync", "async"} <= set(histories)
+             _(" The staleness bound counts gradients a worker may be ahead of the slowest one "
+                "(SSP clocks); the staleness column counts updates applied between a gradient's "
+                "pull and its push, so even with bound 0 the later gradients of each round are "
+                "up to {value} update(s) old.").format(value=k - 1))
+    same = (_(" With a staleness bound of 0 the parameter server runs in lock-step: it is synchronous SGD, so it "
+               "ends at sync DP's loss.") if params["staleness"] == 0 and k > 1 and {"sync", "async"} <= set(histories)
             and not any(histories[key].partial for key in ("sync", "async")) else "")
-    return (f"<p><b>Ran</b>: {ran_text(params, k)}</p>{table}"
-            "<small>The runs trained at the same time on the Dask cluster; losses and bytes are measured, the time "
-            f"axis is simulated: {step_seconds * 1e3:.2g} ms of compute per step (measured here) plus each exchange "
-            f"on the '{link}' link (alpha-beta model). Async updates are shown per worker (updates / {k}). "
-            "The final training loss is every method's loss on the whole training set at its final parameters "
-            "(the curves of sync show its mini-batch loss before each step, which is noisy)."
-            f"{bound}{same}{_sharing_note(k, ex)}</small>")
+    return (_("<p><b>Ran</b>: {ran_text}</p>{table}<small>The runs trained at the same time on "
+               "the Dask cluster; losses and bytes are measured, the time axis is simulated: "
+               "{value:.2g} ms of compute per step (measured here) plus each exchange on the "
+               "'{link}' link (alpha-beta model). Async updates are shown per worker (updates / "
+               "{k}). The final training loss is every method's loss on the whole training set "
+               "at its final parameters (the curves of sync show its mini-batch loss before "
+               "each step, which is noisy).{bound}{same}{sharing_note}</small>").format(ran_text=ran_text(params, k), table=table, value=step_seconds * 1e3, link=link, k=k, bound=bound, same=same, sharing_note=_sharing_note(k, ex)))
 
 
 def ran_text(params: dict, k: int | None = None) -> str:
@@ -342,19 +346,20 @@ def ran_text(params: dict, k: int | None = None) -> str:
     k = int(params["workers"]) if k is None else k
     names = _labels(params)
     chosen = [names[key] for key in METHODS if params.get(key, True)]
-    return (f"softmax regression on digits, {', '.join(chosen)}; {k} worker(s), {params['steps']} steps per worker, "
-            f"learning rate {params['lr']:.3g} (async: {params['lr'] / k:.3g} per update), mini-batches of 32 "
-            "rows per worker.")
+    return (_("softmax regression on digits, {join}; {k} worker(s), {steps} steps per worker, "
+               "learning rate {lr:.3g} (async: {value:.3g} per update), mini-batches of 32 rows "
+               "per worker.").format(join=', '.join(chosen), k=k, steps=params['steps'], lr=params['lr'], value=params['lr'] / k))
 
 
 def _partial_note(h: Any) -> str:
     """`` (stopped at step s)``-style mark of a run that ended early, for the race table."""
     if h.diverged_step is not None:
-        return f" <b>(diverged at step {h.diverged_step}: lower the learning rate)</b>"
+        return _(" <b>(diverged at step {diverged_step}: lower the learning rate)</b>").format(diverged_step=h.diverged_step)
     if h.stopped_reason:
         if h.method.split("(")[0] in ("async", "ssp"):
-            return f" ({h.stopped_reason} at step {_steps_done(h):g} per worker, update {h.steps[-1]:g}: partial)"
-        return f" ({h.stopped_reason} at step {_steps_done(h):g}: partial)"
+            return _(" ({stopped_reason} at step {steps_done:g} per worker, update {value:g}: "
+                      "partial)").format(stopped_reason=h.stopped_reason, steps_done=_steps_done(h), value=h.steps[-1])
+        return _(" ({stopped_reason} at step {steps_done:g}: partial)").format(stopped_reason=h.stopped_reason, steps_done=_steps_done(h))
     return ""
 
 
@@ -363,8 +368,8 @@ def _sharing_note(replicas: int, ex: Any) -> str:
     cpus = _cpus(ex)
     if replicas <= cpus:
         return ""
-    return (f" The {replicas} replicas share {cpus} usable CPU(s) and take turns: loss per step is exact, "
-            "but how long the race took says nothing about parallel speed.")
+    return (_(" The {replicas} replicas share {cpus} usable CPU(s) and take turns: loss per "
+               "step is exact, but how long the race took says nothing about parallel speed.").format(replicas=replicas, cpus=cpus))
 
 
 def training_race(executor: Any = "auto") -> Any:
@@ -392,20 +397,20 @@ def training_race(executor: Any = "auto") -> Any:
     ex = widget_executor(executor)
     have = ex.n_workers
     controls = {
-        "sync": w.Checkbox(value=True, description="sync data-parallel", indent=False),
-        "async": w.Checkbox(value=True, description="async parameter server", indent=False),
-        "local_sgd": w.Checkbox(value=True, description="local SGD", indent=False),
-        "workers": w.IntSlider(value=min(2, have), min=1, max=have, description="workers", disabled=have == 1,
+        "sync": w.Checkbox(value=True, description=_("sync data-parallel"), indent=False),
+        "async": w.Checkbox(value=True, description=_("async parameter server"), indent=False),
+        "local_sgd": w.Checkbox(value=True, description=_("local SGD"), indent=False),
+        "workers": w.IntSlider(value=min(2, have), min=1, max=have, description=_("workers"), disabled=have == 1,
                                tooltip=workers_hint(have, _cpus(ex))),
-        "staleness": w.Dropdown(options=STALENESS_CHOICES, value=UNBOUNDED, description="staleness bound"),
-        "H": w.IntSlider(value=4, min=1, max=64, description="local steps H"),
-        "steps": w.IntSlider(value=40, min=4, max=200, step=4, description="steps"),
-        "lr": w.FloatLogSlider(value=0.3, base=10, min=-2, max=0.5, description="learning rate"),
-        "link": w.Dropdown(options=list(LINK_PRESETS), value="datacenter", description="simulated link"),
+        "staleness": w.Dropdown(options=STALENESS_CHOICES, value=UNBOUNDED, description=_("staleness bound")),
+        "H": w.IntSlider(value=4, min=1, max=64, description=_("local steps H")),
+        "steps": w.IntSlider(value=40, min=4, max=200, step=4, description=_("steps")),
+        "lr": w.FloatLogSlider(value=0.3, base=10, min=-2, max=0.5, description=_("learning rate")),
+        "link": w.Dropdown(options=list(LINK_PRESETS), value="datacenter", description=_("simulated link")),
     }
-    controls["link"].tooltip = "The network of the simulated time axis (alpha-beta model; plsim.comm.LINK_PRESETS)."
-    tips = {"staleness": "Gradients older than this many updates wait (async parameter server only).",
-            "H": "Local steps between two averages (local SGD only)."}
+    controls["link"].tooltip = _("The network of the simulated time axis (alpha-beta model; plsim.comm.LINK_PRESETS).")
+    tips = {"staleness": _("Gradients older than this many updates wait (async parameter server only)."),
+            "H": _("Local steps between two averages (local SGD only).")}
 
     for name, tip in tips.items():
         controls[name].tooltip = tip
@@ -421,9 +426,9 @@ def training_race(executor: Any = "auto") -> Any:
         report.finish(text, complete=complete)
         return histories
 
-    panel = RunPanel("Sync vs async vs local SGD", controls, work, validate=validate_race,
-                     description=("Softmax regression on digits, trained three ways at the same time on the Dask "
-                                  f"cluster. {workers_hint(have, _cpus(ex))}"))
+    panel = RunPanel(_("Sync vs async vs local SGD"), controls, work, validate=validate_race,
+                     description=(_("Softmax regression on digits, trained three ways at the "
+                                     "same time on the Dask cluster. {workers_hint}").format(workers_hint=workers_hint(have, _cpus(ex)))))
 
     def update_states(_: Any = None) -> None:
         params = {name: control.value for name, control in controls.items()}
@@ -444,15 +449,15 @@ def pipeline_work(params: dict, report: Report | None = None) -> dict[str, Any]:
     timeline = gpipe_schedule(p, m, forward_time=1.0, backward_time=float(params["backward_ratio"]))
     formula = bubble_fraction(p, m)
     if report is not None:
-        report.progress(1, 1, f"bubble {timeline.bubble_fraction:.1%}")
+        report.progress(1, 1, _("bubble {bubble_fraction:.1%}").format(bubble_fraction=timeline.bubble_fraction))
         if isinstance(report, Report):  # a test's stand-in may only show progress, figure and text
-            report.finish(f"GPipe with {p} stage(s) and {m} micro-batch(es), backward = "
-                          f"{float(params['backward_ratio']):g} x forward: bubble {timeline.bubble_fraction:.1%} "
-                          "of the stage time (simulated).")
+            report.finish(_("GPipe with {p} stage(s) and {m} micro-batch(es), backward = "
+                             "{float:g} x forward: bubble {bubble_fraction:.1%} of the stage "
+                             "time (simulated).").format(p=p, m=m, float=float(params['backward_ratio']), bubble_fraction=timeline.bubble_fraction))
         report.figure(plot_pipeline_timeline(timeline).figure)
-        report.html(f"<p>Simulated bubble fraction <b>{timeline.bubble_fraction:.3f}</b>; "
-                    f"formula (p-1)/(m+p-1) = {formula:.3f}. Doubling the micro-batches to {2 * m} "
-                    f"would give {bubble_fraction(p, 2 * m):.3f}.</p>")
+        report.html(_("<p>Simulated bubble fraction <b>{bubble_fraction:.3f}</b>; formula "
+                       "(p-1)/(m+p-1) = {formula:.3f}. Doubling the micro-batches to {value} "
+                       "would give {bubble_fraction2:.3f}.</p>").format(bubble_fraction=timeline.bubble_fraction, formula=formula, value=2 * m, bubble_fraction2=bubble_fraction(p, 2 * m)))
     return {"timeline": timeline, "bubble": timeline.bubble_fraction, "formula": formula}
 
 
@@ -461,11 +466,11 @@ def pipeline_explorer() -> Any:
     import ipywidgets as w
 
     controls = {
-        "stages": w.IntSlider(value=4, min=1, max=8, description="stages p"),
-        "micro": w.IntSlider(value=4, min=1, max=32, description="micro-batches m"),
+        "stages": w.IntSlider(value=4, min=1, max=8, description=_("stages p")),
+        "micro": w.IntSlider(value=4, min=1, max=32, description=_("micro-batches m")),
         "backward_ratio": w.FloatSlider(value=2.0, min=0.5, max=4.0, step=0.5,
-                                        description="backward / forward time"),
+                                        description=_("backward / forward time")),
     }
     panel = RunPanel("Pipeline bubble explorer", controls, pipeline_work,
-                     description="GPipe schedule on a virtual clock (simulated).")
+                     description=_("GPipe schedule on a virtual clock (simulated)."))
     return panel.widget
