@@ -55,6 +55,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from plsim.i18n import _
 from plsim.gateway import gateway_address, is_gateway_client, start_gateway_cluster
 from plsim.local_cluster import close_quietly, forget_closed_schedulers, start_local
 from plsim.validation import check_positive_int
@@ -366,7 +367,7 @@ def start_cluster(
     if running_request is not None:  # the default client is one plsim opened: reuse or replace it
         if request == running_request:
             if not quiet:
-                print(f"plsim: reusing the running cluster ({_summary(running)})")
+                print(_("plsim: reusing the running cluster ({summary})").format(summary=_summary(running)))
             return running
         close_cluster()
 
@@ -428,15 +429,16 @@ def _session_plan(shared: bool | None, n_workers: int | None, threads_per_worker
         ("memory_limit", memory_limit, per_worker_memory, plan.memory_limit),
     ) if given is not None and given != planned]
     if not processes:
-        differ.append("processes=False (thread workers live inside this kernel)")
+        differ.append(_("processes=False (thread workers live inside this kernel)"))
     if not differ:
         return plan, None
-    why = f"{', '.join(differ)} differ from this session's shared cluster ({plan.describe()})"
+    why = _("{join} differ from this session's shared cluster ({describe})").format(join=', '.join(differ), describe=plan.describe())
     if shared:
         raise ValueError(f"shared=True, but {why}: leave those arguments out to join the shared cluster, "
                          "or pass shared=False for a private one")
-    return None, (f"a private cluster for this notebook: {why}. It takes its memory from the same allowance as "
-                  "the shared one; plsim.start_cluster() without sizing arguments joins the shared cluster")
+    return None, (_("a private cluster for this notebook: {why}. It takes its memory from the "
+                     "same allowance as the shared one; plsim.start_cluster() without sizing "
+                     "arguments joins the shared cluster").format(why=why))
 
 
 def _how_shared(client: Client, started: bool) -> str:
@@ -444,13 +446,13 @@ def _how_shared(client: Client, started: bool) -> str:
     from plsim.session_cluster import connected_clients
 
     if started:
-        return "started for this session: other notebooks and widgets join it, and it ends when none is connected"
+        return _("started for this session: other notebooks and widgets join it, and it ends when none is connected")
     connected = connected_clients(client)   # this notebook's connection included
     if connected is None:
-        return "joined: other notebooks of this session share it"
+        return _("joined: other notebooks of this session share it")
     if connected <= 1:
-        return "joined: no other notebook is connected to it now"
-    return f"joined: {connected - 1} other connection(s) (notebooks, widgets' kernels) share it now"
+        return _("joined: no other notebook is connected to it now")
+    return _("joined: {value} other connection(s) (notebooks, widgets' kernels) share it now").format(value=connected - 1)
 
 
 def _fit_workers_in_memory(wanted: int, res: Resources) -> tuple[int, int, str | None]:
@@ -463,9 +465,9 @@ def _fit_workers_in_memory(wanted: int, res: Resources) -> tuple[int, int, str |
     """
     budget = int(res.memory_bytes * WORKER_MEMORY_FRACTION)
     fit = budget // MIN_WORKER_MEMORY
-    why = (f"{WORKER_MEMORY_FRACTION:.0%} of the {_mib(res.memory_bytes)} memory allowance ({res.memory_source}) "
-           f"is {_mib(budget)} for the workers, and each needs at least {_mib(MIN_WORKER_MEMORY)} "
-           f"(plsim.cluster.MIN_WORKER_MEMORY, measured)")
+    why = (_("{WORKER_MEMORY_FRACTION:.0%} of the {mib} memory allowance ({memory_source}) is "
+              "{mib2} for the workers, and each needs at least {mib3} "
+              "(plsim.cluster.MIN_WORKER_MEMORY, measured)").format(WORKER_MEMORY_FRACTION=WORKER_MEMORY_FRACTION, mib=_mib(res.memory_bytes), memory_source=res.memory_source, mib2=_mib(budget), mib3=_mib(MIN_WORKER_MEMORY)))
     if fit < 1:
         raise WorkerMemoryError(
             f"not enough memory for one Dask worker: {why}. Run without a cluster (executor=None), "
@@ -473,7 +475,7 @@ def _fit_workers_in_memory(wanted: int, res: Resources) -> tuple[int, int, str |
             "this machine really has it"
         )
     workers = min(wanted, fit)
-    note = None if workers == wanted else f"starting {workers} worker(s), not {wanted}: {why}"
+    note = None if workers == wanted else _("starting {workers} worker(s), not {wanted}: {why}").format(workers=workers, wanted=wanted, why=why)
     return workers, budget // workers, note
 
 
@@ -495,14 +497,14 @@ def _summary(client: Client) -> str:
     # Asked of the scheduler now, not client.scheduler_info() (see plsim.executor.worker_threads).
     workers = client.sync(client.scheduler.identity, n_workers=-1)["workers"]
     threads = sum(int(info.get("nthreads") or 0) for info in workers.values())
-    where = {"local": "local", "session": "shared session", "gateway": "gateway", "remote": "remote"}[
+    where = {"local": _("local"), "session": _("shared session"), "gateway": _("gateway"), "remote": _("remote")}[
         cluster_kind(client)]
     link = dashboard_link(client)
-    dash = f", dashboard {link}" if link else ""
+    dash = _(", dashboard {link}").format(link=link) if link else ""
     limits = sorted({int(info.get("memory_limit") or 0) for info in workers.values()} - {0})
-    memory = f", memory limit {' / '.join(_mib(limit) for limit in limits)} per worker" if limits else ""
-    return (f"{where} cluster at {client.scheduler.address} with {len(workers)} workers / {threads} threads"
-            f"{memory}{dash}")
+    memory = _(", memory limit {join} per worker").format(join=' / '.join(_mib(limit) for limit in limits)) if limits else ""
+    return (_("{where} cluster at {address} with {n_workers} workers / {threads} "
+               "threads{memory}{dash}").format(where=where, address=client.scheduler.address, n_workers=len(workers), threads=threads, memory=memory, dash=dash))
 
 
 def cluster_kind(client: Client) -> str:
