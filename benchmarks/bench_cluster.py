@@ -36,6 +36,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import plsim
+    from plsim.speedup import calibrate
 
     starts, closes, overheads = [], [], []
     for _ in range(args.repeats):
@@ -43,11 +44,9 @@ def main() -> None:
         client = plsim.start_cluster(n_workers=args.workers, quiet=True)
         starts.append(time.perf_counter() - t0)
         n_workers = len(client.nthreads())
-        client.gather(client.map(abs, range(-50, 0), pure=False))  # warm-up
-        t0 = time.perf_counter()
-        client.gather(client.map(abs, range(args.tasks), pure=False))
-        # Per-task cost seen by a user who submits many tiny tasks at once.
-        overheads.append((time.perf_counter() - t0) / args.tasks)
+        # Per-task cost seen by a user who submits many tiny tasks at once: plsim.speedup.calibrate's
+        # empty tasks through the executor (after one untimed warm-up run), as the notebooks measure it.
+        overheads.append(calibrate(executor=client, n_tasks=args.tasks, megabytes=1, repeats=1).overhead_per_task)
         t0 = time.perf_counter()
         plsim.close_cluster()
         closes.append(time.perf_counter() - t0)

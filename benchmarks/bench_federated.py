@@ -104,7 +104,8 @@ def main() -> None:
 
     # Compute-heavy clients: a wide MLP, 120 local epochs of B=100 on 300 samples (~0.15 s per client here).
     heavy_model = models.MLP(ds.n_features, (512,), ds.n_classes)
-    heavy = dict(algorithm="fedavg", local_epochs=120, batch_size=100, lr=0.01, client_fraction=0.2, rounds=3)
+    heavy = dict(algorithm="fedavg", local_epochs=120, batch_size=100, lr=0.01, client_fraction=0.2, rounds=3,
+                 random_state=0)
     with threadpool_limits(1):  # the one-CPU baseline: no hidden BLAS threads (workers run one each)
         t0 = time.perf_counter()
         seq = F.run_federated(heavy_model, ds, partitions["IID"], **heavy)
@@ -125,7 +126,7 @@ def main() -> None:
               f"-> {seq_s / par_s:.2f}x; identical weights")
         t0 = time.perf_counter()
         big = F.run_federated(model, ds, partitions["IID"], executor=client, algorithm="fedavg", rounds=50,
-                              client_fraction=1.0 if not args.quick else 0.5, local_epochs=1, batch_size=10, lr=0.03)
+                              client_fraction=1.0 if not args.quick else 0.5, local_epochs=1, batch_size=10, lr=0.03, random_state=0)
         print(f"MEASURED: {K} clients x 50 rounds (C={big.settings['client_fraction']}, E=1, B=10) on 2 workers: "
               f"{time.perf_counter() - t0:.1f} s; accuracy {big.final_accuracy:.3f}; "
               f"{big.cumulative_bytes[-1] / 1e6:.0f} MB moved; {big.simulated_time[-1]:.0f} s simulated")

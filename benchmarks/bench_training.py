@@ -48,9 +48,9 @@ def main() -> None:
               f"{len(y)} rows, one full-batch step = one epoch")
         times = {}
         for k in (1, 2):
-            sync_sgd(model, X, y, executor=client, n_workers=k, lr=0.01, n_steps=1)  # warm-up: imports, caches
+            sync_sgd(model, X, y, executor=client, n_workers=k, lr=0.01, n_steps=1, random_state=0)  # warm-up: imports, caches
             t0 = time.perf_counter()
-            h = sync_sgd(model, X, y, executor=client, n_workers=k, lr=0.01, n_steps=cfg.bench_steps + 1, lag=1)
+            h = sync_sgd(model, X, y, executor=client, n_workers=k, lr=0.01, n_steps=cfg.bench_steps + 1, lag=1, random_state=0)
             total = time.perf_counter() - t0
             # steady state: time between finished epochs (excludes scattering the shards once)
             times[k] = (h.time[-1] - h.time[0]) / (len(h.time) - 1)
@@ -104,7 +104,8 @@ def main() -> None:
         for label, kw in (("none", {}), ("8-bit", {"compression": "8bit"}),
                           ("top-10%", {"compression": "topk", "topk_ratio": 0.1}),
                           ("top-1%", {"compression": "topk", "topk_ratio": 0.01})):
-            hc = sync_sgd(mlp, dg.X_train, dg.y_train, n_workers=2, lr=0.3, n_steps=60, batch_size=128, **kw)
+            hc = sync_sgd(mlp, dg.X_train, dg.y_train, n_workers=2, lr=0.3, n_steps=60, batch_size=128, random_state=0,
+                          **kw)
             acc = mlp.accuracy(hc.params, dg.X_test, dg.y_test)
             base = base or hc.total_bytes
             rows.append([label, f"{hc.total_bytes / 1e6:.3f}", f"{base / hc.total_bytes:.1f}x", f"{acc:.3f}"])

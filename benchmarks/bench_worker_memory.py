@@ -70,7 +70,7 @@ def measure_once() -> dict[str, int]:
         data = load_dataset("digits")
         parts = partition(data.y_train, 10, "iid")
         model = MLP(n_features=data.X_train.shape[1], n_classes=data.n_classes, hidden=(32,))
-        run_federated(model, data, parts, rounds=1, client_fraction=0.5, executor=client)
+        run_federated(model, data, parts, rounds=1, client_fraction=0.5, executor=client, random_state=0)
         figures["after one federated round"] = client.run(_rss)[address]
         figures["peak over the run"] = client.run(_peak)[address]
     return figures

@@ -186,11 +186,11 @@ class Inputs:
 
         X, y = self.digits.X_train, self.digits.y_train
         soft = SoftmaxRegression(64, 10)
-        sync = sync_sgd(soft, X, y, executor=self.client, lr=0.3, n_steps=32, batch_size=64)
-        local = [local_sgd(soft, X, y, executor=self.client, H=H, n_rounds=32 // H, lr=0.3, batch_size=32)
+        sync = sync_sgd(soft, X, y, executor=self.client, lr=0.3, n_steps=32, batch_size=64, random_state=0)
+        local = [local_sgd(soft, X, y, executor=self.client, H=H, n_rounds=32 // H, lr=0.3, batch_size=32, random_state=0)
                  for H in (1, 8)]
         asyn = async_sgd_simulated(soft, X, y, n_workers=4, worker_speeds=[1, 1, 1, 0.25], lr=0.05, n_updates=120,
-                                   batch_size=32)
+                                   batch_size=32, random_state=0)
         return [sync, *local, asyn], ["sync data-parallel", "local SGD H=1", "local SGD H=8", "async PS"]
 
     @functools.cached_property
@@ -203,7 +203,7 @@ class Inputs:
         soft = SoftmaxRegression(64, 10)
         parts = partition_shards(y, 4, 2, random_state=0)  # non-IID: a few digits per replica
         return [local_sgd(soft, X, y, executor=self.client, shards=parts, H=H, n_rounds=64 // H, lr=0.3,
-                          batch_size=32) for H in (1, 4, 16, 64)]
+                          batch_size=32, random_state=0) for H in (1, 4, 16, 64)]
 
     @functools.cached_property
     def staleness_runs(self):
@@ -213,8 +213,8 @@ class Inputs:
         X, y = self.digits.X_train, self.digits.y_train
         soft = SoftmaxRegression(64, 10)
         simulated = [async_sgd_simulated(soft, X, y, n_workers=4, worker_speeds=[1, 1, 1, 0.25], staleness_bound=s,
-                                         lr=0.05, n_updates=120, batch_size=32) for s in (0, None)]
-        real = async_sgd(soft, X, y, executor=self.client, n_updates=40, lr=0.05, batch_size=32, delays=[0.0, 0.01])
+                                         lr=0.05, n_updates=120, batch_size=32, random_state=0) for s in (0, None)]
+        real = async_sgd(soft, X, y, executor=self.client, n_updates=40, lr=0.05, batch_size=32, delays=[0.0, 0.01], random_state=0)
         return [*simulated, real]
 
     @functools.cached_property
@@ -269,7 +269,8 @@ class Inputs:
         for label, kw in [("none", {}), ("8-bit", {"compression": "8bit"}),
                           ("top-10%", {"compression": "topk", "topk_ratio": 0.1}),
                           ("top-1%", {"compression": "topk", "topk_ratio": 0.01})]:
-            h = sync_sgd(soft, ds.X_train, ds.y_train, n_workers=2, lr=0.3, n_steps=30, batch_size=64, **kw)
+            h = sync_sgd(soft, ds.X_train, ds.y_train, n_workers=2, lr=0.3, n_steps=30, batch_size=64, random_state=0,
+                         **kw)
             out.append({"label": label, "bytes": h.total_bytes,
                         "accuracy": soft.accuracy(h.params, ds.X_test, ds.y_test)})
         return out

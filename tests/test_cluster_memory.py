@@ -98,7 +98,7 @@ def test_the_smallest_accepted_worker_fits_an_ensemble_and_a_federated_round():
     with start_cluster(n_workers=1, memory_limit=MIN_WORKER_MEMORY, quiet=True) as client:
         with memory_guard(client, what="the test"):
             fitted = ParallelBaggingClassifier(n_estimators=4, random_state=0, executor=client).fit(X_train, y_train)
-            history = run_federated(model, data, parts, rounds=2, client_fraction=0.5, executor=client)
+            history = run_federated(model, data, parts, rounds=2, client_fraction=0.5, executor=client, random_state=0)
         assert len(client.nthreads()) == 1  # the worker was never restarted away
     np.testing.assert_array_equal(fitted.predict(X_test), sequential.predict(X_test))
     assert len(history.rounds) == 2

@@ -55,10 +55,10 @@ def big():
 RUNS = {
     "run_federated": lambda c, X, y: F.run_federated(
         SoftmaxRegression(64, 10), SimpleNamespace(X_train=X, y_train=y, X_test=X[:50], y_test=y[:50]),
-        np.array_split(np.arange(len(y)), 4), rounds=1, executor=c),
-    "sync_sgd": lambda c, X, y: sync_sgd(SoftmaxRegression(64, 10), X, y, executor=c, n_steps=1),
-    "async_sgd": lambda c, X, y: async_sgd(SoftmaxRegression(64, 10), X, y, executor=c, n_updates=1),
-    "local_sgd": lambda c, X, y: local_sgd(SoftmaxRegression(64, 10), X, y, executor=c, n_rounds=1),
+        np.array_split(np.arange(len(y)), 4), rounds=1, executor=c, random_state=0),
+    "sync_sgd": lambda c, X, y: sync_sgd(SoftmaxRegression(64, 10), X, y, executor=c, n_steps=1, random_state=0),
+    "async_sgd": lambda c, X, y: async_sgd(SoftmaxRegression(64, 10), X, y, executor=c, n_updates=1, random_state=0),
+    "local_sgd": lambda c, X, y: local_sgd(SoftmaxRegression(64, 10), X, y, executor=c, n_rounds=1, random_state=0),
     "pipeline_gradient": lambda c, X, y: pipeline_gradient(MLP(64, (8,), 10), MLP(64, (8,), 10).init_params(0),
                                                            X, y, executor=c),
 }

@@ -77,7 +77,7 @@ def test_replay_equals_plsims_simulated_server_on_hand_worked_orders(digits):
     half = [(0, 0), (0, 1), (1, 0), (0, 2), (0, 4), (1, 3)]
     for speeds, log, stale in (([1, 1], alternate, [0, 1, 1, 1, 1, 1]), ([1, 0.5], half, [0, 0, 2, 1, 0, 2])):
         h = async_sgd_simulated(SOFT, X, y, n_workers=2, worker_speeds=speeds, lr=0.1, n_updates=6,
-                                batch_size=None)
+                                batch_size=None, random_state=0)
         w, staleness = replay_async_ps(SOFT, shards, w0, 0.1, log)
         assert staleness == stale == h.staleness
         np.testing.assert_allclose(w, h.params, rtol=0, atol=1e-13)
@@ -246,7 +246,7 @@ def test_simulated_asynchrony_beside_plsims_async_sgd_fails(client, digits):
     X, y = digits
 
     def beside_plsim(client, model, shards, w0, lr, n):
-        async_sgd(model, *shards[0], executor=client, n_workers=len(shards), lr=lr, n_updates=n, batch_size=None)
+        async_sgd(model, *shards[0], executor=client, n_workers=len(shards), lr=lr, n_updates=n, batch_size=None, random_state=0)
         return _simulated_server(client, model, shards, w0, lr, n, on_cluster=False)
 
     fb = check_code("async_ps", beside_plsim, client=client, model=SOFT, X=X, y=y, quiet=True)

@@ -30,7 +30,7 @@ def test_fedsgd_all_clients_equals_full_batch_gradient_descent(small, model_name
     model = models.make_model(model_name, ds.n_features, ds.n_classes, l2=1e-3, **kw)
     w0 = model.init_params(3)
     hist = F.run_federated(model, ds, parts, algorithm="fedsgd", rounds=5, client_fraction=1.0, lr=0.3,
-                           initial_weights=w0)
+                           initial_weights=w0, random_state=0)
     # the union of the clients' data, weighted by sample counts = plain mean over all samples
     idx = np.concatenate(parts)
     expected = _full_gd(model, w0, ds.X_train[idx], ds.y_train[idx], 0.3, 5)
@@ -115,7 +115,7 @@ def test_server_aggregation_weights_by_sample_counts():
     model = models.SoftmaxRegression(2, 2)
     w0 = np.array([0.1, -0.2, 0.3, 0.0, 0.05, -0.05])
     hist = F.run_federated(model, ds, [np.array([0]), np.array([1, 2, 3])], algorithm="fedsgd", rounds=1,
-                           client_fraction=1.0, lr=0.5, initial_weights=w0)
+                           client_fraction=1.0, lr=0.5, initial_weights=w0, random_state=0)
     g1 = model.gradient(w0, X[:1], y[:1])
     g2 = model.gradient(w0, X[1:], y[1:])
     np.testing.assert_allclose(hist.weights, w0 - 0.5 * (1 * g1 + 3 * g2) / 4, atol=1e-15)
@@ -124,7 +124,7 @@ def test_server_aggregation_weights_by_sample_counts():
 def test_server_optimizers(small):
     ds, parts = small
     model = models.SoftmaxRegression(ds.n_features, ds.n_classes)
-    common = dict(rounds=3, client_fraction=1.0, lr=0.2, algorithm="fedsgd")
+    common = dict(rounds=3, client_fraction=1.0, lr=0.2, algorithm="fedsgd", random_state=0)
     plain = F.run_federated(model, ds, parts, **common)
     m = F.run_federated(model, ds, parts, server_optimizer=F.ServerMomentum(lr=1.0, momentum=0.0), **common)
     np.testing.assert_allclose(m.weights, plain.weights, atol=1e-14)  # momentum 0 = plain FedAvg
@@ -136,10 +136,10 @@ def test_server_optimizers(small):
     np.testing.assert_allclose(w, [-2.5, 0.0])
     for name in ("fedavgm", "fedadam"):
         h = F.run_federated(model, ds, parts, server_optimizer=name, rounds=5, client_fraction=0.5,
-                            local_epochs=2, batch_size=16, lr=0.1)
+                            local_epochs=2, batch_size=16, lr=0.1, random_state=0)
         assert h.final_accuracy > h.initial_accuracy + 0.2
     given = F.ServerMomentum(momentum=0.9)
-    F.run_federated(model, ds, parts, server_optimizer=given, rounds=2, client_fraction=0.5)
+    F.run_federated(model, ds, parts, server_optimizer=given, rounds=2, client_fraction=0.5, random_state=0)
     assert given._v is None  # the user's optimizer object is copied, never mutated
 
 
@@ -166,7 +166,7 @@ def test_stragglers_with_deadline_drop_and_partial(small):
     ds, parts = small
     model = models.SoftmaxRegression(ds.n_features, ds.n_classes)
     clock = F.VirtualClock(compute_speed=300.0, speed_sigma=1.0, deadline=1.0, latency=0.01)
-    common = dict(rounds=2, client_fraction=1.0, local_epochs=3, batch_size=8, lr=0.1)
+    common = dict(rounds=2, client_fraction=1.0, local_epochs=3, batch_size=8, lr=0.1, random_state=0)
     drop = F.run_federated(model, ds, parts, clock=clock, **common)
     r = drop.records[0]
     assert r.stragglers, "with these speeds some clients must miss the 1 s deadline"
@@ -195,7 +195,7 @@ def test_tune_lr_keeps_the_fewest_rounds_and_stops_losers_early():
     parts = data.partition_iid(ds.y_train, 10)
     model = models.SoftmaxRegression(ds.n_features, ds.n_classes)
     t = tune_lr(model, ds, parts, (1.0, 0.03, 0.001), target=0.8, max_rounds=30, patience=1.5, algorithm="fedsgd",
-                client_fraction=0.5)
+                client_fraction=0.5, random_state=0)
     reached = [(r, lr) for lr, r in zip(t.lrs, t.rounds) if r is not None]
     assert reached and t.best_lr == min(reached)[1] and t.best_rounds == min(reached)[0]
     assert t.best_bytes == t.best.bytes_to(0.8)
@@ -205,7 +205,7 @@ def test_tune_lr_keeps_the_fewest_rounds_and_stops_losers_early():
     fig = plot_lr_tuning({"FedSGD": t})
     assert fig.axes[0].get_xscale() == "log"
     with pytest.raises(ValueError, match="empty"):
-        tune_lr(model, ds, parts, (), target=0.8, max_rounds=3)
+        tune_lr(model, ds, parts, (), target=0.8, max_rounds=3, random_state=0)
 
 
 def test_demo_comparison_settings_small_mode(monkeypatch):
@@ -232,10 +232,10 @@ def test_a_diverging_run_stops_and_says_why():
         warnings.simplefilter("always")
         # FedProx with lr * mu = 3 > 2: each local step multiplies the distance to the global model by -2.
         h = F.run_federated(model, ds, parts, algorithm="fedprox", mu=10.0, lr=0.3, rounds=10, client_fraction=0.5,
-                            local_epochs=5, batch_size=10)
+                            local_epochs=5, batch_size=10, random_state=0)
     assert h.diverged_round == 1 and len(h.records) == 1
     texts = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     assert any("diverged in round 1" in t and "lr * mu = 3 > 2" in t for t in texts), texts
     # A sound run is not flagged.
-    ok = F.run_federated(model, ds, parts, algorithm="fedprox", mu=1.0, lr=0.05, rounds=3, client_fraction=0.5)
+    ok = F.run_federated(model, ds, parts, algorithm="fedprox", mu=1.0, lr=0.05, rounds=3, client_fraction=0.5, random_state=0)
     assert ok.diverged_round is None and len(ok.records) == 3

@@ -74,7 +74,7 @@ def test_client_data_scattered_once(client, setup):
     before = len(client.who_has())
     seen = []
     F.run_federated(model, ds, parts, rounds=3, client_fraction=0.3, executor=client,
-                    callback=lambda event: seen.append(len(client.who_has())))
+                    callback=lambda event: seen.append(len(client.who_has())), random_state=0)
     # resident during the run: 10 parties' data (each placed as a group and its field: 2 keys) + the model;
     # at most one round's model copy and its 3 task results on top (released asynchronously) -- nothing
     # accumulates round after round
@@ -89,7 +89,7 @@ def test_client_data_scattered_once(client, setup):
 
 def test_ledger_bytes_hand_computed(setup):
     ds, parts, model = setup
-    h = F.run_federated(model, ds, parts, rounds=3, client_fraction=0.5, lr=0.1)
+    h = F.run_federated(model, ds, parts, rounds=3, client_fraction=0.5, lr=0.1, random_state=0)
     P = model.n_params
     m = 5  # clients per round = round(0.5 * 10)
     for r in h.records:
@@ -105,7 +105,7 @@ def test_ledger_bytes_hand_computed(setup):
         assert r.bytes_up == (P * 8 + 8) * len(r.reporting)
     # secure aggregation sends (P + 1) uint64 words (the same bytes), then each survivor returns one
     # 16-byte Shamir share per selected client, after the server sent it the m survivors' ids (int64)
-    s = F.run_federated(model, ds, parts, rounds=1, client_fraction=0.5, secure_aggregation=True)
+    s = F.run_federated(model, ds, parts, rounds=1, client_fraction=0.5, secure_aggregation=True, random_state=0)
     assert s.records[0].bytes_up == (P + 1) * 8 * m + m * m * 16
     assert s.records[0].bytes_down == P * 8 * m + m * m * 8
 
@@ -122,7 +122,7 @@ def test_simulated_time_hand_computed(setup):
     ds, parts, model = setup
     clock = F.VirtualClock(compute_speed=1000.0, bandwidth=1e5, latency=0.1)
     h = F.run_federated(model, ds, [parts[0]], rounds=1, client_fraction=1.0, local_epochs=2, batch_size=10,
-                        clock=clock)
+                        clock=clock, random_state=0)
     n = len(parts[0])
     P = model.n_params
     expected = 0.1 + P * 8 / 1e5 + 2 * n / 1000.0 + 0.1 + (P * 8 + 8) / 1e5
@@ -139,9 +139,9 @@ def test_callback_stops_and_history_helpers(setup):
         calls.append(event.done)
         return event.done == 2  # truthy: stop
 
-    h = F.run_federated(model, ds, parts, rounds=10, client_fraction=0.3, callback=stop_at_two)
+    h = F.run_federated(model, ds, parts, rounds=10, client_fraction=0.3, callback=stop_at_two, random_state=0)
     assert calls == [1, 2] and len(h) == 2 and h.stopped_early and h.stopped_reason == "stopped"
-    h2 = F.run_federated(model, ds, parts, rounds=3, client_fraction=0.3, callback=lambda event: None)
+    h2 = F.run_federated(model, ds, parts, rounds=3, client_fraction=0.3, callback=lambda event: None, random_state=0)
     assert len(h2) == 3 and not h2.partial
     assert h2.rounds_to(0.0) == 1 and h2.rounds_to(1.01) is None
     assert "rounds" in h2.summary() and "simulated" in h2.summary() and "measured" in h2.summary()
@@ -152,7 +152,7 @@ def test_inputs_not_mutated(setup):
     before = [p.copy() for p in parts]
     w0 = model.init_params(0)
     w_copy = w0.copy()
-    F.run_federated(model, ds, parts, rounds=2, client_fraction=0.5, initial_weights=w0)
+    F.run_federated(model, ds, parts, rounds=2, client_fraction=0.5, initial_weights=w0, random_state=0)
     assert all(np.array_equal(a, b) for a, b in zip(parts, before))
     np.testing.assert_array_equal(w0, w_copy)
 
@@ -189,9 +189,9 @@ def test_bad_inputs(setup, kw, exc, word):
 def test_bad_parts_and_clock(setup):
     ds, parts, model = setup
     with pytest.raises(ValueError, match="parts"):
-        F.run_federated(model, ds, [np.array([], dtype=int)])
+        F.run_federated(model, ds, [np.array([], dtype=int)], random_state=0)
     with pytest.raises(ValueError, match="clients"):
-        F.run_federated(model, ds, [np.array([0])] * (ds.n_train + 1))
+        F.run_federated(model, ds, [np.array([0])] * (ds.n_train + 1), random_state=0)
     with pytest.raises(ValueError, match="deadline"):
         F.VirtualClock(deadline=0)
     with pytest.raises(ValueError, match="straggler_policy"):

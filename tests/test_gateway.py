@@ -131,8 +131,8 @@ def test_the_course_runs_on_a_gateway_cluster_with_the_sequential_results(gatewa
         assert [r.test_accuracy for r in fed_g.records] == [r.test_accuracy for r in fed_s.records]
         # a data-parallel run
         soft = models.SoftmaxRegression(ds.n_features, ds.n_classes)
-        dp_g = sync_sgd(soft, ds.X_train, ds.y_train, executor=client, n_workers=2, n_steps=5, batch_size=64)
-        dp_s = sync_sgd(soft, ds.X_train, ds.y_train, executor=None, n_workers=2, n_steps=5, batch_size=64)
+        dp_g = sync_sgd(soft, ds.X_train, ds.y_train, executor=client, n_workers=2, n_steps=5, batch_size=64, random_state=0)
+        dp_s = sync_sgd(soft, ds.X_train, ds.y_train, executor=None, n_workers=2, n_steps=5, batch_size=64, random_state=0)
         np.testing.assert_array_equal(dp_g.params, dp_s.params)
         assert dp_g.loss == dp_s.loss
         assert all(math.isfinite(x) for x in dp_g.loss)

@@ -334,7 +334,7 @@ def test_a3_plsims_own_async_sgd_scores_0(client, a3):
 
     def own():
         hist = async_sgd(model, X, y, executor=client, n_workers=p, lr=CASE_A3["lr"], n_updates=n,
-                         batch_size=None, w0=w0)
+                         batch_size=None, w0=w0, random_state=0)
         return hist.params, [(k % p, 0 if k < p else k - p + 1) for k in range(n)]
 
     verdict = _judge_a3(client, own)

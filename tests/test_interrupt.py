@@ -61,8 +61,8 @@ print("REPORT" + json.dumps(dict(pid=os.getpid(), workers=sorted(client.run(os.g
 LONG_RUNS = {
     "ensemble": "ParallelBaggingClassifier(n_estimators=200, executor=client, random_state=0).fit(X, y)",
     "federated": ("h = F.run_federated(mlp, ds, parts, rounds=5000, client_fraction=0.5, local_epochs=2, "
-                  "batch_size=10, lr=0.05, executor=client); print('PARTIAL', h.partial, h.stopped_reason)"),
-    "training": ("h = sync_sgd(mlp, ds.X_train, ds.y_train, executor=client, lr=0.1, n_steps=200000, batch_size=64); "
+                  "batch_size=10, lr=0.05, executor=client, random_state=0); print('PARTIAL', h.partial, h.stopped_reason)"),
+    "training": ("h = sync_sgd(mlp, ds.X_train, ds.y_train, executor=client, lr=0.1, n_steps=200000, batch_size=64, random_state=0); "
                  "print('PARTIAL', h.partial, h.stopped_reason)"),
 }
 # Functions that return a history give back the rounds / steps that finished (flagged partial, with a
@@ -72,9 +72,9 @@ RETURNS_PARTIAL = {"federated", "training"}
 SHORT_RUNS = {
     "ensemble": ("len(ParallelBaggingClassifier(n_estimators=4, executor=client, random_state=0)"
                  ".fit(X[:500], y[:500]).estimators_) == 4"),
-    "federated": ("len(F.run_federated(mlp, ds, parts, rounds=2, client_fraction=0.5, executor=client).records) "
+    "federated": ("len(F.run_federated(mlp, ds, parts, rounds=2, client_fraction=0.5, executor=client, random_state=0).records) "
                   "== 2"),
-    "training": "len(sync_sgd(mlp, ds.X_train, ds.y_train, executor=client, n_steps=3).steps) == 3",
+    "training": "len(sync_sgd(mlp, ds.X_train, ds.y_train, executor=client, n_steps=3, random_state=0).steps) == 3",
 }
 
 
@@ -174,10 +174,10 @@ def test_interrupt_cancels_the_run_and_keeps_the_cluster(kernel, topic):
 # A loop over runs, as students write them: one press of the interrupt button must end the cell.
 LOOPS = {
     "federated on the cluster": ("F.run_federated(mlp, ds, parts, rounds=5000, client_fraction=0.5, local_epochs=2, "
-                                 "batch_size=10, lr=lr, executor=client)"),
+                                 "batch_size=10, lr=lr, executor=client, random_state=0)"),
     "federated in the kernel": ("F.run_federated(mlp, ds, parts, rounds=5000, client_fraction=0.5, local_epochs=2, "
-                                "batch_size=10, lr=lr, executor=None)"),
-    "training": "sync_sgd(mlp, ds.X_train, ds.y_train, executor=client, lr=lr, n_steps=200000, batch_size=64)",
+                                "batch_size=10, lr=lr, executor=None, random_state=0)"),
+    "training": "sync_sgd(mlp, ds.X_train, ds.y_train, executor=client, lr=lr, n_steps=200000, batch_size=64, random_state=0)",
 }
 
 

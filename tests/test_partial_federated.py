@@ -132,5 +132,5 @@ def test_an_interrupt_ends_a_whole_learning_rate_sweep_not_one_run(fed, monkeypa
     monkeypatch.setattr(runner, "run_federated", interrupted_at_the_second_rate)
     with pytest.warns(UserWarning, match="interrupted after 1 of"), \
             pytest.raises(KeyboardInterrupt, match="tune_lr interrupted at lr=0.05"):
-        tune_lr(model, ds, parts, (0.1, 0.05, 0.02), target=0.99, max_rounds=3, client_fraction=0.5)
+        tune_lr(model, ds, parts, (0.1, 0.05, 0.02), target=0.99, max_rounds=3, client_fraction=0.5, random_state=0)
     assert calls == [0.1, 0.05]

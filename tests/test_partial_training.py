@@ -186,7 +186,7 @@ def test_race_stop_returns_partial_histories_equal_to_the_start_of_full_runs(cli
         assert h.partial and h.stopped_reason == "stopped" and 1 <= len(h.steps) - (key != "sync") < 200, key
     sync = out["sync"]  # the same steps as the single-process large-batch run asked for that many
     ref = large_batch_sgd(model, ds.X_train, ds.y_train, n_workers=2, lr=0.1, n_steps=len(sync.steps),
-                          batch_size=64)
+                          batch_size=64, random_state=0)
     np.testing.assert_allclose(sync.loss, ref.loss, rtol=0, atol=1e-10)
     np.testing.assert_allclose(sync.params, ref.params, rtol=0, atol=1e-10)
     assert "stopped at step" in report.text and "partial" in report.text
@@ -251,13 +251,13 @@ def _first_blowup(losses):
 # step s (f(w_{s-1})),
 # local SGD (H = 1) and the one-worker parameter server record f after update s (f(w_s)).
 RUNNERS = {
-    "sync_sgd": (lambda m, X, y, lr, n: sync_sgd(m, X, y, n_workers=3, lr=lr, n_steps=n, batch_size=None), 1),
+    "sync_sgd": (lambda m, X, y, lr, n: sync_sgd(m, X, y, n_workers=3, lr=lr, n_steps=n, batch_size=None, random_state=0), 1),
     "large_batch_sgd": (lambda m, X, y, lr, n: large_batch_sgd(m, X, y, n_workers=3, lr=lr, n_steps=n,
-                                                               batch_size=None), 1),
-    "local_sgd": (lambda m, X, y, lr, n: local_sgd(m, X, y, n_workers=3, H=1, n_rounds=n, lr=lr, batch_size=None),
+                                                               batch_size=None, random_state=0), 1),
+    "local_sgd": (lambda m, X, y, lr, n: local_sgd(m, X, y, n_workers=3, H=1, n_rounds=n, lr=lr, batch_size=None, random_state=0),
                   0),
     "async_sgd_simulated": (lambda m, X, y, lr, n: async_sgd_simulated(m, X, y, n_workers=1, lr=lr, n_updates=n,
-                                                                       batch_size=None), 0),
+                                                                       batch_size=None, random_state=0), 0),
 }
 
 
@@ -291,5 +291,5 @@ def test_a_step_size_just_below_two_over_L_runs_to_the_end(lsq, name):
 def test_sync_divergence_on_the_cluster(client, digits):
     X, y = digits
     with pytest.warns(RuntimeWarning, match=r"sync_sgd diverged at step \d+: .* lr=1e\+06"):
-        h = sync_sgd(SOFTMAX, X, y, executor=client, n_workers=2, lr=1e6, n_steps=50, batch_size=64)
+        h = sync_sgd(SOFTMAX, X, y, executor=client, n_workers=2, lr=1e6, n_steps=50, batch_size=64, random_state=0)
     assert h.diverged_step == h.steps[-1] < 50 and h.stopped_reason == "diverged"

@@ -17,7 +17,7 @@ def runs():
     parts = data.partition_shards(ds.y_train, 10, 2)
     model = models.SoftmaxRegression(ds.n_features, ds.n_classes)
     clock = F.VirtualClock(speed_sigma=1.0, deadline=0.2, compute_speed=2000)
-    common = dict(rounds=4, client_fraction=0.5, lr=0.1)
+    common = dict(rounds=4, client_fraction=0.5, lr=0.1, random_state=0)
     return {
         "FedSGD": F.run_federated(model, ds, parts, algorithm="fedsgd", **common),
         "FedAvg E=2": F.run_federated(model, ds, parts, local_epochs=2, batch_size=10, clock=clock, **common),

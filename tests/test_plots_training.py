@@ -20,8 +20,8 @@ from plsim.training.sync import sync_sgd
 def runs():
     ds = load_dataset("digits")
     m = SoftmaxRegression(64, 10)
-    sync = sync_sgd(m, ds.X_train, ds.y_train, n_steps=5, batch_size=64)
-    asyn = async_sgd_simulated(m, ds.X_train, ds.y_train, n_workers=3, n_updates=15, worker_speeds=[1, 1, 0.3])
+    sync = sync_sgd(m, ds.X_train, ds.y_train, n_steps=5, batch_size=64, random_state=0)
+    asyn = async_sgd_simulated(m, ds.X_train, ds.y_train, n_workers=3, n_updates=15, worker_speeds=[1, 1, 0.3], random_state=0)
     return sync, asyn
 
 
@@ -85,7 +85,7 @@ def test_local_sgd_variants_share_colour_family_but_stay_solid():
 
     ds = load_dataset("digits", n_samples=300)
     m = SoftmaxRegression(64, 10)
-    hs = [local_sgd(m, ds.X_train, ds.y_train, n_workers=2, H=H, n_rounds=8 // H, lr=0.3, batch_size=16)
+    hs = [local_sgd(m, ds.X_train, ds.y_train, n_workers=2, H=H, n_rounds=8 // H, lr=0.3, batch_size=16, random_state=0)
           for H in (1, 4)]
     fig = plot_loss_curves(hs, labels=["H=1", "H=4"])
     lines = fig.axes[0].get_lines()
@@ -100,7 +100,7 @@ def test_staleness_bars_measured_filled_simulated_outlined(runs):
     ds = load_dataset("digits")
     m = SoftmaxRegression(64, 10)
     bounded = async_sgd_simulated(m, ds.X_train, ds.y_train, n_workers=3, n_updates=15, worker_speeds=[1, 1, 0.3],
-                                  staleness_bound=0)
+                                  staleness_bound=0, random_state=0)
     fig = plot_staleness([bounded, runs[1]])
     ax = fig.axes[0]
     assert sum(p.get_height() for p in ax.patches) == len(bounded.staleness) + len(runs[1].staleness)
@@ -157,7 +157,7 @@ def noniid():
     ds = load_dataset("digits")
     m = SoftmaxRegression(64, 10)
     parts = partition_shards(ds.y_train, 4, 2, random_state=0)
-    runs = [local_sgd(m, ds.X_train, ds.y_train, shards=parts, H=H, n_rounds=16 // H, lr=0.3, batch_size=32)
+    runs = [local_sgd(m, ds.X_train, ds.y_train, shards=parts, H=H, n_rounds=16 // H, lr=0.3, batch_size=32, random_state=0)
             for H in (1, 16)]
     return ds, m, parts, runs
 
@@ -170,19 +170,19 @@ def test_local_sgd_takes_the_shards_it_is_given(noniid):
     X, y = ds.X_train, ds.y_train
     assert h1.info["n_workers"] == 4 and h1.steps[-1] == h16.steps[-1] == 16
     # the default (random, IID) split, given explicitly, is the same run
-    default = local_sgd(m, X, y, n_workers=3, H=2, n_rounds=2)
-    explicit = local_sgd(m, X, y, shards=shard_indices(len(y), 3, 0), H=2, n_rounds=2)
+    default = local_sgd(m, X, y, n_workers=3, H=2, n_rounds=2, random_state=0)
+    explicit = local_sgd(m, X, y, shards=shard_indices(len(y), 3, 0), H=2, n_rounds=2, random_state=0)
     np.testing.assert_array_equal(default.params, explicit.params)
     # on a few labels per replica, rare averaging costs convergence
     assert h16.loss[-1] > h1.loss[-1]
     with pytest.raises(ValueError, match="n_workers=3 but 4 shards"):
-        local_sgd(m, X, y, shards=parts, n_workers=3)
+        local_sgd(m, X, y, shards=parts, n_workers=3, random_state=0)
     with pytest.raises(ValueError, match=r"shards\[1\] must hold distinct row indices"):
-        local_sgd(m, X, y, shards=[np.arange(5), np.array([0, len(y)])])
+        local_sgd(m, X, y, shards=[np.arange(5), np.array([0, len(y)])], random_state=0)
     with pytest.raises(ValueError, match=r"shards\[0\] must be a non-empty"):
-        local_sgd(m, X, y, shards=[np.array([], dtype=int)])
+        local_sgd(m, X, y, shards=[np.array([], dtype=int)], random_state=0)
     with pytest.raises(TypeError, match="list of index arrays"):
-        local_sgd(m, X, y, shards=np.arange(10))
+        local_sgd(m, X, y, shards=np.arange(10), random_state=0)
 
 
 def test_simulated_history_is_compute_plus_exchanges(noniid, runs):

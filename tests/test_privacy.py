@@ -84,7 +84,7 @@ def test_dp_aggregate_is_noisy_sum_over_expected_count():
     w0 = np.array([0.3, -0.2, 0.1, 0.0, 0.0, 0.0])
     parts = [np.array([0]), np.array([1, 2])]
     h = F.run_federated(model, ds, parts, algorithm="fedsgd", rounds=1, client_fraction=1.0, lr=2.0,
-                        dp=F.DPConfig(clip=0.3, noise_multiplier=0.0), initial_weights=w0)
+                        dp=F.DPConfig(clip=0.3, noise_multiplier=0.0), initial_weights=w0, random_state=0)
     clipped = [F.clip_update(2.0 * model.gradient(w0, X[p], y[p]), 0.3)[0] for p in parts]
     np.testing.assert_allclose(h.weights, w0 - sum(clipped) / 2, atol=1e-14)
 
@@ -197,9 +197,9 @@ def test_secure_aggregation_refuses_a_federation_where_no_round_could_be_aggrega
     model = models.SoftmaxRegression(ds.n_features, ds.n_classes)
     with pytest.raises(ValueError, match=r"client_fraction=0.05 of 20 client\(s\) samples 1 client per round.*"
                                          r"client_fraction >= 0.075"):
-        F.run_federated(model, ds, parts, rounds=2, client_fraction=0.05, secure_aggregation=True)
+        F.run_federated(model, ds, parts, rounds=2, client_fraction=0.05, secure_aggregation=True, random_state=0)
     # the bound the message gives is the real one: 0.075 x 20 = 1.5 rounds to 2 clients and trains
-    h = F.run_federated(model, ds, parts, rounds=2, client_fraction=0.075, secure_aggregation=True, lr=0.1)
+    h = F.run_federated(model, ds, parts, rounds=2, client_fraction=0.075, secure_aggregation=True, lr=0.1, random_state=0)
     assert [len(r.selected) for r in h.records] == [2, 2] and all(r.unmasked for r in h.records)
     assert h.records[-1].test_loss < h.initial_loss   # aggregated rounds train the model
 

@@ -72,3 +72,18 @@ def test_seed_int_is_a_valid_31_bit_seed_and_deterministic():
     values = {seed_int(task_seed(0, "member", i)) for i in range(200)}
     assert all(0 <= v < 2**31 - 1 for v in values) and len(values) == 200
     assert seed_int(task_seed(0, "member", 3)) == seed_int(task_seed(0, "member", 3))
+
+
+def test_one_default_for_random_state_across_topics():
+    """As in scikit-learn: every topic's run (and every ensemble) defaults to a fresh seed; an int repeats a run."""
+    import inspect
+
+    from plsim import ensembles, federated, training
+    from plsim.federated.comparison import tune_lr
+    from plsim.training.async_ps import async_sgd, async_sgd_simulated
+    from plsim.training.sync import large_batch_sgd
+
+    runs = [federated.run_federated, tune_lr, training.sync_sgd, large_batch_sgd, async_sgd, async_sgd_simulated,
+            training.local_sgd, *(getattr(ensembles, n) for n in ensembles.__all__ if n.startswith("Parallel"))]
+    defaults = {getattr(r, "__name__", r): inspect.signature(r).parameters["random_state"].default for r in runs}
+    assert len(defaults) >= 8 and set(defaults.values()) == {None}, defaults

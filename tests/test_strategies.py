@@ -40,7 +40,7 @@ def test_fedsgd_strategy_with_every_client_is_full_batch_gradient_descent(small)
     ds, parts, model = small
     w0 = model.init_params(0)
     h = F.run_federated(model, ds, parts, strategy=F.FedSGD(client_fraction=1.0, lr=0.5), rounds=3,
-                        initial_weights=w0)
+                        initial_weights=w0, random_state=0)
     w = w0.copy()
     for _ in range(3):
         w = w - 0.5 * _pooled_gradient(model, w, ds, parts)
@@ -72,7 +72,7 @@ def test_server_momentum_by_hand(small):
     w0 = model.init_params(0)
     lr, beta, eta = 0.3, 0.5, 0.8
     h = F.run_federated(model, ds, parts, strategy=F.FedAvgM(client_fraction=1.0, lr=lr, server_lr=eta,
-                                                              momentum=beta), rounds=3, initial_weights=w0)
+                                                              momentum=beta), rounds=3, initial_weights=w0, random_state=0)
     w, v = w0.copy(), None
     for _ in range(3):
         d = lr * _pooled_gradient(model, w, ds, parts)
@@ -80,9 +80,9 @@ def test_server_momentum_by_hand(small):
         w = w - eta * v
     np.testing.assert_allclose(h.weights, w, rtol=0, atol=1e-12)
     plain = F.run_federated(model, ds, parts, strategy=F.FedAvg(client_fraction=1.0, lr=lr), rounds=3,
-                            initial_weights=w0)
+                            initial_weights=w0, random_state=0)
     zero = F.run_federated(model, ds, parts, strategy=F.FedAvgM(client_fraction=1.0, lr=lr, momentum=0.0),
-                           rounds=3, initial_weights=w0)
+                           rounds=3, initial_weights=w0, random_state=0)
     np.testing.assert_allclose(zero.weights, plain.weights, rtol=0, atol=1e-14)  # momentum 0 = FedAvg
 
 
@@ -195,12 +195,12 @@ def test_bad_strategy_settings(make, word):
 def test_the_users_strategy_is_copied_not_changed(small):
     ds, parts, model = small
     s = F.FedAvgM(client_fraction=0.6, lr=0.05)
-    a = F.run_federated(model, ds, parts, strategy=s, rounds=2)
+    a = F.run_federated(model, ds, parts, strategy=s, rounds=2, random_state=0)
     assert s._server._v is None and s._weights is None  # the run worked on a copy
-    b = F.run_federated(model, ds, parts, strategy=s, rounds=2)
+    b = F.run_federated(model, ds, parts, strategy=s, rounds=2, random_state=0)
     np.testing.assert_array_equal(a.weights, b.weights)
     with pytest.raises(ValueError, match="strategy= is given"):
-        F.run_federated(model, ds, parts, strategy=s, client_fraction=0.5)
+        F.run_federated(model, ds, parts, strategy=s, client_fraction=0.5, random_state=0)
 
 
 def test_a_custom_strategy_plugs_into_the_loop(small):
@@ -211,7 +211,7 @@ def test_a_custom_strategy_plugs_into_the_loop(small):
         def sample(self, server_round, available_clients):
             return sorted(sorted(available_clients, key=lambda k: -len(parts[k]))[:2])
 
-    h = F.run_federated(model, ds, parts, strategy=LargestTwo(lr=0.1, local_epochs=1), rounds=2)
+    h = F.run_federated(model, ds, parts, strategy=LargestTwo(lr=0.1, local_epochs=1), rounds=2, random_state=0)
     want = sorted(sorted(range(len(parts)), key=lambda k: -len(parts[k]))[:2])
     assert all(list(r.selected) == want for r in h.records)
     assert h.final_accuracy > h.initial_accuracy

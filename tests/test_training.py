@@ -30,13 +30,13 @@ SOFTMAX = SoftmaxRegression(64, 10)
 def test_sync_sequential_equals_large_batch(digits):
     X, y = digits
     for batch in (None, 101):  # 101 is not divisible by 3: local batches 34/34/33, weighted
-        ref = large_batch_sgd(MLP_SMALL, X, y, n_workers=3, lr=0.2, n_steps=15, batch_size=batch)
-        dp = sync_sgd(MLP_SMALL, X, y, n_workers=3, lr=0.2, n_steps=15, batch_size=batch)
+        ref = large_batch_sgd(MLP_SMALL, X, y, n_workers=3, lr=0.2, n_steps=15, batch_size=batch, random_state=0)
+        dp = sync_sgd(MLP_SMALL, X, y, n_workers=3, lr=0.2, n_steps=15, batch_size=batch, random_state=0)
         np.testing.assert_allclose(dp.params, ref.params, atol=1e-10)
         np.testing.assert_allclose(dp.loss, ref.loss, atol=1e-10)
     # the reference really is plain SGD: step 1 from w0 with the full batch
     w0 = check_w0(MLP_SMALL, None, 0)
-    one = large_batch_sgd(MLP_SMALL, X, y, n_workers=2, lr=0.2, n_steps=1)
+    one = large_batch_sgd(MLP_SMALL, X, y, n_workers=2, lr=0.2, n_steps=1, random_state=0)
     np.testing.assert_allclose(one.params, w0 - 0.2 * MLP_SMALL.gradient(w0, X, y), atol=1e-14)
 
 
@@ -44,12 +44,12 @@ def test_sync_sequential_equals_large_batch(digits):
 def test_sync_on_two_real_workers_equals_full_batch_sgd(client, digits):
     X, y = digits
     X_before = X.copy()
-    ref = large_batch_sgd(MLP_SMALL, X, y, n_workers=2, lr=0.2, n_steps=20, batch_size=128)
-    dp = sync_sgd(MLP_SMALL, X, y, executor=client, lr=0.2, n_steps=20, batch_size=128)
+    ref = large_batch_sgd(MLP_SMALL, X, y, n_workers=2, lr=0.2, n_steps=20, batch_size=128, random_state=0)
+    dp = sync_sgd(MLP_SMALL, X, y, executor=client, lr=0.2, n_steps=20, batch_size=128, random_state=0)
     assert dp.info["n_workers"] == 2 and dp.info["replicas_identical"]
     np.testing.assert_allclose(dp.params, ref.params, atol=1e-10)
-    one = sync_sgd(MLP_SMALL, X, y, executor=client, n_workers=1, lr=0.2, n_steps=20, batch_size=128)
-    seq1 = sync_sgd(MLP_SMALL, X, y, n_workers=1, lr=0.2, n_steps=20, batch_size=128)
+    one = sync_sgd(MLP_SMALL, X, y, executor=client, n_workers=1, lr=0.2, n_steps=20, batch_size=128, random_state=0)
+    seq1 = sync_sgd(MLP_SMALL, X, y, n_workers=1, lr=0.2, n_steps=20, batch_size=128, random_state=0)
     np.testing.assert_array_equal(one.params, seq1.params)
     assert dp.bytes_sent[0] == MLP_SMALL.n_params * 8 * 2  # two gradients, each to the one other replica
     np.testing.assert_array_equal(X, X_before)
@@ -57,29 +57,29 @@ def test_sync_on_two_real_workers_equals_full_batch_sgd(client, digits):
 
 def test_sync_compression_topk_all_equals_none_and_saves_bytes(digits):
     X, y = digits
-    plain = sync_sgd(SOFTMAX, X, y, n_workers=2, lr=0.3, n_steps=10, batch_size=64)
+    plain = sync_sgd(SOFTMAX, X, y, n_workers=2, lr=0.3, n_steps=10, batch_size=64, random_state=0)
     full_k = sync_sgd(SOFTMAX, X, y, n_workers=2, lr=0.3, n_steps=10, batch_size=64, compression="topk",
-                      topk_ratio=1.0)
+                      topk_ratio=1.0, random_state=0)
     np.testing.assert_allclose(full_k.params, plain.params, atol=1e-12)
     small = sync_sgd(SOFTMAX, X, y, n_workers=2, lr=0.3, n_steps=10, batch_size=64, compression="topk",
-                     topk_ratio=0.05)
-    q8 = sync_sgd(SOFTMAX, X, y, n_workers=2, lr=0.3, n_steps=10, batch_size=64, compression="8bit")
+                     topk_ratio=0.05, random_state=0)
+    q8 = sync_sgd(SOFTMAX, X, y, n_workers=2, lr=0.3, n_steps=10, batch_size=64, compression="8bit", random_state=0)
     assert small.total_bytes < 0.2 * plain.total_bytes and q8.total_bytes < 0.2 * plain.total_bytes
     assert q8.loss[-1] < q8.loss[0]
 
 
 def test_sync_callback_stops(digits):
     X, y = digits
-    h = sync_sgd(SOFTMAX, X, y, n_workers=2, n_steps=50, callback=lambda event: event.done >= 3)
+    h = sync_sgd(SOFTMAX, X, y, n_workers=2, n_steps=50, callback=lambda event: event.done >= 3, random_state=0)
     assert h.steps == [1, 2, 3]
 
 
 def test_ssp_zero_equals_sync_with_scaled_lr(digits):
     X, y = digits
     k, b = 4, 16
-    sync = sync_sgd(SOFTMAX, X, y, n_workers=k, lr=0.4, n_steps=10, batch_size=k * b)
+    sync = sync_sgd(SOFTMAX, X, y, n_workers=k, lr=0.4, n_steps=10, batch_size=k * b, random_state=0)
     ssp0 = async_sgd_simulated(SOFTMAX, X, y, n_workers=k, staleness_bound=0, lr=0.4 / k, n_updates=10 * k,
-                               batch_size=b, worker_speeds=[1, 2, 0.5, 1])
+                               batch_size=b, worker_speeds=[1, 2, 0.5, 1], random_state=0)
     np.testing.assert_allclose(ssp0.params, sync.params, atol=1e-10)
     assert ssp0.info["max_clock_gap"] == 0
     # lock-step rounds: in each round the k gradients arrive with staleness 0..k-1
@@ -88,13 +88,13 @@ def test_ssp_zero_equals_sync_with_scaled_lr(digits):
 
 def test_async_one_worker_is_sequential_sgd(digits):
     X, y = digits
-    h = async_sgd_simulated(SOFTMAX, X, y, n_workers=1, lr=0.1, n_updates=5, batch_size=None)
+    h = async_sgd_simulated(SOFTMAX, X, y, n_workers=1, lr=0.1, n_updates=5, batch_size=None, random_state=0)
     w = check_w0(SOFTMAX, None, 0)
     for _ in range(5):
         w = w - 0.1 * SOFTMAX.gradient(w, X, y)
     np.testing.assert_allclose(h.params, w, atol=1e-13)
     assert h.staleness == [0] * 5
-    real = async_sgd(SOFTMAX, X, y, n_workers=1, lr=0.1, n_updates=5, batch_size=None)  # sequential executor
+    real = async_sgd(SOFTMAX, X, y, n_workers=1, lr=0.1, n_updates=5, batch_size=None, random_state=0)  # sequential executor
     np.testing.assert_allclose(real.params, w, atol=1e-13)
     assert real.staleness == [0] * 5 and real.info["executed_on"] == "sequential"
 
@@ -119,9 +119,9 @@ def test_sequential_equals_one_worker_equals_two_workers(client):
 
     runs = {
         "sync_sgd": lambda ex: sync_sgd(SOFTMAX, *_DIGITS, executor=ex, n_workers=3, lr=0.3, n_steps=4, batch_size=63,
-                                        compression="topk", topk_ratio=0.2),
+                                        compression="topk", topk_ratio=0.2, random_state=0),
         "local_sgd": lambda ex: local_sgd(SOFTMAX, *_DIGITS, executor=ex, n_workers=3, H=2, n_rounds=2, lr=0.3,
-                                          batch_size=16),
+                                          batch_size=16, random_state=0),
     }
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster, set_as_default=False) as one_worker:
@@ -134,7 +134,8 @@ def test_sequential_equals_one_worker_equals_two_workers(client):
 
 def test_virtual_clock_staleness_reproducible_and_ssp_bound_respected(digits):
     X, y = digits
-    kw = dict(n_workers=4, worker_speeds=[1, 1, 1, 0.25], lr=0.05, n_updates=60, batch_size=16, jitter=0.3)
+    kw = dict(n_workers=4, worker_speeds=[1, 1, 1, 0.25], lr=0.05, n_updates=60, batch_size=16, jitter=0.3,
+              random_state=0)
     a = async_sgd_simulated(SOFTMAX, X, y, **kw)
     b = async_sgd_simulated(SOFTMAX, X, y, **kw)
     assert a.staleness == b.staleness and a.time == b.time
@@ -145,34 +146,34 @@ def test_virtual_clock_staleness_reproducible_and_ssp_bound_respected(digits):
         assert s.info["max_clock_gap"] <= bound
         assert max(s.staleness) < max(a.staleness)
     # hand-checked: 2 equal workers, no jitter: arrivals alternate, every gradient after the first two has staleness 1
-    two = async_sgd_simulated(SOFTMAX, X, y, n_workers=2, lr=0.05, n_updates=6, batch_size=8)
+    two = async_sgd_simulated(SOFTMAX, X, y, n_workers=2, lr=0.05, n_updates=6, batch_size=8, random_state=0)
     assert two.staleness == [0, 1, 1, 1, 1, 1] and two.time[-1] == 3.0
 
 
 @pytest.mark.slow
 def test_async_real_cluster(client, digits):
     X, y = digits
-    h = async_sgd(SOFTMAX, X, y, executor=client, n_updates=30, lr=0.1, batch_size=32, delays=[0.0, 0.01])
+    h = async_sgd(SOFTMAX, X, y, executor=client, n_updates=30, lr=0.1, batch_size=32, delays=[0.0, 0.01], random_state=0)
     assert len(h.staleness) == 30 and h.time_kind == "measured"
     assert h.loss[-1] < h.loss[0]
-    s = async_sgd(SOFTMAX, X, y, executor=client, n_updates=30, lr=0.1, staleness_bound=1, delays=[0.0, 0.01])
+    s = async_sgd(SOFTMAX, X, y, executor=client, n_updates=30, lr=0.1, staleness_bound=1, delays=[0.0, 0.01], random_state=0)
     assert s.info["max_clock_gap"] <= 1
 
 
 def test_local_sgd_H1_equals_sync(digits):
     X, y = digits
-    sync = sync_sgd(SOFTMAX, X, y, n_workers=3, lr=0.3, n_steps=8, batch_size=48)
-    loc = local_sgd(SOFTMAX, X, y, n_workers=3, H=1, n_rounds=8, lr=0.3, batch_size=16)
+    sync = sync_sgd(SOFTMAX, X, y, n_workers=3, lr=0.3, n_steps=8, batch_size=48, random_state=0)
+    loc = local_sgd(SOFTMAX, X, y, n_workers=3, H=1, n_rounds=8, lr=0.3, batch_size=16, random_state=0)
     np.testing.assert_allclose(loc.params, sync.params, atol=1e-12)
-    h4 = local_sgd(SOFTMAX, X, y, n_workers=3, H=4, n_rounds=2, lr=0.3, batch_size=16)
+    h4 = local_sgd(SOFTMAX, X, y, n_workers=3, H=4, n_rounds=2, lr=0.3, batch_size=16, random_state=0)
     assert h4.steps == [0, 4, 8] and h4.total_bytes == 2 * 2 * 3 * SOFTMAX.n_params * 8
 
 
 @pytest.mark.slow
 def test_local_sgd_same_on_cluster_as_sequential(client, digits):
     X, y = digits
-    seq = local_sgd(SOFTMAX, X, y, n_workers=3, H=3, n_rounds=3, lr=0.3, batch_size=16)
-    dist = local_sgd(SOFTMAX, X, y, executor=client, n_workers=3, H=3, n_rounds=3, lr=0.3, batch_size=16)
+    seq = local_sgd(SOFTMAX, X, y, n_workers=3, H=3, n_rounds=3, lr=0.3, batch_size=16, random_state=0)
+    dist = local_sgd(SOFTMAX, X, y, executor=client, n_workers=3, H=3, n_rounds=3, lr=0.3, batch_size=16, random_state=0)
     np.testing.assert_array_equal(seq.params, dist.params)
 
 
@@ -205,19 +206,19 @@ def test_measure_scaling_rows(client, digits):
 
 
 @pytest.mark.parametrize("call, exc, match", [
-    (lambda X, y: sync_sgd(SOFTMAX, X, y, n_workers=0), ValueError, "n_workers=0"),
-    (lambda X, y: sync_sgd(SOFTMAX, X, y, lr=0), ValueError, "lr=0"),
-    (lambda X, y: sync_sgd(SOFTMAX, X, y, lr=-1.0), ValueError, "lr=-1.0"),
-    (lambda X, y: sync_sgd(SOFTMAX, X, y, n_workers=4, batch_size=3), ValueError, "batch_size=3"),
-    (lambda X, y: sync_sgd(SOFTMAX, X, y, compression="zip"), ValueError, "compression='zip'"),
-    (lambda X, y: sync_sgd(SOFTMAX, X[:, :5], y), ValueError, "expected"),
-    (lambda X, y: sync_sgd(object(), X, y), TypeError, "plsim.models"),
-    (lambda X, y: async_sgd_simulated(SOFTMAX, X, y, n_workers=2, worker_speeds=[1]), ValueError, "worker_speeds"),
-    (lambda X, y: async_sgd_simulated(SOFTMAX, X, y, staleness_bound=-1), ValueError, "staleness_bound=-1"),
-    (lambda X, y: async_sgd(SOFTMAX, X, y, n_workers=0), ValueError, "n_workers=0"),
-    (lambda X, y: async_sgd(SOFTMAX, X, y, executor="cluster"), ValueError, "executor='cluster'"),
+    (lambda X, y: sync_sgd(SOFTMAX, X, y, n_workers=0, random_state=0), ValueError, "n_workers=0"),
+    (lambda X, y: sync_sgd(SOFTMAX, X, y, lr=0, random_state=0), ValueError, "lr=0"),
+    (lambda X, y: sync_sgd(SOFTMAX, X, y, lr=-1.0, random_state=0), ValueError, "lr=-1.0"),
+    (lambda X, y: sync_sgd(SOFTMAX, X, y, n_workers=4, batch_size=3, random_state=0), ValueError, "batch_size=3"),
+    (lambda X, y: sync_sgd(SOFTMAX, X, y, compression="zip", random_state=0), ValueError, "compression='zip'"),
+    (lambda X, y: sync_sgd(SOFTMAX, X[:, :5], y, random_state=0), ValueError, "expected"),
+    (lambda X, y: sync_sgd(object(), X, y, random_state=0), TypeError, "plsim.models"),
+    (lambda X, y: async_sgd_simulated(SOFTMAX, X, y, n_workers=2, worker_speeds=[1], random_state=0), ValueError, "worker_speeds"),
+    (lambda X, y: async_sgd_simulated(SOFTMAX, X, y, staleness_bound=-1, random_state=0), ValueError, "staleness_bound=-1"),
+    (lambda X, y: async_sgd(SOFTMAX, X, y, n_workers=0, random_state=0), ValueError, "n_workers=0"),
+    (lambda X, y: async_sgd(SOFTMAX, X, y, executor="cluster", random_state=0), ValueError, "executor='cluster'"),
     (lambda X, y: sync_sgd(SOFTMAX, X, y, random_state=-1), ValueError, "random_state=-1"),
-    (lambda X, y: local_sgd(SOFTMAX, X, y, H=0), ValueError, "H=0"),
+    (lambda X, y: local_sgd(SOFTMAX, X, y, H=0, random_state=0), ValueError, "H=0"),
 ])
 def test_bad_inputs(digits, call, exc, match):
     X, y = digits
@@ -249,9 +250,9 @@ def test_ssp_zero_equals_sync_only_with_equal_rows_per_gradient(digits):
     shards = [len(s) for s in __import__("plsim.training._common", fromlist=["x"]).shard_indices(len(y), k, 0)]
     assert len(set(shards)) == 2, "the shards must be uneven for this test"
     # Full-shard gradients: sync weights them by shard size, the parameter server adds them equally.
-    sync = sync_sgd(SOFTMAX, X, y, n_workers=k, lr=0.4, n_steps=3, batch_size=None)
+    sync = sync_sgd(SOFTMAX, X, y, n_workers=k, lr=0.4, n_steps=3, batch_size=None, random_state=0)
     ssp0 = async_sgd_simulated(SOFTMAX, X, y, n_workers=k, staleness_bound=0, lr=0.4 / k, n_updates=3 * k,
-                               batch_size=None)
+                               batch_size=None, random_state=0)
     assert not np.allclose(ssp0.params, sync.params, atol=1e-10)
     # The difference is exactly the weighting: 337/1347 versus 1/4 per shard, far below 1e-2.
     assert np.abs(ssp0.params - sync.params).max() < 1e-2
@@ -278,4 +279,4 @@ def test_bad_lr_and_callback_are_refused_before_any_work(digits, run, kw, error,
 def test_sync_topk_ratio_of_the_wrong_type(digits):
     X, y = digits
     with pytest.raises(TypeError, match="topk_ratio must be a number in \\(0, 1\\], got '0.1' \\(str\\)"):
-        sync_sgd(SOFTMAX, X, y, n_steps=1, compression="topk", topk_ratio="0.1")
+        sync_sgd(SOFTMAX, X, y, n_steps=1, compression="topk", topk_ratio="0.1", random_state=0)

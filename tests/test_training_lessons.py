@@ -32,7 +32,7 @@ def test_hand_checked_ssp_schedule_records_staleness_and_clock_gap(digits):
     # t=8 w1 pushes (stale 1: w0's push at t=5 came in between, gap 0).
     X, y = digits
     h = async_sgd_simulated(SOFTMAX, X, y, n_workers=2, worker_speeds=[1, 0.25], staleness_bound=1, lr=0.05,
-                            n_updates=5, batch_size=8)
+                            n_updates=5, batch_size=8, random_state=0)
     assert h.staleness == [0, 0, 2, 0, 1]
     assert h.clock_gap == [0, 1, 0, 1, 0]
     assert h.time == [0.0, 1.0, 2.0, 4.0, 5.0, 8.0]
@@ -40,7 +40,7 @@ def test_hand_checked_ssp_schedule_records_staleness_and_clock_gap(digits):
     # unbounded: worker 0 runs 3 gradients ahead; at t=4 it wins the tie (lower index), then worker 1's
     # gradient, read at version 0, is 4 updates stale with clock gap 0
     a = async_sgd_simulated(SOFTMAX, X, y, n_workers=2, worker_speeds=[1, 0.25], staleness_bound=None, lr=0.05,
-                            n_updates=5, batch_size=8)
+                            n_updates=5, batch_size=8, random_state=0)
     assert a.staleness == [0, 0, 0, 0, 4]
     assert a.clock_gap == [0, 1, 2, 3, 0]
 
@@ -64,7 +64,7 @@ def test_ssp_never_exceeds_its_bound_in_clock_gaps_and_the_derived_bound_in_upda
 def test_unbounded_async_exceeds_any_small_bound_with_a_straggler(digits):
     X, y = digits
     h = async_sgd_simulated(SOFTMAX, X, y, n_workers=4, worker_speeds=[1, 1, 1, 0.1], lr=0.05, n_updates=100,
-                            batch_size=8)
+                            batch_size=8, random_state=0)
     assert max(h.clock_gap) > 10
     # the straggler's gradients: clock gap 0 (it is the slowest) but the stalest in updates
     stalest = int(np.argmax(h.staleness))
@@ -75,13 +75,13 @@ def test_unbounded_async_exceeds_any_small_bound_with_a_straggler(digits):
 def test_shards_are_each_workers_rows(digits):
     X, y = digits
     parts = partition_shards(y, 3, 2, random_state=0)
-    h = async_sgd_simulated(SOFTMAX, X, y, shards=parts, lr=0.1, n_updates=3, batch_size=None)
+    h = async_sgd_simulated(SOFTMAX, X, y, shards=parts, lr=0.1, n_updates=3, batch_size=None, random_state=0)
     # equal speeds: the first round's three gradients are all taken at w0, each on its worker's whole shard
     want = _w0() - 0.1 * sum(SOFTMAX.gradient(_w0(), X[p], y[p]) for p in parts)
     np.testing.assert_allclose(h.params, want, atol=1e-12)
     assert h.info["n_workers"] == 3
     # the real parameter server, sequentially, takes the same shards
-    real = async_sgd(SOFTMAX, X, y, shards=parts, lr=0.1, n_updates=3, batch_size=None)
+    real = async_sgd(SOFTMAX, X, y, shards=parts, lr=0.1, n_updates=3, batch_size=None, random_state=0)
     np.testing.assert_allclose(real.params, want, atol=1e-12)
 
 
@@ -94,11 +94,11 @@ def _w0():
 def test_bad_shards_are_refused_by_name(digits):
     X, y = digits
     with pytest.raises(ValueError, match="n_workers=2 but 3 shards"):
-        async_sgd_simulated(SOFTMAX, X, y, n_workers=2, shards=partition_shards(y, 3, 2))
+        async_sgd_simulated(SOFTMAX, X, y, n_workers=2, shards=partition_shards(y, 3, 2), random_state=0)
     with pytest.raises(TypeError, match="shards must be a non-empty list"):
-        async_sgd(SOFTMAX, X, y, shards=np.arange(10))
+        async_sgd(SOFTMAX, X, y, shards=np.arange(10), random_state=0)
     with pytest.raises(ValueError, match=r"shards\[1\] must hold distinct row indices"):
-        async_sgd_simulated(SOFTMAX, X, y, shards=[np.arange(5), np.array([0, len(y)])])
+        async_sgd_simulated(SOFTMAX, X, y, shards=[np.arange(5), np.array([0, len(y)])], random_state=0)
 
 
 # -- staleness that costs ---------------------------------------------------------------------------

@@ -120,7 +120,7 @@ def test_server_optimizer_settings_refuse_nonsense(optimizer, name, value, exc_t
                                              ("lr", NAN), ("mu", NAN), ("dropout_rate", NAN)])
 def test_run_federated_nan_and_inf_are_value_errors(name, value, tiny):
     model, ds, parts = tiny
-    kwargs = dict(rounds=1, client_fraction=0.5, lr=0.1)
+    kwargs = dict(rounds=1, client_fraction=0.5, lr=0.1, random_state=0)
     if name == "mu":
         kwargs["algorithm"] = "fedprox"
     _raises(ValueError, lambda: F.run_federated(model, ds, parts, **{**kwargs, name: value}), name, value)

@@ -24,7 +24,6 @@ Taught in ``notebooks/05_collectives_compression_pipelines.ipynb`` (section 1).
 
 from __future__ import annotations
 
-import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from plsim._random import check_random_state, task_rng
 from plsim.comm.collectives import ring_exchange_chunks
 from plsim.comm.cost_models import ALGORITHMS, LinkModel, comm_time
 from plsim.executor import Executor
+from plsim.validation import check_int
 
 __all__ = ["ExchangeTimes", "AlphaBetaFit", "measure_exchange", "fit_alpha_beta", "fit_with_heldout",
            "split_heldout", "exchange_coefficients", "predict_exchange", "EXCHANGES"]
@@ -132,8 +132,7 @@ def split_heldout(sizes: Sequence[float], n_heldout: int) -> tuple[list[float], 
     ([1000.0, 100000.0, 10000000.0], [10000.0, 1000000.0])
     """
     values = sorted({float(s) for s in sizes})
-    if isinstance(n_heldout, bool) or not isinstance(n_heldout, numbers.Integral) or n_heldout < 0:
-        raise ValueError(f"n_heldout={n_heldout!r} must be an integer >= 0")
+    n_heldout = check_int("n_heldout", n_heldout, 0)
     if n_heldout == 0:
         return values, []
     if len(values) - n_heldout < 2 or n_heldout > len(values) - 2:
@@ -419,12 +418,6 @@ def _check_sizes(sizes: Any) -> list[float]:
     return values
 
 
-def _check_count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
 def measure_exchange(sizes: Sequence[float] = DEFAULT_SIZES,
                      algorithms: Sequence[str] = ("parameter_server", "tree", "ring"), *, executor: Any = "auto",
                      repeats: int = 5, chain: int = 3, n_ranks: int | None = None,
@@ -486,11 +479,11 @@ def measure_exchange(sizes: Sequence[float] = DEFAULT_SIZES,
     unknown = [a for a in algorithms if a not in EXCHANGES]
     if unknown or not algorithms:
         raise ValueError(f"algorithms={tuple(algorithms)!r}: choose from {EXCHANGES}")
-    repeats = _check_count("repeats", repeats, 1)
-    chain = _check_count("chain", chain, 1)
+    repeats = check_int("repeats", repeats, 1)
+    chain = check_int("chain", chain, 1)
     addresses = ex.workers()
     p = max(2, len(addresses)) if n_ranks is None else n_ranks
-    p = _check_count("n_ranks", p, 2)
+    p = check_int("n_ranks", p, 2)
 
     result = ExchangeTimes(n_ranks=p, n_workers=len(addresses))
     placement = {alg: _placement(alg, p, addresses) for alg in algorithms}

@@ -300,7 +300,7 @@ def steady_staleness(n_workers: int = STALENESS_WORKERS) -> int:
     n_workers = check_positive_int("n_workers", n_workers)
     X, y = _digits()
     h = async_sgd_simulated(SoftmaxRegression(X.shape[1], 10), X, y, n_workers=n_workers, lr=0.05,
-                            n_updates=6 * n_workers, batch_size=16)
+                            n_updates=6 * n_workers, batch_size=16, random_state=0)
     later = set(h.staleness[n_workers:])
     if len(later) != 1:  # a programming error: equal speeds, no jitter must give one value
         raise RuntimeError(f"equal workers gave staleness {sorted(later)}")
@@ -329,7 +329,7 @@ def _ssp0_params() -> bytes:
 
     X, y = _digits()
     h = async_sgd_simulated(SoftmaxRegression(X.shape[1], 10), X, y, n_workers=SSP_WORKERS, staleness_bound=0,
-                            lr=SSP_LR, n_updates=SSP_ROUNDS * SSP_WORKERS, batch_size=SSP_BATCH)
+                            lr=SSP_LR, n_updates=SSP_ROUNDS * SSP_WORKERS, batch_size=SSP_BATCH, random_state=0)
     return h.params.tobytes()
 
 
@@ -343,7 +343,7 @@ def sync_follows_ssp0(lr: float) -> bool:
         return False
     X, y = _digits()
     h = large_batch_sgd(SoftmaxRegression(X.shape[1], 10), X, y, n_workers=SSP_WORKERS, lr=lr, n_steps=SSP_ROUNDS,
-                        batch_size=SSP_WORKERS * SSP_BATCH)
+                        batch_size=SSP_WORKERS * SSP_BATCH, random_state=0)
     return bool(np.allclose(h.params, np.frombuffer(_ssp0_params()), rtol=1e-8, atol=1e-10))
 
 

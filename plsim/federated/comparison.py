@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from plsim.federated.demo import PARTITIONS, FairComparison, comparison_task
-from plsim.validation import check_int
+from plsim.validation import check_int, check_random_state
 
 __all__ = ["LrTuning", "Comparison", "tune_lr", "start_comparison", "compare_algorithms"]
 
@@ -66,7 +66,7 @@ class LrTuning:
 
 
 def tune_lr(model: Any, dataset: Any, parts: Any, lrs: Any, *, target: float, max_rounds: int,
-            patience: float = 2.0, label: str = "", executor: Any = None, random_state: Any = 0,
+            patience: float = 2.0, label: str = "", executor: Any = None, random_state: Any = None,
             **kwargs: Any) -> LrTuning:
     """Run :func:`plsim.federated.run_federated` at each learning rate of ``lrs``, stopping at ``target``.
 
@@ -89,6 +89,7 @@ def tune_lr(model: Any, dataset: Any, parts: Any, lrs: Any, *, target: float, ma
     if patience < 1:
         raise ValueError(f"patience={patience!r} must be >= 1")
     executor = resolve_executor(executor)
+    random_state = check_random_state(random_state)  # one root for every rate: they differ in the rate only
     out = LrTuning(label, kwargs.get("algorithm", "fedavg"), float(target), [], [], [], [], {}, int(max_rounds))
     best = None
     for lr in lrs:

@@ -235,7 +235,7 @@ def run_federated(
     dropout_rate: float = 0.0,
     clock: VirtualClock | None = None,
     executor: Any = None,
-    random_state: Any = 0,
+    random_state: Any = None,
     callback: Callable[[Progress], Any] | None = None,
     initial_weights: np.ndarray | None = None,
 ) -> FederatedHistory:

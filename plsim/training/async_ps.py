@@ -172,7 +172,7 @@ def _evaluate(hist: TrainingHistory, model: Any, w: np.ndarray, X: np.ndarray, y
 def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: int | None = None,
                         worker_speeds: Sequence[float] | None = None, staleness_bound: int | None = None,
                         lr: float = 0.05, n_updates: int = 200, batch_size: int | None = 32,
-                        random_state: Any = 0, w0: np.ndarray | None = None, compute_time: float = 1.0,
+                        random_state: Any = None, w0: np.ndarray | None = None, compute_time: float = 1.0,
                         comm_time: float = 0.0, jitter: float = 0.0, eval_every: int = 1,
                         shards: Sequence[Any] | None = None, callback: Callback | None = None) -> TrainingHistory:
     """Asynchronous (or SSP) parameter-server SGD on a virtual clock -- reproducible.
@@ -286,7 +286,7 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
 
 def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, n_workers: int | None = None,
               staleness_bound: int | None = None, lr: float = 0.05, n_updates: int = 100,
-              batch_size: int | None = 32, random_state: Any = 0, w0: np.ndarray | None = None,
+              batch_size: int | None = 32, random_state: Any = None, w0: np.ndarray | None = None,
               delays: Sequence[float] | None = None, eval_every: int = 1,
               shards: Sequence[Any] | None = None, callback: Callback | None = None) -> TrainingHistory:
     """Asynchronous (or SSP) parameter-server SGD, with real asynchrony on a Dask cluster.

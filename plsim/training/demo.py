@@ -21,6 +21,8 @@ class TrainingDemo:
     # equivalence (sync = large batch) and every byte count holds on one CPU too: on a
     # 1-worker cluster the replicas take turns on that worker.
     replicas: int = 2
+    # the root of every demo run's seed tree: the runs themselves default to random_state=None
+    random_state: int = 0
     # synchronous data parallelism on digits
     hidden: tuple[int, ...] = (32,)
     lr: float = 0.2

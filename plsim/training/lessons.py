@@ -57,7 +57,8 @@ def small_step(executor: Any, cfg: TrainingDemo | None = None) -> tuple[Training
     cfg = cfg or demo_settings()
     X, y = _digits()
     model = MLP(X.shape[1], hidden=cfg.hidden, n_classes=10, l2=1e-4)
-    kwargs = dict(n_workers=cfg.replicas, lr=cfg.lr, n_steps=cfg.sync_steps, batch_size=cfg.batch_size)
+    kwargs = dict(n_workers=cfg.replicas, lr=cfg.lr, n_steps=cfg.sync_steps, batch_size=cfg.batch_size,
+                  random_state=cfg.random_state)  # one seed: the same shards and batches in both runs
     dp = sync_sgd(model, X, y, executor=executor, **kwargs)
     with threadpool_limits(1):
         ref = large_batch_sgd(model, X, y, **kwargs)
@@ -178,7 +179,7 @@ def staleness_race(cfg: TrainingDemo | None = None) -> StalenessRace:
     model = SoftmaxRegression(X.shape[1], 10)
     parts = partition_shards(y, cfg.async_workers, cfg.async_labels, random_state=0)
     kwargs = dict(worker_speeds=cfg.worker_speeds, lr=cfg.async_lr, n_updates=cfg.async_updates,
-                  batch_size=cfg.async_batch)
+                  batch_size=cfg.async_batch, random_state=cfg.random_state)
     runs = {}
     for bound in cfg.staleness_bounds:
         h = async_sgd_simulated(model, X, y, shards=parts, staleness_bound=bound, **kwargs)

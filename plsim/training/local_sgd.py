@@ -61,7 +61,7 @@ def _average(weights: list[float], *ws: np.ndarray) -> np.ndarray:
 
 def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, n_workers: int | None = None,
               H: int = 4, n_rounds: int = 20, lr: float = 0.1, batch_size: int | None = 32,
-              random_state: Any = 0, w0: np.ndarray | None = None, shards: Sequence[Any] | None = None,
+              random_state: Any = None, w0: np.ndarray | None = None, shards: Sequence[Any] | None = None,
               callback: Callback | None = None) -> TrainingHistory:
     """Local SGD / periodic model averaging.
 

@@ -102,7 +102,7 @@ def _setup(model: Any, X: Any, y: Any, n_workers: int, lr: Any, n_steps: Any, ba
 
 
 def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, n_workers: int | None = None,
-             lr: float = 0.1, n_steps: int = 50, batch_size: int | None = None, random_state: Any = 0,
+             lr: float = 0.1, n_steps: int = 50, batch_size: int | None = None, random_state: Any = None,
              w0: np.ndarray | None = None, compression: str = "none", topk_ratio: float = 0.01,
              callback: Callback | None = None, lag: int = 2) -> TrainingHistory:
     """Synchronous data-parallel SGD.
@@ -241,7 +241,7 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
 
 
 def large_batch_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: int = 2, lr: float = 0.1,
-                    n_steps: int = 50, batch_size: int | None = None, random_state: Any = 0,
+                    n_steps: int = 50, batch_size: int | None = None, random_state: Any = None,
                     w0: np.ndarray | None = None) -> TrainingHistory:
     """Single-process SGD whose batch at each step is the union of the workers' batches in :func:`sync_sgd`.
 

@@ -213,12 +213,12 @@ def race_work(params: dict, report: Report | None = None, *, executor: Any = "au
 
     runs = {
         "sync": lambda: sync_sgd(model, ds.X_train, ds.y_train, executor=ex, n_workers=k, lr=lr, n_steps=steps,
-                                 batch_size=32 * k, callback=callback("sync", before=1)),
+                                 batch_size=32 * k, callback=callback("sync", before=1), random_state=0),
         "async": lambda: async_sgd(model, ds.X_train, ds.y_train, executor=ex, n_workers=k, staleness_bound=bound,
-                                   lr=lr / k, n_updates=steps * k, batch_size=32, callback=callback("async", k)),
+                                   lr=lr / k, n_updates=steps * k, batch_size=32, callback=callback("async", k), random_state=0),
         "local_sgd": lambda: local_sgd(model, ds.X_train, ds.y_train, executor=ex, n_workers=k, H=H,
                                        n_rounds=max(1, steps // H), lr=lr, batch_size=32,
-                                       callback=callback("local_sgd", per_unit=H)),
+                                       callback=callback("local_sgd", per_unit=H), random_state=0),
     }
     histories: dict[str, Any] = {}
     total = steps * len(chosen)
