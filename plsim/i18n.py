@@ -13,7 +13,8 @@ The language is looked up at each message, in this order:
 2. the ``PLSIM_LANG`` environment variable (``en`` or ``fr``);
 3. in a Jupyter kernel, the notebook's folder: jupyter_server gives the kernels it
    starts the notebook's path in ``JPY_SESSION_NAME``, and a notebook under a
-   ``fr/`` folder (the French edition is ``notebooks/fr/``) means French. Kernels
+   ``fr/`` folder (the French edition is ``notebooks/fr/``; the search stops at the
+   course's ``notebooks/`` folder) means French. Kernels
    started by nbclient / nbval (no ``JPY_SESSION_NAME``) run in the notebook's
    folder, so their working directory is read the same way;
 4. the locale (``LC_ALL``, ``LC_MESSAGES``, ``LANG``, as gettext reads them);
@@ -92,7 +93,14 @@ def _notebook_language() -> str | None:
             folders = Path.cwd().parts
         except OSError:   # the working folder was removed
             return None
-    return "fr" if "fr" in folders else None
+    # The nearest language folder above the notebook decides; the course's notebooks/ folder ends the search,
+    # so a checkout that happens to lie under some other fr/ folder stays English.
+    for folder in reversed(folders):
+        if folder == "fr":
+            return "fr"
+        if folder == "notebooks":
+            return None
+    return None
 
 
 def _locale_language() -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gettext
 import os
+import re
 import string
 import subprocess
 import sys
@@ -178,6 +179,9 @@ def test_a_kernel_follows_its_notebooks_folder(tmp_path):
     # jupyter_server names the notebook in JPY_SESSION_NAME.
     assert _language_in({"JPY_SESSION_NAME": "/home/jovyan/notebooks/fr/01_speedup.ipynb"}, tmp_path) == "fr"
     assert _language_in({"JPY_SESSION_NAME": "/home/jovyan/notebooks/01_speedup.ipynb"}, tmp_path) == "en"
+    assert _language_in({"JPY_SESSION_NAME": "notebooks/fr/assignments/source/a1/a1.ipynb"}, tmp_path) == "fr"
+    # A checkout that happens to lie under some fr/ folder: the English notebooks stay English.
+    assert _language_in({"JPY_SESSION_NAME": "/srv/fr/plsim/notebooks/01_speedup.ipynb"}, tmp_path) == "en"
     # A file called fr is no folder; the locale decides then.
     assert _language_in({"JPY_SESSION_NAME": "notebooks/fr", "LANG": "fr_FR.UTF-8"}, tmp_path) == "fr"
     assert _language_in({"JPY_SESSION_NAME": "notebooks/fr"}, tmp_path) == "en"
@@ -259,3 +263,27 @@ def test_no_message_is_translated_at_import_time():
                   if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("_", "ngettext")
                   and id(n) not in late]
     assert early == []
+
+
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+@pytest.mark.slow
+def test_a_real_runs_reading_prints_the_same_numbers_in_french(client):
+    """One measurement on the shared 2-worker cluster, read in English (the default) and in French: every
+    sentence is translated, and the numbers are the same strings (the notebooks' key numbers are compared
+    between the editions)."""
+    import plsim.speedup as sp
+
+    cal = sp.calibrate(executor=client, n_tasks=20, megabytes=1, repeats=1)
+    res = sp.measure_speedup(sp.python_work, [sp.python_work_iterations(10)] * 4, executor=client, repeats=1,
+                             warmup=0, calibration=cal)
+    english = str(res) + "\n" + str(cal)
+    assert "measured" in english and "Cost model (predicted)" in english
+    i18n.set_language("fr")
+    french = str(res) + "\n" + str(cal)
+    i18n.set_language(None)
+    assert str(res) + "\n" + str(cal) == english        # back to English, byte for byte
+    assert "Modèle de coût (prédit)" in french and "mesuré" in french
+    assert "Cost model" not in french and "measured" not in french
+    assert sorted(_NUMBER.findall(french)) == sorted(_NUMBER.findall(english))
