@@ -36,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from plsim.i18n import _
+
 if TYPE_CHECKING:
     from plsim.speedup import SpeedupResult, TaskRecord
 
@@ -242,7 +244,8 @@ def run_bench(cfg: BenchConfig, *, callback: Callable[[Any], Any] | None = None)
 
         def member(event: Any) -> None:  # never asks the fit to stop (see above)
             callback(Progress(event.done, event.total, "member", record=event.record,
-                              message=f"{label}: {event.done}/{event.total} members"))
+                              message=_("{label}: {done}/{total} members").format(
+                                  label=label, done=event.done, total=event.total)))
 
         return member
 

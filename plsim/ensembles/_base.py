@@ -16,6 +16,7 @@ from sklearn.base import clone
 from sklearn.utils import get_tags
 from sklearn.utils.validation import has_fit_parameter
 
+from plsim.i18n import N_, _
 from plsim._random import seed_int, task_seed
 from plsim.executor import Executor, TaskResult, resolve_executor
 from plsim.progress import Progress, notify
@@ -131,8 +132,11 @@ def run_fits(
         seen.update(new)
         record = finished[new[-1]] if new else None
         label = describe(new[-1]) if new else unit
+        units = {"member": N_("{done} of {total} members done ({label})"),
+                 "fit": N_("{done} of {total} fits done ({label})")}
+        text = _(units[unit]) if unit in units else f"{{done}} of {{total}} {unit}s done ({{label}})"
         event = Progress(offset + done, total, unit, record=record,
-                         message=f"{offset + done} of {total} {unit}s done ({label})")
+                         message=text.format(done=offset + done, total=total, label=label))
         if notify(callback, event):
             raise _Stop
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from plsim.i18n import _
 from plsim._random import check_random_state, task_seed
 from plsim.executor import resolve_executor
 from plsim.federated.algorithms import ClientData, planned_work
@@ -360,8 +361,8 @@ def run_federated(
                                   RuntimeWarning, stacklevel=2)
                     break
                 if notify(callback, Progress(t, rounds, "round", loss=record.test_loss, record=record,
-                                             message=f"round {t} of {rounds}: test accuracy "
-                                                     f"{record.test_accuracy:.1%}")):
+                                             message=_("round {t} of {rounds}: test accuracy {accuracy:.1%}").format(
+                                                 t=t, rounds=rounds, accuracy=record.test_accuracy))):
                     history.stopped_early = t < rounds
                     history.stopped_reason = "stopped" if t < rounds else None
                     break

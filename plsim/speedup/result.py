@@ -366,7 +366,8 @@ def measure_speedup(
     def after(label: str) -> Callable[[int, list[float]], bool]:
         def tell(calls: int, runs: list[float]) -> bool:
             progress["done"] += 1
-            kind = f"warm-up {calls} of {warmup}" if calls <= warmup else f"run {calls - warmup} of {repeats}"
+            kind = (_("warm-up {n} of {warmup}").format(n=calls, warmup=warmup) if calls <= warmup
+                    else _("run {n} of {repeats}").format(n=calls - warmup, repeats=repeats))
             last = f": {runs[-1]:.3f} s" if calls > warmup else ""
             progress["stop"] = notify(callback, Progress(progress["done"], total, "run",
                                                          message=f"{label}, {kind}{last}"))

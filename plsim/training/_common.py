@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from plsim.i18n import N_, _
 from plsim._random import seed_int, task_rng, task_seed
 from plsim.executor import Executor
 from plsim.progress import Progress, notify
@@ -195,7 +196,13 @@ def shard_groups(X: np.ndarray, y: np.ndarray, shards: list[np.ndarray]) -> list
 def report(callback: Any, done: int, total: int, unit: str, loss: float) -> bool:
     """Send ``Progress(done, total, unit, loss)`` to the callback; True when it asks the run to stop."""
     return notify(callback, Progress(int(done), int(total), unit, loss=float(loss),
-                                     message=f"{unit} {done} of {total}: loss {loss:.4g}"))
+                                     message=_(_UNIT_MESSAGES[unit]).format(done=done, total=total, loss=loss)
+                                     if unit in _UNIT_MESSAGES else f"{unit} {done} of {total}: loss {loss:.4g}"))
+
+
+_UNIT_MESSAGES = {"update": N_("update {done} of {total}: loss {loss:.4g}"),
+                  "round": N_("round {done} of {total}: loss {loss:.4g}"),
+                  "step": N_("step {done} of {total}: loss {loss:.4g}")}
 
 
 # -- ending a run early: divergence, interruption --------------------------------------
