@@ -49,51 +49,85 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-@pytest.mark.slow
-def test_the_french_link_sets_jupyterlab_to_french_and_opens_the_page(tmp_path):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A JupyterLab server with plsim's extension enabled as installing plsim enables it."""
     pytest.importorskip("jupyterlab_language_pack_fr_FR")
     from tests._jupyterlab import JupyterLabServer
 
-    notebooks = tmp_path / "notebooks"
+    notebooks = tmp_path_factory.mktemp("notebooks")
     (notebooks / "fr").mkdir(parents=True)
     (notebooks / "fr" / "x.ipynb").write_text(json.dumps(
         {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
-    workdir = tmp_path / "server"
+    workdir = tmp_path_factory.mktemp("server")
     # The server's config folder holds what installing plsim puts in sys.prefix.
     (workdir / "config" / "jupyter_server_config.d").mkdir(parents=True)
     shutil.copy(CONFIG, workdir / "config" / "jupyter_server_config.d" / "plsim.json")
-    server = JupyterLabServer(notebooks, workdir, env={"PYTHONPATH": str(ROOT)})
-    server.start()
-    try:
-        def get(path: str, *, follow: bool = True):
-            opener = urllib.request.build_opener() if follow else urllib.request.build_opener(_NoRedirect)
-            request = urllib.request.Request(f"{server.url}/{path}",
-                                             headers={"Authorization": f"token {server.token}"})
-            try:
-                return opener.open(request, timeout=20)
-            except urllib.error.HTTPError as err:   # the 302 without following it
-                return err
+    lab = JupyterLabServer(notebooks, workdir, env={"PYTHONPATH": str(ROOT)})
+    lab.start()
+    yield lab
+    assert lab.stop() == []
 
-        packs = json.load(get("lab/api/translations/"))["data"]
-        assert "fr_FR" in packs, "the French language pack is not installed"
-        before = json.load(get(f"lab/api/settings/{PLUGIN}"))
-        assert before["settings"].get("locale", "default") == "default"
 
-        answer = get("plsim/fr/lab/tree/fr/x.ipynb", follow=False)
-        assert answer.status == 302
-        assert answer.headers["Location"] == "/lab/tree/fr/x.ipynb"
-        after = json.load(get(f"lab/api/settings/{PLUGIN}"))
-        assert after["settings"]["locale"] == LOCALES["fr"] == "fr_FR"
-        # What the page then loads: JupyterLab's own strings in French.
-        french = json.load(get("lab/api/translations/fr_FR"))["data"]["jupyterlab"]
-        assert french["Settings"] == ["Paramètres"] and french["Edit"] == ["Édition"]
+def _getter(server):
+    def get(path: str, *, follow: bool = True):
+        opener = urllib.request.build_opener() if follow else urllib.request.build_opener(_NoRedirect)
+        request = urllib.request.Request(f"{server.url}/{path}", headers={"Authorization": f"token {server.token}"})
+        try:
+            return opener.open(request, timeout=20)
+        except urllib.error.HTTPError as err:   # the 302 without following it
+            return err
+    return get
 
-        # Only pages of this server: a protocol-relative target stays on it.
-        assert get("plsim/fr//evil.example/x", follow=False).headers["Location"] == "/evil.example/x"
-        assert get("plsim/fr/https:/evil.example", follow=False).status == 400
-        answer = get("plsim/en/lab", follow=False)
-        assert answer.headers["Location"] == "/lab"
-        assert json.load(get(f"lab/api/settings/{PLUGIN}"))["settings"]["locale"] == "default"
-    finally:
-        leftovers = server.stop()
-    assert leftovers == []
+
+@pytest.mark.slow
+def test_the_french_link_sets_jupyterlab_to_french_and_opens_the_page(server):
+    get = _getter(server)
+    packs = json.load(get("lab/api/translations/"))["data"]
+    assert "fr_FR" in packs, "the French language pack is not installed"
+    before = json.load(get(f"lab/api/settings/{PLUGIN}"))
+    assert before["settings"].get("locale", "default") == "default"
+
+    answer = get("plsim/fr/lab/tree/fr/x.ipynb", follow=False)
+    assert answer.status == 302
+    assert answer.headers["Location"] == "/lab/tree/fr/x.ipynb"
+    after = json.load(get(f"lab/api/settings/{PLUGIN}"))
+    assert after["settings"]["locale"] == LOCALES["fr"] == "fr_FR"
+    # What the page then loads: JupyterLab's own strings in French.
+    french = json.load(get("lab/api/translations/fr_FR"))["data"]["jupyterlab"]
+    assert french["Settings"] == ["Paramètres"] and french["Edit"] == ["Édition"]
+
+    # Only pages of this server: a protocol-relative target stays on it.
+    assert get("plsim/fr//evil.example/x", follow=False).headers["Location"] == "/evil.example/x"
+    assert get("plsim/fr/https:/evil.example", follow=False).status == 400
+    answer = get("plsim/en/lab", follow=False)
+    assert answer.headers["Location"] == "/lab"
+    assert json.load(get(f"lab/api/settings/{PLUGIN}"))["settings"]["locale"] == "default"
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_french_link_shows_jupyterlab_in_french_in_a_browser(server, tmp_path):
+    """What a student sees: the link opens the French notebook, and JupyterLab's menus are in French."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    import os
+
+    executable = os.environ.get("PLSIM_CHROMIUM") or (
+        "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium"))
+    if not executable:
+        pytest.skip("no chromium (apt-get install -y chromium)")
+    with playwright_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=executable, headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
+        try:
+            page = context.new_page()
+            page.goto(f"{server.url}/plsim/fr/lab/tree/fr/x.ipynb?token={server.token}")
+            page.wait_for_url("**/lab/tree/fr/x.ipynb**", timeout=60_000)
+            menubar = page.locator("#jp-MainMenu")
+            menubar.get_by_text("Paramètres", exact=True).wait_for(timeout=60_000)
+            assert menubar.get_by_text("Settings", exact=True).count() == 0
+            page.locator(".jp-NotebookPanel").first.wait_for(timeout=60_000)   # the French notebook opened
+        finally:
+            context.close()
+        _getter(server)("plsim/en/lab", follow=False)   # leave the server as the next test expects
