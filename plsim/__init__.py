@@ -26,7 +26,7 @@ _LAZY = {
 }
 
 _SUBMODULES = {
-    "cluster", "deployment", "i18n", "executor", "progress", "validation", "resources", "stopping", "config", "cli", "benchmark", "exercises", "speedup", "ensembles",
+    "cluster", "deployment", "i18n", "executor", "progress", "validation", "resources", "config", "cli", "benchmark", "exercises", "speedup", "ensembles",
     "models", "data", "federated", "training", "comm", "plots",
     "widgets",
 }

@@ -492,7 +492,6 @@ def _connect(address: str, timeout: float, set_as_default: bool = True) -> Clien
         ) from exc
 
 
-
 def _summary(client: Client) -> str:
     # Asked of the scheduler now, not client.scheduler_info() (see plsim.executor.worker_threads).
     workers = client.sync(client.scheduler.identity, n_workers=-1)["workers"]

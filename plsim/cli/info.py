@@ -53,7 +53,7 @@ def collect_info(*, start: bool = True, address: str | None = None, n_workers: i
 
 def _probe_cluster(address: str | None, n_workers: int | None) -> dict[str, Any]:
     from plsim.cluster import close_cluster, dashboard_link, is_local_cluster, start_cluster
-    from plsim.executor import resolve_executor
+    from plsim.executor import Run, resolve_executor
 
     t0 = time.perf_counter()
     try:
@@ -67,7 +67,7 @@ def _probe_cluster(address: str | None, n_workers: int | None) -> dict[str, Any]
         workers = sorted(threads)
         t1 = time.perf_counter()
         # One trivial task pinned to each worker proves every worker answers.
-        with ex.running("plsim info"):
+        with Run("plsim info", ex, keeps_partial=False):
             answers = ex.gather([ex.submit(sum, [i, 1], name="plsim-info", worker=w) for i, w in enumerate(workers)])
         roundtrip = time.perf_counter() - t1
         ok = answers == [i + 1 for i in range(len(workers))]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from plsim.executor import Executor
+from plsim.executor import Executor, Run
 from plsim.validation import check_positive_int
 
 __all__ = ["RingResult", "ring_allreduce", "ring_allreduce_local"]
@@ -211,7 +211,7 @@ def ring_allreduce(arrays: list[Any], *, executor: Any = "auto", average: bool =
     where = [addresses[r % len(addresses)] for r in range(p)]
     # Interrupted (the kernel's interrupt button) or failed half-way, the chunks already submitted
     # are cancelled: the workers do not go on with an abandoned exchange.
-    with ex.running("ring_allreduce"):
+    with Run("ring_allreduce", ex, keeps_partial=False):
         futures = []
         for r, a in enumerate(arrays):
             if hasattr(a, "key"):  # a future (handle) the caller made

@@ -34,7 +34,7 @@ import numpy as np
 from plsim._random import check_random_state, task_rng
 from plsim.comm.collectives import ring_exchange_chunks
 from plsim.comm.cost_models import ALGORITHMS, LinkModel, comm_time
-from plsim.executor import Executor
+from plsim.executor import Executor, Run
 from plsim.validation import check_int
 
 __all__ = ["ExchangeTimes", "AlphaBetaFit", "measure_exchange", "fit_alpha_beta", "fit_with_heldout",
@@ -490,7 +490,7 @@ def measure_exchange(sizes: Sequence[float] = DEFAULT_SIZES,
     lengths = [max(1, int(size) // 8) for size in sizes]
     times: dict[tuple[str, int], list[float]] = {(alg, i): [] for alg in algorithms for i in range(len(sizes))}
     # interrupted (the kernel's stop button), every exchange still running is cancelled
-    with ex.running("measure_exchange"):
+    with Run("measure_exchange", ex, keeps_partial=False):
         def fresh(alg: str, i: int) -> list[list[Any]]:
             """Each rank's vector copied afresh on its own worker (the ring's already cut into p chunks)."""
             where = placement[alg][0]

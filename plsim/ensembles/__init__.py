@@ -45,7 +45,7 @@ _LAZY = {
     "compare_with_members": "plsim.ensembles.diversity",
     "EnsembleDemo": "plsim.ensembles.demo",
     "demo_settings": "plsim.ensembles.demo",
-    "PartialResultWarning": "plsim.stopping",
+    "PartialResultWarning": "plsim.progress",
     "demo_data": "plsim.ensembles.demo",
 }
 

@@ -5,10 +5,9 @@ Taught in ``notebooks/02_ensembles.ipynb``.
 
 from __future__ import annotations
 
-import contextlib
 import numbers
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,18 +17,12 @@ from sklearn.utils.validation import has_fit_parameter
 
 from plsim.i18n import N_, _
 from plsim._random import seed_int, task_seed
-from plsim.executor import Executor, TaskResult, resolve_executor
-from plsim.progress import Progress, notify
-from plsim.stopping import PartialResultWarning
+from plsim.executor import Executor, Run, TaskResult, resolve_executor
+from plsim.progress import PartialResultWarning, Progress, stop_if_asked
 
 __all__ = ["ParallelEnsembleMixin", "check_estimator_like", "allow_nan",
            "set_member_seed", "member_seed", "soft_vote", "hard_vote", "member_proba", "check_sample_weight",
-           "check_accepts_sample_weight", "PartialResultWarning", "run_members", "run_fits", "stop_requested",
-           "forget_fit"]
-
-
-class _Stop(Exception):
-    """Raised inside a map's progress hook when the callback asked to stop (never leaves this module)."""
+           "check_accepts_sample_weight", "PartialResultWarning", "run_members", "run_fits", "forget_fit"]
 
 
 class ParallelEnsembleMixin:
@@ -87,20 +80,6 @@ class ParallelEnsembleMixin:
         raise stopped
 
 
-class _StopFlag:
-    requested = False
-
-
-@contextlib.contextmanager
-def stop_requested() -> Iterator[_StopFlag]:
-    """A block whose :func:`run_fits` may be stopped by the callback: ``flag.requested`` says if it was."""
-    flag = _StopFlag()
-    try:
-        yield flag
-    except _Stop:
-        flag.requested = True
-
-
 def forget_fit(estimator: Any) -> None:
     """Drop what an earlier ``fit`` learned (attributes ending in ``_``), before a new fit that may stop."""
     for name in [n for n in vars(estimator) if n.endswith("_") and not n.startswith("__")]:
@@ -119,9 +98,10 @@ def run_fits(
     """``ex.map`` the tasks over placed ``data``, sending one :class:`Progress` per finished task.
 
     ``offset``/``total`` count the tasks of several maps as one run (a sweep's
-    CV fits, then its refits). A truthy callback return raises :class:`_Stop`
-    from the map, which cancels the tasks still pending (``finished`` keeps
-    those that came back).
+    CV fits, then its refits). A truthy callback return raises
+    :class:`plsim.progress.StopRequested` from the map, which cancels the tasks
+    still pending (``finished`` keeps those that came back) and ends the
+    :class:`plsim.executor.Run` it runs in.
     """
     finished = {} if finished is None else finished
     total = len(tasks) if total is None else total
@@ -137,8 +117,7 @@ def run_fits(
         text = _(units[unit]) if unit in units else f"{{done}} of {{total}} {unit}s done ({{label}})"
         event = Progress(offset + done, total, unit, record=record,
                          message=text.format(done=offset + done, total=total, label=label))
-        if notify(callback, event):
-            raise _Stop
+        stop_if_asked(callback, event)
 
     return ex.map(func, data, tasks, name=name, progress=None if callback is None else hook,
                   describe=describe, finished=finished)
@@ -157,19 +136,13 @@ def run_members(
     is re-raised at once (there is nothing to keep).
     """
     finished: dict[int, TaskResult] = {}
-    stopped: BaseException | str | None = None
     ex.check_fits(_data_bytes(arrays), what=f"the training data ({', '.join(arrays)})")
-    try:
-        with ex.running(what), ex.shared(**arrays) as data:
-            run_fits(ex, func, data, tasks, name=name, callback=callback, describe=describe, finished=finished)
-    except _Stop:
-        stopped = "stopped"
-    except KeyboardInterrupt as exc:
-        if not finished:
-            raise
-        stopped = exc
+    with Run(what, ex) as run, ex.shared(**arrays) as data:
+        run_fits(ex, func, data, tasks, name=name, callback=callback, describe=describe, finished=finished)
+    if run.interrupted is not None and not finished:
+        raise run.interrupted
     indices = np.array(sorted(finished), dtype=int)
-    return [finished[i] for i in indices], indices, stopped
+    return [finished[i] for i in indices], indices, run.interrupted or run.reason
 
 
 def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:

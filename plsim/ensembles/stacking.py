@@ -33,10 +33,10 @@ from plsim.ensembles._base import (
     member_seed,
     run_fits,
     set_member_seed,
-    stop_requested,
 )
 from plsim.ensembles._tasks import fit_full, fit_predict_fold
 from plsim.ensembles.voting import check_named_estimators
+from plsim.executor import Run
 from plsim.progress import check_callback
 from plsim.validation import check_random_state
 
@@ -190,12 +190,13 @@ class ParallelStackingClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEst
             return f"member {pairs[i - n_oof][0]!r} (all data)"
 
         arrays = {"X": X, "y": y_enc} if sample_weight is None else {"X": X, "y": y_enc, "sample_weight": sample_weight}
-        with stop_requested() as stop:
-            ex.check_fits(sum(a.nbytes for a in arrays.values()), what=f"the training data ({', '.join(arrays)})")
-            with ex.running("ParallelStackingClassifier.fit"), ex.shared(**arrays) as data:
+        ex.check_fits(sum(a.nbytes for a in arrays.values()), what=f"the training data ({', '.join(arrays)})")
+        # an interrupt goes on: without all its folds a stacking fit has no usable part to keep
+        with Run("ParallelStackingClassifier.fit", ex, keeps_partial=False) as run:
+            with ex.shared(**arrays) as data:
                 results = run_fits(ex, _stack_task, data, tasks_oof + tasks_full, name="plsim-stacking-fit",
                                    callback=callback, describe=describe, unit="fit")
-        if stop.requested:
+        if run.stopped:
             self.stopped_reason_ = "stopped"
             return self
         oof, full = results[:n_oof], results[n_oof:]

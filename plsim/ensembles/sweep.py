@@ -38,9 +38,9 @@ from plsim.ensembles._base import (
     run_fits,
     set_member_seed,
     soft_vote,
-    stop_requested,
 )
 from plsim.ensembles._tasks import fit_full, fit_score_fold
+from plsim.executor import Run
 from plsim.progress import check_callback
 from plsim.validation import check_positive_int, check_random_state
 
@@ -169,9 +169,10 @@ class SweepEnsembleClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEstima
         total = n_cv + top_k
         ex = self._executor()
         arrays = {"X": X, "y": y_enc} if sample_weight is None else {"X": X, "y": y_enc, "sample_weight": sample_weight}
-        with stop_requested() as stop:
-            ex.check_fits(sum(a.nbytes for a in arrays.values()), what=f"the training data ({', '.join(arrays)})")
-            with ex.running("SweepEnsembleClassifier.fit"), ex.shared(**arrays) as data:
+        ex.check_fits(sum(a.nbytes for a in arrays.values()), what=f"the training data ({', '.join(arrays)})")
+        # an interrupt goes on: without every fold the configurations cannot be ranked, nothing to keep
+        with Run("SweepEnsembleClassifier.fit", ex, keeps_partial=False) as run:
+            with ex.shared(**arrays) as data:
                 tasks = [{"estimator": clone(m), "train": tr, "test": te} for m in models for tr, te in splits]
                 scored = run_fits(
                     ex, fit_score_fold, data, tasks, name="plsim-sweep-cv", callback=callback, unit="fit",
@@ -184,7 +185,7 @@ class SweepEnsembleClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEstima
                     ex, fit_full, data, [{"estimator": clone(models[i])} for i in selected], name="plsim-sweep-refit",
                     callback=callback, unit="fit", offset=n_cv, total=total,
                     describe=lambda j: f"refit of configuration {configs[selected[j]]}")
-        if stop.requested:
+        if run.stopped:
             self.stopped_reason_ = "stopped"
             return self
         order = np.argsort(-mean, kind="stable")

@@ -5,6 +5,7 @@
 * :mod:`plsim.executor.client` -- the Dask client as the executor meets it.
 * :mod:`plsim.executor.memory` -- data refused before it is sent; a worker lost to its memory limit explained.
 * :mod:`plsim.executor.interrupt` -- an interrupted run cancels its tasks; the cluster survives.
+* :mod:`plsim.executor.run` -- :class:`Run`, the one context every fit, ``run_*`` and measurement lives in.
 
 Nothing here starts or connects a cluster: that is :mod:`plsim.cluster`, below.
 Taught in ``notebooks/01_speedup.ipynb`` and ``notebooks/02_ensembles.ipynb``.
@@ -14,7 +15,8 @@ from plsim.executor.client import check_client, worker_threads
 from plsim.executor.core import LOCAL, Dask, Done, Executor, Joblib, Sequential, TaskResult, resolve_executor
 from plsim.executor.interrupt import cancel_on_interrupt
 from plsim.executor.memory import DataTooLargeError, check_data_fits, explain_worker_loss, memory_guard
+from plsim.executor.run import Run
 
 __all__ = ["Executor", "Sequential", "Dask", "Joblib", "TaskResult", "Done", "resolve_executor", "LOCAL",
            "check_client", "worker_threads", "cancel_on_interrupt", "DataTooLargeError", "check_data_fits",
-           "explain_worker_loss", "memory_guard"]
+           "explain_worker_loss", "memory_guard", "Run"]

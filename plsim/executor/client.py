@@ -30,7 +30,6 @@ def check_client(client: Any, *, what: str, instead: str | None = None) -> Clien
     return client
 
 
-
 def worker_threads(client: Client) -> dict[str, int]:
     """``{worker address: threads}`` of the client's workers, asked of the scheduler now.
 

@@ -48,7 +48,6 @@ def _data_too_large(message: str, nbytes: int, memory_limit: int, room: int) -> 
     return DataTooLargeError(message, nbytes=nbytes, memory_limit=memory_limit, room=room)
 
 
-
 def _worker_memory_limits(client: Client) -> dict[str, int]:
     """``{worker address: memory limit in bytes}`` asked of the scheduler now; 0 means no limit."""
     identity = client.sync(client.scheduler.identity, n_workers=-1)

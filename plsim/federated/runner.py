@@ -31,7 +31,7 @@ import numpy as np
 
 from plsim.i18n import _
 from plsim._random import check_random_state, task_seed
-from plsim.executor import resolve_executor
+from plsim.executor import Run, resolve_executor
 from plsim.federated.algorithms import ClientData, planned_work
 from plsim.federated.client import fit_client
 from plsim.federated.clock import VirtualClock
@@ -40,8 +40,7 @@ from plsim.federated.ledger import CommunicationLedger, payload_nbytes
 from plsim.federated.privacy import DPConfig
 from plsim.federated.sampling import client_seed, drop_out, select_clients
 from plsim.federated.strategies import FitRes, Strategy, fresh, make_strategy
-from plsim.progress import Progress, check_callback, notify
-from plsim.stopping import PartialResultWarning, has_diverged, note_interrupted, refuse_if_cell_interrupted
+from plsim.progress import Progress, check_callback, has_diverged, notify
 from plsim.validation import check_int, check_real
 
 __all__ = ["run_federated", "client_seed", "select_clients"]
@@ -112,7 +111,8 @@ class _Federation:
 
     def __init__(self, ex: Any, strategy: Strategy, model: Any, datas: list[ClientData], *, clock: VirtualClock,
                  dropout_rate: float, root: int, ledger: CommunicationLedger, test: tuple[Any, Any]) -> None:
-        self.ex, self.strategy, self.model, self.datas, self.clock = ex, strategy, model, datas, clock
+        self.ex = ex
+        self.strategy, self.model, self.datas, self.clock = strategy, model, datas, clock
         self.dropout_rate, self.root, self.ledger, self.test = dropout_rate, root, ledger, test
         # what one client sends up (same size plain or masked: update + weight, 8 bytes each)
         self.up_bytes = payload_nbytes({"delta": np.zeros(int(model.n_params)), "weight": 0.0})
@@ -127,9 +127,6 @@ class _Federation:
         self.model_h = ex.place(model=self.model)["model"]
         self.data_h = [group["data"] for group in parties]
         self.placed = [self.model_h, *self.data_h]
-
-    def release(self) -> None:
-        self.ex.release(self.placed)
 
     def _plan(self, traffic: Any, instructions: list, dropped: list[int]) -> tuple[list, list, dict]:
         """The virtual clock decides who can finish and how much local work fits: ``(timings, stragglers, jobs)``."""
@@ -345,9 +342,8 @@ def run_federated(
     fed = _Federation(ex, strategy, model, datas, clock=clock, dropout_rate=dropout_rate, root=root,
                       ledger=history.ledger, test=(X_test, y_test))
     done = (0, w)
-    refuse_if_cell_interrupted("run_federated")  # before the try: its except keeps partial results
     try:
-        with ex.running("run_federated"):
+        with Run("run_federated", ex) as run:
             fed.place()
             for t in range(1, rounds + 1):
                 w, record = fed.play_round(t, w)
@@ -366,18 +362,17 @@ def run_federated(
                     history.stopped_early = t < rounds
                     history.stopped_reason = "stopped" if t < rounds else None
                     break
-    except KeyboardInterrupt:
-        note_interrupted()
+    finally:
+        ex.release(fed.placed)  # the parties' data and the model leave the workers
+    if run.interrupted is not None:
         # The round in flight is dropped (its tasks were cancelled); the rounds that finished are returned
         # with the model of the last one (``w`` when interrupted just after its record).
         history.weights = done[1] if len(history.records) == done[0] else w
         del history.ledger.rounds[len(history.records):]  # the traffic of the round in flight is not counted
         if len(history.records) < rounds:
-            history.stopped_reason = "interrupted"
-            warnings.warn(
+            history.stopped_reason = run.reason
+            run.warn_partial(
                 f"run_federated was interrupted after {len(history.records)} of {rounds} rounds: the round in "
                 "progress was cancelled and the history holds the rounds that finished (history.partial is True). "
-                "The cluster is still usable.", PartialResultWarning, stacklevel=2)
-    finally:
-        fed.release()
+                "The cluster is still usable.", stacklevel=2)
     return history

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from plsim.executor import Executor
+from plsim.executor import Executor, Run
 from plsim.i18n import _
-from plsim.progress import Callback, Progress, check_callback, notify
+from plsim.progress import Callback, Progress, check_callback, stop_if_asked
 from plsim.validation import check_nonneg_int as _nonneg_int, check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
 
 # ---------------------------------------------------------------------------
@@ -159,7 +159,7 @@ def calibrate(*, executor: Any = "auto", n_tasks: int = 200, megabytes: float = 
         ex.wait([handle])  # the data is on the worker
         ex.release([handle])
 
-    with ex.running("calibrate"):
+    with Run("calibrate", ex, keeps_partial=False):
         timing, _ = time_call(lambda: ex.map(_noop, {}, tasks, name="plsim-calibrate"), repeats=repeats, warmup=1)
         moved, _ = time_call(ship, repeats=repeats, warmup=1)
     return Calibration(overhead_per_task=timing.seconds / n_tasks, bandwidth=payload.nbytes / moved.seconds,
@@ -211,10 +211,6 @@ def run_sequential(func: Callable[..., Any], tasks: Sequence[Any], data: Any = N
 def _call(func: Callable[..., Any], task: Any, data: Any = None) -> Any:
     """One task of :func:`run_parallel`, as :func:`run_sequential` runs it (module level: pickled to workers)."""
     return func(task) if data is None else func(task, data)
-
-
-class _Stop(Exception):
-    """Raised from the progress hook when the callback asks to stop; ends the map, keeps what finished."""
 
 
 def check_ship(ship: Any) -> str:
@@ -282,20 +278,18 @@ def run_parallel(
     tasks = list(tasks)
 
     def progress(done: int, total: int) -> None:
-        if notify(callback, Progress(done, total, "task", message=_("{done} of {total} tasks").format(done=done, total=total))):
-            raise _Stop
+        stop_if_asked(callback, Progress(done, total, "task",
+                                         message=_("{done} of {total} tasks").format(done=done, total=total)))
 
     finished: dict[int, Any] = {}
-    with ex.running("the speedup measurement"):
+    with Run("the speedup measurement", ex, keeps_partial=False):
         shared = {} if data is None or ship == "per-task" else {"data": data}
         placed = ex.place(**shared) if shared else {}
         try:
             embed = {"data": data} if data is not None and ship == "per-task" else None
-            try:
-                done = ex.map(_call, {"func": func, **placed}, [{"task": t} for t in tasks], name="plsim-speedup-task",
-                              progress=progress, finished=finished, restrict_to=restrict_to, embed=embed)
-            except _Stop:
-                return [finished[i].value for i in sorted(finished)]
+            ex.map(_call, {"func": func, **placed}, [{"task": t} for t in tasks], name="plsim-speedup-task",
+                   progress=progress, finished=finished, restrict_to=restrict_to, embed=embed)
         finally:
             ex.release(list(placed.values()))
-    return [r.value for r in done]
+    # all of them, or (stopped) those that finished: in task order either way
+    return [finished[i].value for i in sorted(finished)]

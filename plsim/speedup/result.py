@@ -6,16 +6,14 @@ Taught in ``notebooks/01_speedup.ipynb``.
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from plsim.comm.sizes import shipped_nbytes
-from plsim.executor import resolve_executor
+from plsim.executor import Run, resolve_executor
 from plsim.i18n import N_, _
 from plsim.progress import Callback, Progress, check_callback, notify
-from plsim.stopping import PartialResultWarning, note_interrupted, refuse_if_cell_interrupted
 from plsim.validation import check_nonneg_int as _nonneg_int, check_nonneg_real as _nonneg_real, check_positive_int as _positive_int
 from plsim.speedup.cost_model import UNEXPLAINED_BELOW, CostModel
 from plsim.speedup.judge import SerialFractionReading, SpeedupReading, read_serial_fraction, read_speedup
@@ -55,7 +53,7 @@ class SpeedupResult:
     ``p`` workers. All times are measured wall clock; ``model`` (if any) adds
     predicted speedups, clearly labelled. A run that ended early
     (``stopped_reason`` ``"stopped"`` or ``"interrupted"``, see
-    :mod:`plsim.stopping`) holds the worker counts measured before it ended,
+    :mod:`plsim.progress`) holds the worker counts measured before it ended,
     possibly none.
     """
 
@@ -338,7 +336,7 @@ def measure_speedup(
         (:mod:`plsim.progress`). A truthy return stops: the result holds the
         configurations measured so far (and the timed runs of the one in
         progress), ``stopped_reason="stopped"``. An interrupt does the same
-        with ``"interrupted"`` and a :class:`plsim.stopping.PartialResultWarning`.
+        with ``"interrupted"`` and a :class:`plsim.progress.PartialResultWarning`.
 
     Returns
     -------
@@ -376,30 +374,23 @@ def measure_speedup(
 
     seq_runs: list[float] = []
     parallel: dict[int, Timing] = {}
-    stopped = None
-    refuse_if_cell_interrupted("measure_speedup")  # before the try: its except keeps partial results
-    try:
-        with ex.running("the speedup measurement"):
-            seq_runs, _result = _timed_runs(lambda: run_sequential(func, tasks, data), repeats, warmup, after("sequential"))
-            for p in counts if not progress["stop"] else ():
-                runs, _result = _timed_runs(lambda p=p: run_parallel(ex, func, tasks, data, workers=p, ship=ship),
-                                      repeats, warmup, after(f"{p} worker(s)"))
-                if runs:
-                    parallel[p] = Timing(tuple(runs))
-                if progress["stop"]:
-                    break
-    except KeyboardInterrupt:
-        note_interrupted()
-        stopped = "interrupted"
-    if progress["stop"]:
-        stopped = "stopped"
+    with Run("measure_speedup", ex) as run:
+        seq_runs, _result = _timed_runs(lambda: run_sequential(func, tasks, data), repeats, warmup, after("sequential"))
+        for p in counts if not progress["stop"] else ():
+            runs, _result = _timed_runs(lambda p=p: run_parallel(ex, func, tasks, data, workers=p, ship=ship),
+                                        repeats, warmup, after(f"{p} worker(s)"))
+            if runs:
+                parallel[p] = Timing(tuple(runs))
+            if progress["stop"]:
+                break
+    stopped = "stopped" if progress["stop"] else run.reason
     if not seq_runs:
         if stopped == "interrupted":
-            raise KeyboardInterrupt  # nothing measured: nothing to return
+            raise run.interrupted  # nothing measured: nothing to return
         raise ValueError("measure_speedup was stopped before the sequential baseline was timed; nothing to return")
     if stopped == "interrupted":
-        warnings.warn(f"measure_speedup was interrupted: the result holds {len(parallel)} of {len(counts)} "
-                      "worker count(s)", PartialResultWarning, stacklevel=2)
+        run.warn_partial(f"measure_speedup was interrupted: the result holds {len(parallel)} of {len(counts)} "
+                         "worker count(s)", stacklevel=2)
     seq = Timing(tuple(seq_runs))
 
     model = None

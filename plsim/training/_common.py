@@ -15,9 +15,8 @@ import numpy as np
 
 from plsim.i18n import N_, _
 from plsim._random import seed_int, task_rng, task_seed
-from plsim.executor import Executor
-from plsim.progress import Progress, notify
-from plsim.stopping import DIVERGED_LOSS_FACTOR, PartialResultWarning, has_diverged, note_interrupted
+from plsim.executor import Executor, Run
+from plsim.progress import DIVERGED_LOSS_FACTOR, Progress, has_diverged, notify
 from plsim.validation import check_positive_int, check_random_state, check_real
 
 __all__ = ["TrainingHistory", "shard_indices", "check_shards", "local_batch", "DIVERGED_LOSS_FACTOR"]
@@ -206,7 +205,7 @@ _UNIT_MESSAGES = {"update": N_("update {done} of {total}: loss {loss:.4g}"),
 
 
 # -- ending a run early: divergence, interruption --------------------------------------
-diverged = has_diverged  # the same rule as the federated runner's (plsim.stopping)
+diverged = has_diverged  # the same rule as the federated runner's (plsim.progress)
 
 
 def stop_diverged(hist: TrainingHistory, function: str, step: int, lr: float) -> None:
@@ -239,15 +238,13 @@ def trim(hist: TrainingHistory, per_update: bool = False) -> None:
         del hist.bytes_sent[n:]
 
 
-def stop_interrupted(hist: TrainingHistory, function: str, done: int, asked: int,
-                     per_update: bool = False) -> None:
-    """Flag ``hist`` as cut short by a KeyboardInterrupt (its tasks already cancelled) and warn."""
-    note_interrupted()
+def stop_interrupted(run: Run, hist: TrainingHistory, done: int, asked: int, per_update: bool = False) -> None:
+    """Flag ``hist`` as cut short by the interrupt that ended ``run`` (its tasks already cancelled) and warn."""
     trim(hist, per_update)
     if done >= asked:
         return  # everything had finished: nothing is missing
-    hist.stopped_reason = "interrupted"
-    warnings.warn(
-        f"{function} was interrupted after {done} of {asked} steps: its outstanding tasks were cancelled and "
+    hist.stopped_reason = run.reason
+    run.warn_partial(
+        f"{run.what} was interrupted after {done} of {asked} steps: its outstanding tasks were cancelled and "
         "the history holds the steps that finished (history.partial is True). The cluster is still usable.",
-        PartialResultWarning, stacklevel=3)
+        stacklevel=3)

@@ -42,9 +42,8 @@ import numpy as np
 
 from plsim._random import task_rng
 from plsim.comm import payload_nbytes
-from plsim.executor import resolve_executor
+from plsim.executor import Run, resolve_executor
 from plsim.progress import Callback
-from plsim.stopping import refuse_if_cell_interrupted
 from plsim.training._common import (
     TrainingHistory,
     check_batch,
@@ -257,8 +256,7 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
     hist.loss.append(model.loss(w, X, y))
     hist.time.append(0.0)
     done = (0, w, 0.0)  # (updates applied, parameters after them, when): one assignment, never split
-    refuse_if_cell_interrupted("async_sgd_simulated")  # before the try: its except keeps partial results
-    try:
+    with Run("async_sgd_simulated") as run:
         while version < n_updates:
             now, i, pulled, clock, gap, w_pulled = heapq.heappop(events)
             rows = shards[i][local_batch(len(shards[i]), batch_size, random_state, clock, i)]
@@ -275,9 +273,9 @@ def async_sgd_simulated(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: 
                 if clocks.may_start(j):
                     waiting.remove(j)
                     start(j, now)
-    except KeyboardInterrupt:
+    if run.interrupted is not None:
         w = _undo_unfinished(hist, done, model, X, y)
-        stop_interrupted(hist, "async_sgd_simulated", len(hist.staleness), n_updates, per_update=True)
+        stop_interrupted(run, hist, len(hist.staleness), n_updates, per_update=True)
     hist.params = w
     hist.info["max_clock_gap"] = clocks.max_gap
     hist.info["pushed"] = list(clocks.clock)  # gradients each worker pushed (and the server applied)
@@ -354,49 +352,47 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
     version = 0
     owner: dict[str, tuple[int, int, int]] = {}  # task key -> (worker, pulled version, clock gap)
     done = (0, w, 0.0)  # (updates applied, parameters after them, when): one assignment, never split
-    refuse_if_cell_interrupted("async_sgd")  # before the try: its except keeps partial results
-    try:
-        with ex.running("async_sgd"):
-            data = ex.place_each(shard_groups(X, y, shards), name="shard",
-                                 what="the training data X, y (one shard per worker)")
-            ac = ex.as_completed()
-            waiting: list[int] = []
+    with Run("async_sgd", ex) as run:
+        data = ex.place_each(shard_groups(X, y, shards), name="shard",
+                             what="the training data X, y (one shard per worker)")
+        ac = ex.as_completed()
+        waiting: list[int] = []
 
-            def start(i: int) -> None:
-                gap = clocks.started(i)
-                handle = ex.submit(_grad_task, model, w, data[i]["X"], data[i]["y"], batch_size, random_state,
-                                   clocks.clock[i], i, float(delays_arr[i]), name="plsim-push")
-                owner[handle.key] = (i, version, gap)
-                ac.add(handle)
+        def start(i: int) -> None:
+            gap = clocks.started(i)
+            handle = ex.submit(_grad_task, model, w, data[i]["X"], data[i]["y"], batch_size, random_state,
+                               clocks.clock[i], i, float(delays_arr[i]), name="plsim-push")
+            owner[handle.key] = (i, version, gap)
+            ac.add(handle)
 
-            t0 = time.perf_counter()
-            hist.steps.append(0)
-            hist.loss.append(model.loss(w, X, y))
-            hist.time.append(0.0)
-            for i in range(n_workers):
-                start(i)
-            for handle in ac:
-                i, pulled, gap = owner.pop(handle.key)
-                grad, _ = handle.result()
-                if version >= n_updates:
-                    continue
-                w = _push(hist, w, lr, grad, version - pulled, gap, payload_nbytes(w))
-                done = (version + 1, w, time.perf_counter() - t0)
-                version += 1
-                clocks.clock[i] += 1
-                stop = _evaluate(hist, model, w, X, y, version, n_updates, eval_every, time.perf_counter() - t0,
-                                 callback, lr, "async_sgd")
-                if version >= n_updates or stop:
-                    ex.cancel(list(ac.futures))
-                    break
-                waiting.append(i)
-                for j in sorted(waiting):
-                    if clocks.may_start(j):
-                        waiting.remove(j)
-                        start(j)
-    except KeyboardInterrupt:
+        t0 = time.perf_counter()
+        hist.steps.append(0)
+        hist.loss.append(model.loss(w, X, y))
+        hist.time.append(0.0)
+        for i in range(n_workers):
+            start(i)
+        for handle in ac:
+            i, pulled, gap = owner.pop(handle.key)
+            grad, _ = handle.result()
+            if version >= n_updates:
+                continue
+            w = _push(hist, w, lr, grad, version - pulled, gap, payload_nbytes(w))
+            done = (version + 1, w, time.perf_counter() - t0)
+            version += 1
+            clocks.clock[i] += 1
+            stop = _evaluate(hist, model, w, X, y, version, n_updates, eval_every, time.perf_counter() - t0,
+                             callback, lr, "async_sgd")
+            if version >= n_updates or stop:
+                ex.cancel(list(ac.futures))
+                break
+            waiting.append(i)
+            for j in sorted(waiting):
+                if clocks.may_start(j):
+                    waiting.remove(j)
+                    start(j)
+    if run.interrupted is not None:
         w = _undo_unfinished(hist, done, model, X, y)
-        stop_interrupted(hist, "async_sgd", len(hist.staleness), n_updates, per_update=True)
+        stop_interrupted(run, hist, len(hist.staleness), n_updates, per_update=True)
     hist.params = w
     hist.info["max_clock_gap"] = clocks.max_gap
     hist.info["pushed"] = list(clocks.clock)  # gradients each worker pushed (and the server applied)

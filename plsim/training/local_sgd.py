@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 
 from plsim.comm import payload_nbytes
-from plsim.executor import resolve_executor
+from plsim.executor import Run, resolve_executor
 from plsim.progress import Callback
-from plsim.stopping import refuse_if_cell_interrupted
 from plsim.training._common import (
     TrainingHistory,
     check_batch,
@@ -132,32 +131,30 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
     hist.bytes_sent.append(0)
     t0 = time.perf_counter()
     done = (0, w)  # (rounds recorded, their averaged model): one assignment, so an interrupt cannot split it
-    refuse_if_cell_interrupted("local_sgd")  # before the try: its except keeps partial results
-    try:
-        with ex.running("local_sgd"):
-            data = ex.place_each(shard_groups(X, y, shards), name="shard", what=SHARDS)
-            for r in range(n_rounds):
-                futs = [ex.submit(local_steps, model, w, data[i]["X"], data[i]["y"], lr, H, batch_size, random_state,
-                                  r * H, i, name="plsim-local-steps") for i in range(n_workers)]
-                w = ex.gather([ex.submit(_average, weights, *futs, name="plsim-average")])[0]
-                ws = [w] * n_workers  # same sizes as the real payloads (one vector per replica)
-                loss = model.loss(w, X, y) if np.all(np.isfinite(w)) else float("nan")
-                hist.steps.append((r + 1) * H)
-                hist.loss.append(loss)
-                hist.time.append(time.perf_counter() - t0)
-                hist.bytes_sent.append(sum(payload_nbytes(v) for v in ws) + n_workers * payload_nbytes(w))
-                done = (r + 1, w)
-                if diverged(loss, hist.loss[0]):
-                    stop_diverged(hist, "local_sgd", (r + 1) * H, lr)
-                    break
-                if report(callback, r + 1, n_rounds, "round", loss):
-                    if r + 1 < n_rounds:
-                        hist.stopped_reason = "stopped"
-                    break
-    except KeyboardInterrupt:
+    with Run("local_sgd", ex) as run:
+        data = ex.place_each(shard_groups(X, y, shards), name="shard", what=SHARDS)
+        for r in range(n_rounds):
+            futs = [ex.submit(local_steps, model, w, data[i]["X"], data[i]["y"], lr, H, batch_size, random_state,
+                              r * H, i, name="plsim-local-steps") for i in range(n_workers)]
+            w = ex.gather([ex.submit(_average, weights, *futs, name="plsim-average")])[0]
+            ws = [w] * n_workers  # same sizes as the real payloads (one vector per replica)
+            loss = model.loss(w, X, y) if np.all(np.isfinite(w)) else float("nan")
+            hist.steps.append((r + 1) * H)
+            hist.loss.append(loss)
+            hist.time.append(time.perf_counter() - t0)
+            hist.bytes_sent.append(sum(payload_nbytes(v) for v in ws) + n_workers * payload_nbytes(w))
+            done = (r + 1, w)
+            if diverged(loss, hist.loss[0]):
+                stop_diverged(hist, "local_sgd", (r + 1) * H, lr)
+                break
+            if report(callback, r + 1, n_rounds, "round", loss):
+                if r + 1 < n_rounds:
+                    hist.stopped_reason = "stopped"
+                break
+    if run.interrupted is not None:
         trim(hist)
         # the model of the last recorded round (if its record was complete but ``done`` not yet set: ``w``)
         w = done[1] if len(hist.steps) - 1 == done[0] else w
-        stop_interrupted(hist, "local_sgd", hist.steps[-1] if hist.steps else 0, H * n_rounds)
+        stop_interrupted(run, hist, hist.steps[-1] if hist.steps else 0, H * n_rounds)
     hist.params = w
     return hist

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from plsim.comm import payload_nbytes
-from plsim.executor import LOCAL, resolve_executor
+from plsim.executor import LOCAL, Run, resolve_executor
 from plsim.models import MLP, softmax_cross_entropy
 from plsim.validation import check_positive_int
 
@@ -323,7 +323,7 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
     labels: dict[str, tuple[int, str, int]] = {}   # stage task key -> (stage, "F" or "B", micro-batch)
     clock: dict[str, tuple[float, float]] = {}      # sequentially: each stage task's start and end, here
     # interrupted (the kernel's stop button), every task of this pass is cancelled: the workers are free at once
-    with ex.running("pipeline_gradient"), _recording(ex) as stream:
+    with Run("pipeline_gradient", ex, keeps_partial=False), _recording(ex) as stream:
         home = _stage_workers(ex, p)
         addresses = ex.workers()
         where = [h or addresses[s % len(addresses)] for s, h in enumerate(home)]  # for the memory check

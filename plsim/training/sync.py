@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 
 from plsim.comm import decompress, make_compressor, payload_nbytes
-from plsim.executor import resolve_executor
+from plsim.executor import Run, resolve_executor
 from plsim.progress import Callback
-from plsim.stopping import refuse_if_cell_interrupted
 from plsim.training._common import (
     TrainingHistory,
     check_data,
@@ -191,49 +190,47 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
         return False
 
     finals: list[np.ndarray] | None = None
-    refuse_if_cell_interrupted("sync_sgd")  # before the try: its except keeps partial results
-    try:
-        with ex.running("sync_sgd"):
-            data = ex.place_each(shard_groups(s["X"], s["y"], s["shards"]), name="shard", what=SHARDS)
-            # the initial parameters go out once (not embedded in every replica's first task: a 35 MB model
-            # would travel in the task graph twice, with a "large graph" warning)
-            replicas: list[Any] = [ex.place(w=w)["w"]] * k_workers
-            last = replicas  # each replica after the last recorded step (handles once there)
-            try:
-                residuals: list[Any] = [None] * k_workers
-                pending: list[tuple[int, list[Any], list[Any]]] = []
-                for t in range(s["n_steps"]):
-                    outs = [ex.submit(worker_gradient, model, replicas[i], data[i]["X"], data[i]["y"], s["sizes"][i],
-                                      s["random_state"], t, i, compression, s["k"], residuals[i],
-                                      name="plsim-gradient") for i in range(k_workers)]
-                    payloads = [ex.submit(operator.getitem, o, 1, name="plsim-payload") for o in outs]
-                    if compression != "none":
-                        residuals = [ex.submit(operator.getitem, o, 2, name="plsim-residual") for o in outs]
-                    replicas = [ex.submit(_apply, replicas[i], s["lr"], s["weights"], *payloads,
-                                          name="plsim-apply") for i in range(k_workers)]
-                    stats = [ex.submit(_stats, o, name="plsim-stats") for o in outs]
-                    pending.append((t + 1, stats, replicas))
-                    stopped = False
-                    while pending and (len(pending) > lag or t == s["n_steps"] - 1):
-                        step, stats, after = pending.pop(0)
-                        values = ex.gather(stats)
-                        last = after
-                        if record(step, [v[0] for v in values], [v[1] for v in values]):
-                            stopped = True
-                            break
-                    if stopped:
+    with Run("sync_sgd", ex) as run:
+        data = ex.place_each(shard_groups(s["X"], s["y"], s["shards"]), name="shard", what=SHARDS)
+        # the initial parameters go out once (not embedded in every replica's first task: a 35 MB model
+        # would travel in the task graph twice, with a "large graph" warning)
+        replicas: list[Any] = [ex.place(w=w)["w"]] * k_workers
+        last = replicas  # each replica after the last recorded step (handles once there)
+        try:
+            residuals: list[Any] = [None] * k_workers
+            pending: list[tuple[int, list[Any], list[Any]]] = []
+            for t in range(s["n_steps"]):
+                outs = [ex.submit(worker_gradient, model, replicas[i], data[i]["X"], data[i]["y"], s["sizes"][i],
+                                  s["random_state"], t, i, compression, s["k"], residuals[i],
+                                  name="plsim-gradient") for i in range(k_workers)]
+                payloads = [ex.submit(operator.getitem, o, 1, name="plsim-payload") for o in outs]
+                if compression != "none":
+                    residuals = [ex.submit(operator.getitem, o, 2, name="plsim-residual") for o in outs]
+                replicas = [ex.submit(_apply, replicas[i], s["lr"], s["weights"], *payloads,
+                                      name="plsim-apply") for i in range(k_workers)]
+                stats = [ex.submit(_stats, o, name="plsim-stats") for o in outs]
+                pending.append((t + 1, stats, replicas))
+                stopped = False
+                while pending and (len(pending) > lag or t == s["n_steps"] - 1):
+                    step, stats, after = pending.pop(0)
+                    values = ex.gather(stats)
+                    last = after
+                    if record(step, [v[0] for v in values], [v[1] for v in values]):
+                        stopped = True
                         break
-            except KeyboardInterrupt:
-                # the parameters of the last recorded step, fetched before every other task is cancelled
-                finals = ex.gather(last)
-                raise
-            # stopped early: the replicas after the last recorded step, not those of the steps submitted ahead
+                if stopped:
+                    break
+        except KeyboardInterrupt:
+            # the parameters of the last recorded step, fetched before every other task is cancelled
             finals = ex.gather(last)
-    except KeyboardInterrupt:
-        if finals is None:  # interrupted again while fetching the parameters: give up at once
             raise
+        # stopped early: the replicas after the last recorded step, not those of the steps submitted ahead
+        finals = ex.gather(last)
+    if run.interrupted is not None:
+        if finals is None:  # interrupted again while fetching the parameters: give up at once
+            raise run.interrupted
         trim(hist)
-        stop_interrupted(hist, "sync_sgd", len(hist.steps), s["n_steps"])
+        stop_interrupted(run, hist, len(hist.steps), s["n_steps"])
     hist.params = finals[0]
     hist.info["replicas_identical"] = all(np.array_equal(finals[0], f) for f in finals[1:])
     hist.info["steps_run"] = len(hist.steps)
@@ -253,10 +250,9 @@ def large_batch_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: int 
     w = check_w0(model, w0, s["random_state"])
     hist = TrainingHistory("large_batch", "measured", info={"n_workers": 1, "batch_size": batch_size,
                                                              "loss_kind": "global mini-batch loss before the step"})
-    refuse_if_cell_interrupted("large_batch_sgd")  # before the try: its except keeps partial results
     start = time.perf_counter()
     done = (0, w)  # (steps recorded, parameters after them)
-    try:
+    with Run("large_batch_sgd") as run:
         for t in range(s["n_steps"]):
             rows = np.concatenate([shard[local_batch(len(shard), s["sizes"][i], s["random_state"], t, i)]
                                    for i, shard in enumerate(s["shards"])])
@@ -270,9 +266,9 @@ def large_batch_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, n_workers: int 
             if diverged(loss, hist.loss[0]):  # the same rule as sync_sgd, so the twins stop at the same step
                 stop_diverged(hist, "large_batch_sgd", t + 1, s["lr"])
                 break
-    except KeyboardInterrupt:  # keep exactly the steps whose parameters are known
+    if run.interrupted is not None:  # keep exactly the steps whose parameters are known
         del hist.steps[done[0]:], hist.loss[done[0]:], hist.time[done[0]:], hist.bytes_sent[done[0]:]
         w = done[1]
-        stop_interrupted(hist, "large_batch_sgd", done[0], s["n_steps"])
+        stop_interrupted(run, hist, done[0], s["n_steps"])
     hist.params = w
     return hist

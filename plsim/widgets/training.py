@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from plsim.i18n import _
-from plsim.progress import Progress
-from plsim.stopping import PartialResultWarning
+from plsim.progress import PartialResultWarning, Progress
 from plsim.widgets._panel import Report, RunPanel, html_table, widget_executor
 
 __all__ = ["training_race", "pipeline_explorer", "race_work", "pipeline_work", "validate_race", "race_control_states",
