@@ -157,11 +157,13 @@ def for_the_book(nb: dict, lang: str) -> tuple[dict, int]:
 LINK = re.compile(r"(!?\[[^\]]*\])\(([^)\s]+)\)")
 
 
-def rewrite_links(text: str, origin: Path, pages: dict[Path, str], repository: str, here: str) -> str:
+def rewrite_links(text: str, origin: Path, pages: dict[Path, str], repository: str, here: str,
+                  redirect=None) -> str:
     """Point a page's relative links at the book's pages, and the rest of the repository at GitHub.
 
     ``origin`` is the page's repository path, ``pages`` maps repository paths to book paths,
-    ``here`` is the page's own book path.
+    ``here`` is the page's own book path; ``redirect(path, fragment) -> (path, fragment)`` may send a
+    link elsewhere first (the French edition: an English notebook's section -> the French one's).
     """
     here_dir = Path(here).parent
 
@@ -171,7 +173,10 @@ def rewrite_links(text: str, origin: Path, pages: dict[Path, str], repository: s
         if parts.scheme or target.startswith("#") or target.startswith("mailto:"):
             return m.group(0)
         repo_path = Path(os.path.normpath(origin.parent / unquote(parts.path)))
-        anchor = f"#{parts.fragment}" if parts.fragment else ""
+        fragment = parts.fragment
+        if redirect is not None:
+            repo_path, fragment = redirect(repo_path, fragment)
+        anchor = f"#{fragment}" if fragment else ""
         if repo_path in pages:
             rel = os.path.relpath(pages[repo_path], here_dir)
             return f"{label}({rel}{anchor})"
@@ -179,6 +184,46 @@ def rewrite_links(text: str, origin: Path, pages: dict[Path, str], repository: s
         return f"{label}({repository}/{kind}/main/{repo_path.as_posix()}{anchor})"
 
     return LINK.sub(repl, text)
+
+
+def heading_anchors(notebook: Path) -> list[str]:
+    """The anchors of a notebook's headings, in order, as the book (and Jupyter Book 2) writes them."""
+    sys.path.insert(0, str(CONF_DIR))
+    try:
+        from plsim_book_slugs import html_id
+    finally:
+        sys.path.remove(str(CONF_DIR))
+    anchors = []
+    for kind, text in _cell_sources(json.loads(notebook.read_text(encoding="utf-8"))):
+        if kind != "markdown":
+            continue
+        in_fence = False
+        for line in text.splitlines():
+            if line.lstrip().startswith("```"):
+                in_fence = not in_fence
+            heading = None if in_fence else re.match(r"#{1,6}\s+(.*)", line)
+            if heading:
+                plain = re.sub(r"[*`]", "", re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading.group(1))).strip()
+                anchors.append(html_id(plain))
+    return anchors
+
+
+def to_french_notebooks(repo_path: Path, fragment: str) -> tuple[Path, str]:
+    """A link to an English lesson (and section) -> the same lesson (and section) of the French edition.
+
+    The French notebooks translate the English ones cell for cell, so the n-th heading of one is the
+    n-th of the other; where the headings do not line up, the link goes to the top of the lesson.
+    """
+    if repo_path.parent != NOTEBOOK_DIRS["en"] or repo_path.suffix != ".ipynb":
+        return repo_path, fragment
+    french = NOTEBOOK_DIRS["fr"] / repo_path.name
+    if not (ROOT / french).exists():
+        return repo_path, fragment
+    if fragment:
+        english_ids, french_ids = heading_anchors(ROOT / repo_path), heading_anchors(ROOT / french)
+        fragment = (french_ids[english_ids.index(fragment)]
+                    if fragment in english_ids and len(english_ids) == len(french_ids) else "")
+    return french, fragment
 
 
 def readme_orientation(lang: str) -> tuple[str, Path]:
@@ -243,9 +288,12 @@ def lay_out(lang: str, src: Path, *, executed_dir: Path, execute: bool, reposito
     gallery_text, gallery_origin = _page(lang, "docs/figures/README.md")
     guide_text, guide_origin = _page(lang, "docs/instructors.md")
     front_text, front_origin = readme_orientation(lang)
+    glossary_text, glossary_origin = (ROOT / "docs" / "glossary.md").read_text(encoding="utf-8"), Path("docs/glossary.md")
     pages = {Path("README.md"): "index.md", front_origin: "index.md",
              Path("docs/figures/README.md"): "figures/index.md", gallery_origin: "figures/index.md",
-             Path("docs/instructors.md"): "instructors.md", guide_origin: "instructors.md"}
+             Path("docs/instructors.md"): "instructors.md", guide_origin: "instructors.md",
+             glossary_origin: "glossary.md"}
+    redirect = to_french_notebooks if lang == "fr" else None
     for source in notebooks:
         pages[source.relative_to(ROOT)] = (nb_dir / source.name).as_posix()
 
@@ -253,13 +301,16 @@ def lay_out(lang: str, src: Path, *, executed_dir: Path, execute: bool, reposito
     for png in sorted((ROOT / "docs" / "figures").glob("*.png")):
         shutil.copy2(png, src / "figures" / png.name)
     (src / "figures" / "index.md").write_text(
-        rewrite_links(gallery_page(gallery_text), gallery_origin, pages, repository, "figures/index.md"),
+        rewrite_links(gallery_page(gallery_text), gallery_origin, pages, repository, "figures/index.md", redirect),
         encoding="utf-8")
     (src / "instructors.md").write_text(
-        rewrite_links(guide_text, guide_origin, pages, repository, "instructors.md"), encoding="utf-8")
+        rewrite_links(guide_text, guide_origin, pages, repository, "instructors.md", redirect), encoding="utf-8")
+    (src / "glossary.md").write_text(
+        rewrite_links(glossary_text, glossary_origin, pages, repository, "glossary.md", redirect), encoding="utf-8")
 
     # Images the landing page shows (docs/screenshot.png) are copied next to it.
-    front = rewrite_links(link_notebook_names(front_text, lang), front_origin, pages, repository, "index.md")
+    front = rewrite_links(link_notebook_names(front_text, lang), front_origin, pages, repository, "index.md",
+                          redirect)
     for m in LINK.finditer(front_text):
         if m.group(1).startswith("!") and not urlsplit(m.group(2)).scheme:
             image = Path(os.path.normpath(front_origin.parent / m.group(2)))
@@ -269,7 +320,7 @@ def lay_out(lang: str, src: Path, *, executed_dir: Path, execute: bool, reposito
     course, reference = CAPTIONS[lang]
     toc = (f"\n\n```{{toctree}}\n:hidden:\n:caption: {course}\n\n"
            + "\n".join((nb_dir / s.stem).as_posix() for s in notebooks)
-           + f"\n```\n\n```{{toctree}}\n:hidden:\n:caption: {reference}\n\nfigures/index\ninstructors\n```\n")
+           + f"\n```\n\n```{{toctree}}\n:hidden:\n:caption: {reference}\n\nglossary\nfigures/index\ninstructors\n```\n")
     (src / "index.md").write_text(front.rstrip() + toc, encoding="utf-8")
 
     # MathJax, served from the book (see conf.py): the es5 files of the django-static-mathjax package.
@@ -415,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=BUILD / "site", help="where the site goes (default: build/book/site)")
     parser.add_argument("--executed", type=Path, default=EXECUTED,
                         help="the executed notebooks, <dir>/<lang>/<name>.ipynb (default: build/executed)")
+    parser.add_argument("--work", type=Path, default=BUILD,
+                        help="where the Sphinx sources and doctrees go (default: build/book)")
     parser.add_argument("--no-execute", action="store_true",
                         help="fail instead of executing a notebook whose executed copy is missing")
     parser.add_argument("--repository", help="https://github.com/OWNER/REPO (default: $GITHUB_REPOSITORY or git's origin)")
@@ -426,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = build(args.lang or list(LANGS), out=args.out.resolve(), executed_dir=args.executed.resolve(),
                        execute=not args.no_execute, repository=args.repository, hub=args.hub, binder=args.binder,
-                       branch=args.branch)
+                       branch=args.branch, work=args.work.resolve())
     except BookError as err:
         print(f"build_book: {err}", file=sys.stderr)
         return 1

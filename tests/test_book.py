@@ -62,9 +62,9 @@ def test_both_editions_build_without_warnings(book):
         notebooks = build_book.course_notebooks(lang)
         edition = book["report"]["editions"][lang]
         assert edition["notebooks"] == len(notebooks) >= 7
-        # the notebooks + the landing page (README), the figure gallery and the instructors' guide
-        assert edition["pages"] == len(notebooks) + 3, edition
-        for page in ("index.html", "figures/index.html", "instructors.html"):
+        # the notebooks + the landing page (README), the glossary, the figure gallery and the instructors' guide
+        assert edition["pages"] == len(notebooks) + 4, edition
+        for page in ("index.html", "glossary.html", "figures/index.html", "instructors.html"):
             assert (book["site"] / lang / page).is_file()
     assert "en/index.html" in (book["site"] / "index.html").read_text(encoding="utf-8")
     print(book["report"])
@@ -106,9 +106,10 @@ def test_every_notebook_page_has_binder_and_hub_launch_buttons(book):
         for notebook in build_book.course_notebooks(lang):
             path = notebook.relative_to(ROOT).as_posix()  # the file the buttons open, in the student branch
             links = {html.unescape(h) for h in re.findall(r'href="([^"]+)"', _page(book, lang, notebook))}
-            binder = f"https://mybinder.org/v2/gh/plsim-test/plsim-course/student?urlpath=lab/tree/{path}"
+            lab = "plsim/fr/lab" if lang == "fr" else "lab"  # plsim.lab_language: JupyterLab in French
+            binder = f"https://mybinder.org/v2/gh/plsim-test/plsim-course/student?urlpath={lab}/tree/{path}"
             hub = (f"{HUB}/hub/user-redirect/git-pull?repo=https%3A//github.com/plsim-test/plsim-course"
-                   f"&urlpath=lab/tree/plsim-course/{path}&branch=student")
+                   f"&urlpath={lab}/tree/plsim-course/{path}&branch=student")
             assert binder in links, f"{lang}/{notebook.name}: no Binder link {binder}"
             assert hub in links, f"{lang}/{notebook.name}: no JupyterHub link {hub}"
 

@@ -9,6 +9,9 @@ environment it sets (``PLSIM_BOOK_*``); run that script, not sphinx-build by han
 from __future__ import annotations
 
 import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # plsim_book_slugs
 
 LANG = os.environ.get("PLSIM_BOOK_LANG", "en")
 REPOSITORY = os.environ.get("PLSIM_BOOK_REPOSITORY", "https://github.com/OWNER/REPO")
@@ -33,7 +36,8 @@ html_title = TITLES[LANG]
 
 extensions = ["myst_nb"]
 myst_enable_extensions = ["dollarmath", "colon_fence"]
-myst_heading_anchors = 3  # README-style links to #section-names resolve
+myst_heading_anchors = 3  # links to #section-names resolve (README, guide, glossary)
+myst_heading_slug_func = "plsim_book_slugs.html_id"  # the anchors Jupyter Book 2 gives, as the glossary links them
 nb_execution_mode = "off"  # the notebooks arrive executed (under the Binder profile); never run them here
 nb_merge_streams = True
 
@@ -71,3 +75,16 @@ html_context = {"plsim_other_edition": OTHER_EDITION[LANG] if os.environ.get("PL
 html_show_sourcelink = False
 html_favicon = "favicon.svg"  # (without one, browsers ask the server root for /favicon.ico)
 html_last_updated_fmt = None
+
+
+def _french_interface(app, pagename, templatename, context, doctree):
+    """French pages launch JupyterLab in French: ``urlpath=plsim/fr/lab/tree/...`` (plsim.lab_language)."""
+    for group in context.get("header_buttons", []):
+        if group.get("label") == "launch-buttons":
+            for button in group["buttons"]:
+                button["url"] = button["url"].replace("urlpath=lab/tree/", "urlpath=plsim/fr/lab/tree/")
+
+
+def setup(app):
+    if LANG == "fr":
+        app.connect("html-page-context", _french_interface, priority=900)  # after the theme made the buttons
