@@ -158,12 +158,13 @@ LINK = re.compile(r"(!?\[[^\]]*\])\(([^)\s]+)\)")
 
 
 def rewrite_links(text: str, origin: Path, pages: dict[Path, str], repository: str, here: str,
-                  redirect=None) -> str:
+                  other_pages: dict[Path, str] | None = None) -> str:
     """Point a page's relative links at the book's pages, and the rest of the repository at GitHub.
 
     ``origin`` is the page's repository path, ``pages`` maps repository paths to book paths,
-    ``here`` is the page's own book path; ``redirect(path, fragment) -> (path, fragment)`` may send a
-    link elsewhere first (the French edition: an English notebook's section -> the French one's).
+    ``here`` is the page's own book path. ``other_pages`` maps repository paths to pages of the other
+    edition, relative to the site's root (the glossary links each term to its section in both editions);
+    such a link is written as HTML, since it leaves this edition's Sphinx project.
     """
     here_dir = Path(here).parent
 
@@ -173,57 +174,19 @@ def rewrite_links(text: str, origin: Path, pages: dict[Path, str], repository: s
         if parts.scheme or target.startswith("#") or target.startswith("mailto:"):
             return m.group(0)
         repo_path = Path(os.path.normpath(origin.parent / unquote(parts.path)))
-        fragment = parts.fragment
-        if redirect is not None:
-            repo_path, fragment = redirect(repo_path, fragment)
-        anchor = f"#{fragment}" if fragment else ""
+        anchor = f"#{parts.fragment}" if parts.fragment else ""
         if repo_path in pages:
             rel = os.path.relpath(pages[repo_path], here_dir)
             return f"{label}({rel}{anchor})"
+        if other_pages and repo_path in other_pages and not label.startswith("!"):
+            href = os.path.relpath(Path("..") / other_pages[repo_path], here_dir)
+            text = re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(label[1:-1], quote=False))
+            return f'<a href="{html.escape(href)}{html.escape(anchor)}">{text}</a>'
+
         kind = "tree" if (ROOT / repo_path).is_dir() else "blob"
         return f"{label}({repository}/{kind}/main/{repo_path.as_posix()}{anchor})"
 
     return LINK.sub(repl, text)
-
-
-def heading_anchors(notebook: Path) -> list[str]:
-    """The anchors of a notebook's headings, in order, as the book (and Jupyter Book 2) writes them."""
-    sys.path.insert(0, str(CONF_DIR))
-    try:
-        from plsim_book_slugs import html_id
-    finally:
-        sys.path.remove(str(CONF_DIR))
-    anchors = []
-    for kind, text in _cell_sources(json.loads(notebook.read_text(encoding="utf-8"))):
-        if kind != "markdown":
-            continue
-        in_fence = False
-        for line in text.splitlines():
-            if line.lstrip().startswith("```"):
-                in_fence = not in_fence
-            heading = None if in_fence else re.match(r"#{1,6}\s+(.*)", line)
-            if heading:
-                plain = re.sub(r"[*`]", "", re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading.group(1))).strip()
-                anchors.append(html_id(plain))
-    return anchors
-
-
-def to_french_notebooks(repo_path: Path, fragment: str) -> tuple[Path, str]:
-    """A link to an English lesson (and section) -> the same lesson (and section) of the French edition.
-
-    The French notebooks translate the English ones cell for cell, so the n-th heading of one is the
-    n-th of the other; where the headings do not line up, the link goes to the top of the lesson.
-    """
-    if repo_path.parent != NOTEBOOK_DIRS["en"] or repo_path.suffix != ".ipynb":
-        return repo_path, fragment
-    french = NOTEBOOK_DIRS["fr"] / repo_path.name
-    if not (ROOT / french).exists():
-        return repo_path, fragment
-    if fragment:
-        english_ids, french_ids = heading_anchors(ROOT / repo_path), heading_anchors(ROOT / french)
-        fragment = (french_ids[english_ids.index(fragment)]
-                    if fragment in english_ids and len(english_ids) == len(french_ids) else "")
-    return french, fragment
 
 
 def readme_orientation(lang: str) -> tuple[str, Path]:
@@ -266,7 +229,15 @@ def link_notebook_names(text: str, lang: str) -> str:
 # One edition
 
 
-def lay_out(lang: str, src: Path, *, executed_dir: Path, execute: bool, repository: str, log=print) -> dict:
+def other_edition_pages(lang: str) -> dict[Path, str]:
+    """The other edition's notebook pages: repository path -> path of its HTML page from the site's root."""
+    other = next(o for o in LANGS if o != lang)
+    return {nb.relative_to(ROOT): f"{other}/{(NOTEBOOK_DIRS[other] / nb.stem).as_posix()}.html"
+            for nb in course_notebooks(other)}
+
+
+def lay_out(lang: str, src: Path, *, executed_dir: Path, execute: bool, repository: str,
+            langs: tuple[str, ...] = LANGS, log=print) -> dict:
     """Write the Sphinx source folder of one edition; return what it holds."""
     if src.exists():
         shutil.rmtree(src)
@@ -293,7 +264,7 @@ def lay_out(lang: str, src: Path, *, executed_dir: Path, execute: bool, reposito
              Path("docs/figures/README.md"): "figures/index.md", gallery_origin: "figures/index.md",
              Path("docs/instructors.md"): "instructors.md", guide_origin: "instructors.md",
              glossary_origin: "glossary.md"}
-    redirect = to_french_notebooks if lang == "fr" else None
+    other = other_edition_pages(lang) if len(langs) > 1 else None
     for source in notebooks:
         pages[source.relative_to(ROOT)] = (nb_dir / source.name).as_posix()
 
@@ -301,16 +272,15 @@ def lay_out(lang: str, src: Path, *, executed_dir: Path, execute: bool, reposito
     for png in sorted((ROOT / "docs" / "figures").glob("*.png")):
         shutil.copy2(png, src / "figures" / png.name)
     (src / "figures" / "index.md").write_text(
-        rewrite_links(gallery_page(gallery_text), gallery_origin, pages, repository, "figures/index.md", redirect),
+        rewrite_links(gallery_page(gallery_text), gallery_origin, pages, repository, "figures/index.md"),
         encoding="utf-8")
     (src / "instructors.md").write_text(
-        rewrite_links(guide_text, guide_origin, pages, repository, "instructors.md", redirect), encoding="utf-8")
+        rewrite_links(guide_text, guide_origin, pages, repository, "instructors.md"), encoding="utf-8")
     (src / "glossary.md").write_text(
-        rewrite_links(glossary_text, glossary_origin, pages, repository, "glossary.md", redirect), encoding="utf-8")
+        rewrite_links(glossary_text, glossary_origin, pages, repository, "glossary.md", other), encoding="utf-8")
 
     # Images the landing page shows (docs/screenshot.png) are copied next to it.
-    front = rewrite_links(link_notebook_names(front_text, lang), front_origin, pages, repository, "index.md",
-                          redirect)
+    front = rewrite_links(link_notebook_names(front_text, lang), front_origin, pages, repository, "index.md")
     for m in LINK.finditer(front_text):
         if m.group(1).startswith("!") and not urlsplit(m.group(2)).scheme:
             image = Path(os.path.normpath(front_origin.parent / m.group(2)))
@@ -438,8 +408,8 @@ def build(langs: list[str], *, out: Path = BUILD / "site", executed_dir: Path = 
         start = time.perf_counter()
         src = work / "src" / lang
         log(f"[{lang}] laying out {src}")
-        info = lay_out(lang, src, executed_dir=executed_dir, execute=execute,
-                       repository=repository, log=log)
+        info = lay_out(lang, src, executed_dir=executed_dir, execute=execute, repository=repository,
+                       langs=tuple(langs), log=log)
         env = dict(os.environ, PLSIM_BOOK_LANG=lang, PLSIM_BOOK_REPOSITORY=repository, PLSIM_BOOK_HUB=hub,
                    PLSIM_BOOK_BINDER=binder, PLSIM_BOOK_BRANCH=branch,
                    PLSIM_BOOK_STATIC=str(src / "_static"))

@@ -74,6 +74,16 @@ def test_internal_links_resolve(book):
     assert build_book.check_site(book["site"]) == []
 
 
+def test_the_glossary_links_each_term_to_both_editions(book):
+    # docs/glossary.md links a term's English and French sections; in the book each goes to its edition's
+    # page (check_site, above, proves the anchors exist there).
+    english = (book["site"] / "en" / "glossary.html").read_text(encoding="utf-8")
+    french = (book["site"] / "fr" / "glossary.html").read_text(encoding="utf-8")
+    for page, own, other in ((english, "notebooks/0", "../fr/notebooks/fr/0"), (french, "notebooks/fr/0", "../en/notebooks/0")):
+        assert len(re.findall(f'href="{re.escape(own)}\\d_\\w+\\.html#', page)) >= 50
+        assert len(re.findall(f'href="{re.escape(other)}\\d_\\w+\\.html#', page)) >= 50
+
+
 def test_link_check_finds_broken_links_and_anchors(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "p.html").write_text('<h2 id="here">x</h2><a href="#here">ok</a><a href="../b.html#gone">b</a>'

@@ -9,9 +9,6 @@ environment it sets (``PLSIM_BOOK_*``); run that script, not sphinx-build by han
 from __future__ import annotations
 
 import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # plsim_book_slugs
 
 LANG = os.environ.get("PLSIM_BOOK_LANG", "en")
 REPOSITORY = os.environ.get("PLSIM_BOOK_REPOSITORY", "https://github.com/OWNER/REPO")
@@ -36,8 +33,9 @@ html_title = TITLES[LANG]
 
 extensions = ["myst_nb"]
 myst_enable_extensions = ["dollarmath", "colon_fence"]
-myst_heading_anchors = 3  # links to #section-names resolve (README, guide, glossary)
-myst_heading_slug_func = "plsim_book_slugs.html_id"  # the anchors Jupyter Book 2 gives, as the glossary links them
+# Links to #section-names resolve (README, guide, glossary), with MyST-Parser's GitHub-style slugs, which
+# docs/glossary.md uses (tests/test_glossary.py derives them the same way); they are also the pages' HTML ids.
+myst_heading_anchors = 3
 nb_execution_mode = "off"  # the notebooks arrive executed (under the Binder profile); never run them here
 nb_merge_streams = True
 
