@@ -23,6 +23,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from plsim.i18n import _
 from plsim.ensembles._base import (
     ParallelEnsembleMixin,
     allow_nan,
@@ -186,8 +187,8 @@ class ParallelStackingClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEst
 
         def describe(i: int) -> str:
             if i < n_oof:
-                return f"fold {i % len(splits)} of member {pairs[i // len(splits)][0]!r}"
-            return f"member {pairs[i - n_oof][0]!r} (all data)"
+                return _("fold {fold} of member {member!r}").format(fold=i % len(splits), member=pairs[i // len(splits)][0])
+            return _("member {member!r} (all data)").format(member=pairs[i - n_oof][0])
 
         arrays = {"X": X, "y": y_enc} if sample_weight is None else {"X": X, "y": y_enc, "sample_weight": sample_weight}
         ex.check_fits(sum(a.nbytes for a in arrays.values()), what=f"the training data ({', '.join(arrays)})")
@@ -205,7 +206,7 @@ class ParallelStackingClassifier(ClassifierMixin, ParallelEnsembleMixin, BaseEst
         for j, meth in enumerate(methods):
             width = oof[j * len(splits)].value.reshape(len(splits[0][1]), -1).shape[1]
             block = np.zeros((len(y), width))
-            for f, (_, te) in enumerate(splits):
+            for f, (_train, te) in enumerate(splits):
                 block[te] = oof[j * len(splits) + f].value.reshape(len(te), -1)
             blocks.append(self._trim(block, meth))
         meta = np.hstack(blocks + ([X] if self.passthrough else []))

@@ -351,7 +351,7 @@ def plot_size_speedup(sweep: SizeSpeedup, *, ax: Any = None) -> Figure:
     ax.plot(grid, curve, **{**model_style(COLORS["predicted"]), "marker": None},
             label=_("α–β model, {replicas} replicas on {replicas} CPUs ({PREDICTED})").format(replicas=sweep.replicas, PREDICTED=_(PREDICTED)))
     ax.plot(params, sweep.speedup, **{**measured_style(COLORS["parallel"]), "linestyle": "none"},
-            label=_("{replicas} replicas, one step ({kind})").format(replicas=sweep.replicas, kind=sweep.kind))
+            label=_("{replicas} replicas, one step ({kind})").format(replicas=sweep.replicas, kind=_(sweep.kind)))
     crossover = sweep.crossover_params()
     if crossover is not None and grid[0] <= crossover <= grid[-1]:
         ax.axvline(crossover, color=COLORS["predicted"], linestyle=":", linewidth=1)

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from plsim.i18n import _
 from plsim.comm import payload_nbytes
 from plsim.executor import LOCAL, Run, resolve_executor
 from plsim.models import MLP, softmax_cross_entropy
@@ -505,14 +506,14 @@ def measure_bubble(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *, n
     simulated = gpipe_schedule(n_stages, n_micro, float(np.median(spans["F"])), float(np.median(spans["B"])))
     reason = ""
     if not ex.concurrent:
-        reason = "the passes ran in this process, one task after the other: nothing runs in parallel"
+        reason = _("the passes ran in this process, one task after the other: nothing runs in parallel")
     elif workers < n_stages or cpus < n_stages:
-        others = "the other stage's turn" if n_stages == 2 else "the other stages' turns"
-        reason = (f"{n_stages} stages on {workers} worker{'s' if workers != 1 else ''} sharing {cpus} "
-                  f"CPU{'s' if cpus != 1 else ''}: the stages take turns, so a stage's idle time is {others}, "
-                  "not the pipeline's bubble")
+        others = _("the other stage's turn") if n_stages == 2 else _("the other stages' turns")
+        reason = (_("{n_stages} stages on {workers} worker{s} sharing {cpus} CPU{s2}: "
+                     "the stages take turns, so a stage's idle time is {others}, not the "
+                     "pipeline's bubble").format(n_stages=n_stages, workers=workers, s='s' if workers != 1 else '', cpus=cpus, s2='s' if cpus != 1 else '', others=others))
     elif any(len(set(stage)) != 1 for stage in median.info["workers"]) or \
             len({stage[0] for stage in median.info["workers"]}) != n_stages:
-        reason = "the stages did not each run on a worker of their own (a worker was lost or replaced)"
+        reason = _("the stages did not each run on a worker of their own (a worker was lost or replaced)")
     return BubbleMeasurement(n_stages, n_micro, None if reason else float(np.median(bubbles)), predicted, bubbles,
                              median.timeline, simulated, reason, float(np.median(spans["F"] + spans["B"])), median)
