@@ -10,6 +10,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,9 @@ def test_holds_what_students_open(built):
     # The whole library but the grader's checks (they compute the assignments' reference answers).
     assert {f for f in committed if f.startswith("plsim/") and not f.startswith("plsim/grading/")} <= files
     assert not [f for f in files if f.startswith("plsim/grading/")]
+    # Everything pyproject.toml installs besides the package, or `pip install .` of the edition fails.
+    data_files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"].get("data-files", {})
+    assert {f for sources in data_files.values() for f in sources} <= files
     readme = (built / "README.md").read_text()
     assert "Student edition" in readme and readme.startswith("# plsim")
     # Nothing students run needs the grader's package, which the edition leaves out.
