@@ -190,12 +190,19 @@ def rewrite_links(text: str, origin: Path, pages: dict[Path, str], repository: s
 
 
 def readme_orientation(lang: str) -> tuple[str, Path]:
-    """The landing page's text and its origin: the README (or its French counterpart, docs/fr/README.md)."""
+    """The landing page's text and its origin.
+
+    English: the README. French: docs/fr/README.md where it exists, else the README's French section
+    (« ## ... en français », made the page's title), else the English README under a note.
+    """
     french = ROOT / "docs" / "fr" / "README.md"
     if lang == "fr" and french.exists():
         return french.read_text(encoding="utf-8"), french.relative_to(ROOT)
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     if lang == "fr":
+        section = re.search(r"^## ([^\n]*français[^\n]*)\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S | re.I)
+        if section:
+            return f"# {section.group(1)}\n{section.group(2)}", Path("README.md")
         text = FALLBACK_NOTE["fr"] + text
     return text, Path("README.md")
 
@@ -230,10 +237,21 @@ def link_notebook_names(text: str, lang: str) -> str:
 
 
 def other_edition_pages(lang: str) -> dict[Path, str]:
-    """The other edition's notebook pages: repository path -> path of its HTML page from the site's root."""
+    """The other edition's pages: repository path -> path of its HTML page from the site's root.
+
+    Its lessons, and its own translation of the instructors' guide (docs/fr/instructors.md is the French
+    edition's guide; the English guide is the English edition's).
+    """
     other = next(o for o in LANGS if o != lang)
-    return {nb.relative_to(ROOT): f"{other}/{(NOTEBOOK_DIRS[other] / nb.stem).as_posix()}.html"
-            for nb in course_notebooks(other)}
+    pages = {nb.relative_to(ROOT): f"{other}/{(NOTEBOOK_DIRS[other] / nb.stem).as_posix()}.html"
+             for nb in course_notebooks(other)}
+    guide = Path("docs/fr/instructors.md") if other == "fr" else Path("docs/instructors.md")
+    if (ROOT / guide).exists():
+        pages[guide] = f"{other}/instructors.html"
+    pages[NOTEBOOK_DIRS[other]] = f"{other}/index.html"  # "the notebooks in notebooks/fr/": that edition
+    if other == "en":
+        pages[Path("README.md")] = "en/index.html"
+    return pages
 
 
 def lay_out(lang: str, src: Path, *, executed_dir: Path, execute: bool, repository: str,
@@ -260,10 +278,14 @@ def lay_out(lang: str, src: Path, *, executed_dir: Path, execute: bool, reposito
     guide_text, guide_origin = _page(lang, "docs/instructors.md")
     front_text, front_origin = readme_orientation(lang)
     glossary_text, glossary_origin = (ROOT / "docs" / "glossary.md").read_text(encoding="utf-8"), Path("docs/glossary.md")
-    pages = {Path("README.md"): "index.md", front_origin: "index.md",
-             Path("docs/figures/README.md"): "figures/index.md", gallery_origin: "figures/index.md",
-             Path("docs/instructors.md"): "instructors.md", guide_origin: "instructors.md",
-             glossary_origin: "glossary.md"}
+    # (A translated guide replaces the English one in its edition; a link to the English guide from it goes
+    # to the English edition, not to the page itself.)
+    # The French landing page may be only the README's French section: a link to the README then goes to
+    # the English edition's landing page, which is the whole README.
+    whole_readme = lang == "en" or front_text.startswith(FALLBACK_NOTE["fr"])
+    pages = {front_origin: "index.md"} if front_origin != Path("README.md") or whole_readme else {}
+    pages.update({Path("docs/figures/README.md"): "figures/index.md", gallery_origin: "figures/index.md",
+                  guide_origin: "instructors.md", glossary_origin: "glossary.md"})
     other = other_edition_pages(lang) if len(langs) > 1 else None
     for source in notebooks:
         pages[source.relative_to(ROOT)] = (nb_dir / source.name).as_posix()
@@ -275,12 +297,12 @@ def lay_out(lang: str, src: Path, *, executed_dir: Path, execute: bool, reposito
         rewrite_links(gallery_page(gallery_text), gallery_origin, pages, repository, "figures/index.md"),
         encoding="utf-8")
     (src / "instructors.md").write_text(
-        rewrite_links(guide_text, guide_origin, pages, repository, "instructors.md"), encoding="utf-8")
+        rewrite_links(guide_text, guide_origin, pages, repository, "instructors.md", other), encoding="utf-8")
     (src / "glossary.md").write_text(
         rewrite_links(glossary_text, glossary_origin, pages, repository, "glossary.md", other), encoding="utf-8")
 
     # Images the landing page shows (docs/screenshot.png) are copied next to it.
-    front = rewrite_links(link_notebook_names(front_text, lang), front_origin, pages, repository, "index.md")
+    front = rewrite_links(link_notebook_names(front_text, lang), front_origin, pages, repository, "index.md", other)
     for m in LINK.finditer(front_text):
         if m.group(1).startswith("!") and not urlsplit(m.group(2)).scheme:
             image = Path(os.path.normpath(front_origin.parent / m.group(2)))
