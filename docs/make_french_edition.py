@@ -20,8 +20,9 @@ which ``plsim.i18n`` reads after the library's own catalogue. ``dump``/``load`` 
 
 The French notebooks live in ``notebooks/fr/`` (the assignments' in ``notebooks/fr/assignments/``), so
 that plsim's library messages follow them into French (see ``plsim.i18n``). Their ``solutions/`` folder
-holds the French model answers where a translation exists (``docs/locales/fr/solutions/``) and a
-generated copy of the English solution otherwise, so ``%load solutions/...`` works unchanged.
+holds the French model answers (the ``explain_*.py`` files translated there, by hand) and, for every other
+solution, a link to the English file (``../../solutions/<name>``; a link, not a copy, so the code exists once),
+so ``%load solutions/...`` works unchanged.
 """
 from __future__ import annotations
 
@@ -43,7 +44,6 @@ FRENCH = NOTEBOOKS / "fr"
 CATALOGUES = ROOT / "docs" / "locales" / "fr" / "notebooks"
 CODE_MESSAGES = ROOT / "plsim" / "locale" / "fr" / "LC_MESSAGES" / "notebooks.po"
 KEYWORDS = {"tr": None}  # plsim.i18n.tr: the notebooks' gettext (IPython keeps ``_`` for the last output)
-SOLUTIONS_FR = ROOT / "docs" / "locales" / "fr" / "solutions"
 
 
 def sources() -> dict[str, tuple[Path, Path]]:
@@ -203,20 +203,19 @@ def french_notebook(english: Path, catalog: Catalog, *, allow_missing: bool = Fa
     return fr
 
 
-def _solutions() -> dict[Path, tuple[str, str]]:
-    """``{path under notebooks/fr/solutions: ("file", text)}``: the French model answer where one exists,
-    else a generated copy of the English solution (real files, not links: the student edition, the book
-    and Windows checkouts all read them)."""
-    out: dict[Path, tuple[str, str]] = {}
+def _solutions() -> dict[Path, str]:
+    """``{notebooks/fr/solutions/<name>: link target}`` for each English solution without a French translation
+    (a translation is a regular file of that name there)."""
+    out: dict[Path, str] = {}
     for p in sorted((NOTEBOOKS / "solutions").glob("*.py")):
-        french = SOLUTIONS_FR / p.name
-        if french.exists():
-            text = french.read_text(encoding="utf-8")
-        else:
-            text = (f"# Solution non traduite : copie de notebooks/solutions/{p.name}, générée par "
-                    "docs/make_french_edition.py.\n" + p.read_text(encoding="utf-8"))
-        out[FRENCH / "solutions" / p.name] = ("file", text)
+        french = FRENCH / "solutions" / p.name
+        if french.is_symlink() or not french.exists():
+            out[french] = os.path.relpath(p, french.parent).replace(os.sep, "/")
     return out
+
+
+def _translated_solutions() -> set[Path]:
+    return {p for p in (FRENCH / "solutions").glob("*.py") if not p.is_symlink()}
 
 
 FRENCH_COURSE_CONFIG = '''"""nbgrader course configuration of the French assignments (this folder): the English course's
@@ -250,7 +249,6 @@ def _expected(allow_missing: bool) -> dict[Path, bytes]:
     for name, (english, french) in sources().items():
         nb = french_notebook(english, _read(name), allow_missing=allow_missing)
         out[french] = (nbformat.writes(nb) + "\n").encode()
-    out.update({path: text.encode() for path, (_, text) in _solutions().items()})
     out[FRENCH / "assignments" / "nbgrader_config.py"] = FRENCH_COURSE_CONFIG.encode()
     out[CODE_MESSAGES.with_suffix(".mo")] = _compiled_code_messages(allow_missing)
     return out
@@ -268,13 +266,22 @@ def build(*, check: bool = False, allow_missing: bool = False) -> int:
         if current == value:
             continue
         stale.append(path)
-        if check:
+        if not check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_symlink() or path.exists():
+                path.unlink()
+            path.write_bytes(value)
+    links = _solutions()
+    for path, target in links.items():
+        if path.is_symlink() and os.readlink(path) == target:
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_symlink() or path.exists():
-            path.unlink()
-        path.write_bytes(value)
-    known = set(expected)
+        stale.append(path)
+        if not check:
+            if path.is_symlink() or path.exists():
+                path.unlink()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.symlink_to(target)
+    known = set(expected) | set(links) | _translated_solutions()
     extra = [p for p in FRENCH.rglob("*") if (p.is_file() or p.is_symlink()) and p not in known
              and p.suffix in (".ipynb", ".py") and ".ipynb_checkpoints" not in p.parts
              and not any(part in _NOT_GENERATED for part in p.relative_to(FRENCH).parts)]
@@ -288,7 +295,7 @@ def build(*, check: bool = False, allow_missing: bool = False) -> int:
               + "\nrun: python docs/make_french_edition.py extract && python docs/make_french_edition.py build",
               file=sys.stderr)
         return 1
-    print(f"{len(expected)} files of the French edition " + ("checked" if check else f"written ({len(stale)} changed)"))
+    print(f"{len(expected) + len(links)} files of the French edition " + ("checked" if check else f"written ({len(stale)} changed)"))
     return 0
 
 

@@ -114,3 +114,17 @@ def test_what_the_notebooks_code_prints_is_translated_through_tr(monkeypatch):
         i18n.set_language("en")
         assert i18n.tr(message.id) == message.id
     i18n.set_language(None)
+
+
+def test_french_solutions_are_translations_or_links_to_the_english_code():
+    """`%load solutions/x.py` works in notebooks/fr: a French model answer, or the English file itself (a link)."""
+    english = sorted((NOTEBOOKS / "solutions").glob("*.py"))
+    french_dir = NOTEBOOKS / "fr" / "solutions"
+    assert sorted(p.name for p in french_dir.glob("*.py")) == [p.name for p in english]
+    for p in english:
+        french = french_dir / p.name
+        if french.is_symlink():
+            assert french.resolve() == p.resolve()
+        else:
+            assert p.name.startswith("explain_"), f"{french}: a copy of code; link it (make_french_edition build)"
+            assert french.read_text(encoding="utf-8") != p.read_text(encoding="utf-8")
