@@ -51,8 +51,6 @@ INCLUDE = (
     ".gitignore",
     "binder/*",
     "plsim/*",
-    # the Jupyter server config that installing plsim puts in place (pyproject's data-files: the plsim/fr/ link)
-    "jupyter-config/*",
     "notebooks/[0-9][0-9]_*.ipynb",
     "notebooks/solutions/*",
     "notebooks/assignments/release/*",
