@@ -12,7 +12,8 @@ laid out in build/book/src/<lang>/ from the repository:
   where such a copy is missing or no longer matches the notebook's cells, this script executes the
   notebook itself the same way (one CPU, 2 GiB, through binder/start) and keeps the copy there;
   an interactive widget cannot run in a static page: its output is replaced by a note that says so and
-  how to launch the page;
+  how to launch the page, with the widget's screenshot after a run where tests/test_browser.py took one
+  (test-artifacts/screenshots/);
 * the README's orientation (the landing page), the figure gallery (docs/figures/) and the instructors'
   guide (docs/instructors.md); the French edition takes docs/fr/<same file> where a translation exists;
 * every notebook page gets the theme's launch buttons: Binder and a JupyterHub through nbgitpuller, both
@@ -25,6 +26,7 @@ points inside it is checked (``check_site``; tests/test_book.py uses it too).
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import html
 import json
@@ -54,6 +56,15 @@ WIDGET_NOTE = {
     "fr": ("Widget interactif", "Il fonctionne dans JupyterLab, pas dans cette page statique : lancez ce notebook "
            "sur Binder ou sur votre JupyterHub (le bouton en forme de fusée en haut de la page) pour l'utiliser."),
 }
+SCREENSHOT_NOTE = {
+    "en": "Below: the widget in JupyterLab after a run with its default settings (a screenshot taken by the "
+          "test suite's browser test).",
+    "fr": "Ci-dessous : le widget dans JupyterLab après une exécution avec ses réglages par défaut (capture de "
+          "l'édition anglaise, prise par le test de navigateur de la suite de tests).",
+}
+# tests/test_browser.py runs every widget of notebooks/ in JupyterLab and saves each panel after its first run
+# as <notebook>-panel<k>.png (k: the widget's rank in the notebook); the book shows it under the note.
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 MATHJAX_PARTS = ("output/chtml", "input/tex/extensions", "ui", "a11y")
 CAPTIONS = {"en": ("The course", "For instructors and reference"),
             "fr": ("Le cours", "Pour les enseignants, et références")}
@@ -106,11 +117,29 @@ def executed_copy(source: Path, lang: str, executed_dir: Path, *, execute: bool 
     return run.executed
 
 
-def _widget_note(lang: str) -> dict:
+def _widget_note(lang: str, screenshot: Path | None) -> list[dict]:
     title, text = WIDGET_NOTE[lang]
+    if screenshot is not None:
+        text = f"{text} {SCREENSHOT_NOTE[lang]}"
     body = (f'<div class="admonition note plsim-widget-note"><p class="admonition-title">{html.escape(title)}</p>'
             f"<p>{html.escape(text)}</p></div>")
-    return {"output_type": "display_data", "metadata": {}, "data": {"text/html": body, "text/plain": title}}
+    outputs = [{"output_type": "display_data", "metadata": {}, "data": {"text/html": body, "text/plain": title}}]
+    if screenshot is not None:
+        png = base64.b64encode(screenshot.read_bytes()).decode("ascii")
+        outputs.append({"output_type": "display_data", "metadata": {}, "data": {"image/png": png}})
+    return outputs
+
+
+def widget_screenshots(notebook: Path, screenshots: Path | None) -> dict[int, Path]:
+    """The browser test's screenshots of a notebook's widgets, by rank (the English notebook's, for both editions)."""
+    if screenshots is None:
+        return {}
+    found = {}
+    for path in screenshots.glob(f"{notebook.stem}-panel*.png"):
+        rank = path.stem.rsplit("-panel", 1)[1]
+        if rank.isdigit():
+            found[int(rank)] = path
+    return found
 
 
 # A link in an output to the run's own Dask dashboard (a path behind the Binder proxy, or localhost): that
@@ -126,9 +155,10 @@ def _html(out: dict) -> None:
         data["text/html"] = DEAD_LINK.sub(r"\1", text)
 
 
-def for_the_book(nb: dict, lang: str) -> tuple[dict, int]:
+def for_the_book(nb: dict, lang: str, screenshots: dict[int, Path] | None = None) -> tuple[dict, int]:
     """A static copy of an executed notebook: widget views become a note, saved widget state is dropped,
-    links to the run's Dask dashboard become plain text.
+    links to the run's Dask dashboard become plain text. ``screenshots`` (widget rank -> PNG) adds a picture
+    of the widget under its note.
 
     Returns the copy and how many widgets it replaced.
     """
@@ -141,7 +171,7 @@ def for_the_book(nb: dict, lang: str) -> tuple[dict, int]:
         outputs = []
         for out in cell.get("outputs", []):
             if WIDGET_MIME in out.get("data", {}):
-                outputs.append(_widget_note(lang))
+                outputs.extend(_widget_note(lang, (screenshots or {}).get(replaced)))
                 replaced += 1
             else:
                 _html(out)
@@ -255,7 +285,7 @@ def other_edition_pages(lang: str) -> dict[Path, str]:
 
 
 def lay_out(lang: str, src: Path, *, executed_dir: Path, execute: bool, repository: str,
-            langs: tuple[str, ...] = LANGS, log=print) -> dict:
+            langs: tuple[str, ...] = LANGS, screenshots: Path | None = SCREENSHOTS, log=print) -> dict:
     """Write the Sphinx source folder of one edition; return what it holds."""
     if src.exists():
         shutil.rmtree(src)
@@ -265,10 +295,12 @@ def lay_out(lang: str, src: Path, *, executed_dir: Path, execute: bool, reposito
     if not notebooks:
         raise BookError(f"no notebooks in {nb_dir} for the {lang} edition")
 
-    widgets = 0
+    widgets = shown = 0
     for source in notebooks:
-        nb, n = for_the_book(executed_copy(source, lang, executed_dir, execute=execute, log=log), lang)
+        shots = widget_screenshots(ROOT / NOTEBOOK_DIRS["en"] / source.name, screenshots)
+        nb, n = for_the_book(executed_copy(source, lang, executed_dir, execute=execute, log=log), lang, shots)
         widgets += n
+        shown += len([k for k in shots if k < n])
         out = src / nb_dir / source.name
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(nb, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -323,7 +355,7 @@ def lay_out(lang: str, src: Path, *, executed_dir: Path, execute: bool, reposito
     shutil.copy2(es5 / "tex-chtml.js", src / "_static" / "mathjax")
     for part in MATHJAX_PARTS:  # what tex-chtml.js loads on demand (its fonts, TeX extensions, menu)
         shutil.copytree(es5 / part, src / "_static" / "mathjax" / part)
-    return {"notebooks": len(notebooks), "widgets_replaced": widgets}
+    return {"notebooks": len(notebooks), "widgets_replaced": widgets, "widget_screenshots": shown}
 
 
 def sphinx_build(lang: str, src: Path, out: Path, doctrees: Path, env: dict[str, str]) -> None:
@@ -409,7 +441,7 @@ def _landing(site: Path, langs: list[str]) -> None:
 
 def build(langs: list[str], *, out: Path = BUILD / "site", executed_dir: Path = EXECUTED, execute: bool = True,
           repository: str | None = None, hub: str | None = None, binder: str | None = None,
-          branch: str = "student", work: Path = BUILD, log=print) -> dict:
+          branch: str = "student", work: Path = BUILD, screenshots: Path | None = SCREENSHOTS, log=print) -> dict:
     """Build the given editions into ``out/<lang>/``; return per-edition counts and the time taken.
 
     The Sphinx sources and doctrees go to ``work/src/<lang>`` and ``work/doctrees/<lang>``.
@@ -431,7 +463,7 @@ def build(langs: list[str], *, out: Path = BUILD / "site", executed_dir: Path = 
         src = work / "src" / lang
         log(f"[{lang}] laying out {src}")
         info = lay_out(lang, src, executed_dir=executed_dir, execute=execute, repository=repository,
-                       langs=tuple(langs), log=log)
+                       langs=tuple(langs), screenshots=screenshots, log=log)
         env = dict(os.environ, PLSIM_BOOK_LANG=lang, PLSIM_BOOK_REPOSITORY=repository, PLSIM_BOOK_HUB=hub,
                    PLSIM_BOOK_BINDER=binder, PLSIM_BOOK_BRANCH=branch,
                    PLSIM_BOOK_STATIC=str(src / "_static"))
@@ -444,7 +476,7 @@ def build(langs: list[str], *, out: Path = BUILD / "site", executed_dir: Path = 
         info.update(pages=len(pages), seconds=round(time.perf_counter() - start, 1))
         report["editions"][lang] = info
         log(f"[{lang}] {info['pages']} pages ({info['notebooks']} notebooks, {info['widgets_replaced']} widgets "
-            f"shown as a note) in {info['seconds']} s")
+            f"shown as a note, {info['widget_screenshots']} with a screenshot) in {info['seconds']} s")
     _landing(out, langs)
     problems = check_site(out)
     if problems:
@@ -462,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the Sphinx sources and doctrees go (default: build/book)")
     parser.add_argument("--no-execute", action="store_true",
                         help="fail instead of executing a notebook whose executed copy is missing")
+    parser.add_argument("--screenshots", type=Path, default=SCREENSHOTS,
+                        help="the browser test's widget screenshots (default: test-artifacts/screenshots)")
     parser.add_argument("--repository", help="https://github.com/OWNER/REPO (default: $GITHUB_REPOSITORY or git's origin)")
     parser.add_argument("--hub", help="the JupyterHub of the launch buttons (default: $PLSIM_BOOK_HUB)")
     parser.add_argument("--binder", help="the BinderHub of the launch buttons (default: https://mybinder.org)")
@@ -471,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = build(args.lang or list(LANGS), out=args.out.resolve(), executed_dir=args.executed.resolve(),
                        execute=not args.no_execute, repository=args.repository, hub=args.hub, binder=args.binder,
-                       branch=args.branch, work=args.work.resolve())
+                       branch=args.branch, work=args.work.resolve(), screenshots=args.screenshots.resolve())
     except BookError as err:
         print(f"build_book: {err}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ skips with a loud reason, and fails where ``CI`` or ``PLSIM_REQUIRE_BROWSER`` is
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import http.server
@@ -34,12 +35,18 @@ REPOSITORY = "https://github.com/plsim-test/plsim-course"
 HUB = "https://hub.test.invalid"  # a hub of our own choosing: the launch buttons must use it
 
 
+SHOT = ("02_ensembles", 0)  # the one widget given a screenshot here (a stand-in picture from docs/figures)
+
+
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
     work = tmp_path_factory.mktemp("book")
+    shots = work / "screenshots"  # as tests/test_browser.py names them; not the real ones, whose presence varies
+    shots.mkdir()
+    shutil.copy(ROOT / "docs" / "figures" / "ensembles_plot_member_times.png", shots / f"{SHOT[0]}-panel{SHOT[1]}.png")
     log: list[str] = []
     report = build_book.build(list(build_book.LANGS), out=work / "site", work=work, repository=REPOSITORY,
-                              hub=HUB, log=log.append)
+                              hub=HUB, screenshots=shots, log=log.append)
     return {"site": work / "site", "report": report, "log": log}
 
 
@@ -101,14 +108,17 @@ def test_notebook_pages_carry_the_executed_outputs(book):
             executed, page = _executed(lang, notebook), _page(book, lang, notebook)
             pngs = _outputs(executed, lambda o: "image/png" in o.get("data", {}))
             widgets = _outputs(executed, lambda o: build_book.WIDGET_MIME in o.get("data", {}))
+            screenshot = int(notebook.stem == SHOT[0] and widgets > SHOT[1])
             shown = len(re.findall(r'<img[^>]+src="\.\./(?:\.\./)?_images/', page))
-            assert shown == pngs, f"{lang}/{notebook.name}: {pngs} figures run, {shown} shown"
+            assert shown == pngs + screenshot, f"{lang}/{notebook.name}: {pngs} figures run (+{screenshot}), {shown} shown"
             assert page.count("plsim-widget-note") == widgets, f"{lang}/{notebook.name}"
+            assert page.count(build_book.SCREENSHOT_NOTE[lang][:30]) == screenshot, f"{lang}/{notebook.name}"
             assert "widget-view+json" not in page and "unpkg.com" not in page
     # the course draws figures and has widgets at all (the counts above are not all zero)
     english = build_book.course_notebooks("en")
     assert sum(_outputs(_executed("en", nb), lambda o: "image/png" in o.get("data", {})) for nb in english) >= 10
     assert sum(_page(book, "en", nb).count("plsim-widget-note") for nb in english) >= 5
+    assert [book["report"]["editions"][lang]["widget_screenshots"] for lang in build_book.LANGS] == [1, 1]
 
 
 def test_every_notebook_page_has_binder_and_hub_launch_buttons(book):
@@ -151,8 +161,14 @@ def test_widget_outputs_become_a_note_and_dashboard_links_text():
     static, replaced = build_book.for_the_book(nb, "fr")
     assert replaced == 1 and "widgets" not in static["metadata"] and "widgets" in nb["metadata"]
     first, second = static["cells"][0]["outputs"]
+    assert build_book.SCREENSHOT_NOTE["fr"] not in first["data"]["text/html"]
     assert "Widget interactif" in first["data"]["text/html"] and build_book.WIDGET_MIME not in first["data"]
     assert second["data"]["text/html"] == 'see board and <a href="https://dask.org">Dask</a>'
+    picture = ROOT / "docs" / "figures" / "speedup_plot_timeline.png"
+    with_shot, _ = build_book.for_the_book(nb, "en", {0: picture})
+    note, shot, _ = with_shot["cells"][0]["outputs"]
+    assert html.escape(build_book.SCREENSHOT_NOTE["en"]) in note["data"]["text/html"]
+    assert base64.b64decode(shot["data"]["image/png"]) == picture.read_bytes()
 
 
 # -- one page of each edition in headless Chromium ------------------------------------------------------------
