@@ -16,7 +16,10 @@ charged (shared pages count once per process).
 Used by ``tests/test_binder_profile.py``; also a script that prints the table
 the README quotes::
 
-    python tests/_binder_profile.py [--output-dir DIR] notebooks/*.ipynb notebooks/assignments/source/*.ipynb
+    python tests/_binder_profile.py [--output-dir DIR] notebooks/*.ipynb notebooks/assignments/source/*/*.ipynb
+
+With ``--output-dir`` the executed copies are kept there, stamped with the source they ran from (as the test
+suite writes ``build/executed/``, see ``tests/_executed.py``).
 """
 
 from __future__ import annotations
@@ -141,6 +144,13 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--output-dir"]:
         keep, argv = argv[1], argv[2:]
     runs = [run_notebook(arg, output_dir=keep) for arg in argv]
+    if keep is not None:  # stamped as the test suite stamps build/executed/ (what it ran, from which source)
+        from _executed import stamp
+
+        for arg, run in zip(argv, runs):
+            if run.executed is not None:
+                done = Path(keep) / Path(arg).name
+                done.write_text(json.dumps(stamp(run.executed, Path(arg)), indent=1, ensure_ascii=False) + "\n")
     print(f"{'notebook':55s} {'wall s':>7s} {'peak MiB':>9s}  result")
     for r in runs:
         print(f"{r.notebook:55s} {r.seconds:7.1f} {r.peak_mib:9.0f}  {'ok' if r.returncode == 0 else 'FAILED'}")

@@ -78,6 +78,26 @@ _START_RUN = _page_function("{path, first, stop}", """
   return command;
 """)
 
+# Run the cells at `indices`, one after the other (Run Selected Cell, stopping at the first that fails);
+# the outcome lands in window.__plsimRun.
+_START_RUN_CELLS = _page_function("{path, indices}", """
+  const app = window.jupyterapp;
+  const p = findPanel(path);
+  app.shell.activateById(p.id);
+  const nb = p.content;
+  window.__plsimRun = {done: false, command: 'notebook:run-cell'};
+  (async () => {
+    for (const i of indices) {
+      nb.activeCellIndex = i;
+      nb.deselectAll();
+      const ok = await app.commands.execute('notebook:run-cell');
+      if (!ok) { window.__plsimRun = {done: true, ok: false, command: 'notebook:run-cell', failed: i}; return; }
+    }
+    window.__plsimRun = {done: true, ok: true, command: 'notebook:run-cell'};
+  })().catch(err => { window.__plsimRun = {done: true, ok: false, command: 'notebook:run-cell', error: String(err)}; });
+  return indices.length;
+""")
+
 _CELL_STATE = _page_function("path", """
   return findPanel(path).content.widgets.map((c, i) => {
     if (c.model.type !== 'code') return {index: i, type: c.model.type};
@@ -280,9 +300,17 @@ class NotebookDriver:
                                     timeout=self.cell_timeout * 1000, polling=500)
         self.page.wait_for_function(_KERNEL_IDLE, arg=self.notebook, timeout=60_000, polling=250)
 
-    def check_cells(self, first: int, stop: int) -> None:
+    def run_cell_list(self, indices: list[int]) -> None:
+        """Run only the cells at ``indices``, in that order (JupyterLab's Run Selected Cell); wait for them."""
+        self.page.evaluate(_START_RUN_CELLS, {"path": self.notebook, "indices": list(indices)})
+        self.page.wait_for_function("() => window.__plsimRun && window.__plsimRun.done",
+                                    timeout=self.cell_timeout * 1000, polling=500)
+        self.page.wait_for_function(_KERNEL_IDLE, arg=self.notebook, timeout=60_000, polling=250)
+
+    def check_cells(self, first: int, stop: int, only: list[int] | None = None) -> None:
+        """Record errors, unexecuted cells and stderr of the code cells in [first, stop) (or of ``only`` those)."""
         for cell in self.page.evaluate(_CELL_STATE, self.notebook)[first:stop]:
-            if cell["type"] != "code":
+            if cell["type"] != "code" or (only is not None and cell["index"] not in only):
                 continue
             if cell["errors"]:
                 self.result.cell_errors.extend(f"cell {cell['index']}: {e}" for e in cell["errors"])

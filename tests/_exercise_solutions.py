@@ -4,15 +4,14 @@
 (quiet) and the names the notebook provides; the returned namespace holds what
 the solution defined and ``_feedback``, every Feedback its checks returned.
 ``no_predictions_left`` is an autouse fixture once imported into a test module:
-predictions recorded by one test do not leak into the next. ``one_worker_client``
-is a 1-worker cluster (Binder's size) for the Dask-code exercises, which must
-pass there as on the session's 2 workers; ``on_clusters`` parametrizes a test
-over both.
+predictions recorded by one test do not leak into the next. ``on_clusters``
+parametrizes a test over the session's 1-worker cluster (Binder's size,
+``one_worker_client`` in tests/conftest.py) and its 2-worker one: the Dask-code
+exercises must pass on both.
 """
 
 from __future__ import annotations
 
-from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -44,16 +43,6 @@ def exec_solution(name: str, **namespace) -> dict:
 def no_predictions_left():
     yield
     _core._PREDICTIONS.clear()
-
-
-@pytest.fixture(scope="module")
-def one_worker_client():
-    """A 1-worker, 1-thread LocalCluster for one test module, closed at its end."""
-    import plsim
-
-    with closing(plsim.start_cluster(n_workers=1, threads_per_worker=1, memory_limit=2 * 2**30, processes=True,
-                                     quiet=True, set_as_default=False)) as c:
-        yield c
 
 
 on_clusters = pytest.mark.parametrize("cluster", ["one_worker_client", "client"], ids=["1-worker", "2-workers"])

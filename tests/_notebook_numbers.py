@@ -91,3 +91,56 @@ def key_points_not_from_run(nb: dict) -> list[tuple[int, str]]:
                     missing.append((i, num))
         seen += "\n" + out
     return missing
+
+
+# A number that reports a time or a ratio of times: measured, so it differs between two runs of one notebook.
+_TIMING_UNIT = re.compile(r"\s*(?:×|x\b|s\b|ms\b|µs\b|seconds?\b|times (?:faster|slower)\b)")
+# A sentence about a measurement (English, and French in case a key point is ever translated).
+_MEASURED = re.compile(r"\bmeasur|\bmesur", re.I)
+# Rounding noise printed in scientific notation (e.g. "the parameters differ by at most 4.4e-16").
+_ROUNDING = re.compile(r"e-(?:[1-9]\d|[7-9])$")
+
+
+def _bullets(text: str) -> list[str]:
+    """The items of a markdown list (an item's continuation lines joined to it); other lines as they are."""
+    items: list[str] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if re.match(r"\s{0,3}[*-]\s", line) or not items:
+            items.append(line.strip())
+        else:
+            items[-1] += " " + line.strip()
+    return items
+
+
+def key_numbers(nb: dict) -> list[tuple[str, list[str]]]:
+    """What a run's key points say that does not depend on timing: ``(item with its numbers masked, numbers)``.
+
+    The key-points cell's code is the same in both editions and formats the run's own variables, so two runs
+    of the same notebook (the English one and its French twin, same data, same seeds) print the same
+    items with the same numbers, except where a number is a measured time or speedup: items that speak of a
+    measurement are left out, and so is every number followed by a time or ratio unit, or printed as
+    rounding noise (``4.4e-16``).
+    """
+    found = []
+    for i in key_point_cells(nb):
+        for item in _bullets(_output_text(nb["cells"][i])):
+            if _MEASURED.search(item):
+                continue
+            numbers = [m.group(0) for m in NUMBER.finditer(item)
+                       if not _TIMING_UNIT.match(item, m.end()) and not _ROUNDING.search(m.group(0))]
+            found.append((NUMBER.sub("#", item), numbers))
+    return found
+
+
+def key_number_differences(english: dict, french: dict) -> list[str]:
+    """Where the French run's key numbers differ from its English twin's (empty: they match)."""
+    en, fr = key_numbers(english), key_numbers(french)
+    problems = []
+    if len(en) != len(fr):
+        problems.append(f"{len(en)} key-point items in English, {len(fr)} in French")
+    for (en_text, en_numbers), (fr_text, fr_numbers) in zip(en, fr):
+        if en_text != fr_text or en_numbers != fr_numbers:
+            problems.append(f"English {en_numbers} in {en_text[:160]!r}\n   French {fr_numbers} in {fr_text[:160]!r}")
+    return problems

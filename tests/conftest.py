@@ -1,4 +1,5 @@
-"""Shared fixtures: one 2-worker cluster for the tests that only need *a* cluster."""
+"""Shared fixtures: one 2-worker and one 1-worker cluster for the tests that only need *a* cluster; which
+notebooks the session executes under the Binder profile (once each, tests/_executed.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,17 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def _session_cluster(n_workers: int):
+    import plsim
+
+    c = plsim.start_cluster(n_workers=n_workers, threads_per_worker=1, memory_limit=2 * 2**30, processes=True,
+                            quiet=True, set_as_default=False)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
 @pytest.fixture(scope="session")
 def client():
     """A 2-worker LocalCluster shared by the whole session, closed at the end.
@@ -19,14 +31,62 @@ def client():
     when asked for a different one) cannot close it under other tests, and
     ``executor="auto"`` does not pick it up unless a test starts a cluster.
     """
-    import plsim
+    yield from _session_cluster(2)
 
-    c = plsim.start_cluster(n_workers=2, threads_per_worker=1, memory_limit=2 * 2**30, processes=True,
-                            quiet=True, set_as_default=False)
-    try:
-        yield c
-    finally:
-        c.close()
+
+@pytest.fixture(scope="session")
+def one_worker_client():
+    """A 1-worker, 1-thread LocalCluster (Binder's size) shared by the whole session, closed at the end; not the
+    default client either."""
+    yield from _session_cluster(1)
+
+
+@pytest.fixture(scope="session")
+def generated_course(tmp_path_factory):
+    """A copy of the course folder (notebooks/assignments) with nbgrader's student copies of every assignment,
+    generated once per session as an instructor does (``nbgrader generate_assignment A --force``).
+
+    Returns ``(course, {assignment: nbgrader's stderr})``: tests/test_assignments.py compares the copies with
+    the committed ones, tests/test_nbgrader_grading.py grades submissions in copies of this folder.
+    """
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("nbgrader", reason="nbgrader is in the instructor extra: pip install -e '.[instructor]'")
+    source = Path(__file__).resolve().parents[1] / "notebooks" / "assignments"
+    course = tmp_path_factory.mktemp("generated") / "course"
+    shutil.copytree(source / "source", course / "source")
+    shutil.copy(source / "nbgrader_config.py", course)
+    stderr = {}
+    for a in sorted(p.name for p in (course / "source").iterdir()):
+        run = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", a, "--force"], cwd=course,
+                             check=True, capture_output=True, text=True)
+        stderr[a] = run.stderr
+    return course, stderr
+
+
+def pytest_collection_finish(session):
+    """Announce the notebooks the selected tests (after ``-k``/``-m``) will want executed under the Binder profile
+    (tests/_executed.py then executes them all at the first request, side by side), and only those."""
+    from pathlib import Path
+
+    import _executed
+
+    wanted = []
+    for item in session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        module = item.module.__name__ if getattr(item, "module", None) else ""
+        if module == "test_binder_profile" and "path" in params:
+            wanted.append(params["path"])
+            if _executed.FRENCH in Path(params["path"]).resolve().parents:
+                wanted.append(_executed.english_twin(params["path"]))
+        elif module == "test_browser" and "notebook" in params:
+            path = item.module.NOTEBOOKS / params["notebook"]
+            if path.resolve().parent == _executed.NOTEBOOKS:
+                wanted.append(path)
+    _executed.want(wanted)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -38,7 +98,7 @@ def pytest_terminal_summary(terminalreporter):
     if not RECORDS:
         return
     write = terminalreporter.write_line
-    terminalreporter.section("Binder profile: 1 CPU, MEM_LIMIT 2 GiB (measured)")
+    terminalreporter.section("Binder profile: 1 CPU, MEM_LIMIT 2 GiB (measured; two notebooks at a time, one per CPU)")
     write(f"{'notebook':55s} {'wall s':>7s} {'peak MiB':>9s}  result")
     for r in RECORDS:
         write(f"{r['notebook']:55s} {r['seconds']:7.1f} {r['peak_mib']:9d}  {'ok' if r['returncode'] == 0 else 'FAILED'}")

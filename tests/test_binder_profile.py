@@ -1,10 +1,14 @@
-"""Every notebook and every assignment solution runs as Binder gives it: one CPU, 2 GiB.
+"""Every notebook and every assignment solution runs as Binder gives it: one CPU, 2 GiB; both editions.
 
 Each is executed top to bottom through ``binder/start`` with the CPU affinity
 pinned to one CPU, ``CPU_LIMIT=1`` and ``MEM_LIMIT=2 GiB`` (see
-``tests/_binder_profile.py``). A cell that raises fails the test; so does a peak
-resident memory of the kernel plus its Dask workers at or above 2 GiB. The wall
-time and peak memory of each are printed at the end of the pytest run and
+``tests/_binder_profile.py``), once per test session (``tests/_executed.py``: the
+browser test and the book reuse these runs). A cell that raises fails the test; so
+does a peak resident memory of the kernel plus its Dask workers at or above 2 GiB.
+The French edition (``notebooks/fr/``, same code cells, French text and library
+messages) runs under this profile only (nbval's full-size run leaves it out), and
+the key numbers each French lesson prints must be its English twin's.
+The wall time and peak memory of each are printed at the end of the pytest run and
 written to ``test-artifacts/binder_profile.json``.
 """
 
@@ -16,11 +20,13 @@ from dataclasses import asdict
 
 import pytest
 
-from _binder_profile import MEM_LIMIT, ROOT, run_notebook
-from _notebook_numbers import key_point_cells, key_points_not_from_run
+from _binder_profile import MEM_LIMIT, ROOT
+from _executed import FRENCH, NOTEBOOKS as ENGLISH, assignment_sources, binder_run, course_notebooks, english_twin
+from _notebook_numbers import key_number_differences, key_point_cells, key_numbers, key_points_not_from_run
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) + sorted(
-    (ROOT / "notebooks" / "assignments" / "source").glob("*/*.ipynb"))
+NOTEBOOKS = (course_notebooks(ENGLISH) + assignment_sources(ENGLISH)
+             + course_notebooks(FRENCH) + assignment_sources(FRENCH))
+FRENCH_LESSONS = course_notebooks(FRENCH)
 ARTIFACT = ROOT / "test-artifacts" / "binder_profile.json"
 
 pytestmark = [
@@ -31,14 +37,21 @@ pytestmark = [
 RECORDS: list[dict] = []
 
 
+def _id(path) -> str:
+    return str(path.relative_to(ENGLISH))
+
+
 def test_the_profile_covers_every_notebook_and_solution():
-    assert len([p for p in NOTEBOOKS if "assignments" not in p.parts]) >= 6
-    assert len([p for p in NOTEBOOKS if "assignments" in p.parts]) >= 3
+    english = [p for p in NOTEBOOKS if FRENCH not in p.parents]
+    assert len([p for p in english if "assignments" not in p.parts]) >= 6
+    assert len([p for p in english if "assignments" in p.parts]) >= 3
+    # Every French notebook has its English twin (nothing in notebooks/fr escapes the profile's run).
+    assert all(english_twin(p).is_file() for p in NOTEBOOKS if FRENCH in p.parents)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
 def test_runs_under_the_binder_profile(path):
-    run = run_notebook(path)
+    run = binder_run(path)
     record = {k: v for k, v in asdict(run).items() if k != "executed"}
     RECORDS.append({**record, "peak_mib": round(run.peak_mib)})
     ARTIFACT.parent.mkdir(exist_ok=True)
@@ -51,3 +64,13 @@ def test_runs_under_the_binder_profile(path):
         assert key_point_cells(run.executed), f"{run.notebook} has no cell tagged 'key-points'"
         assert key_points_not_from_run(run.executed) == [], (
             f"{run.notebook}: key points print numbers no earlier output showed on one CPU")
+
+
+@pytest.mark.parametrize("path", FRENCH_LESSONS, ids=_id)
+def test_french_key_numbers_are_the_english_runs(path):
+    """Same code, data and seeds: the French run's key points print the English run's numbers (timings aside)."""
+    french, english = binder_run(path), binder_run(english_twin(path))  # both already run above, once each
+    if french.executed is None or english.executed is None:
+        pytest.fail(f"{_id(path)} or its English twin did not run under the Binder profile (see above)")
+    assert key_numbers(english.executed), f"{english.notebook}: no key number that does not depend on timing"
+    assert key_number_differences(english.executed, french.executed) == []

@@ -1,13 +1,18 @@
 """End to end in a real browser: JupyterLab + headless Debian chromium (Playwright).
 
 For every notebook in ``notebooks/`` that builds a plsim widget, the test opens it in
-JupyterLab, runs its cells, operates every widget panel (moves a control, clicks
-Run and waits for the end, clicks Run then Stop), runs the remaining cells, and
-checks what a student would see: no cell error, each run redraws the figure, the
-progress bar reaches the end, the status says Done / Stopped, no validation or
-error message, no error in the browser console. A screenshot of each notebook
-(and of each panel after its run) goes to ``test-artifacts/screenshots/``, and a
-timing report to ``test-artifacts/browser-report.json``.
+JupyterLab as a student who ran it sees it: the copy the Binder-profile test already
+executed (``tests/_executed.py``; every cell ran there, top to bottom, so the browser
+does not run them all again), its outputs rendered. In that page it runs, in a fresh
+kernel, the widget cells and the earlier cells they need (``tests/_cells.py``: the
+cells binding the names they use, the setup cell, the cluster's start), operates every
+widget panel (moves a control, clicks Run and waits for the end, clicks Run then Stop),
+runs the teardown cell, and checks what a student would see: no cell error, each run
+redraws the figure, the progress bar reaches the end, the status says Done / Stopped,
+no validation or error message, no error in the browser console (stored outputs of
+every cell included). A screenshot of each notebook (and of each panel after its run)
+goes to ``test-artifacts/screenshots/``, and a timing report to
+``test-artifacts/browser-report.json``.
 
 A small generated notebook (``_selftest/harness_selftest.ipynb``) proves the
 harness itself: its panel's output is known exactly, so the test checks the
@@ -40,6 +45,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _browser_helpers import NotebookDriver, PanelRun, find_teardown_cell  # noqa: E402
+from _cells import needed_cells  # noqa: E402
 from _jupyterlab import JupyterLabServer, wait_gone  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -61,15 +67,60 @@ def _widget_names() -> list[str]:
     return sorted(plsim.widgets.__all__)
 
 
+def _widget_pattern() -> re.Pattern:
+    return re.compile(r"plsim\.widgets\.|\b(" + "|".join(map(re.escape, _widget_names())) + r")\s*\(")
+
+
 def widget_notebooks(folder: Path) -> list[str]:
     """Notebooks in ``folder`` (by name) whose code builds a plsim widget."""
-    pattern = re.compile(r"plsim\.widgets\.|\b(" + "|".join(map(re.escape, _widget_names())) + r")\s*\(")
+    pattern = _widget_pattern()
     found = []
     for path in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
         notebook = nbformat.read(path, as_version=4)
         if any(cell.cell_type == "code" and pattern.search(cell.source) for cell in notebook.cells):
             found.append(path.name)
     return found
+
+
+def cells_to_run(notebook: nbformat.NotebookNode) -> list[int]:
+    """The widget cells, the teardown cell(s) after them, and the earlier cells they need, in notebook order."""
+    sources = [c.source if c.cell_type == "code" else None for c in notebook.cells]
+    pattern = _widget_pattern()
+    widgets = [i for i, s in enumerate(sources) if s is not None and pattern.search(s)]
+    teardown = find_teardown_cell([{"type": c.cell_type, "source": c.source} for c in notebook.cells])
+    after = [] if teardown is None else [i for i in range(teardown, len(sources)) if sources[i] is not None]
+    return needed_cells(sources, widgets + after)
+
+
+def browser_copy(path: Path) -> tuple[str, list[int]]:
+    """The notebook as the browser test opens it, and the cells it runs there.
+
+    A course notebook is the Binder-profile test's executed copy (each notebook is executed once under that
+    profile per session, see ``tests/_executed.py``): its stored outputs show as a student's run left them,
+    except that the cells the browser runs start empty (so a cell that did not run in the browser shows as
+    such) and stored widget views give way to their text (their kernel is gone). Another folder's notebooks
+    (``PLSIM_BROWSER_NOTEBOOKS``) are opened as they are.
+    """
+    source = nbformat.read(path, as_version=4)
+    plan = cells_to_run(source)
+    executed = None
+    if path.resolve().parent == REPO / "notebooks":
+        from _executed import binder_run
+
+        executed = binder_run(path).executed
+    if executed is None:
+        return nbformat.writes(source), plan
+    notebook = nbformat.reads(json.dumps(executed), as_version=4)  # sources joined as nbformat reads them
+    assert [c.source for c in notebook.cells] == [c.source for c in source.cells], f"{path.name}: stale executed copy"
+    notebook.metadata.pop("widgets", None)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        if index in plan:
+            cell.outputs, cell.execution_count = [], None
+        for output in cell.outputs:
+            output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
+    return nbformat.writes(notebook), plan
 
 
 # -- the self-test notebook ----------------------------------------------------------
@@ -192,8 +243,11 @@ def report():
 
 
 # -- the shared procedure ------------------------------------------------------------
-def exercise_notebook(lab, context, notebook: str, report: dict) -> NotebookDriver:
-    """Open, run, operate every panel, finish, shut down. Returns the driver (its .result)."""
+def exercise_notebook(lab, context, notebook: str, report: dict, plan: list[int] | None = None) -> NotebookDriver:
+    """Open, run, operate every panel, finish, shut down. Returns the driver (its .result).
+
+    ``plan``: the cells to run (the rest of the notebook shows its stored outputs); None runs every cell.
+    """
     start = time.monotonic()
     driver = NotebookDriver(lab, context, notebook, SCREENSHOTS)
     result = driver.result
@@ -205,11 +259,15 @@ def exercise_notebook(lab, context, notebook: str, report: dict) -> NotebookDriv
         result.teardown_cell = teardown
         split = len(cells) if teardown is None else teardown
 
+        before = None if plan is None else [i for i in plan if i < split]
         t = time.monotonic()
-        driver.run_cells(0, split)
+        if before is None:
+            driver.run_cells(0, split)
+        else:
+            driver.run_cell_list(before)
         result.seconds_cells = time.monotonic() - t
         processes.update((p.pid, p) for p in lab.remember_processes())
-        driver.check_cells(0, split)
+        driver.check_cells(0, split, only=before)
         assert not result.cell_errors, (
             f"{notebook}: cells raised: {result.cell_errors}\n" + "\n".join(t[-3000:] for t in result.tracebacks))
         assert not result.unexecuted_cells, f"{notebook}: cells never ran: {result.unexecuted_cells}"
@@ -226,8 +284,12 @@ def exercise_notebook(lab, context, notebook: str, report: dict) -> NotebookDriv
         processes.update((p.pid, p) for p in lab.remember_processes())
         # The rest of the notebook (the teardown) still runs.
         if teardown is not None:
-            driver.run_cells(teardown, len(cells))
-            driver.check_cells(teardown, len(cells))
+            after = None if plan is None else [i for i in plan if i >= teardown]
+            if after is None:
+                driver.run_cells(teardown, len(cells))
+            else:
+                driver.run_cell_list(after)
+            driver.check_cells(teardown, len(cells), only=after)
             assert not result.cell_errors, f"{notebook}: cells raised: {result.cell_errors}"
             assert not result.unexecuted_cells, f"{notebook}: cells never ran: {result.unexecuted_cells}"
     finally:
@@ -402,5 +464,21 @@ def test_harness_dropdown_and_validation_message(lab, browser_context):
 
 @pytest.mark.parametrize("notebook", widget_notebooks(NOTEBOOKS))
 def test_notebook_widgets_in_browser(lab, browser_context, report, notebook):
-    """Each course notebook with a widget runs in JupyterLab and its widgets work."""
-    exercise_notebook(lab, browser_context, notebook, report)
+    """Each course notebook with a widget opens in JupyterLab with its outputs, and its widgets work."""
+    text, plan = browser_copy(NOTEBOOKS / notebook)
+    lab.put(notebook, text, trusted=True)  # the student's own run: trusted
+    exercise_notebook(lab, browser_context, notebook, report, plan)
+
+
+def test_cells_to_run_are_the_widgets_and_what_they_need():
+    """The plan: setup, the cluster's start, what the widget cell reads, the widget, the teardown; nothing else."""
+    cells = [nbformat.v4.new_markdown_cell("# Title"),
+             nbformat.v4.new_code_cell("%matplotlib inline\nimport plsim\nclient = plsim.start_cluster()"),
+             nbformat.v4.new_code_cell("slow = sum(range(10**9))  # a measurement the widget does not read"),
+             nbformat.v4.new_code_cell("cfg = dict(n=3)\nfrom plsim.widgets import speedup_explorer"),
+             nbformat.v4.new_code_cell("cfg['n'] += 1\nunused = 2"),
+             nbformat.v4.new_code_cell("def helper(n):\n    return slow_local(n)\nslow_local = len"),
+             nbformat.v4.new_code_cell("speedup_explorer(client, n=helper(cfg['n']))"),
+             nbformat.v4.new_code_cell("print(slow)"),
+             nbformat.v4.new_code_cell("plsim.close_cluster()")]
+    assert cells_to_run(nbformat.v4.new_notebook(cells=cells)) == [1, 3, 4, 5, 6, 8]

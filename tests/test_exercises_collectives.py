@@ -18,7 +18,6 @@ from _exercise_solutions import (  # noqa: F401
     exec_solution as _exec_solution,
     no_predictions_left,
     on_clusters,
-    one_worker_client,
 )
 from plsim.comm import LinkModel, comm_time, ring_allreduce_local
 from plsim.comm import ExchangeTimes

@@ -20,7 +20,6 @@ from _exercise_solutions import (  # noqa: F401
     exec_solution as _exec_solution,
     no_predictions_left,
     on_clusters,
-    one_worker_client,
 )
 from plsim.ensembles import ParallelBaggingClassifier
 from plsim.exercises import check, check_code, predict, reveal

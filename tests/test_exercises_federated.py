@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from _exercise_solutions import on_clusters, one_worker_client  # noqa: F401
+from _exercise_solutions import on_clusters  # noqa: F401
 from plsim import federated as F
 from plsim.exercises import check, check_code, predict, reveal
 from plsim.exercises import _core

@@ -22,7 +22,6 @@ from _exercise_solutions import (  # noqa: F401 (autouse, fixtures)
     exec_solution,
     no_predictions_left,
     on_clusters,
-    one_worker_client,
 )
 
 NAMES = ("speedup_ceiling", "first_speedup", "waves", "tiny_task_speedup", "threads_speedup",

@@ -7,13 +7,15 @@ against plsim's simulated parameter server on arrival orders worked out by hand.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from dask.distributed import as_completed
 
-from _exercise_solutions import on_clusters, one_worker_client  # noqa: F401
+from _cells import needed_cells
+from _exercise_solutions import on_clusters  # noqa: F401
 from plsim.data import load_dataset
 from plsim.exercises import check, check_code, predict, registered, reveal
 from plsim.exercises import _core
@@ -306,11 +308,16 @@ def test_step_speedup_and_its_explanation():
 
 
 # -- the notebook, answered: every worked solution loaded where the notebook offers it -----------------
+EXERCISE_CALL = re.compile(r"\b(?:check|check_code|predict|reveal)\(|\bclose_cluster\(")
+
+
 @pytest.mark.slow
 def test_notebook_with_its_solutions_loaded_answers_every_exercise():
     """Run 04 with each ``%load solutions/<name>.py`` replaced by that file and a prediction written in.
 
     The solutions then run in the notebook's own namespace (its client, model and data), as a student's would.
+    Only the exercise cells and the earlier cells they need run (``tests/_cells.py``): nbval and the Binder
+    profile run the whole notebook top to bottom already.
     """
     import json
 
@@ -319,13 +326,19 @@ def test_notebook_with_its_solutions_loaded_answers_every_exercise():
 
     path = SOLUTIONS.parent / "04_distributed_training.ipynb"
     nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
+    loaded = []
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         if cell.source.startswith("%load solutions/"):
             cell.source = (SOLUTIONS.parent / cell.source.split()[1]).read_text()
+            loaded.append(index)
         elif cell.source.startswith("prediction = None"):
             cell.source = cell.source.replace("prediction = None", "prediction = 0.5", 1)
+    assert len(loaded) >= 4
+    sources = [c.source if c.cell_type == "code" else None for c in nb.cells]
+    targets = loaded + [i for i, s in enumerate(sources) if s is not None and EXERCISE_CALL.search(s)]
+    nb.cells = [nb.cells[i] for i in needed_cells(sources, targets)]
     NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(SOLUTIONS.parent)}}).execute()
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     for name in ("async_staleness", "ssp_sync_lr", "async_ps"):

@@ -7,7 +7,9 @@ covers the honest ones (solution, untouched, partial answers, a deleted test cel
 of issue 21 (the kernel lying about errors, monkeypatched comparisons and asserts, forged answer messages, the
 grader's references imported, solutions read from ``source/``, writes outside, a detached process after the
 gradebook, a loop that ignores SIGINT in an answer and inside a function); A1 and A3 (a Dask cluster started by the
-grader) are graded from their solutions, the untouched copies and two representative forgeries. The Dask questions'
+grader) are graded from their solutions, the untouched copies and one submission that carries two representative
+forgeries at once (the reply patch, then the escape: either one forging a point would score it).
+The student copies are nbgrader's, generated once per session (``generated_course`` in tests/conftest.py). The Dask questions'
 own forgeries (plsim's implementation, kernel work plus dummy tasks) are judged in tests/test_grading_dask_questions.py.
 """
 
@@ -43,15 +45,18 @@ DELIMITER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 
 # -- building a course folder and submissions ----------------------------------------------------------
 
-def _course(tmp_path: Path, *assignments: str) -> Path:
-    """A copy of the course folder with fresh student copies of ``assignments`` (nbgrader generate_assignment)."""
+def _course(tmp_path: Path, generated: tuple[Path, dict[str, str]], *assignments: str) -> Path:
+    """A copy of the course folder with fresh student copies of ``assignments``: those nbgrader's
+    generate_assignment made once for the session (``generated_course`` in tests/conftest.py), with its gradebook."""
+    made, stderr = generated
     course = tmp_path / "course"
     course.mkdir()
-    shutil.copy(COURSE / "nbgrader_config.py", course)
+    shutil.copy(made / "nbgrader_config.py", course)
+    shutil.copy(made / "gradebook.db", course)
     for name in assignments:
-        shutil.copytree(COURSE / "source" / name, course / "source" / name)
-        run = assign.nbgrader(course, "generate_assignment", name, "--force", capture=True)
-        assert "not recognized" not in run.stderr, run.stderr
+        assert "not recognized" not in stderr[name], stderr[name]
+        for folder in ("source", "release"):
+            shutil.copytree(made / folder / name, course / folder / name)
     return course
 
 
@@ -278,10 +283,10 @@ EXPECTED_A2 = {
 
 
 @pytest.fixture(scope="module")
-def graded_a2(tmp_path_factory):
+def graded_a2(tmp_path_factory, generated_course):
     """The class, graded by `plsim assign grade`'s machinery (2 at a time), with feedback generated."""
     tmp = tmp_path_factory.mktemp("a2")
-    course = _course(tmp, "a2")
+    course = _course(tmp, generated_course, "a2")
     heartbeat = Path("/tmp") / f"plsim-forgery-heartbeat-{tmp.name}"
     for student, sub in _a2_class(course, heartbeat).items():
         _submit(course, student, "a2", sub)
@@ -428,15 +433,18 @@ def test_plsim_assign_grade_prints_the_gradebook_and_the_logs(graded_a2, capsys,
 # -- A1 and A3 (the grader starts a Dask cluster for each submission) ----------------------------------
 
 @pytest.fixture(scope="module")
-def graded_a1_a3(tmp_path_factory):
-    """Solution, untouched copy, the reply patch and the escape, for A1 and A3, graded 2 at a time."""
-    course = _course(tmp_path_factory.mktemp("a1a3"), "a1", "a3")
+def graded_a1_a3(tmp_path_factory, generated_course):
+    """Solution, untouched copy, and the reply patch with the escape in one submission, for A1 and A3, graded 2 at
+    a time (each forgery alone is graded on A2 above; here they meet a grader that starts a Dask cluster)."""
+    course = _course(tmp_path_factory.mktemp("a1a3"), generated_course, "a1", "a3")
     heartbeat = Path("/tmp") / f"plsim-forgery-heartbeat-{course.parent.name}"
     for a in ("a1", "a3"):
         _submit(course, "solution", a, _answer(_release(course, a), _solutions(course, a)))
         _submit(course, "untouched", a, _release(course, a))
-        _submit(course, "reply-patch", a, _first(_release(course, a), REPLY_PATCH))
-        _submit(course, "escape", a, _first(_release(course, a), _escape(course, a, heartbeat)))
+        # The reply patch runs first (every later error hidden from the kernel's reply), then the escape: a
+        # solution the escape read, or an error the patch hid, would score.
+        _submit(course, "reply-patch-and-escape", a,
+                _first(_first(_release(course, a), _escape(course, a, heartbeat)), REPLY_PATCH))
     before = _tree(course)
     status = {a: assign.autograde(course, a, jobs=2, timeout=HANG_TIMEOUT * 2, feedback=False) for a in ("a1", "a3")}
     return {"course": course, "status": status, "before": before, "heartbeat": heartbeat}
@@ -445,13 +453,13 @@ def graded_a1_a3(tmp_path_factory):
 @pytest.mark.parametrize("a", ["a1", "a3"])
 def test_a1_a3_solution_full_marks_forgeries_nothing(graded_a1_a3, a):
     course = graded_a1_a3["course"]
-    assert graded_a1_a3["status"][a] == {"solution": 0, "untouched": 0, "reply-patch": 0, "escape": 0}
+    assert graded_a1_a3["status"][a] == {"solution": 0, "untouched": 0, "reply-patch-and-escape": 0}
     grades = _grades(course, a, "solution")
     assert _auto_score(grades) == AUTO_POINTS, grades
     assert [k for k, v in grades.items() if v is None] == ["q6-written"]
-    for student in ("untouched", "reply-patch", "escape"):
+    for student in ("untouched", "reply-patch-and-escape"):
         assert _auto_score(_grades(course, a, student)) == 0, (student, _grades(course, a, student))
-    for student in ("solution", "escape"):
+    for student in ("solution", "reply-patch-and-escape"):
         assert not any(processes_of(uid) for uid in _sandbox_uids(course, a, student))
     assert _tree(course) == graded_a1_a3["before"]
     time.sleep(0.5)

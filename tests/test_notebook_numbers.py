@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from _notebook_numbers import key_point_cells, key_points_not_from_run, typed_results
+from _notebook_numbers import (key_number_differences, key_numbers, key_point_cells, key_points_not_from_run,
+                               typed_results)
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -46,3 +47,18 @@ def test_the_checks_can_fail():
     run = {"cells": [_cell("code", "", ["speedup 1.87x, 42 rounds\n"]),
                      _cell("code", "", ["* 1.87x speedup, 42 rounds, 0.93 accuracy\n"], tags=["key-points"])]}
     assert key_points_not_from_run(run) == [(1, "0.93")]
+
+
+def test_key_numbers_leave_out_timings_and_catch_a_changed_number():
+    def run(accuracy, seconds, speedup):
+        text = (f"* Bagging scored {accuracy} with 16 members (test accuracy).\n"
+                f"* The fits took {seconds} s on the cluster (measured), {speedup}x faster.\n"
+                f"* Local SGD sent {speedup}x fewer bytes: 42 kB,\n  parameters equal to 3.1e-16.\n")
+        return {"cells": [{"cell_type": "code", "source": "", "metadata": {"tags": ["key-points"]},
+                           "outputs": [{"output_type": "display_data", "data": {"text/markdown": text}}]}]}
+    english, french = run("0.912", "1.20", "1.9"), run("0.912", "2.75", "1.4")
+    assert key_numbers(english) == [("* Bagging scored # with # members (test accuracy).", ["0.912", "16"]),
+                                    ("* Local SGD sent #x fewer bytes: # kB, parameters equal to #.", ["42"])]
+    assert key_number_differences(english, french) == []  # only timings and ratios differ
+    changed = key_number_differences(english, run("0.905", "1.20", "1.9"))
+    assert len(changed) == 1 and "0.912" in changed[0] and "0.905" in changed[0]
