@@ -117,11 +117,11 @@ def _bullets(text: str) -> list[str]:
 def key_numbers(nb: dict) -> list[tuple[str, list[str]]]:
     """What a run's key points say that does not depend on timing: ``(item with its numbers masked, numbers)``.
 
-    The key-points cell's code is the same in both editions and formats the run's own variables, so two runs
-    of the same notebook (the English one and its French twin, same data, same seeds) print the same
-    items with the same numbers, except where a number is a measured time or speedup: items that speak of a
-    measurement are left out, and so is every number followed by a time or ratio unit, or printed as
-    rounding noise (``4.4e-16``).
+    The key-points cell's code is the same in both editions and formats the run's own variables (its words
+    translated through plsim's catalogue in French), so two runs of the same notebook (the English one and its
+    French twin, same data, same seeds) print the same items with the same numbers, except where a number is
+    a measured time or speedup: items that speak of a measurement are left out, and so is every number
+    followed by a time or ratio unit, or printed as rounding noise (``4.4e-16``).
     """
     found = []
     for i in key_point_cells(nb):
@@ -141,6 +141,6 @@ def key_number_differences(english: dict, french: dict) -> list[str]:
     if len(en) != len(fr):
         problems.append(f"{len(en)} key-point items in English, {len(fr)} in French")
     for (en_text, en_numbers), (fr_text, fr_numbers) in zip(en, fr):
-        if en_text != fr_text or en_numbers != fr_numbers:
+        if en_numbers != fr_numbers:  # the words may be translated; the numbers may not differ
             problems.append(f"English {en_numbers} in {en_text[:160]!r}\n   French {fr_numbers} in {fr_text[:160]!r}")
     return problems
