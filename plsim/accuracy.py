@@ -165,8 +165,9 @@ class AccuracyComparison:
         """Two sentences: both accuracies, the paired difference with its interval; the verdict."""
         first = (_("{name_a} {accuracy_a:.3f} against {name_b} {accuracy_b:.3f} (test "
                     "accuracy, measured): {evidence}.").format(name_a=self.name_a, accuracy_a=self.accuracy_a, name_b=self.name_b, accuracy_b=self.accuracy_b, evidence=self.evidence()))
-        second = (f"{self.name_a} {self.relation} {self.name_b}"
-                  + (_(" on this test set.") if self.verdict == NO_CLEAR_DIFFERENCE else "."))
+        second = {"beats": _("{name_a} beats {name_b}."), "is beaten by": _("{name_a} is beaten by {name_b}.")}.get(
+            self.relation, _("{name_a} is about as good as {name_b} on this test set.")).format(
+            name_a=self.name_a, name_b=self.name_b)
         return f"{_sentence(first)} {_sentence(second)}"
 
     def __str__(self) -> str:

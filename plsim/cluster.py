@@ -432,7 +432,7 @@ def _session_plan(shared: bool | None, n_workers: int | None, threads_per_worker
         differ.append(_("processes=False (thread workers live inside this kernel)"))
     if not differ:
         return plan, None
-    why = _("{join} differ from this session's shared cluster ({describe})").format(join=', '.join(differ), describe=plan.describe())
+    why = _("{join} differ from this session's shared cluster ({describe})").format(join=', '.join(differ), describe=plan.describe_text())
     if shared:
         raise ValueError(f"shared=True, but {why}: leave those arguments out to join the shared cluster, "
                          "or pass shared=False for a private one")

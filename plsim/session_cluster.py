@@ -49,6 +49,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from plsim.i18n import N_, _
+
 if TYPE_CHECKING:
     from dask.distributed import Client
 
@@ -96,6 +98,11 @@ class SessionPlan:
     def describe(self) -> str:
         return (f"{self.n_workers} worker(s) of {self.threads_per_worker} thread(s), "
                 f"{self.memory_limit / 2**20:,.0f} MiB each")
+
+    def describe_text(self) -> str:
+        """:meth:`describe` in the student's language (:mod:`plsim.i18n`)."""
+        return _("{n_workers} worker(s) of {threads} thread(s), {mib:,.0f} MiB each").format(
+            n_workers=self.n_workers, threads=self.threads_per_worker, mib=self.memory_limit / 2**20)
 
 
 def session_requested(environ: Mapping[str, str] | None = None) -> bool:
@@ -436,10 +443,10 @@ async def _serve(args: argparse.Namespace, stop: threading.Event) -> str:
             await asyncio.sleep(_POLL)
             if stop.is_set():
                 _retire(path)
-                return "told to stop"
+                return N_("told to stop")
             if _server_gone(args.watch_pid, args.watch_started):
                 _retire(path)
-                return "its Jupyter server exited"
+                return N_("its Jupyter server exited")
             if scheduler.client_comms:
                 idle_since = None
                 continue
@@ -453,7 +460,7 @@ async def _serve(args: argparse.Namespace, stop: threading.Event) -> str:
                 lock.release()
                 continue
             _retire(path, lock)   # from here no kernel can find it
-            return f"no notebook connected for {args.idle_timeout:g} s"
+            return _("no notebook connected for {seconds:g} s").format(seconds=args.idle_timeout)
     finally:
         _remove_if_ours(path)
         await cluster.close()
@@ -478,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
     reason = asyncio.run(_serve(args, stop))   # on an error the traceback stays in the log for the kernel
-    print(f"plsim session cluster ended: {reason}", flush=True)
+    print(_("plsim session cluster ended: {reason}").format(reason=_(reason)), flush=True)
     with contextlib.suppress(FileNotFoundError):
         Path(args.scheduler_file).with_suffix(".log").unlink()
     return 0

@@ -94,33 +94,40 @@ def _gib(n: int) -> str:
 
 
 def format_info(info: dict[str, Any]) -> str:
-    """The human-readable report."""
-    lines = [f"plsim {info['versions']['plsim']} on Python {info['python']} ({info['platform']})", ""]
-    lines.append("versions:")
+    """The human-readable report (in the language of :mod:`plsim.i18n`)."""
+    from plsim.i18n import _
+
+    lines = [_("plsim {version} on Python {python} ({platform})").format(
+        version=info["versions"]["plsim"], python=info["python"], platform=info["platform"]), ""]
+    lines.append(_("versions:"))
+    missing = _("not installed")
     for name, version in info["versions"].items():
-        lines.append(f"  {name:<13} {version or 'not installed'}")
+        lines.append(f"  {name:<13} {version or missing}")
     res = info["resources"]
     lines += [
         "",
-        "resources this process may use:",
-        f"  CPUs    {res['cpus']:<4}  (from {res['cpu_source']})",
-        f"  memory  {_gib(res['memory_bytes']):<9} (from {res['memory_source']})",
+        _("resources this process may use:"),
+        _("  CPUs    {cpus:<4}  (from {source})").format(cpus=res["cpus"], source=res["cpu_source"]),
+        _("  memory  {memory:<9} (from {source})").format(memory=_gib(res["memory_bytes"]), source=res["memory_source"]),
     ]
     if res["cpus"] < 2:
-        lines.append("  note: with 1 usable CPU, parallel runs cannot be faster than sequential ones.")
+        lines.append(_("  note: with 1 usable CPU, parallel runs cannot be faster than sequential ones."))
     cluster = info.get("cluster")
     if cluster is not None:
-        lines += ["", "cluster:"]
+        lines += ["", _("cluster:")]
         if not cluster["ok"]:
-            lines.append(f"  FAILED: {cluster.get('error', 'a worker did not answer')}")
+            lines.append(_("  FAILED: {error}").format(error=cluster.get("error", _("a worker did not answer"))))
         else:
             lines += [
-                f"  {cluster['kind']} scheduler {cluster['scheduler']}: {cluster['workers']} workers, "
-                f"{cluster['threads']} threads",
-                f"  dashboard     {cluster['dashboard'] or 'not available (install plsim[notebooks] for bokeh)'}",
-                f"  started in    {cluster['start_seconds']:.2f} s (measured)",
-                f"  one task per worker answered in {cluster['task_roundtrip_seconds'] * 1000:.1f} ms (measured)",
-                f"  closed in     {cluster['close_seconds']:.2f} s (measured)",
+                _("  {kind} scheduler {scheduler}: {workers} workers, {threads} threads").format(
+                    kind=cluster["kind"], scheduler=cluster["scheduler"], workers=cluster["workers"],
+                    threads=cluster["threads"]),
+                _("  dashboard     {dashboard}").format(
+                    dashboard=cluster["dashboard"] or _("not available (install plsim[notebooks] for bokeh)")),
+                _("  started in    {seconds:.2f} s (measured)").format(seconds=cluster["start_seconds"]),
+                _("  one task per worker answered in {ms:.1f} ms (measured)").format(
+                    ms=cluster["task_roundtrip_seconds"] * 1000),
+                _("  closed in     {seconds:.2f} s (measured)").format(seconds=cluster["close_seconds"]),
             ]
     return "\n".join(lines)
 

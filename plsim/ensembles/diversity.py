@@ -165,11 +165,12 @@ class MemberComparison:
         """``"beats"``, ``"is about as good as"`` or ``"is beaten by"`` its best member.
 
         From the paired interval when there is one (``versus_best``); from the
-        sign of :attr:`gain` alone otherwise.
+        sign of :attr:`gain` alone otherwise. A code that programs compare (the
+        notebooks key their sentences by it): English in every language.
         """
         if self.versus_best is not None:
             return self.versus_best.relation
-        return "beats" if self.gain > 0 else "is beaten by" if self.gain < 0 else _("is about as good as")
+        return "beats" if self.gain > 0 else "is beaten by" if self.gain < 0 else "is about as good as"
 
     @property
     def beats_best(self) -> bool:
@@ -188,7 +189,7 @@ class MemberComparison:
                               "outvote it where it is right").format(value=(ranked[0] - ranked[1]) * 100, best_member=self.best_member))
         if not reasons:
             reasons.append(_("its members' errors (r = {r:.2f}) do not cancel on this data").format(r=r))
-        return " and ".join(reasons)
+        return _(" and ").join(reasons)
 
     def explain(self) -> str:
         """Whether the ensemble beats its best member (with the paired interval), and the likely reason."""
@@ -198,7 +199,7 @@ class MemberComparison:
         evidence = "" if self.versus_best is None else f" ({self.versus_best.evidence()})"
         relation = self.relation
         if relation == "beats":
-            better = f" by {self.gain * 100:.1f} points" if self.versus_best is None else ""
+            better = _(" by {points:.1f} points").format(points=self.gain * 100) if self.versus_best is None else ""
             return (_("{head}: better{better}{evidence}. Its members are wrong on partly "
                        "different samples (error correlation r = {r:.2f}), so combining them "
                        "cancels some mistakes.").format(head=head, better=better, evidence=evidence, r=r))
@@ -210,8 +211,9 @@ class MemberComparison:
             return (_("{head}: about as good as it{evidence}, so it does not earn its extra "
                        "fits here, because {reasons_no_gain}.").format(head=head, evidence=evidence, reasons_no_gain=self._reasons_no_gain()))
         if self.versus_best is None:
-            evidence = f" ({self.gain * 100:+.1f} points)"
-        return f"{head}: worse{evidence}, because {self._reasons_no_gain()}."
+            evidence = _(" ({points:+.1f} points)").format(points=self.gain * 100)
+        return _("{head}: worse{evidence}, because {reasons_no_gain}.").format(
+            head=head, evidence=evidence, reasons_no_gain=self._reasons_no_gain())
 
     def __str__(self) -> str:
         return self.explain()

@@ -76,6 +76,7 @@ from plsim.cluster import current_client
 from plsim.executor.client import check_client, worker_threads
 from plsim.executor.interrupt import cancel_on_interrupt
 from plsim.executor.memory import check_data_fits, memory_guard
+from plsim.i18n import _
 
 __all__ = ["Executor", "Sequential", "Dask", "Joblib", "TaskResult", "resolve_executor", "LOCAL"]
 
@@ -241,8 +242,12 @@ class Executor:
         return Done(value, "plsim-sent")
 
     def describe(self) -> str:
-        """One line for histories and plots ("sequential", "2 Dask workers", ...)."""
+        """One line for histories and errors ("sequential", "2 Dask workers", ...), in English."""
         return self.kind
+
+    def describe_text(self) -> str:
+        """:meth:`describe` in the student's language (:mod:`plsim.i18n`), for what a run prints."""
+        return _(self.describe())
 
     @contextlib.contextmanager
     def running(self, what: str = "the run") -> Iterator[Executor]:
@@ -506,6 +511,10 @@ class Dask(Executor):
     def describe(self) -> str:
         n = len(self.threads())
         return f"{n} Dask worker{'s' if n != 1 else ''}"
+
+    def describe_text(self) -> str:
+        n = len(self.threads())
+        return (_("{n} Dask worker") if n == 1 else _("{n} Dask workers")).format(n=n)
 
     def wait(self, handles, *, timeout=None):
         import distributed

@@ -222,14 +222,17 @@ def explain_worker_loss(
         return None
     limits = _memory_limits_or_none(client) or list(getattr(since, "limits", ()))
     peak = max(int(event.get("rss", 0)) for _, event in restarts)
-    limit = f"its memory limit of {_mib(min(limits))}" if limits else "its memory limit"
-    return WorkerMemoryError(
-        f"{what} ran out of memory on a Dask worker: a worker went over {_terminate_fraction():.0%} of {limit} "
-        f"(it held {_mib(peak)}) and was restarted, {len(restarts)} time(s), so {what} could not finish. "
+    from plsim.i18n import _
+
+    # what the student reads when their run dies of memory: in their language (plsim.i18n)
+    limit = _("its memory limit of {limit}").format(limit=_mib(min(limits))) if limits else _("its memory limit")
+    return WorkerMemoryError(_(
+        "{what} ran out of memory on a Dask worker: a worker went over {fraction:.0%} of {limit} "
+        "(it held {peak}) and was restarted, {restarts} time(s), so {what} could not finish. "
         "Shrink it: fewer or smaller models (n_estimators, max_depth, hidden layers), fewer clients or "
         "rounds at once, less data (fewer rows or features); or give each worker more memory: "
         "plsim.start_cluster(n_workers=<fewer>, memory_limit=<more>)"
-    )
+    ).format(what=what, fraction=_terminate_fraction(), limit=limit, peak=_mib(peak), restarts=len(restarts)))
 
 
 @contextlib.contextmanager

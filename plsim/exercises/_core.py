@@ -265,7 +265,7 @@ class ClusterWork:
     running: int = 0
 
 
-TOGETHER = ("Submit them all before you wait for any result (client.map, or client.submit in a loop, then "
+TOGETHER = N_("Submit them all before you wait for any result (client.map, or client.submit in a loop, then "
             "client.gather).")
 
 
@@ -319,7 +319,7 @@ def cluster_work(seen: Any, parts: Any, same: Callable[[Any, Any], bool], *, wha
             _("the {n_used} tasks that computed your {what} ran one at a time: you asked for "
                "each one's result before you submitted the next (the scheduler saw every result "
                "gathered before the next task arrived), so the workers could not run them side "
-               "by side. {together}").format(n_used=len(used), what=what, together=together), used, flight, running)
+               "by side. {together}").format(n_used=len(used), what=what, together=_(together)), used, flight, running)
     return ClusterWork("", used, flight, running)
 
 
@@ -338,5 +338,5 @@ def check_code(name: str, function: Any, *, quiet: bool = False, **context: Any)
     except Exception as exc:  # the student's code raised: show where, keep the notebook running
         tb = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return _emit(Feedback(_("[{name}] your code raised {tb}. {hint}").format(name=name, tb=tb, hint=_(ex.hint) if ex.hint else "").rstrip(), False), quiet)
-    prefix = "correct! " if ok else "not quite: "
-    return _emit(Feedback(f"[{name}] {prefix}{message}".rstrip(), bool(ok)), quiet)
+    text = (_("[{name}] correct! {message}") if ok else _("[{name}] not quite: {message}")).format(name=name, message=message)
+    return _emit(Feedback(text.rstrip(), bool(ok)), quiet)

@@ -126,9 +126,11 @@ def _holds(value: np.ndarray, parts: list[np.ndarray]) -> str:
     counts = np.rint(coef).astype(int)
     if not np.allclose(np.stack(parts, axis=1) @ counts, value, rtol=1e-9, atol=1e-9) or (counts < 0).any():
         return _("something that is not a sum of the ranks' parts")
-    held = ", ".join(f"rank {q}'s part" + (f" {n} times" if n > 1 else "") for q, n in enumerate(counts) if n)
+    held = ", ".join((_("rank {q}'s part {n} times") if n > 1 else _("rank {q}'s part")).format(q=q, n=n)
+                     for q, n in enumerate(counts) if n)
     missing = [q for q, n in enumerate(counts) if n == 0]
-    return (held or "nothing") + (f" (missing rank(s) {missing})" if missing else "")
+    held = held or _("nothing")
+    return _("{held} (missing rank(s) {missing})").format(held=held, missing=missing) if missing else held
 
 
 def _wrong_sum_message(p: int, wrong: list[int], gathered: list[list[np.ndarray]], vectors: list[np.ndarray]) -> str:
@@ -202,14 +204,14 @@ def _run_ring(fn: Any, client: Any = None, **_ignored: Any) -> tuple[bool, str]:
         if not all(np.allclose(v / p, m, rtol=1e-12, atol=1e-12) for v, m in zip(values, plsim_mean)):
             return False, _("with p = {p} your result differs from plsim.comm.ring_allreduce's.").format(p=p)
         sums = [np.sum([np.array_split(v, p)[c] for v in vectors], axis=0) for c in range(p)]
-        work = cluster_work(seen, sums, _is_chunk_sum, what="summed chunks", own="plsim.comm.ring_allreduce",
+        work = cluster_work(seen, sums, _is_chunk_sum, what=_("summed chunks"), own="plsim.comm.ring_allreduce",
                             own_modules=("plsim.comm.",),
                             how=_("every chunk must move as the input of a client.submit task on the receiving "
                                    "rank's worker, and the table you return must hold those tasks' futures"),
                             together=_("Do not wait for a transfer's result inside the ring: a task's input can be the "
                                         "future of a task that has not finished yet, and Dask runs it when it has."))
         if work.problem:
-            return False, f"with p = {p}: {work.problem}"
+            return False, _("with p = {p}: {problem}").format(p=p, problem=work.problem)
         most_inputs = max(len(t.dependencies) for t in computed)
         if most_inputs > 2:
             return False, (_("one of your tasks took {most_inputs} chunks at once: that is an "

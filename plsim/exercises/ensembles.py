@@ -260,7 +260,7 @@ def _run_bagging(fn: Any, client: Any = None, **_ignored: Any) -> tuple[bool, st
                           "DecisionTreeClassifier(random_state=seed), (rows, seed) from "
                           "member_draws(n_members, len(y), random_state), and take the most "
                           "common label per row.").format(agree=agree))
-    work = cluster_work(seen, _members_of_the_check(), _is_member(case["X_test"]), what="members' trees", how=how,
+    work = cluster_work(seen, _members_of_the_check(), _is_member(case["X_test"]), what=_("members' trees"), how=how,
                         own="ParallelBaggingClassifier")
     if work.problem:
         return False, work.problem

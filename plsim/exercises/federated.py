@@ -193,7 +193,7 @@ def _run_fedavg_round(fn: Any, dask_client: Any = None, **_ignored: Any) -> tupl
                           "party's local training with client_seed(random_state, round_index, "
                           "party.client_id) and subtract the weighted average of the deltas "
                           "from w_global.").format(gap=gap))
-    work = cluster_work(seen, _deltas_of_the_check(), _is_update(case["w_global"]), what="parties' updates", how=how,
+    work = cluster_work(seen, _deltas_of_the_check(), _is_update(case["w_global"]), what=_("parties' updates"), how=how,
                         own="run_federated")
     if work.problem:
         return False, work.problem

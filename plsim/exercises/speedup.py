@@ -269,7 +269,7 @@ def check_batched(function: Any, *, client: Any, n_tasks: int = 23, batch_size: 
         return False, (_("the results are right, but the cluster ran {ran} Dask task(s) for "
                           "{n_tasks} tasks in batches of {batch_size}: submit one Dask task per "
                           "batch ({batches}), each running func on its tasks").format(ran=ran, n_tasks=n_tasks, batch_size=batch_size, batches=batches))
-    work = cluster_work(seen, want, _holds_result, what="results", own="run_parallel", how=how)
+    work = cluster_work(seen, want, _holds_result, what=_("results"), own="run_parallel", how=how)
     if work.problem:
         return False, work.problem
     return True, (_("same results as plsim.speedup.run_sequential on {n_tasks} tasks, computed "

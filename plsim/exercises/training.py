@@ -184,7 +184,7 @@ def _run_async_ps(fn: Callable, *, client: Any, model: Any, X: np.ndarray, y: np
         return False, problem
     problem = check_ps_log(log, PS_WORKERS, PS_UPDATES)
     if problem:
-        return False, f"with {PS_WORKERS} workers: {problem}"
+        return False, _("with {PS_WORKERS} workers: {problem}").format(PS_WORKERS=PS_WORKERS, problem=problem)
     want, gradients, staleness = _replay(model, shards, w0, PS_LR, log)
     gap = float(np.abs(w - want).max())
     if not np.allclose(w, want, rtol=1e-9, atol=1e-12):
@@ -194,13 +194,13 @@ def _run_async_ps(fn: Callable, *, client: Any, model: Any, X: np.ndarray, y: np
                           "copy the worker read), and send each worker the parameters it is "
                           "recorded as reading").format(PS_WORKERS=PS_WORKERS, gap=gap))
     # A log and parameters can be simulated in this process; the scheduler's record says what really ran.
-    work = cluster_work(seen, gradients, _is_gradient, what="gradients", own="async_sgd",
+    work = cluster_work(seen, gradients, _is_gradient, what=_("gradients"), own="async_sgd",
                         how=_("compute every gradient as a task on the cluster (client.submit(model.gradient, w, X_i, "
                                "y_i, pure=False)) and apply the results as they finish (as_completed)"),
                         together=_("Submit every worker's gradient before you wait for any, and take them back in the "
                                     "order they finish (as_completed)."))
     if work.problem:
-        return False, f"with {PS_WORKERS} workers: {work.problem}"
+        return False, _("with {PS_WORKERS} workers: {problem}").format(PS_WORKERS=PS_WORKERS, problem=work.problem)
     hist = np.bincount(staleness)
     return True, (_("your server applied {PS_UPDATES} gradients from {PS_WORKERS} workers in "
                      "the order the cluster finished them, each computed by a task on the "

@@ -77,7 +77,10 @@ class CommunicationLedger:
 
     def table(self) -> str:
         """A plain-text table: one row per round (bytes measured, seconds simulated)."""
-        lines = [f"{'round':>5} {'bytes down':>12} {'bytes up':>12} {'messages':>9} {'simulated s':>12}"]
+        from plsim.i18n import _
+
+        heads = (_("round"), _("bytes down"), _("bytes up"), _("messages"), _("simulated s"))
+        lines = ["{:>5} {:>12} {:>12} {:>9} {:>12}".format(*heads)]
         for r in self.rounds:
             lines.append(f"{r.round:>5} {r.bytes_down:>12,} {r.bytes_up:>12,} "
                          f"{r.messages_down + r.messages_up:>9} {r.simulated_seconds:>12.3f}")

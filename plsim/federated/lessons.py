@@ -98,8 +98,8 @@ class RoundRatio:
     def __str__(self) -> str:
         if self.kind == "none":
             return _("no ratio (neither reached the target)")
-        prefix = {"exact": "", "at most": "at most ", "at least": "at least "}[self.kind]
-        return f"{prefix}{self.ratio:.2f}x"
+        text = {"exact": "{ratio:.2f}x", "at most": _("at most {ratio:.2f}x"), "at least": _("at least {ratio:.2f}x")}
+        return text[self.kind].format(ratio=self.ratio)
 
 
 def round_ratio(fedsgd: LrTuning, fedavg: LrTuning) -> RoundRatio:

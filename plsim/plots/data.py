@@ -48,7 +48,7 @@ def plot_label_distribution(
     fig, ax = new_axes(ax, figsize=(6.4, max(2.5, min(7.0, 0.14 * len(shown) + 1.5))))
     values = shown / np.maximum(shown.sum(axis=1, keepdims=True), 1) if normalize else shown
     im = ax.imshow(values, aspect="auto", cmap="Blues", interpolation="nearest")
-    fig.colorbar(im, ax=ax, label=_("share of the client's samples") if normalize else "samples (count)")
+    fig.colorbar(im, ax=ax, label=_("share of the client's samples") if normalize else _("samples (count)"))
     ax.set_xlabel(_("class label"))
     ax.set_ylabel(_("client"))
     ax.set_xticks(range(counts.shape[1]))

@@ -57,9 +57,10 @@ def plot_accuracy_vs_members(curve: AccuracyCurve, ax: Any = None, *, label: str
     ax.set_ylabel(_("test accuracy (fraction correct)"))
     integer_ticks(ax)
     final = curve.ensemble[-1]
-    verb = "beat" if curve.gain > 0 else "did not beat"
-    ax.set_title(_("{n_m} members: {final:.1%} test accuracy; they {verb} one member "
-                    "({member_mean:.1%})").format(n_m=len(m), final=final, verb=verb, member_mean=curve.member_mean),
+    ax.set_title((_("{n_m} members: {final:.1%} test accuracy; they beat one member ({member_mean:.1%})")
+                  if curve.gain > 0 else
+                  _("{n_m} members: {final:.1%} test accuracy; they did not beat one member ({member_mean:.1%})")
+                  ).format(n_m=len(m), final=final, member_mean=curve.member_mean),
                  fontsize=10)
     # legend under the axes: the band and the curves use the whole plot area
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, frameon=False)

@@ -34,7 +34,7 @@ def plot_scaling_out(
     *,
     colors: Mapping[str, str] | None = None,
     ideal: bool = True,
-    ylabel: str = "speedup T1 / Tp (x)",
+    ylabel: str | None = None,
     title: str | None = None,
     ax: Any = None,
 ) -> Any:
@@ -77,7 +77,7 @@ def plot_scaling_out(
     ax.set_yscale("log", base=2)
     plain_log_ticks(ax, base=2)  # 1, 2, 4 ... 1024 rather than 2^k
     ax.set_xlabel(_("workers (log scale)"))
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(_("speedup T1 / Tp (x)") if ylabel is None else ylabel)
     if title:
         ax.set_title(title, fontsize=11 if len(title) > 60 else None)
     ax.grid(alpha=0.3, which="both")

@@ -100,14 +100,14 @@ def plot_loss_curves(histories: Sequence[TrainingHistory] | TrainingHistory, *, 
         name = labels[i] if labels is not None else h.method
         # a few markers per curve (staggered so identical curves still show every run)
         every = max(1, len(xs) // 8)
-        ax.plot(xs, h.loss, label=f"{name} ({h.time_kind})", markevery=(i * every // max(len(histories), 1), every),
+        ax.plot(xs, h.loss, label=f"{name} ({_(h.time_kind)})", markevery=(i * every // max(len(histories), 1), every),
                 **style)
-        kinds.add(h.time_kind)
+        kinds.add(_(h.time_kind))
     if x == "bytes":
         from matplotlib.ticker import EngFormatter
 
         ax.xaxis.set_major_formatter(EngFormatter(unit="B", sep=" "))
-    default = {"steps": "updates applied", "time": _("time (s, {join})").format(join=' / '.join(sorted(kinds))),
+    default = {"steps": _("updates applied"), "time": _("time (s, {join})").format(join=' / '.join(sorted(kinds))),
                "bytes": _("bytes sent so far (counted)")}[x]
     ax.set_xlabel(xlabel or default)
     ax.set_ylabel(_("training loss (cross-entropy)"))
@@ -189,14 +189,14 @@ def plot_loss_costs(histories: Sequence[TrainingHistory] | TrainingHistory, *, s
     from plsim.comm import link_preset
 
     histories = _check_histories(histories)
-    name = link if isinstance(link, str) else "given"
+    name = link if isinstance(link, str) else _("given")
     link_model = link_preset(link) if isinstance(link, str) else link
     if axes is None:
         fig = _Figure(figsize=(13, 4.0), layout="constrained")
         axes = fig.subplots(1, 3, sharey=True)
     if len(axes) != 3:
         raise ValueError(f"axes must be three matplotlib axes, got {len(axes)}")
-    titles = list(titles) if titles is not None else ["Per step", "Per byte sent", "Per simulated second"]
+    titles = list(titles) if titles is not None else [_("Per step"), _("Per byte sent"), _("Per simulated second")]
     simulated = [simulated_history(h, step_seconds=step_seconds, link=link_model) for h in histories]
     plot_loss_curves(histories, x="steps", labels=labels, ax=axes[0], title=titles[0], xlabel=_(steps_label))
     plot_loss_curves(histories, x="bytes", labels=labels, ax=axes[1], title=titles[1])
@@ -230,7 +230,7 @@ def plot_staleness(histories: Sequence[TrainingHistory] | TrainingHistory, *, ax
     width = 0.8 / len(histories)
     colors = [_color(h.method, i) for i, h in enumerate(histories)]
     styles = variant_styles(colors, [h.time_kind for h in histories])
-    names = [f"{h.method} ({h.time_kind})" for h in histories]
+    names = [f"{h.method} ({_(h.time_kind)})" for h in histories]
     for i, (h, style, name) in enumerate(zip(histories, styles, names)):
         counts = np.bincount(np.asarray(h.staleness, dtype=int), minlength=top + 1)
         seen = counts > 0  # no zero-height bars (they would draw as stray lines on the axis)
@@ -280,11 +280,11 @@ def plot_pipeline_timeline(timeline: Timeline, *, ax: Any = None) -> Figure:
                 ax.text((start + end) / 2 - origin, s, str(j), ha="center", va="center", fontsize=7, color="white")
     ax.set_yticks(range(timeline.n_stages), [_("stage {s}").format(s=s) for s in range(timeline.n_stages)])
     ax.invert_yaxis()
-    ax.set_xlabel(_("time ({value})").format(value='simulated units' if timeline.kind != MEASURED else 's, measured'))
+    ax.set_xlabel(_("time (simulated units)") if timeline.kind != MEASURED else _("time (s, measured)"))
     formula = bubble_fraction(timeline.n_stages, timeline.n_micro)
     note = _("; task overhead dwarfs the tiny stages") if timeline.bubble_fraction > formula + 0.2 else ""
     ax.set_title(_("{kind}: stages idle {bubble_fraction:.0%} of the time, formula "
-                    "(p-1)/(m+p-1) = {formula:.0%} (p={n_stages}, m={n_micro}){note}").format(kind=timeline.kind, bubble_fraction=timeline.bubble_fraction, formula=formula, n_stages=timeline.n_stages, n_micro=timeline.n_micro, note=note),
+                    "(p-1)/(m+p-1) = {formula:.0%} (p={n_stages}, m={n_micro}){note}").format(kind=_(timeline.kind), bubble_fraction=timeline.bubble_fraction, formula=formula, n_stages=timeline.n_stages, n_micro=timeline.n_micro, note=note),
                  fontsize=10)
     # legend outside the chart, right of it, so it never hides a bar
     ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
@@ -351,7 +351,7 @@ def plot_size_speedup(sweep: SizeSpeedup, *, ax: Any = None) -> Figure:
     ax.plot(grid, curve, **{**model_style(COLORS["predicted"]), "marker": None},
             label=_("α–β model, {replicas} replicas on {replicas} CPUs ({PREDICTED})").format(replicas=sweep.replicas, PREDICTED=_(PREDICTED)))
     ax.plot(params, sweep.speedup, **{**measured_style(COLORS["parallel"]), "linestyle": "none"},
-            label=_("{replicas} replicas, one step ({kind})").format(replicas=sweep.replicas, kind=_(sweep.kind)))
+            label=_("{replicas} replicas, one step ({kind})").format(replicas=sweep.replicas, kind=sweep.kind))
     crossover = sweep.crossover_params()
     if crossover is not None and grid[0] <= crossover <= grid[-1]:
         ax.axvline(crossover, color=COLORS["predicted"], linestyle=":", linewidth=1)

@@ -347,7 +347,7 @@ def async_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
     hist = TrainingHistory(method, "measured", info={
         "n_workers": n_workers, "staleness_bound": bound, "delays": delays_arr.tolist(),
         "loss_kind": "full training loss", "bytes_kind": "gradient push + parameter pull, counted from payloads",
-        "executed_on": ex.describe()})
+        "executed_on": ex.describe_text()})
     clocks = _Clocks(n_workers, bound)
     version = 0
     owner: dict[str, tuple[int, int, int]] = {}  # task key -> (worker, pulled version, clock gap)

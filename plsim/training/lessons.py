@@ -238,7 +238,7 @@ def course_figures(executor: Any = None, *, small: bool | None = None) -> dict[s
         "data_parallel_speedup_2w": round(sweep.speedup[-1], 3),
         "data_parallel_predicted_2w": round(sweep.predicted_speedup(big, one_process_s=sweep.one_process_s[-1]), 3),
         "data_parallel_small_speedup_2w": round(step_speedup(dp, ref), 5),
-        "data_parallel_kind": sweep.kind,
+        "data_parallel_kind": sweep.kind_en,
         "data_parallel_params": list(sweep.params),
         "data_parallel_speedups": [round(s, 3) for s in sweep.speedup],
         "data_parallel_predicted_speedups": [round(sweep.predicted_speedup(n, one_process_s=t), 3)

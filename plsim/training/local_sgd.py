@@ -124,7 +124,7 @@ def local_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None,
     w = check_w0(model, w0, random_state)
     hist = TrainingHistory("local_sgd", "measured", info={
         "n_workers": n_workers, "H": H, "loss_kind": "full training loss of the averaged model",
-        "bytes_kind": "parameters up + average down, counted from payloads", "executed_on": ex.describe()})
+        "bytes_kind": "parameters up + average down, counted from payloads", "executed_on": ex.describe_text()})
     hist.steps.append(0)
     hist.loss.append(model.loss(w, X, y))
     hist.time.append(0.0)

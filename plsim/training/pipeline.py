@@ -400,7 +400,7 @@ def pipeline_gradient(model: MLP, w: np.ndarray, X: np.ndarray, y: np.ndarray, *
     if model.l2:
         loss += 0.5 * model.l2 * float(w @ w)
         grad = grad + model.l2 * w
-    info = {"workers": ran_on, "executed_on": ex.describe(), "micro_batch_sizes": [len(r) for r in micro],
+    info = {"workers": ran_on, "executed_on": ex.describe_text(), "micro_batch_sizes": [len(r) for r in micro],
             "stage_workers": home, "timeline_source": source}
     return PipelineResult(float(loss), grad, stages, timeline, int(nbytes), info)
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from plsim.comm import LinkModel, comm_time
 from plsim.executor import resolve_executor
+from plsim.i18n import _
 from plsim.validation import check_positive_int, check_real
 
 __all__ = ["predict_scaling", "measure_scaling", "measure_size_speedup", "SizeSpeedup", "MODES"]
@@ -150,7 +151,19 @@ class SizeSpeedup:
 
     @property
     def kind(self) -> str:
-        """``"measured"``, or what the measured data-parallel times are when replicas had to take turns."""
+        """``"measured"``, or what the measured data-parallel times are when replicas had to take turns.
+
+        In the student's language (:mod:`plsim.i18n`); :attr:`kind_en` is the same text in English.
+        """
+        if self.parallel >= self.replicas:
+            return _("measured")
+        return (_("measured, {replicas} replicas taking turns on {cpus} CPU") if self.parallel == 1 else
+                _("measured, {replicas} replicas taking turns on {cpus} CPUs")).format(replicas=self.replicas,
+                                                                                       cpus=self.parallel)
+
+    @property
+    def kind_en(self) -> str:
+        """:attr:`kind` in English whatever the language (the course figures record it)."""
         if self.parallel >= self.replicas:
             return "measured"
         return f"measured, {self.replicas} replicas taking turns on {self.parallel} CPU{'s' if self.parallel > 1 else ''}"

@@ -170,7 +170,7 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
     hist = TrainingHistory("sync", "measured", info={
         "n_workers": k_workers, "batch_sizes": s["sizes"], "compression": compression,
         "loss_kind": "global mini-batch loss before the step", "bytes_kind": "counted from payloads",
-        "executed_on": ex.describe()})
+        "executed_on": ex.describe_text()})
     start = time.perf_counter()
 
     def record(step: int, losses: list[float], nbytes: list[int]) -> bool:

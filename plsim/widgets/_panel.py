@@ -154,7 +154,7 @@ def value_text(control: Any) -> str:
         return str(control.label)
     value = control.value
     if isinstance(control, w.Checkbox):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
@@ -327,7 +327,7 @@ class RunPanel:
         self.run_button.disabled = True
         self.stop_button.disabled = False
         self.progress.value = 0
-        self.status.value = "Running..."
+        self.status.value = _("Running...")
         # The output belongs to this run from now on: the previous figure and table go.
         self.image.layout.display = "none"
         self.image.value = b""
@@ -367,7 +367,7 @@ class RunPanel:
         text = escape(text)
         if complete:
             bar.value = bar.max
-            status = _("Done: {text}").format(text=text) if text else "Done."
+            status = _("Done: {text}").format(text=text) if text else _("Done.")
             if stop_clicked:
                 status += _(" (Stop came after the last step had started: the run is complete.)")
             return status
@@ -378,7 +378,7 @@ class RunPanel:
 
     def _execute(self, params: dict) -> None:
         report = Report(self)
-        status = "Failed."
+        status = _("Failed.")
         try:
             self.result = self._work(params, report)
             status = self._final_status(report)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from plsim.i18n import _
+from plsim.i18n import N_, _
 from plsim.widgets._panel import RunPanel, html_table, widget_executor
 
 if TYPE_CHECKING:
@@ -54,17 +54,17 @@ def _naive_bayes() -> Any:
 
 
 BASE_MODELS: dict[str, Callable[[], Any]] = {
-    "decision tree": _tree,
-    "logistic regression": _logistic,
-    "k-nearest neighbours": _knn,
-    "naive Bayes": _naive_bayes,
+    N_("decision tree"): _tree,
+    N_("logistic regression"): _logistic,
+    N_("k-nearest neighbours"): _knn,
+    N_("naive Bayes"): _naive_bayes,
 }
-"""Base estimators offered by the widget (name -> factory of an unfitted estimator)."""
+"""Base estimators offered by the widget (English name, shown translated -> factory of an unfitted estimator)."""
 
 SAMPLING: dict[str, dict[str, Any]] = {
-    "bootstrap (bagging)": {"bootstrap": True, "max_samples": 1.0, "max_features": 1.0},
-    "random subspaces": {"bootstrap": False, "max_samples": 1.0, "max_features": 0.5},
-    "random patches": {"bootstrap": False, "max_samples": 0.5, "max_features": 0.5},
+    N_("bootstrap (bagging)"): {"bootstrap": True, "max_samples": 1.0, "max_features": 1.0},
+    N_("random subspaces"): {"bootstrap": False, "max_samples": 1.0, "max_features": 0.5},
+    N_("random patches"): {"bootstrap": False, "max_samples": 0.5, "max_features": 0.5},
 }
 """How each member's rows/columns are drawn (ParallelBaggingClassifier parameters)."""
 
@@ -77,17 +77,17 @@ def sampling_text(sampling: str, n_features: int | None = None, n_used: int | No
     if sampling not in SAMPLING:
         raise ValueError(f"sampling={sampling!r} is not offered; choose one of {list(SAMPLING)}")
     cfg = SAMPLING[sampling]
-    how = "drawn with replacement" if cfg["bootstrap"] else "without replacement"
+    how = _("drawn with replacement") if cfg["bootstrap"] else _("without replacement")
     rows = (_("as many rows as the data, {how}").format(how=how) if cfg["max_samples"] == 1.0 and cfg["bootstrap"]
-            else "all rows" if cfg["max_samples"] == 1.0 else _("{max_samples:.0%} of the "
+            else _("all rows") if cfg["max_samples"] == 1.0 else _("{max_samples:.0%} of the "
                                                                  "rows, {how}").format(max_samples=cfg['max_samples'], how=how))
     if cfg["max_features"] == 1.0:
-        cols = "all columns"
+        cols = _("all columns")
     elif n_features:
         cols = _("{value} of {n_features} columns at random").format(value=n_used or max(1, int(cfg['max_features'] * n_features)), n_features=n_features)
     else:
         cols = _("{max_features:.0%} of the columns at random").format(max_features=cfg['max_features'])
-    return f"{rows}, {cols}"
+    return _("{rows}, {cols}").format(rows=rows, cols=cols)
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,8 @@ class EnsembleRun:
         n_features = getattr(self.model, "n_features_in_", None)
         used = len(self.model.estimators_features_[0]) if self.model.estimators_features_ else None
         rows = [
-            (_("base model (each member)"), self.base),
-            ("sampling", f"{self.sampling}: {sampling_text(self.sampling, n_features, used)}"),
+            (_("base model (each member)"), _(self.base)),
+            (_("sampling"), _("{sampling}: {how}").format(sampling=_(self.sampling), how=sampling_text(self.sampling, n_features, used))),
             ("members", self.members_text()),
             ("workers used", f"{len(workers)}"),
             (_("training time, wall clock (measured)"), f"{self.wall_seconds:.2f} s"),
@@ -185,7 +185,7 @@ def run_ensemble(
 def ensemble_outcome(run: EnsembleRun) -> tuple[str, bool]:
     """``(text, complete)`` for the panel's status: what trained, or after Stop what was kept."""
     kept, asked = len(run.model.estimators_), run.model.n_estimators
-    what = _("{base} members, {sampling}").format(base=run.base, sampling=run.sampling)
+    what = _("{base} members, {sampling}").format(base=_(run.base), sampling=_(run.sampling))
     if run.partial:
         return (_("kept the {kept} of {asked} {what} that had finished (a partial ensemble, "
                    "shown on the right); the other {value} were cancelled. Ensemble of {kept}: "
@@ -213,7 +213,7 @@ def _figure(run: EnsembleRun) -> Any:
     if run.partial:
         left.set_title(_("Stopped: partial ensemble of {n_estimators} of {n_estimators2} "
                           "members").format(n_estimators=len(run.model.estimators_), n_estimators2=run.model.n_estimators), fontsize=10)
-    fig.suptitle(f"{run.base}, {run.sampling}", fontsize=10)
+    fig.suptitle(_("{base}, {sampling}").format(base=_(run.base), sampling=_(run.sampling)), fontsize=10)
     return fig
 
 
@@ -255,11 +255,11 @@ def ensemble_builder(executor: Any = "auto", X: Any = None, y: Any = None) -> An
 
     top = settings.max_members
     controls = {
-        "base": w.Dropdown(options=list(BASE_MODELS), value="decision tree", description=_("base model")),
+        "base": w.Dropdown(options=[(_(k), k) for k in BASE_MODELS], value="decision tree", description=_("base model")),
         # the range is in the label: the slider cannot go past it, and a typed 32 would silently become 20
         "members": w.IntSlider(value=min(16, top), min=1, max=top, description=_("members (1 "
                                                                                   "to {top})").format(top=top)),
-        "sampling": w.Dropdown(options=list(SAMPLING), value="bootstrap (bagging)", description=_("sampling")),
+        "sampling": w.Dropdown(options=[(_(k), k) for k in SAMPLING], value="bootstrap (bagging)", description=_("sampling")),
     }
     controls["members"].tooltip = _("At most {top} members here, so a Run stays "
                                      "short{why_limit}.").format(top=top, why_limit=_why_limit())
@@ -267,7 +267,7 @@ def ensemble_builder(executor: Any = "auto", X: Any = None, y: Any = None) -> An
     def work(params: dict, report: Any) -> EnsembleRun:
         target = widget_executor(executor)
         total = params["members"]
-        what = f"{params['base']}, {params['sampling']}"
+        what = _("{base}, {sampling}").format(base=_(params["base"]), sampling=_(params["sampling"]))
         report.progress(0, total, _("Placing the data on the workers..."))
 
         # Each member as it comes back; True once Stop was pressed: the fit then cancels the
@@ -286,7 +286,7 @@ def ensemble_builder(executor: Any = "auto", X: Any = None, y: Any = None) -> An
         return run
 
     panel = RunPanel(
-        "Ensemble builder",
+        _("Ensemble builder"),
         controls,
         work,
         description=_("Choose a base model, how many members and how each one samples the "

@@ -254,7 +254,7 @@ def federation_playground(executor: Any = "auto") -> Any:
         return history
 
     panel = RunPanel(
-        "Federation playground", controls, work, validate=validate_playground,
+        _("Federation playground"), controls, work, validate=validate_playground,
         description=_("Digits split over clients; a small MLP trained federatedly on the Dask workers."),
     )
 

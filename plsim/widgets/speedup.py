@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from plsim.i18n import _
+from plsim.i18n import N_, _
 from plsim.progress import Callback, Progress, check_callback, notify
 from plsim.validation import check_nonneg_real, check_positive_int
 from plsim.widgets._panel import RunPanel, widget_executor
@@ -25,16 +25,21 @@ if TYPE_CHECKING:
 
 __all__ = ["speedup_explorer", "explore_speedup", "speedup_outcome", "Phase", "SHIP_CHOICES"]
 
-SHIP_CHOICES = {"scatter once": "scatter", "with every task": "per-task"}
+SHIP_CHOICES = {N_("scatter once"): "scatter", N_("with every task"): "per-task"}  # option label (English) -> ship
 
 
 @dataclass(frozen=True)
 class Phase:
     """Where a progress event of :func:`explore_speedup` is (its ``Progress.record``)."""
 
-    label: str  # "sequential" or "2 worker(s)"
+    label: str  # "sequential" or "2 worker(s)" (English: a code that programs read, see ``workers``)
     done: int  # tasks of this phase finished
     n_tasks: int
+
+    @property
+    def text(self) -> str:
+        """The phase as the student reads it, in their language."""
+        return _("sequential") if self.workers is None else _("{workers} worker(s)").format(workers=self.workers)
 
     @property
     def workers(self) -> int | None:
@@ -113,9 +118,10 @@ def explore_speedup(
     def tick(label: str, done_here: int) -> bool:
         state["done"] += 1
         state["phase_done"] = done_here
+        phase = Phase(label, done_here, n_tasks)
         event = Progress(state["done"], total, "task", message=_("{label}: "
-                                                                  "{done_here}/{n_tasks} tasks").format(label=label, done_here=done_here, n_tasks=n_tasks),
-                         record=Phase(label, done_here, n_tasks))
+                                                                  "{done_here}/{n_tasks} tasks").format(label=phase.text, done_here=done_here, n_tasks=n_tasks),
+                         record=phase)
         state["stop"] = state["stop"] or notify(callback, event)
         return state["stop"]
 
@@ -141,7 +147,7 @@ def explore_speedup(
         task_seconds=seq_timing.seconds / n_tasks, n_tasks=n_tasks, overhead_per_task=cal.overhead_per_task,
         bytes_per_task=data.nbytes if data is not None and ship == "per-task" else 0,
         bytes_once=data.nbytes if data is not None and ship == "scatter" else 0, bandwidth=cal.bandwidth)
-    how = "scattered once" if ship == "scatter" else _("shipped with every task")
+    how = _("scattered once") if ship == "scatter" else _("shipped with every task")
     title = _("{n_tasks} tasks x {task_ms:g} ms, {data_mb:g} MB data ({how})").format(n_tasks=n_tasks, task_ms=task_ms, data_mb=data_mb, how=how)
     result = None
     for p in range(1, workers + 1):
@@ -184,7 +190,7 @@ def speedup_outcome(result: SpeedupResult | None, last: Phase | None, *, workers
     n = last.n_tasks
     # the phase Stop cut short (a phase whose last task finished is whole and was kept)
     cut = last.done < n
-    where = "the sequential run" if last.workers is None else _("the {workers}-worker run").format(workers=last.workers)
+    where = _("the sequential run") if last.workers is None else _("the {workers}-worker run").format(workers=last.workers)
     dropped = (_("{where} was cut after {done} of {n} tasks; its other {value} task(s) were "
                   "dropped (a run cut short is not a time). ").format(where=where, done=last.done, n=n, value=n - last.done) if cut else _("after {where} (all "
                                                                           "{n} tasks). ").format(where=where, n=n))
@@ -200,8 +206,8 @@ def speedup_outcome(result: SpeedupResult | None, last: Phase | None, *, workers
 
 def ran_text(params: dict, *, have: int, cpus: int) -> str:
     """One line saying what a Run measures, for the top of the results."""
-    data = ("no data" if not params["data_mb"] else
-            _("{data_mb:g} MB of data ({value})").format(data_mb=params['data_mb'], value='scattered once' if SHIP_CHOICES[params['ship']] == 'scatter' else _('shipped with every task')))
+    data = (_("no data") if not params["data_mb"] else
+            _("{data_mb:g} MB of data ({value})").format(data_mb=params['data_mb'], value=_('scattered once') if SHIP_CHOICES[params['ship']] == 'scatter' else _('shipped with every task')))
     return (_("{n_tasks} tasks x {task_ms} ms of pure-Python work each, {data}: timed "
                "sequentially here, then on 1 to {workers} of this cluster's {have} worker(s) "
                "({cpus} usable CPU(s)).").format(n_tasks=params['n_tasks'], task_ms=params['task_ms'], data=data, workers=params['workers'], have=have, cpus=cpus))
@@ -282,7 +288,7 @@ def speedup_explorer(executor: Any = "auto") -> Any:
         "task_ms": w.IntSlider(value=100, min=1, max=1000, step=1, description=_("task size (ms)")),
         "n_tasks": w.IntSlider(value=8, min=1, max=200, description=_("number of tasks")),
         "data_mb": w.FloatSlider(value=0.0, min=0.0, max=64.0, step=0.5, description=_("data per task (MB)")),
-        "ship": w.Dropdown(options=list(SHIP_CHOICES), value="scatter once", description=_("send data")),
+        "ship": w.Dropdown(options=[(_(k), k) for k in SHIP_CHOICES], value="scatter once", description=_("send data")),
     }
     controls["workers"].tooltip = workers_hint(have, cpus)
 
@@ -332,7 +338,7 @@ def speedup_explorer(executor: Any = "auto") -> Any:
         return result
 
     panel = RunPanel(
-        "Speedup explorer", controls, work, validate=validate,
+        _("Speedup explorer"), controls, work, validate=validate,
         description=(_("Measured on the real cluster ({cpus} usable CPU(s)); the dashed line "
                         "is the cost model's prediction. {workers_hint}").format(cpus=cpus, workers_hint=workers_hint(have, cpus))),
     )

@@ -63,7 +63,7 @@ def race_control_states(params: dict) -> dict[str, str | None]:
 
 
 def _labels(params: dict) -> dict[str, str]:
-    bound = ("unbounded staleness" if params["staleness"] == UNBOUNDED else _("staleness bound "
+    bound = (_("unbounded staleness") if params["staleness"] == UNBOUNDED else _("staleness bound "
                                                                                "{staleness}").format(staleness=params['staleness']))
     return {"sync": "sync DP", "async": _("async PS, {bound}").format(bound=bound), "local_sgd": _("local SGD, H={H}").format(H=params['H'])}
 
@@ -134,12 +134,12 @@ def _race_figure(histories: dict[str, Any], params: dict, live: dict[str, Any] |
             ax.set_ylabel("")
             ax.get_legend().remove()
             ax.xaxis.set_major_locator(MaxNLocator(4))  # long tick labels ran into each other
-    for ax, what in ((axes[0], "steps"), (axes[1], "bytes"), (axes[2], "simulated time")):
+    for ax, what in ((axes[0], _("steps")), (axes[1], _("bytes")), (axes[2], _("simulated time"))):
         if not ax.lines:
-            ax.text(0.5, 0.5, _("loss vs {what}:\n").format(what=what) + (_("drawn when a run finishes") if ax is not axes[0] else "waiting"),
+            ax.text(0.5, 0.5, _("loss vs {what}:\n").format(what=what) + (_("drawn when a run finishes") if ax is not axes[0] else _("waiting")),
                     ha="center", va="center", transform=ax.transAxes, color="#666666")
     if waiting:
-        fig.suptitle("waiting: " + ", ".join(waiting), fontsize=9)
+        fig.suptitle(_("waiting: {runs}").format(runs=", ".join(waiting)), fontsize=9)
     return fig
 
 
@@ -304,7 +304,7 @@ def race_outcome(histories: dict[str, Any], params: dict, losses: dict[str, floa
             parts.append(_("{names}: diverged at step {diverged_step} (lower the learning rate)").format(names=names[key], diverged_step=h.diverged_step))
         else:
             parts.append(_("{names}: {reached:g} steps{loss}").format(names=names[key], reached=reached, loss=loss))
-    how = _("the other steps did not run") if cut else "losses measured"
+    how = _("the other steps did not run") if cut else _("losses measured")
     return "; ".join(parts) + f" ({how}).", not cut
 
 
@@ -470,6 +470,6 @@ def pipeline_explorer() -> Any:
         "backward_ratio": w.FloatSlider(value=2.0, min=0.5, max=4.0, step=0.5,
                                         description=_("backward / forward time")),
     }
-    panel = RunPanel("Pipeline bubble explorer", controls, pipeline_work,
+    panel = RunPanel(_("Pipeline bubble explorer"), controls, pipeline_work,
                      description=_("GPipe schedule on a virtual clock (simulated)."))
     return panel.widget
