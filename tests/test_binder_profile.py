@@ -26,13 +26,7 @@ from _notebook_numbers import key_number_differences, key_point_cells, key_numbe
 
 NOTEBOOKS = (course_notebooks(ENGLISH) + assignment_sources(ENGLISH)
              + course_notebooks(FRENCH) + assignment_sources(FRENCH))
-# Key numbers that differ between two runs of one notebook since random_state defaults to None in every topic
-# (d3542ae): 03's DP-FedAvg runs and 05's compression runs do not pass the lesson's seed. Strict: once the
-# notebooks pass it, these pass and the marks must go.
-UNSEEDED = {"03_federated_learning.ipynb": "03's DP-FedAvg runs are not seeded (test accuracy differs run to run)",
-            "05_collectives_compression_pipelines.ipynb": "05's compression runs (sync_sgd) are not seeded"}
-FRENCH_LESSONS = [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=UNSEEDED[p.name]))
-                  if p.name in UNSEEDED else p for p in course_notebooks(FRENCH)]
+FRENCH_LESSONS = course_notebooks(FRENCH)
 ARTIFACT = ROOT / "test-artifacts" / "binder_profile.json"
 
 pytestmark = [
