@@ -99,12 +99,13 @@ def browser_copy(path: Path) -> tuple[str, list[int]]:
     profile per session, see ``tests/_executed.py``): its stored outputs show as a student's run left them,
     except that the cells the browser runs start empty (so a cell that did not run in the browser shows as
     such) and stored widget views give way to their text (their kernel is gone). Another folder's notebooks
-    (``PLSIM_BROWSER_NOTEBOOKS``) are opened as they are.
+    (``PLSIM_BROWSER_NOTEBOOKS``), or any where the Binder profile cannot run (no CPU affinity), are opened as
+    they are.
     """
     source = nbformat.read(path, as_version=4)
     plan = cells_to_run(source)
     executed = None
-    if path.resolve().parent == REPO / "notebooks":
+    if path.resolve().parent == REPO / "notebooks" and hasattr(os, "sched_setaffinity"):  # the profile pins a CPU
         from _executed import binder_run
 
         executed = binder_run(path).executed
