@@ -81,7 +81,7 @@ class Inputs:
     def timeline(self):
         from plsim import speedup as sp
 
-        with sp.record_timeline(self.client) as records:
+        with sp.record_timeline(executor=self.client) as records:
             sp.run_parallel(self.client, sp.python_work, [sp.python_work_iterations(30)] * 5)
         return records
 
