@@ -133,3 +133,13 @@ def test_without_mount_namespaces_the_jail_relies_on_permissions_or_refuses(open
     os.chmod(open_course, 0o700)
     started = subprocess.run(jail, capture_output=True, text=True, timeout=60)
     assert started.returncode == 0 and started.stdout.strip() == "2100000000"
+
+
+def test_grading_either_edition_hides_both_editions_assignment_sources(tmp_path):
+    """The French course (notebooks/fr/assignments) holds solutions too: no submission may read either."""
+    from plsim.grading.execute import SandboxedExecute
+
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    hidden = SandboxedExecute()._hidden_paths({"nbgrader": {}, "metadata": {"path": str(tmp_path)}})
+    for source in (root / "assignments" / "source", root / "fr" / "assignments" / "source"):
+        assert source.is_dir() and source in hidden, (source, hidden)

@@ -236,9 +236,11 @@ class SandboxedExecute(Execute):
                 break
         exchange = self.config.get("Exchange", {}).get("root", "/srv/nbgrader/exchange")
         hidden.append(Path(exchange))
-        # A checkout of plsim (an editable install, as in development) holds the instructor's copies too.
+        # A checkout of plsim (an editable install, as in development) holds the instructor's copies too, in
+        # both editions: grading the English course must not leave the French sources readable, and back.
         import plsim
-        hidden.append(Path(plsim.__file__).resolve().parents[1] / "notebooks" / "assignments" / "source")
+        notebooks = Path(plsim.__file__).resolve().parents[1] / "notebooks"
+        hidden += [notebooks / "assignments" / "source", notebooks / "fr" / "assignments" / "source"]
         return [p for p in hidden if p.is_dir() and p.resolve() != Path("/")]
 
     def _log_tail(self, path: Path, what: str) -> None:
