@@ -7,6 +7,7 @@ its text with the catalogue and with the English the code holds.
 
 from __future__ import annotations
 
+import functools
 import gettext
 import os
 import re
@@ -214,14 +215,30 @@ def _binds_underscore(func) -> bool:
     return False
 
 
+_PARSE = ("import ast, pathlib, pickle, sys\n"
+          "root = pathlib.Path(sys.argv[1])\n"
+          "trees = [(str(p), ast.parse(p.read_text(encoding='utf-8'))) for p in sorted(root.rglob('*.py'))]\n"
+          "sys.stdout.buffer.write(pickle.dumps(trees))\n")
+
+
+@functools.lru_cache(maxsize=1)
+def _plsim_trees() -> list:
+    """``(path, syntax tree)`` of every module of plsim, parsed in a fresh interpreter: in a long test session
+    CPython 3.11's ast.parse can fail with "SystemError: AST constructor recursion depth mismatch" (seen in CI
+    after other tests had run), which says nothing about the code."""
+    import pickle
+
+    out = subprocess.run([sys.executable, "-c", _PARSE, str(ROOT / "plsim")], capture_output=True, check=True).stdout
+    return [(Path(path), tree) for path, tree in pickle.loads(out)]
+
+
 def test_no_function_that_translates_uses_underscore_as_a_throwaway_name():
     """``seq, _ = ...`` in a function that also calls ``_()`` makes ``_`` local there: TypeError or
     UnboundLocalError at the first message."""
     import ast
 
     bad = []
-    for path in sorted((ROOT / "plsim").rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+    for path, tree in _plsim_trees():
         for func in ast.walk(tree):
             if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)) and _binds_underscore(func):
                 calls = [n for n in ast.walk(func) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
@@ -236,8 +253,8 @@ def test_no_message_hides_in_an_f_string():
     import ast
 
     hidden = []
-    for path in sorted((ROOT / "plsim").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for path, tree in _plsim_trees():
+        for node in ast.walk(tree):
             if isinstance(node, ast.JoinedStr):
                 hidden += [f"{path.relative_to(ROOT)}:{node.lineno}" for n in ast.walk(node)
                            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
@@ -252,8 +269,7 @@ def test_no_message_is_translated_at_import_time():
     import ast
 
     early = []
-    for path in sorted((ROOT / "plsim").rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+    for path, tree in _plsim_trees():
         late: set[int] = set()
         for func in ast.walk(tree):
             if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
