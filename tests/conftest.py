@@ -67,6 +67,27 @@ def generated_course(tmp_path_factory):
     return course, stderr
 
 
+# Test files whose tests share one session-wide product, and so must run in the same process when the suite
+# runs on several (pytest-xdist): the Binder-profile runs of the notebooks (tests/_executed.py; the book is
+# built from their executed copies) and the course nbgrader generated (the ``generated_course`` fixture).
+_SHARED = {"test_binder_profile": "binder-runs", "test_browser": "binder-runs", "test_book": "binder-runs",
+           "test_assignments": "generated-course", "test_nbgrader_grading": "generated-course"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """With several processes (pytest-xdist): one unit of work per test file (a notebook's cells share its
+    kernel, a module its fixtures), but for the files that share a session-wide product (``_SHARED``), which
+    go together; units go out in collection order."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFileAndSharedProduct(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return _SHARED.get(path.rsplit("/", 1)[-1].removesuffix(".py"), path)
+
+    return ByFileAndSharedProduct(config, log)
+
+
 def pytest_collection_finish(session):
     """Announce the notebooks the selected tests (after ``-k``/``-m``) will want executed under the Binder profile
     (tests/_executed.py then executes them all at the first request, side by side), and only those."""
@@ -89,16 +110,34 @@ def pytest_collection_finish(session):
     _executed.want(wanted)
 
 
-def pytest_terminal_summary(terminalreporter):
-    """Print the Binder-profile figures (wall time, peak memory per notebook) when they were measured."""
+_WORKER_RECORDS: list[dict] = []  # Binder-profile records the worker processes sent back (pytest-xdist)
+
+
+def _binder_records() -> list[dict]:
     try:
         from test_binder_profile import RECORDS
     except ImportError:
-        return
-    if not RECORDS:
+        return []
+    return RECORDS
+
+
+def pytest_sessionfinish(session):
+    """In a pytest-xdist worker: send the Binder-profile records back to the main process, which prints them."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["binder_records"] = _binder_records()
+
+
+def pytest_testnodedown(node, error):
+    _WORKER_RECORDS.extend(getattr(node, "workeroutput", {}).get("binder_records", []))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the Binder-profile figures (wall time, peak memory per notebook) when they were measured."""
+    records = _binder_records() + _WORKER_RECORDS
+    if not records:
         return
     write = terminalreporter.write_line
     terminalreporter.section("Binder profile: 1 CPU, MEM_LIMIT 2 GiB (measured; two notebooks at a time, one per CPU)")
     write(f"{'notebook':55s} {'wall s':>7s} {'peak MiB':>9s}  result")
-    for r in RECORDS:
+    for r in records:
         write(f"{r['notebook']:55s} {r['seconds']:7.1f} {r['peak_mib']:9d}  {'ok' if r['returncode'] == 0 else 'FAILED'}")

@@ -21,8 +21,12 @@ from plsim.resources import Resources, cpu_allowance, detect_resources, memory_a
 GiB = 2**30
 
 
+_OLDER_WORKERS: set[int] = set()  # worker pids that were already running when the test began
+
+
 def _worker_processes() -> list[psutil.Process]:
-    """Child processes that are Dask workers (multiprocessing spawn children).
+    """Child processes that are Dask workers (multiprocessing spawn children), but for those that were already
+    running when the test began.
 
     Python's multiprocessing ``resource_tracker`` helper is excluded: it belongs
     to the interpreter, not to a cluster, and exits with it.
@@ -33,7 +37,7 @@ def _worker_processes() -> list[psutil.Process]:
             cmd = " ".join(child.cmdline())
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             continue
-        if "spawn_main" in cmd:
+        if "spawn_main" in cmd and child.pid not in _OLDER_WORKERS:
             found.append(child)
     return found
 
@@ -45,6 +49,11 @@ def _wait_gone(processes: list[psutil.Process], timeout: float = 10.0) -> list[p
 
 @pytest.fixture(autouse=True)
 def _no_cluster_left():
+    # Whatever ran before in this process (another test file's default cluster, the session's shared
+    # clusters) is not this test's: start from no default cluster, and count only workers started after.
+    close_cluster()
+    _OLDER_WORKERS.clear()
+    _OLDER_WORKERS.update(p.pid for p in _worker_processes())
     yield
     close_cluster()
 

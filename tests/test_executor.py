@@ -276,9 +276,12 @@ def _groups_spread_and_kept_together(dask_client):
 
 @pytest.mark.slow
 def test_a_killed_worker_holding_the_only_copy_of_placed_data_changes_nothing_on_a_local_cluster():
+    import dask.config
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    # As on the deployment below: a fetch from the killed worker retries until the connect timeout.
+    with dask.config.set({"distributed.comm.timeouts.connect": "5s"}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster, set_as_default=False) as c:
         _groups_spread_and_kept_together(c)
         values, chained = _kill_holder_then_map(c)
@@ -286,11 +289,14 @@ def test_a_killed_worker_holding_the_only_copy_of_placed_data_changes_nothing_on
 
 
 @pytest.mark.slow
-def test_a_killed_worker_changes_nothing_on_the_separate_process_deployment():
+def test_a_killed_worker_changes_nothing_on_the_separate_process_deployment(monkeypatch):
     from distributed import Client
 
     from plsim.deployment import LocalDeployment
 
+    # A worker that was fetching the placed data from the killed one retries the refused connection until
+    # Dask's connect timeout, 30 s by default (seen in about one run in three); on loopback 5 s is ample.
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "5s")
     with LocalDeployment(n_workers=2) as deployment, Client(deployment.address, set_as_default=False) as c:
         values, chained = _kill_holder_then_map(c)
     assert values == _expected() and np.array_equal(chained, X + 1.0)

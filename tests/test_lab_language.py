@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import tomllib
 import urllib.error
 import urllib.request
@@ -128,6 +129,12 @@ def test_the_french_link_shows_jupyterlab_in_french_in_a_browser(server, tmp_pat
             menubar.get_by_text("Paramètres", exact=True).wait_for(timeout=60_000)
             assert menubar.get_by_text("Settings", exact=True).count() == 0
             page.locator(".jp-NotebookPanel").first.wait_for(timeout=60_000)   # the French notebook opened
+            # and its kernel started: a kernel still importing when the server is told to stop holds the
+            # shutdown for the server's whole 30 s wait
+            deadline = time.monotonic() + 60
+            while not any(k.get("execution_state") == "idle" for k in server.kernels()):
+                assert time.monotonic() < deadline, f"the notebook's kernel never became idle: {server.kernels()}"
+                time.sleep(0.2)
         finally:
             context.close()
         _getter(server)("plsim/en/lab", follow=False)   # leave the server as the next test expects
