@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -67,6 +68,7 @@ def start_local(n_workers: int, threads: int, memory: int, processes: bool, set_
         scheduler_log.addFilter(DropWorkersDied())
     _refuse_in_spawned_child()
     forget_closed_schedulers()
+    _drop_inherited_malloc_trim()
     # Nannies hand this configuration to the worker processes they spawn.
     with dask.config.set(overrides), _hint_missing_main_guard():
         # Given cluster keywords instead of an address, the Client creates its
@@ -89,6 +91,21 @@ def start_local(n_workers: int, threads: int, memory: int, processes: bool, set_
         )
     keep_restarting_workers(client.cluster)
     return client
+
+
+def _drop_inherited_malloc_trim() -> None:
+    """Undo what an earlier plain Dask LocalCluster left in this process's environment.
+
+    distributed's Nanny copies its pre-spawn environment into ``os.environ`` of the process that starts it
+    (``os.environ.update(self.pre_spawn_env)``), so after one ``LocalCluster()`` of Dask's own, every worker
+    started later inherits Dask's MALLOC_TRIM_THRESHOLD_, which plsim keeps out (see
+    :func:`local_cluster_settings`). Dropped only when it holds Dask's own value, not one the user chose.
+    """
+    import dask.config
+
+    dasks = dask.config.get("distributed.nanny.pre-spawn-environ", {}).get("MALLOC_TRIM_THRESHOLD_")
+    if dasks is not None and os.environ.get("MALLOC_TRIM_THRESHOLD_") == str(dasks):
+        del os.environ["MALLOC_TRIM_THRESHOLD_"]
 
 
 def forget_closed_schedulers() -> None:

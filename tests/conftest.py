@@ -74,18 +74,40 @@ _SHARED = {"test_binder_profile": "binder-runs", "test_browser": "binder-runs", 
            "test_assignments": "generated-course", "test_nbgrader_grading": "generated-course"}
 
 
+# Units of work that take longest (in one process, measured), handed out first so that the two processes end
+# together; the others follow in collection order.
+_LONGEST_FIRST = ["binder-runs", "generated-course", "tests/test_federated_lessons.py", "tests/test_executor.py",
+                  "notebooks/05_collectives_compression_pipelines.ipynb", "notebooks/03_federated_learning.ipynb",
+                  "tests/test_gallery.py", "tests/test_cluster_quiet.py", "notebooks/01_speedup.ipynb",
+                  "tests/test_worker_kill_ensembles.py", "tests/test_session_cluster.py",
+                  "notebooks/04_distributed_training.ipynb", "tests/test_worker_kill_training.py"]
+
+
+def _unit_of_work(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return _SHARED.get(path.rsplit("/", 1)[-1].removesuffix(".py"), path)
+
+
 def pytest_xdist_make_scheduler(config, log):
     """With several processes (pytest-xdist): one unit of work per test file (a notebook's cells share its
     kernel, a module its fixtures), but for the files that share a session-wide product (``_SHARED``), which
-    go together; units go out in collection order."""
+    go together; units go out in the order the processes collected them (see below)."""
     from xdist.scheduler import LoadScopeScheduling
 
     class ByFileAndSharedProduct(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return _SHARED.get(path.rsplit("/", 1)[-1].removesuffix(".py"), path)
+            return _unit_of_work(nodeid)
 
+    config.option.loadscopereorder = False  # xdist would otherwise put the units with most tests first
     return ByFileAndSharedProduct(config, log)
+
+
+def pytest_collection_modifyitems(items):
+    """In a pytest-xdist worker, collect the longest units first (every worker collects the same order, which
+    the scheduler keeps); a single-process run keeps pytest's order."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        rank = {unit: i for i, unit in enumerate(_LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(_unit_of_work(item.nodeid), len(rank)))
 
 
 def pytest_collection_finish(session):

@@ -440,6 +440,24 @@ def test_local_workers_pin_blas_threads_but_keep_glibcs_adaptive_malloc():
 
 
 @pytest.mark.slow
+def test_workers_keep_glibcs_adaptive_malloc_after_a_plain_dask_cluster_in_this_process(monkeypatch):
+    # What a Dask LocalCluster of Dask's own leaves behind: its Nanny copies Dask's pre-spawn environment
+    # into this process's os.environ (seen in this suite: test_executor's LocalCluster, then this file).
+    import dask.config
+
+    dasks = dask.config.get("distributed.nanny.pre-spawn-environ")["MALLOC_TRIM_THRESHOLD_"]
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", str(dasks))
+    client = start_cluster(n_workers=1, quiet=True)
+    env = next(iter(client.run(lambda: dict(os.environ)).values()))
+    assert "MALLOC_TRIM_THRESHOLD_" not in env
+    close_cluster()
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1048576")  # the user's own choice stays
+    client = start_cluster(n_workers=1, quiet=True)
+    env = next(iter(client.run(lambda: dict(os.environ)).values()))
+    assert env["MALLOC_TRIM_THRESHOLD_"] == "1048576"
+
+
+@pytest.mark.slow
 def test_local_scheduler_hands_out_tasks_only_to_free_threads():
     client = start_cluster(n_workers=1, quiet=True)
     assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION) == 1.0
