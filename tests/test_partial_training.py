@@ -49,6 +49,34 @@ SOFTMAX = models.SoftmaxRegression(64, 10)
 
 
 
+def test_sync_interrupt_while_a_step_is_being_recorded_returns_the_steps_before_it(digits, monkeypatch):
+    """The interrupt lands after step 4's results arrived but before the history holds it (here: inside the
+    first call recording it makes): the history and the parameters both end at step 3."""
+    import plsim.training.sync as sync_module
+
+    class InterruptingNumpy:  # numpy, but the 4th np.dot (recording step 4's loss) is interrupted
+        calls = 0
+
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        def dot(self, *args):
+            InterruptingNumpy.calls += 1
+            if InterruptingNumpy.calls == 4:
+                raise KeyboardInterrupt
+            return np.dot(*args)
+
+    X, y = digits
+    kw = dict(n_workers=2, lr=0.3, batch_size=64, random_state=1)
+    monkeypatch.setattr(sync_module, "np", InterruptingNumpy())
+    with pytest.warns(UserWarning, match="sync_sgd was interrupted after 3 of 8 steps"):
+        part = sync_sgd(SOFTMAX, X, y, n_steps=8, **kw)
+    monkeypatch.undo()
+    ref = sync_sgd(SOFTMAX, X, y, n_steps=3, **kw)
+    assert part.steps == [1, 2, 3] and part.loss == ref.loss
+    np.testing.assert_array_equal(part.params, ref.params)
+
+
 def test_sync_interrupt_here_returns_the_first_steps(digits):
     X, y = digits
     kw = dict(n_workers=2, lr=0.3, batch_size=64, random_state=1)

@@ -173,13 +173,18 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
         "executed_on": ex.describe_text()})
     start = time.perf_counter()
 
-    def record(step: int, losses: list[float], nbytes: list[int]) -> bool:
-        """Append step ``step``; True when the run must stop there (diverged, or the callback says so)."""
+    def record(step: int, after: list[Any], losses: list[float], nbytes: list[int]) -> bool:
+        """Append step ``step`` (``after``: each replica after it); True when the run must stop there (diverged,
+        or the callback says so)."""
+        nonlocal committed
         loss = float(np.dot(s["weights"], losses))
         hist.steps.append(step)
         hist.loss.append(loss)
         hist.time.append(time.perf_counter() - start)
         hist.bytes_sent.append(int(sum(nbytes)) * (k_workers - 1))
+        # the step and its replicas, rebound in one assignment: an interrupt landing anywhere finds the two
+        # in step (a step caught half-recorded is cut by trim)
+        committed = (step, after)
         if diverged(loss, hist.loss[0]):
             stop_diverged(hist, "sync_sgd", step, s["lr"])
             return True
@@ -189,13 +194,14 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
             return True
         return False
 
+    committed: tuple[int, list[Any]] = (0, [])
     finals: list[np.ndarray] | None = None
     with Run("sync_sgd", ex) as run:
         data = ex.place_each(shard_groups(s["X"], s["y"], s["shards"]), name="shard", what=SHARDS)
         # the initial parameters go out once (not embedded in every replica's first task: a 35 MB model
         # would travel in the task graph twice, with a "large graph" warning)
         replicas: list[Any] = [ex.place(w=w)["w"]] * k_workers
-        last = replicas  # each replica after the last recorded step (handles once there)
+        committed = (0, replicas)  # (steps recorded, each replica after the last of them): see record
         try:
             residuals: list[Any] = [None] * k_workers
             pending: list[tuple[int, list[Any], list[Any]]] = []
@@ -214,22 +220,21 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
                 while pending and (len(pending) > lag or t == s["n_steps"] - 1):
                     step, stats, after = pending.pop(0)
                     values = ex.gather(stats)
-                    last = after
-                    if record(step, [v[0] for v in values], [v[1] for v in values]):
+                    if record(step, after, [v[0] for v in values], [v[1] for v in values]):
                         stopped = True
                         break
                 if stopped:
                     break
         except KeyboardInterrupt:
             # the parameters of the last recorded step, fetched before every other task is cancelled
-            finals = ex.gather(last)
+            finals = ex.gather(committed[1])
             raise
         # stopped early: the replicas after the last recorded step, not those of the steps submitted ahead
-        finals = ex.gather(last)
+        finals = ex.gather(committed[1])
     if run.interrupted is not None:
         if finals is None:  # interrupted again while fetching the parameters: give up at once
             raise run.interrupted
-        trim(hist)
+        trim(hist, keep=committed[0])  # a step the interrupt caught half-recorded goes
         stop_interrupted(run, hist, len(hist.steps), s["n_steps"])
     hist.params = finals[0]
     hist.info["replicas_identical"] = all(np.array_equal(finals[0], f) for f in finals[1:])
