@@ -222,14 +222,14 @@ def stop_diverged(hist: TrainingHistory, function: str, step: int, lr: float) ->
         RuntimeWarning, stacklevel=3)
 
 
-def trim(hist: TrainingHistory, per_update: bool = False, keep: int | None = None) -> None:
-    """Cut the lists of an interrupted run to the entries it completed (and to the first ``keep`` records).
+def trim(hist: TrainingHistory, per_update: bool = False) -> None:
+    """Cut the lists of an interrupted run to the entries it completed.
 
     ``steps``, ``loss``, ``time`` (and ``bytes_sent`` unless ``per_update``) have one entry
     per record; with ``per_update`` (asynchronous runs) ``staleness`` and ``bytes_sent`` have
     one per applied update (and so has ``clock_gap``).
     """
-    n = min(len(hist.steps), len(hist.loss), len(hist.time), len(hist.steps) if keep is None else keep)
+    n = min(len(hist.steps), len(hist.loss), len(hist.time))
     del hist.steps[n:], hist.loss[n:], hist.time[n:]
     if per_update:
         m = min(len(hist.staleness), len(hist.bytes_sent))

@@ -234,7 +234,9 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
     if run.interrupted is not None:
         if finals is None:  # interrupted again while fetching the parameters: give up at once
             raise run.interrupted
-        trim(hist, keep=committed[0])  # a step the interrupt caught half-recorded goes
+        recorded = committed[0]  # a step the interrupt caught half-recorded goes
+        del hist.steps[recorded:], hist.loss[recorded:], hist.time[recorded:], hist.bytes_sent[recorded:]
+        trim(hist)
         stop_interrupted(run, hist, len(hist.steps), s["n_steps"])
     hist.params = finals[0]
     hist.info["replicas_identical"] = all(np.array_equal(finals[0], f) for f in finals[1:])
