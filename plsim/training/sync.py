@@ -36,7 +36,6 @@ from plsim.training._common import (
     split_batch,
     stop_diverged,
     stop_interrupted,
-    trim,
 )
 from plsim.validation import check_callback, check_positive_int, check_random_state, check_real
 
@@ -183,7 +182,7 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
         hist.time.append(time.perf_counter() - start)
         hist.bytes_sent.append(int(sum(nbytes)) * (k_workers - 1))
         # the step and its replicas, rebound in one assignment: an interrupt landing anywhere finds the two
-        # in step (a step caught half-recorded is cut by trim)
+        # in step (a step it caught half-recorded is cut after the run)
         committed = (step, after)
         if diverged(loss, hist.loss[0]):
             stop_diverged(hist, "sync_sgd", step, s["lr"])
@@ -194,14 +193,13 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
             return True
         return False
 
-    committed: tuple[int, list[Any]] = (0, [])
     finals: list[np.ndarray] | None = None
     with Run("sync_sgd", ex) as run:
         data = ex.place_each(shard_groups(s["X"], s["y"], s["shards"]), name="shard", what=SHARDS)
         # the initial parameters go out once (not embedded in every replica's first task: a 35 MB model
         # would travel in the task graph twice, with a "large graph" warning)
         replicas: list[Any] = [ex.place(w=w)["w"]] * k_workers
-        committed = (0, replicas)  # (steps recorded, each replica after the last of them): see record
+        committed: tuple[int, list[Any]] = (0, replicas)  # (steps recorded, each replica after the last of them): see record
         try:
             residuals: list[Any] = [None] * k_workers
             pending: list[tuple[int, list[Any], list[Any]]] = []
@@ -236,7 +234,6 @@ def sync_sgd(model: Any, X: np.ndarray, y: np.ndarray, *, executor: Any = None, 
             raise run.interrupted
         recorded = committed[0]  # a step the interrupt caught half-recorded goes
         del hist.steps[recorded:], hist.loss[recorded:], hist.time[recorded:], hist.bytes_sent[recorded:]
-        trim(hist)
         stop_interrupted(run, hist, len(hist.steps), s["n_steps"])
     hist.params = finals[0]
     hist.info["replicas_identical"] = all(np.array_equal(finals[0], f) for f in finals[1:])
